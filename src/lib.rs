@@ -1,0 +1,8 @@
+//! xenflux keeps a Xen + DRBD + LVM + OCFS2 cluster in line with a desired state kept as YAML in
+//! Git. Data flows one way: load → validate → desired model → (with observed state) plan →
+//! execute. See the README for the module map.
+
+pub mod cli;
+pub mod diag;
+pub mod load;
+pub mod model;
