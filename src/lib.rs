@@ -2,7 +2,9 @@
 //! Git. Data flows one way: load → validate → desired model → (with observed state) plan →
 //! execute. See the README for the module map.
 
+pub mod alloc;
 pub mod cli;
 pub mod diag;
 pub mod load;
 pub mod model;
+pub mod validate;

@@ -1,0 +1,546 @@
+//! Allocation of DRBD minors, TCP ports, indexed meta-data slots and domain MACs.
+//!
+//! Deterministic (ordered maps only; same input → same result) and sticky: a value already in
+//! use for an object (from [`Existing`], filled from observation) is kept, pins are honoured, and
+//! everything else gets the lowest value free on every node involved. Exhaustion and conflicts are
+//! diagnostics located at the object that could not be served.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::diag::Diagnostics;
+use crate::model::{Desired, Kind, Mac, MetaKind, Name, Size};
+use crate::validate::rules::{flexible_meta_size, META_SLOT};
+use crate::validate::Locator;
+
+/// What nodes already use, as observed. Empty for a cluster that has never been observed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Existing {
+    pub nodes: BTreeMap<Name, NodeUsage>,
+    /// MAC of a domain's NIC (by NIC index) as seen in its running config or `.cfg` file.
+    pub macs: BTreeMap<(Name, usize), Mac>,
+    /// MACs in use by domains the desired state does not know.
+    pub foreign_macs: BTreeSet<Mac>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NodeUsage {
+    /// DRBD resources configured on the node, by resource name.
+    pub resources: BTreeMap<String, ResourceUse>,
+    /// TCP ports something listens on (`ss -Htln`).
+    pub listening: BTreeSet<u16>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ResourceUse {
+    pub minor: Option<u32>,
+    pub port: Option<u16>,
+    pub meta_index: Option<u32>,
+}
+
+/// Where an allocated value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Written in the desired state.
+    Pinned,
+    /// Already in use for this object on the cluster.
+    Kept,
+    /// Allocated now.
+    New,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Assigned<T> {
+    pub value: T,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum MetaAlloc {
+    /// Slot `index` of the node's meta LV.
+    Indexed {
+        index: u32,
+        origin: Origin,
+    },
+    /// A meta LV of its own (`NAME-md`) of this size.
+    Flexible {
+        size: Size,
+    },
+    Internal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct VolumeAlloc {
+    pub minor: Assigned<u32>,
+    pub port: Assigned<u16>,
+    pub meta: MetaAlloc,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Allocation {
+    pub volumes: BTreeMap<Name, VolumeAlloc>,
+    /// Size each node's meta LV needs: (highest slot + 1) × 128 MiB. Only nodes with indexed slots.
+    pub meta_lv_size: BTreeMap<Name, Size>,
+    /// MAC of every NIC of every domain, in NIC order.
+    pub macs: BTreeMap<Name, Vec<Assigned<Mac>>>,
+}
+
+impl Allocation {
+    /// How many values of each sort this allocation made new (pins and kept values excluded).
+    pub fn new_counts(&self) -> (usize, usize, usize, usize) {
+        let minors = self
+            .volumes
+            .values()
+            .filter(|v| v.minor.origin == Origin::New)
+            .count();
+        let ports = self
+            .volumes
+            .values()
+            .filter(|v| v.port.origin == Origin::New)
+            .count();
+        let slots = self
+            .volumes
+            .values()
+            .filter(|v| {
+                matches!(
+                    v.meta,
+                    MetaAlloc::Indexed {
+                        origin: Origin::New,
+                        ..
+                    }
+                )
+            })
+            .count();
+        let macs = self
+            .macs
+            .values()
+            .flatten()
+            .filter(|m| m.origin == Origin::New)
+            .count();
+        (minors, ports, slots, macs)
+    }
+}
+
+/// One sort of per-node number (minor, port, meta slot) for the generic assignment below.
+struct Numbers<'a> {
+    what: &'static str,
+    field: &'static str,
+    /// Values in allocation order.
+    candidates: Vec<u32>,
+    exhausted: &'a dyn Fn(&Name, usize) -> String,
+}
+
+struct Want<'a> {
+    volume: &'a Name,
+    nodes: &'a [Name],
+    pin: Option<u32>,
+}
+
+pub fn allocate(
+    desired: &Desired,
+    existing: &Existing,
+    loc: &Locator,
+    diags: &mut Diagnostics,
+) -> Allocation {
+    let drbd = &desired.cluster.drbd;
+    let o2cb_ports: BTreeSet<u32> = desired
+        .ocfs2
+        .values()
+        .map(|c| u32::from(c.port))
+        .chain([u32::from(crate::model::O2CB_DEFAULT_PORT)])
+        .collect();
+
+    // What each node holds that is not a desired volume on that node: orphans keep their numbers.
+    let mut busy_minor: BTreeMap<Name, BTreeMap<u32, String>> = BTreeMap::new();
+    let mut busy_port: BTreeMap<Name, BTreeMap<u32, String>> = BTreeMap::new();
+    let mut busy_slot: BTreeMap<Name, BTreeMap<u32, String>> = BTreeMap::new();
+    for (node, usage) in &existing.nodes {
+        let ours: BTreeSet<u16> = usage.resources.values().filter_map(|r| r.port).collect();
+        for p in usage.listening.iter().filter(|p| !ours.contains(p)) {
+            busy_port
+                .entry(node.clone())
+                .or_default()
+                .insert(u32::from(*p), format!("a listening service (port {p})"));
+        }
+        for (res, r) in &usage.resources {
+            let desired_here = desired
+                .volumes
+                .iter()
+                .any(|(n, v)| n.as_str() == res && v.nodes.contains(node));
+            if desired_here {
+                continue;
+            }
+            let owner = format!("resource `{res}` already on {node}");
+            if let Some(m) = r.minor {
+                busy_minor
+                    .entry(node.clone())
+                    .or_default()
+                    .insert(m, owner.clone());
+            }
+            if let Some(p) = r.port {
+                busy_port
+                    .entry(node.clone())
+                    .or_default()
+                    .insert(u32::from(p), owner.clone());
+            }
+            if let Some(i) = r.meta_index {
+                busy_slot.entry(node.clone()).or_default().insert(i, owner);
+            }
+        }
+    }
+    let kept = |volume: &Name,
+                nodes: &[Name],
+                pick: fn(&ResourceUse) -> Option<u32>,
+                field: &str,
+                diags: &mut Diagnostics| {
+        let seen: BTreeMap<&Name, u32> = nodes
+            .iter()
+            .filter_map(|n| {
+                let r = existing.nodes.get(n)?.resources.get(volume.as_str())?;
+                pick(r).map(|v| (n, v))
+            })
+            .collect();
+        let values: BTreeSet<u32> = seen.values().copied().collect();
+        if values.len() > 1 {
+            let list: Vec<String> = seen.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+            diags.push(loc.error(
+                Kind::Volume,
+                volume.as_str(),
+                field,
+                format!(
+                "the nodes disagree about this resource's {} ({}); fix the resource by hand first",
+                field.trim_start_matches("spec."), list.join(", ")),
+            ));
+        }
+        values.into_iter().next()
+    };
+
+    let volumes: Vec<(&Name, &crate::model::VolumeSpec)> = desired.volumes.iter().collect();
+    let max = drbd.max_minors;
+    let minor_exhausted = |node: &Name, count: usize| {
+        format!("no free DRBD minor on {node}: the node would have {count} DRBD devices, more than maxMinors {max} (minors 0-{})", max.saturating_sub(1))
+    };
+    let minors = assign(
+        &Numbers {
+            what: "minor",
+            field: "spec.minor",
+            candidates: (0..max).collect(),
+            exhausted: &minor_exhausted,
+        },
+        volumes
+            .iter()
+            .map(|(n, v)| Want {
+                volume: n,
+                nodes: &v.nodes,
+                pin: v.minor,
+            })
+            .collect(),
+        |w, d| kept(w.volume, w.nodes, |r| r.minor, "spec.minor", d),
+        busy_minor,
+        loc,
+        diags,
+    );
+    let (first, last) = (drbd.ports.first, drbd.ports.last);
+    let port_exhausted = |node: &Name, _count: usize| {
+        format!("port pool {first}-{last} is exhausted on {node}: every port is in use or reserved for OCFS2")
+    };
+    let ports = assign(
+        &Numbers {
+            what: "port",
+            field: "spec.port",
+            candidates: (u32::from(first)..=u32::from(last))
+                .filter(|p| !o2cb_ports.contains(p))
+                .collect(),
+            exhausted: &port_exhausted,
+        },
+        volumes
+            .iter()
+            .map(|(n, v)| Want {
+                volume: n,
+                nodes: &v.nodes,
+                pin: v.port.map(u32::from),
+            })
+            .collect(),
+        |w, d| kept(w.volume, w.nodes, |r| r.port.map(u32::from), "spec.port", d),
+        busy_port,
+        loc,
+        diags,
+    );
+    let slot_exhausted = |node: &Name, count: usize| {
+        format!("no free meta-data slot on {node} ({count} slots in use)")
+    };
+    let slots = assign(
+        &Numbers {
+            what: "meta-data slot",
+            field: "spec.metaIndex",
+            candidates: (0..4096).collect(),
+            exhausted: &slot_exhausted,
+        },
+        volumes
+            .iter()
+            .filter(|(_, v)| v.meta == MetaKind::Indexed)
+            .map(|(n, v)| Want {
+                volume: n,
+                nodes: &v.nodes,
+                pin: v.meta_index,
+            })
+            .collect(),
+        |w, d| kept(w.volume, w.nodes, |r| r.meta_index, "spec.metaIndex", d),
+        busy_slot.clone(),
+        loc,
+        diags,
+    );
+
+    let mut out = Allocation::default();
+    for (name, v) in &volumes {
+        let (Some(minor), Some(port)) = (minors.get(*name), ports.get(*name)) else {
+            continue;
+        };
+        let meta = match v.meta {
+            MetaKind::Indexed => match slots.get(*name) {
+                Some(s) => MetaAlloc::Indexed {
+                    index: s.value,
+                    origin: s.origin,
+                },
+                None => continue,
+            },
+            MetaKind::Flexible => MetaAlloc::Flexible {
+                size: flexible_meta_size(v.size, v.nodes.len().saturating_sub(1) as u64),
+            },
+            MetaKind::Internal => MetaAlloc::Internal,
+        };
+        let port = Assigned {
+            value: u16::try_from(port.value).unwrap_or(u16::MAX),
+            origin: port.origin,
+        };
+        out.volumes.insert(
+            (*name).clone(),
+            VolumeAlloc {
+                minor: *minor,
+                port,
+                meta,
+            },
+        );
+    }
+    // Meta LV size per node: highest slot in use (ours or an orphan's) + 1.
+    let mut highest: BTreeMap<Name, u32> = BTreeMap::new();
+    for (name, v) in &volumes {
+        if let Some(s) = slots.get(*name) {
+            for n in v.nodes.iter() {
+                let h = highest.entry(n.clone()).or_insert(0);
+                *h = (*h).max(s.value);
+            }
+        }
+    }
+    for (node, used) in &busy_slot {
+        if let Some(max_orphan) = used.keys().max() {
+            let h = highest.entry(node.clone()).or_insert(0);
+            *h = (*h).max(*max_orphan);
+        }
+    }
+    out.meta_lv_size = highest
+        .into_iter()
+        .map(|(n, h)| (n, Size((u64::from(h) + 1) * META_SLOT)))
+        .collect();
+    out.macs = allocate_macs(desired, existing, loc, diags);
+    out
+}
+
+/// Pins and kept values first (conflicts are errors), then the lowest candidate free on every
+/// node of the volume, volumes in name order.
+fn assign(
+    numbers: &Numbers,
+    wants: Vec<Want>,
+    kept: impl Fn(&Want, &mut Diagnostics) -> Option<u32>,
+    mut used: BTreeMap<Name, BTreeMap<u32, String>>,
+    loc: &Locator,
+    diags: &mut Diagnostics,
+) -> BTreeMap<Name, Assigned<u32>> {
+    let mut out = BTreeMap::new();
+    let mut open = Vec::new();
+    for w in &wants {
+        let existing = kept(w, diags);
+        let fixed = match (w.pin, existing) {
+            (Some(p), Some(k)) if p != k => {
+                diags.push(loc.error(Kind::Volume, w.volume.as_str(), numbers.field, format!(
+                    "the resource already uses {} {k} on the cluster and the pin says {p}; an existing resource keeps its {}",
+                    numbers.what, numbers.what)));
+                Some(Assigned {
+                    value: k,
+                    origin: Origin::Kept,
+                })
+            }
+            (_, Some(k)) => Some(Assigned {
+                value: k,
+                origin: Origin::Kept,
+            }),
+            (Some(p), None) => Some(Assigned {
+                value: p,
+                origin: Origin::Pinned,
+            }),
+            (None, None) => None,
+        };
+        let Some(fixed) = fixed else {
+            open.push(w);
+            continue;
+        };
+        let mut clash = false;
+        for n in w.nodes {
+            let slot = used.entry(n.clone()).or_default();
+            if let Some(owner) = slot.get(&fixed.value) {
+                diags.push(loc.error(
+                    Kind::Volume,
+                    w.volume.as_str(),
+                    numbers.field,
+                    format!(
+                        "{} {} on {n} is already taken by {owner}",
+                        numbers.what, fixed.value
+                    ),
+                ));
+                clash = true;
+            } else {
+                slot.insert(fixed.value, format!("volume `{}`", w.volume));
+            }
+        }
+        if !clash {
+            out.insert(w.volume.clone(), fixed);
+        }
+    }
+    let mut reported: BTreeSet<Name> = BTreeSet::new();
+    for w in open {
+        let free = numbers.candidates.iter().copied().find(|c| {
+            w.nodes
+                .iter()
+                .all(|n| used.get(n).is_none_or(|u| !u.contains_key(c)))
+        });
+        match free {
+            Some(value) => {
+                for n in w.nodes {
+                    used.entry(n.clone())
+                        .or_default()
+                        .insert(value, format!("volume `{}`", w.volume));
+                }
+                out.insert(
+                    w.volume.clone(),
+                    Assigned {
+                        value,
+                        origin: Origin::New,
+                    },
+                );
+            }
+            None => {
+                // Name the node that is full; with none full, the nodes' free sets do not meet.
+                let full: Vec<&Name> = w
+                    .nodes
+                    .iter()
+                    .filter(|n| {
+                        numbers
+                            .candidates
+                            .iter()
+                            .all(|c| used.get(*n).is_some_and(|u| u.contains_key(c)))
+                    })
+                    .collect();
+                let message = match full.first() {
+                    Some(n) => {
+                        let count = wants.iter().filter(|x| x.nodes.contains(n)).count()
+                            + used.get(*n).map_or(0, |u| {
+                                u.values().filter(|o| !o.starts_with("volume")).count()
+                            });
+                        if !reported.insert((*n).clone()) {
+                            // One message per node is enough; the rest follow from it.
+                            continue;
+                        }
+                        (numbers.exhausted)(n, count)
+                    }
+                    None => format!(
+                        "no {} is free on all of {} at once",
+                        numbers.what,
+                        w.nodes
+                            .iter()
+                            .map(|n| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                diags.push(loc.error(Kind::Volume, w.volume.as_str(), "spec.nodes", message));
+            }
+        }
+    }
+    out
+}
+
+/// MACs: pinned ones must be unique; kept ones stay; new ones are the lowest free in a block of
+/// Xen's range chosen from the cluster name, so two clusters on one LAN rarely meet.
+fn allocate_macs(
+    desired: &Desired,
+    existing: &Existing,
+    loc: &Locator,
+    diags: &mut Diagnostics,
+) -> BTreeMap<Name, Vec<Assigned<Mac>>> {
+    let mut used: BTreeMap<Mac, String> = existing
+        .foreign_macs
+        .iter()
+        .map(|m| (*m, "a domain outside this state".to_string()))
+        .collect();
+    let mut fixed: BTreeMap<(Name, usize), Assigned<Mac>> = BTreeMap::new();
+    for (dom, spec) in &desired.domains {
+        for (i, nic) in spec.nics.iter().enumerate() {
+            let owner = format!("domain `{dom}` NIC {i}");
+            let pick = match (nic.mac, existing.macs.get(&(dom.clone(), i))) {
+                (Some(p), _) => Some(Assigned {
+                    value: p,
+                    origin: Origin::Pinned,
+                }),
+                (None, Some(k)) => Some(Assigned {
+                    value: *k,
+                    origin: Origin::Kept,
+                }),
+                (None, None) => None,
+            };
+            let Some(pick) = pick else { continue };
+            if let Some(other) = used.get(&pick.value) {
+                diags.push(loc.error(
+                    Kind::Domain,
+                    dom.as_str(),
+                    &format!("spec.nics[{i}].mac"),
+                    format!("MAC {} is already used by {other}", pick.value),
+                ));
+                continue;
+            }
+            used.insert(pick.value, owner);
+            fixed.insert((dom.clone(), i), pick);
+        }
+    }
+    let base = fnv1a(desired.cluster_name.as_bytes()) % 0xff * 0x1_0000 + 1;
+    let mut next = base;
+    let mut out = BTreeMap::new();
+    for (dom, spec) in &desired.domains {
+        let mut list = Vec::with_capacity(spec.nics.len());
+        for i in 0..spec.nics.len() {
+            if let Some(f) = fixed.get(&(dom.clone(), i)) {
+                list.push(*f);
+                continue;
+            }
+            while used.contains_key(&Mac::xen(next)) {
+                next = (next + 1) & 0xff_ffff;
+            }
+            let mac = Mac::xen(next);
+            used.insert(mac, format!("domain `{dom}` NIC {i}"));
+            list.push(Assigned {
+                value: mac,
+                origin: Origin::New,
+            });
+        }
+        out.insert(dom.clone(), list);
+    }
+    out
+}
+
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
