@@ -1,5 +1,303 @@
-//! Command-line front end.
+//! Command-line front end: parses arguments, calls the library, prints, and maps outcomes to exit
+//! codes. Holds no logic of its own.
+//!
+//! Exit codes: 0 success; 1 error (invalid state, unreadable input, failed command).
 
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::alloc::{Existing, MetaAlloc, Origin};
+use crate::load::{self, Source};
+use crate::model::Kind;
+use crate::validate::{self, Validated};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "xenflux",
+    version,
+    about = "Keeps a Xen + DRBD + LVM + OCFS2 cluster in line with a desired state kept in Git"
+)]
+pub struct Cli {
+    /// Directory holding the desired state (YAML).
+    #[arg(
+        long,
+        global = true,
+        default_value = "cluster-state",
+        value_name = "DIR"
+    )]
+    pub state: PathBuf,
+    /// Read the state from this Git revision of the repository holding --state, not the working tree.
+    #[arg(long, global = true, value_name = "REV")]
+    pub rev: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the desired state; print every problem with file:line:column and field.
+    Validate {
+        /// Also list each volume's minor, port and meta-data slot and each NIC's MAC.
+        #[arg(short, long)]
+        verbose: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Write the JSON Schema of every kind.
+    Schema {
+        /// Directory to write into (created if missing).
+        #[arg(long, default_value = "schemas", value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Write a synthetic desired state of two-node pairs (for examples and benchmarks).
+    Generate {
+        #[arg(long, default_value_t = 1)]
+        pairs: u32,
+        /// Volumes per pair (at most 255).
+        #[arg(long, default_value_t = 200)]
+        volumes: u32,
+        /// Domains over the whole estate (each uses one volume).
+        #[arg(long, default_value_t = 100)]
+        domains: u32,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xenflux: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Validate { verbose, format } => {
+            cmd_validate(&cli.state, cli.rev.as_deref(), verbose, format)
+        }
+        Command::Schema { out } => cmd_schema(&out),
+        Command::Generate {
+            pairs,
+            volumes,
+            domains,
+            out,
+        } => cmd_generate(pairs, volumes, domains, &out),
+    }
+}
+
+/// Reads the desired state from the directory or the Git revision.
+pub fn read_state(state: &Path, rev: Option<&str>) -> Result<Vec<Source>> {
+    Ok(match rev {
+        Some(rev) => load::from_git(state, rev)?,
+        None => load::from_dir(state)?,
+    })
+}
+
+/// Reads and validates; on failure prints every diagnostic and returns None.
+fn load_valid(
+    state: &Path,
+    rev: Option<&str>,
+    existing: &Existing,
+) -> Result<(Vec<Source>, Option<Validated>)> {
+    let sources = read_state(state, rev)?;
+    match validate::validate(&sources, existing) {
+        Ok(v) => {
+            for w in &v.warnings {
+                eprintln!("{w}");
+            }
+            Ok((sources, Some(v)))
+        }
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            let errors = diags
+                .iter()
+                .filter(|d| d.severity == crate::diag::Severity::Error)
+                .count();
+            let warnings = diags.len() - errors;
+            eprintln!("{errors} error(s), {warnings} warning(s): nothing was changed");
+            Ok((sources, None))
+        }
+    }
+}
+
+fn cmd_validate(
+    state: &Path,
+    rev: Option<&str>,
+    verbose: bool,
+    format: Format,
+) -> Result<ExitCode> {
+    if format == Format::Json {
+        let sources = read_state(state, rev)?;
+        let result = validate::validate(&sources, &Existing::default());
+        let body = match &result {
+            Ok(v) => serde_json::json!({
+                "valid": true,
+                "cluster": v.desired.cluster_name,
+                "warnings": v.warnings,
+                "allocation": v.allocation,
+            }),
+            Err(diags) => serde_json::json!({"valid": false, "diagnostics": diags}),
+        };
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(if result.is_ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    let (sources, valid) = load_valid(state, rev, &Existing::default())?;
+    let Some(v) = valid else {
+        return Ok(ExitCode::from(1));
+    };
+    print!("{}", summary(state, rev, &sources, &v, verbose));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The short report of a valid state: counts per kind and the allocations made.
+pub fn summary(
+    state: &Path,
+    rev: Option<&str>,
+    sources: &[Source],
+    v: &Validated,
+    verbose: bool,
+) -> String {
+    let d = &v.desired;
+    let mut out = String::new();
+    let at = match rev {
+        Some(r) => format!("{} at {r}", state.display()),
+        None => state.display().to_string(),
+    };
+    out.push_str(&format!(
+        "{at}: valid — cluster {}, DRBD {}, {} file(s)\n",
+        d.cluster_name,
+        d.cluster.drbd.version,
+        sources.len()
+    ));
+    let counts: BTreeMap<Kind, usize> = [
+        (Kind::Node, d.nodes.len()),
+        (Kind::Volume, d.volumes.len()),
+        (Kind::Domain, d.domains.len()),
+        (Kind::Bond, d.bonds.len()),
+        (Kind::Bridge, d.bridges.len()),
+        (Kind::Ocfs2Cluster, d.ocfs2.len()),
+    ]
+    .into_iter()
+    .collect();
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    out.push_str(&format!("  objects: {}\n", parts.join(", ")));
+    let (minors, ports, slots, macs) = v.allocation.new_counts();
+    out.push_str(&format!(
+        "  allocated: {minors} minor(s), {ports} port(s), {slots} meta-data slot(s), {macs} MAC(s)\n"
+    ));
+    if !v.allocation.meta_lv_size.is_empty() {
+        let sizes: Vec<String> = v
+            .allocation
+            .meta_lv_size
+            .iter()
+            .map(|(n, s)| {
+                format!(
+                    "{n} {}/{} {s}",
+                    d.nodes[n].volume_group, d.nodes[n].meta_volume
+                )
+            })
+            .collect();
+        out.push_str(&format!("  meta LV needed: {}\n", sizes.join(", ")));
+    }
+    out.push_str(&format!("  warnings: {}\n", v.warnings.len()));
+    if verbose {
+        out.push_str("\n  VOLUME               MINOR  PORT  META              NODES\n");
+        for (name, a) in &v.allocation.volumes {
+            let meta = match a.meta {
+                MetaAlloc::Indexed { index, origin } => format!("slot {index}{}", mark(origin)),
+                MetaAlloc::Flexible { size } => format!("flexible {size}"),
+                MetaAlloc::Internal => "internal".to_string(),
+            };
+            let nodes: Vec<&str> = d.volumes[name].nodes.iter().map(|n| n.as_str()).collect();
+            out.push_str(&format!(
+                "  {:<20} {:>5}{} {:>5}{} {:<17} {}\n",
+                name.as_str(),
+                a.minor.value,
+                mark(a.minor.origin),
+                a.port.value,
+                mark(a.port.origin),
+                meta,
+                nodes.join(",")
+            ));
+        }
+        out.push_str("\n  DOMAIN               NIC  MAC\n");
+        for (dom, macs) in &v.allocation.macs {
+            for (i, m) in macs.iter().enumerate() {
+                out.push_str(&format!(
+                    "  {:<20} {i:>3}  {}{}\n",
+                    dom.as_str(),
+                    m.value,
+                    mark(m.origin)
+                ));
+            }
+        }
+        out.push_str("\n  (* pinned in the desired state, + kept from the cluster)\n");
+    }
+    out
+}
+
+fn mark(o: Origin) -> &'static str {
+    match o {
+        Origin::Pinned => "*",
+        Origin::Kept => "+",
+        Origin::New => " ",
+    }
+}
+
+fn cmd_schema(out: &Path) -> Result<ExitCode> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (name, text) in crate::schema::all() {
+        let path = out.join(&name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_generate(pairs: u32, volumes: u32, domains: u32, out: &Path) -> Result<ExitCode> {
+    if pairs == 0 || pairs > 2500 {
+        bail!("--pairs must be 1 to 2500");
+    }
+    if volumes > 255 {
+        bail!("--volumes is per pair and at most 255 (DRBD's minor limit per node)");
+    }
+    if u64::from(domains) > u64::from(pairs) * u64::from(volumes) {
+        bail!(
+            "--domains ({domains}) exceeds the number of volumes ({}): each domain uses one",
+            pairs * volumes
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let files = crate::generate::estate(crate::generate::Estate {
+        pairs,
+        volumes_per_pair: volumes,
+        domains,
+    });
+    for (name, text) in &files {
+        let path = out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("wrote {} file(s) to {}", files.len(), out.display());
+    Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,8 @@
 pub mod alloc;
 pub mod cli;
 pub mod diag;
+pub mod generate;
 pub mod load;
 pub mod model;
+pub mod schema;
 pub mod validate;

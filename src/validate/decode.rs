@@ -283,7 +283,20 @@ fn typed<S: DeserializeOwned>(
                 let missing = message.starts_with("missing field");
                 let segs = parse_path(&path);
                 let original = original_path(&segs, &removed);
-                errors.push((render_path(&original), message));
+                let at = render_path(&original);
+                // A required field set aside after its own error is not missing a second time.
+                let already = missing
+                    && message.split('`').nth(1).is_some_and(|field| {
+                        let full = if at.is_empty() {
+                            field.to_string()
+                        } else {
+                            format!("{at}.{field}")
+                        };
+                        errors[before..].iter().any(|(p, _)| *p == full)
+                    });
+                if !already {
+                    errors.push((at, message));
+                }
                 if missing || !remove(&mut value, &segs) {
                     return None;
                 }

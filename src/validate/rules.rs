@@ -493,8 +493,7 @@ fn valid_vdev(t: &str) -> bool {
     let rest = ["xvd", "hd", "sd"].iter().find_map(|p| t.strip_prefix(p));
     let Some(rest) = rest else { return false };
     let letters = rest.bytes().take_while(|b| b.is_ascii_lowercase()).count();
-    letters >= 1
-        && letters <= 3
+    (1..=3).contains(&letters)
         && rest[letters..].bytes().all(|b| b.is_ascii_digit())
         && rest.len() <= 6
 }

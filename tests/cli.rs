@@ -1,0 +1,273 @@
+//! The command line as a user runs it: exit codes, what is printed, and `--rev` reading the state
+//! straight out of a Git commit.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn xenflux(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xenflux"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("xenflux runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn validate_the_example_from_the_repository_root() {
+    let out = xenflux(&root(), &["validate"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("cluster-state: valid — cluster xg, DRBD 8.4"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("objects: 2 Node, 4 Volume, 3 Domain, 1 Bond, 1 Bridge, 1 Ocfs2Cluster"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("allocated: 4 minor(s), 4 port(s), 4 meta-data slot(s), 2 MAC(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("meta LV needed: dom0 XEN/meta 512MiB"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn validate_reports_every_error_with_its_place_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    copy_dir(&root().join("cluster-state"), &state);
+    let vol = state.join("volumes.yaml");
+    let t = std::fs::read_to_string(&vol)
+        .unwrap()
+        .replace("size: 10GiB", "size: 10G\n  colour: blue");
+    std::fs::write(&vol, t).unwrap();
+    let before = std::fs::read_to_string(&vol).unwrap();
+    let out = xenflux(dir.path(), &["--state", "state", "validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("state/volumes.yaml:8:3: error: Volume/dns: spec.size: invalid size `10G`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "state/volumes.yaml:9:3: error: Volume/dns: spec.colour: unknown field `colour`"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("2 error(s), 0 warning(s): nothing was changed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&vol).unwrap(),
+        before,
+        "validation changes nothing"
+    );
+    // JSON for machines carries the same diagnostics
+    let out = xenflux(
+        dir.path(),
+        &["--state", "state", "validate", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["diagnostics"][0]["line"], 8);
+    assert_eq!(v["diagnostics"][1]["field"], "spec.colour");
+}
+
+#[test]
+fn a_missing_state_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = xenflux(dir.path(), &["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cluster-state: no such directory"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn validate_verbose_lists_allocations() {
+    let out = xenflux(&root(), &["validate", "-v"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("  dns                      0   7788  slot 0            dom0,dom0m"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("00:16:3e:10:00:01*"),
+        "pinned MAC marked: {stdout}"
+    );
+}
+
+#[test]
+fn rev_reads_the_state_from_a_git_commit_without_a_checkout() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    let state = dir.path().join("cluster-state");
+    copy_dir(&root().join("cluster-state"), &state);
+    let commit = |msg: &str| {
+        let mut index = repo.index().unwrap();
+        index
+            .add_all(["cluster-state"], git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::now("t", "t@example.invalid").unwrap();
+        let parents: Vec<git2::Commit> = repo
+            .head()
+            .ok()
+            .and_then(|h| h.peel_to_commit().ok())
+            .into_iter()
+            .collect();
+        let refs: Vec<&git2::Commit> = parents.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &refs)
+            .unwrap()
+    };
+    commit("good state");
+    // break the file in a second commit, and break the working tree differently
+    let vol = state.join("volumes.yaml");
+    let good = std::fs::read_to_string(&vol).unwrap();
+    std::fs::write(&vol, good.replace("size: 10GiB", "size: 10G")).unwrap();
+    commit("bad size");
+    std::fs::remove_dir_all(&state).unwrap();
+
+    let out = xenflux(dir.path(), &["validate", "--rev", "HEAD~1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("cluster-state at HEAD~1: valid"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = xenflux(dir.path(), &["validate", "--rev", "HEAD"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(":cluster-state/volumes.yaml:8:3: error: Volume/dns: spec.size"),
+        "{stderr}"
+    );
+
+    let out = xenflux(dir.path(), &["validate", "--rev", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("revision `nope` not found"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn committed_schemas_are_what_the_types_produce() {
+    let committed = root().join("schemas");
+    for (name, text) in xenflux::schema::all() {
+        let on_disk = std::fs::read_to_string(committed.join(&name)).unwrap_or_else(|_| {
+            panic!("schemas/{name} is missing: run `cargo run -- schema --out schemas`")
+        });
+        assert!(
+            on_disk == text,
+            "schemas/{name} is stale: run `cargo run -- schema --out schemas` and commit"
+        );
+    }
+    let files = std::fs::read_dir(&committed).unwrap().count();
+    assert_eq!(
+        files,
+        xenflux::schema::all().len(),
+        "schemas/ holds files the types do not produce"
+    );
+}
+
+#[test]
+fn schema_command_writes_every_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = xenflux(dir.path(), &["schema", "--out", "s"]);
+    assert_eq!(out.status.code(), Some(0));
+    for kind in [
+        "cluster",
+        "node",
+        "volume",
+        "domain",
+        "bond",
+        "bridge",
+        "ocfs2cluster",
+        "any",
+    ] {
+        let text =
+            std::fs::read_to_string(dir.path().join("s").join(format!("{kind}.json"))).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap();
+    }
+}
+
+#[test]
+fn every_example_validates_and_the_generated_one_is_current() {
+    for entry in std::fs::read_dir(root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            let out = xenflux(&root(), &["--state", path.to_str().unwrap(), "validate"]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}: {}",
+                path.display(),
+                text(&out.stderr)
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = xenflux(
+        dir.path(),
+        &[
+            "generate",
+            "--pairs",
+            "1",
+            "--volumes",
+            "200",
+            "--domains",
+            "100",
+            "--out",
+            "g",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    for entry in std::fs::read_dir(dir.path().join("g")).unwrap() {
+        let entry = entry.unwrap();
+        let committed =
+            std::fs::read_to_string(root().join("examples/pair-200").join(entry.file_name()))
+                .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(entry.path()).unwrap(),
+            committed,
+            "examples/pair-200 is stale"
+        );
+    }
+}
+
+#[test]
+fn generate_refuses_impossible_estates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = xenflux(dir.path(), &["generate", "--volumes", "256", "--out", "g"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("at most 255"));
+}
