@@ -98,6 +98,20 @@ struct Builder {
     anchors: BTreeMap<usize, Value>,
     root: Option<Value>,
     error: Option<SyntaxError>,
+    /// Values built so far: aliases copy their anchor, so a few lines could otherwise expand
+    /// into billions of nodes.
+    size: usize,
+}
+
+/// More values than any real cluster state has; beyond it the input is refused.
+const MAX_VALUES: usize = 2_000_000;
+
+fn count(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(count).sum::<usize>(),
+        Value::Object(o) => 1 + o.values().map(count).sum::<usize>(),
+        _ => 1,
+    }
 }
 
 impl Builder {
@@ -188,7 +202,19 @@ impl MarkedEventReceiver for Builder {
             }
             Event::Alias(id) => {
                 self.record(pos);
-                let value = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
+                let anchored = self.anchors.get(&id);
+                self.size += anchored.map_or(1, count);
+                let value = if self.size > MAX_VALUES {
+                    if self.error.is_none() {
+                        self.error = Some(SyntaxError {
+                            pos,
+                            message: "too many values (alias expansion); refused".into(),
+                        });
+                    }
+                    Value::Null
+                } else {
+                    anchored.cloned().unwrap_or(Value::Null)
+                };
                 self.add(value, 0, pos);
             }
             Event::MappingStart(anchor, _) => {
@@ -284,6 +310,17 @@ mod tests {
         let err = err.unwrap();
         assert_eq!(err.pos.line, 3);
         assert!(err.message.contains("duplicate key"));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let (_, err) = parse(&text);
+        assert!(err.unwrap().message.contains("alias expansion"));
     }
 
     #[test]
