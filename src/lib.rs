@@ -9,4 +9,5 @@ pub mod generate;
 pub mod load;
 pub mod model;
 pub mod schema;
+pub mod transport;
 pub mod validate;

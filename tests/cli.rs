@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)]
 //! The command line as a user runs it: exit codes, what is printed, and `--rev` reading the state
 //! straight out of a Git commit.
 

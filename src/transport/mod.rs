@@ -1,0 +1,125 @@
+//! The one seam through which xenflux touches a node: run a batch of argv commands and get each
+//! command's stdout, stderr and exit status back, kept apart. `Local` runs them here; the
+//! simulator and SSH implement the same trait. A transport knows nothing about DRBD or LVM.
+
+mod local;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use local::Local;
+
+/// One command of a batch: an argv (never a shell string) and optional standard input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cmd {
+    pub argv: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+}
+
+impl Cmd {
+    pub fn new<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Cmd {
+        Cmd {
+            argv: argv.into_iter().map(Into::into).collect(),
+            stdin: None,
+        }
+    }
+    pub fn with_stdin(mut self, input: impl Into<String>) -> Cmd {
+        self.stdin = Some(input.into());
+        self
+    }
+    /// The argv as an operator would type it (each word quoted for a POSIX shell when needed).
+    pub fn display(&self) -> String {
+        self.argv
+            .iter()
+            .map(|w| shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// What one command did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    pub argv: Vec<String>,
+    /// Exit status; 127 when the program does not exist (as a shell reports it); None when it
+    /// was killed by a signal.
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+    /// One line for error messages: the command, its exit status and the first stderr line.
+    pub fn describe(&self) -> String {
+        let status = self
+            .status
+            .map_or("killed by a signal".to_string(), |s| format!("exit {s}"));
+        let err = self
+            .stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        format!(
+            "`{}` failed ({status}): {err}",
+            Cmd::new(self.argv.clone()).display()
+        )
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum TransportError {
+    /// The node could not be reached at all: nothing in the batch ran.
+    #[error("{node}: unreachable: {reason}")]
+    Unreachable { node: String, reason: String },
+}
+
+impl TransportError {
+    /// Worth retrying later (a node that did not answer may answer next time).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            TransportError::Unreachable { .. } => true,
+        }
+    }
+}
+
+/// Runs command batches on nodes.
+pub trait Transport: Send + Sync {
+    /// Runs every command of `batch` on `node`, in order, each whatever the others' exit status,
+    /// as one round trip; returns one [`Output`] per command.
+    fn run_batch(&self, node: &str, batch: &[Cmd]) -> Result<Vec<Output>, TransportError>;
+}
+
+/// Quotes one word for a POSIX shell; words of only safe characters stay as they are.
+pub fn shell_quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,+@%[]".contains(&b));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_keeps_plain_words_and_neutralises_the_rest() {
+        assert_eq!(shell_quote("/dev/XEN/meta[0]"), "/dev/XEN/meta[0]");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("$(reboot)"), "'$(reboot)'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(
+            Cmd::new(["drbdadm", "up", "dns"]).display(),
+            "drbdadm up dns"
+        );
+    }
+}
