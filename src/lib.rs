@@ -7,4 +7,5 @@ pub mod cli;
 pub mod diag;
 pub mod load;
 pub mod model;
+pub mod render;
 pub mod validate;
