@@ -414,7 +414,7 @@ fn assign(
         let free = numbers.candidates.iter().copied().find(|c| {
             w.nodes
                 .iter()
-                .all(|n| used.get(n).is_none_or(|u| !u.contains_key(c)))
+                .all(|n| used.get(n).map_or(true, |u| !u.contains_key(c)))
         });
         match free {
             Some(value) => {

@@ -439,7 +439,7 @@ pub fn check(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
                 }
                 None => {}
                 Some((_, b)) => {
-                    let on = b.nodes.as_ref().is_none_or(|ns| ns.contains(&dom.node));
+                    let on = b.nodes.as_ref().map_or(true, |ns| ns.contains(&dom.node));
                     if !on {
                         err(
                             out,
@@ -493,8 +493,7 @@ fn valid_vdev(t: &str) -> bool {
     let rest = ["xvd", "hd", "sd"].iter().find_map(|p| t.strip_prefix(p));
     let Some(rest) = rest else { return false };
     let letters = rest.bytes().take_while(|b| b.is_ascii_lowercase()).count();
-    letters >= 1
-        && letters <= 3
+    (1..=3).contains(&letters)
         && rest[letters..].bytes().all(|b| b.is_ascii_digit())
         && rest.len() <= 6
 }
