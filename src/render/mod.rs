@@ -204,6 +204,51 @@ mod tests {
         assert!(!files.contains_key("/etc/xen/dns.cfg"));
     }
 
+    proptest::proptest! {
+        /// Whatever numbers the allocator hands out, and whichever volumes or MACs it could not
+        /// serve, rendering does not panic, stays deterministic and uses exactly those numbers.
+        #[test]
+        fn any_allocation_renders(
+            minor in 0u32..255,
+            port in 1u16..,
+            index in 0u32..4096,
+            drop_dns in proptest::bool::ANY,
+            drop_macs in proptest::bool::ANY,
+        ) {
+            let v = state(PAIR);
+            let mut alloc = v.allocation.clone();
+            let dns = name("dns");
+            if let Some(va) = alloc.volumes.get_mut(&dns) {
+                va.minor.value = minor;
+                va.port.value = port;
+                va.meta = crate::alloc::MetaAlloc::Indexed { index, origin: crate::alloc::Origin::New };
+            }
+            if drop_dns {
+                alloc.volumes.remove(&dns);
+            }
+            if drop_macs {
+                alloc.macs.clear();
+            }
+            let r = render(&v.desired, &alloc);
+            proptest::prop_assert_eq!(&r, &render(&v.desired, &alloc));
+            let a = &r.nodes[&name("a")];
+            match a.get("/etc/drbd.d/dns.res") {
+                Some(text) => {
+                    proptest::prop_assert!(!drop_dns);
+                    let device = format!("device /dev/drbd{minor} minor {minor};");
+                    let address = format!("address 10.0.0.1:{port};");
+                    let meta = format!("meta-disk /dev/XEN/meta[{index}];");
+                    proptest::prop_assert!(text.contains(&device));
+                    proptest::prop_assert!(text.contains(&address));
+                    proptest::prop_assert!(text.contains(&meta));
+                }
+                None => proptest::prop_assert!(drop_dns),
+            }
+            // The NIC's MAC is pinned in the spec, so the config survives losing the MACs.
+            proptest::prop_assert_eq!(a.contains_key("/etc/xen/dns.cfg"), !drop_dns);
+        }
+    }
+
     pub(super) fn name(s: &str) -> Name {
         s.parse().expect("test name")
     }
