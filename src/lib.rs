@@ -8,6 +8,7 @@ pub mod diag;
 pub mod generate;
 pub mod load;
 pub mod model;
+pub mod render;
 pub mod schema;
 pub mod transport;
 pub mod validate;
