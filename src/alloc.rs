@@ -32,11 +32,13 @@ pub struct NodeUsage {
     pub listening: BTreeSet<u16>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ResourceUse {
     pub minor: Option<u32>,
     pub port: Option<u16>,
     pub meta_index: Option<u32>,
+    /// DRBD 9 node-ids of the resource's hosts as this node's configuration has them.
+    pub node_ids: BTreeMap<String, u32>,
 }
 
 /// Where an allocated value came from.
@@ -72,11 +74,13 @@ pub enum MetaAlloc {
     Internal,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct VolumeAlloc {
     pub minor: Assigned<u32>,
     pub port: Assigned<u16>,
     pub meta: MetaAlloc,
+    /// DRBD 9 node-id of each node of the volume (kept once seen, else the lowest free).
+    pub node_ids: BTreeMap<Name, u32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -316,12 +320,14 @@ pub fn allocate(
             value: u16::try_from(port.value).unwrap_or(u16::MAX),
             origin: port.origin,
         };
+        let node_ids = node_ids(name, &v.nodes, existing);
         out.volumes.insert(
             (*name).clone(),
             VolumeAlloc {
                 minor: *minor,
                 port,
                 meta,
+                node_ids,
             },
         );
     }
@@ -346,6 +352,34 @@ pub fn allocate(
         .map(|(n, h)| (n, Size((u64::from(h) + 1) * META_SLOT)))
         .collect();
     out.macs = allocate_macs(desired, existing, loc, diags);
+    out
+}
+
+/// DRBD 9 node-ids within one resource: an id any node's configuration already gives a host is
+/// kept (so reordering `nodes` changes nothing), the other hosts take the lowest free ids.
+fn node_ids(volume: &Name, nodes: &[Name], existing: &Existing) -> BTreeMap<Name, u32> {
+    let mut out = BTreeMap::new();
+    let mut taken = BTreeSet::new();
+    for n in nodes {
+        let seen = existing.nodes.values().find_map(|u| {
+            u.resources
+                .get(volume.as_str())?
+                .node_ids
+                .get(n.as_str())
+                .copied()
+        });
+        if let Some(id) = seen.filter(|id| !taken.contains(id)) {
+            taken.insert(id);
+            out.insert(n.clone(), id);
+        }
+    }
+    for n in nodes {
+        if !out.contains_key(n) {
+            let id = (0..).find(|i| !taken.contains(i)).unwrap_or(0);
+            taken.insert(id);
+            out.insert(n.clone(), id);
+        }
+    }
     out
 }
 

@@ -47,6 +47,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Print the exact config files each node would get (or write them as a tree per node).
+    Render {
+        /// Only this node.
+        #[arg(long, value_name = "NODE")]
+        node: Option<String>,
+        /// Write DIR/NODE/etc/... instead of printing.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Write the JSON Schema of every kind.
     Schema {
         /// Directory to write into (created if missing).
@@ -90,6 +99,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate { verbose, format } => {
             cmd_validate(&cli.state, cli.rev.as_deref(), verbose, format)
         }
+        Command::Render { node, out } => cmd_render(
+            &cli.state,
+            cli.rev.as_deref(),
+            node.as_deref(),
+            out.as_deref(),
+        ),
         Command::Schema { out } => cmd_schema(&out),
         Command::Generate {
             pairs,
@@ -263,6 +278,51 @@ fn mark(o: Origin) -> &'static str {
         Origin::Kept => "+",
         Origin::New => " ",
     }
+}
+
+fn cmd_render(
+    state: &Path,
+    rev: Option<&str>,
+    node: Option<&str>,
+    out: Option<&Path>,
+) -> Result<ExitCode> {
+    let (_, valid) = load_valid(state, rev, &Existing::default())?;
+    let Some(v) = valid else {
+        return Ok(ExitCode::from(1));
+    };
+    let rendered = crate::render::render(&v.desired, &v.allocation);
+    if let Some(n) = node {
+        if !rendered.nodes.keys().any(|k| k.as_str() == n) {
+            let known: Vec<&str> = rendered.nodes.keys().map(|k| k.as_str()).collect();
+            bail!("unknown node `{n}` (nodes: {})", known.join(", "));
+        }
+    }
+    let selected = rendered
+        .nodes
+        .iter()
+        .filter(|(k, _)| node.is_none_or(|n| k.as_str() == n));
+    let mut count = 0;
+    for (name, files) in selected {
+        for (path, content) in files {
+            count += 1;
+            match out {
+                Some(dir) => {
+                    let target = dir.join(name.as_str()).join(path.trim_start_matches('/'));
+                    if let Some(parent) = target.parent() {
+                        std::fs::create_dir_all(parent)
+                            .with_context(|| format!("creating {}", parent.display()))?;
+                    }
+                    std::fs::write(&target, content)
+                        .with_context(|| format!("writing {}", target.display()))?;
+                }
+                None => print!("==> {name}:{path} <==\n{content}\n"),
+            }
+        }
+    }
+    if let Some(dir) = out {
+        println!("wrote {count} file(s) under {}", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cmd_schema(out: &Path) -> Result<ExitCode> {

@@ -272,3 +272,88 @@ fn generate_refuses_impossible_estates() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("at most 255"));
 }
+
+#[test]
+fn render_prints_every_file_of_a_node_with_the_allocations_in_them() {
+    let out = xenflux(&root(), &["render", "--node", "dom0m"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for path in [
+        "==> dom0m:/etc/drbd.d/dns.res <==",
+        "==> dom0m:/etc/drbd.d/global_common.conf <==",
+        "==> dom0m:/etc/xen/vpn.cfg <==",
+        "==> dom0m:/etc/ocfs2/cluster.conf <==",
+        "==> dom0m:/etc/default/o2cb <==",
+        "==> dom0m:/etc/network/interfaces.d/bond0 <==",
+        "==> dom0m:/etc/network/interfaces.d/xenbr0 <==",
+    ] {
+        assert!(stdout.contains(path), "missing {path} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("==> dom0:"), "--node filters");
+    assert!(
+        stdout.contains("    address 192.168.1.191:7791;\n    meta-disk /dev/XEN/meta[3];"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("disk = [ 'phy:/dev/drbd3,xvda,w' ]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("address 192.168.1.191/24"), "{stdout}");
+    let out = xenflux(&root(), &["render", "--node", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown node `nope` (nodes: dom0, dom0m)"));
+}
+
+#[test]
+fn render_out_writes_a_tree_per_node_and_is_byte_identical_across_runs_and_layouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let out = xenflux(&root(), &["render", "--out", a.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let res = std::fs::read_to_string(a.join("dom0/etc/drbd.d/ovs.res")).unwrap();
+    assert!(res.contains("allow-two-primaries yes;"));
+    assert!(a.join("dom0m/etc/xen/vpn.cfg").is_file());
+
+    // the same documents in one file, in reverse order
+    let state = dir.path().join("one");
+    std::fs::create_dir_all(&state).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(root().join("cluster-state"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.reverse();
+    let all: String = files
+        .iter()
+        .map(|p| format!("---\n{}", std::fs::read_to_string(p).unwrap()))
+        .collect();
+    std::fs::write(state.join("all.yaml"), all).unwrap();
+    let b = dir.path().join("b");
+    let out = xenflux(
+        dir.path(),
+        &["--state", "one", "render", "--out", b.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let first = xenflux(&root(), &["render"]).stdout;
+    let again = xenflux(dir.path(), &["--state", "one", "render"]).stdout;
+    assert_eq!(first, again, "byte-identical render");
+    assert!(first.len() > 2000);
+}
+
+#[test]
+fn render_refuses_an_invalid_state_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    copy_dir(&root().join("cluster-state"), &state);
+    let vol = state.join("volumes.yaml");
+    std::fs::write(
+        &vol,
+        std::fs::read_to_string(&vol)
+            .unwrap()
+            .replace("size: 10GiB", "size: ten"),
+    )
+    .unwrap();
+    let out = xenflux(dir.path(), &["--state", "state", "render", "--out", "tree"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!dir.path().join("tree").exists());
+}

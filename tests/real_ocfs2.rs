@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)]
 //! The rendered OCFS2 files fed to the real tools: `o2cb --config-file` must read our
 //! `cluster.conf` back as the same cluster and nodes, a file o2cb builds itself from
 //! `add-cluster`/`add-node` must hold the same stanzas (indeed the same bytes), and `sh` must read

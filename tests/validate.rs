@@ -508,6 +508,23 @@ fn bridges_with_two_uplinks_need_stp_and_interfaces_have_one_master() {
 }
 
 #[test]
+fn bridge_names_and_gateways() {
+    let errs = errors(&changed("network.yaml", "name: xenbr0", "name: bond0"));
+    find(&errs, "is also a Bond");
+    let errs = errors(&changed("network.yaml", "    dom0: 192.168.1.190/24\n", ""));
+    assert_eq!(
+        find(&errs, "needs an address of the bridge on dom0").field,
+        "spec.gateways.dom0"
+    );
+    let errs = errors(&changed(
+        "network.yaml",
+        "dom0m: 192.168.1.1\n",
+        "dom0m: \"fd00::1\"\n",
+    ));
+    find(&errs, "different IP families");
+}
+
+#[test]
 fn ocfs2_rules() {
     let errs = errors(&changed("ocfs2.yaml", "number: 1", "number: 0"));
     find(&errs, "node number 0 is used twice");
@@ -604,6 +621,7 @@ fn allocation_is_sticky_and_never_moves_existing_values() {
                 minor: Some(9),
                 port: Some(7800),
                 meta_index: Some(4),
+                ..Default::default()
             },
         );
         // an orphan the desired state no longer has keeps its numbers busy
@@ -613,6 +631,7 @@ fn allocation_is_sticky_and_never_moves_existing_values() {
                 minor: Some(0),
                 port: Some(7788),
                 meta_index: Some(0),
+                ..Default::default()
             },
         );
         existing.nodes.insert(name(node), usage);
@@ -624,7 +643,7 @@ fn allocation_is_sticky_and_never_moves_existing_values() {
     let src = with_file(example(), "new.yaml",
         "apiVersion: xenflux/v1\nkind: Volume\nmetadata: {name: aaa}\nspec: {size: 1GiB, nodes: [dom0, dom0m]}\n");
     let v = validate(&src, &existing).unwrap();
-    let mail = v.allocation.volumes[&name("mail")];
+    let mail = &v.allocation.volumes[&name("mail")];
     assert_eq!(
         (mail.minor.value, mail.port.value, mail.minor.origin),
         (9, 7800, Origin::Kept)
@@ -636,7 +655,7 @@ fn allocation_is_sticky_and_never_moves_existing_values() {
             origin: Origin::Kept
         }
     ));
-    let aaa = v.allocation.volumes[&name("aaa")];
+    let aaa = &v.allocation.volumes[&name("aaa")];
     assert_eq!(
         (aaa.minor.value, aaa.port.value),
         (1, 7789),
@@ -705,8 +724,31 @@ fn drbd_84_pairs_and_drbd_9_meshes() {
     c.text = c.text.replace("version: \"8.4\"", "version: \"9\"");
     let v = ok(&src);
     assert_eq!(v.desired.volumes[&name("dns")].nodes.len(), 3);
-    let m = v.allocation.volumes[&name("dns")];
+    let m = &v.allocation.volumes[&name("dns")];
     assert_eq!(m.minor.value, 0);
+    let ids: Vec<u32> = ["dom0", "dom0m", "dom1"]
+        .iter()
+        .map(|n| m.node_ids[&name(n)])
+        .collect();
+    assert_eq!(ids, vec![0, 1, 2]);
+    // node-ids seen on the cluster are kept, whatever the order of `nodes`
+    let mut existing = Existing::default();
+    let mut usage = NodeUsage::default();
+    usage.resources.insert(
+        "dns".into(),
+        ResourceUse {
+            node_ids: [("dom0".to_string(), 2), ("dom1".to_string(), 0)].into(),
+            ..Default::default()
+        },
+    );
+    existing.nodes.insert(name("dom0"), usage);
+    let v = validate(&src, &existing).unwrap();
+    let m = &v.allocation.volumes[&name("dns")];
+    let ids: Vec<u32> = ["dom0", "dom0m", "dom1"]
+        .iter()
+        .map(|n| m.node_ids[&name(n)])
+        .collect();
+    assert_eq!(ids, vec![2, 1, 0]);
     // two peers: the bitmap doubles, so the indexed limit halves
     assert!(xenflux::validate::rules::indexed_meta_capacity(2) < 2048 * GIB);
 }

@@ -82,11 +82,11 @@ pub(super) fn add_files(desired: &Desired, alloc: &Allocation, nodes: &mut BTree
     }
 }
 
-/// One host of a resource: its name and spec, and its node-id (position in the volume's list).
+/// One host of a resource: its name and spec, and its DRBD 9 node-id (allocated, sticky).
 struct Host<'a> {
     name: &'a Name,
     spec: &'a NodeSpec,
-    node_id: usize,
+    node_id: u32,
 }
 
 fn resource_body(
@@ -99,8 +99,8 @@ fn resource_body(
     let hosts: Vec<Host> = spec
         .nodes
         .iter()
-        .enumerate()
-        .map(|(node_id, n)| {
+        .map(|n| {
+            let node_id = *va.node_ids.get(n)?;
             desired.nodes.get(n).map(|s| Host {
                 name: n,
                 spec: s,

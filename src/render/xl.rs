@@ -41,7 +41,7 @@ pub fn domain_nodes(desired: &Desired, spec: &DomainSpec) -> Vec<Name> {
                 .bridges
                 .iter()
                 .find(|(b, _)| b.as_str() == nic.bridge.as_str())
-                .is_some_and(|(_, b)| b.nodes.as_ref().map_or(true, |ns| ns.contains(node)))
+                .is_some_and(|(_, b)| b.nodes.as_ref().is_none_or(|ns| ns.contains(node)))
         });
         disks && nics
     };

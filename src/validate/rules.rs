@@ -643,6 +643,31 @@ fn check_network(
     }
     for (name, br) in &d.bridges {
         let bn = name.as_str();
+        if d.bonds.contains_key(name) {
+            out.push(loc.error(
+                Kind::Bridge,
+                bn,
+                "metadata.name",
+                format!("`{bn}` is also a Bond: one interface name, one device"),
+            ));
+        }
+        for (node, gw) in &br.gateways {
+            match br.addresses.get(node) {
+                None => out.push(loc.error(
+                    Kind::Bridge,
+                    bn,
+                    &format!("spec.gateways.{node}"),
+                    format!("a gateway on {node} needs an address of the bridge on {node}"),
+                )),
+                Some(a) if a.addr.is_ipv4() != gw.is_ipv4() => out.push(loc.error(
+                    Kind::Bridge,
+                    bn,
+                    &format!("spec.gateways.{node}"),
+                    format!("gateway {gw} and address {a} are of different IP families"),
+                )),
+                Some(_) => {}
+            }
+        }
         if bn.len() > 15 {
             out.push(loc.error(
                 Kind::Bridge,
@@ -798,6 +823,14 @@ fn check_ocfs2(
                     cn,
                     &format!("{f}.number"),
                     "node numbers are 0 to 254".to_string(),
+                ));
+            }
+            if n.address.is_ipv6() {
+                out.push(loc.error(
+                    Kind::Ocfs2Cluster,
+                    cn,
+                    &format!("{f}.address"),
+                    "o2cb takes IPv4 node addresses only",
                 ));
             }
             if !addrs.insert(n.address) {

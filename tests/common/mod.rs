@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)]
 //! Helpers for the tests that feed rendered files to the real admin tools: finding a tool (a
 //! missing tool skips the test on a developer's machine and fails it in CI), scratch
 //! directories, running a command with its output captured, network namespaces that are removed
