@@ -4,5 +4,6 @@
 
 pub mod cli;
 pub mod diag;
+pub mod drivers;
 pub mod load;
 pub mod model;
