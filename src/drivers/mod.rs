@@ -66,16 +66,6 @@ impl ParseError {
     }
 }
 
-/// Numbered lines (1-based), the way error messages count them.
-pub(crate) fn numbered(input: &str) -> impl Iterator<Item = (usize, &str)> {
-    input.lines().enumerate().map(|(i, l)| (i + 1, l))
-}
-
-/// Splits `key<sep>value` at the first `sep`, trimming both halves.
-pub(crate) fn split_kv(s: &str, sep: char) -> Option<(&str, &str)> {
-    s.split_once(sep).map(|(k, v)| (k.trim(), v.trim()))
-}
-
 /// Defines a string-vocabulary enum with a fallback variant holding anything unrecognised, plus
 /// `parse`, `as_str` and `Display`. `parse` never fails.
 macro_rules! vocab_enum {
