@@ -20,7 +20,16 @@ pub const LV_FIELDS: &str = "lv_name,vg_name,lv_size,lv_attr,lv_tags";
 pub const VG_FIELDS: &str = "vg_name,vg_size,vg_free,vg_extent_size,vg_tags";
 
 fn report_args(program: &str, fields: &str) -> Argv {
-    argv([program, "--reportformat", "json", "--units", "b", "--nosuffix", "-o", fields])
+    argv([
+        program,
+        "--reportformat",
+        "json",
+        "--units",
+        "b",
+        "--nosuffix",
+        "-o",
+        fields,
+    ])
 }
 
 /// `lvs --reportformat json --units b --nosuffix -o LV_FIELDS [TARGET]`; `target` is a VG name or
@@ -42,7 +51,9 @@ pub fn vgs(vg: Option<&str>) -> Argv {
 /// long form is `long` (`--zero`, `--zero=n`).
 fn sets_option(extra: &[String], short: &str, long: &str) -> bool {
     extra.iter().any(|w| {
-        w.starts_with(short) || w == long || w.strip_prefix(long).is_some_and(|r| r.starts_with('='))
+        w.starts_with(short)
+            || w == long
+            || w.strip_prefix(long).is_some_and(|r| r.starts_with('='))
     })
 }
 
@@ -63,7 +74,12 @@ pub fn lvcreate(vg: &str, name: &str, size_bytes: u64, tags: &[String], extra: &
     if !sets_option(extra, "-Z", "--zero") {
         a.push("-Zy".into());
     }
-    a.extend(argv(["-L".to_string(), format!("{size_bytes}b"), "-n".into(), name.into()]));
+    a.extend(argv([
+        "-L".to_string(),
+        format!("{size_bytes}b"),
+        "-n".into(),
+        name.into(),
+    ]));
     for t in tags {
         a.extend(argv(["--addtag", t.as_str()]));
     }
@@ -76,18 +92,32 @@ pub fn lvcreate(vg: &str, name: &str, size_bytes: u64, tags: &[String], extra: &
 pub fn lvextend(vg: &str, name: &str, size_bytes: u64, extra: &[String]) -> Argv {
     let mut a = argv(["lvextend"]);
     a.extend(extra.iter().cloned());
-    a.extend(argv(["-L".to_string(), format!("{size_bytes}b"), format!("{vg}/{name}")]));
+    a.extend(argv([
+        "-L".to_string(),
+        format!("{size_bytes}b"),
+        format!("{vg}/{name}"),
+    ]));
     a
 }
 
 /// `lvchange --addtag TAG VG/LV`.
 pub fn lvchange_addtag(vg: &str, name: &str, tag: &str) -> Argv {
-    argv(["lvchange".to_string(), "--addtag".into(), tag.into(), format!("{vg}/{name}")])
+    argv([
+        "lvchange".to_string(),
+        "--addtag".into(),
+        tag.into(),
+        format!("{vg}/{name}"),
+    ])
 }
 
 /// `lvchange --deltag TAG VG/LV`.
 pub fn lvchange_deltag(vg: &str, name: &str, tag: &str) -> Argv {
-    argv(["lvchange".to_string(), "--deltag".into(), tag.into(), format!("{vg}/{name}")])
+    argv([
+        "lvchange".to_string(),
+        "--deltag".into(),
+        tag.into(),
+        format!("{vg}/{name}"),
+    ])
 }
 
 /// `lvremove -f VG/LV` (no prompt; LVM still refuses an LV that is open).
@@ -173,12 +203,20 @@ pub enum LvmError {
     Parse(#[from] ParseError),
     /// A non-zero exit that is not "not found".
     #[error("{tool} exited with status {exit}: {stderr}")]
-    Failed { tool: &'static str, exit: i32, stderr: String },
+    Failed {
+        tool: &'static str,
+        exit: i32,
+        stderr: String,
+    },
 }
 
 /// Splits LVM's comma-joined tag list; `""` is no tags.
 fn split_tags(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Parses a byte count as LVM prints it with `--units b` (with or without the `B` suffix).
@@ -205,7 +243,12 @@ fn report_rows<'v>(
         })?;
         for row in list {
             let obj = row.as_object().ok_or_else(|| {
-                ParseError::at(tool, input, line_of(input, &row.to_string()), "report row is not an object")
+                ParseError::at(
+                    tool,
+                    input,
+                    line_of(input, &row.to_string()),
+                    "report row is not an object",
+                )
             })?;
             rows.push(obj);
         }
@@ -215,7 +258,10 @@ fn report_rows<'v>(
 
 /// The 1-based line of `input` containing `needle`, or 0.
 fn line_of(input: &str, needle: &str) -> usize {
-    input.lines().position(|l| l.contains(needle)).map_or(0, |i| i + 1)
+    input
+        .lines()
+        .position(|l| l.contains(needle))
+        .map_or(0, |i| i + 1)
 }
 
 /// A row-level error: points at the line holding the row's name field.
@@ -242,8 +288,20 @@ fn field<'r>(
 ) -> Result<&'r str, ParseError> {
     match row.get(key) {
         Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(row_error(tool, input, row, name_key, format!("{key} is not a string: {other}"))),
-        None => Err(row_error(tool, input, row, name_key, format!("{key} missing"))),
+        Some(other) => Err(row_error(
+            tool,
+            input,
+            row,
+            name_key,
+            format!("{key} is not a string: {other}"),
+        )),
+        None => Err(row_error(
+            tool,
+            input,
+            row,
+            name_key,
+            format!("{key} missing"),
+        )),
     }
 }
 
@@ -256,13 +314,20 @@ fn bytes_field(
 ) -> Result<u64, ParseError> {
     let s = field(tool, input, row, name_key, key)?;
     parse_bytes(s).ok_or_else(|| {
-        row_error(tool, input, row, name_key, format!("{key} {s:?} is not a byte count (use --units b)"))
+        row_error(
+            tool,
+            input,
+            row,
+            name_key,
+            format!("{key} {s:?} is not a byte count (use --units b)"),
+        )
     })
 }
 
 /// Parses the stdout of [`lvs`].
 pub fn parse_lvs(stdout: &str) -> Result<Vec<Lv>, ParseError> {
-    let v: Value = serde_json::from_str(stdout).map_err(|e| ParseError::json(TOOL_LVS, stdout, &e))?;
+    let v: Value =
+        serde_json::from_str(stdout).map_err(|e| ParseError::json(TOOL_LVS, stdout, &e))?;
     let mut out = Vec::new();
     for row in report_rows(TOOL_LVS, stdout, &v, "lv")? {
         let f = |k| field(TOOL_LVS, stdout, row, "lv_name", k);
@@ -270,7 +335,12 @@ pub fn parse_lvs(stdout: &str) -> Result<Vec<Lv>, ParseError> {
             name: f("lv_name")?.to_string(),
             vg: f("vg_name")?.to_string(),
             size_bytes: bytes_field(TOOL_LVS, stdout, row, "lv_name", "lv_size")?,
-            attr: LvAttr(row.get("lv_attr").and_then(Value::as_str).unwrap_or("").to_string()),
+            attr: LvAttr(
+                row.get("lv_attr")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            ),
             tags: split_tags(row.get("lv_tags").and_then(Value::as_str).unwrap_or("")),
         });
     }
@@ -279,7 +349,8 @@ pub fn parse_lvs(stdout: &str) -> Result<Vec<Lv>, ParseError> {
 
 /// Parses the stdout of [`vgs`].
 pub fn parse_vgs(stdout: &str) -> Result<Vec<Vg>, ParseError> {
-    let v: Value = serde_json::from_str(stdout).map_err(|e| ParseError::json(TOOL_VGS, stdout, &e))?;
+    let v: Value =
+        serde_json::from_str(stdout).map_err(|e| ParseError::json(TOOL_VGS, stdout, &e))?;
     let mut out = Vec::new();
     for row in report_rows(TOOL_VGS, stdout, &v, "vg")? {
         let b = |k| bytes_field(TOOL_VGS, stdout, row, "vg_name", k);
@@ -299,7 +370,10 @@ fn not_found_message(stderr: &str) -> Option<String> {
     stderr
         .lines()
         .map(str::trim)
-        .find(|l| l.starts_with("Failed to find logical volume") || (l.starts_with("Volume group") && l.ends_with("not found")))
+        .find(|l| {
+            l.starts_with("Failed to find logical volume")
+                || (l.starts_with("Volume group") && l.ends_with("not found"))
+        })
         .map(str::to_string)
 }
 
@@ -316,13 +390,21 @@ fn with_exit<T>(
     if exit == 5 {
         if let Some(msg) = not_found_message(stderr) {
             // LVM still prints the (empty) report skeleton; anything else means we misread.
-            let rows = if stdout.trim().is_empty() { Vec::new() } else { parse(stdout)? };
+            let rows = if stdout.trim().is_empty() {
+                Vec::new()
+            } else {
+                parse(stdout)?
+            };
             if rows.is_empty() {
                 return Ok(Lookup::NotFound(msg));
             }
         }
     }
-    Err(LvmError::Failed { tool, exit, stderr: last_meaningful_line(stderr) })
+    Err(LvmError::Failed {
+        tool,
+        exit,
+        stderr: last_meaningful_line(stderr),
+    })
 }
 
 /// The last stderr line that is not device-mapper noise, for error messages.
@@ -334,7 +416,11 @@ fn last_meaningful_line(stderr: &str) -> String {
         "Incompatible libdevmapper",
         "WARNING: Activation disabled",
     ];
-    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     lines
         .iter()
         .rev()
@@ -413,12 +499,32 @@ mod tests {
     fn not_found_is_distinguished() {
         let skel = "  {\n      \"report\": [\n          {\n              \"lv\": [\n              ]\n          }\n      ]\n  }\n";
         let r = lvs_result(skel, "  Failed to find logical volume \"vg0/x\"\n", 5).unwrap();
-        assert_eq!(r, Lookup::NotFound("Failed to find logical volume \"vg0/x\"".into()));
-        let r = lvs_result(skel, "  Volume group \"x\" not found\n  Cannot process volume group x\n", 5).unwrap();
+        assert_eq!(
+            r,
+            Lookup::NotFound("Failed to find logical volume \"vg0/x\"".into())
+        );
+        let r = lvs_result(
+            skel,
+            "  Volume group \"x\" not found\n  Cannot process volume group x\n",
+            5,
+        )
+        .unwrap();
         assert_eq!(r, Lookup::NotFound("Volume group \"x\" not found".into()));
         assert_eq!(lvs_result(skel, "", 0).unwrap(), Lookup::Found(vec![]));
-        let e = lvs_result("", "  /dev/mapper/control: open failed: No such device\n  Invalid argument\n", 3).unwrap_err();
-        assert_eq!(e, LvmError::Failed { tool: "lvs", exit: 3, stderr: "Invalid argument".into() });
+        let e = lvs_result(
+            "",
+            "  /dev/mapper/control: open failed: No such device\n  Invalid argument\n",
+            3,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            LvmError::Failed {
+                tool: "lvs",
+                exit: 3,
+                stderr: "Invalid argument".into()
+            }
+        );
     }
 
     #[test]
@@ -438,11 +544,23 @@ mod tests {
             lvcreate("vg0", "dns", 4096, &[], &extra).join(" "),
             "lvcreate --driverloaded n -an -Zn --yes -Wy -L 4096b -n dns vg0"
         );
-        assert_eq!(lvextend("XEN", "dns", 1 << 30, &[]).join(" "), "lvextend -L 1073741824b XEN/dns");
-        assert_eq!(lvchange_addtag("XEN", "dns", "xenflux").join(" "), "lvchange --addtag xenflux XEN/dns");
-        assert_eq!(lvchange_deltag("XEN", "dns", "old").join(" "), "lvchange --deltag old XEN/dns");
+        assert_eq!(
+            lvextend("XEN", "dns", 1 << 30, &[]).join(" "),
+            "lvextend -L 1073741824b XEN/dns"
+        );
+        assert_eq!(
+            lvchange_addtag("XEN", "dns", "xenflux").join(" "),
+            "lvchange --addtag xenflux XEN/dns"
+        );
+        assert_eq!(
+            lvchange_deltag("XEN", "dns", "old").join(" "),
+            "lvchange --deltag old XEN/dns"
+        );
         assert_eq!(lvremove("XEN", "dns").join(" "), "lvremove -f XEN/dns");
         assert_eq!(pvcreate("/dev/vdb").join(" "), "pvcreate /dev/vdb");
-        assert_eq!(vgcreate("XEN", &["/dev/vdb".to_string()]).join(" "), "vgcreate XEN /dev/vdb");
+        assert_eq!(
+            vgcreate("XEN", &["/dev/vdb".to_string()]).join(" "),
+            "vgcreate XEN /dev/vdb"
+        );
     }
 }

@@ -46,17 +46,30 @@ pub struct ParseError {
 impl ParseError {
     /// An error about line `line` (1-based) whose text is `text`.
     pub fn new(tool: &'static str, line: usize, text: &str, message: impl Into<String>) -> Self {
-        ParseError { tool, line, text: text.to_string(), message: message.into() }
+        ParseError {
+            tool,
+            line,
+            text: text.to_string(),
+            message: message.into(),
+        }
     }
 
     /// An error about the input as a whole (empty output, missing sections).
     pub fn whole(tool: &'static str, message: impl Into<String>) -> Self {
-        ParseError { tool, line: 0, text: String::new(), message: message.into() }
+        ParseError {
+            tool,
+            line: 0,
+            text: String::new(),
+            message: message.into(),
+        }
     }
 
     /// An error about line `line` (1-based) of `input`, quoting that line.
     pub fn at(tool: &'static str, input: &str, line: usize, message: impl Into<String>) -> Self {
-        let text = line.checked_sub(1).and_then(|i| input.lines().nth(i)).unwrap_or("");
+        let text = line
+            .checked_sub(1)
+            .and_then(|i| input.lines().nth(i))
+            .unwrap_or("");
         Self::new(tool, line, text, message)
     }
 
@@ -133,6 +146,9 @@ mod tests {
 
     #[test]
     fn argv_builds_words() {
-        assert_eq!(argv(["xl", "info"]), vec!["xl".to_string(), "info".to_string()]);
+        assert_eq!(
+            argv(["xl", "info"]),
+            vec!["xl".to_string(), "info".to_string()]
+        );
     }
 }

@@ -84,14 +84,28 @@ impl BridgeId {
         let priority = u16::from_str_radix(prio, 16).ok()?;
         let bytes: Vec<u8> = if mac.contains(':') {
             mac.split(':')
-                .map(|b| if b.is_empty() || b.len() > 2 { None } else { u8::from_str_radix(b, 16).ok() })
+                .map(|b| {
+                    if b.is_empty() || b.len() > 2 {
+                        None
+                    } else {
+                        u8::from_str_radix(b, 16).ok()
+                    }
+                })
                 .collect::<Option<_>>()?
         } else if mac.len() == 12 && mac.is_ascii() {
-            (0..6).map(|i| mac.get(2 * i..2 * i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect::<Option<_>>()?
+            (0..6)
+                .map(|i| {
+                    mac.get(2 * i..2 * i + 2)
+                        .and_then(|b| u8::from_str_radix(b, 16).ok())
+                })
+                .collect::<Option<_>>()?
         } else {
             return None;
         };
-        Some(BridgeId { priority, mac: bytes.try_into().ok()? })
+        Some(BridgeId {
+            priority,
+            mac: bytes.try_into().ok()?,
+        })
     }
 }
 
@@ -131,9 +145,17 @@ pub struct BondInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SlaveInfo {
     /// A bridge port.
-    Bridge { state: PortState, priority: Option<u32>, cost: Option<u32> },
+    Bridge {
+        state: PortState,
+        priority: Option<u32>,
+        cost: Option<u32>,
+    },
     /// A bond slave.
-    Bond { state: BondSlaveState, mii_status: Option<String>, perm_hwaddr: Option<String> },
+    Bond {
+        state: BondSlaveState,
+        mii_status: Option<String>,
+        perm_hwaddr: Option<String>,
+    },
     /// Another kind of master (team, vrf, ...), kept by name.
     Other(String),
 }
@@ -167,14 +189,25 @@ fn s(o: &Map<String, Value>, k: &str) -> Option<String> {
 }
 
 fn n32(o: &Map<String, Value>, k: &str) -> Option<u32> {
-    o.get(k).and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok())
+    o.get(k)
+        .and_then(Value::as_u64)
+        .and_then(|v| u32::try_from(v).ok())
 }
 
-fn json_array<'v>(tool: &'static str, input: &str, v: &'v Value) -> Result<Vec<&'v Map<String, Value>>, ParseError> {
-    let items = v.as_array().ok_or_else(|| ParseError::whole(tool, "top level is not an array"))?;
+fn json_array<'v>(
+    tool: &'static str,
+    input: &str,
+    v: &'v Value,
+) -> Result<Vec<&'v Map<String, Value>>, ParseError> {
+    let items = v
+        .as_array()
+        .ok_or_else(|| ParseError::whole(tool, "top level is not an array"))?;
     items
         .iter()
-        .map(|i| i.as_object().ok_or_else(|| ParseError::at(tool, input, 1, "an element is not an object")))
+        .map(|i| {
+            i.as_object()
+                .ok_or_else(|| ParseError::at(tool, input, 1, "an element is not an object"))
+        })
         .collect()
 }
 
@@ -182,8 +215,14 @@ fn link(o: &Map<String, Value>) -> Result<Link, String> {
     let ifname = s(o, "ifname").ok_or("link without ifname")?;
     let ifindex = n32(o, "ifindex").ok_or_else(|| format!("link {ifname} without ifindex"))?;
     let empty = Map::new();
-    let info = o.get("linkinfo").and_then(Value::as_object).unwrap_or(&empty);
-    let data = info.get("info_data").and_then(Value::as_object).unwrap_or(&empty);
+    let info = o
+        .get("linkinfo")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let data = info
+        .get("info_data")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let kind = s(info, "info_kind");
     let bridge = (kind.as_deref() == Some("bridge")).then(|| BridgeInfo {
         stp: n32(data, "stp_state").is_some_and(|v| v != 0),
@@ -203,7 +242,10 @@ fn link(o: &Map<String, Value>) -> Result<Link, String> {
         updelay: n32(data, "updelay"),
         downdelay: n32(data, "downdelay"),
     });
-    let sdata = info.get("info_slave_data").and_then(Value::as_object).unwrap_or(&empty);
+    let sdata = info
+        .get("info_slave_data")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let slave = s(info, "info_slave_kind").map(|k| match k.as_str() {
         "bridge" => SlaveInfo::Bridge {
             state: PortState::parse(sdata.get("state").and_then(Value::as_str).unwrap_or("")),
@@ -218,7 +260,11 @@ fn link(o: &Map<String, Value>) -> Result<Link, String> {
         _ => SlaveInfo::Other(k),
     });
     let flags = match o.get("flags") {
-        Some(Value::Array(f)) => f.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(Value::Array(f)) => f
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
         _ => Vec::new(),
     };
     Ok(Link {
@@ -239,7 +285,10 @@ fn link(o: &Map<String, Value>) -> Result<Link, String> {
 /// Parses `ip -j -d link show`.
 pub fn parse_ip_link(input: &str) -> Result<Vec<Link>, ParseError> {
     let v: Value = serde_json::from_str(input).map_err(|e| ParseError::json(TOOL_IP, input, &e))?;
-    json_array(TOOL_IP, input, &v)?.into_iter().map(|o| link(o).map_err(|m| ParseError::at(TOOL_IP, input, 1, m))).collect()
+    json_array(TOOL_IP, input, &v)?
+        .into_iter()
+        .map(|o| link(o).map_err(|m| ParseError::at(TOOL_IP, input, 1, m)))
+        .collect()
 }
 
 /// One port of `bridge -j link show`.
@@ -255,7 +304,8 @@ pub struct BridgePort {
 
 /// Parses `bridge -j link show`.
 pub fn parse_bridge_link(input: &str) -> Result<Vec<BridgePort>, ParseError> {
-    let v: Value = serde_json::from_str(input).map_err(|e| ParseError::json(TOOL_BRIDGE, input, &e))?;
+    let v: Value =
+        serde_json::from_str(input).map_err(|e| ParseError::json(TOOL_BRIDGE, input, &e))?;
     json_array(TOOL_BRIDGE, input, &v)?
         .into_iter()
         .map(|o| {
@@ -303,14 +353,22 @@ pub struct BondSlave {
 }
 
 fn lookup<'f>(fields: &'f [(String, String)], key: &str) -> Option<&'f str> {
-    fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Parses `/proc/net/bonding/bondN`. Indented detail blocks (802.3ad aggregator and LACP PDU
 /// details) and header lines without a colon ("802.3ad info") are skipped.
 pub fn parse_bonding(input: &str) -> Result<BondStatus, ParseError> {
-    let mut lines = input.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let (no, first) = lines.next().ok_or_else(|| ParseError::whole(TOOL_BONDING, "empty"))?;
+    let mut lines = input
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (no, first) = lines
+        .next()
+        .ok_or_else(|| ParseError::whole(TOOL_BONDING, "empty"))?;
     let driver_version = first
         .strip_prefix("Ethernet Channel Bonding Driver:")
         .ok_or_else(|| ParseError::new(TOOL_BONDING, no + 1, first, "not a bonding status file"))?
@@ -322,11 +380,18 @@ pub fn parse_bonding(input: &str) -> Result<BondStatus, ParseError> {
         if line.starts_with([' ', '\t']) {
             continue;
         }
-        let Some((k, v)) = line.split_once(':') else { continue };
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
         let (k, v) = (k.trim().to_string(), v.trim().to_string());
         if k == "Slave Interface" {
             if v.is_empty() {
-                return Err(ParseError::new(TOOL_BONDING, no + 1, line, "slave without a name"));
+                return Err(ParseError::new(
+                    TOOL_BONDING,
+                    no + 1,
+                    line,
+                    "slave without a name",
+                ));
             }
             slaves.push((v, Vec::new()));
         } else if let Some((_, f)) = slaves.last_mut() {
@@ -335,7 +400,8 @@ pub fn parse_bonding(input: &str) -> Result<BondStatus, ParseError> {
             fields.push((k, v));
         }
     }
-    let mode = lookup(&fields, "Bonding Mode").ok_or_else(|| ParseError::whole(TOOL_BONDING, "no \"Bonding Mode:\" line"))?;
+    let mode = lookup(&fields, "Bonding Mode")
+        .ok_or_else(|| ParseError::whole(TOOL_BONDING, "no \"Bonding Mode:\" line"))?;
     let some = |v: Option<&str>| v.filter(|v| *v != "None").map(str::to_string);
     Ok(BondStatus {
         driver_version,
@@ -379,12 +445,32 @@ pub fn cat_bonding(bond: &str) -> Argv {
 /// the unit iproute2 passes to the kernel (1500 = 15 s).
 pub fn bridge_add(name: &str, stp: bool, forward_delay_cs: u32) -> Argv {
     let stp = if stp { "1" } else { "0" };
-    argv(["ip", "link", "add", name, "type", "bridge", "stp_state", stp, "forward_delay", &forward_delay_cs.to_string()])
+    argv([
+        "ip",
+        "link",
+        "add",
+        name,
+        "type",
+        "bridge",
+        "stp_state",
+        stp,
+        "forward_delay",
+        &forward_delay_cs.to_string(),
+    ])
 }
 
 /// `ip link set NAME type bridge stp_state 0|1`.
 pub fn bridge_set_stp(name: &str, stp: bool) -> Argv {
-    argv(["ip", "link", "set", name, "type", "bridge", "stp_state", if stp { "1" } else { "0" }])
+    argv([
+        "ip",
+        "link",
+        "set",
+        name,
+        "type",
+        "bridge",
+        "stp_state",
+        if stp { "1" } else { "0" },
+    ])
 }
 
 /// Options for a new bond.
@@ -400,7 +486,17 @@ pub struct BondOptions {
 
 /// `ip link add NAME type bond mode M miimon N [lacp_rate R] [xmit_hash_policy P]`.
 pub fn bond_add(name: &str, opts: &BondOptions) -> Argv {
-    let mut a = argv(["ip", "link", "add", name, "type", "bond", "mode", opts.mode.as_str(), "miimon"]);
+    let mut a = argv([
+        "ip",
+        "link",
+        "add",
+        name,
+        "type",
+        "bond",
+        "mode",
+        opts.mode.as_str(),
+        "miimon",
+    ]);
     a.push(opts.miimon.to_string());
     if let Some(r) = &opts.lacp_rate {
         a.extend(argv(["lacp_rate", r.as_str()]));
@@ -455,17 +551,36 @@ mod tests {
         let a = BridgeId::parse("8000.a:66:25:54:b9:5c").unwrap();
         assert_eq!(a.to_string(), "8000.0a662554b95c");
         assert_eq!(BridgeId::parse("8000.0a662554b95c"), Some(a));
-        assert_eq!(BridgeId::parse("8000.f2:f0:bf:85:5:63").unwrap().to_string(), "8000.f2f0bf850563");
+        assert_eq!(
+            BridgeId::parse("8000.f2:f0:bf:85:5:63")
+                .unwrap()
+                .to_string(),
+            "8000.f2f0bf850563"
+        );
         assert_eq!(BridgeId::parse("8000.0:0:0:0:0:0").unwrap().mac, [0; 6]);
-        for bad in ["", "8000", "zz.0a662554b95c", "8000.0a66", "8000.1:2:3:4:5", "8000.123:0:0:0:0:0", "8000.ä0a662554b95"] {
+        for bad in [
+            "",
+            "8000",
+            "zz.0a662554b95c",
+            "8000.0a66",
+            "8000.1:2:3:4:5",
+            "8000.123:0:0:0:0:0",
+            "8000.ä0a662554b95",
+        ] {
             assert_eq!(BridgeId::parse(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn bond_modes() {
-        assert_eq!(BondMode::from_proc("fault-tolerance (active-backup)"), BondMode::ActiveBackup);
-        assert_eq!(BondMode::from_proc("IEEE 802.3ad Dynamic link aggregation"), BondMode::Ieee8023ad);
+        assert_eq!(
+            BondMode::from_proc("fault-tolerance (active-backup)"),
+            BondMode::ActiveBackup
+        );
+        assert_eq!(
+            BondMode::from_proc("IEEE 802.3ad Dynamic link aggregation"),
+            BondMode::Ieee8023ad
+        );
         assert_eq!(BondMode::parse("802.3ad"), BondMode::Ieee8023ad);
     }
 
@@ -473,28 +588,70 @@ mod tests {
     fn bonding_errors() {
         assert_eq!(parse_bonding("").unwrap_err().line, 0);
         assert_eq!(parse_bonding("\nhello\n").unwrap_err().line, 2);
-        assert_eq!(parse_bonding("Ethernet Channel Bonding Driver: v6\n").unwrap_err().line, 0);
-        let e = parse_bonding("Ethernet Channel Bonding Driver: v6\nBonding Mode: x\nSlave Interface:\n").unwrap_err();
+        assert_eq!(
+            parse_bonding("Ethernet Channel Bonding Driver: v6\n")
+                .unwrap_err()
+                .line,
+            0
+        );
+        let e = parse_bonding(
+            "Ethernet Channel Bonding Driver: v6\nBonding Mode: x\nSlave Interface:\n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, 3);
     }
 
     #[test]
     fn builders() {
-        assert_eq!(bridge_add("xenbr0", true, 1500).join(" "), "ip link add xenbr0 type bridge stp_state 1 forward_delay 1500");
-        assert_eq!(bridge_set_stp("xenbr0", false).join(" "), "ip link set xenbr0 type bridge stp_state 0");
-        let o = BondOptions { mode: BondMode::Ieee8023ad, miimon: 100, lacp_rate: Some("fast".into()), xmit_hash_policy: Some("layer3+4".into()) };
+        assert_eq!(
+            bridge_add("xenbr0", true, 1500).join(" "),
+            "ip link add xenbr0 type bridge stp_state 1 forward_delay 1500"
+        );
+        assert_eq!(
+            bridge_set_stp("xenbr0", false).join(" "),
+            "ip link set xenbr0 type bridge stp_state 0"
+        );
+        let o = BondOptions {
+            mode: BondMode::Ieee8023ad,
+            miimon: 100,
+            lacp_rate: Some("fast".into()),
+            xmit_hash_policy: Some("layer3+4".into()),
+        };
         assert_eq!(bond_add("bond0", &o).join(" "), "ip link add bond0 type bond mode 802.3ad miimon 100 lacp_rate fast xmit_hash_policy layer3+4");
-        let o = BondOptions { mode: BondMode::ActiveBackup, miimon: 100, lacp_rate: None, xmit_hash_policy: None };
-        assert_eq!(bond_add("bond0", &o).join(" "), "ip link add bond0 type bond mode active-backup miimon 100");
-        assert_eq!(link_set_master("peth0", "xenbr0").join(" "), "ip link set peth0 master xenbr0");
-        assert_eq!(link_set_nomaster("peth0").join(" "), "ip link set peth0 nomaster");
+        let o = BondOptions {
+            mode: BondMode::ActiveBackup,
+            miimon: 100,
+            lacp_rate: None,
+            xmit_hash_policy: None,
+        };
+        assert_eq!(
+            bond_add("bond0", &o).join(" "),
+            "ip link add bond0 type bond mode active-backup miimon 100"
+        );
+        assert_eq!(
+            link_set_master("peth0", "xenbr0").join(" "),
+            "ip link set peth0 master xenbr0"
+        );
+        assert_eq!(
+            link_set_nomaster("peth0").join(" "),
+            "ip link set peth0 nomaster"
+        );
         assert_eq!(link_set_up("xenbr0").join(" "), "ip link set xenbr0 up");
         assert_eq!(link_set_down("eth0").join(" "), "ip link set eth0 down");
         assert_eq!(link_del("xenbr0").join(" "), "ip link del xenbr0");
-        assert_eq!(addr_add("192.168.1.190/24", "xenbr0").join(" "), "ip addr add 192.168.1.190/24 dev xenbr0");
-        assert_eq!(addr_del("192.168.1.190/24", "xenbr0").join(" "), "ip addr del 192.168.1.190/24 dev xenbr0");
+        assert_eq!(
+            addr_add("192.168.1.190/24", "xenbr0").join(" "),
+            "ip addr add 192.168.1.190/24 dev xenbr0"
+        );
+        assert_eq!(
+            addr_del("192.168.1.190/24", "xenbr0").join(" "),
+            "ip addr del 192.168.1.190/24 dev xenbr0"
+        );
         assert_eq!(ip_link_show().join(" "), "ip -j -d link show");
         assert_eq!(bridge_link_show().join(" "), "bridge -j link show");
-        assert_eq!(cat_bonding("bond0").join(" "), "cat /proc/net/bonding/bond0");
+        assert_eq!(
+            cat_bonding("bond0").join(" "),
+            "cat /proc/net/bonding/bond0"
+        );
     }
 }

@@ -135,24 +135,50 @@ fn columns(header: &str, names: &[&str]) -> Option<Vec<usize>> {
 
 fn cut(row: &[char], starts: &[usize], i: usize) -> String {
     let from = starts.get(i).copied().unwrap_or(row.len()).min(row.len());
-    let to = starts.get(i + 1).copied().unwrap_or(row.len()).min(row.len()).max(from);
+    let to = starts
+        .get(i + 1)
+        .copied()
+        .unwrap_or(row.len())
+        .min(row.len())
+        .max(from);
     row[from..to].iter().collect::<String>().trim().to_string()
 }
 
-fn mounted_rows(input: &str, last: &[&str]) -> Result<Vec<(usize, String, Vec<String>)>, ParseError> {
-    let mut lines = input.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let (no, header) = lines.next().ok_or_else(|| ParseError::whole(TOOL_MOUNTED, "no header line"))?;
+fn mounted_rows(
+    input: &str,
+    last: &[&str],
+) -> Result<Vec<(usize, String, Vec<String>)>, ParseError> {
+    let mut lines = input
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (no, header) = lines
+        .next()
+        .ok_or_else(|| ParseError::whole(TOOL_MOUNTED, "no header line"))?;
     let mut names = vec!["Device", "Stack", "Cluster", "F"];
     names.extend_from_slice(last);
     let starts = columns(header, &names).ok_or_else(|| {
-        ParseError::new(TOOL_MOUNTED, no + 1, header, format!("header is not {}", names.join(" ")))
+        ParseError::new(
+            TOOL_MOUNTED,
+            no + 1,
+            header,
+            format!("header is not {}", names.join(" ")),
+        )
     })?;
     let mut out = Vec::new();
     for (no, line) in lines {
         let row: Vec<char> = line.chars().collect();
         let cols: Vec<String> = (0..names.len()).map(|i| cut(&row, &starts, i)).collect();
-        if cols.first().map_or(true, |d| d.is_empty() || d.contains(char::is_whitespace)) {
-            return Err(ParseError::new(TOOL_MOUNTED, no + 1, line, "no device in the Device column"));
+        if cols
+            .first()
+            .map_or(true, |d| d.is_empty() || d.contains(char::is_whitespace))
+        {
+            return Err(ParseError::new(
+                TOOL_MOUNTED,
+                no + 1,
+                line,
+                "no device in the Device column",
+            ));
         }
         out.push((no + 1, line.to_string(), cols));
     }
@@ -169,10 +195,20 @@ pub fn parse_mounted_detect(input: &str) -> Result<Vec<Ocfs2Volume>, ParseError>
         .into_iter()
         .map(|(no, line, c)| {
             let [device, stack, cluster, flags, uuid, label] = c.as_slice() else {
-                return Err(ParseError::new(TOOL_MOUNTED, no, &line, "wrong number of columns"));
+                return Err(ParseError::new(
+                    TOOL_MOUNTED,
+                    no,
+                    &line,
+                    "wrong number of columns",
+                ));
             };
             if uuid.len() != 32 || !uuid.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(ParseError::new(TOOL_MOUNTED, no, &line, format!("UUID {uuid:?} is not 32 hex digits")));
+                return Err(ParseError::new(
+                    TOOL_MOUNTED,
+                    no,
+                    &line,
+                    format!("UUID {uuid:?} is not 32 hex digits"),
+                ));
             }
             Ok(Ocfs2Volume {
                 device: device.clone(),
@@ -192,14 +228,30 @@ pub fn parse_mounted_full(input: &str) -> Result<Vec<Ocfs2Mounts>, ParseError> {
         .into_iter()
         .map(|(no, line, c)| {
             let [device, stack, cluster, flags, nodes] = c.as_slice() else {
-                return Err(ParseError::new(TOOL_MOUNTED, no, &line, "wrong number of columns"));
+                return Err(ParseError::new(
+                    TOOL_MOUNTED,
+                    no,
+                    &line,
+                    "wrong number of columns",
+                ));
             };
             let mounted_on = match nodes.as_str() {
                 "" => MountedOn::Unknown,
                 "Not mounted" => MountedOn::NotMounted,
-                n => MountedOn::Nodes(n.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
+                n => MountedOn::Nodes(
+                    n.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                ),
             };
-            Ok(Ocfs2Mounts { device: device.clone(), stack: Stack::parse(stack), cluster: opt(cluster), flags: flags.clone(), mounted_on })
+            Ok(Ocfs2Mounts {
+                device: device.clone(),
+                stack: Stack::parse(stack),
+                cluster: opt(cluster),
+                flags: flags.clone(),
+                mounted_on,
+            })
         })
         .collect()
 }
@@ -261,7 +313,14 @@ impl Stanza {
 
     fn need(&mut self, key: &str, input: &str) -> Result<(usize, String), ParseError> {
         let (line, kind) = (self.line, self.kind.clone());
-        self.take(key).ok_or_else(|| ParseError::at(TOOL_CONF, input, line, format!("{kind}: stanza without {key}")))
+        self.take(key).ok_or_else(|| {
+            ParseError::at(
+                TOOL_CONF,
+                input,
+                line,
+                format!("{kind}: stanza without {key}"),
+            )
+        })
     }
 
     fn rest(self) -> Vec<(String, String)> {
@@ -269,8 +328,19 @@ impl Stanza {
     }
 }
 
-fn number<T: std::str::FromStr>(input: &str, (line, v): (usize, String), key: &str) -> Result<T, ParseError> {
-    v.parse().map_err(|_| ParseError::at(TOOL_CONF, input, line, format!("{key} {v:?} is not a valid number")))
+fn number<T: std::str::FromStr>(
+    input: &str,
+    (line, v): (usize, String),
+    key: &str,
+) -> Result<T, ParseError> {
+    v.parse().map_err(|_| {
+        ParseError::at(
+            TOOL_CONF,
+            input,
+            line,
+            format!("{key} {v:?} is not a valid number"),
+        )
+    })
 }
 
 /// Parses `/etc/ocfs2/cluster.conf`.
@@ -283,14 +353,33 @@ pub fn parse_cluster_conf(input: &str) -> Result<ClusterConf, ParseError> {
             continue;
         }
         if !line.starts_with([' ', '\t']) {
-            let kind = t.strip_suffix(':').filter(|k| !k.is_empty() && !k.contains(char::is_whitespace));
-            let kind = kind.ok_or_else(|| ParseError::new(TOOL_CONF, no, line, "expected a stanza header like \"node:\""))?;
-            stanzas.push(Stanza { line: no, kind: kind.to_string(), entries: Vec::new() });
+            let kind = t
+                .strip_suffix(':')
+                .filter(|k| !k.is_empty() && !k.contains(char::is_whitespace));
+            let kind = kind.ok_or_else(|| {
+                ParseError::new(
+                    TOOL_CONF,
+                    no,
+                    line,
+                    "expected a stanza header like \"node:\"",
+                )
+            })?;
+            stanzas.push(Stanza {
+                line: no,
+                kind: kind.to_string(),
+                entries: Vec::new(),
+            });
             continue;
         }
-        let (k, v) = t.split_once('=').ok_or_else(|| ParseError::new(TOOL_CONF, no, line, "expected key = value"))?;
-        let stanza = stanzas.last_mut().ok_or_else(|| ParseError::new(TOOL_CONF, no, line, "key = value before any stanza"))?;
-        stanza.entries.push((no, k.trim().to_string(), v.trim().to_string()));
+        let (k, v) = t
+            .split_once('=')
+            .ok_or_else(|| ParseError::new(TOOL_CONF, no, line, "expected key = value"))?;
+        let stanza = stanzas
+            .last_mut()
+            .ok_or_else(|| ParseError::new(TOOL_CONF, no, line, "key = value before any stanza"))?;
+        stanza
+            .entries
+            .push((no, k.trim().to_string(), v.trim().to_string()));
     }
     let mut conf = ClusterConf::default();
     for mut s in stanzas {
@@ -298,7 +387,10 @@ pub fn parse_cluster_conf(input: &str) -> Result<ClusterConf, ParseError> {
             "cluster" => conf.clusters.push(ClusterStanza {
                 name: s.need("name", input)?.1,
                 heartbeat_mode: s.take("heartbeat_mode").map(|(_, v)| v),
-                node_count: s.take("node_count").map(|e| number(input, e, "node_count")).transpose()?,
+                node_count: s
+                    .take("node_count")
+                    .map(|e| number(input, e, "node_count"))
+                    .transpose()?,
                 other: s.rest(),
             }),
             "node" => conf.nodes.push(NodeStanza {
@@ -306,7 +398,11 @@ pub fn parse_cluster_conf(input: &str) -> Result<ClusterConf, ParseError> {
                 cluster: s.need("cluster", input)?.1,
                 number: number(input, s.need("number", input)?, "number")?,
                 ip_address: s.need("ip_address", input)?.1,
-                ip_port: s.take("ip_port").map(|e| number(input, e, "ip_port")).transpose()?.unwrap_or(7777),
+                ip_port: s
+                    .take("ip_port")
+                    .map(|e| number(input, e, "ip_port"))
+                    .transpose()?
+                    .unwrap_or(7777),
                 other: s.rest(),
             }),
             "heartbeat" => conf.heartbeats.push(HeartbeatStanza {
@@ -335,7 +431,9 @@ fn unescape_octal(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let oct = b.get(i + 1..i + 4).filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match oct.and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok()) {
             Some(v) => {
                 out.push(v);
@@ -359,7 +457,12 @@ pub fn parse_proc_mounts(input: &str) -> Result<Vec<Mount>, ParseError> {
         }
         let f: Vec<&str> = line.split_whitespace().collect();
         let [source, target, fstype, options, ..] = f.as_slice() else {
-            return Err(ParseError::new(TOOL_MOUNTS, no + 1, line, "expected source, target, type and options"));
+            return Err(ParseError::new(
+                TOOL_MOUNTS,
+                no + 1,
+                line,
+                "expected source, target, type and options",
+            ));
         };
         out.push(Mount {
             source: unescape_octal(source),
@@ -380,7 +483,10 @@ pub struct BlkidEntry {
 impl BlkidEntry {
     /// The value of `key` (`DEVNAME`, `LABEL`, `UUID`, `TYPE`, ...).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `TYPE`: the filesystem or signature (`ocfs2`, `ext4`, `drbd`, `LVM2_member`).
@@ -401,14 +507,20 @@ pub fn parse_blkid_export(input: &str) -> Result<Vec<BlkidEntry>, ParseError> {
             }
             continue;
         }
-        let (k, v) = line.split_once('=').ok_or_else(|| ParseError::new(TOOL_BLKID, no + 1, line, "expected KEY=value"))?;
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| ParseError::new(TOOL_BLKID, no + 1, line, "expected KEY=value"))?;
         if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(ParseError::new(TOOL_BLKID, no + 1, line, "bad key"));
         }
         let mut value = String::new();
         let mut chars = v.chars();
         while let Some(c) = chars.next() {
-            value.push(if c == '\\' { chars.next().unwrap_or('\\') } else { c });
+            value.push(if c == '\\' {
+                chars.next().unwrap_or('\\')
+            } else {
+                c
+            });
         }
         current.fields.push((k.to_string(), value));
     }
@@ -429,7 +541,10 @@ pub fn blkid_result(stdout: &str, exit: i32) -> Result<Option<BlkidEntry>, Parse
             .map(Some)
             .ok_or_else(|| ParseError::whole(TOOL_BLKID, "exit 0 but no KEY=value output")),
         2 => Ok(None),
-        n => Err(ParseError::whole(TOOL_BLKID, format!("exit status {n} (8 means several conflicting signatures)"))),
+        n => Err(ParseError::whole(
+            TOOL_BLKID,
+            format!("exit status {n} (8 means several conflicting signatures)"),
+        )),
     }
 }
 
@@ -441,19 +556,38 @@ mod tests {
     fn blank_cluster_and_flag_columns() {
         let d = "Device      Stack  Cluster     F  UUID                              Label\n/dev/loop1  o2cb   ovscluster  G  4C53C13D6E35460597C7C1513FA5DB04  /OVS\n/dev/loop2  o2cb                  9214E992508D4FE5B9E489135E6907F8  vmstore\n";
         let v = parse_mounted_detect(d).unwrap();
-        assert_eq!((v[0].cluster.as_deref(), v[0].flags.as_str()), (Some("ovscluster"), "G"));
-        assert_eq!((v[1].cluster.as_deref(), v[1].flags.as_str(), v[1].label.as_deref()), (None, "", Some("vmstore")));
+        assert_eq!(
+            (v[0].cluster.as_deref(), v[0].flags.as_str()),
+            (Some("ovscluster"), "G")
+        );
+        assert_eq!(
+            (
+                v[1].cluster.as_deref(),
+                v[1].flags.as_str(),
+                v[1].label.as_deref()
+            ),
+            (None, "", Some("vmstore"))
+        );
         let f = "Device     Stack  Cluster     F  Nodes\n/dev/sdc1  None\n/dev/sdd1  o2cb   webcluster  G  node1, node3, node10\n";
         let m = parse_mounted_full(f).unwrap();
-        assert_eq!((m[0].stack.clone(), m[0].mounted_on.clone()), (Stack::Local, MountedOn::Unknown));
-        assert_eq!(m[1].mounted_on, MountedOn::Nodes(vec!["node1".into(), "node3".into(), "node10".into()]));
+        assert_eq!(
+            (m[0].stack.clone(), m[0].mounted_on.clone()),
+            (Stack::Local, MountedOn::Unknown)
+        );
+        assert_eq!(
+            m[1].mounted_on,
+            MountedOn::Nodes(vec!["node1".into(), "node3".into(), "node10".into()])
+        );
     }
 
     #[test]
     fn mounted_errors() {
         assert_eq!(parse_mounted_detect("").unwrap_err().line, 0);
         assert_eq!(parse_mounted_detect("Device Stack\n").unwrap_err().line, 1);
-        let e = parse_mounted_detect("Device  Stack  Cluster  F  UUID  Label\n/dev/x  o2cb            nothex  L\n").unwrap_err();
+        let e = parse_mounted_detect(
+            "Device  Stack  Cluster  F  UUID  Label\n/dev/x  o2cb            nothex  L\n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, 2);
         let e = parse_mounted_full("Device  Stack  Cluster  F  Nodes\n        o2cb\n").unwrap_err();
         assert_eq!(e.line, 2);
@@ -461,10 +595,19 @@ mod tests {
 
     #[test]
     fn cluster_conf_errors() {
-        assert_eq!(parse_cluster_conf("node:\n\tname = a\n").unwrap_err().line, 1);
+        assert_eq!(
+            parse_cluster_conf("node:\n\tname = a\n").unwrap_err().line,
+            1
+        );
         assert_eq!(parse_cluster_conf("\tname = a\n").unwrap_err().line, 1);
-        assert_eq!(parse_cluster_conf("cluster:\n\tname\n").unwrap_err().line, 2);
-        let e = parse_cluster_conf("node:\n name = a\n cluster = c\n number = x\n ip_address = 1.2.3.4\n").unwrap_err();
+        assert_eq!(
+            parse_cluster_conf("cluster:\n\tname\n").unwrap_err().line,
+            2
+        );
+        let e = parse_cluster_conf(
+            "node:\n name = a\n cluster = c\n number = x\n ip_address = 1.2.3.4\n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, 4);
         assert_eq!(parse_cluster_conf("cluster\n").unwrap_err().line, 1);
     }
@@ -482,7 +625,8 @@ mod tests {
         assert_eq!(blkid_result("", 2).unwrap(), None);
         assert!(blkid_result("", 8).is_err());
         assert!(blkid_result("", 0).is_err());
-        let two = parse_blkid_export("DEVNAME=/dev/a\nTYPE=ext4\n\nDEVNAME=/dev/b\nTYPE=drbd\n").unwrap();
+        let two =
+            parse_blkid_export("DEVNAME=/dev/a\nTYPE=ext4\n\nDEVNAME=/dev/b\nTYPE=drbd\n").unwrap();
         assert_eq!(two[1].fs_type(), Some("drbd"));
         assert_eq!(parse_blkid_export("garbage\n").unwrap_err().line, 1);
     }
@@ -494,10 +638,19 @@ mod tests {
             "mkfs.ocfs2 -N 4 -L /OVS --cluster-stack=o2cb --cluster-name=ovscluster /dev/drbd1"
         );
         assert_eq!(mounted_detect(None).join(" "), "mounted.ocfs2 -d");
-        assert_eq!(mounted_full(Some("/dev/drbd1")).join(" "), "mounted.ocfs2 -f /dev/drbd1");
-        assert_eq!(mount_ocfs2("/dev/drbd1", "/OVS").join(" "), "mount -t ocfs2 /dev/drbd1 /OVS");
+        assert_eq!(
+            mounted_full(Some("/dev/drbd1")).join(" "),
+            "mounted.ocfs2 -f /dev/drbd1"
+        );
+        assert_eq!(
+            mount_ocfs2("/dev/drbd1", "/OVS").join(" "),
+            "mount -t ocfs2 /dev/drbd1 /OVS"
+        );
         assert_eq!(umount("/OVS").join(" "), "umount /OVS");
-        assert_eq!(blkid_export("/dev/drbd1").join(" "), "blkid -p -o export /dev/drbd1");
+        assert_eq!(
+            blkid_export("/dev/drbd1").join(" "),
+            "blkid -p -o export /dev/drbd1"
+        );
         assert_eq!(cat_proc_mounts().join(" "), "cat /proc/mounts");
     }
 }

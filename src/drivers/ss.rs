@@ -43,9 +43,16 @@ impl Listener {
 }
 
 fn parse_local(s: &str) -> Result<Listener, String> {
-    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("{s:?} has no :port"))?;
-    let port: u16 = port.parse().map_err(|_| format!("port {port:?} is not a number"))?;
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?} has no :port"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("port {port:?} is not a number"))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     let (host, iface) = match host.split_once('%') {
         Some((h, i)) => (h, Some(i.to_string())),
         None => (host, None),
@@ -53,7 +60,10 @@ fn parse_local(s: &str) -> Result<Listener, String> {
     let addr = if host == "*" {
         ListenAddr::Any
     } else {
-        ListenAddr::Ip(host.parse().map_err(|_| format!("{host:?} is not an IP address"))?)
+        ListenAddr::Ip(
+            host.parse()
+                .map_err(|_| format!("{host:?} is not an IP address"))?,
+        )
     };
     Ok(Listener { addr, port, iface })
 }
@@ -67,7 +77,10 @@ pub fn parse(input: &str) -> Result<Vec<Listener>, ParseError> {
         }
         let err = |m: String| ParseError::new(TOOL, no + 1, line, m);
         let mut words: Vec<&str> = line.split_whitespace().collect();
-        if words.first().is_some_and(|w| matches!(*w, "tcp" | "udp" | "tcp6" | "udp6")) {
+        if words
+            .first()
+            .is_some_and(|w| matches!(*w, "tcp" | "udp" | "tcp6" | "udp6"))
+        {
             words.remove(0);
         }
         // State, Recv-Q, Send-Q, Local, Peer[, Process].
@@ -89,7 +102,14 @@ mod tests {
     #[test]
     fn address_forms() {
         let l = parse("LISTEN 0 128 [::]:22 [::]:*\nLISTEN 0 4096 127.0.0.53%lo:53 0.0.0.0:*\nLISTEN 0 0 *:22 *:*\nLISTEN 0 5 [fe80::1%eth0]:8080 [::]:*\n").unwrap();
-        assert_eq!(l[0], Listener { addr: ListenAddr::Ip("::".parse().unwrap()), port: 22, iface: None });
+        assert_eq!(
+            l[0],
+            Listener {
+                addr: ListenAddr::Ip("::".parse().unwrap()),
+                port: 22,
+                iface: None
+            }
+        );
         assert_eq!(l[1].iface.as_deref(), Some("lo"));
         assert_eq!(l[2].addr, ListenAddr::Any);
         assert_eq!((l[3].port, l[3].iface.as_deref()), (8080, Some("eth0")));
@@ -104,6 +124,11 @@ mod tests {
         assert_eq!(parse("LISTEN 0 0\n").unwrap_err().line, 1);
         assert_eq!(parse("LISTEN 0 0 1.2.3.4:x *:*\n").unwrap_err().line, 1);
         assert_eq!(parse("\nLISTEN 0 0 nothost:22 *:*\n").unwrap_err().line, 2);
-        assert_eq!(parse("ESTAB 0 0 1.2.3.4:22 5.6.7.8:3333\n").unwrap_err().line, 1);
+        assert_eq!(
+            parse("ESTAB 0 0 1.2.3.4:22 5.6.7.8:3333\n")
+                .unwrap_err()
+                .line,
+            1
+        );
     }
 }

@@ -39,7 +39,12 @@ pub fn migrate(name: &str, host: &str) -> Argv {
 
 /// `xl block-attach NAME DISKSPEC`.
 pub fn block_attach(name: &str, disk: &DiskSpec) -> Argv {
-    argv(["xl".to_string(), "block-attach".into(), name.into(), disk.to_string()])
+    argv([
+        "xl".to_string(),
+        "block-attach".into(),
+        name.into(),
+        disk.to_string(),
+    ])
 }
 
 /// `xl block-detach NAME VDEV`.
@@ -156,7 +161,13 @@ fn domain_config(cfg: &Map<String, Value>) -> Result<DomainConfig, String> {
     let list = |k: &str| -> Result<Vec<&Map<String, Value>>, String> {
         match cfg.get(k) {
             None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Array(a)) => a.iter().map(|d| d.as_object().ok_or(format!("an element of {k} is not an object"))).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|d| {
+                    d.as_object()
+                        .ok_or(format!("an element of {k} is not an object"))
+                })
+                .collect(),
             Some(_) => Err(format!("{k} is not an array")),
         }
     };
@@ -207,29 +218,51 @@ fn domain_config(cfg: &Map<String, Value>) -> Result<DomainConfig, String> {
 
 /// The 1-based line of the first occurrence of `needle`, or 0.
 fn line_of(input: &str, needle: &str) -> usize {
-    input.lines().position(|l| l.contains(needle)).map_or(0, |i| i + 1)
+    input
+        .lines()
+        .position(|l| l.contains(needle))
+        .map_or(0, |i| i + 1)
 }
 
 /// Parses `xl list -l`.
 pub fn parse_list_long(input: &str) -> Result<Vec<XlDomain>, ParseError> {
-    let v: Value = serde_json::from_str(input).map_err(|e| ParseError::json(TOOL_LONG, input, &e))?;
-    let items = v.as_array().ok_or_else(|| ParseError::whole(TOOL_LONG, "top level is not an array (xl.conf output_format=sxp?)"))?;
+    let v: Value =
+        serde_json::from_str(input).map_err(|e| ParseError::json(TOOL_LONG, input, &e))?;
+    let items = v.as_array().ok_or_else(|| {
+        ParseError::whole(
+            TOOL_LONG,
+            "top level is not an array (xl.conf output_format=sxp?)",
+        )
+    })?;
     items
         .iter()
         .enumerate()
         .map(|(i, item)| {
             let err = |m: String| {
                 let domid = item.get("domid").map(Value::to_string).unwrap_or_default();
-                let line = if domid.is_empty() { 0 } else { line_of(input, &format!("\"domid\": {domid}")) };
+                let line = if domid.is_empty() {
+                    0
+                } else {
+                    line_of(input, &format!("\"domid\": {domid}"))
+                };
                 ParseError::at(TOOL_LONG, input, line, format!("domain #{i}: {m}"))
             };
-            let o = item.as_object().ok_or_else(|| err("not an object".into()))?;
+            let o = item
+                .as_object()
+                .ok_or_else(|| err("not an object".into()))?;
             let domid = match o.get("domid") {
                 None | Some(Value::Null) => None,
-                Some(d) => Some(d.as_u64().and_then(|d| u32::try_from(d).ok()).ok_or_else(|| err(format!("bad domid {d}")))?),
+                Some(d) => Some(
+                    d.as_u64()
+                        .and_then(|d| u32::try_from(d).ok())
+                        .ok_or_else(|| err(format!("bad domid {d}")))?,
+                ),
             };
             let cfg = obj(o, "config").ok_or_else(|| err("no config object".into()))?;
-            Ok(XlDomain { domid, config: domain_config(cfg).map_err(err)? })
+            Ok(XlDomain {
+                domid,
+                config: domain_config(cfg).map_err(err)?,
+            })
         })
         .collect()
 }
@@ -238,7 +271,9 @@ pub fn parse_list_long(input: &str) -> Result<Vec<XlDomain>, ParseError> {
 pub fn parse_create_dry_run(input: &str) -> Result<DomainConfig, ParseError> {
     const TOOL: &str = "xl -N create";
     let v: Value = serde_json::from_str(input).map_err(|e| ParseError::json(TOOL, input, &e))?;
-    let o = v.as_object().ok_or_else(|| ParseError::whole(TOOL, "top level is not an object"))?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| ParseError::whole(TOOL, "top level is not an object"))?;
     domain_config(o).map_err(|m| ParseError::whole(TOOL, m))
 }
 
@@ -269,7 +304,14 @@ impl DomainState {
             }
         }
         let [running, blocked, paused, shutdown, crashed, dying] = flags;
-        Some(DomainState { running, blocked, paused, shutdown, crashed, dying })
+        Some(DomainState {
+            running,
+            blocked,
+            paused,
+            shutdown,
+            crashed,
+            dying,
+        })
     }
 }
 
@@ -299,13 +341,16 @@ pub fn parse_list(input: &str) -> Result<Vec<XlListEntry>, ParseError> {
             return Err(err("expected name, ID, Mem, VCPUs, State and Time(s)"));
         };
         let (name, cols) = words.split_at(split);
-        let [id, mem, vcpus, state, time] = cols else { return Err(err("expected five columns after the name")) };
+        let [id, mem, vcpus, state, time] = cols else {
+            return Err(err("expected five columns after the name"));
+        };
         out.push(XlListEntry {
             name: name.join(" "),
             domid: id.parse().map_err(|_| err("ID is not a number"))?,
             mem_mib: mem.parse().map_err(|_| err("Mem is not a number"))?,
             vcpus: vcpus.parse().map_err(|_| err("VCPUs is not a number"))?,
-            state: DomainState::parse(state).ok_or_else(|| err("State is not six flags like r-----"))?,
+            state: DomainState::parse(state)
+                .ok_or_else(|| err("State is not six flags like r-----"))?,
             time_secs: time.parse().map_err(|_| err("Time(s) is not a number"))?,
         });
     }
@@ -321,7 +366,10 @@ pub struct XlInfo {
 impl XlInfo {
     /// The value of `key` (may be empty, as `xen_changeset` is).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn num(&self, key: &str) -> Option<u64> {
@@ -361,7 +409,9 @@ pub fn parse_info(input: &str) -> Result<XlInfo, ParseError> {
         if line.trim().is_empty() {
             continue;
         }
-        let (k, v) = line.split_once(':').ok_or_else(|| ParseError::new(TOOL_INFO, no + 1, line, "not key : value"))?;
+        let (k, v) = line
+            .split_once(':')
+            .ok_or_else(|| ParseError::new(TOOL_INFO, no + 1, line, "not key : value"))?;
         let k = k.trim();
         if k.is_empty() || k.contains(char::is_whitespace) {
             return Err(ParseError::new(TOOL_INFO, no + 1, line, "bad key"));
@@ -381,13 +431,25 @@ mod tests {
 
     #[test]
     fn builders() {
-        assert_eq!(create("/etc/xen/dns.cfg").join(" "), "xl create /etc/xen/dns.cfg");
+        assert_eq!(
+            create("/etc/xen/dns.cfg").join(" "),
+            "xl create /etc/xen/dns.cfg"
+        );
         assert_eq!(shutdown_wait("dns").join(" "), "xl shutdown -w dns");
         assert_eq!(destroy("dns").join(" "), "xl destroy dns");
-        assert_eq!(migrate("dns", "169.254.77.2").join(" "), "xl migrate dns 169.254.77.2");
+        assert_eq!(
+            migrate("dns", "169.254.77.2").join(" "),
+            "xl migrate dns 169.254.77.2"
+        );
         let d = DiskSpec::phy("/dev/drbd3", "xvdb", DiskAccess::ReadWrite);
-        assert_eq!(block_attach("dns", &d), argv(["xl", "block-attach", "dns", "phy:/dev/drbd3,xvdb,w"]));
-        assert_eq!(block_detach("dns", "xvdb").join(" "), "xl block-detach dns xvdb");
+        assert_eq!(
+            block_attach("dns", &d),
+            argv(["xl", "block-attach", "dns", "phy:/dev/drbd3,xvdb,w"])
+        );
+        assert_eq!(
+            block_detach("dns", "xvdb").join(" "),
+            "xl block-detach dns xvdb"
+        );
         assert_eq!(list_long().join(" "), "xl list -l");
         assert_eq!(list().join(" "), "xl list");
         assert_eq!(info().join(" "), "xl info");
@@ -395,7 +457,13 @@ mod tests {
 
     #[test]
     fn state_flags() {
-        assert_eq!(DomainState::parse("r-----"), Some(DomainState { running: true, ..Default::default() }));
+        assert_eq!(
+            DomainState::parse("r-----"),
+            Some(DomainState {
+                running: true,
+                ..Default::default()
+            })
+        );
         assert_eq!(DomainState::parse("-b----").map(|s| s.blocked), Some(true));
         assert_eq!(DomainState::parse("--p---").map(|s| s.paused), Some(true));
         assert_eq!(DomainState::parse("b-----"), None);
@@ -404,10 +472,14 @@ mod tests {
 
     #[test]
     fn list_errors() {
-        let e = parse_list("Name ID Mem VCPUs\tState\tTime(s)\ndns 1 192 1 -x---- 9.5\n").unwrap_err();
+        let e =
+            parse_list("Name ID Mem VCPUs\tState\tTime(s)\ndns 1 192 1 -x---- 9.5\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(parse_list("dns 1 192\n").is_err());
-        assert_eq!(parse_list("my dom 3 192 1 -b---- 9.5\n").unwrap()[0].name, "my dom");
+        assert_eq!(
+            parse_list("my dom 3 192 1 -b---- 9.5\n").unwrap()[0].name,
+            "my dom"
+        );
     }
 
     #[test]
@@ -418,7 +490,10 @@ mod tests {
 
     #[test]
     fn long_errors() {
-        let e = parse_list_long("[\n  {\n    \"domid\": 3,\n    \"config\": {\"c_info\": {}}\n  }\n]\n").unwrap_err();
+        let e = parse_list_long(
+            "[\n  {\n    \"domid\": 3,\n    \"config\": {\"c_info\": {}}\n  }\n]\n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, 3, "{e}");
         assert!(e.message.contains("name"));
         assert!(parse_list_long("(domain (domid 0))").is_err());

@@ -155,7 +155,11 @@ impl XlConfig {
 
     /// Replaces every setting of `key` by one `key = value` where the first one was (or at the end).
     pub fn set(&mut self, key: &str, value: XlValue) {
-        let setting = XlSetting { key: key.to_string(), op: XlOp::Set, value };
+        let setting = XlSetting {
+            key: key.to_string(),
+            op: XlOp::Set,
+            value,
+        };
         match self.settings.iter().position(|s| s.key == key) {
             Some(i) => {
                 self.settings.retain(|s| s.key != key);
@@ -168,7 +172,12 @@ impl XlConfig {
     /// Parses a config file.
     pub fn parse(input: &str) -> Result<XlConfig, ParseError> {
         let tokens = lex(input)?;
-        Parser { tokens: &tokens, pos: 0, input }.file()
+        Parser {
+            tokens: &tokens,
+            pos: 0,
+            input,
+        }
+        .file()
     }
 }
 
@@ -221,8 +230,13 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
                 ';' => out.push((Tok::End, no)),
                 '"' | '\'' => out.push((Tok::Str(string(&mut chars, c).map_err(err)?), no)),
                 c if c.is_ascii_alphabetic() || c == '_' => {
-                    let end = take_while(&mut chars, |c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-                    out.push((Tok::Ident(line[i..end.unwrap_or(line.len())].to_string()), no));
+                    let end = take_while(&mut chars, |c| {
+                        c.is_ascii_alphanumeric() || c == '_' || c == '.'
+                    });
+                    out.push((
+                        Tok::Ident(line[i..end.unwrap_or(line.len())].to_string()),
+                        no,
+                    ));
                 }
                 c if c.is_ascii_digit() => {
                     let end = take_while(&mut chars, |c| c.is_ascii_alphanumeric() || c == '.');
@@ -237,7 +251,10 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
 }
 
 /// Advances past characters matching `keep`; returns the byte index of the first other one.
-fn take_while(chars: &mut std::iter::Peekable<std::str::CharIndices>, keep: impl Fn(char) -> bool) -> Option<usize> {
+fn take_while(
+    chars: &mut std::iter::Peekable<std::str::CharIndices>,
+    keep: impl Fn(char) -> bool,
+) -> Option<usize> {
     while let Some(&(j, c)) = chars.peek() {
         if !keep(c) {
             return Some(j);
@@ -248,7 +265,10 @@ fn take_while(chars: &mut std::iter::Peekable<std::str::CharIndices>, keep: impl
 }
 
 /// The rest of a quoted string whose opening `quote` was just read; handles xl's escapes.
-fn string(chars: &mut std::iter::Peekable<std::str::CharIndices>, quote: char) -> Result<String, String> {
+fn string(
+    chars: &mut std::iter::Peekable<std::str::CharIndices>,
+    quote: char,
+) -> Result<String, String> {
     let mut s = String::new();
     while let Some((_, c)) = chars.next() {
         if c == quote {
@@ -268,7 +288,9 @@ fn string(chars: &mut std::iter::Peekable<std::str::CharIndices>, quote: char) -
             'f' => s.push('\u{c}'),
             'v' => s.push('\u{b}'),
             'x' => {
-                let hex: String = (0..2).filter_map(|_| chars.next_if(|c| c.1.is_ascii_hexdigit()).map(|c| c.1)).collect();
+                let hex: String = (0..2)
+                    .filter_map(|_| chars.next_if(|c| c.1.is_ascii_hexdigit()).map(|c| c.1))
+                    .collect();
                 let v = u32::from_str_radix(&hex, 16).map_err(|_| "\\x needs two hex digits")?;
                 s.push(char::from_u32(v).ok_or("bad \\x escape")?);
             }
@@ -300,7 +322,10 @@ impl Parser<'_> {
     }
 
     fn line(&self) -> usize {
-        self.tokens.get(self.pos).or(self.tokens.last()).map_or(0, |t| t.1)
+        self.tokens
+            .get(self.pos)
+            .or(self.tokens.last())
+            .map_or(0, |t| t.1)
     }
 
     fn err(&self, m: impl Into<String>) -> ParseError {
@@ -323,7 +348,9 @@ impl Parser<'_> {
         let mut cfg = XlConfig::default();
         loop {
             self.skip_newlines();
-            let Some(tok) = self.next() else { return Ok(cfg) };
+            let Some(tok) = self.next() else {
+                return Ok(cfg);
+            };
             let Tok::Ident(key) = tok else {
                 self.pos -= 1;
                 return Err(self.err("expected a setting name"));
@@ -362,7 +389,9 @@ impl Parser<'_> {
                         return Ok(XlValue::List(items));
                     }
                     if self.peek().is_none() {
-                        return Err(self.err(format!("list opened on line {open_line} is not closed")));
+                        return Err(
+                            self.err(format!("list opened on line {open_line} is not closed"))
+                        );
                     }
                     items.push(self.value()?);
                     self.skip_newlines();
@@ -373,7 +402,11 @@ impl Parser<'_> {
                             self.pos -= 1;
                             return Err(self.err("expected , or ] in a list"));
                         }
-                        None => return Err(self.err(format!("list opened on line {open_line} is not closed"))),
+                        None => {
+                            return Err(
+                                self.err(format!("list opened on line {open_line} is not closed"))
+                            )
+                        }
                     }
                 }
             }
@@ -404,7 +437,10 @@ mod tests {
         let t = "# header\nname='x' ; memory = 0x100 # trailing\ndisk = [\n  'a,xvda,w',   # first\n  \"b\",\n]\ndisk += [ 'c' ]\ncpus = [ [1, 2], [] ]\n";
         let c = XlConfig::parse(t).unwrap();
         assert_eq!(c.get_i64("memory"), Some(256));
-        assert_eq!(c.get("disk").unwrap().as_str_list(), Some(vec!["a,xvda,w", "b", "c"]));
+        assert_eq!(
+            c.get("disk").unwrap().as_str_list(),
+            Some(vec!["a,xvda,w", "b", "c"])
+        );
         let again = XlConfig::parse(&c.to_string()).unwrap();
         assert_eq!(again, c);
     }
@@ -415,7 +451,13 @@ mod tests {
         c.set("extra", XlValue::Str("a \"q\" 'b' \\ \n\t\u{1}".into()));
         c.set("disk", XlValue::List(vec![XlValue::Str("it's".into())]));
         assert_eq!(XlConfig::parse(&c.to_string()).unwrap(), c);
-        assert_eq!(XlConfig::parse("s = \"\\x41\\101\"").unwrap().get_str("s").as_deref(), Some("AA"));
+        assert_eq!(
+            XlConfig::parse("s = \"\\x41\\101\"")
+                .unwrap()
+                .get_str("s")
+                .as_deref(),
+            Some("AA")
+        );
     }
 
     #[test]

@@ -120,49 +120,80 @@ impl Ctx<'_> {
     }
 
     fn attr<'n>(&self, node: Node<'n, '_>, name: &str) -> Result<&'n str, ParseError> {
-        node.attribute(name)
-            .ok_or_else(|| self.err(node, format!("<{}> without {name}=", node.tag_name().name())))
+        node.attribute(name).ok_or_else(|| {
+            self.err(
+                node,
+                format!("<{}> without {name}=", node.tag_name().name()),
+            )
+        })
     }
 
     fn num<T: std::str::FromStr>(&self, node: Node, name: &str) -> Result<T, ParseError> {
         let v = self.attr(node, name)?;
-        v.parse().map_err(|_| self.err(node, format!("{name}={v:?} is not a number")))
+        v.parse()
+            .map_err(|_| self.err(node, format!("{name}={v:?} is not a number")))
     }
 }
 
 fn elements<'a, 'i>(node: Node<'a, 'i>, tag: &'static str) -> impl Iterator<Item = Node<'a, 'i>> {
-    node.children().filter(move |c| c.is_element() && c.has_tag_name(tag))
+    node.children()
+        .filter(move |c| c.is_element() && c.has_tag_name(tag))
 }
 
 fn text(node: Node) -> Option<String> {
-    node.text().map(str::trim).filter(|t| !t.is_empty()).map(str::to_string)
+    node.text()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
 }
 
 /// Parses the stdout of `drbdadm dump-xml`.
 pub fn parse(input: &str) -> Result<DrbdConfig, ParseError> {
     let doc = Document::parse(input).map_err(|e| {
-        ParseError::at(TOOL, input, e.pos().row as usize, format!("invalid XML: {e}"))
+        ParseError::at(
+            TOOL,
+            input,
+            e.pos().row as usize,
+            format!("invalid XML: {e}"),
+        )
     })?;
     let cx = Ctx { doc: &doc, input };
     let root = doc.root_element();
     if !root.has_tag_name("config") {
-        return Err(cx.err(root, format!("root element is <{}>, not <config>", root.tag_name().name())));
+        return Err(cx.err(
+            root,
+            format!("root element is <{}>, not <config>", root.tag_name().name()),
+        ));
     }
     let common = match elements(root, "common").next() {
         Some(c) => sections(&cx, c)?,
         None => Vec::new(),
     };
-    let resources = elements(root, "resource").map(|r| resource(&cx, r)).collect::<Result<_, _>>()?;
-    Ok(DrbdConfig { file: root.attribute("file").map(str::to_string), common, resources })
+    let resources = elements(root, "resource")
+        .map(|r| resource(&cx, r))
+        .collect::<Result<_, _>>()?;
+    Ok(DrbdConfig {
+        file: root.attribute("file").map(str::to_string),
+        common,
+        resources,
+    })
 }
 
 fn sections(cx: &Ctx, node: Node) -> Result<Vec<Section>, ParseError> {
     elements(node, "section")
         .map(|s| {
             let options = elements(s, "option")
-                .map(|o| Ok((cx.attr(o, "name")?.to_string(), o.attribute("value").unwrap_or("").to_string())))
+                .map(|o| {
+                    Ok((
+                        cx.attr(o, "name")?.to_string(),
+                        o.attribute("value").unwrap_or("").to_string(),
+                    ))
+                })
                 .collect::<Result<_, ParseError>>()?;
-            Ok(Section { name: cx.attr(s, "name")?.to_string(), options })
+            Ok(Section {
+                name: cx.attr(s, "name")?.to_string(),
+                options,
+            })
         })
         .collect()
 }
@@ -170,14 +201,25 @@ fn sections(cx: &Ctx, node: Node) -> Result<Vec<Section>, ParseError> {
 fn resource(cx: &Ctx, r: Node) -> Result<ResourceConfig, ParseError> {
     let hosts = elements(r, "host")
         .map(|h| {
-            let volumes = elements(h, "volume").map(|v| volume(cx, v)).collect::<Result<_, _>>()?;
-            Ok(HostConfig { name: cx.attr(h, "name")?.to_string(), volumes, address: address(cx, h)? })
+            let volumes = elements(h, "volume")
+                .map(|v| volume(cx, v))
+                .collect::<Result<_, _>>()?;
+            Ok(HostConfig {
+                name: cx.attr(h, "name")?.to_string(),
+                volumes,
+                address: address(cx, h)?,
+            })
         })
         .collect::<Result<_, ParseError>>()?;
     let connections = elements(r, "connection")
         .map(|c| {
             elements(c, "host")
-                .map(|h| Ok(ConnectionHost { name: cx.attr(h, "name")?.to_string(), address: address(cx, h)? }))
+                .map(|h| {
+                    Ok(ConnectionHost {
+                        name: cx.attr(h, "name")?.to_string(),
+                        address: address(cx, h)?,
+                    })
+                })
                 .collect::<Result<Vec<_>, ParseError>>()
         })
         .collect::<Result<_, _>>()?;
@@ -191,9 +233,15 @@ fn resource(cx: &Ctx, r: Node) -> Result<ResourceConfig, ParseError> {
 }
 
 fn address(cx: &Ctx, host: Node) -> Result<Option<Address>, ParseError> {
-    let Some(a) = elements(host, "address").next() else { return Ok(None) };
+    let Some(a) = elements(host, "address").next() else {
+        return Ok(None);
+    };
     let ip = text(a).ok_or_else(|| cx.err(a, "<address> without an IP"))?;
-    Ok(Some(Address { family: a.attribute("family").unwrap_or("ipv4").to_string(), ip, port: cx.num(a, "port")? }))
+    Ok(Some(Address {
+        family: a.attribute("family").unwrap_or("ipv4").to_string(),
+        ip,
+        port: cx.num(a, "port")?,
+    }))
 }
 
 fn volume(cx: &Ctx, v: Node) -> Result<VolumeConfig, ParseError> {
@@ -208,7 +256,10 @@ fn volume(cx: &Ctx, v: Node) -> Result<VolumeConfig, ParseError> {
             let path = text(m).ok_or_else(|| cx.err(m, "<meta-disk> without a device"))?;
             Some(match (path.as_str(), m.attribute("index")) {
                 ("internal", _) => MetaDisk::Internal,
-                (_, Some(_)) => MetaDisk::Indexed { path, index: cx.num(m, "index")? },
+                (_, Some(_)) => MetaDisk::Indexed {
+                    path,
+                    index: cx.num(m, "index")?,
+                },
                 (_, None) => MetaDisk::Flexible { path },
             })
         }
@@ -237,8 +288,16 @@ mod tests {
         let r = &c.resources[0];
         let a = &r.host("a").unwrap().volumes[0];
         assert_eq!((a.minor, a.device.as_deref()), (Some(1), None));
-        assert_eq!(a.meta_disk, Some(MetaDisk::Flexible { path: "/dev/vg0/meta".into() }));
-        assert_eq!(r.host("b").unwrap().volumes[0].meta_disk, Some(MetaDisk::Internal));
+        assert_eq!(
+            a.meta_disk,
+            Some(MetaDisk::Flexible {
+                path: "/dev/vg0/meta".into()
+            })
+        );
+        assert_eq!(
+            r.host("b").unwrap().volumes[0].meta_disk,
+            Some(MetaDisk::Internal)
+        );
         assert_eq!(r.host("b").unwrap().address, None);
     }
 

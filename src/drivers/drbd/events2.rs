@@ -8,7 +8,8 @@
 //! Pure text in, values out.
 
 use super::{
-    ConnectionState, ConnectionStatus, DeviceStatus, DiskState, PeerDeviceStatus, ReplState, ResourceStatus, Role,
+    ConnectionState, ConnectionStatus, DeviceStatus, DiskState, PeerDeviceStatus, ReplState,
+    ResourceStatus, Role,
 };
 use crate::drivers::{vocab_enum, ParseError};
 
@@ -52,7 +53,10 @@ pub struct Event {
 impl Event {
     /// The value of field `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -70,15 +74,30 @@ pub fn parse(input: &str) -> Result<Vec<(usize, Event)>, ParseError> {
         let mut words = line.split_whitespace();
         if !continuation {
             let verb = Verb::parse(words.next().unwrap_or(""));
-            let object = Object::parse(words.next().ok_or_else(|| err("event without an object".into()))?);
+            let object = Object::parse(
+                words
+                    .next()
+                    .ok_or_else(|| err("event without an object".into()))?,
+            );
             if let Verb::Unknown(v) = &verb {
                 return Err(err(format!("unknown event verb {v:?}")));
             }
-            out.push((no, Event { verb, object, fields: Vec::new() }));
+            out.push((
+                no,
+                Event {
+                    verb,
+                    object,
+                    fields: Vec::new(),
+                },
+            ));
         }
-        let (_, ev) = out.last_mut().ok_or_else(|| err("continuation line before any event".into()))?;
+        let (_, ev) = out
+            .last_mut()
+            .ok_or_else(|| err("continuation line before any event".into()))?;
         for w in words {
-            let (k, v) = w.split_once(':').ok_or_else(|| err(format!("{w:?} is not key:value")))?;
+            let (k, v) = w
+                .split_once(':')
+                .ok_or_else(|| err(format!("{w:?} is not key:value")))?;
             ev.fields.push((k.to_string(), v.to_string()));
         }
     }
@@ -86,7 +105,9 @@ pub fn parse(input: &str) -> Result<Vec<(usize, Event)>, ParseError> {
 }
 
 fn num(ev: &Event, key: &str) -> Result<Option<u32>, String> {
-    ev.get(key).map(|v| v.parse().map_err(|_| format!("{key}:{v} is not a number"))).transpose()
+    ev.get(key)
+        .map(|v| v.parse().map_err(|_| format!("{key}:{v} is not a number")))
+        .transpose()
 }
 
 fn need<'e>(ev: &'e Event, key: &str) -> Result<&'e str, String> {
@@ -109,7 +130,10 @@ pub fn parse_now(input: &str) -> Result<Vec<ResourceStatus>, ParseError> {
         apply(&mut out, &ev, &mut ended).map_err(err)?;
     }
     if !ended {
-        return Err(ParseError::whole(TOOL, "snapshot does not end with \"exists -\" (cut short?)"));
+        return Err(ParseError::whole(
+            TOOL,
+            "snapshot does not end with \"exists -\" (cut short?)",
+        ));
     }
     Ok(out)
 }
@@ -193,14 +217,18 @@ mod tests {
         let t = "exists resource name:r0 role:Secondary suspended:no\nexists connection name:r0 peer-node-id:1 conn-name:remote-host connection:Connected role:Secondary\nexists device name:r0 volume:0 minor:7 disk:UpToDate\nexists peer-device name:r0 peer-node-id:1 conn-name:remote-host volume:0\n\treplication:Established peer-disk:UpToDate resync-suspended:no\nexists -\n";
         let s = parse_now(t).unwrap();
         assert_eq!(s[0].connections[0].peer.as_deref(), Some("remote-host"));
-        assert_eq!(s[0].connections[0].peer_devices[0].replication, ReplState::Established);
+        assert_eq!(
+            s[0].connections[0].peer_devices[0].replication,
+            ReplState::Established
+        );
     }
 
     #[test]
     fn errors() {
         let e = parse_now(&STANDALONE.replace("exists -\n", "")).unwrap_err();
         assert_eq!(e.line, 0);
-        let e = parse_now("exists device name:x volume:0 minor:0 disk:UpToDate\nexists -\n").unwrap_err();
+        let e = parse_now("exists device name:x volume:0 minor:0 disk:UpToDate\nexists -\n")
+            .unwrap_err();
         assert_eq!(e.line, 1);
         let e = parse("exists resource name:dns role\n").unwrap_err();
         assert_eq!(e.line, 1);

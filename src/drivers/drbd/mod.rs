@@ -264,7 +264,11 @@ pub fn disconnect(res: &str) -> Argv {
 
 /// `drbdadm net-options --allow-two-primaries=yes|no RES` (live, for a migration window).
 pub fn net_options_allow_two_primaries(res: &str, allow: bool) -> Argv {
-    let opt = if allow { "--allow-two-primaries=yes" } else { "--allow-two-primaries=no" };
+    let opt = if allow {
+        "--allow-two-primaries=yes"
+    } else {
+        "--allow-two-primaries=no"
+    };
     drbdadm(&["net-options", opt, res])
 }
 
@@ -306,34 +310,58 @@ mod tests {
     #[test]
     fn vocabularies_round_trip() {
         assert_eq!(ConnState::parse("WFConnection"), ConnState::WFConnection);
-        assert_eq!(ConnState::parse("Bogus"), ConnState::Unknown("Bogus".into()));
+        assert_eq!(
+            ConnState::parse("Bogus"),
+            ConnState::Unknown("Bogus".into())
+        );
         assert_eq!(DiskState::parse("DUnknown").as_str(), "DUnknown");
         assert_eq!(Role::parse("Unknown"), Role::Unknown);
         assert_eq!(Role::parse("Primaryish"), Role::Other("Primaryish".into()));
         assert_eq!(ReplState::parse("Established").to_string(), "Established");
-        assert_eq!(ConnectionState::parse("Connecting"), ConnectionState::Connecting);
+        assert_eq!(
+            ConnectionState::parse("Connecting"),
+            ConnectionState::Connecting
+        );
     }
 
     #[test]
     fn conn_state_split() {
-        assert_eq!(ConnState::WFConnection.split(), Some((ConnectionState::Connecting, ReplState::Off)));
-        assert_eq!(ConnState::SyncSource.split(), Some((ConnectionState::Connected, ReplState::SyncSource)));
-        assert_eq!(ConnState::StandAlone.split(), Some((ConnectionState::StandAlone, ReplState::Off)));
+        assert_eq!(
+            ConnState::WFConnection.split(),
+            Some((ConnectionState::Connecting, ReplState::Off))
+        );
+        assert_eq!(
+            ConnState::SyncSource.split(),
+            Some((ConnectionState::Connected, ReplState::SyncSource))
+        );
+        assert_eq!(
+            ConnState::StandAlone.split(),
+            Some((ConnectionState::StandAlone, ReplState::Off))
+        );
         assert_eq!(ConnState::Unconfigured.split(), None);
     }
 
     #[test]
     fn builders() {
-        assert_eq!(create_md("dns").join(" "), "drbdadm -- --force create-md dns");
+        assert_eq!(
+            create_md("dns").join(" "),
+            "drbdadm -- --force create-md dns"
+        );
         assert_eq!(up("dns").join(" "), "drbdadm up dns");
         assert_eq!(down("dns").join(" "), "drbdadm down dns");
         assert_eq!(primary("dns").join(" "), "drbdadm primary dns");
-        assert_eq!(primary_force("dns").join(" "), "drbdadm primary --force dns");
+        assert_eq!(
+            primary_force("dns").join(" "),
+            "drbdadm primary --force dns"
+        );
         assert_eq!(secondary("dns").join(" "), "drbdadm secondary dns");
         assert_eq!(adjust("dns").join(" "), "drbdadm adjust dns");
         assert_eq!(resize("dns").join(" "), "drbdadm resize dns");
         assert_eq!(connect("dns").join(" "), "drbdadm connect dns");
-        assert_eq!(connect_discard_my_data("dns").join(" "), "drbdadm connect --discard-my-data dns");
+        assert_eq!(
+            connect_discard_my_data("dns").join(" "),
+            "drbdadm connect --discard-my-data dns"
+        );
         assert_eq!(disconnect("dns").join(" "), "drbdadm disconnect dns");
         assert_eq!(
             net_options_allow_two_primaries("dns", true).join(" "),
@@ -344,7 +372,10 @@ mod tests {
             "drbdadm net-options --allow-two-primaries=no dns"
         );
         assert_eq!(dump_xml(None).join(" "), "drbdadm dump-xml");
-        assert_eq!(dump_xml(Some("/tmp/x.conf")).join(" "), "drbdadm -c /tmp/x.conf dump-xml");
+        assert_eq!(
+            dump_xml(Some("/tmp/x.conf")).join(" "),
+            "drbdadm -c /tmp/x.conf dump-xml"
+        );
         assert_eq!(status(None).join(" "), "drbdadm status");
         assert_eq!(status(Some("dns")).join(" "), "drbdadm status dns");
         assert_eq!(drbdsetup_status_json().join(" "), "drbdsetup status --json");

@@ -53,7 +53,10 @@ pub struct ProcDrbdDevice {
 impl ProcDrbdDevice {
     /// A numeric counter by name (`ns`, `nr`, `dw`, `dr`, `oos`, ...).
     pub fn counter(&self, key: &str) -> Option<u64> {
-        self.counters.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.parse().ok())
+        self.counters
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.parse().ok())
     }
 
     /// KiB known to differ from the peer (`oos:`).
@@ -91,7 +94,13 @@ pub struct SyncProgress {
 
 /// Parses the whole of `/proc/drbd`.
 pub fn parse(input: &str) -> Result<ProcDrbd, ParseError> {
-    let mut out = ProcDrbd { version: String::new(), api: None, proto: None, build: None, devices: Vec::new() };
+    let mut out = ProcDrbd {
+        version: String::new(),
+        api: None,
+        proto: None,
+        build: None,
+        devices: Vec::new(),
+    };
     let mut seen_version = false;
     for (no, line) in input.lines().enumerate() {
         let no = no + 1;
@@ -113,7 +122,10 @@ pub fn parse(input: &str) -> Result<ProcDrbd, ParseError> {
         } else if is_device_line(line) {
             out.devices.push(parse_device(line).map_err(|m| err(&m))?);
         } else {
-            let dev = out.devices.last_mut().ok_or_else(|| err("indented line before any device"))?;
+            let dev = out
+                .devices
+                .last_mut()
+                .ok_or_else(|| err("indented line before any device"))?;
             parse_detail(line, dev).map_err(|m| err(&m))?;
         }
     }
@@ -127,7 +139,11 @@ fn parse_version(rest: &str, out: &mut ProcDrbd) {
     let mut words = rest.split_whitespace();
     out.version = words.next().unwrap_or("").to_string();
     // "(api:1/proto:86-101)"
-    let inner = rest.split_once('(').and_then(|(_, r)| r.split_once(')')).map(|(i, _)| i).unwrap_or("");
+    let inner = rest
+        .split_once('(')
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(i, _)| i)
+        .unwrap_or("");
     for part in inner.split('/') {
         match part.split_once(':') {
             Some(("api", v)) => out.api = Some(v.to_string()),
@@ -176,18 +192,26 @@ fn parse_device(line: &str) -> Result<ProcDrbdDevice, String> {
             }
             Some(("ro" | "st", v)) => {
                 let (a, b) = pair(v, "ro:")?;
-                dev.roles = Some(Pair { local: Role::parse(&a), peer: Role::parse(&b) });
+                dev.roles = Some(Pair {
+                    local: Role::parse(&a),
+                    peer: Role::parse(&b),
+                });
             }
             Some(("ds", v)) => {
                 let (a, b) = pair(v, "ds:")?;
-                dev.disks = Some(Pair { local: DiskState::parse(&a), peer: DiskState::parse(&b) });
+                dev.disks = Some(Pair {
+                    local: DiskState::parse(&a),
+                    peer: DiskState::parse(&b),
+                });
             }
             Some((k, _)) => return Err(format!("unknown field {k:?} on a device line")),
             None => {
                 let mut chars = w.chars();
                 match (chars.next(), chars.next()) {
                     (Some(c @ ('A' | 'B' | 'C')), None) => dev.protocol = Some(c),
-                    _ if w.chars().all(|c| c.is_ascii_alphabetic() || c == '-') => dev.flags = Some(w.to_string()),
+                    _ if w.chars().all(|c| c.is_ascii_alphabetic() || c == '-') => {
+                        dev.flags = Some(w.to_string())
+                    }
                     _ => return Err(format!("unexpected word {w:?} on a device line")),
                 }
             }
@@ -204,14 +228,23 @@ fn parse_detail(line: &str, dev: &mut ProcDrbdDevice) -> Result<(), String> {
     if t.starts_with('[') || t.contains("sync'ed:") || t.contains("verified:") {
         dev.sync = Some(parse_bar(t)?);
     } else if let Some(rest) = t.strip_prefix("finish:") {
-        let sync = dev.sync.as_mut().ok_or("finish: line without a progress bar")?;
+        let sync = dev
+            .sync
+            .as_mut()
+            .ok_or("finish: line without a progress bar")?;
         parse_finish(rest, sync)?;
     } else if t.starts_with("ns:") {
         for w in t.split_whitespace() {
-            let (k, v) = w.split_once(':').ok_or_else(|| format!("counter {w:?} is not key:value"))?;
+            let (k, v) = w
+                .split_once(':')
+                .ok_or_else(|| format!("counter {w:?} is not key:value"))?;
             dev.counters.push((k.to_string(), v.to_string()));
         }
-    } else if t.split_whitespace().next().is_some_and(|w| w.ends_with(':')) {
+    } else if t
+        .split_whitespace()
+        .next()
+        .is_some_and(|w| w.ends_with(':'))
+    {
         // Verbose sections such as "resync: used:0/61 ..." or "act_log: used:0/1237 ...".
     } else {
         return Err("unexpected indented line".into());
@@ -228,17 +261,33 @@ fn parse_bar(t: &str) -> Result<SyncProgress, String> {
     } else {
         return Err("progress bar without sync'ed: or verified:".into());
     };
-    let (pct, rest) = rest.split_once('%').ok_or("progress without a percentage")?;
-    let percent: f64 = pct.trim().parse().map_err(|_| format!("bad percentage {pct:?}"))?;
-    let inner = rest.split_once('(').and_then(|(_, r)| r.split_once(')')).ok_or("progress without (left/total)")?;
-    let (left, total) = inner.0.split_once('/').ok_or("progress without left/total")?;
+    let (pct, rest) = rest
+        .split_once('%')
+        .ok_or("progress without a percentage")?;
+    let percent: f64 = pct
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad percentage {pct:?}"))?;
+    let inner = rest
+        .split_once('(')
+        .and_then(|(_, r)| r.split_once(')'))
+        .ok_or("progress without (left/total)")?;
+    let (left, total) = inner
+        .0
+        .split_once('/')
+        .ok_or("progress without left/total")?;
     let unit: u64 = match inner.1.trim().chars().next() {
         Some('K') | None => 1,
         Some('M') => 1024,
         Some('G') => 1024 * 1024,
         Some(c) => return Err(format!("unknown unit {c:?}")),
     };
-    let num = |s: &str| s.trim().replace(',', "").parse::<u64>().map_err(|_| format!("bad number {s:?}"));
+    let num = |s: &str| {
+        s.trim()
+            .replace(',', "")
+            .parse::<u64>()
+            .map_err(|_| format!("bad number {s:?}"))
+    };
     Ok(SyncProgress {
         kind,
         percent,
@@ -256,7 +305,9 @@ fn parse_finish(rest: &str, sync: &mut SyncProgress) -> Result<(), String> {
     let hms = words.next().ok_or("finish: without a time")?;
     let mut secs: u64 = 0;
     for part in hms.split(':') {
-        let n: u64 = part.parse().map_err(|_| format!("bad finish time {hms:?}"))?;
+        let n: u64 = part
+            .parse()
+            .map_err(|_| format!("bad finish time {hms:?}"))?;
         secs = secs.saturating_mul(60).saturating_add(n);
     }
     sync.finish_secs = Some(secs);
@@ -295,7 +346,10 @@ mod tests {
         assert_eq!(s.speed_kib_s, Some(4116));
         assert_eq!(s.want_kib_s, Some(4096));
         let u = &p.devices[1];
-        assert_eq!((u.minor, &u.cs, &u.roles, &u.disks), (2, &ConnState::Unconfigured, &None, &None));
+        assert_eq!(
+            (u.minor, &u.cs, &u.roles, &u.disks),
+            (2, &ConnState::Unconfigured, &None, &None)
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 use serde_json::{Map, Value};
 
 use super::{
-    ConnectionState, ConnectionStatus, DeviceStatus, DiskState, PeerDeviceStatus, ReplState, ResourceStatus, Role,
+    ConnectionState, ConnectionStatus, DeviceStatus, DiskState, PeerDeviceStatus, ReplState,
+    ResourceStatus, Role,
 };
 use crate::drivers::ParseError;
 
@@ -28,15 +29,23 @@ fn get_str<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v str> {
 }
 
 fn get_u32(obj: &Map<String, Value>, key: &str) -> Option<u32> {
-    get(obj, key).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok())
+    get(obj, key)
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
 }
 
-fn get_list<'v>(obj: &'v Map<String, Value>, key: &str) -> Result<Vec<&'v Map<String, Value>>, String> {
+fn get_list<'v>(
+    obj: &'v Map<String, Value>,
+    key: &str,
+) -> Result<Vec<&'v Map<String, Value>>, String> {
     match get(obj, key) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|i| i.as_object().ok_or_else(|| format!("an element of \"{key}\" is not an object")))
+            .map(|i| {
+                i.as_object()
+                    .ok_or_else(|| format!("an element of \"{key}\" is not an object"))
+            })
             .collect(),
         Some(_) => Err(format!("\"{key}\" is not an array")),
     }
@@ -44,14 +53,20 @@ fn get_list<'v>(obj: &'v Map<String, Value>, key: &str) -> Result<Vec<&'v Map<St
 
 /// Parses `drbdsetup status --json`: a JSON array of resources.
 pub fn parse_json(input: &str) -> Result<Vec<ResourceStatus>, ParseError> {
-    let v: Value = serde_json::from_str(input).map_err(|e| ParseError::json(TOOL_JSON, input, &e))?;
-    let items = v.as_array().ok_or_else(|| ParseError::whole(TOOL_JSON, "top level is not an array"))?;
+    let v: Value =
+        serde_json::from_str(input).map_err(|e| ParseError::json(TOOL_JSON, input, &e))?;
+    let items = v
+        .as_array()
+        .ok_or_else(|| ParseError::whole(TOOL_JSON, "top level is not an array"))?;
     items
         .iter()
         .map(|r| {
             let name = r.get("name").and_then(Value::as_str).unwrap_or("?");
             json_resource(r).map_err(|m| {
-                let line = input.lines().position(|l| l.contains(&format!("\"{name}\""))).map_or(0, |i| i + 1);
+                let line = input
+                    .lines()
+                    .position(|l| l.contains(&format!("\"{name}\"")))
+                    .map_or(0, |i| i + 1);
                 ParseError::at(TOOL_JSON, input, line, format!("resource {name:?}: {m}"))
             })
         })
@@ -60,7 +75,9 @@ pub fn parse_json(input: &str) -> Result<Vec<ResourceStatus>, ParseError> {
 
 fn json_resource(r: &Value) -> Result<ResourceStatus, String> {
     let r = r.as_object().ok_or("resource is not an object")?;
-    let name = get_str(r, "name").ok_or("resource without \"name\"")?.to_string();
+    let name = get_str(r, "name")
+        .ok_or("resource without \"name\"")?
+        .to_string();
     let role = Role::parse(get_str(r, "role").ok_or("resource without \"role\"")?);
     let suspended = get(r, "suspended").and_then(Value::as_bool);
     let mut devices = Vec::new();
@@ -68,7 +85,9 @@ fn json_resource(r: &Value) -> Result<ResourceStatus, String> {
         devices.push(DeviceStatus {
             volume: get_u32(d, "volume").unwrap_or(0),
             minor: get_u32(d, "minor"),
-            disk: DiskState::parse(get_str(d, "disk-state").ok_or("device without \"disk-state\"")?),
+            disk: DiskState::parse(
+                get_str(d, "disk-state").ok_or("device without \"disk-state\"")?,
+            ),
         });
     }
     let mut connections = Vec::new();
@@ -85,12 +104,20 @@ fn json_resource(r: &Value) -> Result<ResourceStatus, String> {
         connections.push(ConnectionStatus {
             peer: get_str(c, "name").map(str::to_string),
             peer_node_id: get_u32(c, "peer-node-id"),
-            state: ConnectionState::parse(get_str(c, "connection-state").ok_or("connection without \"connection-state\"")?),
+            state: ConnectionState::parse(
+                get_str(c, "connection-state").ok_or("connection without \"connection-state\"")?,
+            ),
             peer_role: Role::parse(get_str(c, "peer-role").unwrap_or("Unknown")),
             peer_devices,
         });
     }
-    Ok(ResourceStatus { name, role, suspended, devices, connections })
+    Ok(ResourceStatus {
+        name,
+        role,
+        suspended,
+        devices,
+        connections,
+    })
 }
 
 /// `key:value` words of a status line (after the leading name, if any).
@@ -106,11 +133,16 @@ fn pairs(words: &[&str]) -> Result<Vec<(String, String)>, String> {
 }
 
 fn lookup<'p>(pairs: &'p [(String, String)], key: &str) -> Option<&'p str> {
-    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 fn volume_of(pairs: &[(String, String)]) -> Result<u32, String> {
-    lookup(pairs, "volume").map_or(Ok(0), |v| v.parse().map_err(|_| format!("bad volume {v:?}")))
+    lookup(pairs, "volume").map_or(Ok(0), |v| {
+        v.parse().map_err(|_| format!("bad volume {v:?}"))
+    })
 }
 
 /// Parses the text of `drbdadm status` / `drbdsetup status`.
@@ -129,7 +161,9 @@ pub fn parse_text(input: &str) -> Result<Vec<ResourceStatus>, ParseError> {
 }
 
 fn text_line(out: &mut Vec<ResourceStatus>, indent: usize, words: &[&str]) -> Result<(), String> {
-    let Some((first, rest)) = words.split_first() else { return Ok(()) };
+    let Some((first, rest)) = words.split_first() else {
+        return Ok(());
+    };
     if indent == 0 {
         if first.contains(':') {
             return Err("resource line does not start with a name".into());
@@ -148,7 +182,9 @@ fn text_line(out: &mut Vec<ResourceStatus>, indent: usize, words: &[&str]) -> Re
     match indent {
         2 if first.contains(':') => {
             let kv = pairs(words)?;
-            let Some(disk) = lookup(&kv, "disk") else { return Ok(()) };
+            let Some(disk) = lookup(&kv, "disk") else {
+                return Ok(());
+            };
             res.devices.push(DeviceStatus {
                 volume: volume_of(&kv)?,
                 minor: lookup(&kv, "minor").and_then(|m| m.parse().ok()),
@@ -158,7 +194,8 @@ fn text_line(out: &mut Vec<ResourceStatus>, indent: usize, words: &[&str]) -> Re
         2 => {
             let kv = pairs(rest)?;
             // Connected is the normal case and is not printed.
-            let state = lookup(&kv, "connection").map_or(ConnectionState::Connected, ConnectionState::parse);
+            let state = lookup(&kv, "connection")
+                .map_or(ConnectionState::Connected, ConnectionState::parse);
             res.connections.push(ConnectionStatus {
                 peer: Some(first.to_string()),
                 peer_node_id: lookup(&kv, "peer-node-id").and_then(|n| n.parse().ok()),
@@ -170,7 +207,9 @@ fn text_line(out: &mut Vec<ResourceStatus>, indent: usize, words: &[&str]) -> Re
         4 => {
             let kv = pairs(words)?;
             // Before any peer, an indent-4 line is a resource detail (e.g. write-ordering:).
-            let Some(conn) = res.connections.last_mut() else { return Ok(()) };
+            let Some(conn) = res.connections.last_mut() else {
+                return Ok(());
+            };
             if lookup(&kv, "peer-disk").is_none() && lookup(&kv, "replication").is_none() {
                 return Ok(());
             }
@@ -206,17 +245,24 @@ mod tests {
         let s = parse_text("dns role:Primary\n  disk:UpToDate\n\novs role:Primary\n  disk:UpToDate\n  peer role:Primary\n    replication:Established peer-disk:UpToDate\n\n").unwrap();
         assert_eq!(s.len(), 2);
         assert!(s[0].connections.is_empty());
-        assert_eq!(s[1].connections[0].peer_devices[0].replication, ReplState::Established);
+        assert_eq!(
+            s[1].connections[0].peer_devices[0].replication,
+            ReplState::Established
+        );
     }
 
     #[test]
     fn text_connecting_and_sync() {
-        let s = parse_text("dns role:Secondary\n  disk:UpToDate\n  peer connection:Connecting\n").unwrap();
+        let s = parse_text("dns role:Secondary\n  disk:UpToDate\n  peer connection:Connecting\n")
+            .unwrap();
         assert_eq!(s[0].connections[0].state, ConnectionState::Connecting);
         assert_eq!(s[0].connections[0].peer_role, Role::Unknown);
         let s = parse_text("dns role:Primary\n  disk:UpToDate\n  peer role:Secondary\n    replication:SyncSource peer-disk:Inconsistent done:32.08\n").unwrap();
         let p = &s[0].connections[0].peer_devices[0];
-        assert_eq!((p.replication.clone(), p.done_percent), (ReplState::SyncSource, Some(32.08)));
+        assert_eq!(
+            (p.replication.clone(), p.done_percent),
+            (ReplState::SyncSource, Some(32.08))
+        );
     }
 
     #[test]
@@ -228,7 +274,10 @@ mod tests {
         let s = parse_text("r0 role:Primary\n  volume:0 disk:UpToDate\n  volume:1 disk:UpToDate\n  nodeb role:Secondary\n    volume:0 peer-disk:UpToDate\n    volume:1 peer-disk:UpToDate\n").unwrap();
         assert_eq!(s[0].devices.len(), 2);
         assert_eq!(s[0].connections[0].peer_devices[1].volume, 1);
-        assert_eq!(s[0].connections[0].peer_devices[1].replication, ReplState::Established);
+        assert_eq!(
+            s[0].connections[0].peer_devices[1].replication,
+            ReplState::Established
+        );
     }
 
     #[test]
@@ -236,8 +285,14 @@ mod tests {
         let e = parse_text("  disk:UpToDate\n").unwrap_err();
         assert_eq!(e.line, 1);
         let e = parse_text("dns role:Primary\n   disk:UpToDate\n").unwrap_err();
-        assert_eq!((e.line, e.message.as_str()), (2, "unexpected indentation of 3 spaces"));
-        let e = parse_text("dns role:Primary\n  peer role:Secondary\n    replication:Established junk\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (2, "unexpected indentation of 3 spaces")
+        );
+        let e = parse_text(
+            "dns role:Primary\n  peer role:Secondary\n    replication:Established junk\n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, 3);
     }
 
@@ -248,15 +303,22 @@ mod tests {
             "peer-devices":[{"volume":0,"replication_state":"Established","peer-disk-state":"UpToDate","percent-in-sync":100.0}]}]}]"#;
         let s = parse_json(j).unwrap();
         assert_eq!(s[0].devices[0].disk, DiskState::UpToDate);
-        assert_eq!(s[0].connections[0].peer_devices[0].replication, ReplState::Established);
-        assert_eq!(s[0].connections[0].peer_devices[0].done_percent, Some(100.0));
+        assert_eq!(
+            s[0].connections[0].peer_devices[0].replication,
+            ReplState::Established
+        );
+        assert_eq!(
+            s[0].connections[0].peer_devices[0].done_percent,
+            Some(100.0)
+        );
     }
 
     #[test]
     fn json_errors() {
         assert_eq!(parse_json("[{\"name\":\"r0\"}]").unwrap_err().line, 1);
         assert_eq!(parse_json("{}").unwrap_err().line, 0);
-        let e = parse_json("[\n{\"name\": \"r0\",\n \"role\": \"Primary\",\n \"devices\": 3}\n]").unwrap_err();
+        let e = parse_json("[\n{\"name\": \"r0\",\n \"role\": \"Primary\",\n \"devices\": 3}\n]")
+            .unwrap_err();
         assert_eq!(e.line, 2, "{e}");
         assert_eq!(parse_json("[\n{,\n]").unwrap_err().line, 2);
     }

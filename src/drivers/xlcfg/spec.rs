@@ -15,9 +15,18 @@ const TOOL_DISK: &str = "xl disk spec";
 const TOOL_VIF: &str = "xl vif spec";
 
 /// Deprecated target prefixes that also set the format (and, for `phy`/`file`, the backend).
-const PREFIXES: [&str; 9] = ["phy", "file", "raw", "tap", "tap2", "aio", "qcow", "qcow2", "vhd"];
+const PREFIXES: [&str; 9] = [
+    "phy", "file", "raw", "tap", "tap2", "aio", "qcow", "qcow2", "vhd",
+];
 /// Bare keywords that are flags, not positional values.
-const FLAGS: [&str; 6] = ["discard", "no-discard", "direct-io-safe", "colo", "trusted", "untrusted"];
+const FLAGS: [&str; 6] = [
+    "discard",
+    "no-discard",
+    "direct-io-safe",
+    "colo",
+    "trusted",
+    "untrusted",
+];
 
 /// `access`: how the guest may use the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,7 +140,11 @@ fn non_empty(v: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_string())
 }
 
-fn set_once(slot: &mut bool, name: &str, err: &impl Fn(String) -> ParseError) -> Result<(), ParseError> {
+fn set_once(
+    slot: &mut bool,
+    name: &str,
+    err: &impl Fn(String) -> ParseError,
+) -> Result<(), ParseError> {
     if std::mem::replace(slot, true) {
         return Err(err(format!("{name} given twice")));
     }
@@ -154,7 +167,9 @@ fn split_prefix(t: &str) -> Option<(String, &str)> {
         return None;
     }
     match rest.split_once(':') {
-        Some((p2, rest2)) if PREFIXES.contains(&p2) && !rest2.is_empty() => Some((format!("{p}:{p2}"), rest2)),
+        Some((p2, rest2)) if PREFIXES.contains(&p2) && !rest2.is_empty() => {
+            Some((format!("{p}:{p2}"), rest2))
+        }
         _ => Some((p.to_string(), rest)),
     }
 }
@@ -248,9 +263,9 @@ impl VifSpec {
     pub fn parse(s: &str) -> Result<VifSpec, ParseError> {
         let mut v = VifSpec::default();
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let (k, val) = item
-                .split_once('=')
-                .ok_or_else(|| ParseError::new(TOOL_VIF, 1, s, format!("{item:?} is not key=value")))?;
+            let (k, val) = item.split_once('=').ok_or_else(|| {
+                ParseError::new(TOOL_VIF, 1, s, format!("{item:?} is not key=value"))
+            })?;
             let (k, val) = (k.trim(), val.trim().to_string());
             let slot = match k {
                 "mac" => &mut v.mac,
@@ -307,23 +322,41 @@ mod tests {
         assert_eq!(d.access, Some(DiskAccess::ReadWrite));
         assert_eq!(d.script.as_deref(), Some("block-lab"));
         assert_eq!(d.to_string(), s);
-        assert_eq!(DiskSpec::phy("/dev/drbd1", "xvda", DiskAccess::ReadWrite).to_string(), "phy:/dev/drbd1,xvda,w");
+        assert_eq!(
+            DiskSpec::phy("/dev/drbd1", "xvda", DiskAccess::ReadWrite).to_string(),
+            "phy:/dev/drbd1,xvda,w"
+        );
     }
 
     #[test]
     fn documented_equivalents() {
         let a = DiskSpec::parse("/dev/vg/guest-volume,raw,hda,rw").unwrap();
-        let b = DiskSpec::parse("format=raw, vdev=hda, access=rw, target=/dev/vg/guest-volume").unwrap();
+        let b = DiskSpec::parse("format=raw, vdev=hda, access=rw, target=/dev/vg/guest-volume")
+            .unwrap();
         assert_eq!(a, b);
         let c = DiskSpec::parse("/dev/vg/guest-volume,,hda").unwrap();
-        assert_eq!((c.format.clone(), c.vdev.as_str(), c.access), (None, "hda", None));
-        for s in ["/root/image.iso,,hdc,cdrom", "/root/image.iso,,hdc,,cdrom", "/root/image.iso,raw,hdc,devtype=cdrom"] {
+        assert_eq!(
+            (c.format.clone(), c.vdev.as_str(), c.access),
+            (None, "hda", None)
+        );
+        for s in [
+            "/root/image.iso,,hdc,cdrom",
+            "/root/image.iso,,hdc,,cdrom",
+            "/root/image.iso,raw,hdc,devtype=cdrom",
+        ] {
             let d = DiskSpec::parse(s).unwrap();
-            assert_eq!((d.vdev.as_str(), d.devtype.as_deref()), ("hdc", Some("cdrom")), "{s}");
+            assert_eq!(
+                (d.vdev.as_str(), d.devtype.as_deref()),
+                ("hdc", Some("cdrom")),
+                "{s}"
+            );
             assert_eq!(DiskSpec::parse(&d.to_string()).unwrap(), d, "{s}");
         }
         let d = DiskSpec::parse("raw:/root/image.iso,hdc:cdrom,ro").unwrap();
-        assert_eq!((d.prefix.as_deref(), d.devtype.as_deref(), d.access), (Some("raw"), Some("cdrom"), Some(DiskAccess::ReadOnly)));
+        assert_eq!(
+            (d.prefix.as_deref(), d.devtype.as_deref(), d.access),
+            (Some("raw"), Some("cdrom"), Some(DiskAccess::ReadOnly))
+        );
         assert_eq!(d.to_string(), "raw:/root/image.iso,hdc:cdrom,r");
         let d = DiskSpec::parse("vdev=xvdb,access=w,target=/images/a,b.img").unwrap();
         assert_eq!(d.target.as_deref(), Some("/images/a,b.img"));
@@ -331,25 +364,45 @@ mod tests {
         let d = DiskSpec::parse("phy:/dev/x,xvdb,w,format=raw").unwrap();
         assert_eq!(DiskSpec::parse(&d.to_string()).unwrap(), d);
         let d = DiskSpec::parse("tap:aio:/x.img,xvdc,w,discard").unwrap();
-        assert_eq!((d.prefix.as_deref(), d.other.clone()), (Some("tap:aio"), vec![("discard".to_string(), None)]));
+        assert_eq!(
+            (d.prefix.as_deref(), d.other.clone()),
+            (Some("tap:aio"), vec![("discard".to_string(), None)])
+        );
         assert_eq!(DiskSpec::parse(&d.to_string()).unwrap(), d);
     }
 
     #[test]
     fn disk_errors() {
-        assert!(DiskSpec::parse("/dev/x").unwrap_err().message.contains("vdev"));
-        assert!(DiskSpec::parse("phy:/dev/x,xvda,w,extra").unwrap_err().message.contains("too many"));
-        assert!(DiskSpec::parse("phy:/dev/x,xvda,rwx").unwrap_err().message.contains("access"));
-        assert!(DiskSpec::parse("vdev=a,vdev=b").unwrap_err().message.contains("twice"));
+        assert!(DiskSpec::parse("/dev/x")
+            .unwrap_err()
+            .message
+            .contains("vdev"));
+        assert!(DiskSpec::parse("phy:/dev/x,xvda,w,extra")
+            .unwrap_err()
+            .message
+            .contains("too many"));
+        assert!(DiskSpec::parse("phy:/dev/x,xvda,rwx")
+            .unwrap_err()
+            .message
+            .contains("access"));
+        assert!(DiskSpec::parse("vdev=a,vdev=b")
+            .unwrap_err()
+            .message
+            .contains("twice"));
     }
 
     #[test]
     fn vif_round_trips() {
         let s = "mac=00:16:3e:00:00:01,bridge=xenbr0";
         let v = VifSpec::parse(s).unwrap();
-        assert_eq!((v.mac.as_deref(), v.bridge.as_deref()), (Some("00:16:3e:00:00:01"), Some("xenbr0")));
+        assert_eq!(
+            (v.mac.as_deref(), v.bridge.as_deref()),
+            (Some("00:16:3e:00:00:01"), Some("xenbr0"))
+        );
         assert_eq!(v.to_string(), s);
-        let v = VifSpec::parse(" bridge=xenbr1, script=vif-bridge ,ip=10.0.0.1 10.0.0.2,rate=10Mb/s").unwrap();
+        let v =
+            VifSpec::parse(" bridge=xenbr1, script=vif-bridge ,ip=10.0.0.1 10.0.0.2,rate=10Mb/s")
+                .unwrap();
         assert_eq!(v.ip.as_deref(), Some("10.0.0.1 10.0.0.2"));
         assert_eq!(VifSpec::parse(&v.to_string()).unwrap(), v);
         assert_eq!(VifSpec::parse("").unwrap(), VifSpec::default());
