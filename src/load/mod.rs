@@ -20,7 +20,10 @@ pub struct Source {
 #[derive(Debug, Error)]
 pub enum LoadError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not valid UTF-8")]
     NotUtf8 { path: String },
     #[error("{path}: no such directory")]
@@ -28,7 +31,11 @@ pub enum LoadError {
     #[error("{path}: no Git repository here or above: {source}")]
     NoRepository { path: PathBuf, source: git2::Error },
     #[error("revision `{rev}` not found in {repo}: {source}")]
-    NoRevision { rev: String, repo: PathBuf, source: git2::Error },
+    NoRevision {
+        rev: String,
+        repo: PathBuf,
+        source: git2::Error,
+    },
     #[error("`{dir}` is not a directory in revision `{rev}`")]
     NotInRevision { dir: String, rev: String },
     #[error("{path} is outside the Git repository at {repo}")]
@@ -44,7 +51,9 @@ fn is_yaml(name: &str) -> bool {
 /// Every `*.yaml`/`*.yml` file under `dir`, recursively, in path order.
 pub fn from_dir(dir: &Path) -> Result<Vec<Source>, LoadError> {
     if !dir.is_dir() {
-        return Err(LoadError::NoDirectory { path: dir.to_path_buf() });
+        return Err(LoadError::NoDirectory {
+            path: dir.to_path_buf(),
+        });
     }
     let mut files = Vec::new();
     walk(dir, &mut files)?;
@@ -52,16 +61,23 @@ pub fn from_dir(dir: &Path) -> Result<Vec<Source>, LoadError> {
     files
         .into_iter()
         .map(|p| {
-            let bytes = std::fs::read(&p).map_err(|source| LoadError::Io { path: p.clone(), source })?;
+            let bytes = std::fs::read(&p).map_err(|source| LoadError::Io {
+                path: p.clone(),
+                source,
+            })?;
             let path = p.display().to_string();
-            let text = String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: path.clone() })?;
+            let text =
+                String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: path.clone() })?;
             Ok(Source { path, text })
         })
         .collect()
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let io = |source| LoadError::Io { path: dir.to_path_buf(), source };
+    let io = |source| LoadError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let path = entry.path();
@@ -82,41 +98,70 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 /// The YAML files under `dir` as they are in commit `rev` of the repository that holds `dir`.
 /// `dir` need not exist in the working tree.
 pub fn from_git(dir: &Path, rev: &str) -> Result<Vec<Source>, LoadError> {
-    let abs = std::path::absolute(dir).map_err(|source| LoadError::Io { path: dir.to_path_buf(), source })?;
+    let abs = std::path::absolute(dir).map_err(|source| LoadError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let start = nearest_existing(&abs);
-    let repo = git2::Repository::discover(&start)
-        .map_err(|source| LoadError::NoRepository { path: start.clone(), source })?;
+    let repo = git2::Repository::discover(&start).map_err(|source| LoadError::NoRepository {
+        path: start.clone(),
+        source,
+    })?;
     let top = repo
         .workdir()
         .unwrap_or_else(|| repo.path())
         .canonicalize()
-        .map_err(|source| LoadError::Io { path: repo.path().to_path_buf(), source })?;
-    let canon_start = start.canonicalize().map_err(|source| LoadError::Io { path: start.clone(), source })?;
+        .map_err(|source| LoadError::Io {
+            path: repo.path().to_path_buf(),
+            source,
+        })?;
+    let canon_start = start.canonicalize().map_err(|source| LoadError::Io {
+        path: start.clone(),
+        source,
+    })?;
     let rest = abs.strip_prefix(&start).unwrap_or(Path::new(""));
     let rel = canon_start
         .strip_prefix(&top)
-        .map_err(|_| LoadError::OutsideRepository { path: abs.clone(), repo: top.clone() })?
+        .map_err(|_| LoadError::OutsideRepository {
+            path: abs.clone(),
+            repo: top.clone(),
+        })?
         .join(rest);
     let rel_str = rel.to_string_lossy().trim_end_matches('/').to_string();
 
-    let git = |source| LoadError::Git { rev: rev.to_string(), source };
+    let git = |source| LoadError::Git {
+        rev: rev.to_string(),
+        source,
+    };
     let commit = repo
         .revparse_single(rev)
         .and_then(|o| o.peel_to_commit())
-        .map_err(|source| LoadError::NoRevision { rev: rev.to_string(), repo: top.clone(), source })?;
+        .map_err(|source| LoadError::NoRevision {
+            rev: rev.to_string(),
+            repo: top.clone(),
+            source,
+        })?;
     let root = commit.tree().map_err(git)?;
     let tree = if rel_str.is_empty() {
         root
     } else {
-        let entry = root
-            .get_path(&rel)
-            .map_err(|_| LoadError::NotInRevision { dir: rel_str.clone(), rev: rev.to_string() })?;
+        let entry = root.get_path(&rel).map_err(|_| LoadError::NotInRevision {
+            dir: rel_str.clone(),
+            rev: rev.to_string(),
+        })?;
         entry
             .to_object(&repo)
             .and_then(|o| o.peel_to_tree())
-            .map_err(|_| LoadError::NotInRevision { dir: rel_str.clone(), rev: rev.to_string() })?
+            .map_err(|_| LoadError::NotInRevision {
+                dir: rel_str.clone(),
+                rev: rev.to_string(),
+            })?
     };
-    let short = commit.as_object().short_id().ok().and_then(|b| b.as_str().ok().map(String::from));
+    let short = commit
+        .as_object()
+        .short_id()
+        .ok()
+        .and_then(|b| b.as_str().ok().map(String::from));
     let label = short.unwrap_or_else(|| rev.to_string());
     let mut out = Vec::new();
     let mut failure = None;
@@ -126,7 +171,11 @@ pub fn from_git(dir: &Path, rev: &str) -> Result<Vec<Source>, LoadError> {
             return git2::TreeWalkResult::Ok;
         }
         let inner = format!("{parent}{name}");
-        let path = if rel_str.is_empty() { inner } else { format!("{rel_str}/{inner}") };
+        let path = if rel_str.is_empty() {
+            inner
+        } else {
+            format!("{rel_str}/{inner}")
+        };
         let path = format!("{label}:{path}");
         match entry.to_object(&repo).and_then(|o| o.peel_to_blob()) {
             Ok(blob) => match String::from_utf8(blob.content().to_vec()) {

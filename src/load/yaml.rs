@@ -17,7 +17,10 @@ pub struct Pos {
 
 impl Pos {
     fn of(m: &Marker) -> Pos {
-        Pos { line: m.line(), column: m.col() + 1 }
+        Pos {
+            line: m.line(),
+            column: m.col() + 1,
+        }
     }
 }
 
@@ -74,8 +77,17 @@ pub fn parse(text: &str) -> (Vec<YamlDoc>, Option<SyntaxError>) {
 }
 
 enum Frame {
-    Map { map: Map<String, Value>, key: Option<(String, Pos)>, path: String, anchor: usize },
-    Seq { items: Vec<Value>, path: String, anchor: usize },
+    Map {
+        map: Map<String, Value>,
+        key: Option<(String, Pos)>,
+        path: String,
+        anchor: usize,
+    },
+    Seq {
+        items: Vec<Value>,
+        path: String,
+        anchor: usize,
+    },
 }
 
 #[derive(Default)]
@@ -94,8 +106,16 @@ impl Builder {
         match self.stack.last() {
             None => Some((String::new(), pos)),
             Some(Frame::Seq { items, path, .. }) => Some((format!("{path}[{}]", items.len()), pos)),
-            Some(Frame::Map { key: Some((k, kpos)), path, .. }) => {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            Some(Frame::Map {
+                key: Some((k, kpos)),
+                path,
+                ..
+            }) => {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 Some((p, *kpos))
             }
             Some(Frame::Map { key: None, .. }) => None,
@@ -112,7 +132,10 @@ impl Builder {
             Some(Frame::Map { map, key, .. }) => match key.take() {
                 Some((k, kpos)) => {
                     if map.contains_key(&k) && self.error.is_none() {
-                        self.error = Some(SyntaxError { pos: kpos, message: format!("duplicate key `{k}`") });
+                        self.error = Some(SyntaxError {
+                            pos: kpos,
+                            message: format!("duplicate key `{k}`"),
+                        });
                     }
                     map.insert(k, value);
                 }
@@ -144,7 +167,10 @@ impl MarkedEventReceiver for Builder {
         let pos = Pos::of(&mark);
         match ev {
             Event::DocumentStart => {
-                self.spans = Spans { by_path: BTreeMap::new(), start: pos };
+                self.spans = Spans {
+                    by_path: BTreeMap::new(),
+                    start: pos,
+                };
                 self.root = None;
             }
             Event::DocumentEnd => {
@@ -167,11 +193,20 @@ impl MarkedEventReceiver for Builder {
             }
             Event::MappingStart(anchor, _) => {
                 let path = self.record(pos);
-                self.stack.push(Frame::Map { map: Map::new(), key: None, path, anchor });
+                self.stack.push(Frame::Map {
+                    map: Map::new(),
+                    key: None,
+                    path,
+                    anchor,
+                });
             }
             Event::SequenceStart(anchor, _) => {
                 let path = self.record(pos);
-                self.stack.push(Frame::Seq { items: Vec::new(), path, anchor });
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    path,
+                    anchor,
+                });
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 let (value, anchor) = match self.stack.pop() {
@@ -218,7 +253,13 @@ mod tests {
         assert_eq!(d.value["metadata"]["name"], "dns");
         assert_eq!(d.spans.locate("spec.size"), Pos { line: 4, column: 3 });
         assert_eq!(d.spans.locate("spec.nodes[1]"), Pos { line: 7, column: 7 });
-        assert_eq!(d.spans.locate("metadata.name"), Pos { line: 2, column: 12 });
+        assert_eq!(
+            d.spans.locate("metadata.name"),
+            Pos {
+                line: 2,
+                column: 12
+            }
+        );
         // a field that is not written is reported at its parent
         assert_eq!(d.spans.locate("spec.minor"), Pos { line: 3, column: 1 });
     }

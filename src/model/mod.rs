@@ -30,8 +30,15 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] =
-        [Kind::Cluster, Kind::Node, Kind::Volume, Kind::Domain, Kind::Bond, Kind::Bridge, Kind::Ocfs2Cluster];
+    pub const ALL: [Kind; 7] = [
+        Kind::Cluster,
+        Kind::Node,
+        Kind::Volume,
+        Kind::Domain,
+        Kind::Bond,
+        Kind::Bridge,
+        Kind::Ocfs2Cluster,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -100,7 +107,9 @@ impl Desired {
 
     /// The effective resync rate of a volume: its own, else the cluster default.
     pub fn sync_rate<'a>(&'a self, v: &'a VolumeSpec) -> Option<&'a Rate> {
-        v.sync_rate.as_ref().or(self.cluster.drbd.sync_rate.as_ref())
+        v.sync_rate
+            .as_ref()
+            .or(self.cluster.drbd.sync_rate.as_ref())
     }
 
     pub fn protocol(&self, v: &VolumeSpec) -> Protocol {
@@ -109,10 +118,16 @@ impl Desired {
 
     /// Volumes carried by an OCFS2 filesystem, with the cluster and filesystem.
     pub fn ocfs2_filesystems(&self) -> impl Iterator<Item = (&Name, &Ocfs2Filesystem)> {
-        self.ocfs2.iter().flat_map(|(c, spec)| spec.filesystems.iter().map(move |f| (c, f)))
+        self.ocfs2
+            .iter()
+            .flat_map(|(c, spec)| spec.filesystems.iter().map(move |f| (c, f)))
     }
 
     pub fn domains_on(&self, node: &Name) -> BTreeSet<&Name> {
-        self.domains.iter().filter(|(_, d)| &d.node == node).map(|(n, _)| n).collect()
+        self.domains
+            .iter()
+            .filter(|(_, d)| &d.node == node)
+            .map(|(n, _)| n)
+            .collect()
     }
 }

@@ -107,7 +107,10 @@ pub struct PortRange {
 
 impl Default for PortRange {
     fn default() -> Self {
-        PortRange { first: 7788, last: 8787 }
+        PortRange {
+            first: 7788,
+            last: 8787,
+        }
     }
 }
 
@@ -131,7 +134,10 @@ pub struct ReconcileSettings {
 
 impl Default for ReconcileSettings {
     fn default() -> Self {
-        ReconcileSettings { interval: default_interval(), mode: ReconcileMode::default() }
+        ReconcileSettings {
+            interval: default_interval(),
+            mode: ReconcileMode::default(),
+        }
     }
 }
 

@@ -15,7 +15,13 @@ pub const GIB: u64 = 1024 * MIB;
 pub const TIB: u64 = 1024 * GIB;
 pub const PIB: u64 = 1024 * TIB;
 
-const SIZE_UNITS: [(&str, u64); 5] = [("PiB", PIB), ("TiB", TIB), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB)];
+const SIZE_UNITS: [(&str, u64); 5] = [
+    ("PiB", PIB),
+    ("TiB", TIB),
+    ("GiB", GIB),
+    ("MiB", MIB),
+    ("KiB", KIB),
+];
 
 /// A size in bytes. Written as `10GiB`, `512MiB`, `4KiB` or a plain integer of bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -100,7 +106,9 @@ impl<'de> Deserialize<'de> for Size {
                 Ok(Size(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Size, E> {
-                u64::try_from(v).map(Size).map_err(|_| E::custom("a size cannot be negative"))
+                u64::try_from(v)
+                    .map(Size)
+                    .map_err(|_| E::custom("a size cannot be negative"))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Size, E> {
                 Err(E::custom(format!("invalid size `{v}`: use a whole number with a binary unit (KiB, MiB, GiB, TiB)")))
@@ -163,7 +171,10 @@ impl FromStr for Rate {
             1024 => format!("{n}M"),
             _ => format!("{n}G"),
         };
-        Ok(Rate { kib_per_sec: n * factor, text })
+        Ok(Rate {
+            kib_per_sec: n * factor,
+            text,
+        })
     }
 }
 
@@ -237,7 +248,11 @@ impl FromStr for Duration {
 
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (h, m, s) = (self.seconds / 3600, self.seconds / 60 % 60, self.seconds % 60);
+        let (h, m, s) = (
+            self.seconds / 3600,
+            self.seconds / 60 % 60,
+            self.seconds % 60,
+        );
         if h > 0 {
             write!(f, "{h}h")?;
         }
@@ -326,7 +341,10 @@ mod tests {
         assert!("10GB".parse::<Size>().unwrap_err().contains("GiB"));
         assert!("1.5GiB".parse::<Size>().is_err());
         assert!("GiB".parse::<Size>().is_err());
-        assert!("99999999999PiB".parse::<Size>().unwrap_err().contains("too large"));
+        assert!("99999999999PiB"
+            .parse::<Size>()
+            .unwrap_err()
+            .contains("too large"));
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //! (`8000.a:66:25:54:b9:5c`), which [`BridgeId`] normalises.
 //! Running the commands, and wrapping them in `ip -n NS` / `ip netns exec`, is the caller's job.
 
+pub mod bonding;
+pub use bonding::{parse_bonding, BondSlave, BondStatus};
+
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -17,7 +20,6 @@ use super::{argv, vocab_enum, Argv, ParseError};
 
 const TOOL_IP: &str = "ip -j -d link show";
 const TOOL_BRIDGE: &str = "bridge -j link show";
-const TOOL_BONDING: &str = "/proc/net/bonding";
 
 vocab_enum! {
     /// STP state of a bridge port.
@@ -322,110 +324,6 @@ pub fn parse_bridge_link(input: &str) -> Result<Vec<BridgePort>, ParseError> {
         .collect()
 }
 
-/// `/proc/net/bonding/bondN`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BondStatus {
-    /// `Ethernet Channel Bonding Driver: v6.1.0-56-amd64` → `v6.1.0-56-amd64`.
-    pub driver_version: String,
-    pub mode: BondMode,
-    /// `Primary Slave:`; `None` when it says `None`.
-    pub primary_slave: Option<String>,
-    pub active_slave: Option<String>,
-    pub mii_status: Option<String>,
-    pub miimon_ms: Option<u32>,
-    /// Every top-level `key: value` line of the bond, in order.
-    pub fields: Vec<(String, String)>,
-    pub slaves: Vec<BondSlave>,
-}
-
-/// One `Slave Interface:` block.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BondSlave {
-    pub name: String,
-    pub mii_status: Option<String>,
-    /// `Speed:` as printed (`1000 Mbps`, `Unknown`).
-    pub speed: Option<String>,
-    pub duplex: Option<String>,
-    pub link_failure_count: Option<u32>,
-    pub perm_hwaddr: Option<String>,
-    /// Every top-level `key: value` line of the slave, in order.
-    pub fields: Vec<(String, String)>,
-}
-
-fn lookup<'f>(fields: &'f [(String, String)], key: &str) -> Option<&'f str> {
-    fields
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-/// Parses `/proc/net/bonding/bondN`. Indented detail blocks (802.3ad aggregator and LACP PDU
-/// details) and header lines without a colon ("802.3ad info") are skipped.
-pub fn parse_bonding(input: &str) -> Result<BondStatus, ParseError> {
-    let mut lines = input
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let (no, first) = lines
-        .next()
-        .ok_or_else(|| ParseError::whole(TOOL_BONDING, "empty"))?;
-    let driver_version = first
-        .strip_prefix("Ethernet Channel Bonding Driver:")
-        .ok_or_else(|| ParseError::new(TOOL_BONDING, no + 1, first, "not a bonding status file"))?
-        .trim()
-        .to_string();
-    let mut fields: Vec<(String, String)> = Vec::new();
-    let mut slaves: Vec<(String, Vec<(String, String)>)> = Vec::new();
-    for (no, line) in lines {
-        if line.starts_with([' ', '\t']) {
-            continue;
-        }
-        let Some((k, v)) = line.split_once(':') else {
-            continue;
-        };
-        let (k, v) = (k.trim().to_string(), v.trim().to_string());
-        if k == "Slave Interface" {
-            if v.is_empty() {
-                return Err(ParseError::new(
-                    TOOL_BONDING,
-                    no + 1,
-                    line,
-                    "slave without a name",
-                ));
-            }
-            slaves.push((v, Vec::new()));
-        } else if let Some((_, f)) = slaves.last_mut() {
-            f.push((k, v));
-        } else {
-            fields.push((k, v));
-        }
-    }
-    let mode = lookup(&fields, "Bonding Mode")
-        .ok_or_else(|| ParseError::whole(TOOL_BONDING, "no \"Bonding Mode:\" line"))?;
-    let some = |v: Option<&str>| v.filter(|v| *v != "None").map(str::to_string);
-    Ok(BondStatus {
-        driver_version,
-        mode: BondMode::from_proc(mode),
-        primary_slave: some(lookup(&fields, "Primary Slave")),
-        active_slave: some(lookup(&fields, "Currently Active Slave")),
-        mii_status: lookup(&fields, "MII Status").map(str::to_string),
-        miimon_ms: lookup(&fields, "MII Polling Interval (ms)").and_then(|v| v.parse().ok()),
-        slaves: slaves
-            .into_iter()
-            .map(|(name, f)| BondSlave {
-                name,
-                mii_status: lookup(&f, "MII Status").map(str::to_string),
-                speed: lookup(&f, "Speed").map(str::to_string),
-                duplex: lookup(&f, "Duplex").map(str::to_string),
-                link_failure_count: lookup(&f, "Link Failure Count").and_then(|v| v.parse().ok()),
-                perm_hwaddr: lookup(&f, "Permanent HW addr").map(str::to_string),
-                fields: f,
-            })
-            .collect(),
-        fields,
-    })
-}
-
 /// `ip -j -d link show`.
 pub fn ip_link_show() -> Argv {
     argv(["ip", "-j", "-d", "link", "show"])
@@ -582,23 +480,6 @@ mod tests {
             BondMode::Ieee8023ad
         );
         assert_eq!(BondMode::parse("802.3ad"), BondMode::Ieee8023ad);
-    }
-
-    #[test]
-    fn bonding_errors() {
-        assert_eq!(parse_bonding("").unwrap_err().line, 0);
-        assert_eq!(parse_bonding("\nhello\n").unwrap_err().line, 2);
-        assert_eq!(
-            parse_bonding("Ethernet Channel Bonding Driver: v6\n")
-                .unwrap_err()
-                .line,
-            0
-        );
-        let e = parse_bonding(
-            "Ethernet Channel Bonding Driver: v6\nBonding Mode: x\nSlave Interface:\n",
-        )
-        .unwrap_err();
-        assert_eq!(e.line, 3);
     }
 
     #[test]
