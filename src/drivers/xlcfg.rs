@@ -481,4 +481,34 @@ mod tests {
         c.set("a", XlValue::Num("4".into()));
         assert_eq!(c.to_string(), "a = 4\nb = 2\n");
     }
+
+    fn value() -> impl proptest::strategy::Strategy<Value = XlValue> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            any::<String>().prop_map(XlValue::Str),
+            "[0-9]{1,6}|0x[0-9a-f]{1,4}".prop_map(XlValue::Num),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            prop::collection::vec(inner, 0..4).prop_map(XlValue::List)
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn render_then_parse_is_identity(
+            settings in proptest::collection::vec(("[a-z_][a-z0-9_.]{0,10}", proptest::bool::ANY, value()), 0..6)
+        ) {
+            let cfg = XlConfig {
+                settings: settings
+                    .into_iter()
+                    .map(|(key, append, value)| XlSetting {
+                        key,
+                        op: if append { XlOp::Append } else { XlOp::Set },
+                        value,
+                    })
+                    .collect(),
+            };
+            proptest::prop_assert_eq!(XlConfig::parse(&cfg.to_string()), Ok(cfg));
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! DRBD: argv builders for the `drbdadm` verbs xenflux uses, the state vocabularies of DRBD 8.4
 //! and DRBD 9, and (in the submodules) parsers for what the tools print: `/proc/drbd`
-//! ([`proc_drbd`]), `drbdsetup status --json` and `drbdadm status` ([`status`]),
-//! `drbdsetup events2 --now` ([`events2`]) and `drbdadm dump-xml` ([`dump_xml`]).
+//! ([`proc_drbd`]), `drbdsetup status --json` and `drbdadm status` ([`status`](mod@status)),
+//! `drbdsetup events2 --now` ([`events2`]) and `drbdadm dump-xml` ([`dump_xml`](mod@dump_xml)).
 //!
 //! The three DRBD-9-style observations (status JSON, status text, events2) all parse into the
 //! same [`ResourceStatus`]; `/proc/drbd` keeps the 8.4 shape and [`ConnState::split`] maps it.

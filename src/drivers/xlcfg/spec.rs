@@ -409,4 +409,87 @@ mod tests {
         assert!(VifSpec::parse("bridge").is_err());
         assert!(VifSpec::parse("mac=a,mac=b").is_err());
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        const TOKEN: &str = "[A-Za-z0-9/_.-]{1,12}";
+
+        fn disk() -> impl Strategy<Value = DiskSpec> {
+            let prefix = prop::option::of(prop_oneof![Just("phy"), Just("file"), Just("tap:aio")]);
+            let other = prop_oneof![
+                TOKEN.prop_map(|v| ("backendtype".to_string(), Some(v))),
+                prop::sample::select(FLAGS.to_vec()).prop_map(|f| (f.to_string(), None)),
+            ];
+            (
+                prefix,
+                prop::option::of(TOKEN),
+                prop::option::of(prop_oneof![Just("raw"), Just("qcow2")]),
+                "xvd[a-z]",
+                prop::option::of(prop_oneof![
+                    Just(DiskAccess::ReadWrite),
+                    Just(DiskAccess::ReadOnly)
+                ]),
+                prop::option::of(Just("cdrom")),
+                prop::option::of(TOKEN),
+                prop::collection::vec(other, 0..3),
+            )
+                .prop_map(
+                    |(prefix, target, format, vdev, access, devtype, script, other)| DiskSpec {
+                        // A prefix needs a target to stand on.
+                        target: if prefix.is_some() {
+                            Some(target.unwrap_or_else(|| "/dev/x".into()))
+                        } else {
+                            target
+                        },
+                        prefix: prefix.map(str::to_string),
+                        format: format.map(str::to_string),
+                        vdev,
+                        access,
+                        devtype: devtype.map(str::to_string),
+                        script,
+                        other,
+                    },
+                )
+        }
+
+        fn vif() -> impl Strategy<Value = VifSpec> {
+            let o = || prop::option::of(TOKEN);
+            (
+                o(),
+                o(),
+                o(),
+                o(),
+                o(),
+                o(),
+                prop::option::of("[0-9.]{1,7}( [0-9.]{1,7})?"),
+                prop::collection::vec(("rate|backend|mtu|devid|gatewaydev", TOKEN), 0..2),
+            )
+                .prop_map(|(mac, bridge, kind, model, vifname, script, ip, other)| {
+                    VifSpec {
+                        mac,
+                        bridge,
+                        kind,
+                        model,
+                        vifname,
+                        script,
+                        ip,
+                        other: other.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                    }
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn disk_render_then_parse_is_identity(d in disk()) {
+                prop_assert_eq!(DiskSpec::parse(&d.to_string()), Ok(d));
+            }
+
+            #[test]
+            fn vif_render_then_parse_is_identity(v in vif()) {
+                prop_assert_eq!(VifSpec::parse(&v.to_string()), Ok(v));
+            }
+        }
+    }
 }
