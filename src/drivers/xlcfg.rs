@@ -358,7 +358,16 @@ impl Parser<'_> {
             let op = match self.next() {
                 Some(Tok::Eq) => XlOp::Set,
                 Some(Tok::PlusEq) => XlOp::Append,
-                _ => {
+                Some(
+                    Tok::Ident(_)
+                    | Tok::Str(_)
+                    | Tok::Num(_)
+                    | Tok::Open
+                    | Tok::Close
+                    | Tok::Comma
+                    | Tok::End,
+                )
+                | None => {
                     self.pos -= 1;
                     return Err(self.err(format!("expected = after {key}")));
                 }
@@ -366,7 +375,16 @@ impl Parser<'_> {
             let value = self.value()?;
             match self.next() {
                 Some(Tok::End) | None => {}
-                Some(_) => {
+                Some(
+                    Tok::Ident(_)
+                    | Tok::Str(_)
+                    | Tok::Num(_)
+                    | Tok::Eq
+                    | Tok::PlusEq
+                    | Tok::Open
+                    | Tok::Close
+                    | Tok::Comma,
+                ) => {
                     self.pos -= 1;
                     return Err(self.err(format!("unexpected text after the value of {key}")));
                 }
@@ -398,7 +416,15 @@ impl Parser<'_> {
                     match self.next() {
                         Some(Tok::Comma) => {}
                         Some(Tok::Close) => return Ok(XlValue::List(items)),
-                        Some(_) => {
+                        Some(
+                            Tok::Ident(_)
+                            | Tok::Str(_)
+                            | Tok::Num(_)
+                            | Tok::Eq
+                            | Tok::PlusEq
+                            | Tok::Open
+                            | Tok::End,
+                        ) => {
                             self.pos -= 1;
                             return Err(self.err("expected , or ] in a list"));
                         }
@@ -410,7 +436,8 @@ impl Parser<'_> {
                     }
                 }
             }
-            _ => {
+            Some(Tok::Ident(_) | Tok::Eq | Tok::PlusEq | Tok::Close | Tok::Comma | Tok::End)
+            | None => {
                 self.pos = self.pos.saturating_sub(1);
                 Err(self.err("expected a value (a string, a number or a list)"))
             }

@@ -6,6 +6,8 @@
 //! `phy:`/`file:`/... prefix on the target (what the lab and `xen-drbd-install` write:
 //! `phy:/dev/drbd0,xvda,w`) drops the format slot: target, vdev[:devtype], access. A positional
 //! value fills the first slot not yet given by name; `target=` swallows the rest of the string.
+//! Render only values without commas (or, in the positional form, colons): the syntax has no
+//! quoting for them. Pure string functions: nothing here reads or writes a config file.
 
 use std::fmt;
 
