@@ -5,6 +5,7 @@
 pub mod alloc;
 pub mod cli;
 pub mod diag;
+pub mod drivers;
 pub mod generate;
 pub mod load;
 pub mod model;

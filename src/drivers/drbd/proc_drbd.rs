@@ -1,0 +1,370 @@
+//! Parser for `/proc/drbd` as DRBD 8.4 (and 8.3) print it: a `version:` line, `srcversion:` (with
+//! a trailing space) or `GIT-hash:`, then per minor ` N: cs:.. ro:a/b ds:a/b C r-----`, an indented
+//! counters line, and during a resync a progress bar and a `finish:` line. A StandAlone device has
+//! no protocol letter; an unconfigured minor is just ` N: cs:Unconfigured`. DRBD 9 lists no devices
+//! here (only the version lines): use `drbdsetup status --json` there.
+//! Pure text in, values out; no file is read here.
+
+use super::{ConnState, DiskState, Role};
+use crate::drivers::ParseError;
+
+const TOOL: &str = "/proc/drbd";
+
+/// Everything in `/proc/drbd`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcDrbd {
+    /// Module version, e.g. `8.4.11`.
+    pub version: String,
+    /// `api:1` → `1`.
+    pub api: Option<String>,
+    /// `proto:86-101` → `86-101`.
+    pub proto: Option<String>,
+    /// `srcversion:` (8.4.x packaged builds) or the `GIT-hash:` line's hash.
+    pub build: Option<String>,
+    pub devices: Vec<ProcDrbdDevice>,
+}
+
+/// A (local, peer) pair, as in `ro:Primary/Secondary`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pair<T> {
+    pub local: T,
+    pub peer: T,
+}
+
+/// One minor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcDrbdDevice {
+    pub minor: u32,
+    pub cs: ConnState,
+    /// `ro:` (or `st:` in old versions); `None` for an unconfigured minor.
+    pub roles: Option<Pair<Role>>,
+    /// `ds:`; `None` for an unconfigured minor.
+    pub disks: Option<Pair<DiskState>>,
+    /// Replication protocol `A`/`B`/`C`; absent when StandAlone.
+    pub protocol: Option<char>,
+    /// The I/O state flags, e.g. `r-----`.
+    pub flags: Option<String>,
+    /// The counters line (`ns:65536 nr:0 ... wo:f oos:0`), in order.
+    pub counters: Vec<(String, String)>,
+    /// Resync or online-verify progress, while one runs.
+    pub sync: Option<SyncProgress>,
+}
+
+impl ProcDrbdDevice {
+    /// A numeric counter by name (`ns`, `nr`, `dw`, `dr`, `oos`, ...).
+    pub fn counter(&self, key: &str) -> Option<u64> {
+        self.counters
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.parse().ok())
+    }
+
+    /// KiB known to differ from the peer (`oos:`).
+    pub fn out_of_sync_kib(&self) -> Option<u64> {
+        self.counter("oos")
+    }
+}
+
+/// What the progress bar measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressKind {
+    /// `sync'ed:`
+    Resync,
+    /// `verified:`
+    Verify,
+}
+
+/// The two progress lines under a syncing minor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncProgress {
+    pub kind: ProgressKind,
+    /// `sync'ed: 29.5%`.
+    pub percent: f64,
+    /// `(50704/65536)K`: KiB still to go.
+    pub remaining_kib: u64,
+    /// `(50704/65536)K`: KiB in total.
+    pub total_kib: u64,
+    /// `finish: 0:00:13`, in seconds.
+    pub finish_secs: Option<u64>,
+    /// `speed: 3,708 (...) K/sec`: the current rate, KiB/s.
+    pub speed_kib_s: Option<u64>,
+    /// `want: 4,096`: the target rate on the SyncTarget side, KiB/s.
+    pub want_kib_s: Option<u64>,
+}
+
+/// Parses the whole of `/proc/drbd`.
+pub fn parse(input: &str) -> Result<ProcDrbd, ParseError> {
+    let mut out = ProcDrbd {
+        version: String::new(),
+        api: None,
+        proto: None,
+        build: None,
+        devices: Vec::new(),
+    };
+    let mut seen_version = false;
+    for (no, line) in input.lines().enumerate() {
+        let no = no + 1;
+        let err = |m: &str| ParseError::new(TOOL, no, line, m);
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("version:") {
+            parse_version(rest, &mut out);
+            seen_version = true;
+        } else if let Some(rest) = line.strip_prefix("srcversion:") {
+            out.build = Some(rest.trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("GIT-hash:") {
+            out.build = rest.split_whitespace().next().map(str::to_string);
+        } else if line.starts_with("Transports") {
+            // DRBD 9: "Transports (api:NN): tcp (9.x.y)"; nothing xenflux needs.
+        } else if !line.starts_with([' ', '\t']) {
+            return Err(err("unexpected line (not a version, build or device line)"));
+        } else if is_device_line(line) {
+            out.devices.push(parse_device(line).map_err(|m| err(&m))?);
+        } else {
+            let dev = out
+                .devices
+                .last_mut()
+                .ok_or_else(|| err("indented line before any device"))?;
+            parse_detail(line, dev).map_err(|m| err(&m))?;
+        }
+    }
+    if !seen_version {
+        return Err(ParseError::whole(TOOL, "no \"version:\" line"));
+    }
+    Ok(out)
+}
+
+fn parse_version(rest: &str, out: &mut ProcDrbd) {
+    let mut words = rest.split_whitespace();
+    out.version = words.next().unwrap_or("").to_string();
+    // "(api:1/proto:86-101)"
+    let inner = rest
+        .split_once('(')
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(i, _)| i)
+        .unwrap_or("");
+    for part in inner.split('/') {
+        match part.split_once(':') {
+            Some(("api", v)) => out.api = Some(v.to_string()),
+            Some(("proto", v)) => out.proto = Some(v.to_string()),
+            _ => {}
+        }
+    }
+}
+
+fn is_device_line(line: &str) -> bool {
+    line.split_whitespace()
+        .next()
+        .and_then(|w| w.strip_suffix(':'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn pair(v: &str, what: &str) -> Result<(String, String), String> {
+    v.split_once('/')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .ok_or_else(|| format!("{what} {v:?} is not of the form local/peer"))
+}
+
+fn parse_device(line: &str) -> Result<ProcDrbdDevice, String> {
+    let mut words = line.split_whitespace();
+    let minor = words
+        .next()
+        .and_then(|w| w.strip_suffix(':'))
+        .and_then(|n| n.parse().ok())
+        .ok_or("bad minor number")?;
+    let mut dev = ProcDrbdDevice {
+        minor,
+        cs: ConnState::Unknown(String::new()),
+        roles: None,
+        disks: None,
+        protocol: None,
+        flags: None,
+        counters: Vec::new(),
+        sync: None,
+    };
+    let mut seen_cs = false;
+    for w in words {
+        match w.split_once(':') {
+            Some(("cs", v)) => {
+                dev.cs = ConnState::parse(v);
+                seen_cs = true;
+            }
+            Some(("ro" | "st", v)) => {
+                let (a, b) = pair(v, "ro:")?;
+                dev.roles = Some(Pair {
+                    local: Role::parse(&a),
+                    peer: Role::parse(&b),
+                });
+            }
+            Some(("ds", v)) => {
+                let (a, b) = pair(v, "ds:")?;
+                dev.disks = Some(Pair {
+                    local: DiskState::parse(&a),
+                    peer: DiskState::parse(&b),
+                });
+            }
+            Some((k, _)) => return Err(format!("unknown field {k:?} on a device line")),
+            None => {
+                let mut chars = w.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c @ ('A' | 'B' | 'C')), None) => dev.protocol = Some(c),
+                    _ if w.chars().all(|c| c.is_ascii_alphabetic() || c == '-') => {
+                        dev.flags = Some(w.to_string())
+                    }
+                    _ => return Err(format!("unexpected word {w:?} on a device line")),
+                }
+            }
+        }
+    }
+    if !seen_cs {
+        return Err("device line without cs:".into());
+    }
+    Ok(dev)
+}
+
+fn parse_detail(line: &str, dev: &mut ProcDrbdDevice) -> Result<(), String> {
+    let t = line.trim();
+    if t.starts_with('[') || t.contains("sync'ed:") || t.contains("verified:") {
+        dev.sync = Some(parse_bar(t)?);
+    } else if let Some(rest) = t.strip_prefix("finish:") {
+        let sync = dev
+            .sync
+            .as_mut()
+            .ok_or("finish: line without a progress bar")?;
+        parse_finish(rest, sync)?;
+    } else if t.starts_with("ns:") {
+        for w in t.split_whitespace() {
+            let (k, v) = w
+                .split_once(':')
+                .ok_or_else(|| format!("counter {w:?} is not key:value"))?;
+            dev.counters.push((k.to_string(), v.to_string()));
+        }
+    } else if t
+        .split_whitespace()
+        .next()
+        .is_some_and(|w| w.ends_with(':'))
+    {
+        // Verbose sections such as "resync: used:0/61 ..." or "act_log: used:0/1237 ...".
+    } else {
+        return Err("unexpected indented line".into());
+    }
+    Ok(())
+}
+
+/// `[====>...............] sync'ed: 29.5% (50704/65536)K` (no space after the colon at 100%).
+fn parse_bar(t: &str) -> Result<SyncProgress, String> {
+    let (kind, rest) = if let Some((_, r)) = t.split_once("sync'ed:") {
+        (ProgressKind::Resync, r)
+    } else if let Some((_, r)) = t.split_once("verified:") {
+        (ProgressKind::Verify, r)
+    } else {
+        return Err("progress bar without sync'ed: or verified:".into());
+    };
+    let (pct, rest) = rest
+        .split_once('%')
+        .ok_or("progress without a percentage")?;
+    let percent: f64 = pct
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad percentage {pct:?}"))?;
+    let inner = rest
+        .split_once('(')
+        .and_then(|(_, r)| r.split_once(')'))
+        .ok_or("progress without (left/total)")?;
+    let (left, total) = inner
+        .0
+        .split_once('/')
+        .ok_or("progress without left/total")?;
+    let unit: u64 = match inner.1.trim().chars().next() {
+        Some('K') | None => 1,
+        Some('M') => 1024,
+        Some('G') => 1024 * 1024,
+        Some(c) => return Err(format!("unknown unit {c:?}")),
+    };
+    let num = |s: &str| {
+        s.trim()
+            .replace(',', "")
+            .parse::<u64>()
+            .map_err(|_| format!("bad number {s:?}"))
+    };
+    Ok(SyncProgress {
+        kind,
+        percent,
+        remaining_kib: num(left)?.saturating_mul(unit),
+        total_kib: num(total)?.saturating_mul(unit),
+        finish_secs: None,
+        speed_kib_s: None,
+        want_kib_s: None,
+    })
+}
+
+/// `finish: 0:00:13 speed: 3,708 (3,708) [want: 4,096] K/sec` — note the thousands commas.
+fn parse_finish(rest: &str, sync: &mut SyncProgress) -> Result<(), String> {
+    let mut words = rest.split_whitespace();
+    let hms = words.next().ok_or("finish: without a time")?;
+    let mut secs: u64 = 0;
+    for part in hms.split(':') {
+        let n: u64 = part
+            .parse()
+            .map_err(|_| format!("bad finish time {hms:?}"))?;
+        secs = secs.saturating_mul(60).saturating_add(n);
+    }
+    sync.finish_secs = Some(secs);
+    let num = |w: Option<&str>| w.and_then(|w| w.replace(',', "").parse::<u64>().ok());
+    while let Some(w) = words.next() {
+        match w {
+            "speed:" => sync.speed_kib_s = num(words.next()),
+            "want:" => sync.want_kib_s = num(words.next()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SYNC: &str = "version: 8.4.11 (api:1/proto:86-101)\nsrcversion: F73C670A7EC572DB9CF3E5B \n 0: cs:SyncTarget ro:Secondary/Primary ds:Inconsistent/UpToDate C r-----\n    ns:0 nr:49436 dw:49436 dr:0 al:8 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:16100\n\t[===============>....] sync'ed: 82.4% (16100/65536)K\n\tfinish: 0:00:03 speed: 4,116 (4,116) want: 4,096 K/sec\n 2: cs:Unconfigured\n";
+
+    #[test]
+    fn sync_target_with_want() {
+        let p = parse(SYNC).unwrap();
+        assert_eq!(p.version, "8.4.11");
+        assert_eq!(p.api.as_deref(), Some("1"));
+        assert_eq!(p.proto.as_deref(), Some("86-101"));
+        assert_eq!(p.build.as_deref(), Some("F73C670A7EC572DB9CF3E5B"));
+        let d = &p.devices[0];
+        assert_eq!(d.cs, ConnState::SyncTarget);
+        assert_eq!(d.out_of_sync_kib(), Some(16100));
+        assert_eq!(d.counter("nr"), Some(49436));
+        let s = d.sync.as_ref().unwrap();
+        assert_eq!(s.percent, 82.4);
+        assert_eq!((s.remaining_kib, s.total_kib), (16100, 65536));
+        assert_eq!(s.finish_secs, Some(3));
+        assert_eq!(s.speed_kib_s, Some(4116));
+        assert_eq!(s.want_kib_s, Some(4096));
+        let u = &p.devices[1];
+        assert_eq!(
+            (u.minor, &u.cs, &u.roles, &u.disks),
+            (2, &ConnState::Unconfigured, &None, &None)
+        );
+    }
+
+    #[test]
+    fn full_percent_has_no_space() {
+        let s = parse_bar("[===================>] sync'ed:100.0% (128/128)K").unwrap();
+        assert_eq!((s.percent, s.remaining_kib), (100.0, 128));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse("version: 8.4.11 (api:1/proto:86-101)\n 0: cs:Connected ro:Primary ds:UpToDate/UpToDate C r-----\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("local/peer"), "{e}");
+        let e = parse("garbage\n").unwrap_err();
+        assert_eq!((e.line, e.text.as_str()), (1, "garbage"));
+        assert_eq!(parse("").unwrap_err().line, 0);
+    }
+}

@@ -1,0 +1,479 @@
+//! OCFS2 and filesystems: argv builders for `mkfs.ocfs2`, `mounted.ocfs2`, `mount` and `blkid`,
+//! and parsers for `mounted.ocfs2 -d` / `-f`, `/etc/ocfs2/cluster.conf`, `/proc/mounts` and
+//! `blkid -o export`.
+//!
+//! `mounted.ocfs2` prints fixed-width columns sized to their content, and Cluster and F may be
+//! blank, so rows are cut at the header's column positions, never split on whitespace. A
+//! filesystem on DRBD with external meta-data is listed twice (the backing LV and `/dev/drbdN`).
+//! `cluster.conf` is parsed in [`cluster_conf`]. Nothing here runs a command or reads a file.
+
+use super::{argv, vocab_enum, Argv, ParseError};
+
+pub mod cluster_conf;
+pub use cluster_conf::{
+    parse_cluster_conf, ClusterConf, ClusterStanza, HeartbeatStanza, NodeStanza,
+};
+
+const TOOL_MOUNTED: &str = "mounted.ocfs2";
+const TOOL_MOUNTS: &str = "/proc/mounts";
+const TOOL_BLKID: &str = "blkid";
+
+vocab_enum! {
+    /// Cluster stack in `mounted.ocfs2 -d`.
+    pub enum Stack fallback Unknown {
+        O2cb = "o2cb",
+        Pcmk = "pcmk",
+        Cman = "cman",
+        /// Printed as `None`: a local (non-clustered) volume.
+        Local = "None",
+    }
+}
+
+/// `mkfs.ocfs2 -N SLOTS -L LABEL --cluster-stack=o2cb --cluster-name=NAME DEV`. Without `-F`
+/// it refuses to overwrite an existing OCFS2 volume; callers still check `blkid` first.
+pub fn mkfs_ocfs2(device: &str, slots: u32, label: &str, cluster: &str) -> Argv {
+    argv([
+        "mkfs.ocfs2".to_string(),
+        "-N".into(),
+        slots.to_string(),
+        "-L".into(),
+        label.into(),
+        "--cluster-stack=o2cb".into(),
+        format!("--cluster-name={cluster}"),
+        device.into(),
+    ])
+}
+
+/// `mounted.ocfs2 -d [DEV]` (all devices in /proc/partitions without one).
+pub fn mounted_detect(device: Option<&str>) -> Argv {
+    let mut a = argv(["mounted.ocfs2", "-d"]);
+    a.extend(device.map(str::to_string));
+    a
+}
+
+/// `mounted.ocfs2 -f [DEV]`.
+pub fn mounted_full(device: Option<&str>) -> Argv {
+    let mut a = argv(["mounted.ocfs2", "-f"]);
+    a.extend(device.map(str::to_string));
+    a
+}
+
+/// `mount -t ocfs2 DEV MOUNTPOINT`.
+pub fn mount_ocfs2(device: &str, mountpoint: &str) -> Argv {
+    argv(["mount", "-t", "ocfs2", device, mountpoint])
+}
+
+/// `umount MOUNTPOINT`.
+pub fn umount(mountpoint: &str) -> Argv {
+    argv(["umount", mountpoint])
+}
+
+/// `blkid -p -o export DEV`: `-p` probes the device itself rather than trusting the blkid
+/// cache, since the answer decides whether a `mkfs` may run. Exit 2 means no signature found.
+pub fn blkid_export(device: &str) -> Argv {
+    argv(["blkid", "-p", "-o", "export", device])
+}
+
+/// `cat /proc/mounts`.
+pub fn cat_proc_mounts() -> Argv {
+    argv(["cat", "/proc/mounts"])
+}
+
+/// One row of `mounted.ocfs2 -d`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ocfs2Volume {
+    pub device: String,
+    pub stack: Stack,
+    /// Blank for a volume made without `--cluster-name`.
+    pub cluster: Option<String>,
+    /// The F column: `G` is global heartbeat.
+    pub flags: String,
+    pub uuid: String,
+    pub label: Option<String>,
+}
+
+/// Who has a volume mounted, per `mounted.ocfs2 -f`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountedOn {
+    /// `Not mounted`.
+    NotMounted,
+    /// `nodea, nodeb`.
+    Nodes(Vec<String>),
+    /// Blank (a local volume): the tool does not say.
+    Unknown,
+}
+
+/// One row of `mounted.ocfs2 -f`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ocfs2Mounts {
+    pub device: String,
+    pub stack: Stack,
+    pub cluster: Option<String>,
+    pub flags: String,
+    pub mounted_on: MountedOn,
+}
+
+/// Column start positions (in chars) of `names` in the header; the last column runs to the end.
+fn columns(header: &str, names: &[&str]) -> Option<Vec<usize>> {
+    let chars: Vec<char> = header.chars().collect();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && !chars[i].is_whitespace() {
+            i += 1;
+        }
+        words.push((chars[start..i].iter().collect::<String>(), start));
+    }
+    if words.len() != names.len() || words.iter().zip(names).any(|((w, _), n)| w != n) {
+        return None;
+    }
+    Some(words.into_iter().map(|(_, p)| p).collect())
+}
+
+fn cut(row: &[char], starts: &[usize], i: usize) -> String {
+    let from = starts.get(i).copied().unwrap_or(row.len()).min(row.len());
+    let to = starts
+        .get(i + 1)
+        .copied()
+        .unwrap_or(row.len())
+        .min(row.len())
+        .max(from);
+    row[from..to].iter().collect::<String>().trim().to_string()
+}
+
+fn mounted_rows(
+    input: &str,
+    last: &[&str],
+) -> Result<Vec<(usize, String, Vec<String>)>, ParseError> {
+    let mut lines = input
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (no, header) = lines
+        .next()
+        .ok_or_else(|| ParseError::whole(TOOL_MOUNTED, "no header line"))?;
+    let mut names = vec!["Device", "Stack", "Cluster", "F"];
+    names.extend_from_slice(last);
+    let starts = columns(header, &names).ok_or_else(|| {
+        ParseError::new(
+            TOOL_MOUNTED,
+            no + 1,
+            header,
+            format!("header is not {}", names.join(" ")),
+        )
+    })?;
+    let mut out = Vec::new();
+    for (no, line) in lines {
+        let row: Vec<char> = line.chars().collect();
+        let cols: Vec<String> = (0..names.len()).map(|i| cut(&row, &starts, i)).collect();
+        if cols
+            .first()
+            .is_none_or(|d| d.is_empty() || d.contains(char::is_whitespace))
+        {
+            return Err(ParseError::new(
+                TOOL_MOUNTED,
+                no + 1,
+                line,
+                "no device in the Device column",
+            ));
+        }
+        out.push((no + 1, line.to_string(), cols));
+    }
+    Ok(out)
+}
+
+fn opt(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// Parses `mounted.ocfs2 -d`.
+pub fn parse_mounted_detect(input: &str) -> Result<Vec<Ocfs2Volume>, ParseError> {
+    mounted_rows(input, &["UUID", "Label"])?
+        .into_iter()
+        .map(|(no, line, c)| {
+            let [device, stack, cluster, flags, uuid, label] = c.as_slice() else {
+                return Err(ParseError::new(
+                    TOOL_MOUNTED,
+                    no,
+                    &line,
+                    "wrong number of columns",
+                ));
+            };
+            if uuid.len() != 32 || !uuid.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ParseError::new(
+                    TOOL_MOUNTED,
+                    no,
+                    &line,
+                    format!("UUID {uuid:?} is not 32 hex digits"),
+                ));
+            }
+            Ok(Ocfs2Volume {
+                device: device.clone(),
+                stack: Stack::parse(stack),
+                cluster: opt(cluster),
+                flags: flags.clone(),
+                uuid: uuid.clone(),
+                label: opt(label),
+            })
+        })
+        .collect()
+}
+
+/// Parses `mounted.ocfs2 -f`.
+pub fn parse_mounted_full(input: &str) -> Result<Vec<Ocfs2Mounts>, ParseError> {
+    mounted_rows(input, &["Nodes"])?
+        .into_iter()
+        .map(|(no, line, c)| {
+            let [device, stack, cluster, flags, nodes] = c.as_slice() else {
+                return Err(ParseError::new(
+                    TOOL_MOUNTED,
+                    no,
+                    &line,
+                    "wrong number of columns",
+                ));
+            };
+            let mounted_on = match nodes.as_str() {
+                "" => MountedOn::Unknown,
+                "Not mounted" => MountedOn::NotMounted,
+                n => MountedOn::Nodes(
+                    n.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                ),
+            };
+            Ok(Ocfs2Mounts {
+                device: device.clone(),
+                stack: Stack::parse(stack),
+                cluster: opt(cluster),
+                flags: flags.clone(),
+                mounted_on,
+            })
+        })
+        .collect()
+}
+
+/// One line of `/proc/mounts`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub source: String,
+    pub target: String,
+    pub fstype: String,
+    pub options: Vec<String>,
+}
+
+/// Undoes the kernel's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` `\`).
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct.and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok()) {
+            Some(v) => {
+                out.push(v);
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses `/proc/mounts`.
+pub fn parse_proc_mounts(input: &str) -> Result<Vec<Mount>, ParseError> {
+    let mut out = Vec::new();
+    for (no, line) in input.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [source, target, fstype, options, ..] = f.as_slice() else {
+            return Err(ParseError::new(
+                TOOL_MOUNTS,
+                no + 1,
+                line,
+                "expected source, target, type and options",
+            ));
+        };
+        out.push(Mount {
+            source: unescape_octal(source),
+            target: unescape_octal(target),
+            fstype: fstype.to_string(),
+            options: options.split(',').map(str::to_string).collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// One device from `blkid -o export`: its `KEY=value` lines, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlkidEntry {
+    pub fields: Vec<(String, String)>,
+}
+
+impl BlkidEntry {
+    /// The value of `key` (`DEVNAME`, `LABEL`, `UUID`, `TYPE`, ...).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `TYPE`: the filesystem or signature (`ocfs2`, `ext4`, `drbd`, `LVM2_member`).
+    pub fn fs_type(&self) -> Option<&str> {
+        self.get("TYPE")
+    }
+}
+
+/// Parses `blkid -o export`: one block of `KEY=value` lines per device, blank lines between;
+/// values are backslash-escaped the shell way (`LABEL=my\ lab`).
+pub fn parse_blkid_export(input: &str) -> Result<Vec<BlkidEntry>, ParseError> {
+    let mut out: Vec<BlkidEntry> = Vec::new();
+    let mut current = BlkidEntry::default();
+    for (no, line) in input.lines().enumerate() {
+        if line.trim().is_empty() {
+            if !current.fields.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| ParseError::new(TOOL_BLKID, no + 1, line, "expected KEY=value"))?;
+        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(ParseError::new(TOOL_BLKID, no + 1, line, "bad key"));
+        }
+        let mut value = String::new();
+        let mut chars = v.chars();
+        while let Some(c) = chars.next() {
+            value.push(if c == '\\' {
+                chars.next().unwrap_or('\\')
+            } else {
+                c
+            });
+        }
+        current.fields.push((k.to_string(), value));
+    }
+    if !current.fields.is_empty() {
+        out.push(current);
+    }
+    Ok(out)
+}
+
+/// Interprets a `blkid -p -o export DEV` run: exit 0 → the signature found, exit 2 → `None`
+/// (nothing on the device), anything else (8 = ambivalent probe) → an error, which a caller must
+/// treat as "not known to be blank".
+pub fn blkid_result(stdout: &str, exit: i32) -> Result<Option<BlkidEntry>, ParseError> {
+    match exit {
+        0 => parse_blkid_export(stdout)?
+            .into_iter()
+            .next()
+            .map(Some)
+            .ok_or_else(|| ParseError::whole(TOOL_BLKID, "exit 0 but no KEY=value output")),
+        2 => Ok(None),
+        n => Err(ParseError::whole(
+            TOOL_BLKID,
+            format!("exit status {n} (8 means several conflicting signatures)"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_cluster_and_flag_columns() {
+        let d = "Device      Stack  Cluster     F  UUID                              Label\n/dev/loop1  o2cb   ovscluster  G  4C53C13D6E35460597C7C1513FA5DB04  /OVS\n/dev/loop2  o2cb                  9214E992508D4FE5B9E489135E6907F8  vmstore\n";
+        let v = parse_mounted_detect(d).unwrap();
+        assert_eq!(
+            (v[0].cluster.as_deref(), v[0].flags.as_str()),
+            (Some("ovscluster"), "G")
+        );
+        assert_eq!(
+            (
+                v[1].cluster.as_deref(),
+                v[1].flags.as_str(),
+                v[1].label.as_deref()
+            ),
+            (None, "", Some("vmstore"))
+        );
+        let f = "Device     Stack  Cluster     F  Nodes\n/dev/sdc1  None\n/dev/sdd1  o2cb   webcluster  G  node1, node3, node10\n";
+        let m = parse_mounted_full(f).unwrap();
+        assert_eq!(
+            (m[0].stack.clone(), m[0].mounted_on.clone()),
+            (Stack::Local, MountedOn::Unknown)
+        );
+        assert_eq!(
+            m[1].mounted_on,
+            MountedOn::Nodes(vec!["node1".into(), "node3".into(), "node10".into()])
+        );
+    }
+
+    #[test]
+    fn mounted_errors() {
+        assert_eq!(parse_mounted_detect("").unwrap_err().line, 0);
+        assert_eq!(parse_mounted_detect("Device Stack\n").unwrap_err().line, 1);
+        let e = parse_mounted_detect(
+            "Device  Stack  Cluster  F  UUID  Label\n/dev/x  o2cb            nothex  L\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 2);
+        let e = parse_mounted_full("Device  Stack  Cluster  F  Nodes\n        o2cb\n").unwrap_err();
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn mounts_unescape() {
+        let m = parse_proc_mounts("/dev/sdb1 /mnt/my\\040disk ext4 rw,relatime 0 0\n").unwrap();
+        assert_eq!(m[0].target, "/mnt/my disk");
+        assert_eq!(parse_proc_mounts("a b\n").unwrap_err().line, 1);
+        assert_eq!(unescape_octal("a\\\\b\\1"), "a\\\\b\\1");
+    }
+
+    #[test]
+    fn blkid() {
+        assert_eq!(blkid_result("", 2).unwrap(), None);
+        assert!(blkid_result("", 8).is_err());
+        assert!(blkid_result("", 0).is_err());
+        let two =
+            parse_blkid_export("DEVNAME=/dev/a\nTYPE=ext4\n\nDEVNAME=/dev/b\nTYPE=drbd\n").unwrap();
+        assert_eq!(two[1].fs_type(), Some("drbd"));
+        assert_eq!(parse_blkid_export("garbage\n").unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn builders() {
+        assert_eq!(
+            mkfs_ocfs2("/dev/drbd1", 4, "/OVS", "ovscluster").join(" "),
+            "mkfs.ocfs2 -N 4 -L /OVS --cluster-stack=o2cb --cluster-name=ovscluster /dev/drbd1"
+        );
+        assert_eq!(mounted_detect(None).join(" "), "mounted.ocfs2 -d");
+        assert_eq!(
+            mounted_full(Some("/dev/drbd1")).join(" "),
+            "mounted.ocfs2 -f /dev/drbd1"
+        );
+        assert_eq!(
+            mount_ocfs2("/dev/drbd1", "/OVS").join(" "),
+            "mount -t ocfs2 /dev/drbd1 /OVS"
+        );
+        assert_eq!(umount("/OVS").join(" "), "umount /OVS");
+        assert_eq!(
+            blkid_export("/dev/drbd1").join(" "),
+            "blkid -p -o export /dev/drbd1"
+        );
+        assert_eq!(cat_proc_mounts().join(" "), "cat /proc/mounts");
+    }
+}

@@ -1,0 +1,501 @@
+//! Xen `xl`: argv builders for the domain operations xenflux performs and parsers for `xl list -l`
+//! (JSON), `xl list` (table), `xl info` (`key : value`) and `xl -N create` (one config as JSON).
+//!
+//! Real `xl list -l` (Xen 4.17, see `tests/fixtures/xl-4.17-*`): a JSON array of
+//! `{"domid": N, "config": {c_info, b_info, disks, nics, ...}}`; Domain-0 has only `c_info` and
+//! `b_info`; `c_info.domid` of a domU is 4294967295 (the real id is the outer `domid`); booleans
+//! are strings (`"True"`); the guest-type union is `type.pv`/`type.hvm`; fields left at their
+//! default are omitted; the output ends with an empty line. The `xl list` header uses tabs.
+//! The domain config file syntax lives in [`super::xlcfg`]. Nothing here runs `xl`.
+
+use serde_json::{Map, Value};
+
+use super::xlcfg::DiskSpec;
+use super::{argv, Argv, ParseError};
+
+const TOOL_LONG: &str = "xl list -l";
+const TOOL_LIST: &str = "xl list";
+const TOOL_INFO: &str = "xl info";
+
+/// `xl create PATH`.
+pub fn create(path: &str) -> Argv {
+    argv(["xl", "create", path])
+}
+
+/// `xl shutdown -w NAME`: clean shutdown, waiting until the domain is gone.
+pub fn shutdown_wait(name: &str) -> Argv {
+    argv(["xl", "shutdown", "-w", name])
+}
+
+/// `xl destroy NAME`: pull the plug (destructive; callers gate it behind prune/force).
+pub fn destroy(name: &str) -> Argv {
+    argv(["xl", "destroy", name])
+}
+
+/// `xl migrate NAME HOST`: live migration over ssh to root@HOST.
+pub fn migrate(name: &str, host: &str) -> Argv {
+    argv(["xl", "migrate", name, host])
+}
+
+/// `xl block-attach NAME DISKSPEC`.
+pub fn block_attach(name: &str, disk: &DiskSpec) -> Argv {
+    argv([
+        "xl".to_string(),
+        "block-attach".into(),
+        name.into(),
+        disk.to_string(),
+    ])
+}
+
+/// `xl block-detach NAME VDEV`.
+pub fn block_detach(name: &str, vdev: &str) -> Argv {
+    argv(["xl", "block-detach", name, vdev])
+}
+
+/// `xl list -l`.
+pub fn list_long() -> Argv {
+    argv(["xl", "list", "-l"])
+}
+
+/// `xl list`.
+pub fn list() -> Argv {
+    argv(["xl", "list"])
+}
+
+/// `xl info`.
+pub fn info() -> Argv {
+    argv(["xl", "info"])
+}
+
+/// One element of `xl list -l`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XlDomain {
+    /// The running domain's id (the outer `domid`, not `c_info.domid`).
+    pub domid: Option<u32>,
+    pub config: DomainConfig,
+}
+
+/// The parts of a libxl domain config xenflux compares with the desired state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DomainConfig {
+    pub name: String,
+    pub uuid: Option<String>,
+    /// `c_info.type`: `pv`, `pvh` or `hvm`.
+    pub guest_type: Option<String>,
+    pub max_memkb: Option<u64>,
+    pub target_memkb: Option<u64>,
+    pub max_vcpus: Option<u32>,
+    pub kernel: Option<String>,
+    pub ramdisk: Option<String>,
+    pub cmdline: Option<String>,
+    pub bootloader: Option<String>,
+    pub disks: Vec<XlDisk>,
+    pub nics: Vec<XlNic>,
+    pub on_poweroff: Option<String>,
+    pub on_reboot: Option<String>,
+    pub on_crash: Option<String>,
+}
+
+impl DomainConfig {
+    /// Current memory target in MiB (`target_memkb / 1024`).
+    pub fn memory_mib(&self) -> Option<u64> {
+        self.target_memkb.map(|k| k / 1024)
+    }
+}
+
+/// A disk as libxl reports it (`phy:` has become `format: raw`, no backend field).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XlDisk {
+    pub pdev_path: Option<String>,
+    pub vdev: String,
+    pub format: Option<String>,
+    pub script: Option<String>,
+    pub backend: Option<String>,
+    /// `readwrite: 1`; omitted (false) for read-only disks.
+    pub readwrite: bool,
+    pub is_cdrom: bool,
+}
+
+/// A network interface as libxl reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XlNic {
+    pub devid: Option<u32>,
+    pub mac: Option<String>,
+    pub bridge: Option<String>,
+    /// Absent when the default `vif-bridge` is used.
+    pub script: Option<String>,
+    pub ip: Option<String>,
+    pub nictype: Option<String>,
+    pub model: Option<String>,
+}
+
+fn s(obj: &Map<String, Value>, key: &str) -> Option<String> {
+    obj.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn u(obj: &Map<String, Value>, key: &str) -> Option<u64> {
+    obj.get(key).and_then(Value::as_u64)
+}
+
+/// libxl prints booleans as `"True"`/`"False"`, integers as 0/1; accept JSON booleans too.
+fn b(obj: &Map<String, Value>, key: &str) -> bool {
+    match obj.get(key) {
+        Some(Value::Bool(v)) => *v,
+        Some(Value::String(v)) => v.eq_ignore_ascii_case("true"),
+        Some(Value::Number(n)) => n.as_u64().is_some_and(|n| n != 0),
+        Some(_) | None => false,
+    }
+}
+
+fn obj<'v>(v: &'v Map<String, Value>, key: &str) -> Option<&'v Map<String, Value>> {
+    v.get(key).and_then(Value::as_object)
+}
+
+fn domain_config(cfg: &Map<String, Value>) -> Result<DomainConfig, String> {
+    let c_info = obj(cfg, "c_info").ok_or("config without c_info")?;
+    let empty = Map::new();
+    let b_info = obj(cfg, "b_info").unwrap_or(&empty);
+    // Kernel, ramdisk, cmdline and bootloader sit in b_info (4.17) or in the type.pv union (older).
+    let pv = obj(b_info, "type.pv").unwrap_or(&empty);
+    let either = |k: &str| s(b_info, k).or_else(|| s(pv, k));
+    let list = |k: &str| -> Result<Vec<&Map<String, Value>>, String> {
+        match cfg.get(k) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|d| {
+                    d.as_object()
+                        .ok_or(format!("an element of {k} is not an object"))
+                })
+                .collect(),
+            Some(_) => Err(format!("{k} is not an array")),
+        }
+    };
+    let disks = list("disks")?
+        .into_iter()
+        .map(|d| {
+            Ok(XlDisk {
+                pdev_path: s(d, "pdev_path"),
+                vdev: s(d, "vdev").ok_or("disk without vdev")?,
+                format: s(d, "format"),
+                script: s(d, "script"),
+                backend: s(d, "backend"),
+                readwrite: b(d, "readwrite"),
+                is_cdrom: b(d, "is_cdrom"),
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    let nics = list("nics")?
+        .into_iter()
+        .map(|n| XlNic {
+            devid: u(n, "devid").and_then(|d| u32::try_from(d).ok()),
+            mac: s(n, "mac"),
+            bridge: s(n, "bridge"),
+            script: s(n, "script"),
+            ip: s(n, "ip"),
+            nictype: s(n, "nictype"),
+            model: s(n, "model"),
+        })
+        .collect();
+    Ok(DomainConfig {
+        name: s(c_info, "name").ok_or("c_info without name")?,
+        uuid: s(c_info, "uuid"),
+        guest_type: s(c_info, "type"),
+        max_memkb: u(b_info, "max_memkb"),
+        target_memkb: u(b_info, "target_memkb"),
+        max_vcpus: u(b_info, "max_vcpus").and_then(|v| u32::try_from(v).ok()),
+        kernel: either("kernel"),
+        ramdisk: either("ramdisk"),
+        cmdline: either("cmdline"),
+        bootloader: either("bootloader"),
+        disks,
+        nics,
+        on_poweroff: s(cfg, "on_poweroff"),
+        on_reboot: s(cfg, "on_reboot"),
+        on_crash: s(cfg, "on_crash"),
+    })
+}
+
+/// The 1-based line of the first occurrence of `needle`, or 0.
+fn line_of(input: &str, needle: &str) -> usize {
+    input
+        .lines()
+        .position(|l| l.contains(needle))
+        .map_or(0, |i| i + 1)
+}
+
+/// Parses `xl list -l`.
+pub fn parse_list_long(input: &str) -> Result<Vec<XlDomain>, ParseError> {
+    let v: Value =
+        serde_json::from_str(input).map_err(|e| ParseError::json(TOOL_LONG, input, &e))?;
+    let items = v.as_array().ok_or_else(|| {
+        ParseError::whole(
+            TOOL_LONG,
+            "top level is not an array (xl.conf output_format=sxp?)",
+        )
+    })?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let err = |m: String| {
+                let domid = item.get("domid").map(Value::to_string).unwrap_or_default();
+                let line = if domid.is_empty() {
+                    0
+                } else {
+                    line_of(input, &format!("\"domid\": {domid}"))
+                };
+                ParseError::at(TOOL_LONG, input, line, format!("domain #{i}: {m}"))
+            };
+            let o = item
+                .as_object()
+                .ok_or_else(|| err("not an object".into()))?;
+            let domid = match o.get("domid") {
+                None | Some(Value::Null) => None,
+                Some(d) => Some(
+                    d.as_u64()
+                        .and_then(|d| u32::try_from(d).ok())
+                        .ok_or_else(|| err(format!("bad domid {d}")))?,
+                ),
+            };
+            let cfg = obj(o, "config").ok_or_else(|| err("no config object".into()))?;
+            Ok(XlDomain {
+                domid,
+                config: domain_config(cfg).map_err(err)?,
+            })
+        })
+        .collect()
+}
+
+/// Parses the JSON `xl -N create FILE` prints: one domain config, no `domid` wrapper.
+pub fn parse_create_dry_run(input: &str) -> Result<DomainConfig, ParseError> {
+    const TOOL: &str = "xl -N create";
+    let v: Value = serde_json::from_str(input).map_err(|e| ParseError::json(TOOL, input, &e))?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| ParseError::whole(TOOL, "top level is not an object"))?;
+    domain_config(o).map_err(|m| ParseError::whole(TOOL, m))
+}
+
+/// The six state flags of `xl list`, in the order `r b p s c d`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DomainState {
+    pub running: bool,
+    pub blocked: bool,
+    pub paused: bool,
+    pub shutdown: bool,
+    pub crashed: bool,
+    pub dying: bool,
+}
+
+impl DomainState {
+    /// Parses `r-----`, `-b----`, ...: each position is its letter or `-`.
+    pub fn parse(s: &str) -> Option<DomainState> {
+        let c: Vec<char> = s.chars().collect();
+        if c.len() != 6 {
+            return None;
+        }
+        let mut flags = [false; 6];
+        for (i, (got, letter)) in c.iter().zip("rbpscd".chars()).enumerate() {
+            match *got {
+                '-' => {}
+                g if g == letter => flags[i] = true,
+                _ => return None,
+            }
+        }
+        let [running, blocked, paused, shutdown, crashed, dying] = flags;
+        Some(DomainState {
+            running,
+            blocked,
+            paused,
+            shutdown,
+            crashed,
+            dying,
+        })
+    }
+}
+
+/// One row of `xl list`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct XlListEntry {
+    pub name: String,
+    pub domid: u32,
+    pub mem_mib: u64,
+    pub vcpus: u32,
+    pub state: DomainState,
+    pub time_secs: f64,
+}
+
+/// Parses `xl list`. Rows are read from the right (id, memory, vcpus, state, time), so a name
+/// with spaces stays whole.
+pub fn parse_list(input: &str) -> Result<Vec<XlListEntry>, ParseError> {
+    let mut out = Vec::new();
+    for (no, line) in input.lines().enumerate() {
+        let no = no + 1;
+        if line.trim().is_empty() || (out.is_empty() && line.starts_with("Name")) {
+            continue;
+        }
+        let err = |m: &str| ParseError::new(TOOL_LIST, no, line, m);
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(split) = words.len().checked_sub(5).filter(|n| *n > 0) else {
+            return Err(err("expected name, ID, Mem, VCPUs, State and Time(s)"));
+        };
+        let (name, cols) = words.split_at(split);
+        let [id, mem, vcpus, state, time] = cols else {
+            return Err(err("expected five columns after the name"));
+        };
+        out.push(XlListEntry {
+            name: name.join(" "),
+            domid: id.parse().map_err(|_| err("ID is not a number"))?,
+            mem_mib: mem.parse().map_err(|_| err("Mem is not a number"))?,
+            vcpus: vcpus.parse().map_err(|_| err("VCPUs is not a number"))?,
+            state: DomainState::parse(state)
+                .ok_or_else(|| err("State is not six flags like r-----"))?,
+            time_secs: time.parse().map_err(|_| err("Time(s) is not a number"))?,
+        });
+    }
+    Ok(out)
+}
+
+/// `xl info`: every `key : value` line, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XlInfo {
+    pub fields: Vec<(String, String)>,
+}
+
+impl XlInfo {
+    /// The value of `key` (may be empty, as `xen_changeset` is).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn num(&self, key: &str) -> Option<u64> {
+        self.get(key)?.parse().ok()
+    }
+
+    /// `host`: the node's hostname.
+    pub fn host(&self) -> Option<&str> {
+        self.get("host")
+    }
+
+    /// `xen_version`, e.g. `4.17.5`.
+    pub fn xen_version(&self) -> Option<&str> {
+        self.get("xen_version")
+    }
+
+    /// `total_memory` in MiB.
+    pub fn total_memory_mib(&self) -> Option<u64> {
+        self.num("total_memory")
+    }
+
+    /// `free_memory` in MiB.
+    pub fn free_memory_mib(&self) -> Option<u64> {
+        self.num("free_memory")
+    }
+
+    /// `nr_cpus`.
+    pub fn nr_cpus(&self) -> Option<u64> {
+        self.num("nr_cpus")
+    }
+}
+
+/// Parses `xl info`.
+pub fn parse_info(input: &str) -> Result<XlInfo, ParseError> {
+    let mut fields = Vec::new();
+    for (no, line) in input.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (k, v) = line
+            .split_once(':')
+            .ok_or_else(|| ParseError::new(TOOL_INFO, no + 1, line, "not key : value"))?;
+        let k = k.trim();
+        if k.is_empty() || k.contains(char::is_whitespace) {
+            return Err(ParseError::new(TOOL_INFO, no + 1, line, "bad key"));
+        }
+        fields.push((k.to_string(), v.trim().to_string()));
+    }
+    if fields.is_empty() {
+        return Err(ParseError::whole(TOOL_INFO, "no output"));
+    }
+    Ok(XlInfo { fields })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::xlcfg::DiskAccess;
+
+    #[test]
+    fn builders() {
+        assert_eq!(
+            create("/etc/xen/dns.cfg").join(" "),
+            "xl create /etc/xen/dns.cfg"
+        );
+        assert_eq!(shutdown_wait("dns").join(" "), "xl shutdown -w dns");
+        assert_eq!(destroy("dns").join(" "), "xl destroy dns");
+        assert_eq!(
+            migrate("dns", "169.254.77.2").join(" "),
+            "xl migrate dns 169.254.77.2"
+        );
+        let d = DiskSpec::phy("/dev/drbd3", "xvdb", DiskAccess::ReadWrite);
+        assert_eq!(
+            block_attach("dns", &d),
+            argv(["xl", "block-attach", "dns", "phy:/dev/drbd3,xvdb,w"])
+        );
+        assert_eq!(
+            block_detach("dns", "xvdb").join(" "),
+            "xl block-detach dns xvdb"
+        );
+        assert_eq!(list_long().join(" "), "xl list -l");
+        assert_eq!(list().join(" "), "xl list");
+        assert_eq!(info().join(" "), "xl info");
+    }
+
+    #[test]
+    fn state_flags() {
+        assert_eq!(
+            DomainState::parse("r-----"),
+            Some(DomainState {
+                running: true,
+                ..Default::default()
+            })
+        );
+        assert_eq!(DomainState::parse("-b----").map(|s| s.blocked), Some(true));
+        assert_eq!(DomainState::parse("--p---").map(|s| s.paused), Some(true));
+        assert_eq!(DomainState::parse("b-----"), None);
+        assert_eq!(DomainState::parse("r--"), None);
+    }
+
+    #[test]
+    fn list_errors() {
+        let e =
+            parse_list("Name ID Mem VCPUs\tState\tTime(s)\ndns 1 192 1 -x---- 9.5\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(parse_list("dns 1 192\n").is_err());
+        assert_eq!(
+            parse_list("my dom 3 192 1 -b---- 9.5\n").unwrap()[0].name,
+            "my dom"
+        );
+    }
+
+    #[test]
+    fn info_errors() {
+        assert_eq!(parse_info("host : a\nnonsense\n").unwrap_err().line, 2);
+        assert_eq!(parse_info("").unwrap_err().line, 0);
+    }
+
+    #[test]
+    fn long_errors() {
+        let e = parse_list_long(
+            "[\n  {\n    \"domid\": 3,\n    \"config\": {\"c_info\": {}}\n  }\n]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("name"));
+        assert!(parse_list_long("(domain (domid 0))").is_err());
+    }
+}
