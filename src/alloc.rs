@@ -518,6 +518,18 @@ fn allocate_macs(
         .foreign_macs
         .iter()
         .map(|m| (*m, "a domain outside this state".to_string()))
+        .chain(
+            existing
+                .macs
+                .iter()
+                .filter(|((dom, _), _)| !desired.domains.contains_key(dom))
+                .map(|((dom, i), m)| {
+                    (
+                        *m,
+                        format!("domain `{dom}` NIC {i} (on the cluster, not in this state)"),
+                    )
+                }),
+        )
         .collect();
     let mut fixed: BTreeMap<(Name, usize), Assigned<Mac>> = BTreeMap::new();
     for (dom, spec) in &desired.domains {

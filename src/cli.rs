@@ -56,6 +56,17 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Print what a node really has: LVM, DRBD, Xen, links/bonds/bridges, OCFS2, listening ports.
+    Observe {
+        #[arg(long, value_enum, default_value_t = Target::Local)]
+        target: Target,
+        /// The node's name (default: this machine's hostname). With a valid --state that knows
+        /// the node, its managed files and bonds are read too.
+        #[arg(long, value_name = "NODE")]
+        node: Option<String>,
+        #[arg(long, value_enum, default_value_t = DataFormat::Yaml)]
+        format: DataFormat,
+    },
     /// Write the JSON Schema of every kind.
     Schema {
         /// Directory to write into (created if missing).
@@ -75,6 +86,19 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+}
+
+/// Where commands run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// This machine.
+    Local,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DataFormat {
+    Yaml,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -105,6 +129,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             node.as_deref(),
             out.as_deref(),
         ),
+        Command::Observe {
+            target,
+            node,
+            format,
+        } => cmd_observe(&cli.state, cli.rev.as_deref(), target, node, format),
         Command::Schema { out } => cmd_schema(&out),
         Command::Generate {
             pairs,
@@ -322,6 +351,55 @@ fn cmd_render(
     if let Some(dir) = out {
         println!("wrote {count} file(s) under {}", dir.display());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_observe(
+    state: &Path,
+    rev: Option<&str>,
+    target: Target,
+    node: Option<String>,
+    format: DataFormat,
+) -> Result<ExitCode> {
+    let host = match node {
+        Some(n) => n,
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .context("reading this machine's hostname (give --node)")?,
+    };
+    // The desired state, when there is a valid one that knows this node, says what else to read.
+    let known = read_state(state, rev)
+        .ok()
+        .and_then(|sources| validate::validate(&sources, &Existing::default()).ok())
+        .and_then(|v| {
+            let name: crate::model::Name = host.parse().ok()?;
+            v.desired.nodes.contains_key(&name).then_some((v, name))
+        });
+    let probe = match &known {
+        Some((v, name)) => {
+            let files = crate::render::render_node(&v.desired, &v.allocation, name).into_keys();
+            let minors = v
+                .allocation
+                .volumes
+                .iter()
+                .map(|(n, a)| (n.clone(), a.minor.value))
+                .collect();
+            crate::observe::Probe::for_node(&v.desired, files, &minors, name)
+        }
+        None => crate::observe::Probe {
+            host: host.clone(),
+            ..Default::default()
+        },
+    };
+    let transport = match target {
+        Target::Local => crate::transport::Local::new(),
+    };
+    let observed = crate::observe::observe_node(&transport, &host, &probe);
+    let text = match format {
+        DataFormat::Json => serde_json::to_string_pretty(&observed)? + "\n",
+        DataFormat::Yaml => serde_yaml::to_string(&observed)?,
+    };
+    print!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,6 +9,7 @@ pub mod drivers;
 pub mod generate;
 pub mod load;
 pub mod model;
+pub mod observe;
 pub mod render;
 pub mod schema;
 pub mod transport;

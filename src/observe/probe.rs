@@ -1,0 +1,729 @@
+//! One observation batch per node: which commands to send ([`commands`]) and how to read their
+//! outputs into a [`NodeState`] ([`interpret`]). A command that is missing or fails makes its
+//! part unknown, with the command, exit status and stderr; only answers a real tool gives for
+//! "nothing there" (no such file, blank device) count as known-empty.
+
+use std::collections::BTreeMap;
+
+use crate::drivers::drbd::{
+    self, dump_xml, proc_drbd, status, ConnectionState, DiskState, ReplState, Role,
+};
+use crate::drivers::{lvm, net, ocfs2, ss, xl};
+use crate::model::{Desired, DrbdVersion, Name};
+use crate::transport::{Cmd, Output, Transport};
+
+use super::{
+    BondState, DrbdConfig, DrbdKernel, DrbdPeer, DrbdResource, DrbdState, LinkState, LvState,
+    LvmState, MetaDisk, NetState, NodeState, Ocfs2Device, Ocfs2State, Part, Unknown, VgState,
+    XenDomain, XenState,
+};
+
+/// What to ask one node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Probe {
+    /// The node's name as DRBD and OCFS2 configurations name it (its hostname).
+    pub host: String,
+    pub drbd_version: DrbdVersion,
+    /// Bonds whose `/proc/net/bonding/NAME` to read.
+    pub bonds: Vec<String>,
+    /// Files whose content to read (managed files, for diffs).
+    pub files: Vec<String>,
+    /// Block devices whose filesystem signature to read (`blkid -p`).
+    pub devices: Vec<String>,
+}
+
+impl Probe {
+    /// What a node of the desired state is asked: its bonds, every file xenflux would write
+    /// there, and the DRBD devices of its volumes that carry a filesystem.
+    pub fn for_node(
+        desired: &Desired,
+        files: impl IntoIterator<Item = String>,
+        minors: &BTreeMap<Name, u32>,
+        node: &Name,
+    ) -> Probe {
+        let bonds = desired
+            .bonds
+            .iter()
+            .filter(|(_, b)| desired.nodes_of(&b.nodes).contains(node))
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let devices = desired
+            .volumes
+            .iter()
+            .filter(|(_, v)| {
+                v.nodes.contains(node) && v.filesystem != crate::model::Filesystem::None
+            })
+            .filter_map(|(n, _)| minors.get(n).map(|m| format!("/dev/drbd{m}")))
+            .collect();
+        Probe {
+            host: node.to_string(),
+            drbd_version: desired.cluster.drbd.version,
+            bonds,
+            files: files.into_iter().collect(),
+            devices,
+        }
+    }
+}
+
+/// The slots of a batch, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Slot {
+    Vgs,
+    Lvs,
+    DumpXml,
+    ProcDrbd,
+    DrbdStatusJson,
+    XlList,
+    XlInfo,
+    IpLink,
+    BridgeLink,
+    Bonding(String),
+    ClusterConf,
+    MountedDetect,
+    MountedFull,
+    ProcMounts,
+    Listening,
+    File(String),
+    Blkid(String),
+}
+
+fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
+    let mut v = vec![
+        (Slot::Vgs, Cmd::new(lvm::vgs(None))),
+        (Slot::Lvs, Cmd::new(lvm::lvs(None))),
+        (Slot::DumpXml, Cmd::new(drbd::dump_xml(None))),
+        (Slot::ProcDrbd, Cmd::new(drbd::cat_proc_drbd())),
+    ];
+    if p.drbd_version == DrbdVersion::V9 {
+        v.push((
+            Slot::DrbdStatusJson,
+            Cmd::new(drbd::drbdsetup_status_json()),
+        ));
+    }
+    v.push((Slot::XlList, Cmd::new(xl::list_long())));
+    v.push((Slot::XlInfo, Cmd::new(xl::info())));
+    v.push((Slot::IpLink, Cmd::new(net::ip_link_show())));
+    v.push((Slot::BridgeLink, Cmd::new(net::bridge_link_show())));
+    for b in &p.bonds {
+        v.push((Slot::Bonding(b.clone()), Cmd::new(net::cat_bonding(b))));
+    }
+    v.push((
+        Slot::ClusterConf,
+        Cmd::new(["cat", "/etc/ocfs2/cluster.conf"]),
+    ));
+    v.push((Slot::MountedDetect, Cmd::new(ocfs2::mounted_detect(None))));
+    v.push((Slot::MountedFull, Cmd::new(ocfs2::mounted_full(None))));
+    v.push((Slot::ProcMounts, Cmd::new(ocfs2::cat_proc_mounts())));
+    v.push((Slot::Listening, Cmd::new(ss::ss_listening_tcp())));
+    for f in &p.files {
+        v.push((Slot::File(f.clone()), Cmd::new(["cat", f.as_str()])));
+    }
+    for d in &p.devices {
+        v.push((Slot::Blkid(d.clone()), Cmd::new(ocfs2::blkid_export(d))));
+    }
+    v
+}
+
+/// The commands of one node's observation batch, in order.
+pub fn commands(p: &Probe) -> Vec<Cmd> {
+    slots(p).into_iter().map(|(_, c)| c).collect()
+}
+
+/// Observes one node: one batch over the transport. A node that cannot be reached has every
+/// part unknown.
+pub fn observe_node(t: &dyn Transport, node: &str, p: &Probe) -> NodeState {
+    let cmds = commands(p);
+    match t.run_batch(node, &cmds) {
+        Ok(outputs) => interpret(p, &outputs),
+        Err(e) => {
+            let u = Unknown {
+                command: String::new(),
+                status: None,
+                stderr: String::new(),
+                reason: e.to_string(),
+            };
+            all_unknown(p, &u)
+        }
+    }
+}
+
+fn all_unknown(p: &Probe, u: &Unknown) -> NodeState {
+    NodeState {
+        lvm: Part::Unknown(u.clone()),
+        drbd: Part::Unknown(u.clone()),
+        xen: Part::Unknown(u.clone()),
+        net: Part::Unknown(u.clone()),
+        ocfs2: Part::Unknown(u.clone()),
+        listening: Part::Unknown(u.clone()),
+        files: p
+            .files
+            .iter()
+            .map(|f| (f.clone(), Part::Unknown(u.clone())))
+            .collect(),
+        filesystems: p
+            .devices
+            .iter()
+            .map(|d| (d.clone(), Part::Unknown(u.clone())))
+            .collect(),
+    }
+}
+
+fn unknown(o: &Output, reason: impl Into<String>) -> Unknown {
+    Unknown {
+        command: Cmd::new(o.argv.clone()).display(),
+        status: o.status,
+        stderr: o.stderr.trim_end().to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn failed(o: &Output) -> Unknown {
+    let reason = match o.status {
+        Some(127) => "not installed".to_string(),
+        Some(s) => format!("exit status {s}"),
+        None => "killed by a signal".to_string(),
+    };
+    unknown(o, reason)
+}
+
+/// `cat` of a file that does not exist.
+fn no_such_file(o: &Output) -> bool {
+    o.status == Some(1) && o.stderr.contains("No such file or directory")
+}
+
+/// Reads a batch's outputs (one per command of [`commands`], same order).
+pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
+    let slots = slots(p);
+    let get = |want: &Slot| -> Option<&Output> {
+        slots
+            .iter()
+            .position(|(s, _)| s == want)
+            .and_then(|i| outputs.get(i))
+    };
+    let missing = |what: &str| Unknown {
+        command: String::new(),
+        status: None,
+        stderr: String::new(),
+        reason: format!("no output for {what}"),
+    };
+    let lvm = match (get(&Slot::Vgs), get(&Slot::Lvs)) {
+        (Some(v), Some(l)) => read_lvm(v, l),
+        _ => Part::Unknown(missing("lvm")),
+    };
+    let drbd = match (get(&Slot::DumpXml), get(&Slot::ProcDrbd)) {
+        (Some(x), Some(pd)) => read_drbd(x, pd, get(&Slot::DrbdStatusJson), p),
+        _ => Part::Unknown(missing("drbd")),
+    };
+    let xen = match (get(&Slot::XlList), get(&Slot::XlInfo)) {
+        (Some(l), Some(i)) => read_xen(l, i),
+        _ => Part::Unknown(missing("xl")),
+    };
+    let bonds: Vec<(String, Option<&Output>)> = p
+        .bonds
+        .iter()
+        .map(|b| (b.clone(), get(&Slot::Bonding(b.clone()))))
+        .collect();
+    let net = match (get(&Slot::IpLink), get(&Slot::BridgeLink)) {
+        (Some(i), Some(b)) => read_net(i, b, &bonds),
+        _ => Part::Unknown(missing("ip")),
+    };
+    let ocfs2 = match (
+        get(&Slot::ClusterConf),
+        get(&Slot::MountedDetect),
+        get(&Slot::MountedFull),
+        get(&Slot::ProcMounts),
+    ) {
+        (Some(c), Some(d), Some(f), Some(m)) => read_ocfs2(c, d, f, m),
+        _ => Part::Unknown(missing("ocfs2")),
+    };
+    let listening = match get(&Slot::Listening) {
+        Some(o) if o.success() => match ss::parse(&o.stdout) {
+            Ok(ls) => Part::Known(ls.iter().map(|l| l.port).collect()),
+            Err(e) => Part::Unknown(unknown(o, e.to_string())),
+        },
+        Some(o) => Part::Unknown(failed(o)),
+        None => Part::Unknown(missing("ss")),
+    };
+    let files = p
+        .files
+        .iter()
+        .map(|f| {
+            let part = match get(&Slot::File(f.clone())) {
+                Some(o) if o.success() => Part::Known(Some(o.stdout.clone())),
+                Some(o) if no_such_file(o) => Part::Known(None),
+                Some(o) => Part::Unknown(failed(o)),
+                None => Part::Unknown(missing(f)),
+            };
+            (f.clone(), part)
+        })
+        .collect();
+    let filesystems = p
+        .devices
+        .iter()
+        .map(|d| {
+            let part = match get(&Slot::Blkid(d.clone())) {
+                Some(o) => match o.status.map(|s| ocfs2::blkid_result(&o.stdout, s)) {
+                    Some(Ok(entry)) => {
+                        Part::Known(entry.and_then(|e| e.fs_type().map(str::to_string)))
+                    }
+                    Some(Err(e)) => Part::Unknown(unknown(o, e.to_string())),
+                    None => Part::Unknown(failed(o)),
+                },
+                None => Part::Unknown(missing(d)),
+            };
+            (d.clone(), part)
+        })
+        .collect();
+    let mut drbd = drbd;
+    if let Part::Known(d) = &mut drbd {
+        for r in d.resources.values_mut() {
+            let Some(c) = r.config.as_mut() else { continue };
+            let text = c.file.as_ref().and_then(|f| files_text(&files, f));
+            if let Some(t) = text {
+                c.node_ids = node_ids_in_res(&t);
+            }
+        }
+    }
+    NodeState {
+        lvm,
+        drbd,
+        xen,
+        net,
+        ocfs2,
+        listening,
+        files,
+        filesystems,
+    }
+}
+
+fn files_text(files: &BTreeMap<String, Part<Option<String>>>, path: &str) -> Option<String> {
+    files.get(path)?.known()?.clone()
+}
+
+fn read_lvm(vgs: &Output, lvs: &Output) -> Part<LvmState> {
+    let Some(vstatus) = vgs.status else {
+        return Part::Unknown(failed(vgs));
+    };
+    let Some(lstatus) = lvs.status else {
+        return Part::Unknown(failed(lvs));
+    };
+    if vstatus == 127 {
+        return Part::Unknown(failed(vgs));
+    }
+    let vg_list = match lvm::vgs_result(&vgs.stdout, &vgs.stderr, vstatus) {
+        Ok(lvm::Lookup::Found(v)) => v,
+        Ok(lvm::Lookup::NotFound(_)) => Vec::new(),
+        Err(e) => return Part::Unknown(unknown(vgs, e.to_string())),
+    };
+    let lv_list = match lvm::lvs_result(&lvs.stdout, &lvs.stderr, lstatus) {
+        Ok(lvm::Lookup::Found(v)) => v,
+        Ok(lvm::Lookup::NotFound(_)) => Vec::new(),
+        Err(e) => return Part::Unknown(unknown(lvs, e.to_string())),
+    };
+    let vgs = vg_list
+        .into_iter()
+        .map(|v| {
+            let state = VgState {
+                size: v.size_bytes,
+                free: v.free_bytes,
+                extent_size: v.extent_size_bytes,
+                tags: v.tags.into_iter().collect(),
+            };
+            (v.name, state)
+        })
+        .collect();
+    let lvs = lv_list
+        .into_iter()
+        .map(|l| {
+            let state = LvState {
+                size: l.size_bytes,
+                active: l.attr.active(),
+                open: l.attr.open(),
+                tags: l.tags.into_iter().collect(),
+            };
+            (format!("{}/{}", l.vg, l.name), state)
+        })
+        .collect();
+    Part::Known(LvmState { vgs, lvs })
+}
+
+fn read_drbd(xml: &Output, proc: &Output, json: Option<&Output>, p: &Probe) -> Part<DrbdState> {
+    // Without /etc/drbd.conf drbdadm says `Can not open '/etc/drbd.conf'.` (exit 20): no resources.
+    let configs = if xml.success() {
+        match dump_xml::parse(&xml.stdout) {
+            Ok(c) => c.resources,
+            Err(e) => return Part::Unknown(unknown(xml, e.to_string())),
+        }
+    } else if xml.status == Some(20) && xml.stderr.contains("Can not open") {
+        Vec::new()
+    } else {
+        return Part::Unknown(failed(xml));
+    };
+    let mut state = DrbdState::default();
+    for rc in configs {
+        let config = config_of(&rc, &p.host);
+        state.resources.insert(
+            rc.name.clone(),
+            DrbdResource {
+                config: Some(config),
+                kernel: None,
+            },
+        );
+    }
+    let by_minor: BTreeMap<u32, String> = state
+        .resources
+        .iter()
+        .filter_map(|(n, r)| {
+            r.config
+                .as_ref()
+                .and_then(|c| c.minor)
+                .map(|m| (m, n.clone()))
+        })
+        .collect();
+
+    if no_such_file(proc) {
+        // no module loaded: nothing runs in the kernel
+        return Part::Known(state);
+    }
+    if !proc.success() {
+        return Part::Unknown(failed(proc));
+    }
+    let pd = match proc_drbd::parse(&proc.stdout) {
+        Ok(pd) => pd,
+        Err(e) => return Part::Unknown(unknown(proc, e.to_string())),
+    };
+    state.module_version = Some(pd.version.clone());
+    match p.drbd_version {
+        DrbdVersion::V84 => {
+            for dev in pd.devices {
+                let Some(roles) = dev.roles.clone() else {
+                    continue;
+                }; // Unconfigured
+                let disks = dev.disks.clone();
+                let (connection, replication) = dev.cs.split().unwrap_or((
+                    ConnectionState::Unknown(dev.cs.as_str().into()),
+                    ReplState::Off,
+                ));
+                let standalone = connection == ConnectionState::StandAlone;
+                let kernel = DrbdKernel {
+                    minor: Some(dev.minor),
+                    role: roles.local,
+                    disk: disks
+                        .as_ref()
+                        .map_or(DiskState::Unknown("".into()), |d| d.local.clone()),
+                    peers: vec![DrbdPeer {
+                        name: None,
+                        connection,
+                        replication,
+                        role: if standalone {
+                            Role::Unknown
+                        } else {
+                            roles.peer
+                        },
+                        disk: disks.map_or(DiskState::DUnknown, |d| d.peer),
+                        sync_percent: dev.sync.as_ref().map(|s| s.percent),
+                    }],
+                };
+                match by_minor.get(&dev.minor) {
+                    Some(name) => {
+                        if let Some(r) = state.resources.get_mut(name) {
+                            r.kernel = Some(kernel);
+                        }
+                    }
+                    None => {
+                        state.stray_minors.insert(dev.minor);
+                    }
+                }
+            }
+        }
+        DrbdVersion::V9 => {
+            let Some(json) = json else {
+                return Part::Known(state);
+            };
+            if !json.success() {
+                return Part::Unknown(failed(json));
+            }
+            let list = match status::parse_json(&json.stdout) {
+                Ok(l) => l,
+                Err(e) => return Part::Unknown(unknown(json, e.to_string())),
+            };
+            for rs in list {
+                let dev = rs.devices.first();
+                let kernel = DrbdKernel {
+                    minor: dev.and_then(|d| d.minor),
+                    role: rs.role.clone(),
+                    disk: dev.map_or(DiskState::Diskless, |d| d.disk.clone()),
+                    peers: rs
+                        .connections
+                        .iter()
+                        .map(|c| {
+                            let pd = c.peer_devices.first();
+                            DrbdPeer {
+                                name: c.peer.clone(),
+                                connection: c.state.clone(),
+                                replication: pd.map_or(ReplState::Off, |d| d.replication.clone()),
+                                role: c.peer_role.clone(),
+                                disk: pd.map_or(DiskState::DUnknown, |d| d.peer_disk.clone()),
+                                sync_percent: pd.and_then(|d| d.done_percent),
+                            }
+                        })
+                        .collect(),
+                };
+                state.resources.entry(rs.name.clone()).or_default().kernel = Some(kernel);
+            }
+        }
+    }
+    Part::Known(state)
+}
+
+fn config_of(rc: &dump_xml::ResourceConfig, host: &str) -> DrbdConfig {
+    // This node's own `on` section; the first one when the name is not there (a configuration
+    // written for another hostname).
+    let first = rc.host(host).or(rc.hosts.first());
+    let vol = first.and_then(|h| h.volumes.first());
+    let meta = vol.and_then(|v| v.meta_disk.as_ref()).map(|m| match m {
+        dump_xml::MetaDisk::Internal => MetaDisk::Internal,
+        dump_xml::MetaDisk::Indexed { path, index } => MetaDisk::Indexed {
+            path: path.clone(),
+            index: *index,
+        },
+        dump_xml::MetaDisk::Flexible { path } => MetaDisk::Flexible { path: path.clone() },
+    });
+    let hosts = rc
+        .hosts
+        .iter()
+        .map(|h| {
+            (
+                h.name.clone(),
+                h.address.as_ref().map(|a| format!("{}:{}", a.ip, a.port)),
+            )
+        })
+        .collect();
+    DrbdConfig {
+        file: rc
+            .conf_file_line
+            .as_ref()
+            .map(|f| f.rsplit_once(':').map_or(f.clone(), |(p, _)| p.to_string())),
+        minor: vol.and_then(|v| v.minor),
+        disk: vol.and_then(|v| v.disk.clone()),
+        meta,
+        port: first.and_then(|h| h.address.as_ref()).map(|a| a.port),
+        hosts,
+        node_ids: BTreeMap::new(),
+        allow_two_primaries: rc
+            .option("net", "allow-two-primaries")
+            .is_some_and(|v| v == "yes"),
+    }
+}
+
+fn read_xen(list: &Output, info: &Output) -> Part<XenState> {
+    if !list.success() {
+        return Part::Unknown(failed(list));
+    }
+    if !info.success() {
+        return Part::Unknown(failed(info));
+    }
+    let doms = match xl::parse_list_long(&list.stdout) {
+        Ok(d) => d,
+        Err(e) => return Part::Unknown(unknown(list, e.to_string())),
+    };
+    let info_parsed = match xl::parse_info(&info.stdout) {
+        Ok(i) => i,
+        Err(e) => return Part::Unknown(unknown(info, e.to_string())),
+    };
+    let domains = doms
+        .into_iter()
+        .filter(|d| d.domid != Some(0) && d.config.name != "Domain-0")
+        .map(|d| {
+            let c = d.config;
+            let disks = c
+                .disks
+                .iter()
+                .map(|k| {
+                    (
+                        k.pdev_path.clone().unwrap_or_default(),
+                        k.vdev.clone(),
+                        k.readwrite,
+                    )
+                })
+                .collect();
+            let nics = c
+                .nics
+                .iter()
+                .map(|n| (n.mac.clone(), n.bridge.clone()))
+                .collect();
+            let memory_mib = c.memory_mib();
+            (
+                c.name,
+                XenDomain {
+                    domid: d.domid,
+                    memory_mib,
+                    vcpus: c.max_vcpus,
+                    disks,
+                    nics,
+                },
+            )
+        })
+        .collect();
+    Part::Known(XenState {
+        domains,
+        total_memory_mib: info_parsed.total_memory_mib(),
+        free_memory_mib: info_parsed.free_memory_mib(),
+        version: info_parsed.xen_version().map(str::to_string),
+    })
+}
+
+fn read_net(ip: &Output, bridge: &Output, bonds: &[(String, Option<&Output>)]) -> Part<NetState> {
+    if !ip.success() {
+        return Part::Unknown(failed(ip));
+    }
+    let links = match net::parse_ip_link(&ip.stdout) {
+        Ok(l) => l,
+        Err(e) => return Part::Unknown(unknown(ip, e.to_string())),
+    };
+    let ports: BTreeMap<String, net::PortState> = if bridge.success() {
+        match net::parse_bridge_link(&bridge.stdout) {
+            Ok(ps) => ps.into_iter().map(|p| (p.ifname, p.state)).collect(),
+            Err(e) => return Part::Unknown(unknown(bridge, e.to_string())),
+        }
+    } else {
+        return Part::Unknown(failed(bridge));
+    };
+    let mut state = NetState::default();
+    for l in links {
+        let port_state = match &l.slave {
+            Some(net::SlaveInfo::Bridge { state, .. }) => Some(state.clone()),
+            _ => ports.get(&l.ifname).cloned(),
+        };
+        let link = LinkState {
+            up: l.is_up(),
+            kind: l.kind.clone(),
+            master: l.master.clone(),
+            mac: l.address.clone(),
+            stp: l.bridge.as_ref().map(|b| b.stp),
+            forward_delay: l
+                .bridge
+                .as_ref()
+                .and_then(|b| b.forward_delay_cs)
+                .map(|cs| cs / 100),
+            port_state,
+            bond_mode: l.bond.as_ref().map(|b| b.mode.clone()),
+        };
+        state.links.insert(l.ifname, link);
+    }
+    for (name, out) in bonds {
+        let Some(o) = out else { continue };
+        if no_such_file(o) {
+            continue; // the bond does not exist (yet)
+        }
+        if !o.success() {
+            return Part::Unknown(failed(o));
+        }
+        match net::parse_bonding(&o.stdout) {
+            Ok(b) => {
+                let slaves = b
+                    .slaves
+                    .iter()
+                    .map(|s| (s.name.clone(), s.mii_status.clone()))
+                    .collect();
+                state.bonds.insert(
+                    name.clone(),
+                    BondState {
+                        mode: b.mode,
+                        active_slave: b.active_slave,
+                        mii_status: b.mii_status,
+                        slaves,
+                    },
+                );
+            }
+            Err(e) => return Part::Unknown(unknown(o, e.to_string())),
+        }
+    }
+    Part::Known(state)
+}
+
+fn read_ocfs2(conf: &Output, detect: &Output, full: &Output, mounts: &Output) -> Part<Ocfs2State> {
+    let mut state = Ocfs2State::default();
+    if conf.success() {
+        match ocfs2::parse_cluster_conf(&conf.stdout) {
+            Ok(c) => {
+                for cl in &c.clusters {
+                    state.clusters.entry(cl.name.clone()).or_default();
+                }
+                for n in c.nodes {
+                    state
+                        .clusters
+                        .entry(n.cluster.clone())
+                        .or_default()
+                        .insert(n.name.clone(), (n.number, n.ip_address.clone(), n.ip_port));
+                }
+            }
+            Err(e) => return Part::Unknown(unknown(conf, e.to_string())),
+        }
+    } else if !no_such_file(conf) {
+        return Part::Unknown(failed(conf));
+    }
+    if !detect.success() {
+        return Part::Unknown(failed(detect));
+    }
+    if !full.success() {
+        return Part::Unknown(failed(full));
+    }
+    let devices = match ocfs2::parse_mounted_detect(&detect.stdout) {
+        Ok(d) => d,
+        Err(e) => return Part::Unknown(unknown(detect, e.to_string())),
+    };
+    let fulls = match ocfs2::parse_mounted_full(&full.stdout) {
+        Ok(f) => f,
+        Err(e) => return Part::Unknown(unknown(full, e.to_string())),
+    };
+    for d in devices {
+        let mounted_on =
+            fulls
+                .iter()
+                .find(|f| f.device == d.device)
+                .and_then(|f| match &f.mounted_on {
+                    ocfs2::MountedOn::NotMounted => Some(Vec::new()),
+                    ocfs2::MountedOn::Nodes(n) => Some(n.clone()),
+                    ocfs2::MountedOn::Unknown => None,
+                });
+        state.devices.insert(
+            d.device.clone(),
+            Ocfs2Device {
+                label: d.label,
+                cluster: d.cluster,
+                uuid: d.uuid,
+                mounted_on,
+            },
+        );
+    }
+    if !mounts.success() {
+        return Part::Unknown(failed(mounts));
+    }
+    match ocfs2::parse_proc_mounts(&mounts.stdout) {
+        Ok(ms) => {
+            for m in ms {
+                state.mounts.insert(m.target, (m.source, m.fstype));
+            }
+        }
+        Err(e) => return Part::Unknown(unknown(mounts, e.to_string())),
+    }
+    Part::Known(state)
+}
+
+/// DRBD 9 node-ids as a rendered `.res` file gives them (`dump-xml` leaves them out): the
+/// `node-id N;` inside each `on HOST { ... }`.
+pub(crate) fn node_ids_in_res(text: &str) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    let mut host: Option<String> = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("on ") {
+            host = rest.split_whitespace().next().map(str::to_string);
+        } else if let (Some(h), Some(rest)) = (&host, line.strip_prefix("node-id ")) {
+            if let Ok(id) = rest.trim_end_matches(';').trim().parse() {
+                out.insert(h.clone(), id);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,297 @@
+//! Observation from real outputs: a lab node's batch (real Xen 4.17 dom0, DRBD 8.4.11, LVM,
+//! OCFS2, bonding) read into a NodeState; failing tools become unknown, never empty.
+
+use std::path::PathBuf;
+
+use xenflux::drivers::drbd::{ConnectionState, DiskState, ReplState, Role};
+use xenflux::drivers::net::PortState;
+use xenflux::observe::{commands, interpret, observe_node, MetaDisk, Part, Probe};
+use xenflux::transport::{Cmd, Output, Transport, TransportError};
+
+fn fixture(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn ok(cmd: &Cmd, stdout: String) -> Output {
+    Output {
+        argv: cmd.argv.clone(),
+        status: Some(0),
+        stdout,
+        stderr: String::new(),
+    }
+}
+
+fn probe() -> Probe {
+    Probe {
+        host: "nodea".into(),
+        bonds: vec!["bond0".into()],
+        files: vec!["/etc/drbd.d/dns.res".into(), "/etc/xen/absent.cfg".into()],
+        devices: vec!["/dev/drbd1".into()],
+        ..Default::default()
+    }
+}
+
+/// What nodea of the lab printed for each command of the batch.
+fn lab_outputs(p: &Probe) -> Vec<Output> {
+    commands(p)
+        .iter()
+        .map(|c| {
+            let line = c.argv.join(" ");
+            let text = match line.as_str() {
+                l if l.starts_with("vgs") => fixture("vgs-2.03.16-lab.json"),
+                l if l.starts_with("lvs") => fixture("lvs-2.03.16-lab.json"),
+                "drbdadm dump-xml" => fixture("drbdadm-dump-xml-9.22-84mode-lab.xml"),
+                "cat /proc/drbd" => fixture("proc-drbd-8.4.11-connected-primary.txt"),
+                "xl list -l" => fixture("xl-4.17-list-long.json"),
+                "xl info" => fixture("xl-4.17-info.txt"),
+                l if l.starts_with("ip ") => fixture("ip-6.1.0-link-bond-bridge-vif.json"),
+                l if l.starts_with("bridge ") => fixture("bridge-6.1.0-link.json"),
+                "cat /proc/net/bonding/bond0" => fixture("proc-net-bonding-6.1-active-backup.txt"),
+                "cat /etc/ocfs2/cluster.conf" => fixture("ocfs2-cluster-conf-1.8.7-lab.conf"),
+                l if l.starts_with("mounted.ocfs2 -d") => fixture("mounted-ocfs2-1.8.7-d-lab.txt"),
+                l if l.starts_with("mounted.ocfs2 -f") => fixture("mounted-ocfs2-1.8.7-f-lab.txt"),
+                "cat /proc/mounts" => fixture("proc-mounts-6.1-lab.txt"),
+                l if l.starts_with("ss ") => fixture("ss-6.1.0-htln-lab.txt"),
+                "cat /etc/drbd.d/dns.res" => "resource dns {\n}\n".to_string(),
+                "cat /etc/xen/absent.cfg" => {
+                    return Output {
+                        argv: c.argv.clone(),
+                        status: Some(1),
+                        stdout: String::new(),
+                        stderr: "cat: /etc/xen/absent.cfg: No such file or directory\n".into(),
+                    }
+                }
+                l if l.starts_with("blkid") => fixture("blkid-2.38.1-export-ocfs2.txt"),
+                other => panic!("the test has no output for `{other}`"),
+            };
+            ok(c, text)
+        })
+        .collect()
+}
+
+#[test]
+fn a_lab_node_is_read_completely() {
+    let p = probe();
+    let s = interpret(&p, &lab_outputs(&p));
+
+    let lvm = s.lvm.known().expect("lvm known");
+    let dns = &lvm.lvs["XEN/dns"];
+    assert_eq!(dns.size, 64 << 20);
+    assert!(dns.tags.contains("xenflux"));
+    assert_eq!(lvm.lvs["XEN/meta"].size, 256 << 20);
+    assert_eq!(lvm.vgs["XEN"].extent_size, 4 << 20);
+
+    let drbd = s.drbd.known().expect("drbd known");
+    assert_eq!(drbd.module_version.as_deref(), Some("8.4.11"));
+    let r = &drbd.resources["dns"];
+    let c = r.config.as_ref().unwrap();
+    assert_eq!(
+        (c.minor, c.port, c.disk.as_deref()),
+        (Some(0), Some(7788), Some("/dev/XEN/dns"))
+    );
+    assert_eq!(
+        c.meta,
+        Some(MetaDisk::Indexed {
+            path: "/dev/XEN/meta".into(),
+            index: 0
+        })
+    );
+    assert_eq!(c.hosts["nodeb"].as_deref(), Some("169.254.77.2:7788"));
+    assert_eq!(c.file.as_deref(), Some("/etc/drbd.d/dns.res"));
+    let k = r.kernel.as_ref().unwrap();
+    assert_eq!(
+        (k.role.clone(), k.disk.clone()),
+        (Role::Primary, DiskState::UpToDate)
+    );
+    assert_eq!(k.peers[0].connection, ConnectionState::Connected);
+    assert_eq!(k.peers[0].replication, ReplState::Established);
+    assert_eq!(
+        (k.peers[0].role.clone(), k.peers[0].disk.clone()),
+        (Role::Secondary, DiskState::UpToDate)
+    );
+    let ovs = drbd.resources["ovs"].config.as_ref().unwrap();
+    assert!(ovs.allow_two_primaries);
+    assert_eq!(
+        drbd.resources["ovs"].kernel.as_ref().unwrap().peers[0].role,
+        Role::Primary
+    );
+
+    let xen = s.xen.known().expect("xen known");
+    let dom = &xen.domains["dns"];
+    assert_eq!(dom.disks[0].0, "/dev/drbd0");
+    assert_eq!(dom.disks[0].1, "xvda");
+    assert_eq!(dom.nics[0].0.as_deref(), Some("00:16:3e:00:00:01"));
+    assert!(!xen.domains.contains_key("Domain-0"));
+    assert!(xen.total_memory_mib.is_some());
+
+    let net = s.net.known().expect("net known");
+    assert_eq!(net.links["xenbr0"].stp, Some(true));
+    assert_eq!(net.links["bond0"].master.as_deref(), Some("xenbr0"));
+    assert_eq!(net.links["bond0"].port_state, Some(PortState::Forwarding));
+    assert_eq!(net.bonds["bond0"].slaves.len(), 2);
+
+    let o = s.ocfs2.known().expect("ocfs2 known");
+    assert_eq!(
+        o.clusters["ovscluster"]["nodeb"],
+        (1, "169.254.77.2".to_string(), 7777)
+    );
+    assert_eq!(
+        o.devices["/dev/drbd1"].mounted_on.as_deref(),
+        Some(&["nodea".to_string(), "nodeb".to_string()][..])
+    );
+    assert_eq!(o.mounts["/OVS"].1, "ocfs2");
+
+    let ports = s.listening.known().unwrap();
+    assert!(ports.contains(&7777) && ports.contains(&22));
+    assert!(
+        !ports.contains(&7788),
+        "DRBD 8.4 does not listen while connected"
+    );
+
+    assert_eq!(
+        s.files["/etc/drbd.d/dns.res"],
+        Part::Known(Some("resource dns {\n}\n".into()))
+    );
+    assert_eq!(s.files["/etc/xen/absent.cfg"], Part::Known(None));
+    assert_eq!(
+        s.filesystems["/dev/drbd1"],
+        Part::Known(Some("ocfs2".into()))
+    );
+
+    // what the allocator keeps from it
+    let observed = xenflux::observe::Observed {
+        nodes: [("nodea".parse().unwrap(), s)].into(),
+    };
+    let existing = observed.existing();
+    let usage = &existing.nodes[&"nodea".parse::<xenflux::model::Name>().unwrap()];
+    assert_eq!(usage.resources["ovs"].minor, Some(1));
+    assert_eq!(usage.resources["ovs"].meta_index, Some(1));
+    assert_eq!(
+        existing.macs[&("dns".parse().unwrap(), 0)].to_string(),
+        "00:16:3e:00:00:01"
+    );
+}
+
+#[test]
+fn a_tool_that_is_missing_or_fails_is_unknown_never_empty() {
+    let p = probe();
+    let mut outs = lab_outputs(&p);
+    for o in outs.iter_mut() {
+        if o.argv[0] == "xl" {
+            *o = Output {
+                argv: o.argv.clone(),
+                status: Some(127),
+                stdout: String::new(),
+                stderr: "xl: command not found".into(),
+            };
+        }
+        if o.argv[0] == "lvs" {
+            o.status = Some(5);
+            o.stdout = String::new();
+            o.stderr = "  Locking failed\n".into();
+        }
+        if o.argv.join(" ") == "cat /proc/drbd" {
+            o.stdout = "garbage\n".into();
+        }
+    }
+    let s = interpret(&p, &outs);
+    match &s.xen {
+        Part::Unknown(u) => {
+            assert_eq!(u.reason, "not installed");
+            assert_eq!(u.command, "xl list -l");
+            assert_eq!(u.status, Some(127));
+        }
+        Part::Known(_) => panic!("xen must be unknown"),
+    }
+    assert!(!s.lvm.is_known(), "lvs failing makes LVM unknown");
+    match &s.drbd {
+        Part::Unknown(u) => assert!(u.reason.contains("line 1"), "{u:?}"),
+        Part::Known(_) => panic!("unparsable /proc/drbd is unknown"),
+    }
+    assert!(s.net.is_known(), "other parts stay known");
+}
+
+#[test]
+fn a_node_without_drbd_module_or_config_has_no_resources() {
+    let p = Probe {
+        host: "n".into(),
+        ..Default::default()
+    };
+    let outs: Vec<Output> = commands(&p)
+        .iter()
+        .map(|c| {
+            let line = c.argv.join(" ");
+            let (status, stdout, stderr) = match line.as_str() {
+                "drbdadm dump-xml" => (
+                    20,
+                    "",
+                    "Can not open '/etc/drbd.conf'.\n.modinfo: ERROR: Module drbd not found.\n",
+                ),
+                "cat /proc/drbd" => (1, "", "cat: /proc/drbd: No such file or directory\n"),
+                _ => (127, "", "not here"),
+            };
+            Output {
+                argv: c.argv.clone(),
+                status: Some(status),
+                stdout: stdout.into(),
+                stderr: stderr.into(),
+            }
+        })
+        .collect();
+    let s = interpret(&p, &outs);
+    let d = s.drbd.known().expect("known and empty");
+    assert!(d.resources.is_empty());
+    assert!(d.module_version.is_none());
+}
+
+struct Down;
+impl Transport for Down {
+    fn run_batch(&self, node: &str, _: &[Cmd]) -> Result<Vec<Output>, TransportError> {
+        Err(TransportError::Unreachable {
+            node: node.into(),
+            reason: "connection refused".into(),
+        })
+    }
+}
+
+#[test]
+fn an_unreachable_node_is_unknown_everywhere() {
+    let s = observe_node(&Down, "dom0", &probe());
+    assert!(!s.lvm.is_known() && !s.drbd.is_known() && !s.xen.is_known());
+    assert!(!s.net.is_known() && !s.ocfs2.is_known() && !s.listening.is_known());
+    assert!(s.files.values().all(|f| !f.is_known()));
+    match &s.lvm {
+        Part::Unknown(u) => assert!(u.reason.contains("connection refused")),
+        Part::Known(_) => unreachable!(),
+    }
+}
+
+#[test]
+fn the_batch_is_one_list_of_argv_commands() {
+    let p = probe();
+    let cmds = commands(&p);
+    let lines: Vec<String> = cmds.iter().map(|c| c.display()).collect();
+    assert!(lines.contains(&"drbdadm dump-xml".to_string()));
+    assert!(lines.contains(&"cat /proc/net/bonding/bond0".to_string()));
+    assert!(lines.contains(&"cat /etc/drbd.d/dns.res".to_string()));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("blkid -p -o export /dev/drbd1")),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("drbdsetup status")),
+        "8.4 reads /proc/drbd"
+    );
+    let p9 = Probe {
+        drbd_version: xenflux::model::DrbdVersion::V9,
+        ..probe()
+    };
+    assert!(commands(&p9)
+        .iter()
+        .any(|c| c.display() == "drbdsetup status --json"));
+}
