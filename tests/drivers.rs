@@ -1110,3 +1110,17 @@ fn every_fixture_parses_with_its_parser_and_survives_the_others() {
         run_all_parsers(&fixture(name));
     }
 }
+
+#[test]
+fn ip_addr_json_lists_addresses_per_interface() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/ip-6.1.0-addr-host.json"),
+    )
+    .unwrap();
+    let addrs = xenflux::drivers::net::parse_ip_addr(&text).unwrap();
+    let lo = addrs.iter().find(|(n, _)| n == "lo").unwrap();
+    assert_eq!(lo.1, vec!["127.0.0.1/8".to_string(), "::1/128".to_string()]);
+    assert!(xenflux::drivers::net::parse_ip_addr("[{\"addr_info\":[]}]").is_err());
+    assert!(xenflux::drivers::net::parse_ip_addr("{").is_err());
+}

@@ -30,6 +30,7 @@ fn probe() -> Probe {
         bonds: vec!["bond0".into()],
         files: vec!["/etc/drbd.d/dns.res".into(), "/etc/xen/absent.cfg".into()],
         devices: vec!["/dev/drbd1".into()],
+        minors: vec![0],
         ..Default::default()
     }
 }
@@ -47,7 +48,10 @@ fn lab_outputs(p: &Probe) -> Vec<Output> {
                 "cat /proc/drbd" => fixture("proc-drbd-8.4.11-connected-primary.txt"),
                 "xl list -l" => fixture("xl-4.17-list-long.json"),
                 "xl info" => fixture("xl-4.17-info.txt"),
+                "ip -j addr show" => fixture("ip-6.1.0-addr-host.json"),
                 l if l.starts_with("ip ") => fixture("ip-6.1.0-link-bond-bridge-vif.json"),
+                "o2cb cluster-status" => "Cluster 'ovscluster' is online\n".to_string(),
+                "cat /sys/block/drbd0/size" => "131072\n".to_string(),
                 l if l.starts_with("bridge ") => fixture("bridge-6.1.0-link.json"),
                 "cat /proc/net/bonding/bond0" => fixture("proc-net-bonding-6.1-active-backup.txt"),
                 "cat /etc/ocfs2/cluster.conf" => fixture("ocfs2-cluster-conf-1.8.7-lab.conf"),
@@ -143,6 +147,9 @@ fn a_lab_node_is_read_completely() {
         Some(&["nodea".to_string(), "nodeb".to_string()][..])
     );
     assert_eq!(o.mounts["/OVS"].1, "ocfs2");
+    assert!(o.online.contains("ovscluster"));
+    assert_eq!(drbd.device_sizes[&0], 64 << 20);
+    assert_eq!(net.links["lo"].addresses[0], "127.0.0.1/8");
 
     let ports = s.listening.known().unwrap();
     assert!(ports.contains(&7777) && ports.contains(&22));

@@ -114,6 +114,8 @@ pub struct DrbdState {
     pub resources: BTreeMap<String, DrbdResource>,
     /// Kernel devices whose minor no configured resource claims.
     pub stray_minors: BTreeSet<u32>,
+    /// Size in bytes of each configured DRBD device, by minor.
+    pub device_sizes: BTreeMap<u32, u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -211,6 +213,8 @@ pub struct LinkState {
     pub port_state: Option<PortState>,
     /// Bonds: mode.
     pub bond_mode: Option<BondMode>,
+    /// `ADDRESS/PREFIX` of the interface.
+    pub addresses: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -230,6 +234,8 @@ pub struct Ocfs2State {
     pub devices: BTreeMap<String, Ocfs2Device>,
     /// Mountpoint → (device, fstype), from `/proc/mounts`.
     pub mounts: BTreeMap<String, (String, String)>,
+    /// O2CB clusters that are online (`o2cb cluster-status`).
+    pub online: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -30,6 +30,8 @@ pub struct Probe {
     pub files: Vec<String>,
     /// Block devices whose filesystem signature to read (`blkid -p`).
     pub devices: Vec<String>,
+    /// DRBD minors whose device size to read (`/sys/block/drbdN/size`, readable in any role).
+    pub minors: Vec<u32>,
 }
 
 impl Probe {
@@ -55,12 +57,19 @@ impl Probe {
             })
             .filter_map(|(n, _)| minors.get(n).map(|m| format!("/dev/drbd{m}")))
             .collect();
+        let sizes = desired
+            .volumes
+            .iter()
+            .filter(|(_, v)| v.nodes.contains(node))
+            .filter_map(|(n, _)| minors.get(n).copied())
+            .collect();
         Probe {
             host: node.to_string(),
             drbd_version: desired.cluster.drbd.version,
             bonds,
             files: files.into_iter().collect(),
             devices,
+            minors: sizes,
         }
     }
 }
@@ -76,15 +85,18 @@ enum Slot {
     XlList,
     XlInfo,
     IpLink,
+    IpAddr,
     BridgeLink,
     Bonding(String),
     ClusterConf,
     MountedDetect,
     MountedFull,
     ProcMounts,
+    O2cbStatus,
     Listening,
     File(String),
     Blkid(String),
+    DrbdSize(u32),
 }
 
 fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
@@ -103,6 +115,7 @@ fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
     v.push((Slot::XlList, Cmd::new(xl::list_long())));
     v.push((Slot::XlInfo, Cmd::new(xl::info())));
     v.push((Slot::IpLink, Cmd::new(net::ip_link_show())));
+    v.push((Slot::IpAddr, Cmd::new(net::ip_addr_show())));
     v.push((Slot::BridgeLink, Cmd::new(net::bridge_link_show())));
     for b in &p.bonds {
         v.push((Slot::Bonding(b.clone()), Cmd::new(net::cat_bonding(b))));
@@ -114,12 +127,19 @@ fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
     v.push((Slot::MountedDetect, Cmd::new(ocfs2::mounted_detect(None))));
     v.push((Slot::MountedFull, Cmd::new(ocfs2::mounted_full(None))));
     v.push((Slot::ProcMounts, Cmd::new(ocfs2::cat_proc_mounts())));
+    v.push((Slot::O2cbStatus, Cmd::new(["o2cb", "cluster-status"])));
     v.push((Slot::Listening, Cmd::new(ss::ss_listening_tcp())));
     for f in &p.files {
         v.push((Slot::File(f.clone()), Cmd::new(["cat", f.as_str()])));
     }
     for d in &p.devices {
         v.push((Slot::Blkid(d.clone()), Cmd::new(ocfs2::blkid_export(d))));
+    }
+    for m in &p.minors {
+        v.push((
+            Slot::DrbdSize(*m),
+            Cmd::new(["cat".to_string(), format!("/sys/block/drbd{m}/size")]),
+        ));
     }
     v
 }
@@ -223,8 +243,12 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
         .iter()
         .map(|b| (b.clone(), get(&Slot::Bonding(b.clone()))))
         .collect();
-    let net = match (get(&Slot::IpLink), get(&Slot::BridgeLink)) {
-        (Some(i), Some(b)) => read_net(i, b, &bonds),
+    let net = match (
+        get(&Slot::IpLink),
+        get(&Slot::IpAddr),
+        get(&Slot::BridgeLink),
+    ) {
+        (Some(i), Some(a), Some(b)) => read_net(i, a, b, &bonds),
         _ => Part::Unknown(missing("ip")),
     };
     let ocfs2 = match (
@@ -232,8 +256,9 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
         get(&Slot::MountedDetect),
         get(&Slot::MountedFull),
         get(&Slot::ProcMounts),
+        get(&Slot::O2cbStatus),
     ) {
-        (Some(c), Some(d), Some(f), Some(m)) => read_ocfs2(c, d, f, m),
+        (Some(c), Some(d), Some(f), Some(m), Some(st)) => read_ocfs2(c, d, f, m, st),
         _ => Part::Unknown(missing("ocfs2")),
     };
     let listening = match get(&Slot::Listening) {
@@ -276,6 +301,19 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
         .collect();
     let mut drbd = drbd;
     if let Part::Known(d) = &mut drbd {
+        for m in &p.minors {
+            let Some(o) = get(&Slot::DrbdSize(*m)) else {
+                continue;
+            };
+            // No such device: the minor is not configured in the kernel.
+            let sectors = o
+                .success()
+                .then(|| o.stdout.trim().parse::<u64>().ok())
+                .flatten();
+            if let Some(sectors) = sectors {
+                d.device_sizes.insert(*m, sectors * 512);
+            }
+        }
         for r in d.resources.values_mut() {
             let Some(c) = r.config.as_mut() else { continue };
             let text = c.file.as_ref().and_then(|f| files_text(&files, f));
@@ -573,10 +611,22 @@ fn read_xen(list: &Output, info: &Output) -> Part<XenState> {
     })
 }
 
-fn read_net(ip: &Output, bridge: &Output, bonds: &[(String, Option<&Output>)]) -> Part<NetState> {
+fn read_net(
+    ip: &Output,
+    addr: &Output,
+    bridge: &Output,
+    bonds: &[(String, Option<&Output>)],
+) -> Part<NetState> {
     if !ip.success() {
         return Part::Unknown(failed(ip));
     }
+    if !addr.success() {
+        return Part::Unknown(failed(addr));
+    }
+    let addresses: BTreeMap<String, Vec<String>> = match net::parse_ip_addr(&addr.stdout) {
+        Ok(a) => a.into_iter().collect(),
+        Err(e) => return Part::Unknown(unknown(addr, e.to_string())),
+    };
     let links = match net::parse_ip_link(&ip.stdout) {
         Ok(l) => l,
         Err(e) => return Part::Unknown(unknown(ip, e.to_string())),
@@ -608,6 +658,7 @@ fn read_net(ip: &Output, bridge: &Output, bonds: &[(String, Option<&Output>)]) -
                 .map(|cs| cs / 100),
             port_state,
             bond_mode: l.bond.as_ref().map(|b| b.mode.clone()),
+            addresses: addresses.get(&l.ifname).cloned().unwrap_or_default(),
         };
         state.links.insert(l.ifname, link);
     }
@@ -642,8 +693,29 @@ fn read_net(ip: &Output, bridge: &Output, bonds: &[(String, Option<&Output>)]) -
     Part::Known(state)
 }
 
-fn read_ocfs2(conf: &Output, detect: &Output, full: &Output, mounts: &Output) -> Part<Ocfs2State> {
+fn read_ocfs2(
+    conf: &Output,
+    detect: &Output,
+    full: &Output,
+    mounts: &Output,
+    status: &Output,
+) -> Part<Ocfs2State> {
     let mut state = Ocfs2State::default();
+    // `Cluster 'NAME' is online` (exit 0) per online cluster; o2cb exits non-zero when the
+    // stack is not up, which means nothing is online.
+    match status.status {
+        Some(127) | None => return Part::Unknown(failed(status)),
+        Some(_) => {
+            for line in status.stdout.lines() {
+                let name = line
+                    .strip_prefix("Cluster '")
+                    .and_then(|r| r.strip_suffix("' is online"));
+                if let Some(n) = name {
+                    state.online.insert(n.to_string());
+                }
+            }
+        }
+    }
     if conf.success() {
         match ocfs2::parse_cluster_conf(&conf.stdout) {
             Ok(c) => {

@@ -329,6 +329,39 @@ pub fn ip_link_show() -> Argv {
     argv(["ip", "-j", "-d", "link", "show"])
 }
 
+/// `ip -j addr show`.
+pub fn ip_addr_show() -> Argv {
+    argv(["ip", "-j", "addr", "show"])
+}
+
+/// The addresses of each interface, from `ip -j addr show`, as `ADDRESS/PREFIX`.
+pub fn parse_ip_addr(input: &str) -> Result<Vec<(String, Vec<String>)>, ParseError> {
+    let v: Value = serde_json::from_str(input).map_err(|e| ParseError::json(TOOL_IP, input, &e))?;
+    json_array(TOOL_IP, input, &v)?
+        .into_iter()
+        .map(|o| {
+            let name = o
+                .get("ifname")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ParseError::at(TOOL_IP, input, 1, "an interface without ifname"))?;
+            let addrs = o
+                .get("addr_info")
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|a| {
+                            let local = a.get("local")?.as_str()?;
+                            let prefix = a.get("prefixlen")?.as_u64()?;
+                            Some(format!("{local}/{prefix}"))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok((name.to_string(), addrs))
+        })
+        .collect()
+}
+
 /// `bridge -j link show`.
 pub fn bridge_link_show() -> Argv {
     argv(["bridge", "-j", "link", "show"])
@@ -529,6 +562,7 @@ mod tests {
             "ip addr del 192.168.1.190/24 dev xenbr0"
         );
         assert_eq!(ip_link_show().join(" "), "ip -j -d link show");
+        assert_eq!(ip_addr_show().join(" "), "ip -j addr show");
         assert_eq!(bridge_link_show().join(" "), "bridge -j link show");
         assert_eq!(
             cat_bonding("bond0").join(" "),
