@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diag::Diagnostics;
 use crate::model::{Desired, Kind, Mac, MetaKind, Name, Size};
@@ -42,7 +42,7 @@ pub struct ResourceUse {
 }
 
 /// Where an allocated value came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// Written in the desired state.
@@ -53,13 +53,13 @@ pub enum Origin {
     New,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assigned<T> {
     pub value: T,
     pub origin: Origin,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum MetaAlloc {
     /// Slot `index` of the node's meta LV.
@@ -74,7 +74,7 @@ pub enum MetaAlloc {
     Internal,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeAlloc {
     pub minor: Assigned<u32>,
     pub port: Assigned<u16>,
@@ -83,7 +83,7 @@ pub struct VolumeAlloc {
     pub node_ids: BTreeMap<Name, u32>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocation {
     pub volumes: BTreeMap<Name, VolumeAlloc>,
     /// Size each node's meta LV needs: (highest slot + 1) × 128 MiB. Only nodes with indexed slots.

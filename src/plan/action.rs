@@ -1,0 +1,474 @@
+//! The closed set of things xenflux does to a node. Each action names its node, turns into the
+//! exact argv commands (built by the drivers) and says in words what it does. Matches over
+//! [`Action`] list every variant: adding one makes the compiler point at every place to decide.
+
+use serde::{Deserialize, Serialize};
+
+use crate::drivers::{drbd, lvm, net, ocfs2, xl, xlcfg};
+use crate::model::{Filesystem, Name};
+use crate::transport::Cmd;
+
+/// The tag on every LV xenflux creates: it never touches an LV without it.
+pub const MANAGED_TAG: &str = "xenflux";
+/// Added once DRBD meta-data was created for the LV: `create-md` is only ever run on a managed
+/// LV without it (one this xenflux created and never initialised).
+pub const MD_TAG: &str = "xenflux-md";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Write a config file (`install -D -m 0644 /dev/stdin PATH`).
+    WriteFile {
+        node: Name,
+        path: String,
+        content: String,
+    },
+    /// Remove a config file xenflux wrote.
+    RemoveFile {
+        node: Name,
+        path: String,
+    },
+    CreateLv {
+        node: Name,
+        vg: String,
+        lv: String,
+        size: u64,
+    },
+    ExtendLv {
+        node: Name,
+        vg: String,
+        lv: String,
+        size: u64,
+    },
+    RemoveLv {
+        node: Name,
+        vg: String,
+        lv: String,
+    },
+    /// `drbdadm create-md` on an LV created by xenflux that has none yet, then mark it.
+    CreateMd {
+        node: Name,
+        resource: String,
+        vg: String,
+        lv: String,
+    },
+    Up {
+        node: Name,
+        resource: String,
+    },
+    Adjust {
+        node: Name,
+        resource: String,
+    },
+    Down {
+        node: Name,
+        resource: String,
+    },
+    /// `drbdadm primary --force`: the one node that becomes the sync source of a new pair.
+    InitialPrimary {
+        node: Name,
+        resource: String,
+    },
+    Primary {
+        node: Name,
+        resource: String,
+    },
+    Secondary {
+        node: Name,
+        resource: String,
+    },
+    AllowTwoPrimaries {
+        node: Name,
+        resource: String,
+        allow: bool,
+    },
+    Resize {
+        node: Name,
+        resource: String,
+    },
+    Mkfs {
+        node: Name,
+        device: String,
+        fs: Filesystem,
+        label: Option<String>,
+        slots: Option<u32>,
+        cluster: Option<String>,
+    },
+    GrowFs {
+        node: Name,
+        device: String,
+        fs: Filesystem,
+    },
+    O2cbStart {
+        node: Name,
+    },
+    Mount {
+        node: Name,
+        device: String,
+        mountpoint: String,
+    },
+    CreateBond {
+        node: Name,
+        bond: String,
+        mode: String,
+        miimon: u32,
+        lacp_rate: Option<String>,
+        xmit_hash_policy: Option<String>,
+    },
+    CreateBridge {
+        node: Name,
+        bridge: String,
+        stp: bool,
+        forward_delay: u32,
+    },
+    SetStp {
+        node: Name,
+        bridge: String,
+        stp: bool,
+    },
+    /// Enslave an interface (it is taken down first, as bonding requires) and bring it up.
+    SetMaster {
+        node: Name,
+        dev: String,
+        master: String,
+    },
+    LinkUp {
+        node: Name,
+        dev: String,
+    },
+    AddAddress {
+        node: Name,
+        dev: String,
+        cidr: String,
+    },
+    XlCreate {
+        node: Name,
+        domain: String,
+    },
+    XlShutdown {
+        node: Name,
+        domain: String,
+    },
+    /// Live migration from `node` to `target` (reached at its replication address).
+    XlMigrate {
+        node: Name,
+        domain: String,
+        target: Name,
+        address: String,
+    },
+    BlockAttach {
+        node: Name,
+        domain: String,
+        spec: String,
+    },
+    BlockDetach {
+        node: Name,
+        domain: String,
+        vdev: String,
+    },
+}
+
+impl Action {
+    pub fn node(&self) -> &Name {
+        match self {
+            Action::WriteFile { node, .. }
+            | Action::RemoveFile { node, .. }
+            | Action::CreateLv { node, .. }
+            | Action::ExtendLv { node, .. }
+            | Action::RemoveLv { node, .. }
+            | Action::CreateMd { node, .. }
+            | Action::Up { node, .. }
+            | Action::Adjust { node, .. }
+            | Action::Down { node, .. }
+            | Action::InitialPrimary { node, .. }
+            | Action::Primary { node, .. }
+            | Action::Secondary { node, .. }
+            | Action::AllowTwoPrimaries { node, .. }
+            | Action::Resize { node, .. }
+            | Action::Mkfs { node, .. }
+            | Action::GrowFs { node, .. }
+            | Action::O2cbStart { node }
+            | Action::Mount { node, .. }
+            | Action::CreateBond { node, .. }
+            | Action::CreateBridge { node, .. }
+            | Action::SetStp { node, .. }
+            | Action::SetMaster { node, .. }
+            | Action::LinkUp { node, .. }
+            | Action::AddAddress { node, .. }
+            | Action::XlCreate { node, .. }
+            | Action::XlShutdown { node, .. }
+            | Action::XlMigrate { node, .. }
+            | Action::BlockAttach { node, .. }
+            | Action::BlockDetach { node, .. } => node,
+        }
+    }
+
+    /// Destroys data or stops service: needs prune to be planned at all.
+    pub fn destructive(&self) -> bool {
+        match self {
+            Action::RemoveLv { .. } | Action::Down { .. } | Action::RemoveFile { .. } => true,
+            Action::WriteFile { .. }
+            | Action::CreateLv { .. }
+            | Action::ExtendLv { .. }
+            | Action::CreateMd { .. }
+            | Action::Up { .. }
+            | Action::Adjust { .. }
+            | Action::InitialPrimary { .. }
+            | Action::Primary { .. }
+            | Action::Secondary { .. }
+            | Action::AllowTwoPrimaries { .. }
+            | Action::Resize { .. }
+            | Action::Mkfs { .. }
+            | Action::GrowFs { .. }
+            | Action::O2cbStart { .. }
+            | Action::Mount { .. }
+            | Action::CreateBond { .. }
+            | Action::CreateBridge { .. }
+            | Action::SetStp { .. }
+            | Action::SetMaster { .. }
+            | Action::LinkUp { .. }
+            | Action::AddAddress { .. }
+            | Action::XlCreate { .. }
+            | Action::XlShutdown { .. }
+            | Action::XlMigrate { .. }
+            | Action::BlockAttach { .. }
+            | Action::BlockDetach { .. } => false,
+        }
+    }
+
+    /// The commands, in order, as the drivers build them. `lvm_extra` goes into LV creation and
+    /// extension (empty in production; test environments without device-mapper need it).
+    pub fn cmds(&self, lvm_extra: &[String]) -> Vec<Cmd> {
+        match self {
+            Action::WriteFile { path, content, .. } => {
+                vec![
+                    Cmd::new(["install", "-D", "-m", "0644", "/dev/stdin", path.as_str()])
+                        .with_stdin(content.clone()),
+                ]
+            }
+            Action::RemoveFile { path, .. } => vec![Cmd::new(["rm", "-f", path.as_str()])],
+            Action::CreateLv { vg, lv, size, .. } => {
+                vec![Cmd::new(lvm::lvcreate(
+                    vg,
+                    lv,
+                    *size,
+                    &[MANAGED_TAG.to_string()],
+                    lvm_extra,
+                ))]
+            }
+            Action::ExtendLv { vg, lv, size, .. } => {
+                vec![Cmd::new(lvm::lvextend(vg, lv, *size, lvm_extra))]
+            }
+            Action::RemoveLv { vg, lv, .. } => vec![Cmd::new(lvm::lvremove(vg, lv))],
+            Action::CreateMd {
+                resource, vg, lv, ..
+            } => vec![
+                Cmd::new(drbd::create_md(resource)),
+                Cmd::new(lvm::lvchange_addtag(vg, lv, MD_TAG)),
+            ],
+            Action::Up { resource, .. } => vec![Cmd::new(drbd::up(resource))],
+            Action::Adjust { resource, .. } => vec![Cmd::new(drbd::adjust(resource))],
+            Action::Down { resource, .. } => vec![Cmd::new(drbd::down(resource))],
+            Action::InitialPrimary { resource, .. } => {
+                vec![Cmd::new(drbd::primary_force(resource))]
+            }
+            Action::Primary { resource, .. } => vec![Cmd::new(drbd::primary(resource))],
+            Action::Secondary { resource, .. } => vec![Cmd::new(drbd::secondary(resource))],
+            Action::AllowTwoPrimaries {
+                resource, allow, ..
+            } => {
+                vec![Cmd::new(drbd::net_options_allow_two_primaries(
+                    resource, *allow,
+                ))]
+            }
+            Action::Resize { resource, .. } => vec![Cmd::new(drbd::resize(resource))],
+            Action::Mkfs {
+                device,
+                fs,
+                label,
+                slots,
+                cluster,
+                ..
+            } => vec![mkfs(device, *fs, label, *slots, cluster)],
+            Action::GrowFs { device, fs, .. } => vec![grow_fs(device, *fs)],
+            Action::O2cbStart { .. } => vec![Cmd::new(["/etc/init.d/o2cb", "start"])],
+            Action::Mount {
+                device, mountpoint, ..
+            } => vec![
+                Cmd::new(["mkdir", "-p", mountpoint.as_str()]),
+                Cmd::new(ocfs2::mount_ocfs2(device, mountpoint)),
+            ],
+            Action::CreateBond {
+                bond,
+                mode,
+                miimon,
+                lacp_rate,
+                xmit_hash_policy,
+                ..
+            } => {
+                let opts = net::BondOptions {
+                    mode: net::BondMode::parse(mode),
+                    miimon: *miimon,
+                    lacp_rate: lacp_rate.clone(),
+                    xmit_hash_policy: xmit_hash_policy.clone(),
+                };
+                vec![
+                    Cmd::new(net::bond_add(bond, &opts)),
+                    Cmd::new(net::link_set_up(bond)),
+                ]
+            }
+            Action::CreateBridge {
+                bridge,
+                stp,
+                forward_delay,
+                ..
+            } => vec![
+                Cmd::new(net::bridge_add(bridge, *stp, forward_delay * 100)),
+                Cmd::new(net::link_set_up(bridge)),
+            ],
+            Action::SetStp { bridge, stp, .. } => vec![Cmd::new(net::bridge_set_stp(bridge, *stp))],
+            Action::SetMaster { dev, master, .. } => vec![
+                Cmd::new(net::link_set_down(dev)),
+                Cmd::new(net::link_set_master(dev, master)),
+                Cmd::new(net::link_set_up(dev)),
+            ],
+            Action::LinkUp { dev, .. } => vec![Cmd::new(net::link_set_up(dev))],
+            Action::AddAddress { dev, cidr, .. } => vec![Cmd::new(net::addr_add(cidr, dev))],
+            Action::XlCreate { domain, .. } => {
+                vec![Cmd::new(xl::create(&format!("/etc/xen/{domain}.cfg")))]
+            }
+            Action::XlShutdown { domain, .. } => vec![Cmd::new(xl::shutdown_wait(domain))],
+            Action::XlMigrate {
+                domain, address, ..
+            } => vec![Cmd::new(xl::migrate(domain, address))],
+            Action::BlockAttach { domain, spec, .. } => match xlcfg::DiskSpec::parse(spec) {
+                Ok(d) => vec![Cmd::new(xl::block_attach(domain, &d))],
+                // The planner builds the spec; an unparsable one is a bug, shown as is.
+                Err(_) => vec![Cmd::new([
+                    "xl",
+                    "block-attach",
+                    domain.as_str(),
+                    spec.as_str(),
+                ])],
+            },
+            Action::BlockDetach { domain, vdev, .. } => {
+                vec![Cmd::new(xl::block_detach(domain, vdev))]
+            }
+        }
+    }
+
+    /// One line an operator reads in the plan.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::WriteFile { path, .. } => format!("write {path}"),
+            Action::RemoveFile { path, .. } => format!("remove {path}"),
+            Action::CreateLv { vg, lv, size, .. } => {
+                format!("create LV {vg}/{lv} ({})", crate::model::Size(*size))
+            }
+            Action::ExtendLv { vg, lv, size, .. } => {
+                format!("grow LV {vg}/{lv} to {}", crate::model::Size(*size))
+            }
+            Action::RemoveLv { vg, lv, .. } => format!("remove LV {vg}/{lv}"),
+            Action::CreateMd { resource, .. } => format!("create DRBD meta-data for {resource}"),
+            Action::Up { resource, .. } => format!("bring DRBD resource {resource} up"),
+            Action::Adjust { resource, .. } => {
+                format!("apply the changed configuration of {resource}")
+            }
+            Action::Down { resource, .. } => format!("take DRBD resource {resource} down"),
+            Action::InitialPrimary { resource, .. } => {
+                format!("make this node the initial sync source of {resource} (primary --force)")
+            }
+            Action::Primary { resource, .. } => format!("promote {resource} to Primary"),
+            Action::Secondary { resource, .. } => format!("demote {resource} to Secondary"),
+            Action::AllowTwoPrimaries {
+                resource,
+                allow: true,
+                ..
+            } => {
+                format!("allow two primaries on {resource}")
+            }
+            Action::AllowTwoPrimaries {
+                resource,
+                allow: false,
+                ..
+            } => {
+                format!("back to a single primary on {resource}")
+            }
+            Action::Resize { resource, .. } => {
+                format!("grow DRBD device {resource} to its backing LVs")
+            }
+            Action::Mkfs { device, fs, .. } => {
+                format!("make a {} filesystem on {device}", fs_name(*fs))
+            }
+            Action::GrowFs { device, fs, .. } => {
+                format!("grow the {} filesystem on {device}", fs_name(*fs))
+            }
+            Action::O2cbStart { .. } => "start the O2CB cluster stack".to_string(),
+            Action::Mount {
+                device, mountpoint, ..
+            } => format!("mount {device} on {mountpoint}"),
+            Action::CreateBond { bond, mode, .. } => format!("create bond {bond} ({mode})"),
+            Action::CreateBridge { bridge, stp, .. } => {
+                format!(
+                    "create bridge {bridge} (STP {})",
+                    if *stp { "on" } else { "off" }
+                )
+            }
+            Action::SetStp { bridge, stp, .. } => {
+                format!("turn STP {} on {bridge}", if *stp { "on" } else { "off" })
+            }
+            Action::SetMaster { dev, master, .. } => format!("enslave {dev} to {master}"),
+            Action::LinkUp { dev, .. } => format!("bring {dev} up"),
+            Action::AddAddress { dev, cidr, .. } => format!("add address {cidr} to {dev}"),
+            Action::XlCreate { domain, .. } => format!("start domain {domain}"),
+            Action::XlShutdown { domain, .. } => format!("shut domain {domain} down"),
+            Action::XlMigrate { domain, target, .. } => {
+                format!("live-migrate domain {domain} to {target}")
+            }
+            Action::BlockAttach { domain, spec, .. } => format!("attach {spec} to domain {domain}"),
+            Action::BlockDetach { domain, vdev, .. } => {
+                format!("detach {vdev} from domain {domain}")
+            }
+        }
+    }
+}
+
+pub fn fs_name(fs: Filesystem) -> &'static str {
+    match fs {
+        Filesystem::None => "none",
+        Filesystem::Ext3 => "ext3",
+        Filesystem::Ext4 => "ext4",
+        Filesystem::Xfs => "xfs",
+        Filesystem::Ocfs2 => "ocfs2",
+    }
+}
+
+fn mkfs(
+    device: &str,
+    fs: Filesystem,
+    label: &Option<String>,
+    slots: Option<u32>,
+    cluster: &Option<String>,
+) -> Cmd {
+    match fs {
+        Filesystem::Ocfs2 => Cmd::new(ocfs2::mkfs_ocfs2(
+            device,
+            slots.unwrap_or(2),
+            label.as_deref().unwrap_or(""),
+            cluster.as_deref().unwrap_or(""),
+        )),
+        Filesystem::Ext3 | Filesystem::Ext4 | Filesystem::Xfs | Filesystem::None => Cmd::new([
+            format!("mkfs.{}", fs_name(fs)),
+            "-q".to_string(),
+            device.to_string(),
+        ]),
+    }
+}
+
+fn grow_fs(device: &str, fs: Filesystem) -> Cmd {
+    match fs {
+        Filesystem::Ocfs2 => Cmd::new(["tunefs.ocfs2", "-S", device]),
+        Filesystem::Ext3 | Filesystem::Ext4 => Cmd::new(["resize2fs", device]),
+        Filesystem::Xfs | Filesystem::None => Cmd::new(["xfs_growfs", device]),
+    }
+}

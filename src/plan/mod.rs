@@ -1,0 +1,284 @@
+//! The planner: `plan(desired, allocation, observed, policy)` diffs what should be against what
+//! is and returns the ordered actions that close the gap, grouped into stages. Pure and
+//! deterministic: no I/O, no clock, ordered maps only — the same inputs give the same plan.
+//!
+//! Unknown is not absent: nothing is created or deleted on a node whose observation failed, and
+//! a domain that may run on such a node is not started elsewhere. Split brain (a resource left
+//! StandAlone) stops every action on the volume and its domains until an operator resolves it.
+
+pub mod action;
+mod domains;
+mod host;
+mod storage;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::alloc::Allocation;
+use crate::model::{Desired, Name};
+use crate::observe::{NodeState, Observed};
+use crate::render::Rendered;
+
+pub use action::Action;
+
+/// Switches that are not part of the desired state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Destructive actions allowed (`--prune`, or the Cluster's `prune: true`).
+    pub prune: bool,
+}
+
+/// The phases of a plan, in execution order. Actions of one phase on different nodes run in
+/// parallel; on one node, in the order they were planned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Phase {
+    Network,
+    Lvm,
+    Files,
+    MetaData,
+    Up,
+    InitialPrimary,
+    Resize,
+    Mkfs,
+    GrowFs,
+    O2cb,
+    StopDomains,
+    DetachDisks,
+    Demote,
+    TwoPrimariesOn,
+    Promote,
+    Mount,
+    Migrate,
+    MigratedDemote,
+    TwoPrimariesOff,
+    StartDomains,
+    AttachDisks,
+    Prune,
+}
+
+impl Phase {
+    fn title(self) -> &'static str {
+        match self {
+            Phase::Network => "network: bonds and bridges",
+            Phase::Lvm => "LVM: logical volumes",
+            Phase::Files => "config files",
+            Phase::MetaData => "DRBD: meta-data",
+            Phase::Up => "DRBD: resources up",
+            Phase::InitialPrimary => "DRBD: initial sync source",
+            Phase::Resize => "DRBD: grow devices",
+            Phase::Mkfs => "filesystems: create",
+            Phase::GrowFs => "filesystems: grow",
+            Phase::O2cb => "OCFS2: cluster stack",
+            Phase::StopDomains => "domains: stop",
+            Phase::DetachDisks => "domains: detach disks",
+            Phase::Demote => "DRBD: demote",
+            Phase::TwoPrimariesOn => "migration: allow two primaries",
+            Phase::Promote => "DRBD: promote",
+            Phase::Mount => "OCFS2: mount",
+            Phase::Migrate => "domains: live-migrate",
+            Phase::MigratedDemote => "migration: demote the source",
+            Phase::TwoPrimariesOff => "migration: back to one primary",
+            Phase::StartDomains => "domains: start",
+            Phase::AttachDisks => "domains: attach disks",
+            Phase::Prune => "prune: remove what the state no longer has",
+        }
+    }
+}
+
+/// A group of actions run together: in parallel across nodes, in order on one node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stage {
+    pub title: String,
+    pub actions: Vec<Action>,
+}
+
+/// A config file that changes: `old` None = created, `new` None = removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChange {
+    pub node: Name,
+    pub path: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// Something the plan will not do, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blocked {
+    /// `Kind/name` or `node/name`.
+    pub object: String,
+    pub reason: String,
+    /// What it would run, in words, once allowed.
+    pub would: Vec<String>,
+}
+
+/// The plan: stages of actions, the file changes they make, what is blocked and warnings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub cluster: String,
+    /// Fingerprint of the observation the plan was made from; a saved plan is refused once the
+    /// cluster no longer looks like this.
+    pub observed: String,
+    pub allocation: Allocation,
+    pub stages: Vec<Stage>,
+    pub files: Vec<FileChange>,
+    pub blocked: Vec<Blocked>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// No action at all: the cluster is as desired (apart from what is blocked).
+    pub fn is_empty(&self) -> bool {
+        self.stages.iter().all(|s| s.actions.is_empty())
+    }
+    pub fn action_count(&self) -> usize {
+        self.stages.iter().map(|s| s.actions.len()).sum()
+    }
+}
+
+/// Why planning could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("node `{0}` of the desired state was not observed at all")]
+    NotObserved(Name),
+}
+
+/// Fingerprint of an observation: a stable hash of its JSON form.
+pub fn fingerprint(observed: &Observed) -> String {
+    let json = serde_json::to_string(observed).unwrap_or_default();
+    let hash = json.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+/// What the planner knows while it works: inputs, and the actions collected so far.
+pub(crate) struct Ctx<'a> {
+    pub d: &'a Desired,
+    pub a: &'a Allocation,
+    pub o: &'a Observed,
+    pub files: &'a Rendered,
+    pub policy: &'a Policy,
+    steps: Vec<(Phase, Action)>,
+    pub blocked: Vec<Blocked>,
+    pub warnings: Vec<String>,
+    /// Nodes with a part that could not be observed, and why.
+    pub unknown: BTreeMap<Name, String>,
+    /// Volumes no action may touch (split brain, unknown node, foreign LV, ...).
+    pub frozen: BTreeSet<Name>,
+    /// Volumes created by this plan (brand new: blank, get an initial primary).
+    pub new_volumes: BTreeSet<Name>,
+    /// Nodes each volume will be Primary on once the storage phases ran.
+    pub primary_after_storage: BTreeMap<Name, BTreeSet<Name>>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn add(&mut self, phase: Phase, action: Action) {
+        self.steps.push((phase, action));
+    }
+    pub fn block(&mut self, object: String, reason: String, would: Vec<String>) {
+        self.blocked.push(Blocked {
+            object,
+            reason,
+            would,
+        });
+    }
+    /// The node's state when every part of it was observed.
+    pub fn known(&self, node: &Name) -> Option<&'a NodeState> {
+        if self.unknown.contains_key(node) {
+            return None;
+        }
+        self.o.nodes.get(node)
+    }
+}
+
+/// Plans the changes that bring the observed cluster to the desired state.
+pub fn plan(d: &Desired, a: &Allocation, o: &Observed, policy: &Policy) -> Result<Plan, PlanError> {
+    for n in d.nodes.keys() {
+        if !o.nodes.contains_key(n) {
+            return Err(PlanError::NotObserved(n.clone()));
+        }
+    }
+    let rendered = crate::render::render(d, a);
+    let mut ctx = Ctx {
+        d,
+        a,
+        o,
+        files: &rendered,
+        policy,
+        steps: Vec::new(),
+        blocked: Vec::new(),
+        warnings: Vec::new(),
+        unknown: BTreeMap::new(),
+        frozen: BTreeSet::new(),
+        new_volumes: BTreeSet::new(),
+        primary_after_storage: BTreeMap::new(),
+    };
+    for (name, state) in &o.nodes {
+        if let Some(reason) = unknown_reason(state) {
+            ctx.block(
+                format!("node/{name}"),
+                format!("could not be observed ({reason}): nothing is created or deleted there"),
+                Vec::new(),
+            );
+            ctx.unknown.insert(name.clone(), reason);
+        }
+    }
+    host::network(&mut ctx);
+    storage::volumes(&mut ctx);
+    let files = host::files(&mut ctx);
+    host::ocfs2(&mut ctx);
+    domains::domains(&mut ctx);
+    host::prune(&mut ctx);
+
+    let mut by_phase: BTreeMap<Phase, Vec<Action>> = BTreeMap::new();
+    for (phase, action) in ctx.steps {
+        by_phase.entry(phase).or_default().push(action);
+    }
+    let stages = by_phase
+        .into_iter()
+        .map(|(phase, actions)| Stage {
+            title: phase.title().to_string(),
+            actions,
+        })
+        .collect();
+    Ok(Plan {
+        cluster: d.cluster_name.clone(),
+        observed: fingerprint(o),
+        allocation: a.clone(),
+        stages,
+        files,
+        blocked: ctx.blocked,
+        warnings: ctx.warnings,
+    })
+}
+
+fn unknown_reason(s: &NodeState) -> Option<String> {
+    let parts: [(&str, Option<&crate::observe::Unknown>); 6] = [
+        ("LVM", part_unknown(&s.lvm)),
+        ("DRBD", part_unknown(&s.drbd)),
+        ("Xen", part_unknown(&s.xen)),
+        ("network", part_unknown(&s.net)),
+        ("OCFS2", part_unknown(&s.ocfs2)),
+        ("listening ports", part_unknown(&s.listening)),
+    ];
+    let files = s.files.values().find_map(part_unknown);
+    parts
+        .iter()
+        .find_map(|(what, u)| u.map(|u| (what.to_string(), u)))
+        .or(files.map(|u| ("config files".to_string(), u)))
+        .map(|(what, u)| {
+            if u.command.is_empty() {
+                u.reason.clone()
+            } else {
+                format!("{what}: `{}` {}", u.command, u.reason)
+            }
+        })
+}
+
+fn part_unknown<T>(p: &crate::observe::Part<T>) -> Option<&crate::observe::Unknown> {
+    match p {
+        crate::observe::Part::Known(_) => None,
+        crate::observe::Part::Unknown(u) => Some(u),
+    }
+}

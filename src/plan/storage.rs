@@ -1,0 +1,411 @@
+//! Volumes: LVs (data, flexible meta, the indexed meta LV), DRBD meta-data, up, the initial
+//! sync source of a new pair, growing, and filesystems on new or blank devices.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::alloc::MetaAlloc;
+use crate::drivers::drbd::{ConnectionState, DiskState, Role};
+use crate::model::{Filesystem, MetaKind, Name, VolumeSpec};
+use crate::observe::{DrbdResource, LvState, NodeState};
+
+use super::action::{Action, MANAGED_TAG, MD_TAG};
+use super::{Ctx, Phase};
+
+fn lv<'s>(state: &'s NodeState, vg: &str, name: &str) -> Option<&'s LvState> {
+    state.lvm.known()?.lvs.get(&format!("{vg}/{name}"))
+}
+
+pub(super) fn resource<'s>(state: &'s NodeState, name: &str) -> Option<&'s DrbdResource> {
+    state.drbd.known()?.resources.get(name)
+}
+
+/// The node that becomes the sync source of a new volume: where its running domain goes, else
+/// its first node.
+fn source_node(ctx: &Ctx, name: &Name, v: &VolumeSpec) -> Name {
+    let by_domain = ctx
+        .d
+        .domains
+        .values()
+        .filter(|dom| dom.state == crate::model::DomainState::Running)
+        .filter(|dom| dom.disks.iter().any(|k| &k.volume == name))
+        .map(|dom| super::domains::target(ctx, dom))
+        .find_map(|t| t.filter(|t| v.nodes.contains(t)));
+    by_domain.unwrap_or_else(|| v.nodes[0].clone())
+}
+
+pub(super) fn volumes(ctx: &mut Ctx) {
+    meta_lvs(ctx);
+    let volumes: Vec<(Name, VolumeSpec)> = ctx
+        .d
+        .volumes
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    for (name, v) in &volumes {
+        volume(ctx, name, v);
+    }
+}
+
+/// The indexed meta-data LV of each node: created or grown to hold the highest slot.
+fn meta_lvs(ctx: &mut Ctx) {
+    let sizes: Vec<(Name, u64)> = ctx
+        .a
+        .meta_lv_size
+        .iter()
+        .map(|(n, s)| (n.clone(), s.bytes()))
+        .collect();
+    for (node, size) in sizes {
+        let Some(state) = ctx.known(&node) else {
+            continue;
+        };
+        let spec = &ctx.d.nodes[&node];
+        let (vg, meta) = (spec.volume_group.to_string(), spec.meta_volume.to_string());
+        match lv(state, &vg, &meta) {
+            None => ctx.add(
+                Phase::Lvm,
+                Action::CreateLv {
+                    node,
+                    vg,
+                    lv: meta,
+                    size,
+                },
+            ),
+            Some(l) if l.size < size => ctx.add(
+                Phase::Lvm,
+                Action::ExtendLv {
+                    node,
+                    vg,
+                    lv: meta,
+                    size,
+                },
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
+    let object = format!("Volume/{name}");
+    let Some(alloc) = ctx.a.volumes.get(name).cloned() else {
+        return;
+    };
+    // Every node of the volume must be observed: creating half a pair is not safe.
+    let unknown: Vec<&Name> = v
+        .nodes
+        .iter()
+        .filter(|n| ctx.unknown.contains_key(*n))
+        .collect();
+    if let Some(n) = unknown.first() {
+        let reason =
+            format!("node {n} could not be observed; no change to this volume until it can");
+        ctx.block(object, reason, Vec::new());
+        ctx.frozen.insert(name.clone());
+        return;
+    }
+    let states: BTreeMap<Name, &NodeState> = v
+        .nodes
+        .iter()
+        .filter_map(|n| Some((n.clone(), ctx.known(n)?)))
+        .collect();
+
+    // Split brain, or someone disconnected it by hand: stop, report, let an operator decide.
+    for (n, s) in &states {
+        let standalone = resource(s, name.as_str())
+            .and_then(|r| r.kernel.as_ref())
+            .is_some_and(|k| {
+                k.peers
+                    .iter()
+                    .any(|p| p.connection == ConnectionState::StandAlone)
+            });
+        if standalone {
+            ctx.block(
+                object.clone(),
+                format!(
+                    "StandAlone on {n}: split brain or a manual disconnect; nothing is done to this volume or its \
+                     domains until an operator resolves it (on the node whose changes are discarded: \
+                     drbdadm connect --discard-my-data {name}; on the other: drbdadm connect {name})"
+                ),
+                Vec::new(),
+            );
+            ctx.frozen.insert(name.clone());
+            return;
+        }
+    }
+
+    // LVs: data (and a flexible meta LV), created or grown; never one xenflux did not make.
+    let mut created: BTreeSet<Name> = BTreeSet::new();
+    let mut grown = false;
+    let mut steps: Vec<Action> = Vec::new();
+    for (n, s) in &states {
+        let vg = ctx.d.nodes[n].volume_group.to_string();
+        let mut lvs = vec![(name.to_string(), v.size.bytes())];
+        if let MetaAlloc::Flexible { size } = alloc.meta {
+            lvs.push((format!("{name}-md"), size.bytes()));
+        }
+        for (lv_name, size) in lvs {
+            match lv(s, &vg, &lv_name) {
+                None => {
+                    steps.push(Action::CreateLv { node: n.clone(), vg: vg.clone(), lv: lv_name.clone(), size });
+                    if lv_name == name.as_str() {
+                        created.insert(n.clone());
+                    }
+                }
+                Some(l) if !l.tags.contains(MANAGED_TAG) => {
+                    ctx.block(
+                        object.clone(),
+                        format!(
+                            "LV {vg}/{lv_name} on {n} exists but was not created by xenflux (no `{MANAGED_TAG}` tag); \
+                             adopt it with `lvchange --addtag {MANAGED_TAG} {vg}/{lv_name}` if it is this volume"
+                        ),
+                        Vec::new(),
+                    );
+                    ctx.frozen.insert(name.clone());
+                    return;
+                }
+                Some(l) if l.size < size => {
+                    steps.push(Action::ExtendLv { node: n.clone(), vg: vg.clone(), lv: lv_name.clone(), size });
+                    grown = true;
+                }
+                Some(l) if l.size > size && lv_name == name.as_str() => ctx.warnings.push(format!(
+                    "volume {name}: LV {vg}/{lv_name} on {n} is {} but {} is desired; xenflux never shrinks a volume",
+                    crate::model::Size(l.size),
+                    v.size
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    // Free space in the VG, checked now rather than by a failing lvcreate halfway through.
+    for (n, s) in &states {
+        let vg = ctx.d.nodes[n].volume_group.to_string();
+        let need: u64 = steps
+            .iter()
+            .filter(|a| a.node() == n)
+            .map(|a| match a {
+                Action::CreateLv { size, .. } => *size,
+                Action::ExtendLv { lv: l, size, .. } => size - lv(s, &vg, l).map_or(0, |x| x.size),
+                _ => 0,
+            })
+            .sum();
+        let free = s.lvm.known().and_then(|l| l.vgs.get(&vg)).map(|g| g.free);
+        match free {
+            None => {
+                ctx.block(
+                    object.clone(),
+                    format!("VG {vg} does not exist on {n}"),
+                    Vec::new(),
+                );
+                ctx.frozen.insert(name.clone());
+                return;
+            }
+            Some(f) if f < need => {
+                ctx.block(
+                    object.clone(),
+                    format!(
+                        "VG {vg} on {n} has {} free, this volume needs {}",
+                        crate::model::Size(f),
+                        crate::model::Size(need)
+                    ),
+                    steps.iter().map(|a| a.describe()).collect(),
+                );
+                ctx.frozen.insert(name.clone());
+                return;
+            }
+            Some(_) => {}
+        }
+    }
+    for a in steps {
+        ctx.add(Phase::Lvm, a);
+    }
+
+    // Meta-data on LVs this xenflux created and never initialised; then up (or adjust).
+    let res = name.to_string();
+    let mut md_now: BTreeSet<Name> = BTreeSet::new();
+    for (n, s) in &states {
+        let vg = ctx.d.nodes[n].volume_group.to_string();
+        let needs_md = created.contains(n)
+            || lv(s, &vg, name.as_str()).is_some_and(|l| !l.tags.contains(MD_TAG));
+        let kernel = resource(s, &res).and_then(|r| r.kernel.as_ref());
+        if needs_md && kernel.is_none() {
+            ctx.add(
+                Phase::MetaData,
+                Action::CreateMd {
+                    node: n.clone(),
+                    resource: res.clone(),
+                    vg,
+                    lv: res.clone(),
+                },
+            );
+            md_now.insert(n.clone());
+        }
+        let path = crate::render::drbd::res_path(name);
+        let file_changes = ctx
+            .files
+            .nodes
+            .get(n)
+            .and_then(|f| f.get(&path))
+            .is_some_and(|want| {
+                s.files
+                    .get(&path)
+                    .and_then(|p| p.known())
+                    .is_none_or(|have| have.as_ref() != Some(want))
+            });
+        match kernel {
+            None => ctx.add(
+                Phase::Up,
+                Action::Up {
+                    node: n.clone(),
+                    resource: res.clone(),
+                },
+            ),
+            Some(_) if file_changes => ctx.add(
+                Phase::Up,
+                Action::Adjust {
+                    node: n.clone(),
+                    resource: res.clone(),
+                },
+            ),
+            Some(_) => {}
+        }
+    }
+
+    // A brand-new pair has no good data anywhere: one node is forced to be the sync source.
+    let all_new = md_now.len() == v.nodes.len();
+    let all_inconsistent = states.values().all(|s| {
+        resource(s, &res)
+            .and_then(|r| r.kernel.as_ref())
+            .is_some_and(|k| {
+                k.disk == DiskState::Inconsistent
+                    && k.peers.iter().all(|p| {
+                        p.connection == ConnectionState::Connected
+                            && p.disk == DiskState::Inconsistent
+                    })
+            })
+    });
+    let source = source_node(ctx, name, v);
+    let mut primary: BTreeSet<Name> = states
+        .iter()
+        .filter(|(_, s)| {
+            resource(s, &res)
+                .and_then(|r| r.kernel.as_ref())
+                .is_some_and(|k| k.role == Role::Primary)
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    if all_new || all_inconsistent {
+        ctx.add(
+            Phase::InitialPrimary,
+            Action::InitialPrimary {
+                node: source.clone(),
+                resource: res.clone(),
+            },
+        );
+        primary.insert(source.clone());
+        ctx.new_volumes.insert(name.clone());
+    }
+
+    // Grow: the DRBD device follows its LVs once every node is Connected and UpToDate.
+    let external = v.meta != MetaKind::Internal;
+    let device_small = states.values().any(|s| {
+        s.drbd
+            .known()
+            .and_then(|d| d.device_sizes.get(&alloc.minor.value))
+            .is_some_and(|sz| external && *sz < v.size.bytes())
+    });
+    if (grown || device_small) && !all_new {
+        let healthy = states.values().all(|s| {
+            resource(s, &res)
+                .and_then(|r| r.kernel.as_ref())
+                .is_some_and(|k| {
+                    k.disk == DiskState::UpToDate
+                        && k.peers.iter().all(|p| {
+                            p.connection == ConnectionState::Connected
+                                && p.disk == DiskState::UpToDate
+                        })
+                })
+        });
+        let on = primary
+            .iter()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| v.nodes[0].clone());
+        if healthy {
+            ctx.add(
+                Phase::Resize,
+                Action::Resize {
+                    node: on.clone(),
+                    resource: res.clone(),
+                },
+            );
+            if v.filesystem != Filesystem::None && primary.contains(&on) {
+                let used = ctx
+                    .d
+                    .domains
+                    .values()
+                    .any(|d| d.disks.iter().any(|k| &k.volume == name));
+                if used && v.filesystem != Filesystem::Ocfs2 {
+                    ctx.warnings.push(format!(
+                        "volume {name}: the {} filesystem is in use by a domain; grow it from inside the guest",
+                        super::action::fs_name(v.filesystem)
+                    ));
+                } else {
+                    let device = format!("/dev/drbd{}", alloc.minor.value);
+                    ctx.add(
+                        Phase::GrowFs,
+                        Action::GrowFs {
+                            node: on,
+                            device,
+                            fs: v.filesystem,
+                        },
+                    );
+                }
+            }
+        } else {
+            ctx.warnings.push(format!(
+                "volume {name}: the DRBD device grows once both nodes are Connected and UpToDate (not yet)"
+            ));
+        }
+    }
+
+    // A filesystem only on a blank device: a new one, or one blkid reads as blank on a Primary.
+    if v.filesystem != Filesystem::None {
+        let device = format!("/dev/drbd{}", alloc.minor.value);
+        let blank_new = ctx.new_volumes.contains(name);
+        let blank_seen = !blank_new
+            && primary.iter().any(|n| {
+                states
+                    .get(n)
+                    .and_then(|s| s.filesystems.get(&device))
+                    .and_then(|p| p.known())
+                    .is_some_and(|fs| fs.is_none())
+            });
+        if blank_new || blank_seen {
+            let on = if blank_new {
+                source.clone()
+            } else {
+                primary.iter().next().cloned().unwrap_or(source.clone())
+            };
+            let ocfs2 = ctx
+                .d
+                .ocfs2_filesystems()
+                .find(|(_, f)| &f.volume == name)
+                .map(|(c, f)| (c.clone(), f.clone()));
+            let (label, slots, cluster) = match ocfs2 {
+                Some((c, f)) => (Some(f.label), Some(f.slots), Some(c.to_string())),
+                None => (None, None, None),
+            };
+            ctx.add(
+                Phase::Mkfs,
+                Action::Mkfs {
+                    node: on,
+                    device,
+                    fs: v.filesystem,
+                    label,
+                    slots,
+                    cluster,
+                },
+            );
+        }
+    }
+    ctx.primary_after_storage.insert(name.clone(), primary);
+}

@@ -1,0 +1,271 @@
+//! Plan reports: text for a terminal, markdown for a pull-request comment, JSON for machines
+//! (the [`Plan`] as serialised), and a commented shell script an operator can read and run by
+//! hand. Reports compute nothing; they only lay the plan out.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use similar::TextDiff;
+
+use crate::alloc::{MetaAlloc, Origin};
+use crate::model::Desired;
+use crate::plan::{FileChange, Plan};
+use crate::transport::Cmd;
+
+fn origin(o: Origin) -> &'static str {
+    match o {
+        Origin::Pinned => "pinned",
+        Origin::Kept => "kept",
+        Origin::New => "new",
+    }
+}
+
+fn allocation_lines(plan: &Plan, d: &Desired) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, a) in &plan.allocation.volumes {
+        let meta = match a.meta {
+            MetaAlloc::Indexed { index, origin: o } => {
+                let (vg, meta) = d
+                    .volumes
+                    .get(name)
+                    .and_then(|v| v.nodes.first())
+                    .and_then(|n| d.nodes.get(n))
+                    .map(|n| (n.volume_group.to_string(), n.meta_volume.to_string()))
+                    .unwrap_or_default();
+                format!("meta {vg}/{meta}[{index}] ({})", origin(o))
+            }
+            MetaAlloc::Flexible { size } => format!("meta {name}-md ({size}, flexible)"),
+            MetaAlloc::Internal => "meta internal".to_string(),
+        };
+        out.push(format!(
+            "volume {name}: minor {} ({}), port {} ({}), {meta}",
+            a.minor.value,
+            origin(a.minor.origin),
+            a.port.value,
+            origin(a.port.origin)
+        ));
+    }
+    for (dom, macs) in &plan.allocation.macs {
+        for (i, m) in macs.iter().enumerate() {
+            out.push(format!(
+                "domain {dom} NIC {i}: MAC {} ({})",
+                m.value,
+                origin(m.origin)
+            ));
+        }
+    }
+    out
+}
+
+fn diff(f: &FileChange) -> String {
+    let old = f.old.clone().unwrap_or_default();
+    let new = f.new.clone().unwrap_or_default();
+    let a = if f.old.is_some() {
+        format!("{}:{}", f.node, f.path)
+    } else {
+        "/dev/null".to_string()
+    };
+    let b = if f.new.is_some() {
+        format!("{}:{}", f.node, f.path)
+    } else {
+        "/dev/null".to_string()
+    };
+    TextDiff::from_lines(&old, &new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&a, &b)
+        .to_string()
+}
+
+fn summary(plan: &Plan) -> String {
+    let nodes: BTreeSet<&str> = plan
+        .stages
+        .iter()
+        .flat_map(|s| s.actions.iter().map(|a| a.node().as_str()))
+        .collect();
+    if plan.is_empty() {
+        return format!(
+            "No changes: the cluster matches the desired state{}.",
+            if plan.blocked.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} item(s) blocked)", plan.blocked.len())
+            }
+        );
+    }
+    format!(
+        "Plan: {} action(s) in {} stage(s) on {} node(s); {} file(s) to write; {} blocked; {} warning(s).",
+        plan.action_count(),
+        plan.stages.len(),
+        nodes.len(),
+        plan.files.len(),
+        plan.blocked.len(),
+        plan.warnings.len()
+    )
+}
+
+/// The terminal report.
+pub fn text(plan: &Plan, d: &Desired) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "xenflux plan for cluster {}\n", plan.cluster);
+    let _ = writeln!(s, "Allocations:");
+    for l in allocation_lines(plan, d) {
+        let _ = writeln!(s, "  {l}");
+    }
+    let total = plan.stages.len();
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let _ = writeln!(s, "\nStage {}/{total}: {}", i + 1, stage.title);
+        for a in &stage.actions {
+            let _ = writeln!(s, "  [{}] {}", a.node(), a.describe());
+            for c in a.cmds(&[]) {
+                let _ = writeln!(s, "      $ {}", c.display());
+            }
+        }
+    }
+    if !plan.files.is_empty() {
+        let _ = writeln!(s, "\nFiles:");
+        for f in &plan.files {
+            s.push_str(&diff(f));
+        }
+    }
+    if !plan.blocked.is_empty() {
+        let _ = writeln!(s, "\nBlocked:");
+        for b in &plan.blocked {
+            let _ = writeln!(s, "  {}: {}", b.object, b.reason);
+            for w in &b.would {
+                let _ = writeln!(s, "      would: {w}");
+            }
+        }
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(s, "\nWarnings:");
+        for w in &plan.warnings {
+            let _ = writeln!(s, "  {w}");
+        }
+    }
+    let _ = writeln!(s, "\n{}", summary(plan));
+    s
+}
+
+/// A pull-request comment.
+pub fn markdown(plan: &Plan, d: &Desired) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "## xenflux plan for cluster `{}`\n", plan.cluster);
+    let _ = writeln!(s, "**{}**\n", summary(plan));
+    let _ = writeln!(s, "<details><summary>Allocations</summary>\n");
+    for l in allocation_lines(plan, d) {
+        let _ = writeln!(s, "- {l}");
+    }
+    let _ = writeln!(s, "\n</details>\n");
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let _ = writeln!(s, "### Stage {}: {}\n", i + 1, stage.title);
+        for a in &stage.actions {
+            let cmds: Vec<String> = a
+                .cmds(&[])
+                .iter()
+                .map(|c| format!("`{}`", c.display()))
+                .collect();
+            let _ = writeln!(
+                s,
+                "- **{}** {} — {}",
+                a.node(),
+                a.describe(),
+                cmds.join(", ")
+            );
+        }
+        s.push('\n');
+    }
+    if !plan.files.is_empty() {
+        let _ = writeln!(s, "### Files\n\n```diff");
+        for f in &plan.files {
+            s.push_str(&diff(f));
+        }
+        let _ = writeln!(s, "```\n");
+    }
+    if !plan.blocked.is_empty() {
+        let _ = writeln!(s, "### Blocked\n");
+        for b in &plan.blocked {
+            let _ = writeln!(s, "- `{}`: {}", b.object, b.reason);
+        }
+        s.push('\n');
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(s, "### Warnings\n");
+        for w in &plan.warnings {
+            let _ = writeln!(s, "- {w}");
+        }
+    }
+    s
+}
+
+/// The plan as JSON (stable: the serialised [`Plan`]).
+pub fn json(plan: &Plan) -> String {
+    serde_json::to_string_pretty(plan).unwrap_or_default() + "\n"
+}
+
+/// A POSIX shell script with the same commands in the same order. `on NODE 'CMD'` runs CMD on
+/// this machine when its hostname is NODE, else over ssh with the node's `ssh` settings.
+pub fn shell(plan: &Plan, d: &Desired) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "#!/bin/sh");
+    let _ = writeln!(
+        s,
+        "# xenflux plan for cluster {} — read it before you run it.",
+        plan.cluster
+    );
+    let _ = writeln!(s, "# {}", summary(plan));
+    let _ = writeln!(s, "set -eu\n");
+    let _ = writeln!(s, "on() {{");
+    let _ = writeln!(s, "  node=$1; cmd=$2");
+    let _ = writeln!(s, "  case $node in");
+    for (name, n) in &d.nodes {
+        let (user, host, port) = match &n.ssh {
+            Some(ssh) => (ssh.user.clone(), ssh.host.clone(), ssh.port),
+            None => ("root".to_string(), n.address.to_string(), 22),
+        };
+        let target = crate::transport::shell_quote(&format!("{user}@{host}"));
+        let _ = writeln!(s, "    {name}) target={target}; port={port} ;;");
+    }
+    let _ = writeln!(s, "    *) echo \"unknown node $node\" >&2; exit 1 ;;");
+    let _ = writeln!(s, "  esac");
+    let _ = writeln!(s, "  echo \"[$node] $cmd\" >&2");
+    let _ = writeln!(s, "  if [ \"$(hostname)\" = \"$node\" ]; then sh -c \"$cmd\"; else ssh -p \"$port\" \"$target\" \"$cmd\"; fi");
+    let _ = writeln!(s, "}}");
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let _ = writeln!(s, "\n# Stage {}: {}", i + 1, stage.title);
+        for a in &stage.actions {
+            let _ = writeln!(s, "# {}: {}", a.node(), a.describe());
+            for c in a.cmds(&[]) {
+                line(&mut s, a.node().as_str(), &c);
+            }
+        }
+    }
+    for b in &plan.blocked {
+        let _ = writeln!(s, "\n# BLOCKED {}: {}", b.object, b.reason);
+        for w in &b.would {
+            let _ = writeln!(s, "#   would: {w}");
+        }
+    }
+    s
+}
+
+fn line(s: &mut String, node: &str, c: &Cmd) {
+    let quoted = crate::transport::shell_quote(&c.display());
+    match &c.stdin {
+        None => {
+            let _ = writeln!(s, "on {node} {quoted}");
+        }
+        Some(input) => {
+            let mut marker = "XENFLUX_EOF".to_string();
+            while input.lines().any(|l| l == marker) {
+                marker.push('_');
+            }
+            let _ = writeln!(s, "on {node} {quoted} <<'{marker}'");
+            s.push_str(input);
+            if !input.ends_with('\n') {
+                s.push('\n');
+            }
+            let _ = writeln!(s, "{marker}");
+        }
+    }
+}
