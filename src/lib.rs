@@ -17,3 +17,4 @@ pub mod report;
 pub mod schema;
 pub mod transport;
 pub mod validate;
+pub mod reconcile;

@@ -1,0 +1,231 @@
+//! The planner on hand-made observations: a fresh pair of dom0s, a node that could not be
+//! observed, split brain. (The simulator tests run whole reconciles.)
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use xenflux::drivers::drbd::{ConnectionState, DiskState, ReplState, Role};
+use xenflux::model::Name;
+use xenflux::observe::{
+    DrbdKernel, DrbdPeer, DrbdResource, DrbdState, LinkState, LvmState, NetState, NodeState, Observed, Ocfs2State, Part,
+    Unknown, VgState, XenState,
+};
+use xenflux::plan::{plan, Action, Plan, Policy};
+use xenflux::validate::{validate, Validated};
+
+fn example() -> Validated {
+    let sources = xenflux::load::from_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-state")).unwrap();
+    validate(&sources, &Default::default()).unwrap()
+}
+
+fn name(s: &str) -> Name {
+    s.parse().unwrap()
+}
+
+/// A freshly installed dom0: its VG, NICs, DRBD loaded and empty, Xen with Domain-0 only.
+fn fresh(v: &Validated, node: &str) -> NodeState {
+    let spec = &v.desired.nodes[&name(node)];
+    let mut vgs = BTreeMap::new();
+    vgs.insert(
+        spec.volume_group.to_string(),
+        VgState { size: 2 << 40, free: 2 << 40, extent_size: 4 << 20, tags: Default::default() },
+    );
+    let links = ["lo", "eth0", "eth1"]
+        .iter()
+        .map(|n| {
+            let l = LinkState {
+                kind: None,
+                up: true,
+                master: None,
+                mac: None,
+                stp: None,
+                forward_delay: None,
+                port_state: None,
+                bond_mode: None,
+                addresses: vec![],
+            };
+            (n.to_string(), l)
+        })
+        .collect();
+    let files = xenflux::render::render_node(&v.desired, &v.allocation, &name(node))
+        .into_keys()
+        .map(|p| (p, Part::Known(None)))
+        .collect();
+    NodeState {
+        lvm: Part::Known(LvmState { vgs, lvs: BTreeMap::new() }),
+        drbd: Part::Known(DrbdState { module_version: Some("8.4.11".into()), ..Default::default() }),
+        xen: Part::Known(XenState::default()),
+        net: Part::Known(NetState { links, bonds: BTreeMap::new() }),
+        ocfs2: Part::Known(Ocfs2State::default()),
+        listening: Part::Known([22].into()),
+        files,
+        filesystems: BTreeMap::new(),
+    }
+}
+
+fn observed(v: &Validated) -> Observed {
+    Observed { nodes: ["dom0", "dom0m"].iter().map(|n| (name(n), fresh(v, n))).collect() }
+}
+
+fn titles(p: &Plan) -> Vec<&str> {
+    p.stages.iter().map(|s| s.title.as_str()).collect()
+}
+
+fn actions(p: &Plan) -> Vec<(String, String)> {
+    p.stages.iter().flat_map(|s| s.actions.iter().map(|a| (a.node().to_string(), a.describe()))).collect()
+}
+
+#[test]
+fn a_fresh_pair_gets_everything_in_order() {
+    let v = example();
+    let p = plan(&v.desired, &v.allocation, &observed(&v), &Policy::default()).unwrap();
+    assert_eq!(
+        titles(&p),
+        vec![
+            "network: bonds and bridges",
+            "LVM: logical volumes",
+            "config files",
+            "DRBD: meta-data",
+            "DRBD: resources up",
+            "DRBD: initial sync source",
+            "filesystems: create",
+            "OCFS2: cluster stack",
+            "DRBD: promote",
+            "OCFS2: mount",
+            "domains: start",
+        ]
+    );
+    let acts = actions(&p);
+    let has = |node: &str, what: &str| acts.iter().any(|(n, a)| n == node && a == what);
+    assert!(has("dom0", "create LV XEN/meta (512MiB)"));
+    assert!(has("dom0m", "create LV XEN/dns (10GiB)"));
+    assert!(has("dom0", "create DRBD meta-data for dns"));
+    assert!(has("dom0", "make this node the initial sync source of dns (primary --force)"));
+    assert!(has("dom0m", "make this node the initial sync source of vpn (primary --force)"), "vpn runs on dom0m");
+    assert!(has("dom0", "make a ocfs2 filesystem on /dev/drbd2"));
+    assert!(has("dom0m", "promote ovs to Primary"), "dual-primary on both");
+    assert!(has("dom0", "mount /dev/drbd2 on /OVS") && has("dom0m", "mount /dev/drbd2 on /OVS"));
+    assert!(has("dom0", "start domain dns") && has("dom0m", "start domain vpn") && has("dom0", "start domain mail"));
+    assert!(has("dom0", "create bond bond0 (active-backup)") && has("dom0", "enslave bond0 to xenbr0"));
+    assert!(!acts.iter().any(|(_, a)| a.contains("demote")), "nothing to demote: {acts:?}");
+    // one initial primary per volume, exactly
+    let forced = acts.iter().filter(|(_, a)| a.contains("primary --force")).count();
+    assert_eq!(forced, 4);
+    // every rendered file is written, with a diff from nothing
+    assert!(p.files.iter().all(|f| f.old.is_none() && f.new.is_some()));
+    assert_eq!(p.files.len(), p.stages[2].actions.len());
+    assert!(p.blocked.is_empty(), "{:?}", p.blocked);
+}
+
+#[test]
+fn planning_is_deterministic() {
+    let v = example();
+    let o = observed(&v);
+    let a = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
+    let b = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(xenflux::report::json(&a), xenflux::report::json(&b));
+}
+
+#[test]
+fn an_unobserved_node_gets_no_creates_and_its_domains_do_not_start() {
+    let v = example();
+    let mut o = observed(&v);
+    let down = Unknown { command: String::new(), status: None, stderr: String::new(), reason: "unreachable".into() };
+    let n = o.nodes.get_mut(&name("dom0m")).unwrap();
+    n.xen = Part::Unknown(down.clone());
+    n.lvm = Part::Unknown(down);
+    let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
+    let acts = actions(&p);
+    assert!(acts.iter().all(|(n, _)| n != "dom0m"), "nothing on dom0m: {acts:?}");
+    assert!(!acts.iter().any(|(_, a)| a.starts_with("create LV XEN/dns")), "no half pairs");
+    assert!(!acts.iter().any(|(_, a)| a.starts_with("start domain")), "domains may run on dom0m");
+    assert!(p.blocked.iter().any(|b| b.object == "node/dom0m" && b.reason.contains("could not be observed")));
+    assert!(p.blocked.iter().any(|b| b.object == "Volume/dns"));
+    assert!(p.blocked.iter().any(|b| b.object == "Domain/dns" || b.object == "Domain/vpn"));
+}
+
+fn kernel(role: Role, conn: ConnectionState, disk: DiskState, peer_disk: DiskState) -> DrbdKernel {
+    DrbdKernel {
+        minor: Some(0),
+        role,
+        disk,
+        peers: vec![DrbdPeer {
+            name: None,
+            connection: conn,
+            replication: ReplState::Off,
+            role: Role::Unknown,
+            disk: peer_disk,
+            sync_percent: None,
+        }],
+    }
+}
+
+#[test]
+fn split_brain_stops_everything_on_the_volume_and_its_domain() {
+    let v = example();
+    let mut o = observed(&v);
+    for (node, role) in [("dom0", Role::Primary), ("dom0m", Role::Secondary)] {
+        let n = o.nodes.get_mut(&name(node)).unwrap();
+        if let Part::Known(d) = &mut n.drbd {
+            d.resources.insert(
+                "dns".into(),
+                DrbdResource {
+                    config: None,
+                    kernel: Some(kernel(role, ConnectionState::StandAlone, DiskState::UpToDate, DiskState::DUnknown)),
+                },
+            );
+        }
+    }
+    let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
+    let acts = actions(&p);
+    assert!(!acts.iter().any(|(_, a)| a.contains(" dns") || a.ends_with("dns")), "{acts:?}");
+    let b = p.blocked.iter().find(|b| b.object == "Volume/dns").expect("volume blocked");
+    assert!(b.reason.contains("split brain"));
+    assert!(b.reason.contains("--discard-my-data"));
+    assert!(p.blocked.iter().any(|b| b.object == "Domain/dns"));
+    // the other volumes go on
+    assert!(acts.iter().any(|(_, a)| a == "create LV XEN/vpn (8GiB)"));
+}
+
+#[test]
+fn an_lv_xenflux_did_not_create_is_never_touched() {
+    let v = example();
+    let mut o = observed(&v);
+    if let Part::Known(l) = &mut o.nodes.get_mut(&name("dom0")).unwrap().lvm {
+        l.lvs.insert(
+            "XEN/dns".into(),
+            xenflux::observe::LvState { size: 10 << 30, tags: Default::default(), active: Some(true), open: Some(false) },
+        );
+    }
+    let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
+    let b = p.blocked.iter().find(|b| b.object == "Volume/dns").expect("blocked");
+    assert!(b.reason.contains("not created by xenflux"));
+    assert!(!actions(&p).iter().any(|(_, a)| a == "create DRBD meta-data for dns"));
+}
+
+#[test]
+fn a_full_vg_blocks_the_volume_before_anything_runs() {
+    let v = example();
+    let mut o = observed(&v);
+    if let Part::Known(l) = &mut o.nodes.get_mut(&name("dom0m")).unwrap().lvm {
+        l.vgs.get_mut("XEN").unwrap().free = 1 << 30;
+    }
+    let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
+    let b = p.blocked.iter().find(|b| b.object == "Volume/dns").expect("blocked");
+    assert!(b.reason.contains("VG XEN on dom0m has 1GiB free"), "{}", b.reason);
+}
+
+#[test]
+fn every_action_turns_into_driver_argv() {
+    let v = example();
+    let p = plan(&v.desired, &v.allocation, &observed(&v), &Policy::default()).unwrap();
+    let all: Vec<String> = p.stages.iter().flat_map(|s| s.actions.iter()).flat_map(|a| a.cmds(&[])).map(|c| c.display()).collect();
+    assert!(all.contains(&"drbdadm -- --force create-md dns".to_string()), "{all:?}");
+    assert!(all.contains(&"drbdadm primary --force dns".to_string()));
+    assert!(all.contains(&"xl create /etc/xen/dns.cfg".to_string()));
+    assert!(all.iter().any(|c| c.starts_with("lvcreate --yes -Wy -Zy -L 10737418240b -n dns --addtag xenflux XEN")));
+    assert!(all.contains(&"install -D -m 0644 /dev/stdin /etc/drbd.d/dns.res".to_string()));
+    let write = p.stages[2].actions.iter().find(|a| matches!(a, Action::WriteFile { .. })).unwrap();
+    assert!(write.cmds(&[])[0].stdin.as_deref().unwrap().starts_with("# Managed by xenflux"));
+}
