@@ -6,6 +6,9 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod loopdev;
+pub use loopdev::LoopDev;
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
