@@ -102,7 +102,7 @@ impl Vg {
             _conf: conf,
         };
         ok(&vg.t, lvm::pvcreate(&vg.pv));
-        ok(&vg.t, lvm::vgcreate(&vg.name, &[vg.pv.clone()]));
+        ok(&vg.t, lvm::vgcreate(&vg.name, std::slice::from_ref(&vg.pv)));
         vg
     }
 }
