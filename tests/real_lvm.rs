@@ -23,7 +23,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-use common::{require_tool, run, scratch, tool, write, LoopDev};
+use common::{require_root, require_tool, run, scratch, tool, write, LoopDev};
 use xenflux::drivers::lvm;
 use xenflux::observe::{observe_node, LvState, Part, Probe, VgState};
 use xenflux::transport::{Cmd, Local, Output, Transport};
@@ -321,7 +321,7 @@ fn lvm_refusals_carry_lvms_message_and_change_nothing() {
 #[test]
 fn an_lvs_of_a_missing_volume_group_is_not_found_not_an_error() {
     // What the planner relies on: "no such VG" is an answer, not an unknown.
-    if !require_tool("lvs") {
+    if !require_tool("lvs") || !require_root() {
         return;
     }
     let missing = format!("xftnone{}", std::process::id());

@@ -207,3 +207,15 @@ pub fn validate_sources(sources: &[xenflux::load::Source], what: &str) -> Valida
         Err(diags) => panic!("{what} does not validate: {diags:#?}"),
     }
 }
+
+/// True when this process runs as root (real uid 0, from `/proc/self/status`). Otherwise: under
+/// CI the test fails; elsewhere it is skipped with a note.
+pub fn require_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().next())
+        == Some("0");
+    root || skip_or_fail("not running as root")
+}
