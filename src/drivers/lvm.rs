@@ -57,13 +57,25 @@ fn sets_option(extra: &[String], short: &str, long: &str) -> bool {
     })
 }
 
+/// LVM's `-L <n>b` takes whole 512-byte sectors only: `-L 1000b` is refused with "Size is not a
+/// multiple of 512. Try using 512 or 1024." and "Invalid argument for --size: 1000b" (exit 3,
+/// lvm2 2.03.16). LVM rounds every size up to whole extents anyway, so rounding up to a sector
+/// first changes nothing but makes any byte count a valid argument.
+fn size_arg(size_bytes: u64) -> String {
+    let sectors = size_bytes
+        .checked_next_multiple_of(512)
+        .unwrap_or(u64::MAX / 512 * 512);
+    format!("{sectors}b")
+}
+
 /// `lvcreate --yes -Wy -Zy -L <bytes>b -n NAME [--addtag TAG]... VG`, with `extra` (e.g.
 /// `--driverloaded n -an -Zn` on a machine without device-mapper) placed right after the program.
 ///
 /// `-Wy` wipes stale filesystem/DRBD signatures left in reused extents, so a later `blkid` check
 /// cannot mistake old data for a filesystem on the new LV; `-Zy` zeroes its first 4 KiB; `--yes`
 /// answers the wipe prompt, which would otherwise fail without a terminal. LVM refuses a repeated
-/// `-Z`/`-W` ("may not be repeated"), so when `extra` sets one of them ours is left out.
+/// `-Z`/`-W` ("may not be repeated"), so when `extra` sets one of them ours is left out. The size
+/// is rounded up to a whole 512-byte sector (see [`size_arg`]).
 pub fn lvcreate(vg: &str, name: &str, size_bytes: u64, tags: &[String], extra: &[String]) -> Argv {
     let mut a = argv(["lvcreate"]);
     a.extend(extra.iter().cloned());
@@ -76,7 +88,7 @@ pub fn lvcreate(vg: &str, name: &str, size_bytes: u64, tags: &[String], extra: &
     }
     a.extend(argv([
         "-L".to_string(),
-        format!("{size_bytes}b"),
+        size_arg(size_bytes),
         "-n".into(),
         name.into(),
     ]));
@@ -88,13 +100,14 @@ pub fn lvcreate(vg: &str, name: &str, size_bytes: u64, tags: &[String], extra: &
 }
 
 /// `lvextend -L <bytes>b VG/LV` (grow to an absolute size; LVM rounds up to whole extents and
-/// exits 5 if the size is not larger than the current one), with `extra` after the program.
+/// exits 5 if the size is not larger than the current one), with `extra` after the program. The
+/// size is rounded up to a whole 512-byte sector (see [`size_arg`]).
 pub fn lvextend(vg: &str, name: &str, size_bytes: u64, extra: &[String]) -> Argv {
     let mut a = argv(["lvextend"]);
     a.extend(extra.iter().cloned());
     a.extend(argv([
         "-L".to_string(),
-        format!("{size_bytes}b"),
+        size_arg(size_bytes),
         format!("{vg}/{name}"),
     ]));
     a
@@ -561,6 +574,21 @@ mod tests {
         assert_eq!(
             vgcreate("XEN", &["/dev/vdb".to_string()]).join(" "),
             "vgcreate XEN /dev/vdb"
+        );
+    }
+
+    #[test]
+    fn sizes_are_whole_sectors() {
+        // LVM refuses `-L 1000b` ("Size is not a multiple of 512"); round up, as LVM would.
+        let l = |n| lvcreate("vg0", "x", n, &[], &[])[5].clone();
+        assert_eq!(l(1000), "1024b");
+        assert_eq!(l(512), "512b");
+        assert_eq!(l(1), "512b");
+        assert_eq!(l(0), "0b");
+        assert_eq!(l(u64::MAX), format!("{}b", u64::MAX / 512 * 512));
+        assert_eq!(
+            lvextend("vg0", "x", (64 << 20) + 1, &[]).join(" "),
+            format!("lvextend -L {}b vg0/x", (64 << 20) + 512)
         );
     }
 }

@@ -314,11 +314,11 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
                 d.device_sizes.insert(*m, sectors * 512);
             }
         }
-        for r in d.resources.values_mut() {
+        for (name, r) in d.resources.iter_mut() {
             let Some(c) = r.config.as_mut() else { continue };
             let text = c.file.as_ref().and_then(|f| files_text(&files, f));
             if let Some(t) = text {
-                c.node_ids = node_ids_in_res(&t);
+                c.node_ids = node_ids_in_res(&t, name);
             }
         }
     }
@@ -783,19 +783,126 @@ fn read_ocfs2(
     Part::Known(state)
 }
 
-/// DRBD 9 node-ids as a rendered `.res` file gives them (`dump-xml` leaves them out): the
-/// `node-id N;` inside each `on HOST { ... }`.
-pub(crate) fn node_ids_in_res(text: &str) -> BTreeMap<String, u32> {
+/// DRBD 9 node-ids of resource `resource` as its configuration file gives them (`dump-xml`
+/// leaves them out): the `node-id N;` inside each `on HOST { ... }` of `resource NAME { ... }`.
+/// A file may define several resources (a hand-written `/etc/drbd.conf`, or the whole cluster's
+/// config), so only the named one counts; words are read as drbdadm reads them, across lines,
+/// with `#` comments and quoted words.
+pub(crate) fn node_ids_in_res(text: &str, resource: &str) -> BTreeMap<String, u32> {
     let mut out = BTreeMap::new();
-    let mut host: Option<String> = None;
-    for line in text.lines().map(str::trim) {
-        if let Some(rest) = line.strip_prefix("on ") {
-            host = rest.split_whitespace().next().map(str::to_string);
-        } else if let (Some(h), Some(rest)) = (&host, line.strip_prefix("node-id ")) {
-            if let Ok(id) = rest.trim_end_matches(';').trim().parse() {
-                out.insert(h.clone(), id);
+    // The headers of the enclosing blocks (`resource dns`, `on dom0`), innermost last.
+    let mut blocks: Vec<Vec<String>> = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    for tok in conf_tokens(text) {
+        match tok.as_str() {
+            "{" => blocks.push(std::mem::take(&mut words)),
+            "}" => {
+                blocks.pop();
+                words.clear();
             }
+            ";" => {
+                let stmt = std::mem::take(&mut words);
+                let [res, on] = blocks.as_slice() else {
+                    continue;
+                };
+                let in_resource = res.first().is_some_and(|w| w == "resource")
+                    && res.get(1).is_some_and(|w| w == resource);
+                let host = match on.as_slice() {
+                    [kw, host] if kw == "on" => host,
+                    _ => continue,
+                };
+                if let ([kw, id], true) = (stmt.as_slice(), in_resource) {
+                    if kw == "node-id" {
+                        if let Ok(id) = id.parse() {
+                            out.insert(host.clone(), id);
+                        }
+                    }
+                }
+            }
+            _ => words.push(tok),
         }
     }
     out
+}
+
+/// drbd.conf words: `{`, `}` and `;` on their own, `#` comments dropped, `"quoted words"`
+/// unquoted.
+fn conf_tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = text.chars();
+    let flush = |cur: &mut String, out: &mut Vec<String>| {
+        if !cur.is_empty() {
+            out.push(std::mem::take(cur));
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '#' => {
+                flush(&mut cur, &mut out);
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                for c in chars.by_ref() {
+                    if c == '"' {
+                        break;
+                    }
+                    cur.push(c);
+                }
+            }
+            '{' | '}' | ';' => {
+                flush(&mut cur, &mut out);
+                out.push(c.to_string());
+            }
+            c if c.is_whitespace() => flush(&mut cur, &mut out),
+            c => cur.push(c),
+        }
+    }
+    flush(&mut cur, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids_are_those_of_the_named_resource_only() {
+        let text = "\
+# two resources in one file, as the whole cluster's config or a hand-written drbd.conf has
+resource dns {
+  net { protocol C; }
+  on dom0 {
+    node-id 1;
+    volume 0 { device minor 1; disk /dev/XEN/dns; meta-disk internal; }
+    address 192.168.1.190:7788;
+  }
+  on dom0m { node-id 2; address 192.168.1.191:7788; }
+}
+resource \"data3\" {
+  on dom1 { node-id 0; } # node-id 9; is a comment
+  on dom0 {
+    node-id 1;
+  }
+  on dom0m {
+    node-id
+      2;
+  }
+}
+";
+        let ids = |r| node_ids_in_res(text, r).into_iter().collect::<Vec<_>>();
+        assert_eq!(ids("dns"), [("dom0".into(), 1), ("dom0m".into(), 2)]);
+        assert_eq!(
+            ids("data3"),
+            [("dom0".into(), 1), ("dom0m".into(), 2), ("dom1".into(), 0)]
+        );
+        assert!(ids("absent").is_empty());
+        // 8.4 syntax has no node-ids.
+        let old = "resource dns {\n  on dom0 {\n    device /dev/drbd1 minor 1;\n  }\n}\n";
+        assert!(node_ids_in_res(old, "dns").is_empty());
+    }
 }

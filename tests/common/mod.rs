@@ -6,6 +6,10 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod loopdev;
+#[allow(unused_imports)] // not every test file makes loop devices
+pub use loopdev::LoopDev;
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -202,4 +206,16 @@ pub fn validate_sources(sources: &[xenflux::load::Source], what: &str) -> Valida
         Ok(v) => v,
         Err(diags) => panic!("{what} does not validate: {diags:#?}"),
     }
+}
+
+/// True when this process runs as root (real uid 0, from `/proc/self/status`). Otherwise: under
+/// CI the test fails; elsewhere it is skipped with a note.
+pub fn require_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().next())
+        == Some("0");
+    root || skip_or_fail("not running as root")
 }
