@@ -158,18 +158,17 @@ impl Executor<'_> {
             for a in &stage.actions {
                 per_node.entry(a.node()).or_default().push(a);
             }
-            let results: Vec<(&Name, NodeOutcome)> =
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = per_node
-                        .iter()
-                        .map(|(node, actions)| {
-                            let node = *node;
-                            let actions = actions.clone();
-                            scope.spawn(move || (node, self.run_node(i + 1, node, &actions)))
-                        })
-                        .collect();
-                    handles.into_iter().filter_map(|h| h.join().ok()).collect()
-                });
+            let results: Vec<(&Name, NodeOutcome)> = std::thread::scope(|scope| {
+                let handles: Vec<_> = per_node
+                    .iter()
+                    .map(|(node, actions)| {
+                        let node = *node;
+                        let actions = actions.clone();
+                        scope.spawn(move || (node, self.run_node(i + 1, node, &actions)))
+                    })
+                    .collect();
+                handles.into_iter().filter_map(|h| h.join().ok()).collect()
+            });
             let mut failure = None;
             for (node, outcomes) in &results {
                 for (action, r) in outcomes {
@@ -215,12 +214,7 @@ impl Executor<'_> {
         Ok(done)
     }
 
-    fn run_node<'p>(
-        &self,
-        stage: usize,
-        node: &Name,
-        actions: &[&'p Action],
-    ) -> NodeOutcome<'p> {
+    fn run_node<'p>(&self, stage: usize, node: &Name, actions: &[&'p Action]) -> NodeOutcome<'p> {
         let mut out = Vec::new();
         for a in actions {
             let r = self.run_action(stage, node, a);

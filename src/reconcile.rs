@@ -31,13 +31,23 @@ pub enum ReconcileError {
 /// The probe for one node: its files, bonds and devices under this allocation.
 pub fn probe(v: &Validated, node: &Name) -> Probe {
     let files = crate::render::render_node(&v.desired, &v.allocation, node).into_keys();
-    let minors: BTreeMap<Name, u32> = v.allocation.volumes.iter().map(|(n, a)| (n.clone(), a.minor.value)).collect();
+    let minors: BTreeMap<Name, u32> = v
+        .allocation
+        .volumes
+        .iter()
+        .map(|(n, a)| (n.clone(), a.minor.value))
+        .collect();
     Probe::for_node(&v.desired, files, &minors, node)
 }
 
 /// Observes every node of the desired state, all in parallel.
 pub fn observe_cluster(v: &Validated, t: &dyn Transport) -> Observed {
-    let probes: Vec<(Name, Probe)> = v.desired.nodes.keys().map(|n| (n.clone(), probe(v, n))).collect();
+    let probes: Vec<(Name, Probe)> = v
+        .desired
+        .nodes
+        .keys()
+        .map(|n| (n.clone(), probe(v, n)))
+        .collect();
     let nodes: BTreeMap<Name, NodeState> = std::thread::scope(|scope| {
         let handles: Vec<_> = probes
             .iter()
@@ -53,15 +63,33 @@ pub fn snapshot(sources: &[Source], t: &dyn Transport) -> Result<Snapshot, Recon
     let first = validate(sources, &Default::default()).map_err(ReconcileError::Invalid)?;
     let observed = observe_cluster(&first, t);
     let v = validate(sources, &observed.existing()).map_err(ReconcileError::Invalid)?;
-    let same_probes = v.desired.nodes.keys().all(|n| probe(&v, n) == probe(&first, n));
-    let observed = if same_probes { observed } else { observe_cluster(&v, t) };
-    Ok(Snapshot { validated: v, observed })
+    let same_probes = v
+        .desired
+        .nodes
+        .keys()
+        .all(|n| probe(&v, n) == probe(&first, n));
+    let observed = if same_probes {
+        observed
+    } else {
+        observe_cluster(&v, t)
+    };
+    Ok(Snapshot {
+        validated: v,
+        observed,
+    })
 }
 
 /// The plan for a snapshot under a policy (prune from the flag or the Cluster document).
 pub fn plan_for(s: &Snapshot, prune_flag: bool) -> Result<Plan, ReconcileError> {
-    let policy = Policy { prune: prune_flag || s.validated.desired.cluster.prune };
-    Ok(plan(&s.validated.desired, &s.validated.allocation, &s.observed, &policy)?)
+    let policy = Policy {
+        prune: prune_flag || s.validated.desired.cluster.prune,
+    };
+    Ok(plan(
+        &s.validated.desired,
+        &s.validated.allocation,
+        &s.observed,
+        &policy,
+    )?)
 }
 
 /// The desired state's node names, for transports that need to know them up front.

@@ -7,14 +7,16 @@ use std::path::Path;
 use xenflux::drivers::drbd::{ConnectionState, DiskState, ReplState, Role};
 use xenflux::model::Name;
 use xenflux::observe::{
-    DrbdKernel, DrbdPeer, DrbdResource, DrbdState, LinkState, LvmState, NetState, NodeState, Observed, Ocfs2State, Part,
-    Unknown, VgState, XenState,
+    DrbdKernel, DrbdPeer, DrbdResource, DrbdState, LinkState, LvmState, NetState, NodeState,
+    Observed, Ocfs2State, Part, Unknown, VgState, XenState,
 };
 use xenflux::plan::{plan, Action, Plan, Policy};
 use xenflux::validate::{validate, Validated};
 
 fn example() -> Validated {
-    let sources = xenflux::load::from_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-state")).unwrap();
+    let sources =
+        xenflux::load::from_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-state"))
+            .unwrap();
     validate(&sources, &Default::default()).unwrap()
 }
 
@@ -28,7 +30,12 @@ fn fresh(v: &Validated, node: &str) -> NodeState {
     let mut vgs = BTreeMap::new();
     vgs.insert(
         spec.volume_group.to_string(),
-        VgState { size: 2 << 40, free: 2 << 40, extent_size: 4 << 20, tags: Default::default() },
+        VgState {
+            size: 2 << 40,
+            free: 2 << 40,
+            extent_size: 4 << 20,
+            tags: Default::default(),
+        },
     );
     let links = ["lo", "eth0", "eth1"]
         .iter()
@@ -52,10 +59,19 @@ fn fresh(v: &Validated, node: &str) -> NodeState {
         .map(|p| (p, Part::Known(None)))
         .collect();
     NodeState {
-        lvm: Part::Known(LvmState { vgs, lvs: BTreeMap::new() }),
-        drbd: Part::Known(DrbdState { module_version: Some("8.4.11".into()), ..Default::default() }),
+        lvm: Part::Known(LvmState {
+            vgs,
+            lvs: BTreeMap::new(),
+        }),
+        drbd: Part::Known(DrbdState {
+            module_version: Some("8.4.11".into()),
+            ..Default::default()
+        }),
         xen: Part::Known(XenState::default()),
-        net: Part::Known(NetState { links, bonds: BTreeMap::new() }),
+        net: Part::Known(NetState {
+            links,
+            bonds: BTreeMap::new(),
+        }),
         ocfs2: Part::Known(Ocfs2State::default()),
         listening: Part::Known([22].into()),
         files,
@@ -64,7 +80,12 @@ fn fresh(v: &Validated, node: &str) -> NodeState {
 }
 
 fn observed(v: &Validated) -> Observed {
-    Observed { nodes: ["dom0", "dom0m"].iter().map(|n| (name(n), fresh(v, n))).collect() }
+    Observed {
+        nodes: ["dom0", "dom0m"]
+            .iter()
+            .map(|n| (name(n), fresh(v, n)))
+            .collect(),
+    }
 }
 
 fn titles(p: &Plan) -> Vec<&str> {
@@ -72,7 +93,14 @@ fn titles(p: &Plan) -> Vec<&str> {
 }
 
 fn actions(p: &Plan) -> Vec<(String, String)> {
-    p.stages.iter().flat_map(|s| s.actions.iter().map(|a| (a.node().to_string(), a.describe()))).collect()
+    p.stages
+        .iter()
+        .flat_map(|s| {
+            s.actions
+                .iter()
+                .map(|a| (a.node().to_string(), a.describe()))
+        })
+        .collect()
 }
 
 #[test]
@@ -100,16 +128,40 @@ fn a_fresh_pair_gets_everything_in_order() {
     assert!(has("dom0", "create LV XEN/meta (512MiB)"));
     assert!(has("dom0m", "create LV XEN/dns (10GiB)"));
     assert!(has("dom0", "create DRBD meta-data for dns"));
-    assert!(has("dom0", "make this node the initial sync source of dns (primary --force)"));
-    assert!(has("dom0m", "make this node the initial sync source of vpn (primary --force)"), "vpn runs on dom0m");
+    assert!(has(
+        "dom0",
+        "make this node the initial sync source of dns (primary --force)"
+    ));
+    assert!(
+        has(
+            "dom0m",
+            "make this node the initial sync source of vpn (primary --force)"
+        ),
+        "vpn runs on dom0m"
+    );
     assert!(has("dom0", "make a ocfs2 filesystem on /dev/drbd2"));
-    assert!(has("dom0m", "promote ovs to Primary"), "dual-primary on both");
+    assert!(
+        has("dom0m", "promote ovs to Primary"),
+        "dual-primary on both"
+    );
     assert!(has("dom0", "mount /dev/drbd2 on /OVS") && has("dom0m", "mount /dev/drbd2 on /OVS"));
-    assert!(has("dom0", "start domain dns") && has("dom0m", "start domain vpn") && has("dom0", "start domain mail"));
-    assert!(has("dom0", "create bond bond0 (active-backup)") && has("dom0", "enslave bond0 to xenbr0"));
-    assert!(!acts.iter().any(|(_, a)| a.contains("demote")), "nothing to demote: {acts:?}");
+    assert!(
+        has("dom0", "start domain dns")
+            && has("dom0m", "start domain vpn")
+            && has("dom0", "start domain mail")
+    );
+    assert!(
+        has("dom0", "create bond bond0 (active-backup)") && has("dom0", "enslave bond0 to xenbr0")
+    );
+    assert!(
+        !acts.iter().any(|(_, a)| a.contains("demote")),
+        "nothing to demote: {acts:?}"
+    );
     // one initial primary per volume, exactly
-    let forced = acts.iter().filter(|(_, a)| a.contains("primary --force")).count();
+    let forced = acts
+        .iter()
+        .filter(|(_, a)| a.contains("primary --force"))
+        .count();
     assert_eq!(forced, 4);
     // every rendered file is written, with a diff from nothing
     assert!(p.files.iter().all(|f| f.old.is_none() && f.new.is_some()));
@@ -131,18 +183,38 @@ fn planning_is_deterministic() {
 fn an_unobserved_node_gets_no_creates_and_its_domains_do_not_start() {
     let v = example();
     let mut o = observed(&v);
-    let down = Unknown { command: String::new(), status: None, stderr: String::new(), reason: "unreachable".into() };
+    let down = Unknown {
+        command: String::new(),
+        status: None,
+        stderr: String::new(),
+        reason: "unreachable".into(),
+    };
     let n = o.nodes.get_mut(&name("dom0m")).unwrap();
     n.xen = Part::Unknown(down.clone());
     n.lvm = Part::Unknown(down);
     let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
     let acts = actions(&p);
-    assert!(acts.iter().all(|(n, _)| n != "dom0m"), "nothing on dom0m: {acts:?}");
-    assert!(!acts.iter().any(|(_, a)| a.starts_with("create LV XEN/dns")), "no half pairs");
-    assert!(!acts.iter().any(|(_, a)| a.starts_with("start domain")), "domains may run on dom0m");
-    assert!(p.blocked.iter().any(|b| b.object == "node/dom0m" && b.reason.contains("could not be observed")));
+    assert!(
+        acts.iter().all(|(n, _)| n != "dom0m"),
+        "nothing on dom0m: {acts:?}"
+    );
+    assert!(
+        !acts.iter().any(|(_, a)| a.starts_with("create LV XEN/dns")),
+        "no half pairs"
+    );
+    assert!(
+        !acts.iter().any(|(_, a)| a.starts_with("start domain")),
+        "domains may run on dom0m"
+    );
+    assert!(p
+        .blocked
+        .iter()
+        .any(|b| b.object == "node/dom0m" && b.reason.contains("could not be observed")));
     assert!(p.blocked.iter().any(|b| b.object == "Volume/dns"));
-    assert!(p.blocked.iter().any(|b| b.object == "Domain/dns" || b.object == "Domain/vpn"));
+    assert!(p
+        .blocked
+        .iter()
+        .any(|b| b.object == "Domain/dns" || b.object == "Domain/vpn"));
 }
 
 fn kernel(role: Role, conn: ConnectionState, disk: DiskState, peer_disk: DiskState) -> DrbdKernel {
@@ -172,15 +244,29 @@ fn split_brain_stops_everything_on_the_volume_and_its_domain() {
                 "dns".into(),
                 DrbdResource {
                     config: None,
-                    kernel: Some(kernel(role, ConnectionState::StandAlone, DiskState::UpToDate, DiskState::DUnknown)),
+                    kernel: Some(kernel(
+                        role,
+                        ConnectionState::StandAlone,
+                        DiskState::UpToDate,
+                        DiskState::DUnknown,
+                    )),
                 },
             );
         }
     }
     let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
     let acts = actions(&p);
-    assert!(!acts.iter().any(|(_, a)| a.contains(" dns") || a.ends_with("dns")), "{acts:?}");
-    let b = p.blocked.iter().find(|b| b.object == "Volume/dns").expect("volume blocked");
+    assert!(
+        !acts
+            .iter()
+            .any(|(_, a)| a.contains(" dns") || a.ends_with("dns")),
+        "{acts:?}"
+    );
+    let b = p
+        .blocked
+        .iter()
+        .find(|b| b.object == "Volume/dns")
+        .expect("volume blocked");
     assert!(b.reason.contains("split brain"));
     assert!(b.reason.contains("--discard-my-data"));
     assert!(p.blocked.iter().any(|b| b.object == "Domain/dns"));
@@ -195,13 +281,24 @@ fn an_lv_xenflux_did_not_create_is_never_touched() {
     if let Part::Known(l) = &mut o.nodes.get_mut(&name("dom0")).unwrap().lvm {
         l.lvs.insert(
             "XEN/dns".into(),
-            xenflux::observe::LvState { size: 10 << 30, tags: Default::default(), active: Some(true), open: Some(false) },
+            xenflux::observe::LvState {
+                size: 10 << 30,
+                tags: Default::default(),
+                active: Some(true),
+                open: Some(false),
+            },
         );
     }
     let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
-    let b = p.blocked.iter().find(|b| b.object == "Volume/dns").expect("blocked");
+    let b = p
+        .blocked
+        .iter()
+        .find(|b| b.object == "Volume/dns")
+        .expect("blocked");
     assert!(b.reason.contains("not created by xenflux"));
-    assert!(!actions(&p).iter().any(|(_, a)| a == "create DRBD meta-data for dns"));
+    assert!(!actions(&p)
+        .iter()
+        .any(|(_, a)| a == "create DRBD meta-data for dns"));
 }
 
 #[test]
@@ -212,20 +309,114 @@ fn a_full_vg_blocks_the_volume_before_anything_runs() {
         l.vgs.get_mut("XEN").unwrap().free = 1 << 30;
     }
     let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
-    let b = p.blocked.iter().find(|b| b.object == "Volume/dns").expect("blocked");
-    assert!(b.reason.contains("VG XEN on dom0m has 1GiB free"), "{}", b.reason);
+    let b = p
+        .blocked
+        .iter()
+        .find(|b| b.object == "Volume/dns")
+        .expect("blocked");
+    assert!(
+        b.reason.contains("VG XEN on dom0m has 1GiB free"),
+        "{}",
+        b.reason
+    );
 }
 
 #[test]
 fn every_action_turns_into_driver_argv() {
     let v = example();
     let p = plan(&v.desired, &v.allocation, &observed(&v), &Policy::default()).unwrap();
-    let all: Vec<String> = p.stages.iter().flat_map(|s| s.actions.iter()).flat_map(|a| a.cmds(&[])).map(|c| c.display()).collect();
-    assert!(all.contains(&"drbdadm -- --force create-md dns".to_string()), "{all:?}");
+    let all: Vec<String> = p
+        .stages
+        .iter()
+        .flat_map(|s| s.actions.iter())
+        .flat_map(|a| a.cmds(&[]))
+        .map(|c| c.display())
+        .collect();
+    assert!(
+        all.contains(&"drbdadm -- --force create-md dns".to_string()),
+        "{all:?}"
+    );
     assert!(all.contains(&"drbdadm primary --force dns".to_string()));
     assert!(all.contains(&"xl create /etc/xen/dns.cfg".to_string()));
-    assert!(all.iter().any(|c| c.starts_with("lvcreate --yes -Wy -Zy -L 10737418240b -n dns --addtag xenflux XEN")));
+    assert!(all.iter().any(
+        |c| c.starts_with("lvcreate --yes -Wy -Zy -L 10737418240b -n dns --addtag xenflux XEN")
+    ));
     assert!(all.contains(&"install -D -m 0644 /dev/stdin /etc/drbd.d/dns.res".to_string()));
-    let write = p.stages[2].actions.iter().find(|a| matches!(a, Action::WriteFile { .. })).unwrap();
-    assert!(write.cmds(&[])[0].stdin.as_deref().unwrap().starts_with("# Managed by xenflux"));
+    let write = p.stages[2]
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::WriteFile { .. }))
+        .unwrap();
+    assert!(write.cmds(&[])[0]
+        .stdin
+        .as_deref()
+        .unwrap()
+        .starts_with("# Managed by xenflux"));
+}
+
+#[test]
+fn reports_lay_out_the_same_plan() {
+    let v = example();
+    let o = observed(&v);
+    let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
+    let text = xenflux::report::text(&p, &v.desired);
+    assert!(
+        text.contains("Stage 1/11: network: bonds and bridges"),
+        "{text}"
+    );
+    assert!(text.contains("      $ drbdadm -- --force create-md dns"));
+    assert!(
+        text.contains("+++ dom0:/etc/drbd.d/dns.res"),
+        "unified diffs of new files"
+    );
+    assert!(
+        text.contains("volume dns: minor 0 (new), port 7788 (new), meta XEN/meta[0] (new)"),
+        "{text}"
+    );
+    assert!(text.contains("domain mail NIC 0: MAC 00:16:3e:10:00:01 (pinned)"));
+    assert!(
+        text.trim_end().ends_with("0 blocked; 0 warning(s)."),
+        "{text}"
+    );
+
+    let md = xenflux::report::markdown(&p, &v.desired);
+    assert!(md.starts_with("## xenflux plan for cluster `xg`"));
+    assert!(md.contains("```diff"));
+
+    let json: serde_json::Value = serde_json::from_str(&xenflux::report::json(&p)).unwrap();
+    assert_eq!(json["cluster"], "xg");
+    assert_eq!(json["stages"][0]["actions"][0]["action"], "create-bond");
+    let back: xenflux::plan::Plan = serde_json::from_value(json).unwrap();
+    assert_eq!(back, p, "a saved plan reads back identically");
+
+    // the shell script is valid sh and carries every command, files as here-documents
+    let sh = xenflux::report::shell(&p, &v.desired);
+    assert!(sh.starts_with("#!/bin/sh\n"));
+    assert!(
+        sh.contains("    dom0) target=root@192.168.1.190; port=22 ;;"),
+        "{sh}"
+    );
+    assert!(sh.contains("on dom0 'install -D -m 0644 /dev/stdin /etc/drbd.d/dns.res' <<'XENFLUX_EOF'\n# Managed by xenflux"));
+    assert!(sh.contains("on dom0 'drbdadm primary --force dns'"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.sh");
+    std::fs::write(&path, &sh).unwrap();
+    #[allow(clippy::disallowed_methods)]
+    let check = std::process::Command::new("sh")
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let status = xenflux::report::status(&v.desired, &o, &p);
+    assert!(
+        status.contains("dns: down on dom0, down on dom0m"),
+        "{status}"
+    );
+    assert!(status.contains("domain dns should run on dom0"), "{status}");
 }
