@@ -12,5 +12,6 @@ pub mod model;
 pub mod observe;
 pub mod render;
 pub mod schema;
+pub mod sim;
 pub mod transport;
 pub mod validate;
