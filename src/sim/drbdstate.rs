@@ -95,6 +95,10 @@ pub(crate) fn settle(w: &mut World) {
             };
             let cur = r.conns.get(&peer).copied().unwrap_or(Conn::StandAlone);
             let target = wanted(w, &node, &res, &peer);
+            if cur == Conn::Connected && target == Conn::Connected {
+                changed |= resync(w, &node, &peer, &res);
+                continue;
+            }
             if cur == target {
                 continue;
             }
@@ -177,6 +181,45 @@ fn outcome(w: &World, a: &str, b: &str, res: &str) -> Outcome {
     }
 }
 
+/// While connected: an UpToDate side resyncs an Inconsistent one (after `primary --force`).
+fn resync(w: &mut World, a: &str, b: &str, res: &str) -> bool {
+    let da = w.node(a).drbd[res].disk;
+    let db = w.node(b).drbd.get(res).map(|r| r.disk);
+    let (source, target) = match (da, db) {
+        (Disk::UpToDate, Some(Disk::Inconsistent)) => (a, b),
+        (Disk::Inconsistent, Some(Disk::UpToDate)) => (b, a),
+        _ => return false,
+    };
+    copy(w, source, target, res);
+    connect_both(w, a, b, res);
+    true
+}
+
+/// The target takes the source's data and generation: a full resync, done at once.
+fn copy(w: &mut World, source: &str, target: &str, res: &str) {
+    let content = {
+        let n = w.node(source);
+        n.backing_lv(res)
+            .and_then(|l| n.vg.lvs.get(&l))
+            .map(|l| l.content.clone())
+            .unwrap_or_default()
+    };
+    let gen = md(w, source, res).map_or(0, |m| m.gen);
+    let t = w.node_mut(target);
+    if let Some(lv) = t.backing_lv(res) {
+        if let Some(l) = t.vg.lvs.get_mut(&lv) {
+            l.content = content;
+        }
+    }
+    if let Some(r) = t.drbd.get_mut(res) {
+        r.disk = Disk::UpToDate;
+    }
+    if let Some(m) = md_mut(w, target, res) {
+        m.consistent = true;
+        m.gen = gen;
+    }
+}
+
 fn handshake(w: &mut World, a: &str, b: &str, res: &str) {
     match outcome(w, a, b, res) {
         Outcome::SplitBrain => {
@@ -191,27 +234,7 @@ fn handshake(w: &mut World, a: &str, b: &str, res: &str) {
         }
         Outcome::InSync => connect_both(w, a, b, res),
         Outcome::From { source, target } => {
-            let content = {
-                let n = w.node(&source);
-                n.backing_lv(res)
-                    .and_then(|l| n.vg.lvs.get(&l))
-                    .map(|l| l.content.clone())
-                    .unwrap_or_default()
-            };
-            let gen = md(w, &source, res).map_or(0, |m| m.gen);
-            let t = w.node_mut(&target);
-            if let Some(lv) = t.backing_lv(res) {
-                if let Some(l) = t.vg.lvs.get_mut(&lv) {
-                    l.content = content;
-                }
-            }
-            if let Some(r) = t.drbd.get_mut(res) {
-                r.disk = Disk::UpToDate;
-            }
-            if let Some(m) = md_mut(w, &target, res) {
-                m.consistent = true;
-                m.gen = gen;
-            }
+            copy(w, &source, &target, res);
             connect_both(w, a, b, res);
         }
     }
