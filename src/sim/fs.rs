@@ -259,6 +259,7 @@ fn mount_options(fstype: &str) -> &'static str {
 /// `mount -t TYPE DEV DIR`.
 pub(crate) fn mount(w: &mut World, node: &str, args: &[&str]) -> Out {
     let mut fstype = None;
+    let mut netdev = false;
     let mut words = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -267,7 +268,10 @@ pub(crate) fn mount(w: &mut World, node: &str, args: &[&str]) -> Out {
                 i += 1;
                 fstype = args.get(i).copied();
             }
-            "-o" => i += 1,
+            "-o" => {
+                i += 1;
+                netdev = args.get(i).is_some_and(|o| o.split(',').any(|x| x == "_netdev"));
+            }
             a if a.starts_with('-') => {}
             a => words.push(a),
         }
@@ -320,7 +324,12 @@ pub(crate) fn mount(w: &mut World, node: &str, args: &[&str]) -> Out {
         device: dev_path.to_string(),
         target: target.to_string(),
         fstype: fstype.clone(),
-        options: mount_options(&fstype).to_string(),
+        options: if netdev {
+            // The kernel shows _netdev right after the generic flags (real-lab/misc.txt).
+            mount_options(&fstype).replacen("relatime", "relatime,_netdev", 1)
+        } else {
+            mount_options(&fstype).to_string()
+        },
     });
     write_data(w, node, dev_path);
     Out::ok("")

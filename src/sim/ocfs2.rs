@@ -333,6 +333,10 @@ pub(crate) fn mkfs(w: &mut World, node: &str, args: &[&str], stdin: Option<&str>
         }
         i += 1;
     }
+    // Without --cluster-name, an online o2cb cluster names the filesystem (the lab's mkfs).
+    if !local && cluster.is_none() {
+        cluster.clone_from(&w.node(node).o2cb.cluster);
+    }
     let banner = if quiet { "" } else { "mkfs.ocfs2 1.8.7\n" };
     let Some(path) = path else {
         return Out::fail(1, format!("{banner}Usage: mkfs.ocfs2 [-b block-size] [-C cluster-size] [-L volume-label] [-N number-of-node-slots] device\n"));
