@@ -16,5 +16,6 @@ pub mod reconcile;
 pub mod render;
 pub mod report;
 pub mod schema;
+pub mod sim;
 pub mod transport;
 pub mod validate;

@@ -1,0 +1,433 @@
+//! DRBD between nodes, in simulated time: after every command, resources whose both ends are up,
+//! want a connection and are configured to each other connect; the handshake compares data
+//! generations (DRBD's UUIDs) and either resyncs at once from the UpToDate side, finds nothing to
+//! do, or finds a split brain (both sides wrote while apart) and drops to StandAlone on both, as
+//! DRBD 8.4 does with its default after-split-brain policies. Also renders what the kernel
+//! shows: `/proc/drbd` (8.4, real layout from real-lab/drbd-states.txt) and `drbdsetup status
+//! --json` (DRBD 9, the documented shape in tests/fixtures).
+
+use serde_json::json;
+
+use crate::model::DrbdVersion;
+
+use super::state::{Conn, Disk, DrbdRes, MetaData, Role, World};
+
+/// The meta-data block a configured resource uses on `node`.
+pub(crate) fn md<'w>(w: &'w World, node: &str, res: &str) -> Option<&'w MetaData> {
+    let n = w.node(node);
+    let r = n.drbd.get(res)?;
+    let lv = n.lv_of_path(r.conf.meta.device(&r.conf.disk))?;
+    n.vg.lvs.get(&lv)?.md.get(&r.conf.meta.slot())
+}
+
+pub(crate) fn md_mut<'w>(w: &'w mut World, node: &str, res: &str) -> Option<&'w mut MetaData> {
+    let n = w.nodes.get_mut(node)?;
+    let r = n.drbd.get(res)?;
+    let slot = r.conf.meta.slot();
+    let lv = n.lv_of_path(r.conf.meta.device(&r.conf.disk))?;
+    n.vg.lvs.get_mut(&lv)?.md.get_mut(&slot)
+}
+
+/// A Primary that is not connected to a peer it shares its data generation with starts a new
+/// one (DRBD's "new current UUID"): what it writes from now on is its own.
+pub(crate) fn new_generation(w: &mut World, node: &str, res: &str) {
+    let id = w.next_id();
+    if let Some(m) = md_mut(w, node, res) {
+        m.gen = id;
+    }
+}
+
+/// The connection state `node`'s end of `res` should be in towards `peer`.
+fn wanted(w: &World, node: &str, res: &str, peer: &str) -> Conn {
+    let r = &w.node(node).drbd[res];
+    if !r.want_connect {
+        return Conn::StandAlone;
+    }
+    let Some(p) = w.nodes.get(peer).and_then(|n| n.drbd.get(res)) else {
+        return Conn::WFConnection;
+    };
+    let to_peer = r.conf.peers.iter().find(|c| c.node == peer);
+    let to_me = p.conf.peers.iter().find(|c| c.node == node);
+    let matches = to_peer.is_some_and(|c| c.ip == p.conf.ip && c.port == p.conf.port)
+        && to_me.is_some_and(|c| c.ip == r.conf.ip && c.port == r.conf.port);
+    // Another listener (sshd, o2net) on the same port keeps DRBD from binding: it never connects.
+    let blocked = |n: &str, ip: &str, port: u16| {
+        port == 22
+            || w.node(n)
+                .o2cb
+                .local
+                .as_ref()
+                .is_some_and(|(a, p)| *p == port && a == ip)
+    };
+    let compatible =
+        r.two_primaries == p.two_primaries || !(r.role == Role::Primary && p.role == Role::Primary);
+    if p.want_connect
+        && matches
+        && compatible
+        && !blocked(node, &r.conf.ip, r.conf.port)
+        && !blocked(peer, &p.conf.ip, p.conf.port)
+    {
+        Conn::Connected
+    } else {
+        Conn::WFConnection
+    }
+}
+
+/// Lets simulated time pass until every DRBD connection is where it settles.
+pub(crate) fn settle(w: &mut World) {
+    for _ in 0..4 {
+        let mut changed = false;
+        let pairs: Vec<(String, String, String)> = w
+            .nodes
+            .iter()
+            .flat_map(|(n, node)| {
+                node.drbd.iter().flat_map(move |(r, res)| {
+                    res.conf
+                        .peers
+                        .iter()
+                        .map(move |p| (n.clone(), r.clone(), p.node.clone()))
+                })
+            })
+            .collect();
+        for (node, res, peer) in pairs {
+            let Some(r) = w.nodes[&node].drbd.get(&res) else {
+                continue;
+            };
+            let cur = r.conns.get(&peer).copied().unwrap_or(Conn::StandAlone);
+            let target = wanted(w, &node, &res, &peer);
+            if cur == Conn::Connected && target == Conn::Connected {
+                changed |= resync(w, &node, &peer, &res);
+                continue;
+            }
+            if cur == target {
+                continue;
+            }
+            changed = true;
+            match (cur, target) {
+                (_, Conn::Connected) => handshake(w, &node, &peer, &res),
+                (Conn::Connected, other) => {
+                    lose_peer(w, &node, &res, &peer);
+                    set_conn(w, &node, &res, &peer, other);
+                }
+                (_, other) => set_conn(w, &node, &res, &peer, other),
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+fn set_conn(w: &mut World, node: &str, res: &str, peer: &str, c: Conn) {
+    if let Some(r) = w.node_mut(node).drbd.get_mut(res) {
+        r.conns.insert(peer.to_string(), c);
+    }
+}
+
+/// `node` lost its connection to `peer`: a Primary starts a new data generation.
+fn lose_peer(w: &mut World, node: &str, res: &str, peer: &str) {
+    let r = &w.node(node).drbd[res];
+    if r.role != Role::Primary || r.disk != Disk::UpToDate {
+        return;
+    }
+    let shared = md(w, node, res).is_some_and(|m| m.peer_gens.get(peer) == Some(&m.gen));
+    if shared {
+        new_generation(w, node, res);
+    }
+}
+
+/// Who resyncs from whom when `a` and `b` meet.
+enum Outcome {
+    InSync,
+    From { source: String, target: String },
+    SplitBrain,
+}
+
+fn outcome(w: &World, a: &str, b: &str, res: &str) -> Outcome {
+    let ra = &w.node(a).drbd[res];
+    let rb = &w.node(b).drbd[res];
+    let (ga, pa) = md(w, a, res).map_or((0, 0), |m| {
+        (m.gen, m.peer_gens.get(b).copied().unwrap_or(0))
+    });
+    let (gb, pb) = md(w, b, res).map_or((0, 0), |m| {
+        (m.gen, m.peer_gens.get(a).copied().unwrap_or(0))
+    });
+    let from = |s: &str, t: &str| Outcome::From {
+        source: s.to_string(),
+        target: t.to_string(),
+    };
+    match (ra.disk, rb.disk) {
+        (Disk::UpToDate, Disk::UpToDate) => {
+            if ga == gb {
+                Outcome::InSync
+            } else if pa == gb {
+                from(a, b)
+            } else if pb == ga {
+                from(b, a)
+            } else if rb.discard_my_data && !ra.discard_my_data {
+                from(a, b)
+            } else if ra.discard_my_data && !rb.discard_my_data {
+                from(b, a)
+            } else {
+                Outcome::SplitBrain
+            }
+        }
+        (Disk::UpToDate, Disk::Inconsistent) => from(a, b),
+        (Disk::Inconsistent, Disk::UpToDate) => from(b, a),
+        // A diskless end reads through its peer; nothing to resync.
+        (Disk::Diskless, _) | (_, Disk::Diskless) | (Disk::Inconsistent, Disk::Inconsistent) => {
+            Outcome::InSync
+        }
+    }
+}
+
+/// While connected: an UpToDate side resyncs an Inconsistent one (after `primary --force`).
+fn resync(w: &mut World, a: &str, b: &str, res: &str) -> bool {
+    let da = w.node(a).drbd[res].disk;
+    let db = w.node(b).drbd.get(res).map(|r| r.disk);
+    let (source, target) = match (da, db) {
+        (Disk::UpToDate, Some(Disk::Inconsistent)) => (a, b),
+        (Disk::Inconsistent, Some(Disk::UpToDate)) => (b, a),
+        _ => return false,
+    };
+    copy(w, source, target, res);
+    connect_both(w, a, b, res);
+    true
+}
+
+/// The target takes the source's data and generation: a full resync, done at once.
+fn copy(w: &mut World, source: &str, target: &str, res: &str) {
+    let content = {
+        let n = w.node(source);
+        n.backing_lv(res)
+            .and_then(|l| n.vg.lvs.get(&l))
+            .map(|l| l.content.clone())
+            .unwrap_or_default()
+    };
+    let gen = md(w, source, res).map_or(0, |m| m.gen);
+    let t = w.node_mut(target);
+    if let Some(lv) = t.backing_lv(res) {
+        if let Some(l) = t.vg.lvs.get_mut(&lv) {
+            l.content = content;
+        }
+    }
+    if let Some(r) = t.drbd.get_mut(res) {
+        r.disk = Disk::UpToDate;
+    }
+    if let Some(m) = md_mut(w, target, res) {
+        m.consistent = true;
+        m.gen = gen;
+    }
+}
+
+fn handshake(w: &mut World, a: &str, b: &str, res: &str) {
+    match outcome(w, a, b, res) {
+        Outcome::SplitBrain => {
+            for (me, other) in [(a, b), (b, a)] {
+                if let Some(r) = w.node_mut(me).drbd.get_mut(res) {
+                    r.want_connect = false;
+                    r.split_brain = true;
+                    r.discard_my_data = false;
+                    r.conns.insert(other.to_string(), Conn::StandAlone);
+                }
+            }
+        }
+        Outcome::InSync => connect_both(w, a, b, res),
+        Outcome::From { source, target } => {
+            copy(w, &source, &target, res);
+            connect_both(w, a, b, res);
+        }
+    }
+}
+
+fn connect_both(w: &mut World, a: &str, b: &str, res: &str) {
+    let size = w.node(a).drbd[res].size.min(w.node(b).drbd[res].size);
+    let (ga, gb) = (md(w, a, res).map(|m| m.gen), md(w, b, res).map(|m| m.gen));
+    for (me, other) in [(a, b), (b, a)] {
+        if let Some(r) = w.node_mut(me).drbd.get_mut(res) {
+            r.conns.insert(other.to_string(), Conn::Connected);
+            r.discard_my_data = false;
+            r.split_brain = false;
+            r.size = size;
+        }
+    }
+    if ga == gb {
+        if let Some(g) = ga {
+            for (me, other) in [(a, b), (b, a)] {
+                if let Some(m) = md_mut(w, me, res) {
+                    m.peer_gens.insert(other.to_string(), g);
+                }
+            }
+        }
+    }
+}
+
+/// Fault injection: both ends wrote while apart, then met: StandAlone on both, data diverged.
+pub(crate) fn inject_split_brain(w: &mut World, res: &str) {
+    let nodes: Vec<String> = w
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.drbd.contains_key(res))
+        .map(|(n, _)| n.clone())
+        .collect();
+    for n in &nodes {
+        new_generation(w, n, res);
+        let node = w.node_mut(n);
+        if let Some(lv) = node.backing_lv(res) {
+            if let Some(l) = node.vg.lvs.get_mut(&lv) {
+                l.content.data = true;
+            }
+        }
+        if let Some(r) = node.drbd.get_mut(res) {
+            r.want_connect = false;
+            r.split_brain = true;
+            r.disk = Disk::UpToDate;
+            for c in r.conns.values_mut() {
+                *c = Conn::StandAlone;
+            }
+        }
+        if let Some(m) = md_mut(w, n, res) {
+            m.consistent = true;
+        }
+    }
+}
+
+/// The peer's role and disk as this end sees them over the connection to `peer`.
+pub(crate) fn peer_state(w: &World, node: &str, res: &str, peer: &str) -> Option<(Role, Disk)> {
+    let r = &w.node(node).drbd[res];
+    if r.conns.get(peer) != Some(&Conn::Connected) {
+        return None;
+    }
+    let p = w.nodes.get(peer)?.drbd.get(res)?;
+    Some((p.role, p.disk))
+}
+
+fn role_str(r: Role) -> &'static str {
+    match r {
+        Role::Primary => "Primary",
+        Role::Secondary => "Secondary",
+    }
+}
+
+/// The first (for 8.4: only) peer's connection state.
+pub(crate) fn conn_to_first_peer(r: &DrbdRes) -> Conn {
+    r.conf
+        .peers
+        .first()
+        .and_then(|p| r.conns.get(&p.node).copied())
+        .unwrap_or(Conn::StandAlone)
+}
+
+/// `/proc/drbd`: the 8.4 module's version lines and one entry per configured minor; DRBD 9 lists
+/// only its version lines.
+pub(crate) fn proc_drbd(w: &World, node: &str) -> String {
+    if w.drbd_version == DrbdVersion::V9 {
+        return "version: 9.2.8 (api:2/proto:86-122)\nGIT-hash: e163b05a76254c0f51f999970e861d72bb16409a build by @buildsystem, 2024-03-04 08:45:49\nTransports (api:20): tcp (9.2.8)\n".into();
+    }
+    let n = w.node(node);
+    let mut s = String::from(
+        "version: 8.4.11 (api:1/proto:86-101)\nsrcversion: F73C670A7EC572DB9CF3E5B \n",
+    );
+    let mut minors: Vec<(&String, &DrbdRes)> = n.drbd.iter().collect();
+    minors.sort_by_key(|(_, r)| r.conf.minor);
+    for (name, r) in minors {
+        let cs = conn_to_first_peer(r);
+        let peer = r.conf.peers.first().map(|p| p.node.as_str()).unwrap_or("");
+        let (prole, pdisk) = peer_state(w, node, name, peer)
+            .map_or(("Unknown", "DUnknown"), |(ro, d)| {
+                (role_str(ro), d.as_str())
+            });
+        let proto = match cs {
+            Conn::StandAlone => " ".to_string(),
+            Conn::WFConnection | Conn::Connected => r.conf.protocol.clone(),
+        };
+        let oos = if r.disk == Disk::Inconsistent || pdisk == "Inconsistent" {
+            r.size / 1024
+        } else {
+            0
+        };
+        s.push_str(&format!(
+            "{:>2}: cs:{} ro:{}/{prole} ds:{}/{pdisk} {proto} r-----\n    ns:0 nr:0 dw:0 dr:0 al:8 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:{oos}\n",
+            r.conf.minor,
+            cs.as_str(),
+            role_str(r.role),
+            r.disk.as_str()
+        ));
+    }
+    s
+}
+
+/// `drbdsetup status --json` (DRBD 9).
+pub(crate) fn status_json(w: &World, node: &str) -> String {
+    let n = w.node(node);
+    let items: Vec<String> = n
+        .drbd
+        .iter()
+        .map(|(name, r)| {
+            let in_sync = r.disk == Disk::UpToDate;
+            let conns: Vec<serde_json::Value> = r
+                .conf
+                .peers
+                .iter()
+                .map(|p| {
+                    let c = r.conns.get(&p.node).copied().unwrap_or(Conn::StandAlone);
+                    let ps = peer_state(w, node, name, &p.node);
+                    let state = match c {
+                        Conn::StandAlone => "StandAlone",
+                        Conn::WFConnection => "Connecting",
+                        Conn::Connected => "Connected",
+                    };
+                    json!({
+                        "peer-node-id": p.node_id,
+                        "name": p.node,
+                        "connection-state": state,
+                        "congested": false,
+                        "peer-role": ps.map_or("Unknown", |(ro, _)| role_str(ro)),
+                        "ap-in-flight": 0,
+                        "rs-in-flight": 0,
+                        "peer_devices": [{
+                            "volume": 0,
+                            "replication-state": if ps.is_some() { "Established" } else { "Off" },
+                            "peer-disk-state": ps.map_or("DUnknown", |(_, d)| d.as_str()),
+                            "peer-client": false,
+                            "resync-suspended": "no",
+                            "received": 0,
+                            "sent": 0,
+                            "out-of-sync": if in_sync { 0 } else { r.size / 1024 },
+                            "pending": 0,
+                            "unacked": 0,
+                            "has-sync-details": false,
+                            "has-online-verify-details": false,
+                            "percent-in-sync": if in_sync { 100.0 } else { 0.0 }
+                        }]
+                    })
+                })
+                .collect();
+            let v = json!({
+                "name": name,
+                "node-id": r.conf.node_id,
+                "role": role_str(r.role),
+                "suspended": false,
+                "force-io-failures": false,
+                "write-ordering": "flush",
+                "devices": [{
+                    "volume": 0,
+                    "minor": r.conf.minor,
+                    "disk-state": r.disk.as_str(),
+                    "client": false,
+                    "quorum": true,
+                    "size": r.size / 1024,
+                    "read": 0,
+                    "written": 0,
+                    "al-writes": 0,
+                    "bm-writes": 0,
+                    "upper-pending": 0,
+                    "lower-pending": 0
+                }],
+                "connections": conns
+            });
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        })
+        .collect();
+    format!("[\n{}\n]\n", items.join(",\n"))
+}

@@ -1,0 +1,81 @@
+//! The rules a cluster must never break, checked after every simulated command: at most one
+//! Primary per resource unless every Primary allows two, no Primaries on both sides of a broken
+//! connection, no domain on two nodes, every running domain's DRBD disks Primary and UpToDate
+//! where it runs, no local filesystem mounted on two nodes at once. Each rule broken is one
+//! sentence naming the nodes and objects.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::state::{Conn, Dev, Disk, Role, World};
+
+pub(crate) fn check(w: &World) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut primaries: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (node, n) in &w.nodes {
+        for (res, r) in &n.drbd {
+            if r.role == Role::Primary {
+                primaries.entry(res).or_default().push(node);
+            }
+        }
+    }
+    for (res, nodes) in &primaries {
+        if nodes.len() < 2 {
+            continue;
+        }
+        let all_allow = nodes.iter().all(|n| w.node(n).drbd[*res].two_primaries);
+        if !all_allow {
+            out.insert(format!(
+                "two Primaries without allow-two-primaries: {res} is Primary on {}",
+                nodes.join(" and ")
+            ));
+        }
+        for (i, a) in nodes.iter().enumerate() {
+            for b in &nodes[i + 1..] {
+                if w.node(a).drbd[*res].conns.get(*b) != Some(&Conn::Connected) {
+                    out.insert(format!(
+                        "Primary on both sides of a broken connection: {res} on {a} and {b} (their data diverges)"
+                    ));
+                }
+            }
+        }
+    }
+    let mut runs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (node, n) in &w.nodes {
+        for (dom, d) in &n.domains {
+            runs.entry(dom).or_default().push(node);
+            for k in &d.disks {
+                if let Some(Dev::Drbd(res)) = n.resolve(&k.target) {
+                    let r = &n.drbd[&res];
+                    if r.role != Role::Primary || r.disk != Disk::UpToDate {
+                        out.insert(format!(
+                            "domain {dom} on {node} uses {} which is not Primary and UpToDate there",
+                            k.target
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for (dom, nodes) in runs {
+        if nodes.len() > 1 {
+            out.insert(format!("domain {dom} runs on {}", nodes.join(" and ")));
+        }
+    }
+    let mut local_mounts: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (node, n) in &w.nodes {
+        for m in n.mounts.iter().filter(|m| m.fstype != "ocfs2") {
+            if let Some(fs) = n.resolve(&m.device).and_then(|d| n.content(&d).fs) {
+                local_mounts.entry(fs.uuid).or_default().push(node);
+            }
+        }
+    }
+    for (uuid, nodes) in local_mounts {
+        if nodes.len() > 1 {
+            out.insert(format!(
+                "local filesystem {uuid} mounted on {} at once",
+                nodes.join(" and ")
+            ));
+        }
+    }
+    out
+}

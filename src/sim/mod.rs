@@ -1,0 +1,353 @@
+//! A simulated cluster: the embedded default target of `xenflux plan/apply` and of the planner's
+//! property tests. It sits behind the same [`Transport`] as real nodes, interprets the argv the
+//! drivers build (LVM, drbdadm, xl, ip/bridge, o2cb, mkfs, mount, file writes) and answers in the
+//! real tools' exact output formats, refusing what a real node refuses with the real messages and
+//! exit statuses (see each submodule for which messages come from captures and which had to be
+//! composed). Time is simulated: a DRBD resync or an STP port transition completes at once.
+//!
+//! Deterministic: ordered maps, a counter instead of randomness, no clock. Every command is logged
+//! and followed by an invariant check (two Primaries without allow-two-primaries, a domain on two
+//! nodes, ...); destructive attempts (create-md, mkfs or lvremove over data) are recorded too.
+//! The simulator never spawns a process and never touches the host.
+
+mod drbd;
+mod drbdconf;
+mod drbdstate;
+mod files;
+mod fs;
+mod invariants;
+mod lvm;
+mod net;
+mod netout;
+mod ocfs2;
+mod state;
+mod util;
+mod view;
+mod xen;
+mod xenout;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::units::{GIB, MIB, TIB};
+use crate::model::Desired;
+use crate::transport::{Cmd, Output, Transport, TransportError};
+
+pub use state::LogEntry;
+pub use view::{DomainView, DrbdView, LinkView, LvView, MountView, NodeView, PeerView};
+
+use state::{FailRule, World};
+use util::Out;
+
+/// How fresh nodes are built.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimOptions {
+    /// Size of each node's volume group, bytes (rounded down to whole extents).
+    pub vg_size: u64,
+    /// LVM extent size, bytes.
+    pub extent_size: u64,
+    /// Xen `total_memory`, MiB.
+    pub total_memory_mib: u64,
+    /// Memory Domain-0 holds, MiB.
+    pub dom0_memory_mib: u64,
+    /// Physical NICs, up and without a master.
+    pub nics: Vec<String>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            vg_size: 2 * TIB,
+            extent_size: 4 * MIB,
+            total_memory_mib: 64 * GIB / MIB,
+            dom0_memory_mib: 4 * GIB / MIB,
+            nics: (0..4).map(|i| format!("eth{i}")).collect(),
+        }
+    }
+}
+
+/// Loading or saving a simulated cluster failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a simulated cluster: {source}")]
+    Json {
+        path: String,
+        source: serde_json::Error,
+    },
+}
+
+/// The simulated cluster. Shared between threads behind a mutex; every command runs under it.
+#[derive(Debug)]
+pub struct SimCluster {
+    world: Mutex<World>,
+}
+
+impl Clone for SimCluster {
+    fn clone(&self) -> Self {
+        SimCluster {
+            world: Mutex::new(self.lock().clone()),
+        }
+    }
+}
+
+impl Serialize for SimCluster {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.lock().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SimCluster {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        World::deserialize(d).map(|w| SimCluster {
+            world: Mutex::new(w),
+        })
+    }
+}
+
+impl SimCluster {
+    /// Every node of `desired` as a freshly installed Xen dom0: an empty volume group, the NICs
+    /// up without masters, the DRBD module loaded without resources, Domain-0 only, sshd on 22,
+    /// stock `/etc/drbd.conf` and `global_common.conf`, no OCFS2 configuration.
+    pub fn fresh(desired: &Desired, opts: &SimOptions) -> SimCluster {
+        SimCluster {
+            world: Mutex::new(World::fresh(desired, opts)),
+        }
+    }
+
+    /// Reads a cluster saved by [`SimCluster::save`].
+    pub fn load(path: &Path) -> Result<SimCluster, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| SimError::Json {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Writes the whole state as JSON.
+    pub fn save(&self, path: &Path) -> Result<(), SimError> {
+        let io = |source| SimError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::write(path, self.to_json()).map_err(io)
+    }
+
+    /// The whole state as (pretty) JSON: identical for identical command sequences.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(&*self.lock()).expect("state serialises");
+        s.push('\n');
+        s
+    }
+
+    fn lock(&self) -> MutexGuard<'_, World> {
+        // A panic in another thread leaves the state as consistent as after any command.
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The nodes, in name order.
+    pub fn node_names(&self) -> Vec<String> {
+        self.lock().nodes.keys().cloned().collect()
+    }
+
+    /// A read-only snapshot of one node.
+    pub fn node(&self, name: &str) -> Option<NodeView> {
+        let w = self.lock();
+        w.nodes.get(name).map(|_| view::node_view(&w, name))
+    }
+
+    /// Every command run so far, in order.
+    pub fn log(&self) -> Vec<LogEntry> {
+        self.lock().log.clone()
+    }
+
+    /// Forgets the command log.
+    pub fn clear_log(&self) {
+        self.lock().log.clear();
+    }
+
+    /// Every invariant violation recorded so far (one entry each time one appears, plus every
+    /// destructive attempt), in order.
+    pub fn violations(&self) -> Vec<String> {
+        self.lock().violations.clone()
+    }
+
+    /// The invariants broken right now.
+    pub fn invariants(&self) -> Vec<String> {
+        invariants::check(&self.lock()).into_iter().collect()
+    }
+
+    /// Makes a node unreachable (every batch fails with [`TransportError::Unreachable`]) or
+    /// reachable again. Its state is kept: this is the management network failing, not a crash.
+    pub fn set_node_down(&self, node: &str, down: bool) {
+        let mut w = self.lock();
+        if down {
+            w.faults.down.insert(node.to_string());
+        } else {
+            w.faults.down.remove(node);
+        }
+    }
+
+    /// The next `n` commands whose argv joined by spaces contains `pattern` fail with exit
+    /// status 1 and `injected failure` on stderr, without running.
+    pub fn fail_next(&self, pattern: &str, n: usize) {
+        self.lock().faults.fail_next.push(FailRule {
+            pattern: pattern.to_string(),
+            remaining: n,
+        });
+    }
+
+    /// A split brain on `resource`, as after both nodes wrote while disconnected and then met
+    /// again: both StandAlone, data diverged.
+    pub fn split_brain(&self, resource: &str) {
+        let mut w = self.lock();
+        drbdstate::inject_split_brain(&mut w, resource);
+        after_command(
+            &mut w,
+            "(fault injection)",
+            &format!("split brain on {resource}"),
+        );
+    }
+
+    /// After `n` more commands every command (every batch) fails with
+    /// [`TransportError::Unreachable`] until [`SimCluster::recover`]. A batch interrupted by the
+    /// crash keeps the effects of its commands that ran.
+    pub fn crash_after(&self, n: u64) {
+        let mut w = self.lock();
+        w.faults.crash_after = Some(n);
+        w.faults.crashed = n == 0;
+    }
+
+    /// Ends a crash: commands run again.
+    pub fn recover(&self) {
+        let mut w = self.lock();
+        w.faults.crash_after = None;
+        w.faults.crashed = false;
+    }
+
+    /// Runs one command on one node (as a one-command batch).
+    pub fn run(&self, node: &str, cmd: &Cmd) -> Result<Output, TransportError> {
+        self.run_batch(node, std::slice::from_ref(cmd))
+            .map(|mut v| v.remove(0))
+    }
+}
+
+fn unreachable(node: &str, reason: &str) -> TransportError {
+    TransportError::Unreachable {
+        node: node.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+impl Transport for SimCluster {
+    fn run_batch(&self, node: &str, batch: &[Cmd]) -> Result<Vec<Output>, TransportError> {
+        let mut w = self.lock();
+        if !w.nodes.contains_key(node) {
+            return Err(unreachable(node, "no such node in the simulated cluster"));
+        }
+        if w.faults.down.contains(node) {
+            return Err(unreachable(node, "node is down (simulated)"));
+        }
+        let mut outputs = Vec::with_capacity(batch.len());
+        for cmd in batch {
+            if w.faults.crashed {
+                return Err(unreachable(node, "the simulated cluster crashed"));
+            }
+            if let Some(left) = w.faults.crash_after.as_mut() {
+                if *left == 0 {
+                    w.faults.crashed = true;
+                    return Err(unreachable(node, "the simulated cluster crashed"));
+                }
+                *left -= 1;
+            }
+            outputs.push(run_logged(&mut w, node, cmd));
+        }
+        Ok(outputs)
+    }
+}
+
+/// Runs one command, logs it, settles DRBD and checks the invariants.
+fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
+    let line = cmd.argv.join(" ");
+    let injected = w
+        .faults
+        .fail_next
+        .iter_mut()
+        .find(|r| r.remaining > 0 && line.contains(&r.pattern));
+    let out = match injected {
+        Some(rule) => {
+            rule.remaining -= 1;
+            Out::fail(1, "injected failure\n")
+        }
+        None => execute(w, node, cmd),
+    };
+    w.faults.fail_next.retain(|r| r.remaining > 0);
+    w.log.push(LogEntry {
+        node: node.to_string(),
+        argv: cmd.argv.clone(),
+        status: Some(out.status),
+    });
+    after_command(w, node, &Cmd::new(cmd.argv.clone()).display());
+    Output {
+        argv: cmd.argv.clone(),
+        status: Some(out.status),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    }
+}
+
+/// Simulated time passes: DRBD peers connect and resync; then new invariant breaks are recorded.
+fn after_command(w: &mut World, node: &str, what: &str) {
+    drbdstate::settle(w);
+    let now = invariants::check(w);
+    for v in now.difference(&w.broken).cloned().collect::<Vec<_>>() {
+        w.violations.push(format!("after `{what}` on {node}: {v}"));
+    }
+    w.broken = now;
+}
+
+/// Interprets one argv on `node`.
+fn execute(w: &mut World, node: &str, cmd: &Cmd) -> Out {
+    let argv: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
+    let stdin = cmd.stdin.as_deref();
+    let Some((&prog, args)) = argv.split_first() else {
+        return Out::fail(127, ": command not found\n");
+    };
+    match prog {
+        "cat" => files::cat(w, node, args),
+        "install" => files::install(w, node, args, stdin),
+        "mkdir" => files::mkdir(w, node, args),
+        "rm" => files::rm(w, node, args),
+        "ss" => files::ss(w, node, args),
+        "vgs" | "lvs" => lvm::report(w, node, prog, args),
+        "lvcreate" => lvm::lvcreate(w, node, args),
+        "lvextend" => lvm::lvextend(w, node, args),
+        "lvchange" => lvm::lvchange(w, node, args),
+        "lvremove" => lvm::lvremove(w, node, args),
+        "drbdadm" => drbd::drbdadm(w, node, args),
+        "drbdsetup" => drbd::drbdsetup(w, node, args),
+        "xl" => xen::xl(w, node, args),
+        "ip" => net::ip(w, node, args),
+        "bridge" => net::bridge(w, node, args),
+        "/etc/init.d/o2cb" => ocfs2::init_script(w, node, args),
+        "o2cb" => ocfs2::o2cb(w, node, args),
+        "mounted.ocfs2" => ocfs2::mounted(w, node, args),
+        "mkfs.ocfs2" => ocfs2::mkfs(w, node, args, stdin),
+        "tunefs.ocfs2" => ocfs2::tunefs(w, node, args),
+        "mkfs.ext4" | "mkfs.ext3" | "mkfs.xfs" => fs::mkfs(w, node, prog, args),
+        "resize2fs" => fs::resize2fs(w, node, args),
+        "mount" => fs::mount(w, node, args),
+        "umount" => fs::umount(w, node, args),
+        "blkid" => fs::blkid(w, node, args),
+        other => Out::fail(127, format!("{other}: command not found\n")),
+    }
+}

@@ -1,0 +1,666 @@
+//! The simulated cluster's state: every node's volume group and LVs (with what their blocks
+//! hold), files, DRBD kernel resources, running domains, network links, o2cb stack and mounts.
+//! Plain data, serialisable, ordered maps only; the command modules change it, nothing here runs
+//! a command or formats tool output.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Desired, DrbdVersion};
+
+use super::SimOptions;
+
+/// The whole simulated cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct World {
+    pub drbd_version: DrbdVersion,
+    pub nodes: BTreeMap<String, Node>,
+    /// Source of every generated identifier (UUIDs, MACs, DRBD data generations): deterministic.
+    pub counter: u64,
+    pub log: Vec<LogEntry>,
+    pub violations: Vec<String>,
+    /// State invariants broken after the last command (a violation is recorded when it appears).
+    pub broken: BTreeSet<String>,
+    pub faults: Faults,
+}
+
+/// One command the simulator ran (or refused to run because of an injected fault).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub node: String,
+    pub argv: Vec<String>,
+    pub status: Option<i32>,
+}
+
+/// Injected faults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Faults {
+    pub down: BTreeSet<String>,
+    pub fail_next: Vec<FailRule>,
+    /// Commands left before the crash.
+    pub crash_after: Option<u64>,
+    pub crashed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FailRule {
+    pub pattern: String,
+    pub remaining: usize,
+}
+
+/// A freshly installed Xen dom0 and everything added to it since.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Node {
+    pub name: String,
+    /// Position in the cluster, for deterministic MACs.
+    pub index: u32,
+    /// The replication address (on the node's first NIC).
+    pub address: IpAddr,
+    pub vg: Vg,
+    pub files: BTreeMap<String, String>,
+    pub dirs: BTreeSet<String>,
+    /// DRBD module parameter: minors 0..minor_count-1 exist.
+    pub minor_count: u32,
+    /// Resources configured in the kernel (`drbdadm up`), by name.
+    pub drbd: BTreeMap<String, DrbdRes>,
+    pub total_memory_mib: u64,
+    pub dom0_memory_mib: u64,
+    pub domains: BTreeMap<String, Domain>,
+    pub next_domid: u32,
+    pub links: BTreeMap<String, Link>,
+    pub next_ifindex: u32,
+    pub o2cb: O2cb,
+    /// Mounts beyond the base system ones, in mount order.
+    pub mounts: Vec<Mount>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Vg {
+    pub name: String,
+    pub extent_size: u64,
+    pub extents: u64,
+    pub tags: BTreeSet<String>,
+    pub lvs: BTreeMap<String, Lv>,
+}
+
+impl Vg {
+    pub fn free_extents(&self) -> u64 {
+        self.extents - self.lvs.values().map(|l| l.extents).sum::<u64>()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Lv {
+    pub extents: u64,
+    pub tags: BTreeSet<String>,
+    /// What the start of the LV holds (a DRBD device's data is its backing LV's).
+    pub content: Content,
+    /// DRBD meta-data blocks on this LV, by slot (`0`, `1`, ... for indexed, `flexible`,
+    /// `internal`).
+    pub md: BTreeMap<String, MetaData>,
+}
+
+/// What a block device holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Content {
+    pub fs: Option<FsSig>,
+    /// Something was written (a filesystem, a guest's disk, a resync from a peer with data).
+    pub data: bool,
+}
+
+/// A filesystem signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FsSig {
+    /// `ocfs2`, `ext4`, `ext3`, `xfs`.
+    pub kind: String,
+    pub label: String,
+    /// Dashed lower-case form, as blkid prints it.
+    pub uuid: String,
+    pub size: u64,
+    pub slots: u32,
+    pub cluster: Option<String>,
+    pub stack: Option<String>,
+}
+
+/// A DRBD meta-data block: which resource wrote it and the data generation it vouches for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct MetaData {
+    pub resource: String,
+    /// The data is consistent (UpToDate when attached alone, fencing off).
+    pub consistent: bool,
+    /// Current data generation (DRBD's current UUID); 0 for fresh meta-data.
+    pub gen: u64,
+    /// Generation last shared with each peer (DRBD's bitmap UUID).
+    pub peer_gens: BTreeMap<String, u64>,
+}
+
+/// Where a resource keeps its meta-data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum MetaLoc {
+    Internal,
+    Indexed { path: String, index: u32 },
+    Flexible { path: String },
+}
+
+impl MetaLoc {
+    /// The device holding the meta-data (`disk` for internal meta-data).
+    pub fn device<'a>(&'a self, disk: &'a str) -> &'a str {
+        match self {
+            MetaLoc::Internal => disk,
+            MetaLoc::Indexed { path, .. } | MetaLoc::Flexible { path } => path,
+        }
+    }
+
+    /// The key of the meta-data block in its LV's `md` map.
+    pub fn slot(&self) -> String {
+        match self {
+            MetaLoc::Internal => "internal".into(),
+            MetaLoc::Indexed { index, .. } => index.to_string(),
+            MetaLoc::Flexible { .. } => "flexible".into(),
+        }
+    }
+
+    /// drbdmeta's argument for it (`0`, `internal`, `flex-external`).
+    pub fn drbdmeta_arg(&self) -> String {
+        match self {
+            MetaLoc::Internal => "internal".into(),
+            MetaLoc::Indexed { index, .. } => index.to_string(),
+            MetaLoc::Flexible { .. } => "flex-external".into(),
+        }
+    }
+}
+
+/// One peer of a resource as this node's configuration names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PeerConf {
+    pub node: String,
+    pub node_id: u32,
+    pub ip: String,
+    pub port: u16,
+}
+
+/// A resource as applied to the kernel by `up` / `adjust`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ResConf {
+    pub minor: u32,
+    /// DRBD 9 node-id of this node (its position among the hosts when not configured).
+    pub node_id: u32,
+    pub disk: String,
+    pub meta: MetaLoc,
+    pub ip: String,
+    pub port: u16,
+    pub peers: Vec<PeerConf>,
+    pub protocol: String,
+    pub two_primaries: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Role {
+    Primary,
+    Secondary,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Disk {
+    /// A minor without a backing device (an `up` that failed before `attach`).
+    Diskless,
+    Inconsistent,
+    UpToDate,
+}
+
+impl Disk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disk::Diskless => "Diskless",
+            Disk::Inconsistent => "Inconsistent",
+            Disk::UpToDate => "UpToDate",
+        }
+    }
+}
+
+/// The connection to one peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Conn {
+    StandAlone,
+    WFConnection,
+    Connected,
+}
+
+impl Conn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conn::StandAlone => "StandAlone",
+            Conn::WFConnection => "WFConnection",
+            Conn::Connected => "Connected",
+        }
+    }
+}
+
+/// A DRBD resource configured in the kernel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DrbdRes {
+    pub conf: ResConf,
+    pub role: Role,
+    pub disk: Disk,
+    /// False after `disconnect` or a split brain: StandAlone.
+    pub want_connect: bool,
+    /// Per peer node.
+    pub conns: BTreeMap<String, Conn>,
+    /// The last handshake found a split brain.
+    pub split_brain: bool,
+    /// `connect --discard-my-data` waiting for the handshake.
+    pub discard_my_data: bool,
+    /// Net option `allow-two-primaries` as currently set in the kernel.
+    pub two_primaries: bool,
+    /// Device size in bytes.
+    pub size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DomDisk {
+    pub target: String,
+    pub vdev: String,
+    pub rw: bool,
+    pub script: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DomNic {
+    pub mac: String,
+    pub bridge: Option<String>,
+    pub script: Option<String>,
+}
+
+/// A running Xen guest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Domain {
+    pub domid: u32,
+    pub uuid: String,
+    pub kind: String,
+    pub memory_mib: u64,
+    pub vcpus: u32,
+    pub kernel: Option<String>,
+    pub ramdisk: Option<String>,
+    pub cmdline: Option<String>,
+    pub bootloader: Option<String>,
+    pub disks: Vec<DomDisk>,
+    pub nics: Vec<DomNic>,
+    pub on_reboot: String,
+    pub on_crash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum LinkKind {
+    Loopback,
+    /// A physical NIC (virtio in the lab).
+    Ether,
+    Bridge {
+        stp: bool,
+        forward_delay_cs: u32,
+    },
+    Bond {
+        mode: String,
+        miimon: u32,
+        lacp_rate: Option<String>,
+        xmit_hash_policy: Option<String>,
+    },
+    /// A Xen guest's backend interface (`vifD.N`).
+    Vif,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Link {
+    pub ifindex: u32,
+    pub kind: LinkKind,
+    pub up: bool,
+    pub master: Option<String>,
+    pub mac: String,
+    /// The hardware address it was born with (bond slaves take the bond's).
+    pub perm_mac: String,
+    /// `ip addr add` addresses, as CIDR.
+    pub addrs: Vec<String>,
+}
+
+/// The o2cb cluster stack.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct O2cb {
+    /// configfs, the o2cb stack plugin and dlmfs are loaded (`/etc/init.d/o2cb start`).
+    pub loaded: bool,
+    /// The registered cluster.
+    pub cluster: Option<String>,
+    /// This node is a node of the registered cluster (its o2net listener and mounts work).
+    pub local: Option<(String, u16)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Mount {
+    pub device: String,
+    pub target: String,
+    pub fstype: String,
+    pub options: String,
+}
+
+/// What a block device path names on a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Dev {
+    Lv(String),
+    /// A configured DRBD minor, by resource.
+    Drbd(String),
+}
+
+/// `/etc/drbd.conf` as Debian ships it.
+pub(crate) const DRBD_CONF: &str =
+    "# You can find an example in  /usr/share/doc/drbd.../drbd.conf.example
+
+include \"drbd.d/global_common.conf\";
+include \"drbd.d/*.res\";
+";
+
+/// A stock `global_common.conf` with every section empty.
+pub(crate) const GLOBAL_COMMON: &str = "global {
+\tusage-count no;
+}
+
+common {
+\thandlers {
+\t}
+\tstartup {
+\t}
+\toptions {
+\t}
+\tdisk {
+\t}
+\tnet {
+\t}
+}
+";
+
+/// `/etc/default/o2cb` as ocfs2-tools 1.8.7 installs it (real-tools/30-ocfs2.txt).
+pub(crate) const O2CB_DEFAULTS: &str = "#
+# This is a configuration file for automatic startup of the O2CB
+# driver.  It is generated by running 'dpkg-reconfigure ocfs2-tools'.
+# Please use that method to modify this file.
+#
+
+# O2CB_ENABLED: 'true' means to load the driver on boot.
+O2CB_ENABLED=false
+
+# O2CB_BOOTCLUSTER: If not empty, the name of a cluster to start.
+O2CB_BOOTCLUSTER=ocfs2
+
+# O2CB_HEARTBEAT_THRESHOLD: Iterations before a node is considered dead.
+O2CB_HEARTBEAT_THRESHOLD=31
+
+# O2CB_IDLE_TIMEOUT_MS: Time in ms before a network connection is considered dead.
+O2CB_IDLE_TIMEOUT_MS=30000
+
+# O2CB_KEEPALIVE_DELAY_MS: Max. time in ms before a keepalive packet is sent.
+O2CB_KEEPALIVE_DELAY_MS=2000
+
+# O2CB_RECONNECT_DELAY_MS: Min. time in ms between connection attempts.
+O2CB_RECONNECT_DELAY_MS=2000
+";
+
+const BASE_DIRS: [&str; 14] = [
+    "/",
+    "/etc",
+    "/etc/default",
+    "/etc/drbd.d",
+    "/etc/init.d",
+    "/etc/network",
+    "/etc/network/interfaces.d",
+    "/etc/ocfs2",
+    "/etc/xen",
+    "/proc",
+    "/sys",
+    "/tmp",
+    "/var",
+    "/var/lib",
+];
+
+impl World {
+    /// Every node of `desired` as a freshly installed dom0.
+    pub fn fresh(desired: &Desired, opts: &SimOptions) -> World {
+        let nodes = desired
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, (name, spec))| {
+                let index = u32::try_from(i).unwrap_or(u32::MAX);
+                let node = Node::fresh(
+                    name.as_str(),
+                    index,
+                    spec.address,
+                    spec.volume_group.as_str(),
+                    opts,
+                );
+                (name.to_string(), node)
+            })
+            .collect();
+        World {
+            drbd_version: desired.cluster.drbd.version,
+            nodes,
+            counter: 0,
+            log: Vec::new(),
+            violations: Vec::new(),
+            broken: BTreeSet::new(),
+            faults: Faults::default(),
+        }
+    }
+
+    /// The next value of the deterministic counter.
+    pub fn next_id(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    pub fn node(&self, name: &str) -> &Node {
+        &self.nodes[name]
+    }
+
+    pub fn node_mut(&mut self, name: &str) -> &mut Node {
+        self.nodes
+            .get_mut(name)
+            .expect("commands run only on nodes of the simulated cluster")
+    }
+}
+
+impl Node {
+    fn fresh(name: &str, index: u32, address: IpAddr, vg: &str, opts: &SimOptions) -> Node {
+        let mut links = BTreeMap::new();
+        links.insert(
+            "lo".to_string(),
+            Link {
+                ifindex: 1,
+                kind: LinkKind::Loopback,
+                up: true,
+                master: None,
+                mac: "00:00:00:00:00:00".into(),
+                perm_mac: "00:00:00:00:00:00".into(),
+                addrs: vec!["127.0.0.1/8".into()],
+            },
+        );
+        let mut next_ifindex = 2;
+        for (i, nic) in opts.nics.iter().enumerate() {
+            let mac = format!("52:54:00:{:02x}:{:02x}:{:02x}", index >> 8, index & 0xff, i);
+            let addrs = if i == 0 {
+                let prefix = if address.is_ipv4() { 24 } else { 64 };
+                vec![format!("{address}/{prefix}")]
+            } else {
+                Vec::new()
+            };
+            links.insert(
+                nic.clone(),
+                Link {
+                    ifindex: next_ifindex,
+                    kind: LinkKind::Ether,
+                    up: true,
+                    master: None,
+                    mac: mac.clone(),
+                    perm_mac: mac,
+                    addrs,
+                },
+            );
+            next_ifindex += 1;
+        }
+        let files = [
+            ("/etc/drbd.conf", DRBD_CONF),
+            ("/etc/drbd.d/global_common.conf", GLOBAL_COMMON),
+            ("/etc/default/o2cb", O2CB_DEFAULTS),
+            ("/etc/hostname", ""),
+        ]
+        .into_iter()
+        .map(|(p, t)| {
+            let text = if p == "/etc/hostname" {
+                format!("{name}\n")
+            } else {
+                t.to_string()
+            };
+            (p.to_string(), text)
+        })
+        .collect();
+        let extents = opts.vg_size / opts.extent_size;
+        Node {
+            name: name.to_string(),
+            index,
+            address,
+            vg: Vg {
+                name: vg.to_string(),
+                extent_size: opts.extent_size,
+                extents,
+                tags: BTreeSet::new(),
+                lvs: BTreeMap::new(),
+            },
+            files,
+            dirs: BASE_DIRS.iter().map(|d| d.to_string()).collect(),
+            minor_count: 255,
+            drbd: BTreeMap::new(),
+            total_memory_mib: opts.total_memory_mib,
+            dom0_memory_mib: opts.dom0_memory_mib,
+            domains: BTreeMap::new(),
+            next_domid: 1,
+            links,
+            next_ifindex,
+            o2cb: O2cb::default(),
+            mounts: Vec::new(),
+        }
+    }
+
+    /// Every address configured on the node (without prefix length).
+    pub fn ips(&self) -> BTreeSet<String> {
+        self.links
+            .values()
+            .flat_map(|l| l.addrs.iter())
+            .map(|a| a.split('/').next().unwrap_or(a).to_string())
+            .collect()
+    }
+
+    /// The byte size of an LV.
+    pub fn lv_size(&self, lv: &str) -> Option<u64> {
+        self.vg.lvs.get(lv).map(|l| l.extents * self.vg.extent_size)
+    }
+
+    /// The LV a `/dev/VG/LV` or `/dev/mapper/VG-LV` path names, if it exists.
+    pub fn lv_of_path(&self, path: &str) -> Option<String> {
+        let vg = &self.vg.name;
+        let name = if let Some(rest) = path.strip_prefix(&format!("/dev/{vg}/")) {
+            rest.to_string()
+        } else {
+            let mapper = path.strip_prefix("/dev/mapper/")?;
+            let prefix = format!("{}-", vg.replace('-', "--"));
+            mapper.strip_prefix(&prefix)?.replace("--", "-")
+        };
+        self.vg.lvs.contains_key(&name).then_some(name)
+    }
+
+    /// What a device path names here: an existing LV or a configured DRBD minor.
+    pub fn resolve(&self, path: &str) -> Option<Dev> {
+        if let Some(minor) = path.strip_prefix("/dev/drbd") {
+            let minor: u32 = minor.parse().ok()?;
+            return self
+                .drbd
+                .iter()
+                .find(|(_, r)| r.conf.minor == minor)
+                .map(|(n, _)| Dev::Drbd(n.clone()));
+        }
+        self.lv_of_path(path).map(Dev::Lv)
+    }
+
+    /// The backing LV of a configured resource, if it (still) exists.
+    pub fn backing_lv(&self, res: &str) -> Option<String> {
+        self.drbd
+            .get(res)
+            .and_then(|r| self.lv_of_path(&r.conf.disk))
+    }
+
+    /// The LV holding a device's data.
+    pub fn data_lv(&self, dev: &Dev) -> Option<String> {
+        match dev {
+            Dev::Lv(l) => Some(l.clone()),
+            Dev::Drbd(r) => self.backing_lv(r),
+        }
+    }
+
+    /// What a device holds (blank when its LV is gone).
+    pub fn content(&self, dev: &Dev) -> Content {
+        self.data_lv(dev)
+            .and_then(|l| self.vg.lvs.get(&l))
+            .map(|l| l.content.clone())
+            .unwrap_or_default()
+    }
+
+    /// A device is held open by a mount or a running domain on this node.
+    pub fn dev_in_use(&self, path: &str) -> bool {
+        self.mounts.iter().any(|m| m.device == path)
+            || self
+                .domains
+                .values()
+                .any(|d| d.disks.iter().any(|k| k.target == path))
+    }
+
+    /// `/dev/drbdN` of a configured resource.
+    pub fn drbd_path(&self, res: &str) -> Option<String> {
+        self.drbd
+            .get(res)
+            .map(|r| format!("/dev/drbd{}", r.conf.minor))
+    }
+
+    /// An LV is open: DRBD holds it (data or meta-data), or it is mounted or in a domain.
+    pub fn lv_open(&self, lv: &str) -> bool {
+        let vg = &self.vg.name;
+        let path = format!("/dev/{vg}/{lv}");
+        let mapper = format!(
+            "/dev/mapper/{}-{}",
+            vg.replace('-', "--"),
+            lv.replace('-', "--")
+        );
+        let drbd = self.drbd.values().any(|r| {
+            let md = r.conf.meta.device(&r.conf.disk);
+            [r.conf.disk.as_str(), md]
+                .iter()
+                .any(|p| self.lv_of_path(p).as_deref() == Some(lv))
+        });
+        drbd || self.dev_in_use(&path) || self.dev_in_use(&mapper)
+    }
+
+    /// Memory in use by domains (Domain-0 included), MiB.
+    pub fn used_memory_mib(&self) -> u64 {
+        self.dom0_memory_mib + self.domains.values().map(|d| d.memory_mib).sum::<u64>()
+    }
+
+    pub fn free_memory_mib(&self) -> u64 {
+        self.total_memory_mib.saturating_sub(self.used_memory_mib())
+    }
+
+    /// The parent directory of `path` exists.
+    pub fn parent_exists(&self, path: &str) -> bool {
+        let parent = match path.rsplit_once('/') {
+            Some(("", _)) => "/",
+            Some((p, _)) => p,
+            None => return false,
+        };
+        self.dirs.contains(parent)
+    }
+}
