@@ -3,6 +3,7 @@
 //! execute. See the README for the module map.
 
 pub mod alloc;
+pub mod bench;
 pub mod cli;
 pub mod diag;
 pub mod drivers;

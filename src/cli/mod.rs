@@ -1,7 +1,10 @@
 //! Command-line front end: parses arguments, calls the library, prints, and maps outcomes to exit
 //! codes. Holds no logic of its own.
 //!
-//! Exit codes: 0 success; 1 error (invalid state, unreadable input, failed command).
+//! Exit codes: 0 success (for `plan`: no changes); 1 error (invalid state, unreadable input,
+//! failed command); 2 `plan` found changes pending.
+
+mod cluster;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +36,9 @@ pub struct Cli {
     /// Read the state from this Git revision of the repository holding --state, not the working tree.
     #[arg(long, global = true, value_name = "REV")]
     pub rev: Option<String>,
+    /// Where xenflux keeps its own state: the simulated cluster, the journal, the apply lock.
+    #[arg(long, global = true, default_value = ".xenflux", value_name = "DIR")]
+    pub state_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -46,6 +52,42 @@ pub enum Command {
         verbose: bool,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Dry run: print every action in order, with its commands, the file diffs, what is
+    /// blocked and why. Exit status 0 no changes, 2 changes pending, 1 error.
+    Plan {
+        #[arg(long, value_enum, default_value_t = Target::Sim)]
+        target: Target,
+        #[arg(long, value_enum, default_value_t = cluster::PlanFormat::Text)]
+        format: cluster::PlanFormat,
+        /// Also save the plan (JSON) for `xenflux apply FILE`.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Allow destructive actions (removing what the state no longer has).
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Run the plan: stages in order, in parallel across nodes, verified after each stage.
+    Apply {
+        /// A plan saved with `plan -o FILE`: run exactly it (refused if the cluster changed).
+        plan: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Target::Sim)]
+        target: Target,
+        /// Do not ask for confirmation (required without a terminal).
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Observed state and drift, in an operator's words.
+    Status {
+        #[arg(long, value_enum, default_value_t = Target::Sim)]
+        target: Target,
+    },
+    /// Inspect and perturb the simulated cluster (for demos and tests).
+    Sim {
+        #[command(subcommand)]
+        command: cluster::SimCommand,
     },
     /// Print the exact config files each node would get (or write them as a tree per node).
     Render {
@@ -66,6 +108,17 @@ pub enum Command {
         node: Option<String>,
         #[arg(long, value_enum, default_value_t = DataFormat::Yaml)]
         format: DataFormat,
+    },
+    /// Time a reconcile of a generated estate on the simulated cluster (fresh, then converged)
+    /// and print the figures.
+    Bench {
+        #[arg(long, default_value_t = 32)]
+        pairs: u32,
+        /// Volumes per pair.
+        #[arg(long, default_value_t = 255)]
+        volumes: u32,
+        #[arg(long, default_value_t = 4000)]
+        domains: u32,
     },
     /// Write the JSON Schema of every kind.
     Schema {
@@ -91,6 +144,8 @@ pub enum Command {
 /// Where commands run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Target {
+    /// The simulated cluster in STATE_DIR/sim.json (the default for plan and apply).
+    Sim,
     /// This machine.
     Local,
 }
@@ -133,7 +188,58 @@ fn run(cli: Cli) -> Result<ExitCode> {
             target,
             node,
             format,
-        } => cmd_observe(&cli.state, cli.rev.as_deref(), target, node, format),
+        } => cmd_observe(
+            &cli.state,
+            cli.rev.as_deref(),
+            &cli.state_dir,
+            target,
+            node,
+            format,
+        ),
+        Command::Plan {
+            target,
+            format,
+            output,
+            prune,
+        } => {
+            require_sim(target)?;
+            cluster::cmd_plan(
+                &cli.state,
+                cli.rev.as_deref(),
+                &cli.state_dir,
+                format,
+                output.as_deref(),
+                prune,
+            )
+        }
+        Command::Apply {
+            plan,
+            target,
+            yes,
+            prune,
+        } => {
+            require_sim(target)?;
+            cluster::cmd_apply(
+                &cli.state,
+                cli.rev.as_deref(),
+                &cli.state_dir,
+                plan.as_deref(),
+                yes,
+                prune,
+            )
+        }
+        Command::Status { target } => {
+            require_sim(target)?;
+            cluster::cmd_status(&cli.state, cli.rev.as_deref(), &cli.state_dir)
+        }
+        Command::Sim { command } => {
+            cluster::cmd_sim(&cli.state, cli.rev.as_deref(), &cli.state_dir, command)
+        }
+        Command::Bench {
+            pairs,
+            volumes,
+            domains,
+        } => cmd_bench(pairs, volumes, domains),
         Command::Schema { out } => cmd_schema(&out),
         Command::Generate {
             pairs,
@@ -141,6 +247,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             domains,
             out,
         } => cmd_generate(pairs, volumes, domains, &out),
+    }
+}
+
+fn require_sim(target: Target) -> Result<()> {
+    match target {
+        Target::Sim => Ok(()),
+        Target::Local => bail!("plan, apply and status drive a whole cluster: use --target sim (SSH to real nodes is not there yet)"),
     }
 }
 
@@ -357,6 +470,7 @@ fn cmd_render(
 fn cmd_observe(
     state: &Path,
     rev: Option<&str>,
+    state_dir: &Path,
     target: Target,
     node: Option<String>,
     format: DataFormat,
@@ -376,31 +490,65 @@ fn cmd_observe(
             v.desired.nodes.contains_key(&name).then_some((v, name))
         });
     let probe = match &known {
-        Some((v, name)) => {
-            let files = crate::render::render_node(&v.desired, &v.allocation, name).into_keys();
-            let minors = v
-                .allocation
-                .volumes
-                .iter()
-                .map(|(n, a)| (n.clone(), a.minor.value))
-                .collect();
-            crate::observe::Probe::for_node(&v.desired, files, &minors, name)
-        }
+        Some((v, name)) => crate::reconcile::probe(v, name),
         None => crate::observe::Probe {
             host: host.clone(),
             ..Default::default()
         },
     };
-    let transport = match target {
-        Target::Local => crate::transport::Local::new(),
+    let transport: Box<dyn crate::transport::Transport> = match target {
+        Target::Local => Box::new(crate::transport::Local::new()),
+        Target::Sim => {
+            let Some((v, _)) = &known else {
+                bail!("--target sim needs a valid --state that has node `{host}`");
+            };
+            Box::new(cluster::open_sim(state_dir, &v.desired)?)
+        }
     };
-    let observed = crate::observe::observe_node(&transport, &host, &probe);
+    let observed = crate::observe::observe_node(transport.as_ref(), &host, &probe);
     let text = match format {
         DataFormat::Json => serde_json::to_string_pretty(&observed)? + "\n",
         DataFormat::Yaml => serde_yaml::to_string(&observed)?,
     };
     print!("{text}");
     Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_bench(pairs: u32, volumes: u32, domains: u32) -> Result<ExitCode> {
+    let dir = tempfile_dir()?;
+    let e = crate::generate::Estate {
+        pairs,
+        volumes_per_pair: volumes,
+        domains,
+    };
+    println!(
+        "estate: {pairs} pairs ({} nodes), {} volumes, {domains} domains",
+        pairs * 2,
+        pairs * volumes
+    );
+    let steps = crate::bench::run(e, &dir).map_err(|e| anyhow::anyhow!(e));
+    let _ = std::fs::remove_dir_all(&dir);
+    for s in steps? {
+        println!(
+            "  {:<40} {:>10.1} ms  {}",
+            s.name,
+            s.took.as_secs_f64() * 1000.0,
+            s.detail
+        );
+    }
+    if let Some(kib) = crate::bench::peak_rss_kib() {
+        println!(
+            "  peak memory (VmHWM)                      {:>10.1} MiB",
+            kib as f64 / 1024.0
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("xenflux-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }
 
 fn cmd_schema(out: &Path) -> Result<ExitCode> {

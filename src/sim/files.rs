@@ -14,9 +14,19 @@ fn virtual_file(w: &World, node: &str, path: &str) -> Option<Option<String>> {
     match path {
         "/proc/drbd" => Some(Some(drbdstate::proc_drbd(w, node))),
         "/proc/mounts" | "/proc/self/mounts" | "/etc/mtab" => Some(Some(fs::proc_mounts(w, node))),
-        _ => path
-            .strip_prefix("/proc/net/bonding/")
-            .map(|b| netout::proc_bonding(w, node, b)),
+        _ => {
+            if let Some(b) = path.strip_prefix("/proc/net/bonding/") {
+                return Some(netout::proc_bonding(w, node, b));
+            }
+            // `/sys/block/drbdN/size`: the device size in 512-byte sectors, while it is up.
+            let minor = path
+                .strip_prefix("/sys/block/drbd")?
+                .strip_suffix("/size")?
+                .parse::<u32>()
+                .ok()?;
+            let res = w.node(node).drbd.values().find(|r| r.conf.minor == minor);
+            Some(res.map(|r| format!("{}\n", r.size / 512)))
+        }
     }
 }
 

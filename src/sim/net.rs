@@ -49,6 +49,9 @@ pub(crate) fn ip(w: &mut World, node: &str, args: &[&str]) -> Out {
         ["link"] | ["link", "show"] | ["l"] | ["l", "show"] if json => {
             Out::ok(netout::ip_link_json(w.node(node)))
         }
+        ["addr"] | ["addr", "show"] | ["address", "show"] | ["a"] if json => {
+            Out::ok(netout::ip_addr_json(w.node(node)))
+        }
         ["link", "show", dev] | ["link", "show", "dev", dev] if json => {
             match w.node(node).links.contains_key(*dev) {
                 true => Out::ok(netout::ip_link_json_one(w.node(node), dev)),

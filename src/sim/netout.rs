@@ -346,6 +346,27 @@ pub(crate) fn ip_link_json(n: &Node) -> String {
     format!("{}\n", Value::Array(items))
 }
 
+/// `ip -j addr show`: each link with its `addr_info` (IPv4 `inet`, IPv6 `inet6`), like iproute2.
+pub(crate) fn ip_addr_json(n: &Node) -> String {
+    let items: Vec<Value> = by_ifindex(n)
+        .into_iter()
+        .map(|(name, l)| {
+            let addrs: Vec<Value> = l
+                .addrs
+                .iter()
+                .filter_map(|cidr| {
+                    let (ip, prefix) = cidr.split_once('/')?;
+                    let family = if ip.contains(':') { "inet6" } else { "inet" };
+                    let prefix: u64 = prefix.parse().ok()?;
+                    Some(json!({"family": family, "local": ip, "prefixlen": prefix, "scope": "global", "label": name}))
+                })
+                .collect();
+            json!({"ifindex": l.ifindex, "ifname": name, "mtu": 1500, "address": l.mac, "addr_info": addrs})
+        })
+        .collect();
+    format!("{}\n", Value::Array(items))
+}
+
 /// `ip -j -d link show DEV`.
 pub(crate) fn ip_link_json_one(n: &Node, dev: &str) -> String {
     format!("{}\n", Value::Array(vec![link_json(n, dev, &n.links[dev])]))

@@ -61,7 +61,12 @@ impl Lab {
     /// Runs one command that must succeed.
     pub fn ok(&self, node: &str, argv: Argv) -> Output {
         let o = self.run(node, argv);
-        assert!(o.success(), "on {node}: {}\nstdout: {}", o.describe(), o.stdout);
+        assert!(
+            o.success(),
+            "on {node}: {}\nstdout: {}",
+            o.describe(),
+            o.stdout
+        );
         o
     }
 
@@ -113,7 +118,12 @@ impl Lab {
     }
 
     pub fn probe(&self, node: &str) -> Probe {
-        Probe::for_node(&self.v.desired, self.files(node).into_keys(), &self.minors(), &name(node))
+        Probe::for_node(
+            &self.v.desired,
+            self.files(node).into_keys(),
+            &self.minors(),
+            &name(node),
+        )
     }
 
     /// Observes one node with the real observation batch and parsers.

@@ -1,0 +1,127 @@
+//! `xenflux bench`: a generated estate of two-node pairs, timed through every step of a
+//! reconcile against the simulated cluster — load, validate, observe, plan, apply — first on
+//! fresh dom0s, then once more on the converged cluster. Prints figures; asserts nothing.
+
+use std::time::{Duration, Instant};
+
+use crate::exec::Executor;
+use crate::generate::{estate, Estate};
+use crate::observe::observe_node;
+use crate::reconcile::{observe_cluster, plan_for, probe, Snapshot};
+use crate::sim::{SimCluster, SimOptions};
+
+/// One timed step.
+pub struct Step {
+    pub name: String,
+    pub took: Duration,
+    pub detail: String,
+}
+
+/// Peak resident memory of this process so far (VmHWM), in KiB.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn timed<T>(steps: &mut Vec<Step>, name: &str, f: impl FnOnce() -> (T, String)) -> T {
+    let start = Instant::now();
+    let (value, detail) = f();
+    steps.push(Step {
+        name: name.to_string(),
+        took: start.elapsed(),
+        detail,
+    });
+    value
+}
+
+/// Runs the benchmark; the steps in order, or what failed.
+pub fn run(e: Estate, dir: &std::path::Path) -> Result<Vec<Step>, String> {
+    let mut steps = Vec::new();
+    for (name, text) in estate(e) {
+        std::fs::write(dir.join(&name), text).map_err(|err| format!("writing {name}: {err}"))?;
+    }
+    let sources = timed(&mut steps, "load", || {
+        let s = crate::load::from_dir(dir);
+        let n = s.as_ref().map_or(0, |s| s.len());
+        (s, format!("{n} files"))
+    })
+    .map_err(|err| err.to_string())?;
+    let first = timed(&mut steps, "validate + allocate", || {
+        let v = crate::validate::validate(&sources, &Default::default());
+        let detail = match &v {
+            Ok(v) => format!(
+                "{} volumes, {} domains",
+                v.desired.volumes.len(),
+                v.desired.domains.len()
+            ),
+            Err(d) => format!("{} problems", d.len()),
+        };
+        (v, detail)
+    })
+    .map_err(|d| {
+        format!(
+            "the generated estate is invalid: {}",
+            d.first().map(|x| x.to_string()).unwrap_or_default()
+        )
+    })?;
+    let sim = SimCluster::fresh(&first.desired, &SimOptions::default());
+    for round in ["fresh", "converged"] {
+        let observed = timed(&mut steps, &format!("observe ({round})"), || {
+            (
+                observe_cluster(&first, &sim),
+                format!("{} nodes", first.desired.nodes.len()),
+            )
+        });
+        let existing = observed.existing();
+        let v = timed(
+            &mut steps,
+            &format!("validate with observed ({round})"),
+            || {
+                (
+                    crate::validate::validate(&sources, &existing),
+                    String::new(),
+                )
+            },
+        )
+        .map_err(|_| "invalid against the observation".to_string())?;
+        let snap = Snapshot {
+            validated: v,
+            observed,
+        };
+        let plan = timed(&mut steps, &format!("plan ({round})"), || {
+            let p = plan_for(&snap, false);
+            let detail = p.as_ref().map_or_else(
+                |e| e.to_string(),
+                |p| format!("{} actions", p.action_count()),
+            );
+            (p, detail)
+        })
+        .map_err(|e| e.to_string())?;
+        if plan.is_empty() {
+            continue;
+        }
+        let v = &snap.validated;
+        let observe = |n: &crate::model::Name| observe_node(&sim, n.as_str(), &probe(v, n));
+        let exec = Executor {
+            transport: &sim,
+            lvm_extra: Vec::new(),
+            journal: None,
+            observe: &observe,
+        };
+        timed(
+            &mut steps,
+            &format!("apply on the simulator ({round})"),
+            || {
+                let r = exec.run(&plan, &mut |_| {});
+                let detail = match &r {
+                    Ok(n) => format!("{n} actions"),
+                    Err(e) => format!("failed: {e}"),
+                };
+                (r, detail)
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(steps)
+}

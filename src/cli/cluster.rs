@@ -1,0 +1,293 @@
+//! The commands that talk to a cluster: `plan`, `apply`, `status` and `sim`. The embedded
+//! default target is the simulated cluster kept in `STATE_DIR/sim.json`, created from the Node
+//! documents on first use.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Subcommand, ValueEnum};
+
+use crate::exec::{Event, Executor, Lock};
+use crate::observe::observe_node;
+use crate::plan::Plan;
+use crate::reconcile::{plan_for, probe, snapshot, ReconcileError, Snapshot};
+use crate::sim::{SimCluster, SimOptions};
+
+use super::read_state;
+
+/// Plan report formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+    Sh,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Print the simulated cluster's state (one node with --node).
+    Show {
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Make a node unreachable (or reachable again with --up).
+    FailNode {
+        node: String,
+        #[arg(long)]
+        up: bool,
+    },
+    /// Make the next N commands whose argv contains PATTERN fail.
+    FailNext {
+        pattern: String,
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
+    /// Make a DRBD resource diverge into split brain (StandAlone on both nodes).
+    SplitBrain { resource: String },
+    /// Throw the simulated cluster away (the next command starts from fresh dom0s).
+    Reset,
+}
+
+pub fn sim_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("sim.json")
+}
+
+/// The simulated cluster of this state directory: loaded, or created fresh from the desired
+/// state's Node documents (and saved) on first use.
+pub fn open_sim(state_dir: &Path, desired: &crate::model::Desired) -> Result<SimCluster> {
+    let path = sim_path(state_dir);
+    if path.exists() {
+        return SimCluster::load(&path).map_err(|e| anyhow!("{}: {e}", path.display()));
+    }
+    let sim = SimCluster::fresh(desired, &SimOptions::default());
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    sim.save(&path)
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(sim)
+}
+
+fn print_invalid(e: ReconcileError) -> Result<ExitCode> {
+    match e {
+        ReconcileError::Invalid(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            eprintln!("{} problem(s): nothing was changed", diags.len());
+            Ok(ExitCode::from(1))
+        }
+        other => Err(other.into()),
+    }
+}
+
+/// Validates and observes against the simulated cluster.
+fn sim_snapshot(
+    state: &Path,
+    rev: Option<&str>,
+    state_dir: &Path,
+) -> Result<Result<(SimCluster, Snapshot), ExitCode>> {
+    let sources = read_state(state, rev)?;
+    let first = match crate::validate::validate(&sources, &Default::default()) {
+        Ok(v) => v,
+        Err(diags) => return Ok(Err(print_invalid(ReconcileError::Invalid(diags))?)),
+    };
+    let sim = open_sim(state_dir, &first.desired)?;
+    match snapshot(&sources, &sim) {
+        Ok(s) => {
+            for w in &s.validated.warnings {
+                eprintln!("{w}");
+            }
+            Ok(Ok((sim, s)))
+        }
+        Err(e) => Ok(Err(print_invalid(e)?)),
+    }
+}
+
+pub fn cmd_plan(
+    state: &Path,
+    rev: Option<&str>,
+    state_dir: &Path,
+    format: PlanFormat,
+    out: Option<&Path>,
+    prune: bool,
+) -> Result<ExitCode> {
+    let (_, snap) = match sim_snapshot(state, rev, state_dir)? {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    let plan = plan_for(&snap, prune)?;
+    let d = &snap.validated.desired;
+    let text = match format {
+        PlanFormat::Text => crate::report::text(&plan, d),
+        PlanFormat::Markdown => crate::report::markdown(&plan, d),
+        PlanFormat::Json => crate::report::json(&plan),
+        PlanFormat::Sh => crate::report::shell(&plan, d),
+    };
+    print!("{text}");
+    if let Some(path) = out {
+        std::fs::write(path, crate::report::json(&plan))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("plan saved to {}", path.display());
+    }
+    Ok(if plan.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+pub fn cmd_apply(
+    state: &Path,
+    rev: Option<&str>,
+    state_dir: &Path,
+    saved: Option<&Path>,
+    yes: bool,
+    prune: bool,
+) -> Result<ExitCode> {
+    let _lock = Lock::acquire(state_dir)?;
+    let (sim, snap) = match sim_snapshot(state, rev, state_dir)? {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    let plan: Plan = match saved {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let plan: Plan = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a saved plan", path.display()))?;
+            let now = crate::plan::fingerprint(&snap.observed);
+            if plan.observed != now {
+                bail!(
+                    "{}: the cluster changed since this plan was made (observed {} then, {now} now); run `xenflux plan` again",
+                    path.display(),
+                    plan.observed
+                );
+            }
+            plan
+        }
+        None => plan_for(&snap, prune)?,
+    };
+    let d = &snap.validated.desired;
+    if plan.is_empty() {
+        print!("{}", crate::report::text(&plan, d));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("apply changes the cluster: without a terminal to confirm on, pass --yes");
+        }
+        print!("{}", crate::report::text(&plan, d));
+        print!("Apply these {} action(s)? [y/N] ", plan.action_count());
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("Nothing was changed.");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let v = &snap.validated;
+    let observe = |node: &crate::model::Name| observe_node(&sim, node.as_str(), &probe(v, node));
+    let exec = Executor {
+        transport: &sim,
+        lvm_extra: Vec::new(),
+        journal: Some(state_dir.join("journal.jsonl")),
+        observe: &observe,
+    };
+    let mut progress = |e: Event| match e {
+        Event::Stage {
+            index,
+            total,
+            title,
+        } => println!("[{index}/{total}] {title}"),
+        Event::Action { node, action, ok } => {
+            println!(
+                "  {} {node}: {}",
+                if ok { "ok  " } else { "FAIL" },
+                action.describe()
+            )
+        }
+    };
+    let result = exec.run(&plan, &mut progress);
+    sim.save(&sim_path(state_dir))
+        .map_err(|e| anyhow!("saving the simulated cluster: {e}"))?;
+    match result {
+        Ok(n) => {
+            println!("Applied {n} action(s).");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("xenflux: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub fn cmd_status(state: &Path, rev: Option<&str>, state_dir: &Path) -> Result<ExitCode> {
+    let (_, snap) = match sim_snapshot(state, rev, state_dir)? {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    let plan = plan_for(&snap, false)?;
+    print!(
+        "{}",
+        crate::report::status(&snap.validated.desired, &snap.observed, &plan)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cmd_sim(
+    state: &Path,
+    rev: Option<&str>,
+    state_dir: &Path,
+    cmd: SimCommand,
+) -> Result<ExitCode> {
+    if let SimCommand::Reset = cmd {
+        let path = sim_path(state_dir);
+        if path.exists() {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+        println!("simulated cluster reset: the next command starts from fresh dom0s");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sources = read_state(state, rev)?;
+    let v = match crate::validate::validate(&sources, &Default::default()) {
+        Ok(v) => v,
+        Err(diags) => return print_invalid(ReconcileError::Invalid(diags)),
+    };
+    let sim = open_sim(state_dir, &v.desired)?;
+    match cmd {
+        SimCommand::Show { node } => match node {
+            Some(n) => match sim.node(&n) {
+                Some(view) => println!("{}", serde_json::to_string_pretty(&view)?),
+                None => bail!("the simulated cluster has no node `{n}`"),
+            },
+            None => println!("{}", sim.to_json()),
+        },
+        SimCommand::FailNode { node, up } => {
+            if !sim.node_names().contains(&node) {
+                bail!("the simulated cluster has no node `{node}`");
+            }
+            sim.set_node_down(&node, !up);
+            println!(
+                "{node} is {}",
+                if up { "reachable again" } else { "unreachable" }
+            );
+        }
+        SimCommand::FailNext { pattern, count } => {
+            sim.fail_next(&pattern, count);
+            println!("the next {count} command(s) matching `{pattern}` will fail");
+        }
+        SimCommand::SplitBrain { resource } => {
+            sim.split_brain(&resource);
+            println!("{resource} is in split brain: StandAlone on its nodes, data diverged");
+        }
+        SimCommand::Reset => {}
+    }
+    sim.save(&sim_path(state_dir))
+        .map_err(|e| anyhow!("saving the simulated cluster: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
