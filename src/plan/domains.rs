@@ -164,6 +164,23 @@ pub(super) fn domains(ctx: &mut Ctx) {
         }
     }
 
+    // Domains the state does not know keep the devices they have open.
+    let by_device: BTreeMap<String, Name> =
+        ctx.a.volumes.iter().map(|(n, a)| (format!("/dev/drbd{}", a.minor.value), n.clone())).collect();
+    for (n, st) in &ctx.o.nodes {
+        let Some(x) = st.xen.known() else { continue };
+        for (dom, running) in &x.domains {
+            if ctx.d.domains.keys().any(|k| k.as_str() == dom) {
+                continue;
+            }
+            for (dev, _, _) in &running.disks {
+                if let Some(v) = by_device.get(dev) {
+                    held.insert((v.clone(), n.clone()));
+                }
+            }
+        }
+    }
+
     // Roles: promote where wanted, demote where not (after stops, before starts).
     for (vol, want) in &want_primary {
         if ctx.frozen.contains(vol) {

@@ -102,6 +102,35 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
         ctx.frozen.insert(name.clone());
         return;
     }
+    // The volume exists on a node that is no longer one of its nodes: its data is there, and
+    // moving data between nodes is not something to do behind an operator's back.
+    let elsewhere: Vec<Name> = ctx
+        .d
+        .nodes
+        .iter()
+        .filter(|(n, _)| !v.nodes.contains(n))
+        .filter(|(n, spec)| {
+            ctx.known(n).is_some_and(|s| {
+                resource(s, name.as_str()).is_some()
+                    || lv(s, spec.volume_group.as_str(), name.as_str()).is_some_and(|l| l.tags.contains(MANAGED_TAG))
+            })
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    if !elsewhere.is_empty() {
+        let list: Vec<&str> = elsewhere.iter().map(|n| n.as_str()).collect();
+        ctx.block(
+            object,
+            format!(
+                "it still exists on {}, which is no longer among its nodes; changing a volume's nodes \
+                 would leave its data behind: put the nodes back, or create a new volume and copy the data",
+                list.join(", ")
+            ),
+            Vec::new(),
+        );
+        ctx.frozen.insert(name.clone());
+        return;
+    }
     let states: BTreeMap<Name, &NodeState> = v
         .nodes
         .iter()
@@ -259,7 +288,7 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
                 },
             ),
             Some(_) if file_changes => ctx.add(
-                Phase::Up,
+                Phase::Adjust,
                 Action::Adjust {
                     node: n.clone(),
                     resource: res.clone(),
@@ -330,6 +359,12 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
             .cloned()
             .unwrap_or_else(|| v.nodes[0].clone());
         if healthy {
+            // DRBD resizes only with a Primary ("Need one Primary node to resize"): promote one
+            // for it; the role pass demotes it again when nothing needs it there.
+            if primary.is_empty() {
+                ctx.add(Phase::Resize, Action::Primary { node: on.clone(), resource: res.clone() });
+                primary.insert(on.clone());
+            }
             ctx.add(
                 Phase::Resize,
                 Action::Resize {
@@ -371,7 +406,14 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
     if v.filesystem != Filesystem::None {
         let device = format!("/dev/drbd{}", alloc.minor.value);
         let blank_new = ctx.new_volumes.contains(name);
+        // A device a domain has open holds that domain's data, signature or not.
+        let in_use = states.values().any(|s| {
+            s.xen
+                .known()
+                .is_some_and(|x| x.domains.values().any(|d| d.disks.iter().any(|(p, _, _)| p == &device)))
+        }) || ctx.d.domains.values().any(|d| d.disks.iter().any(|k| &k.volume == name));
         let blank_seen = !blank_new
+            && !in_use
             && primary.iter().any(|n| {
                 states
                     .get(n)
