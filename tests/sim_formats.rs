@@ -14,7 +14,9 @@ use xenflux::transport::{Cmd, Output};
 use xenflux::validate::validate;
 
 fn fixture(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -110,7 +112,11 @@ fn lab() -> SimCluster {
             ("/etc/default/o2cb", O2CB_DEFAULTS),
             ("/etc/xen/dns.cfg", DNS_CFG),
         ] {
-            r.cmd(n, &format!("install -D -m 0644 /dev/stdin {path}"), Some(text));
+            r.cmd(
+                n,
+                &format!("install -D -m 0644 /dev/stdin {path}"),
+                Some(text),
+            );
         }
         r.ok(n, "lvcreate -L 64M -n dns --addtag xenflux XEN");
         r.ok(n, "lvcreate -L 256M -n meta XEN");
@@ -170,7 +176,10 @@ fn lvm_reports_match_the_lab() {
     let r = Run(&sim);
     let lvs = r.ok("nodea", "lvs --reportformat json --units b --nosuffix -o lv_name,vg_name,lv_size,lv_attr,lv_tags,lv_active");
     assert_eq!(lvs.stdout, fixture("lvs-2.03.16-lab.json"));
-    let vgs = r.ok("nodea", "vgs --reportformat json --units b --nosuffix -o vg_name,vg_size,vg_free,vg_extent_size");
+    let vgs = r.ok(
+        "nodea",
+        "vgs --reportformat json --units b --nosuffix -o vg_name,vg_size,vg_free,vg_extent_size",
+    );
     assert_eq!(vgs.stdout, fixture("vgs-2.03.16-lab.json"));
 }
 
@@ -178,10 +187,19 @@ fn lvm_reports_match_the_lab() {
 fn drbd_outputs_match_the_lab() {
     let sim = lab();
     let r = Run(&sim);
-    assert_eq!(r.ok("nodea", "drbdadm dump-xml").stdout, fixture("drbdadm-dump-xml-9.22-84mode-lab.xml"));
-    assert_eq!(r.ok("nodeb", "drbdadm dump-xml").stdout, fixture("drbdadm-dump-xml-9.22-84mode-lab.xml"));
+    assert_eq!(
+        r.ok("nodea", "drbdadm dump-xml").stdout,
+        fixture("drbdadm-dump-xml-9.22-84mode-lab.xml")
+    );
+    assert_eq!(
+        r.ok("nodeb", "drbdadm dump-xml").stdout,
+        fixture("drbdadm-dump-xml-9.22-84mode-lab.xml")
+    );
     let proc = r.ok("nodea", "cat /proc/drbd").stdout;
-    assert_eq!(counters(&proc), counters(&fixture("proc-drbd-8.4.11-connected-primary.txt")));
+    assert_eq!(
+        counters(&proc),
+        counters(&fixture("proc-drbd-8.4.11-connected-primary.txt"))
+    );
     assert!(proc.ends_with('\n'));
     for (verb, a, b) in [
         ("role", "Primary/Secondary\n", "Secondary/Primary\n"),
@@ -195,12 +213,26 @@ fn drbd_outputs_match_the_lab() {
     // on nodeb, as in real-lab/drbd-states.txt.
     r.ok("nodea", "drbdadm disconnect dns");
     let a = r.ok("nodea", "cat /proc/drbd").stdout;
-    assert!(a.contains(" 0: cs:StandAlone ro:Primary/Unknown ds:UpToDate/DUnknown   r-----\n"), "{a}");
+    assert!(
+        a.contains(" 0: cs:StandAlone ro:Primary/Unknown ds:UpToDate/DUnknown   r-----\n"),
+        "{a}"
+    );
     let b = r.ok("nodeb", "cat /proc/drbd").stdout;
-    assert!(b.contains(" 0: cs:WFConnection ro:Secondary/Unknown ds:UpToDate/DUnknown C r-----\n"), "{b}");
-    assert_eq!(counters(&b).lines().nth(3), counters(&fixture("proc-drbd-8.4.11-wfconnection.txt")).lines().nth(3));
+    assert!(
+        b.contains(" 0: cs:WFConnection ro:Secondary/Unknown ds:UpToDate/DUnknown C r-----\n"),
+        "{b}"
+    );
+    assert_eq!(
+        counters(&b).lines().nth(3),
+        counters(&fixture("proc-drbd-8.4.11-wfconnection.txt"))
+            .lines()
+            .nth(3)
+    );
     let ss = r.ok("nodeb", "ss -Htln").stdout;
-    assert!(ss.contains("169.254.77.2:7788 "), "8.4 listens while it waits: {ss}");
+    assert!(
+        ss.contains("169.254.77.2:7788 "),
+        "8.4 listens while it waits: {ss}"
+    );
 }
 
 #[test]
@@ -209,15 +241,33 @@ fn xen_outputs_match_the_lab() {
     let r = Run(&sim);
     let long = r.ok("nodea", "xl list -l").stdout;
     let real = fixture("xl-4.17-list-long.json");
-    assert_eq!(with_uuid(&long, "449b5617-23aa-4256-a42e-8a86c92be24e"), real);
-    assert_eq!(r.ok("nodeb", "xl list -l").stdout, fixture("xl-4.17-list-long-dom0-only.json"));
+    assert_eq!(
+        with_uuid(&long, "449b5617-23aa-4256-a42e-8a86c92be24e"),
+        real
+    );
+    assert_eq!(
+        r.ok("nodeb", "xl list -l").stdout,
+        fixture("xl-4.17-list-long-dom0-only.json")
+    );
     let list = r.ok("nodea", "xl list").stdout;
     let mut lines = list.lines();
-    assert_eq!(lines.next(), Some("Name                                        ID   Mem VCPUs\tState\tTime(s)"));
-    assert_eq!(lines.next(), Some("Domain-0                                     0  1024     1     r-----       0.0"));
-    assert_eq!(lines.next(), Some("dns                                          1   192     1     -b----       0.0"));
+    assert_eq!(
+        lines.next(),
+        Some("Name                                        ID   Mem VCPUs\tState\tTime(s)")
+    );
+    assert_eq!(
+        lines.next(),
+        Some("Domain-0                                     0  1024     1     r-----       0.0")
+    );
+    assert_eq!(
+        lines.next(),
+        Some("dns                                          1   192     1     -b----       0.0")
+    );
     let info = r.ok("nodea", "xl info").stdout;
-    assert!(info.contains("total_memory           : 2047\nfree_memory            : 831\n"), "{info}");
+    assert!(
+        info.contains("total_memory           : 2047\nfree_memory            : 831\n"),
+        "{info}"
+    );
 }
 
 #[test]
@@ -225,17 +275,49 @@ fn ocfs2_and_misc_outputs_match_the_lab() {
     let sim = lab();
     let r = Run(&sim);
     let d = r.ok("nodea", "mounted.ocfs2 -d").stdout;
-    let uuid = d.lines().nth(1).and_then(|l| l.split_whitespace().nth(3)).expect("a uuid").to_string();
-    assert_eq!(d.replace(&uuid, "ABF1D053DFDF4EC88499A73753ACE4D5"), fixture("mounted-ocfs2-1.8.7-d-lab.txt"));
-    assert_eq!(r.ok("nodeb", "mounted.ocfs2 -f").stdout, fixture("mounted-ocfs2-1.8.7-f-lab.txt"));
-    assert_eq!(r.ok("nodea", "o2cb cluster-status").stdout, "Cluster 'ovscluster' is online\n");
-    assert_eq!(r.ok("nodea", "ss -Htln").stdout, fixture("ss-6.1.0-htln-lab.txt"));
-    assert_eq!(r.ok("nodea", "cat /proc/mounts").stdout, fixture("proc-mounts-6.1-lab.txt"));
-    assert_eq!(r.ok("nodea", "cat /etc/ocfs2/cluster.conf").stdout, fixture("ocfs2-cluster-conf-1.8.7-lab.conf"));
+    let uuid = d
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(3))
+        .expect("a uuid")
+        .to_string();
+    assert_eq!(
+        d.replace(&uuid, "ABF1D053DFDF4EC88499A73753ACE4D5"),
+        fixture("mounted-ocfs2-1.8.7-d-lab.txt")
+    );
+    assert_eq!(
+        r.ok("nodeb", "mounted.ocfs2 -f").stdout,
+        fixture("mounted-ocfs2-1.8.7-f-lab.txt")
+    );
+    assert_eq!(
+        r.ok("nodea", "o2cb cluster-status").stdout,
+        "Cluster 'ovscluster' is online\n"
+    );
+    assert_eq!(
+        r.ok("nodea", "ss -Htln").stdout,
+        fixture("ss-6.1.0-htln-lab.txt")
+    );
+    assert_eq!(
+        r.ok("nodea", "cat /proc/mounts").stdout,
+        fixture("proc-mounts-6.1-lab.txt")
+    );
+    assert_eq!(
+        r.ok("nodea", "cat /etc/ocfs2/cluster.conf").stdout,
+        fixture("ocfs2-cluster-conf-1.8.7-lab.conf")
+    );
     let blkid = r.ok("nodea", "blkid -o export /dev/drbd1").stdout;
-    let want = fixture("blkid-2.38.1-export-ocfs2.txt").replace("/dev/loop1", "/dev/drbd1").replace("/OVS", "OVS");
-    let got_uuid = blkid.lines().find_map(|l| l.strip_prefix("UUID=")).expect("uuid").to_string();
-    assert_eq!(blkid.replace(&got_uuid, "4f0e8533-f877-4f05-9f45-96d7645669e7"), want);
+    let want = fixture("blkid-2.38.1-export-ocfs2.txt")
+        .replace("/dev/loop1", "/dev/drbd1")
+        .replace("/OVS", "OVS");
+    let got_uuid = blkid
+        .lines()
+        .find_map(|l| l.strip_prefix("UUID="))
+        .expect("uuid")
+        .to_string();
+    assert_eq!(
+        blkid.replace(&got_uuid, "4f0e8533-f877-4f05-9f45-96d7645669e7"),
+        want
+    );
 }
 
 #[test]
@@ -244,7 +326,12 @@ fn a_fresh_mounted_ocfs2_scan_and_a_missing_bond_answer_like_the_real_tools() {
     let r = Run(&sim);
     let none = r.ok("nodea", "mounted.ocfs2 -d /dev/XEN/dns").stdout;
     assert_eq!(none, fixture("mounted-ocfs2-1.8.7-d-none.txt"));
-    let o = sim.run("nodea", &Cmd::new(["cat", "/proc/net/bonding/bond0"])).expect("reachable");
+    let o = sim
+        .run("nodea", &Cmd::new(["cat", "/proc/net/bonding/bond0"]))
+        .expect("reachable");
     assert_eq!(o.status, Some(1));
-    assert_eq!(o.stderr, "cat: /proc/net/bonding/bond0: No such file or directory\n");
+    assert_eq!(
+        o.stderr,
+        "cat: /proc/net/bonding/bond0: No such file or directory\n"
+    );
 }

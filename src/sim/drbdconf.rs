@@ -568,7 +568,12 @@ fn check(cfg: &Config, node: &Node, v84: bool) -> Result<(), ConfError> {
     let mut ips: BTreeMap<String, (String, usize, String)> = BTreeMap::new();
     let mut metas: BTreeMap<String, (String, usize)> = BTreeMap::new();
     for r in &cfg.resources {
+        // drbdadm reports the first conflict of a resource and goes on with the next.
+        let before = err.len();
         for h in &r.hosts {
+            if err.len() > before {
+                break;
+            }
             let line = |l: usize| if v84 { l } else { 0 };
             if let Some(m) = h.vol.minor {
                 let key = format!("device-minor:{}:{m}", h.name);

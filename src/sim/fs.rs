@@ -270,7 +270,9 @@ pub(crate) fn mount(w: &mut World, node: &str, args: &[&str]) -> Out {
             }
             "-o" => {
                 i += 1;
-                netdev = args.get(i).is_some_and(|o| o.split(',').any(|x| x == "_netdev"));
+                netdev = args
+                    .get(i)
+                    .is_some_and(|o| o.split(',').any(|x| x == "_netdev"));
             }
             a if a.starts_with('-') => {}
             a => words.push(a),
