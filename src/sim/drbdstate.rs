@@ -188,7 +188,11 @@ fn resync(w: &mut World, a: &str, b: &str, res: &str) -> bool {
     let (source, target) = match (da, db) {
         (Disk::UpToDate, Some(Disk::Inconsistent)) => (a, b),
         (Disk::Inconsistent, Some(Disk::UpToDate)) => (b, a),
-        _ => return false,
+        (Disk::UpToDate | Disk::Inconsistent | Disk::Diskless, None)
+        | (Disk::Diskless, Some(_))
+        | (_, Some(Disk::Diskless))
+        | (Disk::UpToDate, Some(Disk::UpToDate))
+        | (Disk::Inconsistent, Some(Disk::Inconsistent)) => return false,
     };
     copy(w, source, target, res);
     connect_both(w, a, b, res);

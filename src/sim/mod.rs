@@ -14,6 +14,7 @@ mod drbd;
 mod drbdconf;
 mod drbdstate;
 mod files;
+mod fresh;
 mod fs;
 mod invariants;
 mod lvm;
