@@ -455,12 +455,17 @@ impl Node {
             vg.replace('-', "--"),
             lv.replace('-', "--")
         );
-        let drbd = self.drbd.values().any(|r| {
-            let md = r.conf.meta.device(&r.conf.disk);
-            [r.conf.disk.as_str(), md]
-                .iter()
-                .any(|p| self.lv_of_path(p).as_deref() == Some(lv))
-        });
+        // A minor whose attach failed holds neither its disk nor its meta-data.
+        let drbd = self
+            .drbd
+            .values()
+            .filter(|r| r.disk != Disk::Diskless)
+            .any(|r| {
+                let md = r.conf.meta.device(&r.conf.disk);
+                [r.conf.disk.as_str(), md]
+                    .iter()
+                    .any(|p| self.lv_of_path(p).as_deref() == Some(lv))
+            });
         drbd || self.dev_in_use(&path) || self.dev_in_use(&mapper)
     }
 
