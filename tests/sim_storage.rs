@@ -3,7 +3,7 @@
 
 mod simlab;
 
-use xenflux::drivers::drbd as drbdcmd;
+use xenflux::drivers::drbd::{self as drbdcmd, ConnState, DiskState};
 use xenflux::drivers::{lvm, ocfs2};
 
 use simlab::{argv, Lab};
@@ -406,4 +406,104 @@ fn a_device_in_use_stays_primary_and_resize_needs_a_primary() {
     );
     let o = lab.ok("dom0", argv(&["resize2fs", "/dev/drbd0"]));
     assert!(o.stdout.contains("Nothing to do!"), "{}", o.stdout);
+}
+
+#[test]
+fn adjust_applies_the_res_file_to_the_running_resource() {
+    let lab = Lab::new("cluster-state");
+    lab.dns_primary_on_dom0();
+    // Not up: adjust brings it up, and it resyncs nothing (same data generation).
+    lab.ok("dom0m", drbdcmd::down("dns"));
+    assert_eq!(
+        lab.view("dom0").drbd["dns"].connection,
+        ConnState::WFConnection
+    );
+    lab.ok("dom0m", drbdcmd::adjust("dns"));
+    assert_eq!(
+        lab.view("dom0m").drbd["dns"].connection,
+        ConnState::Connected
+    );
+    assert_eq!(lab.view("dom0m").drbd["dns"].disk, DiskState::UpToDate);
+    // Disconnected: adjust connects it again.
+    lab.ok("dom0", drbdcmd::disconnect("dns"));
+    assert_eq!(
+        lab.view("dom0").drbd["dns"].connection,
+        ConnState::StandAlone
+    );
+    lab.ok("dom0", drbdcmd::adjust("dns"));
+    assert_eq!(
+        lab.view("dom0").drbd["dns"].connection,
+        ConnState::Connected
+    );
+    // A net option written into the file is applied live.
+    let res = lab.files("dom0")["/etc/drbd.d/dns.res"].replace(
+        "    protocol C;\n",
+        "    protocol C;\n    allow-two-primaries yes;\n",
+    );
+    for node in ["dom0", "dom0m"] {
+        lab.install(node, "/etc/drbd.d/dns.res", &res);
+        lab.ok(node, drbdcmd::adjust("dns"));
+        assert!(lab.view(node).drbd["dns"].allow_two_primaries);
+    }
+    lab.ok("dom0m", drbdcmd::primary("dns"));
+    assert!(
+        lab.sim.invariants().is_empty(),
+        "{:?}",
+        lab.sim.invariants()
+    );
+    assert!(
+        lab.sim.violations().is_empty(),
+        "{:?}",
+        lab.sim.violations()
+    );
+}
+
+#[test]
+fn mkfs_xfs_refuses_an_existing_filesystem_and_lvm_ignores_driverloaded() {
+    let lab = Lab::new("cluster-state");
+    lab.ok(
+        "dom0",
+        lvm::lvcreate(
+            "XEN",
+            "scratch",
+            1 << 30,
+            &[],
+            &argv(&["--driverloaded", "n", "-an", "-Zn"]),
+        ),
+    );
+    lab.ok(
+        "dom0",
+        argv(&[
+            "lvs",
+            "--driverloaded",
+            "n",
+            "--reportformat",
+            "json",
+            "--units",
+            "b",
+            "--nosuffix",
+            "-o",
+            "lv_name",
+            "XEN",
+        ]),
+    );
+    lab.ok("dom0", argv(&["mkfs.ext3", "-q", "/dev/XEN/scratch"]));
+    let o = lab.fails("dom0", argv(&["mkfs.xfs", "-q", "/dev/XEN/scratch"]), 1);
+    assert_eq!(o.stderr, "mkfs.xfs: /dev/XEN/scratch appears to contain an existing filesystem (ext3).\nmkfs.xfs: Use the -f option to force overwrite.\n");
+    lab.ok("dom0", argv(&["mkfs.xfs", "-q", "-f", "/dev/XEN/scratch"]));
+    assert!(violated(
+        &lab,
+        "mkfs over data: dom0: mkfs.xfs on /dev/XEN/scratch"
+    ));
+    let o = lab.ok(
+        "dom0",
+        argv(&["blkid", "-p", "-o", "export", "/dev/XEN/scratch"]),
+    );
+    assert!(
+        o.stdout.contains("TYPE=xfs\nUSAGE=filesystem\n"),
+        "{}",
+        o.stdout
+    );
+    let o = lab.fails("dom0", argv(&["mkfs.ext4", "-q", "/dev/XEN/nope"]), 1);
+    assert_eq!(o.stderr, "mke2fs 1.47.0 (5-Feb-2023)\nThe file /dev/XEN/nope does not exist and no size was specified.\n");
 }

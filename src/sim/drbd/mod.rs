@@ -186,6 +186,9 @@ pub(crate) fn drbdadm(w: &mut World, node: &str, args: &[&str]) -> Out {
     if verb == "dump-xml" {
         return Out::ok(drbdconf::dump_xml(&cfg, version));
     }
+    if verb == "status" {
+        return drbdstate::status_text(w, node, a.res.filter(|r| *r != "all"));
+    }
     let Some(res) = a.res else {
         return Out::fail(
             1,
