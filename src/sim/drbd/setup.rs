@@ -11,7 +11,13 @@ use super::{failure, held_open, port_taken, state_change, terminated, usable, Ct
 pub(super) fn create_md(w: &mut World, node: &str, ctx: &Ctx) -> Out {
     let cmd = ctx.drbdmeta("create-md");
     let c = &ctx.conf;
-    if w.node(node).drbd.contains_key(ctx.res) {
+    // drbdmeta refuses a device with a disk attached; an unattached minor is fine.
+    let attached = w
+        .node(node)
+        .drbd
+        .get(ctx.res)
+        .is_some_and(|r| r.disk != Disk::Diskless);
+    if attached {
         return terminated(format!("Device '{}' is configured!\n", c.minor), &cmd, 20);
     }
     let md_path = c.meta.device(&c.disk).to_string();
