@@ -209,9 +209,24 @@ fn drbd_outputs_match_the_lab() {
         assert_eq!(r.ok("nodea", &format!("drbdadm {verb} dns")).stdout, a);
         assert_eq!(r.ok("nodeb", &format!("drbdadm {verb} dns")).stdout, b);
     }
+    assert_eq!(
+        r.ok("nodea", "drbdadm status").stdout,
+        fixture("drbdadm-status-9.22-on-8.4.11-connected.txt")
+    );
     // After `drbdadm disconnect dns` on nodea: StandAlone there (no protocol letter), WFConnection
     // on nodeb, as in real-lab/drbd-states.txt.
     r.ok("nodea", "drbdadm disconnect dns");
+    assert_eq!(
+        r.ok("nodea", "drbdadm status").stdout,
+        fixture("drbdadm-status-9.22-on-8.4.11-standalone.txt")
+    );
+    let b = r.ok("nodeb", "drbdadm status").stdout;
+    let want = fixture("drbdadm-status-9.22-on-8.4.11-connecting.txt");
+    assert_eq!(
+        b.split("\n\n").next(),
+        want.split("\n\n").next(),
+        "dns on nodeb: {b}"
+    );
     let a = r.ok("nodea", "cat /proc/drbd").stdout;
     assert!(
         a.contains(" 0: cs:StandAlone ro:Primary/Unknown ds:UpToDate/DUnknown   r-----\n"),

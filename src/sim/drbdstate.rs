@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::model::DrbdVersion;
 
 use super::state::{Conn, Disk, DrbdRes, MetaData, Role, World};
+use super::util::Out;
 
 /// The meta-data block a configured resource uses on `node`.
 pub(crate) fn md<'w>(w: &'w World, node: &str, res: &str) -> Option<&'w MetaData> {
@@ -188,7 +189,11 @@ fn resync(w: &mut World, a: &str, b: &str, res: &str) -> bool {
     let (source, target) = match (da, db) {
         (Disk::UpToDate, Some(Disk::Inconsistent)) => (a, b),
         (Disk::Inconsistent, Some(Disk::UpToDate)) => (b, a),
-        _ => return false,
+        (Disk::UpToDate | Disk::Inconsistent | Disk::Diskless, None)
+        | (Disk::Diskless, Some(_))
+        | (_, Some(Disk::Diskless))
+        | (Disk::UpToDate, Some(Disk::UpToDate))
+        | (Disk::Inconsistent, Some(Disk::Inconsistent)) => return false,
     };
     copy(w, source, target, res);
     connect_both(w, a, b, res);
@@ -430,4 +435,51 @@ pub(crate) fn status_json(w: &World, node: &str) -> String {
         })
         .collect();
     format!("[\n{}\n]\n", items.join(",\n"))
+}
+
+/// `drbdadm status [RES]`: drbd-utils 9's text, also on an 8.4 kernel (real-lab/drbd.txt), where
+/// the peer is called `peer`, `replication:` is shown, and a StandAlone resource has no peer block.
+pub(crate) fn status_text(w: &World, node: &str, only: Option<&str>) -> Out {
+    let n = w.node(node);
+    if let Some(r) = only.filter(|r| !n.drbd.contains_key(*r)) {
+        return Out::fail(10, format!("{r}: No such resource\n"));
+    }
+    let v84 = w.drbd_version == DrbdVersion::V84;
+    let mut s = String::new();
+    for (name, r) in n
+        .drbd
+        .iter()
+        .filter(|(k, _)| only.is_none_or(|o| o == k.as_str()))
+    {
+        s.push_str(&format!(
+            "{name} role:{}\n  disk:{}\n",
+            role_str(r.role),
+            r.disk.as_str()
+        ));
+        for p in &r.conf.peers {
+            let label = if v84 { "peer" } else { p.node.as_str() };
+            match (
+                r.conns.get(&p.node).copied().unwrap_or(Conn::StandAlone),
+                peer_state(w, node, name, &p.node),
+            ) {
+                (Conn::Connected, Some((ro, d))) if v84 => s.push_str(&format!(
+                    "  {label} role:{}\n    replication:Established peer-disk:{}\n",
+                    role_str(ro),
+                    d.as_str()
+                )),
+                (Conn::Connected, Some((ro, d))) => s.push_str(&format!(
+                    "  {label} role:{}\n    peer-disk:{}\n",
+                    role_str(ro),
+                    d.as_str()
+                )),
+                (Conn::WFConnection | Conn::Connected, _) => {
+                    s.push_str(&format!("  {label} connection:Connecting\n"))
+                }
+                (Conn::StandAlone, _) if v84 => {}
+                (Conn::StandAlone, _) => s.push_str(&format!("  {label} connection:StandAlone\n")),
+            }
+        }
+        s.push('\n');
+    }
+    Out::ok(s)
 }

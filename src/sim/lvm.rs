@@ -44,6 +44,23 @@ fn parse_size(arg: &str) -> Option<(bool, u64)> {
     Some((rel, bytes))
 }
 
+/// Drops the options every LVM command takes and the simulator does not need (`--driverloaded
+/// n`, `--config STR`): the simulated node has device-mapper.
+pub(crate) fn strip_common<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut skip = false;
+    for a in args {
+        if skip {
+            skip = false;
+        } else if matches!(*a, "--driverloaded" | "--config") {
+            skip = true;
+        } else if !a.starts_with("--config=") && !a.starts_with("--driverloaded=") {
+            out.push(*a);
+        }
+    }
+    out
+}
+
 /// LVM's tag characters: `[A-Za-z0-9_+.-/=!:&#]`, not starting with `-`.
 fn valid_tag(t: &str) -> bool {
     !t.is_empty()

@@ -14,6 +14,7 @@ mod drbd;
 mod drbdconf;
 mod drbdstate;
 mod files;
+mod fresh;
 mod fs;
 mod invariants;
 mod lvm;
@@ -328,11 +329,11 @@ fn execute(w: &mut World, node: &str, cmd: &Cmd) -> Out {
         "mkdir" => files::mkdir(w, node, args),
         "rm" => files::rm(w, node, args),
         "ss" => files::ss(w, node, args),
-        "vgs" | "lvs" => lvm::report(w, node, prog, args),
-        "lvcreate" => lvm::lvcreate(w, node, args),
-        "lvextend" => lvm::lvextend(w, node, args),
-        "lvchange" => lvm::lvchange(w, node, args),
-        "lvremove" => lvm::lvremove(w, node, args),
+        "vgs" | "lvs" => lvm::report(w, node, prog, &lvm::strip_common(args)),
+        "lvcreate" => lvm::lvcreate(w, node, &lvm::strip_common(args)),
+        "lvextend" => lvm::lvextend(w, node, &lvm::strip_common(args)),
+        "lvchange" => lvm::lvchange(w, node, &lvm::strip_common(args)),
+        "lvremove" => lvm::lvremove(w, node, &lvm::strip_common(args)),
         "drbdadm" => drbd::drbdadm(w, node, args),
         "drbdsetup" => drbd::drbdsetup(w, node, args),
         "xl" => xen::xl(w, node, args),

@@ -31,13 +31,13 @@ fn is_bridge(n: &Node, name: &str) -> bool {
 }
 
 /// A bridge port forwards when it and its bridge are up and it has a carrier.
-fn port_state(n: &Node, l: &Link) -> &'static str {
+fn port_state(n: &Node, name: &str, l: &Link) -> &'static str {
     let bridge_up = l
         .master
         .as_ref()
         .and_then(|m| n.links.get(m))
         .is_some_and(|b| b.up);
-    if l.up && bridge_up && has_carrier(n, l) {
+    if l.up && bridge_up && has_carrier(n, name) {
         "forwarding"
     } else {
         "disabled"
@@ -54,13 +54,12 @@ fn slaves<'n>(n: &'n Node, master: &str) -> Vec<(&'n String, &'n Link)> {
     v
 }
 
-fn has_carrier(n: &Node, l: &Link) -> bool {
-    let name = n
-        .links
-        .iter()
-        .find(|(_, x)| x.ifindex == l.ifindex)
-        .map(|(k, _)| k.as_str())
-        .unwrap_or("");
+/// A link has a carrier: a NIC that is up, a bond with an up slave, a bridge with a port that
+/// has one; a vif has none until its guest's frontend connects (never, in the lab).
+fn has_carrier(n: &Node, name: &str) -> bool {
+    let Some(l) = n.links.get(name) else {
+        return false;
+    };
     match &l.kind {
         LinkKind::Loopback | LinkKind::Ether => l.up,
         LinkKind::Vif => false,
@@ -68,14 +67,14 @@ fn has_carrier(n: &Node, l: &Link) -> bool {
         LinkKind::Bridge { .. } => {
             l.up && slaves(n, name)
                 .iter()
-                .any(|(_, s)| s.up && has_carrier(n, s))
+                .any(|(k, s)| s.up && has_carrier(n, k))
         }
     }
 }
 
 fn flags(n: &Node, name: &str, l: &Link) -> Vec<&'static str> {
     let mut f = Vec::new();
-    let carrier = has_carrier(n, l);
+    let carrier = has_carrier(n, name);
     if l.up && !carrier && l.kind != LinkKind::Loopback {
         f.push("NO-CARRIER");
     }
@@ -100,7 +99,6 @@ fn flags(n: &Node, name: &str, l: &Link) -> Vec<&'static str> {
             f.push("LOWER_UP");
         }
     }
-    let _ = name;
     f
 }
 
@@ -112,7 +110,7 @@ fn active_slave(n: &Node, bond: &str) -> Option<String> {
 }
 
 fn link_json(n: &Node, name: &str, l: &Link) -> Value {
-    let carrier = has_carrier(n, l);
+    let carrier = has_carrier(n, name);
     let mut o = Map::new();
     o.insert("ifindex".into(), json!(l.ifindex));
     o.insert("ifname".into(), json!(name));
@@ -133,10 +131,12 @@ fn link_json(n: &Node, name: &str, l: &Link) -> Value {
     if let Some(m) = &l.master {
         o.insert("master".into(), json!(m));
     }
-    let operstate = match (&l.kind, l.up, carrier) {
-        (LinkKind::Loopback, _, _) => "UNKNOWN",
-        (_, true, true) => "UP",
-        _ => "DOWN",
+    let operstate = if l.kind == LinkKind::Loopback {
+        "UNKNOWN"
+    } else if l.up && carrier {
+        "UP"
+    } else {
+        "DOWN"
     };
     o.insert("operstate".into(), json!(operstate));
     o.insert("linkmode".into(), json!("DEFAULT"));
@@ -264,7 +264,7 @@ fn link_json(n: &Node, name: &str, l: &Link) -> Value {
                 info.insert(
                     "info_slave_data".into(),
                     json!({
-                        "state": port_state(n, l),
+                        "state": port_state(n, name, l),
                         "priority": 32,
                         "cost": 100,
                         "hairpin": false,
@@ -384,7 +384,7 @@ pub(crate) fn bridge_link_json(n: &Node) -> String {
                 "flags": flags(n, k, l),
                 "mtu": 1500,
                 "master": l.master,
-                "state": port_state(n, l),
+                "state": port_state(n, k, l),
                 "priority": 32,
                 "cost": 100
             })
@@ -417,7 +417,7 @@ pub(crate) fn proc_bonding(w: &super::state::World, node: &str, bond: &str) -> O
     else {
         return None;
     };
-    let up = has_carrier(n, &n.links[bond]);
+    let up = has_carrier(n, bond);
     let mut s = format!(
         "Ethernet Channel Bonding Driver: v6.1.0-56-amd64\n\nBonding Mode: {}\n",
         mode_description(mode)

@@ -60,6 +60,7 @@ pub struct DrbdView {
     pub split_brain: bool,
 }
 
+/// A resource's connection to one peer, as this node sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PeerView {
     pub node: String,
@@ -68,6 +69,7 @@ pub struct PeerView {
     pub disk: DiskState,
 }
 
+/// A running domain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DomainView {
     pub domid: u32,
@@ -78,6 +80,7 @@ pub struct DomainView {
     pub macs: Vec<String>,
 }
 
+/// A network link.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LinkView {
     /// `loopback`, `ether`, `bridge`, `bond`, `vif`.
@@ -88,6 +91,7 @@ pub struct LinkView {
     pub addrs: Vec<String>,
 }
 
+/// A mount beyond the base system's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MountView {
     pub device: String,

@@ -99,6 +99,12 @@ fn disk_problem(
         None => false,
     };
     if !usable {
+        if disk.target.starts_with("/dev/drbd") {
+            w.violations.push(format!(
+                "domain start on a device that is not Primary: {node}: domain {domid} given {}",
+                disk.target
+            ));
+        }
         return Some(format!(
             "libxl: error: libxl_device.c:1265:device_backend_callback: Domain {domid}:unable to add device with path /local/domain/0/backend/vbd/{domid}/{}\n",
             vdev_number(&disk.vdev)

@@ -144,3 +144,52 @@ impl Lab {
 pub fn argv(words: &[&str]) -> Argv {
     words.iter().map(|s| s.to_string()).collect()
 }
+
+impl Lab {
+    /// `xenbr0` with STP on, up, on `node`.
+    pub fn bridge(&self, node: &str) {
+        self.ok(node, xenflux::drivers::net::bridge_add("xenbr0", true, 400));
+        self.ok(node, xenflux::drivers::net::link_set_up("xenbr0"));
+    }
+
+    /// The rendered files, `xenbr0`, the meta LV on every node.
+    pub fn prepare(&self) {
+        self.install_all();
+        for node in self.sim.node_names() {
+            self.bridge(&node);
+            let meta = self.v.allocation.meta_lv_size[&name(&node)].bytes();
+            self.ok(
+                &node,
+                xenflux::drivers::lvm::lvcreate("XEN", "meta", meta, &[], &[]),
+            );
+        }
+    }
+
+    /// A volume's LV, meta-data and DRBD resource on each of its nodes: Connected, Inconsistent.
+    pub fn volume(&self, vol: &str) {
+        let spec = &self.v.desired.volumes[&name(vol)];
+        for node in &spec.nodes {
+            let node = node.as_str();
+            let vg = self.v.desired.nodes[&name(node)].volume_group.to_string();
+            self.ok(
+                node,
+                xenflux::drivers::lvm::lvcreate(
+                    &vg,
+                    vol,
+                    spec.size.bytes(),
+                    &["xenflux".into()],
+                    &[],
+                ),
+            );
+            self.ok(node, xenflux::drivers::drbd::create_md(vol));
+            self.ok(node, xenflux::drivers::drbd::up(vol));
+        }
+    }
+
+    /// `prepare`, then `dns` up on both nodes, Primary (after the initial sync) on dom0.
+    pub fn dns_primary_on_dom0(&self) {
+        self.prepare();
+        self.volume("dns");
+        self.ok("dom0", xenflux::drivers::drbd::primary_force("dns"));
+    }
+}

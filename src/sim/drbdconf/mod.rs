@@ -1,0 +1,197 @@
+//! The DRBD configuration as drbdadm reads it on a node: `/etc/drbd.conf` and its includes
+//! (`drbd.d/global_common.conf`, `drbd.d/*.res`), parsed in the syntax xenflux renders (8.4 `on`
+//! sections, DRBD 9 `node-id`/`volume`/`connection-mesh`) and the lab's (resource-level
+//! `device`/`disk`/`meta-disk` inherited by the hosts). Checked like drbdadm does: parse errors,
+//! DRBD 8.4's required `meta-disk`, duplicate minors, addresses and meta-data slots, and the
+//! local host's address (all exit 10, with drbd-utils 9.22's messages from real-tools/10-drbd.txt).
+//! Also renders `drbdadm dump-xml` in its real layout.
+
+mod check;
+mod parse;
+mod xml;
+
+use crate::model::DrbdVersion;
+
+use super::state::{MetaLoc, Node, PeerConf, ResConf};
+
+pub(crate) use xml::dump_xml;
+
+/// A `net { }`, `disk { }`, ... section.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Section {
+    pub name: String,
+    pub options: Vec<(String, String)>,
+}
+
+/// Volume 0 of a host: device, backing disk, meta-data, and where they were written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct VolDef {
+    pub device: Option<String>,
+    pub minor: Option<u32>,
+    pub disk: Option<String>,
+    pub meta: Option<MetaLoc>,
+    pub device_line: usize,
+    pub meta_line: usize,
+}
+
+/// An `address [FAMILY] IP:PORT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AddrDef {
+    pub family: String,
+    pub ip: String,
+    pub port: u16,
+    pub line: usize,
+}
+
+/// An `on HOST { }` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HostDef {
+    pub name: String,
+    pub line: usize,
+    /// DRBD 9 `node-id`.
+    pub node_id: Option<u32>,
+    pub vol: VolDef,
+    pub address: Option<AddrDef>,
+}
+
+/// A `resource NAME { }` and the file and line it starts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ResDef {
+    pub name: String,
+    pub file: String,
+    pub line: usize,
+    pub hosts: Vec<HostDef>,
+    pub sections: Vec<Section>,
+    pub mesh: Option<Vec<String>>,
+}
+
+impl ResDef {
+    pub fn option(&self, section: &str, key: &str) -> Option<&str> {
+        self.sections
+            .iter()
+            .filter(|s| s.name == section)
+            .flat_map(|s| &s.options)
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn host(&self, name: &str) -> Option<&HostDef> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// What `up` applies on `node`, or `None` when the resource has no complete section for it.
+    pub fn res_conf(&self, node: &str) -> Option<ResConf> {
+        let me = self.host(node)?;
+        let addr = me.address.as_ref()?;
+        let peer_names: Vec<&str> = match &self.mesh {
+            Some(m) => m.iter().map(String::as_str).collect(),
+            None => self.hosts.iter().map(|h| h.name.as_str()).collect(),
+        };
+        let id = |name: &str| {
+            let h = self.host(name);
+            h.and_then(|h| h.node_id).unwrap_or_else(|| {
+                let pos = self.hosts.iter().position(|h| h.name == name).unwrap_or(0);
+                u32::try_from(pos).unwrap_or(u32::MAX)
+            })
+        };
+        let peers = peer_names
+            .into_iter()
+            .filter(|p| *p != node)
+            .filter_map(|p| {
+                let a = self.host(p)?.address.as_ref()?;
+                Some(PeerConf {
+                    node: p.to_string(),
+                    node_id: id(p),
+                    ip: a.ip.clone(),
+                    port: a.port,
+                })
+            })
+            .collect();
+        Some(ResConf {
+            minor: me.vol.minor?,
+            node_id: id(node),
+            disk: me.vol.disk.clone()?,
+            meta: me.vol.meta.clone().unwrap_or(MetaLoc::Internal),
+            ip: addr.ip.clone(),
+            port: addr.port,
+            peers,
+            protocol: self.option("net", "protocol").unwrap_or("C").to_string(),
+            two_primaries: self.option("net", "allow-two-primaries") == Some("yes"),
+        })
+    }
+}
+
+/// Everything drbdadm read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub common: Vec<Section>,
+    pub resources: Vec<ResDef>,
+}
+
+impl Config {
+    pub fn resource(&self, name: &str) -> Option<&ResDef> {
+        self.resources.iter().find(|r| r.name == name)
+    }
+}
+
+/// A configuration drbdadm refuses: its message (stderr) and exit status.
+pub(crate) struct ConfError {
+    pub status: i32,
+    pub stderr: String,
+}
+
+/// The files `/etc/drbd.conf` includes, in order.
+fn included(node: &Node, conf: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (t, _) in parse::tokenize(conf)
+        .windows(2)
+        .filter(|w| w[0].0 == "include")
+        .map(|w| w[1].clone())
+    {
+        let path = if t.starts_with('/') {
+            t
+        } else {
+            format!("/etc/{t}")
+        };
+        match path.split_once('*') {
+            Some((prefix, suffix)) => {
+                out.extend(
+                    node.files
+                        .keys()
+                        .filter(|f| {
+                            f.starts_with(prefix)
+                                && f.ends_with(suffix)
+                                && !f[prefix.len()..].contains('/')
+                        })
+                        .cloned(),
+                );
+            }
+            None => out.push(path),
+        }
+    }
+    out
+}
+
+/// Reads and checks a node's whole DRBD configuration, as every drbdadm command does first.
+pub(crate) fn load(node: &Node, version: DrbdVersion) -> Result<Config, ConfError> {
+    let v84 = version == DrbdVersion::V84;
+    let Some(main) = node.files.get("/etc/drbd.conf") else {
+        return Err(ConfError {
+            status: 20,
+            stderr: "Can not open '/etc/drbd.conf'.\n.".into(),
+        });
+    };
+    let mut cfg = Config::default();
+    let mut sources = vec![("/etc/drbd.conf".to_string(), main.clone())];
+    for f in included(node, main) {
+        let Some(text) = node.files.get(&f) else {
+            continue; // drbdadm skips an include glob or file that matches nothing
+        };
+        sources.push((f, text.clone()));
+    }
+    for (file, text) in &sources {
+        parse::file(&mut cfg, file, text, v84)?;
+    }
+    check::check(&cfg, node, v84)?;
+    Ok(cfg)
+}
