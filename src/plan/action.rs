@@ -13,6 +13,10 @@ pub const MANAGED_TAG: &str = "xenflux";
 /// Added once DRBD meta-data was created for the LV: `create-md` is only ever run on a managed
 /// LV without it (one this xenflux created and never initialised).
 pub const MD_TAG: &str = "xenflux-md";
+/// On a data LV created for a volume with a filesystem, until that filesystem is made: the only
+/// existing LVs xenflux ever runs mkfs on (besides those created in the same plan). A volume that
+/// held a domain's data never carries it.
+pub const MKFS_TAG: &str = "xenflux-mkfs";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
@@ -33,6 +37,9 @@ pub enum Action {
         vg: String,
         lv: String,
         size: u64,
+        /// Created for a filesystem xenflux will make on it (tagged `xenflux-mkfs`).
+        #[serde(default)]
+        for_mkfs: bool,
     },
     ExtendLv {
         node: Name,
@@ -86,6 +93,7 @@ pub enum Action {
         node: Name,
         resource: String,
     },
+    /// Make a filesystem, then drop the `xenflux-mkfs` tag from the data LV (`VG/LV`).
     Mkfs {
         node: Name,
         device: String,
@@ -93,6 +101,7 @@ pub enum Action {
         label: Option<String>,
         slots: Option<u32>,
         cluster: Option<String>,
+        lv: String,
     },
     GrowFs {
         node: Name,
@@ -247,14 +256,18 @@ impl Action {
                 ]
             }
             Action::RemoveFile { path, .. } => vec![Cmd::new(["rm", "-f", path.as_str()])],
-            Action::CreateLv { vg, lv, size, .. } => {
-                vec![Cmd::new(lvm::lvcreate(
-                    vg,
-                    lv,
-                    *size,
-                    &[MANAGED_TAG.to_string()],
-                    lvm_extra,
-                ))]
+            Action::CreateLv {
+                vg,
+                lv,
+                size,
+                for_mkfs,
+                ..
+            } => {
+                let mut tags = vec![MANAGED_TAG.to_string()];
+                if *for_mkfs {
+                    tags.push(MKFS_TAG.to_string());
+                }
+                vec![Cmd::new(lvm::lvcreate(vg, lv, *size, &tags, lvm_extra))]
             }
             Action::ExtendLv { vg, lv, size, .. } => {
                 vec![Cmd::new(lvm::lvextend(vg, lv, *size, lvm_extra))]
@@ -288,8 +301,15 @@ impl Action {
                 label,
                 slots,
                 cluster,
+                lv,
                 ..
-            } => vec![mkfs(device, *fs, label, *slots, cluster)],
+            } => {
+                let mut cmds = vec![mkfs(device, *fs, label, *slots, cluster)];
+                if let Some((vg, name)) = lv.split_once('/') {
+                    cmds.push(Cmd::new(lvm::lvchange_deltag(vg, name, MKFS_TAG)));
+                }
+                cmds
+            }
             Action::GrowFs { device, fs, .. } => vec![grow_fs(device, *fs)],
             Action::O2cbStart { .. } => vec![Cmd::new(["/etc/init.d/o2cb", "start"])],
             Action::Mount {

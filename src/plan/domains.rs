@@ -51,8 +51,38 @@ pub(super) fn domains(ctx: &mut Ctx) {
         .collect();
     // (volume, node) whose demotion is part of a migration.
     let mut migrated_from: BTreeSet<(Name, Name)> = BTreeSet::new();
-    // Volumes held open on a node by a domain that stays there.
-    let mut held: BTreeSet<(Name, Name)> = BTreeSet::new();
+    // Volumes a running domain keeps open on a node: never demoted there, unless this plan
+    // stops the domain, moves it, or detaches the disk first.
+    // Minors are unique per node, not per cluster: a device names a volume only on one node.
+    let volume_at = |node: &Name, dev: &str| -> Option<Name> {
+        ctx.a.volumes.iter().find_map(|(n, a)| {
+            let here = ctx.d.volumes.get(n).is_some_and(|v| v.nodes.contains(node));
+            (here && format!("/dev/drbd{}", a.minor.value) == dev).then(|| n.clone())
+        })
+    };
+    let mut open_by: BTreeMap<(String, Name), Vec<Name>> = BTreeMap::new();
+    for (n, st) in &ctx.o.nodes {
+        let Some(x) = st.xen.known() else { continue };
+        for (dom, running) in &x.domains {
+            let vols = running
+                .disks
+                .iter()
+                .filter_map(|(dev, _, _)| volume_at(n, dev))
+                .collect();
+            open_by.insert((dom.clone(), n.clone()), vols);
+        }
+    }
+    let mut held: BTreeSet<(Name, Name)> = open_by
+        .iter()
+        .flat_map(|((_, n), vols)| vols.iter().map(move |v| (v.clone(), n.clone())))
+        .collect();
+    let release = |held: &mut BTreeSet<(Name, Name)>, dom: &Name, node: &Name| {
+        if let Some(vols) = open_by.get(&(dom.to_string(), node.clone())) {
+            for v in vols {
+                held.remove(&(v.clone(), node.clone()));
+            }
+        }
+    };
     let domains: Vec<(Name, DomainSpec)> = ctx
         .d
         .domains
@@ -65,17 +95,21 @@ pub(super) fn domains(ctx: &mut Ctx) {
         let now = runs_on.get(name.as_str()).cloned().unwrap_or_default();
         let possible = crate::render::xl::domain_nodes(ctx.d, dom);
         let vols: Vec<Name> = dom.disks.iter().map(|k| k.volume.clone()).collect();
-        if let Some(v) = vols.iter().find(|v| ctx.frozen.contains(*v)) {
+        let running_vols: Vec<Name> = now
+            .first()
+            .and_then(|n| open_by.get(&(name.to_string(), n.clone())))
+            .cloned()
+            .unwrap_or_default();
+        if let Some(v) = vols
+            .iter()
+            .chain(running_vols.iter())
+            .find(|v| ctx.frozen.contains(*v))
+        {
             ctx.block(
                 object,
                 format!("its volume {v} is blocked (see above)"),
                 Vec::new(),
             );
-            for n in &now {
-                for v in &vols {
-                    held.insert((v.clone(), n.clone()));
-                }
-            }
             continue;
         }
         if now.len() > 1 {
@@ -98,6 +132,7 @@ pub(super) fn domains(ctx: &mut Ctx) {
                     if ctx.unknown.contains_key(&s) {
                         continue;
                     }
+                    release(&mut held, name, &s);
                     ctx.add(
                         Phase::StopDomains,
                         Action::XlShutdown {
@@ -114,27 +149,60 @@ pub(super) fn domains(ctx: &mut Ctx) {
                         "no schedulable node holds all its disks".into(),
                         Vec::new(),
                     );
-                    if let Some(s) = &current {
-                        for v in &vols {
-                            held.insert((v.clone(), s.clone()));
-                        }
-                    }
                     continue;
                 };
-                if current.is_none() || current.as_ref() != Some(&t) {
+                if current.as_ref() != Some(&t) {
                     if let Some(n) = blind.first() {
                         ctx.block(
                             object,
                             format!("it may be running on {n}, which could not be observed; it is not started or moved"),
                             vec![format!("start domain {name} on {t}")],
                         );
-                        if let Some(s) = &current {
-                            for v in &vols {
-                                held.insert((v.clone(), s.clone()));
-                            }
-                        }
                         continue;
                     }
+                }
+                // A running domain whose disks change and that must move: the disks change
+                // where it runs now; the move follows on the next reconcile, with its new disks.
+                let disks_change = current.as_ref().is_some_and(|s| {
+                    let want: BTreeSet<&Name> = vols.iter().collect();
+                    let have: BTreeSet<&Name> = running_vols.iter().collect();
+                    s != &t && want != have
+                });
+                if let (Some(s), true) = (&current, disks_change) {
+                    if !possible.contains(s) {
+                        ctx.block(
+                            object,
+                            format!(
+                                "it runs on {s}, which does not hold its new disks, and it cannot move to {t} with its \
+                                 old ones: stop it (state: stopped), apply, then start it again"
+                            ),
+                            vec![format!("move domain {name} to {t} with new disks")],
+                        );
+                        continue;
+                    }
+                }
+                let t = match (&current, disks_change) {
+                    (Some(s), true) => {
+                        ctx.warnings.push(format!(
+                            "domain {name}: its disks change first, on {s}; the move to {t} follows on the next reconcile"
+                        ));
+                        s.clone()
+                    }
+                    _ => t,
+                };
+                // A disk another domain has open is that domain's disk.
+                let taken = open_by.iter().find_map(|((other, n), ov)| {
+                    (other != name.as_str())
+                        .then(|| vols.iter().find(|v| ov.contains(v)).map(|v| (other, n, v)))
+                        .flatten()
+                });
+                if let Some((other, n, v)) = taken {
+                    ctx.block(
+                        object,
+                        format!("its volume {v} is in use by domain {other} on {n}; stop that domain first"),
+                        vec![format!("start domain {name} on {t}")],
+                    );
+                    continue;
                 }
                 for v in &vols {
                     want_primary.entry(v.clone()).or_default().insert(t.clone());
@@ -148,34 +216,19 @@ pub(super) fn domains(ctx: &mut Ctx) {
                         },
                     ),
                     Some(s) if s == t => {
-                        for v in &vols {
-                            held.insert((v.clone(), s.clone()));
+                        for (vol, detached) in disks(ctx, name, dom, &t) {
+                            if detached {
+                                held.remove(&(vol, s.clone()));
+                            }
                         }
-                        disks(ctx, name, dom, &t);
                     }
                     Some(s) => {
                         migrate(ctx, name, dom, &s, &t);
+                        release(&mut held, name, &s);
                         for v in &vols {
                             migrated_from.insert((v.clone(), s.clone()));
                         }
                     }
-                }
-            }
-        }
-    }
-
-    // Domains the state does not know keep the devices they have open.
-    let by_device: BTreeMap<String, Name> =
-        ctx.a.volumes.iter().map(|(n, a)| (format!("/dev/drbd{}", a.minor.value), n.clone())).collect();
-    for (n, st) in &ctx.o.nodes {
-        let Some(x) = st.xen.known() else { continue };
-        for (dom, running) in &x.domains {
-            if ctx.d.domains.keys().any(|k| k.as_str() == dom) {
-                continue;
-            }
-            for (dev, _, _) in &running.disks {
-                if let Some(v) = by_device.get(dev) {
-                    held.insert((v.clone(), n.clone()));
                 }
             }
         }
@@ -298,14 +351,16 @@ fn migrate(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, from: &Name, to: &Name)
     );
 }
 
-/// Disks added to or removed from a running domain: hot-attach / detach.
-fn disks(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, node: &Name) {
+/// Disks added to or removed from a running domain: hot-attach / detach. Returns the volumes
+/// it touches, with true for those detached.
+fn disks(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, node: &Name) -> Vec<(Name, bool)> {
+    let mut out = Vec::new();
     let Some(running) = ctx
         .known(node)
         .and_then(|s| s.xen.known())
         .and_then(|x| x.domains.get(name.as_str()))
     else {
-        return;
+        return out;
     };
     let have: BTreeSet<(String, String)> = running
         .disks
@@ -329,6 +384,7 @@ fn disks(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, node: &Name) {
                     spec,
                 },
             );
+            out.push((disk.volume.clone(), false));
         }
     }
     for (dev, vdev) in &have {
@@ -341,6 +397,14 @@ fn disks(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, node: &Name) {
                     vdev: vdev.clone(),
                 },
             );
+            let vol = ctx.a.volumes.iter().find_map(|(n, a)| {
+                let here = ctx.d.volumes.get(n).is_some_and(|v| v.nodes.contains(node));
+                (here && format!("/dev/drbd{}", a.minor.value) == *dev).then(|| n.clone())
+            });
+            if let Some(v) = vol {
+                out.push((v, true));
+            }
         }
     }
+    out
 }

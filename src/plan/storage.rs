@@ -8,7 +8,7 @@ use crate::drivers::drbd::{ConnectionState, DiskState, Role};
 use crate::model::{Filesystem, MetaKind, Name, VolumeSpec};
 use crate::observe::{DrbdResource, LvState, NodeState};
 
-use super::action::{Action, MANAGED_TAG, MD_TAG};
+use super::action::{Action, MANAGED_TAG, MD_TAG, MKFS_TAG};
 use super::{Ctx, Phase};
 
 fn lv<'s>(state: &'s NodeState, vg: &str, name: &str) -> Option<&'s LvState> {
@@ -68,6 +68,7 @@ fn meta_lvs(ctx: &mut Ctx) {
                     vg,
                     lv: meta,
                     size,
+                    for_mkfs: false,
                 },
             ),
             Some(l) if l.size < size => ctx.add(
@@ -112,7 +113,8 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
         .filter(|(n, spec)| {
             ctx.known(n).is_some_and(|s| {
                 resource(s, name.as_str()).is_some()
-                    || lv(s, spec.volume_group.as_str(), name.as_str()).is_some_and(|l| l.tags.contains(MANAGED_TAG))
+                    || lv(s, spec.volume_group.as_str(), name.as_str())
+                        .is_some_and(|l| l.tags.contains(MANAGED_TAG))
             })
         })
         .map(|(n, _)| n.clone())
@@ -174,7 +176,8 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
         for (lv_name, size) in lvs {
             match lv(s, &vg, &lv_name) {
                 None => {
-                    steps.push(Action::CreateLv { node: n.clone(), vg: vg.clone(), lv: lv_name.clone(), size });
+                    let for_mkfs = v.filesystem != Filesystem::None && lv_name == name.as_str();
+                    steps.push(Action::CreateLv { node: n.clone(), vg: vg.clone(), lv: lv_name.clone(), size, for_mkfs });
                     if lv_name == name.as_str() {
                         created.insert(n.clone());
                     }
@@ -247,6 +250,12 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
         ctx.add(Phase::Lvm, a);
     }
 
+    let ending_dual = |s: &NodeState| {
+        !v.dual_primary
+            && resource(s, name.as_str())
+                .and_then(|r| r.config.as_ref())
+                .is_some_and(|c| c.allow_two_primaries)
+    };
     // Meta-data on LVs this xenflux created and never initialised; then up (or adjust).
     let res = name.to_string();
     let mut md_now: BTreeSet<Name> = BTreeSet::new();
@@ -283,6 +292,14 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
             None => ctx.add(
                 Phase::Up,
                 Action::Up {
+                    node: n.clone(),
+                    resource: res.clone(),
+                },
+            ),
+            // Ending dual-primary waits until moves and demotions left one Primary.
+            Some(_) if file_changes && ending_dual(s) => ctx.add(
+                Phase::AdjustLate,
+                Action::Adjust {
                     node: n.clone(),
                     resource: res.clone(),
                 },
@@ -362,7 +379,13 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
             // DRBD resizes only with a Primary ("Need one Primary node to resize"): promote one
             // for it; the role pass demotes it again when nothing needs it there.
             if primary.is_empty() {
-                ctx.add(Phase::Resize, Action::Primary { node: on.clone(), resource: res.clone() });
+                ctx.add(
+                    Phase::Resize,
+                    Action::Primary {
+                        node: on.clone(),
+                        resource: res.clone(),
+                    },
+                );
                 primary.insert(on.clone());
             }
             ctx.add(
@@ -372,7 +395,14 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
                     resource: res.clone(),
                 },
             );
-            if v.filesystem != Filesystem::None && primary.contains(&on) {
+            // Only a filesystem blkid has seen on this Primary is grown.
+            let device = format!("/dev/drbd{}", alloc.minor.value);
+            let has_fs = states
+                .get(&on)
+                .and_then(|s| s.filesystems.get(&device))
+                .and_then(|p| p.known())
+                .is_some_and(|fs| fs.as_deref() == Some(super::action::fs_name(v.filesystem)));
+            if v.filesystem != Filesystem::None && primary.contains(&on) && has_fs {
                 let used = ctx
                     .d
                     .domains
@@ -406,14 +436,34 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
     if v.filesystem != Filesystem::None {
         let device = format!("/dev/drbd{}", alloc.minor.value);
         let blank_new = ctx.new_volumes.contains(name);
-        // A device a domain has open holds that domain's data, signature or not.
+        // Besides a volume created now, only an LV still tagged for its filesystem (never used
+        // since xenflux created it) that blkid reads as blank on a Primary, with no domain
+        // holding it, gets one. Anything else may hold a domain's data, signature or not.
         let in_use = states.values().any(|s| {
-            s.xen
-                .known()
-                .is_some_and(|x| x.domains.values().any(|d| d.disks.iter().any(|(p, _, _)| p == &device)))
-        }) || ctx.d.domains.values().any(|d| d.disks.iter().any(|k| &k.volume == name));
-        let blank_seen = !blank_new
-            && !in_use
+            s.xen.known().is_some_and(|x| {
+                x.domains
+                    .values()
+                    .any(|d| d.disks.iter().any(|(p, _, _)| p == &device))
+            })
+        });
+        let tagged_blank = |n: &Name| {
+            let vg = ctx.d.nodes[n].volume_group.to_string();
+            states.get(n).is_some_and(|s| {
+                lv(s, &vg, name.as_str()).is_some_and(|l| l.tags.contains(MKFS_TAG))
+                    && s.filesystems
+                        .get(&device)
+                        .and_then(|p| p.known())
+                        .is_some_and(|fs| fs.is_none())
+            })
+        };
+        let blank_on = if blank_new || in_use {
+            None
+        } else {
+            primary.iter().find(|n| tagged_blank(n)).cloned()
+        };
+        let blank_seen = blank_on.is_some();
+        let untagged_blank = !blank_new
+            && !blank_seen
             && primary.iter().any(|n| {
                 states
                     .get(n)
@@ -421,12 +471,15 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
                     .and_then(|p| p.known())
                     .is_some_and(|fs| fs.is_none())
             });
+        if untagged_blank {
+            ctx.warnings.push(format!(
+                "volume {name}: no {} filesystem on it, and xenflux makes filesystems only on volumes it created \
+                 for one (it may hold a domain's data); make it by hand if the volume is really unused",
+                super::action::fs_name(v.filesystem)
+            ));
+        }
         if blank_new || blank_seen {
-            let on = if blank_new {
-                source.clone()
-            } else {
-                primary.iter().next().cloned().unwrap_or(source.clone())
-            };
+            let on = blank_on.unwrap_or_else(|| source.clone());
             let ocfs2 = ctx
                 .d
                 .ocfs2_filesystems()
@@ -436,6 +489,7 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
                 Some((c, f)) => (Some(f.label), Some(f.slots), Some(c.to_string())),
                 None => (None, None, None),
             };
+            let lv = format!("{}/{name}", ctx.d.nodes[&on].volume_group);
             ctx.add(
                 Phase::Mkfs,
                 Action::Mkfs {
@@ -445,6 +499,7 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
                     label,
                     slots,
                     cluster,
+                    lv,
                 },
             );
         }

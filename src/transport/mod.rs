@@ -58,11 +58,17 @@ impl Output {
         let status = self
             .status
             .map_or("killed by a signal".to_string(), |s| format!("exit {s}"));
-        let err = self
+        // The first line says what failed for most tools; xl puts the reason last.
+        let lines: Vec<&str> = self
             .stderr
             .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        let err = match (lines.first(), lines.last()) {
+            (Some(f), Some(l)) if f != l => format!("{f} … {l}"),
+            (Some(f), _) => f.to_string(),
+            (None, _) => String::new(),
+        };
         format!(
             "`{}` failed ({status}): {err}",
             Cmd::new(self.argv.clone()).display()
