@@ -83,14 +83,13 @@ fn summary(plan: &Plan) -> String {
         .iter()
         .flat_map(|s| s.actions.iter().map(|a| a.node().as_str()))
         .collect();
+    if plan.is_empty() && plan.blocked.is_empty() {
+        return "No changes: the cluster matches the desired state.".to_string();
+    }
     if plan.is_empty() {
         return format!(
-            "No changes: the cluster matches the desired state{}.",
-            if plan.blocked.is_empty() {
-                String::new()
-            } else {
-                format!(" ({} item(s) blocked)", plan.blocked.len())
-            }
+            "No action can run: {} item(s) blocked (see above).",
+            plan.blocked.len()
         );
     }
     format!(

@@ -132,7 +132,8 @@ pub fn cmd_plan(
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("plan saved to {}", path.display());
     }
-    Ok(if plan.is_empty() {
+    // Blocked items are drift too: 0 only with nothing to do and nothing blocked.
+    Ok(if plan.is_empty() && plan.blocked.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
