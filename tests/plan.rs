@@ -420,3 +420,17 @@ fn reports_lay_out_the_same_plan() {
     );
     assert!(status.contains("domain dns should run on dom0"), "{status}");
 }
+
+#[test]
+fn vg_space_is_counted_across_volumes() {
+    let v = example();
+    let mut o = observed(&v);
+    // room for the meta LV, dns and vpn (10 + 8 GiB), not for mail (60 GiB) or ovs (100 GiB)
+    if let Part::Known(l) = &mut o.nodes.get_mut(&name("dom0")).unwrap().lvm {
+        l.vgs.get_mut("XEN").unwrap().free = (512 << 20) + (30 << 30);
+    }
+    let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
+    let blocked: Vec<&str> = p.blocked.iter().map(|b| b.object.as_str()).collect();
+    assert!(blocked.contains(&"Volume/mail") && blocked.contains(&"Volume/ovs"), "{blocked:?}");
+    assert!(!blocked.contains(&"Volume/dns") && !blocked.contains(&"Volume/vpn"), "{blocked:?}");
+}

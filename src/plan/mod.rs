@@ -174,6 +174,8 @@ pub(crate) struct Ctx<'a> {
     pub new_volumes: BTreeSet<Name>,
     /// Nodes each volume will be Primary on once the storage phases ran.
     pub primary_after_storage: BTreeMap<Name, BTreeSet<Name>>,
+    /// Free bytes left in each node's VG once the LVs planned so far exist.
+    pub vg_free: BTreeMap<Name, u64>,
 }
 
 impl<'a> Ctx<'a> {
@@ -217,6 +219,7 @@ pub fn plan(d: &Desired, a: &Allocation, o: &Observed, policy: &Policy) -> Resul
         frozen: BTreeSet::new(),
         new_volumes: BTreeSet::new(),
         primary_after_storage: BTreeMap::new(),
+        vg_free: BTreeMap::new(),
     };
     for (name, state) in &o.nodes {
         if let Some(reason) = unknown_reason(state) {

@@ -60,6 +60,10 @@ fn meta_lvs(ctx: &mut Ctx) {
         };
         let spec = &ctx.d.nodes[&node];
         let (vg, meta) = (spec.volume_group.to_string(), spec.meta_volume.to_string());
+        let grow = size.saturating_sub(lv(state, &vg, &meta).map_or(0, |l| l.size));
+        if let Some(f) = state.lvm.known().and_then(|l| l.vgs.get(&vg)).map(|g| g.free) {
+            ctx.vg_free.insert(node.clone(), f.saturating_sub(grow));
+        }
         match lv(state, &vg, &meta) {
             None => ctx.add(
                 Phase::Lvm,
@@ -83,6 +87,19 @@ fn meta_lvs(ctx: &mut Ctx) {
             Some(_) => {}
         }
     }
+}
+
+/// Bytes the planned LV creations and extensions take from a node's VG.
+fn lv_need(steps: &[Action], n: &Name, s: &NodeState, vg: &str) -> u64 {
+    steps
+        .iter()
+        .filter(|a| a.node() == n)
+        .map(|a| match a {
+            Action::CreateLv { size, .. } => *size,
+            Action::ExtendLv { lv: l, size, .. } => size - lv(s, vg, l).map_or(0, |x| x.size),
+            _ => 0,
+        })
+        .sum()
 }
 
 fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
@@ -210,16 +227,12 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
     // Free space in the VG, checked now rather than by a failing lvcreate halfway through.
     for (n, s) in &states {
         let vg = ctx.d.nodes[n].volume_group.to_string();
-        let need: u64 = steps
-            .iter()
-            .filter(|a| a.node() == n)
-            .map(|a| match a {
-                Action::CreateLv { size, .. } => *size,
-                Action::ExtendLv { lv: l, size, .. } => size - lv(s, &vg, l).map_or(0, |x| x.size),
-                _ => 0,
-            })
-            .sum();
-        let free = s.lvm.known().and_then(|l| l.vgs.get(&vg)).map(|g| g.free);
+        let need = lv_need(&steps, n, s, &vg);
+        let free = ctx
+            .vg_free
+            .get(n)
+            .copied()
+            .or_else(|| s.lvm.known().and_then(|l| l.vgs.get(&vg)).map(|g| g.free));
         match free {
             None => {
                 ctx.block(
@@ -244,6 +257,14 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
                 return;
             }
             Some(_) => {}
+        }
+    }
+    for (n, s) in &states {
+        let vg = ctx.d.nodes[n].volume_group.to_string();
+        let need = lv_need(&steps, n, s, &vg);
+        let free = ctx.vg_free.get(n).copied().or_else(|| s.lvm.known().and_then(|l| l.vgs.get(&vg)).map(|g| g.free));
+        if let Some(f) = free {
+            ctx.vg_free.insert(n.clone(), f.saturating_sub(need));
         }
     }
     for a in steps {
