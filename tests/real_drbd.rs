@@ -302,42 +302,13 @@ fn a_duplicated_minor_makes_drbdadm_fail() {
     }
 }
 
-/// cluster-state/ switched to DRBD 9, with a third node (its own volume group) and a volume
-/// replicated to all three.
-fn drbd9_state() -> Validated {
-    let dir = repo_root().join("cluster-state");
-    let mut sources = xenflux::load::from_dir(&dir).expect("load cluster-state");
-    let mut switched = false;
-    for s in &mut sources {
-        if s.text.contains("version: \"8.4\"") {
-            s.text = s.text.replace("version: \"8.4\"", "version: \"9\"");
-            switched = true;
-        }
-    }
-    assert!(switched, "cluster-state/ names DRBD 8.4 explicitly");
-    sources.push(xenflux::load::Source {
-        path: "third.yaml".into(),
-        text: "apiVersion: xenflux/v1
-kind: Node
-metadata: {name: dom1}
-spec: {address: 192.168.1.192, volumeGroup: VG1}
----
-apiVersion: xenflux/v1
-kind: Volume
-metadata: {name: data3}
-spec: {size: 1GiB, nodes: [dom1, dom0, dom0m], meta: flexible}
-"
-        .into(),
-    });
-    common::validate_sources(&sources, "cluster-state/ in DRBD 9")
-}
 
 #[test]
 fn drbd9_config_passes_sh_nop_and_dry_runs_with_node_ids() {
     if !require_tool("drbdadm") {
         return;
     }
-    let v = drbd9_state();
+    let v = common::drbd9_state();
     let dir = scratch();
     let file = write(
         dir.path(),

@@ -294,42 +294,13 @@ fn a_config_drbdadm_rejects_is_unknown_not_empty() {
     }
 }
 
-/// cluster-state/ switched to DRBD 9, with a third node and a volume replicated to all three
-/// (as tests/real_drbd.rs builds it).
-fn drbd9_state() -> Validated {
-    let dir = repo_root().join("cluster-state");
-    let mut sources = xenflux::load::from_dir(&dir).expect("load cluster-state");
-    let mut switched = false;
-    for s in &mut sources {
-        if s.text.contains("version: \"8.4\"") {
-            s.text = s.text.replace("version: \"8.4\"", "version: \"9\"");
-            switched = true;
-        }
-    }
-    assert!(switched, "cluster-state/ names DRBD 8.4 explicitly");
-    sources.push(xenflux::load::Source {
-        path: "third.yaml".into(),
-        text: "apiVersion: xenflux/v1
-kind: Node
-metadata: {name: dom1}
-spec: {address: 192.168.1.192, volumeGroup: VG1}
----
-apiVersion: xenflux/v1
-kind: Volume
-metadata: {name: data3}
-spec: {size: 1GiB, nodes: [dom1, dom0, dom0m], meta: flexible}
-"
-        .into(),
-    });
-    common::validate_sources(&sources, "cluster-state/ in DRBD 9")
-}
 
 #[test]
 fn the_whole_drbd9_cluster_config_observes_as_allocated_with_node_ids() {
     if !require_tool("drbdadm") {
         return;
     }
-    let v = drbd9_state();
+    let v = common::drbd9_state();
     let dir = scratch();
     let conf = write(
         dir.path(),
