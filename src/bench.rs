@@ -66,7 +66,10 @@ pub fn run(e: Estate, dir: &std::path::Path) -> Result<Vec<Step>, String> {
         )
     })?;
     // Each pair holds up to 255 volumes of 4-32 GiB: give the VGs room for them.
-    let opts = SimOptions { vg_size: 16 << 40, ..SimOptions::default() };
+    let opts = SimOptions {
+        vg_size: 16 << 40,
+        ..SimOptions::default()
+    };
     let sim = SimCluster::fresh(&first.desired, &opts);
     for round in ["fresh", "converged"] {
         let observed = timed(&mut steps, &format!("observe ({round})"), || {

@@ -1124,3 +1124,14 @@ fn ip_addr_json_lists_addresses_per_interface() {
     assert!(xenflux::drivers::net::parse_ip_addr("[{\"addr_info\":[]}]").is_err());
     assert!(xenflux::drivers::net::parse_ip_addr("{").is_err());
 }
+
+#[test]
+fn proc_drbd_minors_of_two_and_three_digits_are_not_indented() {
+    // DRBD prints the minor with "%2d:", so from 10 on the line starts with the digits.
+    let text = "version: 8.4.11 (api:1/proto:86-101)\nsrcversion: F73C670A7EC572DB9CF3E5B \n 9: cs:Connected ro:Secondary/Secondary ds:UpToDate/UpToDate C r-----\n    ns:0 nr:0 dw:0 dr:0 al:0 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:0\n10: cs:WFConnection ro:Primary/Unknown ds:UpToDate/DUnknown C r-----\n    ns:0 nr:0 dw:0 dr:0 al:0 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:0\n254: cs:StandAlone ro:Secondary/Unknown ds:UpToDate/DUnknown   r-----\n    ns:0 nr:0 dw:0 dr:0 al:0 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:0\n";
+    let pd = proc_drbd::parse(text).unwrap();
+    let minors: Vec<u32> = pd.devices.iter().map(|d| d.minor).collect();
+    assert_eq!(minors, vec![9, 10, 254]);
+    assert_eq!(pd.devices[1].cs, ConnState::WFConnection);
+    assert!(proc_drbd::parse("version: 8.4.11 (api:1/proto:86-101)\nbogus line\n").is_err());
+}

@@ -431,6 +431,12 @@ fn vg_space_is_counted_across_volumes() {
     }
     let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
     let blocked: Vec<&str> = p.blocked.iter().map(|b| b.object.as_str()).collect();
-    assert!(blocked.contains(&"Volume/mail") && blocked.contains(&"Volume/ovs"), "{blocked:?}");
-    assert!(!blocked.contains(&"Volume/dns") && !blocked.contains(&"Volume/vpn"), "{blocked:?}");
+    assert!(
+        blocked.contains(&"Volume/mail") && blocked.contains(&"Volume/ovs"),
+        "{blocked:?}"
+    );
+    assert!(
+        !blocked.contains(&"Volume/dns") && !blocked.contains(&"Volume/vpn"),
+        "{blocked:?}"
+    );
 }

@@ -302,7 +302,6 @@ fn a_duplicated_minor_makes_drbdadm_fail() {
     }
 }
 
-
 #[test]
 fn drbd9_config_passes_sh_nop_and_dry_runs_with_node_ids() {
     if !require_tool("drbdadm") {

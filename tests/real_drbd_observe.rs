@@ -294,7 +294,6 @@ fn a_config_drbdadm_rejects_is_unknown_not_empty() {
     }
 }
 
-
 #[test]
 fn the_whole_drbd9_cluster_config_observes_as_allocated_with_node_ids() {
     if !require_tool("drbdadm") {

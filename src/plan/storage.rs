@@ -61,7 +61,12 @@ fn meta_lvs(ctx: &mut Ctx) {
         let spec = &ctx.d.nodes[&node];
         let (vg, meta) = (spec.volume_group.to_string(), spec.meta_volume.to_string());
         let grow = size.saturating_sub(lv(state, &vg, &meta).map_or(0, |l| l.size));
-        if let Some(f) = state.lvm.known().and_then(|l| l.vgs.get(&vg)).map(|g| g.free) {
+        if let Some(f) = state
+            .lvm
+            .known()
+            .and_then(|l| l.vgs.get(&vg))
+            .map(|g| g.free)
+        {
             ctx.vg_free.insert(node.clone(), f.saturating_sub(grow));
         }
         match lv(state, &vg, &meta) {
@@ -262,7 +267,11 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
     for (n, s) in &states {
         let vg = ctx.d.nodes[n].volume_group.to_string();
         let need = lv_need(&steps, n, s, &vg);
-        let free = ctx.vg_free.get(n).copied().or_else(|| s.lvm.known().and_then(|l| l.vgs.get(&vg)).map(|g| g.free));
+        let free = ctx
+            .vg_free
+            .get(n)
+            .copied()
+            .or_else(|| s.lvm.known().and_then(|l| l.vgs.get(&vg)).map(|g| g.free));
         if let Some(f) = free {
             ctx.vg_free.insert(n.clone(), f.saturating_sub(need));
         }

@@ -117,10 +117,11 @@ pub fn parse(input: &str) -> Result<ProcDrbd, ParseError> {
             out.build = rest.split_whitespace().next().map(str::to_string);
         } else if line.starts_with("Transports") {
             // DRBD 9: "Transports (api:NN): tcp (9.x.y)"; nothing xenflux needs.
+        } else if is_device_line(line) {
+            // The kernel prints `%2d:`: " 0:" up to " 9:", then "10:", "254:" with no indent.
+            out.devices.push(parse_device(line).map_err(|m| err(&m))?);
         } else if !line.starts_with([' ', '\t']) {
             return Err(err("unexpected line (not a version, build or device line)"));
-        } else if is_device_line(line) {
-            out.devices.push(parse_device(line).map_err(|m| err(&m))?);
         } else {
             let dev = out
                 .devices
