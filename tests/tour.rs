@@ -333,3 +333,21 @@ fn a_failed_node_and_split_brain_are_reported_not_acted_on() {
     let st = text(&t.run(&["status"]).stdout);
     assert!(st.contains("blocked: Volume/dns"), "{st}");
 }
+
+#[test]
+fn the_simulated_vg_size_is_configurable_and_enforced() {
+    let t = Tour::new();
+    let o = t.run(&["sim", "reset", "--vg-size", "100GiB"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let (code, out) = t.plan();
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("Volume/ovs: VG XEN on dom0 has"),
+        "100 GiB does not hold every volume: {out}"
+    );
+    let o = t.run(&["sim", "show", "--node", "dom0"]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = t.run(&["sim", "reset"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!t.path(".xenflux/sim.json").exists());
+}

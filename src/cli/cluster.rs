@@ -47,8 +47,12 @@ pub enum SimCommand {
     },
     /// Make a DRBD resource diverge into split brain (StandAlone on both nodes).
     SplitBrain { resource: String },
-    /// Throw the simulated cluster away (the next command starts from fresh dom0s).
-    Reset,
+    /// Throw the simulated cluster away: the next command starts from fresh dom0s (with
+    /// --vg-size, they are created now, each with a volume group of that size; default 2TiB).
+    Reset {
+        #[arg(long, value_name = "SIZE")]
+        vg_size: Option<crate::model::Size>,
+    },
 }
 
 pub fn sim_path(state_dir: &Path) -> PathBuf {
@@ -246,12 +250,32 @@ pub fn cmd_sim(
     state_dir: &Path,
     cmd: SimCommand,
 ) -> Result<ExitCode> {
-    if let SimCommand::Reset = cmd {
+    if let SimCommand::Reset { vg_size } = &cmd {
         let path = sim_path(state_dir);
         if path.exists() {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         }
-        println!("simulated cluster reset: the next command starts from fresh dom0s");
+        let Some(size) = vg_size else {
+            println!("simulated cluster reset: the next command starts from fresh dom0s");
+            return Ok(ExitCode::SUCCESS);
+        };
+        let sources = read_state(state, rev)?;
+        let v = match crate::validate::validate(&sources, &Default::default()) {
+            Ok(v) => v,
+            Err(diags) => return print_invalid(ReconcileError::Invalid(diags)),
+        };
+        let sim = SimCluster::fresh(
+            &v.desired,
+            &SimOptions {
+                vg_size: size.bytes(),
+                ..SimOptions::default()
+            },
+        );
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("creating {}", state_dir.display()))?;
+        sim.save(&path)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        println!("simulated cluster reset: fresh dom0s with {size} volume groups");
         return Ok(ExitCode::SUCCESS);
     }
     let sources = read_state(state, rev)?;
@@ -286,7 +310,7 @@ pub fn cmd_sim(
             sim.split_brain(&resource);
             println!("{resource} is in split brain: StandAlone on its nodes, data diverged");
         }
-        SimCommand::Reset => {}
+        SimCommand::Reset { .. } => {}
     }
     sim.save(&sim_path(state_dir))
         .map_err(|e| anyhow!("saving the simulated cluster: {e}"))?;
