@@ -302,3 +302,32 @@ fn the_batch_is_one_list_of_argv_commands() {
         .iter()
         .any(|c| c.display() == "drbdsetup status --json"));
 }
+
+#[test]
+fn a_partition_table_is_not_a_blank_device() {
+    let p = Probe {
+        host: "n".into(),
+        devices: vec!["/dev/drbd0".into()],
+        ..Default::default()
+    };
+    let outs: Vec<Output> = commands(&p)
+        .iter()
+        .map(|c| match c.argv[0].as_str() {
+            "blkid" => ok(
+                c,
+                "DEVNAME=/dev/drbd0\nPTUUID=5e1c2a1b\nPTTYPE=dos\n".into(),
+            ),
+            _ => Output {
+                argv: c.argv.clone(),
+                status: Some(127),
+                stdout: String::new(),
+                stderr: String::new(),
+            },
+        })
+        .collect();
+    let s = interpret(&p, &outs);
+    assert_eq!(
+        s.filesystems["/dev/drbd0"],
+        Part::Known(Some("partition table (dos)".into()))
+    );
+}

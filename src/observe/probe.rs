@@ -288,9 +288,12 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
         .map(|d| {
             let part = match get(&Slot::Blkid(d.clone())) {
                 Some(o) => match o.status.map(|s| ocfs2::blkid_result(&o.stdout, s)) {
-                    Some(Ok(entry)) => {
-                        Part::Known(entry.and_then(|e| e.fs_type().map(str::to_string)))
-                    }
+                    // A partition table without a filesystem is not blank either.
+                    Some(Ok(entry)) => Part::Known(entry.and_then(|e| {
+                        e.fs_type()
+                            .map(str::to_string)
+                            .or_else(|| e.get("PTTYPE").map(|t| format!("partition table ({t})")))
+                    })),
                     Some(Err(e)) => Part::Unknown(unknown(o, e.to_string())),
                     None => Part::Unknown(failed(o)),
                 },
