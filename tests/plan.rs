@@ -315,7 +315,7 @@ fn a_full_vg_blocks_the_volume_before_anything_runs() {
         .find(|b| b.object == "Volume/dns")
         .expect("blocked");
     assert!(
-        b.reason.contains("VG XEN on dom0m has 1GiB free"),
+        b.reason.contains("VG XEN on dom0m has 512MiB free once the LVs planned before it exist; this volume needs 10GiB"),
         "{}",
         b.reason
     );

@@ -252,7 +252,7 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
                 ctx.block(
                     object.clone(),
                     format!(
-                        "VG {vg} on {n} has {} free, this volume needs {}",
+                        "VG {vg} on {n} has {} free once the LVs planned before it exist; this volume needs {}",
                         crate::model::Size(f),
                         crate::model::Size(need)
                     ),
