@@ -24,20 +24,36 @@ pub fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn timed<T>(steps: &mut Vec<Step>, name: &str, f: impl FnOnce() -> (T, String)) -> T {
+/// The steps so far, and who hears of each as it completes.
+struct Steps<'a> {
+    done: Vec<Step>,
+    report: &'a mut dyn FnMut(&Step),
+}
+
+fn timed<T>(steps: &mut Steps, name: &str, f: impl FnOnce() -> (T, String)) -> T {
     let start = Instant::now();
     let (value, detail) = f();
-    steps.push(Step {
+    let step = Step {
         name: name.to_string(),
         took: start.elapsed(),
         detail,
-    });
+    };
+    (steps.report)(&step);
+    steps.done.push(step);
     value
 }
 
-/// Runs the benchmark; the steps in order, or what failed.
-pub fn run(e: Estate, dir: &std::path::Path) -> Result<Vec<Step>, String> {
-    let mut steps = Vec::new();
+/// Runs the benchmark, telling `report` of each step as it completes; the steps in order, or
+/// what failed.
+pub fn run(
+    e: Estate,
+    dir: &std::path::Path,
+    report: &mut dyn FnMut(&Step),
+) -> Result<Vec<Step>, String> {
+    let mut steps = Steps {
+        done: Vec::new(),
+        report,
+    };
     for (name, text) in estate(e) {
         std::fs::write(dir.join(&name), text).map_err(|err| format!("writing {name}: {err}"))?;
     }
@@ -128,5 +144,5 @@ pub fn run(e: Estate, dir: &std::path::Path) -> Result<Vec<Step>, String> {
         )
         .map_err(|e| e.to_string())?;
     }
-    Ok(steps)
+    Ok(steps.done)
 }

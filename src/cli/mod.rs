@@ -526,16 +526,16 @@ fn cmd_bench(pairs: u32, volumes: u32, domains: u32) -> Result<ExitCode> {
         pairs * 2,
         pairs * volumes
     );
-    let steps = crate::bench::run(e, &dir).map_err(|e| anyhow::anyhow!(e));
-    let _ = std::fs::remove_dir_all(&dir);
-    for s in steps? {
+    let steps = crate::bench::run(e, &dir, &mut |s| {
         println!(
             "  {:<40} {:>10.1} ms  {}",
             s.name,
             s.took.as_secs_f64() * 1000.0,
             s.detail
         );
-    }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    steps.map_err(|e| anyhow::anyhow!(e))?;
     if let Some(kib) = crate::bench::peak_rss_kib() {
         println!(
             "  peak memory (VmHWM)                      {:>10.1} MiB",
