@@ -363,7 +363,8 @@ fn a_closed_pipe_ends_quietly_without_a_panic() {
     use std::io::Read;
     let mut child = Command::new(env!("CARGO_BIN_EXE_xenflux"))
         .current_dir(root())
-        .args(["render"])
+        // well over a pipe's 64 KiB buffer, so the writer meets the closed pipe
+        .args(["--state", "examples/pair-200", "render"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
