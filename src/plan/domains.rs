@@ -54,12 +54,8 @@ pub(super) fn domains(ctx: &mut Ctx) {
     // Volumes a running domain keeps open on a node: never demoted there, unless this plan
     // stops the domain, moves it, or detaches the disk first.
     // Minors are unique per node, not per cluster: a device names a volume only on one node.
-    let volume_at = |node: &Name, dev: &str| -> Option<Name> {
-        ctx.a.volumes.iter().find_map(|(n, a)| {
-            let here = ctx.d.volumes.get(n).is_some_and(|v| v.nodes.contains(node));
-            (here && format!("/dev/drbd{}", a.minor.value) == dev).then(|| n.clone())
-        })
-    };
+    let devices = devices(ctx);
+    let volume_at = |node: &Name, dev: &str| devices.get(&(node.clone(), dev.to_string())).cloned();
     let mut open_by: BTreeMap<(String, Name), Vec<Name>> = BTreeMap::new();
     for (n, st) in &ctx.o.nodes {
         let Some(x) = st.xen.known() else { continue };
@@ -83,6 +79,16 @@ pub(super) fn domains(ctx: &mut Ctx) {
             }
         }
     };
+    // Which domains (and where) hold each volume open.
+    let mut holders: BTreeMap<Name, Vec<(String, Name)>> = BTreeMap::new();
+    for ((dom, n), vols) in &open_by {
+        for v in vols {
+            holders
+                .entry(v.clone())
+                .or_default()
+                .push((dom.clone(), n.clone()));
+        }
+    }
     let domains: Vec<(Name, DomainSpec)> = ctx
         .d
         .domains
@@ -191,10 +197,12 @@ pub(super) fn domains(ctx: &mut Ctx) {
                     _ => t,
                 };
                 // A disk another domain has open is that domain's disk.
-                let taken = open_by.iter().find_map(|((other, n), ov)| {
-                    (other != name.as_str())
-                        .then(|| vols.iter().find(|v| ov.contains(v)).map(|v| (other, n, v)))
-                        .flatten()
+                let taken = vols.iter().find_map(|v| {
+                    holders
+                        .get(v)?
+                        .iter()
+                        .find(|(other, _)| other != name.as_str())
+                        .map(|(o, n)| (o, n, v))
                 });
                 if let Some((other, n, v)) = taken {
                     ctx.block(
@@ -216,7 +224,7 @@ pub(super) fn domains(ctx: &mut Ctx) {
                         },
                     ),
                     Some(s) if s == t => {
-                        for (vol, detached) in disks(ctx, name, dom, &t) {
+                        for (vol, detached) in disks(ctx, name, dom, &t, &devices) {
                             if detached {
                                 held.remove(&(vol, s.clone()));
                             }
@@ -234,6 +242,14 @@ pub(super) fn domains(ctx: &mut Ctx) {
         }
     }
 
+    let ups: BTreeSet<(Name, String)> = ctx
+        .steps
+        .iter()
+        .filter_map(|(_, a)| match a {
+            Action::Up { node, resource } => Some((node.clone(), resource.clone())),
+            _ => None,
+        })
+        .collect();
     // Roles: promote where wanted, demote where not (after stops, before starts).
     for (vol, want) in &want_primary {
         if ctx.frozen.contains(vol) {
@@ -256,7 +272,7 @@ pub(super) fn domains(ctx: &mut Ctx) {
                 .and_then(|s| resource(s, vol.as_str()))
                 .is_some_and(|r| r.kernel.is_some())
                 || ctx.new_volumes.contains(vol)
-                || planned_up(ctx, vol, n);
+                || ups.contains(&(n.clone(), vol.to_string()));
             if !up {
                 continue;
             }
@@ -284,7 +300,7 @@ pub(super) fn domains(ctx: &mut Ctx) {
 
     // Domains running that the state does not know: left alone, reported.
     for (dom, nodes) in &runs_on {
-        if !ctx.d.domains.keys().any(|n| n.as_str() == dom) {
+        if !ctx.d.domains.contains_key(dom.as_str()) {
             let list: Vec<&str> = nodes.iter().map(|n| n.as_str()).collect();
             ctx.warnings.push(format!(
                 "domain {dom} runs on {} and is not in the desired state (left alone)",
@@ -292,10 +308,6 @@ pub(super) fn domains(ctx: &mut Ctx) {
             ));
         }
     }
-}
-
-fn planned_up(ctx: &Ctx, vol: &Name, node: &Name) -> bool {
-    ctx.steps.iter().any(|(_, a)| matches!(a, Action::Up { node: n, resource } if n == node && resource == vol.as_str()))
 }
 
 /// Live migration: allow two primaries, promote the target, `xl migrate`, demote the source,
@@ -353,7 +365,30 @@ fn migrate(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, from: &Name, to: &Name)
 
 /// Disks added to or removed from a running domain: hot-attach / detach. Returns the volumes
 /// it touches, with true for those detached.
-fn disks(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, node: &Name) -> Vec<(Name, bool)> {
+/// Which volume each DRBD device path is on each node (minors repeat across pairs).
+fn devices(ctx: &Ctx) -> BTreeMap<(Name, String), Name> {
+    let mut out = BTreeMap::new();
+    for (vol, a) in &ctx.a.volumes {
+        let Some(v) = ctx.d.volumes.get(vol) else {
+            continue;
+        };
+        for n in &v.nodes {
+            out.insert(
+                (n.clone(), format!("/dev/drbd{}", a.minor.value)),
+                vol.clone(),
+            );
+        }
+    }
+    out
+}
+
+fn disks(
+    ctx: &mut Ctx,
+    name: &Name,
+    dom: &DomainSpec,
+    node: &Name,
+    devices: &BTreeMap<(Name, String), Name>,
+) -> Vec<(Name, bool)> {
     let mut out = Vec::new();
     let Some(running) = ctx
         .known(node)
@@ -397,10 +432,7 @@ fn disks(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, node: &Name) -> Vec<(Name
                     vdev: vdev.clone(),
                 },
             );
-            let vol = ctx.a.volumes.iter().find_map(|(n, a)| {
-                let here = ctx.d.volumes.get(n).is_some_and(|v| v.nodes.contains(node));
-                (here && format!("/dev/drbd{}", a.minor.value) == *dev).then(|| n.clone())
-            });
+            let vol = devices.get(&(node.clone(), dev.clone())).cloned();
             if let Some(v) = vol {
                 out.push((v, true));
             }

@@ -21,16 +21,30 @@ pub(super) fn resource<'s>(state: &'s NodeState, name: &str) -> Option<&'s DrbdR
 
 /// The node that becomes the sync source of a new volume: where its running domain goes, else
 /// its first node.
-fn source_node(ctx: &Ctx, name: &Name, v: &VolumeSpec) -> Name {
-    let by_domain = ctx
+fn source_node(targets: &BTreeMap<Name, Name>, name: &Name, v: &VolumeSpec) -> Name {
+    match targets.get(name) {
+        Some(t) if v.nodes.contains(t) => t.clone(),
+        _ => v.nodes[0].clone(),
+    }
+}
+
+/// Where the running domain of each volume will run (its first running domain in name order).
+fn domain_targets(ctx: &Ctx) -> BTreeMap<Name, Name> {
+    let mut out = BTreeMap::new();
+    for dom in ctx
         .d
         .domains
         .values()
-        .filter(|dom| dom.state == crate::model::DomainState::Running)
-        .filter(|dom| dom.disks.iter().any(|k| &k.volume == name))
-        .map(|dom| super::domains::target(ctx, dom))
-        .find_map(|t| t.filter(|t| v.nodes.contains(t)));
-    by_domain.unwrap_or_else(|| v.nodes[0].clone())
+        .filter(|d| d.state == crate::model::DomainState::Running)
+    {
+        let Some(t) = super::domains::target(ctx, dom) else {
+            continue;
+        };
+        for k in &dom.disks {
+            out.entry(k.volume.clone()).or_insert_with(|| t.clone());
+        }
+    }
+    out
 }
 
 pub(super) fn volumes(ctx: &mut Ctx) {
@@ -41,8 +55,9 @@ pub(super) fn volumes(ctx: &mut Ctx) {
         .iter()
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
+    let targets = domain_targets(ctx);
     for (name, v) in &volumes {
-        volume(ctx, name, v);
+        volume(ctx, &targets, name, v);
     }
 }
 
@@ -107,7 +122,7 @@ fn lv_need(steps: &[Action], n: &Name, s: &NodeState, vg: &str) -> u64 {
         .sum()
 }
 
-fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
+fn volume(ctx: &mut Ctx, targets: &BTreeMap<Name, Name>, name: &Name, v: &VolumeSpec) {
     let object = format!("Volume/{name}");
     let Some(alloc) = ctx.a.volumes.get(name).cloned() else {
         return;
@@ -358,7 +373,7 @@ fn volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) {
                     })
             })
     });
-    let source = source_node(ctx, name, v);
+    let source = source_node(targets, name, v);
     let mut primary: BTreeSet<Name> = states
         .iter()
         .filter(|(_, s)| {
