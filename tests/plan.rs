@@ -139,7 +139,7 @@ fn a_fresh_pair_gets_everything_in_order() {
         ),
         "vpn runs on dom0m"
     );
-    assert!(has("dom0", "make a ocfs2 filesystem on /dev/drbd2"));
+    assert!(has("dom0", "make an ocfs2 filesystem on /dev/drbd2"));
     assert!(
         has("dom0m", "promote ovs to Primary"),
         "dual-primary on both"

@@ -55,7 +55,7 @@ impl Probe {
             .filter(|(_, v)| {
                 v.nodes.contains(node) && v.filesystem != crate::model::Filesystem::None
             })
-            .filter_map(|(n, _)| minors.get(n).map(|m| format!("/dev/drbd{m}")))
+            .filter_map(|(n, _)| minors.get(n).map(|m| crate::render::drbd::device(*m)))
             .collect();
         let sizes = desired
             .volumes

@@ -418,7 +418,7 @@ impl Action {
                 format!("grow DRBD device {resource} to its backing LVs")
             }
             Action::Mkfs { device, fs, .. } => {
-                format!("make a {} filesystem on {device}", fs_name(*fs))
+                format!("make an {} filesystem on {device}", fs_name(*fs))
             }
             Action::GrowFs { device, fs, .. } => {
                 format!("grow the {} filesystem on {device}", fs_name(*fs))

@@ -374,7 +374,7 @@ fn devices(ctx: &Ctx) -> BTreeMap<(Name, String), Name> {
         };
         for n in &v.nodes {
             out.insert(
-                (n.clone(), format!("/dev/drbd{}", a.minor.value)),
+                (n.clone(), crate::render::drbd::device(a.minor.value)),
                 vol.clone(),
             );
         }
@@ -407,7 +407,7 @@ fn disks(
         let Some(a) = ctx.a.volumes.get(&disk.volume) else {
             continue;
         };
-        let dev = format!("/dev/drbd{}", a.minor.value);
+        let dev = crate::render::drbd::device(a.minor.value);
         want.insert((dev.clone(), disk.target.clone()));
         if !have.contains(&(dev.clone(), disk.target.clone())) {
             let spec = crate::render::xl::disk_spec(a.minor.value, &disk.target, disk.mode);

@@ -222,7 +222,7 @@ pub(super) fn ocfs2(ctx: &mut Ctx) {
                 let Some(a) = ctx.a.volumes.get(&f.volume) else {
                     continue;
                 };
-                let device = format!("/dev/drbd{}", a.minor.value);
+                let device = crate::render::drbd::device(a.minor.value);
                 let mounted = o
                     .mounts
                     .get(&f.mountpoint)
@@ -307,7 +307,7 @@ pub(super) fn prune(ctx: &mut Ctx) {
                         r.config
                             .as_ref()
                             .and_then(|c| c.minor)
-                            .is_some_and(|m| p == &format!("/dev/drbd{m}"))
+                            .is_some_and(|m| p == &crate::render::drbd::device(m))
                     })
                 })
             });

@@ -441,7 +441,7 @@ fn volume(ctx: &mut Ctx, targets: &BTreeMap<Name, Name>, name: &Name, v: &Volume
                 },
             );
             // Only a filesystem blkid has seen on this Primary is grown.
-            let device = format!("/dev/drbd{}", alloc.minor.value);
+            let device = crate::render::drbd::device(alloc.minor.value);
             let has_fs = states
                 .get(&on)
                 .and_then(|s| s.filesystems.get(&device))
@@ -459,7 +459,7 @@ fn volume(ctx: &mut Ctx, targets: &BTreeMap<Name, Name>, name: &Name, v: &Volume
                         super::action::fs_name(v.filesystem)
                     ));
                 } else {
-                    let device = format!("/dev/drbd{}", alloc.minor.value);
+                    let device = crate::render::drbd::device(alloc.minor.value);
                     ctx.add(
                         Phase::GrowFs,
                         Action::GrowFs {
@@ -479,7 +479,7 @@ fn volume(ctx: &mut Ctx, targets: &BTreeMap<Name, Name>, name: &Name, v: &Volume
 
     // A filesystem only on a blank device: a new one, or one blkid reads as blank on a Primary.
     if v.filesystem != Filesystem::None {
-        let device = format!("/dev/drbd{}", alloc.minor.value);
+        let device = crate::render::drbd::device(alloc.minor.value);
         let blank_new = ctx.new_volumes.contains(name);
         // Besides a volume created now, only an LV still tagged for its filesystem (never used
         // since xenflux created it) that blkid reads as blank on a Primary, with no domain

@@ -19,6 +19,11 @@ use super::{put, Files, MANAGED_HEADER};
 /// Where drbd-utils reads the `global` and `common` sections from.
 pub const GLOBAL_COMMON_PATH: &str = "/etc/drbd.d/global_common.conf";
 
+/// The block device of a DRBD minor, the same on every node of the volume.
+pub fn device(minor: u32) -> String {
+    format!("/dev/drbd{minor}")
+}
+
 /// Path of a volume's resource file.
 pub fn res_path(volume: &Name) -> String {
     format!("/etc/drbd.d/{volume}.res")

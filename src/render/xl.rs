@@ -18,7 +18,11 @@ pub fn cfg_path(domain: &Name) -> String {
 
 /// One disk in xl-disk-configuration(5) positional form: `phy:/dev/drbdN,TARGET,MODE`.
 pub fn disk_spec(minor: u32, target: &str, mode: DiskMode) -> String {
-    format!("phy:/dev/drbd{minor},{target},{}", mode.as_xl())
+    format!(
+        "phy:{},{target},{}",
+        super::drbd::device(minor),
+        mode.as_xl()
+    )
 }
 
 /// One NIC in xl-network-configuration(5) form: `mac=MAC,bridge=BRIDGE`.
