@@ -4,6 +4,7 @@
 
 pub mod alloc;
 pub mod bench;
+pub mod controller;
 pub mod cli;
 pub mod diag;
 pub mod drivers;

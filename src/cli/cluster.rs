@@ -201,6 +201,7 @@ pub fn cmd_apply(
         lvm_extra: Vec::new(),
         journal: Some(state_dir.join("journal.jsonl")),
         observe: &observe,
+        stop: None,
     };
     let mut progress = |e: Event| match e {
         Event::Stage {

@@ -5,6 +5,7 @@
 //! failed command); 2 `plan` found changes pending.
 
 mod cluster;
+mod serve;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -119,6 +120,42 @@ pub enum Command {
         volumes: u32,
         #[arg(long, default_value_t = 4000)]
         domains: u32,
+    },
+    /// Run the controller: follow a Git branch, reconcile on push, webhook, timer or request;
+    /// serve /status, /metrics and /healthz.
+    Serve(serve::ServeArgs),
+    /// Git hooks that tell a running controller about pushes.
+    Hook {
+        #[command(subcommand)]
+        command: serve::HookCommand,
+    },
+    /// Stop reconciling (passes still fetch and report, nothing changes) until `resume`.
+    Suspend {
+        /// Why, for /status.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reconcile again after `suspend`, at once if a controller runs.
+    Resume {
+        /// The running controller (default: the one of --state-dir, else http://127.0.0.1:9292).
+        #[arg(long, value_name = "URL")]
+        controller: Option<String>,
+    },
+    /// Ask the running controller for a pass now and print its outcome (exit 0 in sync or
+    /// applied, 2 drift remains, 1 failed).
+    Reconcile {
+        /// Required: reconcile now (there is nothing else to ask for yet).
+        #[arg(long, required = true)]
+        now: bool,
+        /// Return once the pass is queued.
+        #[arg(long)]
+        no_wait: bool,
+        /// Recorded as the trigger (the post-receive hook says `push`).
+        #[arg(long, hide = true)]
+        reason: Option<String>,
+        /// The running controller (default: the one of --state-dir, else http://127.0.0.1:9292).
+        #[arg(long, value_name = "URL")]
+        controller: Option<String>,
     },
     /// Write the JSON Schema of every kind.
     Schema {
@@ -240,6 +277,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             volumes,
             domains,
         } => cmd_bench(pairs, volumes, domains),
+        Command::Serve(args) => serve::cmd_serve(args, &cli.state_dir),
+        Command::Hook { command } => serve::cmd_hook(command),
+        Command::Suspend { reason } => serve::cmd_suspend(&cli.state_dir, reason),
+        Command::Resume { controller } => serve::cmd_resume(
+            &cli.state_dir,
+            &serve::controller_url(controller, &cli.state_dir),
+        ),
+        Command::Reconcile {
+            now: _,
+            no_wait,
+            reason,
+            controller,
+        } => serve::cmd_reconcile(
+            &serve::controller_url(controller, &cli.state_dir),
+            !no_wait,
+            reason.as_deref(),
+        ),
         Command::Schema { out } => cmd_schema(&out),
         Command::Generate {
             pairs,
