@@ -4,8 +4,8 @@
 
 pub mod alloc;
 pub mod bench;
-pub mod controller;
 pub mod cli;
+pub mod controller;
 pub mod diag;
 pub mod drivers;
 pub mod exec;

@@ -86,7 +86,10 @@ pub fn cmd_serve(args: ServeArgs, state_dir: &Path) -> Result<ExitCode> {
         }),
         Target::Local => bail!("serve drives a whole cluster: use --target sim"),
     };
-    let secret = match (&args.webhook_secret_file, std::env::var("XENFLUX_WEBHOOK_SECRET")) {
+    let secret = match (
+        &args.webhook_secret_file,
+        std::env::var("XENFLUX_WEBHOOK_SECRET"),
+    ) {
         (Some(f), _) => {
             let text =
                 std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
@@ -170,7 +173,9 @@ pub fn cmd_resume(state_dir: &Path, controller: &str) -> Result<ExitCode> {
     let path = status::suspension_path(state_dir);
     match std::fs::remove_file(&path) {
         Ok(()) => println!("reconciling resumed"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => println!("reconciling was not suspended"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("reconciling was not suspended")
+        }
         Err(e) => return Err(anyhow!("removing {}: {e}", path.display())),
     }
     // A running controller reconciles at once; none running is fine too.
@@ -228,7 +233,8 @@ impl Connector for SimConnector {
         "sim".into()
     }
     fn connect(&self, desired: &Desired) -> Result<Box<dyn Connection>, String> {
-        let sim = super::cluster::open_sim(&self.state_dir, desired).map_err(|e| format!("{e:#}"))?;
+        let sim =
+            super::cluster::open_sim(&self.state_dir, desired).map_err(|e| format!("{e:#}"))?;
         Ok(Box::new(SimConnection {
             sim,
             path: super::cluster::sim_path(&self.state_dir),

@@ -32,8 +32,15 @@ pub enum ClientError {
 
 /// Sends `METHOD path` to the controller at `base` (`http://127.0.0.1:9292`); returns the body of
 /// a 2xx answer.
-pub fn request(base: &str, method: &str, path: &str, timeout: Duration) -> Result<String, ClientError> {
-    let bad = || ClientError::BadUrl { url: base.to_string() };
+pub fn request(
+    base: &str,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<String, ClientError> {
+    let bad = || ClientError::BadUrl {
+        url: base.to_string(),
+    };
     let hostport = base
         .strip_prefix("http://")
         .ok_or_else(bad)?
@@ -47,7 +54,8 @@ pub fn request(base: &str, method: &str, path: &str, timeout: Duration) -> Resul
         .map_err(unreachable)?
         .next()
         .ok_or_else(bad)?;
-    let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(unreachable)?;
+    let mut conn =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(unreachable)?;
     conn.set_read_timeout(Some(timeout)).map_err(unreachable)?;
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -62,10 +70,15 @@ pub fn request(base: &str, method: &str, path: &str, timeout: Duration) -> Resul
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_string() };
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     if (200..300).contains(&status) {
         Ok(body)
     } else {
@@ -80,7 +93,9 @@ pub fn request(base: &str, method: &str, path: &str, timeout: Duration) -> Resul
 fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || rest.len() < n {
             break;
         }
@@ -108,7 +123,12 @@ pub fn hook_script(xenflux: &Path, url: &str) -> String {
 
 /// Writes the hook into the bare repository `repo` (replacing only a hook xenflux wrote unless
 /// `force`); returns its path.
-pub fn install_hook(repo: &Path, xenflux: &Path, url: &str, force: bool) -> Result<PathBuf, ClientError> {
+pub fn install_hook(
+    repo: &Path,
+    xenflux: &Path,
+    url: &str,
+    force: bool,
+) -> Result<PathBuf, ClientError> {
     if !(repo.join("HEAD").is_file() && repo.join("refs").is_dir()) {
         return Err(ClientError::NotBare {
             path: repo.to_path_buf(),
@@ -138,7 +158,10 @@ mod tests {
 
     #[test]
     fn chunked_bodies_are_joined() {
-        assert_eq!(dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
+        assert_eq!(
+            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            "hello world"
+        );
     }
 
     #[test]

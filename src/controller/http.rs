@@ -76,11 +76,7 @@ async fn reconcile(State(s): State<Arc<Shared>>, Query(q): Query<ReconcileQuery>
     };
     let n = s.trigger(why);
     if !q.wait {
-        return (
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({"queued": n})),
-        )
-            .into_response();
+        return (StatusCode::ACCEPTED, Json(serde_json::json!({"queued": n}))).into_response();
     }
     match s.wait_covered(n, Duration::from_secs(3600)).await {
         Some(record) => Json(record).into_response(),
@@ -117,11 +113,7 @@ async fn webhook(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
         return (StatusCode::OK, "pong\n").into_response();
     }
     let n = s.trigger(Trigger::Webhook);
-    (
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({"queued": n})),
-    )
-        .into_response()
+    (StatusCode::ACCEPTED, Json(serde_json::json!({"queued": n}))).into_response()
 }
 
 /// Checks a hex HMAC-SHA256 of `body` under `secret`, in constant time.
@@ -170,9 +162,21 @@ mod tests {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         assert!(signature_ok(b"Jefe", b"what do ya want for nothing?", &sig));
-        assert!(!signature_ok(b"Jefe", b"what do ya want for nothing!", &sig));
-        assert!(!signature_ok(b"jefe", b"what do ya want for nothing?", &sig));
-        assert!(!signature_ok(b"Jefe", b"what do ya want for nothing?", &sig[..62]));
+        assert!(!signature_ok(
+            b"Jefe",
+            b"what do ya want for nothing!",
+            &sig
+        ));
+        assert!(!signature_ok(
+            b"jefe",
+            b"what do ya want for nothing?",
+            &sig
+        ));
+        assert!(!signature_ok(
+            b"Jefe",
+            b"what do ya want for nothing?",
+            &sig[..62]
+        ));
         assert!(!signature_ok(b"Jefe", b"x", "zz"));
         assert!(!signature_ok(b"Jefe", b"x", ""));
     }

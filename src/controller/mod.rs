@@ -119,7 +119,10 @@ impl Shared {
     /// Queues a pass; returns the trigger's number (see [`Shared::wait_covered`]).
     pub fn trigger(&self, why: Trigger) -> u64 {
         let n = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
-        *lock(&self.metrics).triggers.entry(why.as_str()).or_default() += 1;
+        *lock(&self.metrics)
+            .triggers
+            .entry(why.as_str())
+            .or_default() += 1;
         tracing::info!(reason = why.as_str(), "reconcile requested");
         let _ = self.tx.send(why);
         n
@@ -222,7 +225,10 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
             _ = signals.recv() => break,
         };
         if matches!(why, Trigger::Timer | Trigger::Retry) {
-            *lock(&shared.metrics).triggers.entry(why.as_str()).or_default() += 1;
+            *lock(&shared.metrics)
+                .triggers
+                .entry(why.as_str())
+                .or_default() += 1;
             tracing::info!(reason = why.as_str(), "reconcile requested");
         }
         // Debounce: a burst of pushes and hook calls becomes one pass.
@@ -474,7 +480,10 @@ mod tests {
     fn jitter_stays_within_ten_percent() {
         for _ in 0..100 {
             let j = jitter(Duration::from_secs(300));
-            assert!(j >= Duration::from_secs(270) && j <= Duration::from_secs(330), "{j:?}");
+            assert!(
+                j >= Duration::from_secs(270) && j <= Duration::from_secs(330),
+                "{j:?}"
+            );
         }
     }
 

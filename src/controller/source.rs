@@ -57,7 +57,13 @@ impl Repo {
         let mirror = self.mirror.display().to_string();
         let mut batch = Vec::new();
         if !self.mirror.join("HEAD").exists() {
-            batch.push(Cmd::new(["git", "init", "--quiet", "--bare", mirror.as_str()]));
+            batch.push(Cmd::new([
+                "git",
+                "init",
+                "--quiet",
+                "--bare",
+                mirror.as_str(),
+            ]));
         }
         // A local path is fetched by its absolute name: the controller may run elsewhere.
         let url = match Path::new(&self.url).canonicalize() {
@@ -86,13 +92,12 @@ impl Repo {
         if let Some(bad) = outs.iter().find(|o| !o.success()) {
             return Err(fail(bad.describe()));
         }
-        let repo = git2::Repository::open_bare(&self.mirror).map_err(|source| {
-            SourceError::NoBranch {
+        let repo =
+            git2::Repository::open_bare(&self.mirror).map_err(|source| SourceError::NoBranch {
                 mirror: self.mirror.clone(),
                 branch: self.branch.clone(),
                 source,
-            }
-        })?;
+            })?;
         let reference = format!("refs/heads/{}", self.branch);
         let commit = repo
             .revparse_single(&reference)

@@ -234,7 +234,10 @@ pub fn object_of(a: &Action, d: &Desired, alloc: &Allocation) -> String {
     let node = a.node();
     let volume = |name: &str| format!("Volume/{name}");
     let lv_object = |lv: &str| {
-        if d.nodes.get(node).is_some_and(|n| n.meta_volume.as_str() == lv) {
+        if d.nodes
+            .get(node)
+            .is_some_and(|n| n.meta_volume.as_str() == lv)
+        {
             format!("Node/{node}")
         } else {
             volume(lv)

@@ -10,8 +10,13 @@ use notify::{RecursiveMode, Watcher};
 use super::{ControllerError, Shared, Trigger};
 
 /// Starts watching `git_dir`; the watch ends when the returned watcher is dropped.
-pub fn refs(git_dir: &Path, shared: Arc<Shared>) -> Result<notify::RecommendedWatcher, ControllerError> {
-    let root = git_dir.canonicalize().unwrap_or_else(|_| git_dir.to_path_buf());
+pub fn refs(
+    git_dir: &Path,
+    shared: Arc<Shared>,
+) -> Result<notify::RecommendedWatcher, ControllerError> {
+    let root = git_dir
+        .canonicalize()
+        .unwrap_or_else(|_| git_dir.to_path_buf());
     let base = root.clone();
     let fail = |e: notify::Error| ControllerError::Watch {
         path: git_dir.to_path_buf(),
@@ -27,7 +32,9 @@ pub fn refs(git_dir: &Path, shared: Arc<Shared>) -> Result<notify::RecommendedWa
         }
     })
     .map_err(fail)?;
-    watcher.watch(&root, RecursiveMode::Recursive).map_err(fail)?;
+    watcher
+        .watch(&root, RecursiveMode::Recursive)
+        .map_err(fail)?;
     tracing::info!(dir = %root.display(), "watching the repository's refs");
     Ok(watcher)
 }
