@@ -555,3 +555,51 @@ fn failures_back_off_and_an_unfinished_run_is_reported() {
     );
     let _ = client::request(&s.url, "POST", "/reconcile", Duration::from_secs(5));
 }
+
+#[test]
+fn a_stop_request_ends_the_run_after_the_running_stage() {
+    use std::sync::atomic::AtomicBool;
+    use xenflux::exec::{ExecError, Executor};
+    use xenflux::observe::observe_node;
+    use xenflux::reconcile::{plan_for, probe, snapshot};
+
+    let sources = xenflux::load::from_dir(&root().join("cluster-state")).unwrap();
+    let first = xenflux::validate::validate(&sources, &Default::default()).unwrap();
+    let sim = SimCluster::fresh(&first.desired, &Default::default());
+    let snap = snapshot(&sources, &sim).unwrap();
+    let plan = plan_for(&snap, false).unwrap();
+    assert!(plan.stages.len() > 2);
+    let v = &snap.validated;
+    let observe = |n: &xenflux::model::Name| observe_node(&sim, n.as_str(), &probe(v, n));
+    // Asked to stop before it began: the first stage still runs whole, nothing after it.
+    let stop = AtomicBool::new(true);
+    let exec = Executor {
+        transport: &sim,
+        lvm_extra: Vec::new(),
+        journal: None,
+        observe: &observe,
+        stop: Some(&stop),
+    };
+    let mut stages = Vec::new();
+    let err = exec
+        .run(&plan, &mut |e| {
+            if let xenflux::exec::Event::Stage { index, .. } = e {
+                stages.push(index)
+            }
+        })
+        .unwrap_err();
+    assert_eq!(stages, vec![1]);
+    match err {
+        ExecError::Interrupted { stage, total, done } => {
+            assert_eq!((stage, total), (1, plan.stages.len()));
+            assert_eq!(done, plan.stages[0].actions.len());
+        }
+        other => panic!("{other}"),
+    }
+    // What is left is an ordinary plan for the next pass.
+    let again = plan_for(&snapshot(&sources, &sim).unwrap(), false).unwrap();
+    assert_eq!(
+        again.action_count(),
+        plan.action_count() - plan.stages[0].actions.len()
+    );
+}
