@@ -5,6 +5,7 @@
 //! failed command); 2 `plan` found changes pending.
 
 mod cluster;
+mod simexec;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
