@@ -19,7 +19,6 @@ use xenflux::exec::{Event, Executor};
 use xenflux::load::Source;
 use xenflux::model::Name;
 use xenflux::observe::observe_node;
-use xenflux::plan::Plan;
 use xenflux::reconcile::{plan_for, probe, snapshot};
 use xenflux::sim::{SimCluster, SimOptions};
 
@@ -75,18 +74,18 @@ spec:
     }]
 }
 
-fn plan(sources: &[Source], t: &PerNode) -> Plan {
-    let snap = snapshot(sources, t).unwrap_or_else(|e| panic!("snapshot: {e}"));
-    plan_for(&snap, false).unwrap_or_else(|e| panic!("plan: {e}"))
-}
-
-/// Plans and applies until the plan is empty (a domain whose disks change moves on the next
-/// pass); returns the number of passes that did something.
+/// Plans and applies until the plan is empty (a domain whose disks and node both change moves
+/// on the next pass), so the last pass is a re-plan that found nothing to do; returns the number
+/// of passes that applied something.
 fn converge(sources: &[Source], t: &PerNode) -> usize {
     for pass in 0..4 {
         let snap = snapshot(sources, t).unwrap_or_else(|e| panic!("snapshot: {e}"));
         let plan = plan_for(&snap, false).unwrap_or_else(|e| panic!("plan: {e}"));
-        assert!(plan.blocked.is_empty(), "blocked: {:#?}", plan.blocked);
+        assert!(
+            plan.blocked.is_empty(),
+            "{}",
+            xenflux::report::text(&plan, &snap.validated.desired)
+        );
         if plan.is_empty() {
             return pass;
         }
@@ -222,6 +221,7 @@ fn two_hybrid_nodes_converge_grow_and_migrate() {
         .expect("write the simulated cluster");
     let t = PerNode::new(&[&a, &b]);
 
+    // converge() ends with a re-plan that is empty.
     let passes = converge(&sources, &t);
     assert!(passes >= 1, "the fresh nodes needed changes");
     for n in [&a, &b] {
@@ -231,17 +231,18 @@ fn two_hybrid_nodes_converge_grow_and_migrate() {
     assert_drbd(&sim);
     assert_eq!(running_on(&sim), ["node-a"]);
     assert!(sim.invariants().is_empty(), "{:?}", sim.invariants());
-    let replan = plan(&sources, &t);
-    assert!(
-        replan.is_empty() && replan.blocked.is_empty(),
-        "converged, yet: {}",
-        xenflux::report::text(&replan, &v.desired)
+    eprintln!(
+        "converged in {passes} pass(es), {:?}, {} simulated commands",
+        started.elapsed(),
+        sim.log().len()
     );
-    eprintln!("converged in {:?}", started.elapsed());
 
     let before = (lv_size(&a, "data"), lv_size(&b, "data"));
     let grown = state(&vg_a, &vg_b, "96MiB", "node-b");
-    converge(&grown, &t);
+    assert!(
+        converge(&grown, &t) >= 1,
+        "growing and moving needed changes"
+    );
     for n in [&a, &b] {
         assert_eq!(lv_size(n, "data"), 96 * MIB, "{}: data grew", n.name);
     }
@@ -254,6 +255,5 @@ fn two_hybrid_nodes_converge_grow_and_migrate() {
         assert_eq!(size, 96 * MIB, "{node}: DRBD device resized");
     }
     assert!(sim.invariants().is_empty(), "{:?}", sim.invariants());
-    assert!(plan(&grown, &t).is_empty(), "converged after the move");
     eprintln!("grown and moved in {:?} in all", started.elapsed());
 }
