@@ -58,19 +58,19 @@ fn lock_path(sim: &Path) -> PathBuf {
 }
 
 pub fn cmd_sim_exec(sim_path: &Path, node: &str, argv: &[String]) -> Result<ExitCode> {
-    let lock = lock_path(sim_path);
-    let vg = {
-        let _lock = FileLock::acquire(&lock)?;
-        let sim = SimCluster::load(sim_path).map_err(|e| anyhow!("{e}"))?;
-        sim.volume_group(node)
-            .ok_or_else(|| anyhow!("{}: no node `{node}`", sim_path.display()))?
-    };
-    // Read outside the lock, so that several nodes' LVM reports run at once: only this node's
-    // own commands change what is read here, and they run one after the other.
+    if !sim_path.is_file() {
+        bail!(
+            "{}: no simulated cluster there (create one with `xenflux sim show`)",
+            sim_path.display()
+        );
+    }
+    let _lock = FileLock::acquire(&lock_path(sim_path))?;
+    let sim = SimCluster::load(sim_path).map_err(|e| anyhow!("{e}"))?;
+    let vg = sim
+        .volume_group(node)
+        .ok_or_else(|| anyhow!("{}: no node `{node}`", sim_path.display()))?;
     let real = read_real_node(&Local::new(), &vg)
         .with_context(|| format!("reading the real node {node}"))?;
-    let _lock = FileLock::acquire(&lock)?;
-    let sim = SimCluster::load(sim_path).map_err(|e| anyhow!("{e}"))?;
     sim.mirror(node, &real)?;
     let mut cmd = Cmd::new(argv.iter().cloned());
     let stdin = std::io::stdin();
