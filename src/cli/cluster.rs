@@ -53,6 +53,21 @@ pub enum SimCommand {
         #[arg(long, value_name = "SIZE")]
         vg_size: Option<crate::model::Size>,
     },
+    /// Run one command on a node of the simulated cluster in FILE, after mirroring this
+    /// machine's real LVM volume group, links and configuration files into that node (what the
+    /// tool shims of hybrid test nodes call); prints its output and exits with its status.
+    Exec {
+        /// The simulated cluster (as `sim show` or `sim reset --vg-size` create it); locked
+        /// with flock on FILE.lock for the whole call.
+        #[arg(long, value_name = "FILE")]
+        sim: PathBuf,
+        /// The simulated node to run as.
+        #[arg(long)]
+        node: String,
+        /// The command, after `--`.
+        #[arg(last = true, required = true, value_name = "ARGV")]
+        argv: Vec<String>,
+    },
 }
 
 pub fn sim_path(state_dir: &Path) -> PathBuf {
@@ -251,6 +266,9 @@ pub fn cmd_sim(
     state_dir: &Path,
     cmd: SimCommand,
 ) -> Result<ExitCode> {
+    if let SimCommand::Exec { sim, node, argv } = &cmd {
+        return super::simexec::cmd_sim_exec(sim, node, argv);
+    }
     if let SimCommand::Reset { vg_size } = &cmd {
         let path = sim_path(state_dir);
         if path.exists() {
@@ -311,7 +329,7 @@ pub fn cmd_sim(
             sim.split_brain(&resource);
             println!("{resource} is in split brain: StandAlone on its nodes, data diverged");
         }
-        SimCommand::Reset { .. } => {}
+        SimCommand::Reset { .. } | SimCommand::Exec { .. } => {}
     }
     sim.save(&sim_path(state_dir))
         .map_err(|e| anyhow!("saving the simulated cluster: {e}"))?;

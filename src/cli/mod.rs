@@ -6,6 +6,7 @@
 
 mod cluster;
 mod serve;
+mod simexec;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

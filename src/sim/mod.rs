@@ -18,6 +18,7 @@ mod fresh;
 mod fs;
 mod invariants;
 mod lvm;
+pub mod mirror;
 mod net;
 mod netout;
 mod ocfs2;

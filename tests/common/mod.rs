@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod hybrid;
 pub mod loopdev;
 #[allow(unused_imports)] // not every test file makes loop devices
 pub use loopdev::LoopDev;
