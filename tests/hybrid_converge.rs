@@ -96,6 +96,7 @@ fn converge(sources: &[Source], t: &PerNode) -> usize {
             lvm_extra: Vec::new(),
             journal: None,
             observe: &observe,
+            stop: None,
         };
         let mut log = Vec::new();
         let mut progress = |e: Event| {
