@@ -18,5 +18,6 @@ pub mod render;
 pub mod report;
 pub mod schema;
 pub mod sim;
+pub mod target;
 pub mod transport;
 pub mod validate;
