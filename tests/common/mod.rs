@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod loopdev;
+pub mod sshnode;
 #[allow(unused_imports)] // not every test file makes loop devices
 pub use loopdev::LoopDev;
 
