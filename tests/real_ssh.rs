@@ -131,10 +131,15 @@ fn a_batch_is_one_round_trip_with_streams_statuses_and_inputs_apart() {
     let warm = observe_node(&ssh, "n1", &probe);
     let warm_time = t.elapsed();
     assert!(cold.net.is_known() && warm.net.is_known(), "{cold:?}");
+    let t = Instant::now();
+    let _ = observe_node(&xenflux::transport::Local::new(), "here", &probe);
+    let local_time = t.elapsed();
     println!(
-        "observation of one node over ssh: cold master {:.1} ms, warm master {:.1} ms",
+        "observation of one node over ssh: cold master {:.1} ms, warm master {:.1} ms \
+         (the same probe run locally: {:.1} ms)",
         cold_time.as_secs_f64() * 1000.0,
-        warm_time.as_secs_f64() * 1000.0
+        warm_time.as_secs_f64() * 1000.0,
+        local_time.as_secs_f64() * 1000.0
     );
 }
 
@@ -343,4 +348,48 @@ fn xenflux_observe_over_ssh_reads_the_node() {
         0o700
     );
     assert!(sockets(&ctl).is_empty(), "the master was closed on exit");
+}
+
+#[test]
+fn a_node_can_have_its_own_environment_and_mounts() {
+    let Some(client) = SshClient::new() else {
+        return;
+    };
+    if !common::require_tool("unshare") {
+        return;
+    }
+    let dir = common::scratch();
+    let private = dir.path().join("private");
+    let view = dir.path().join("view");
+    std::fs::create_dir_all(&private).unwrap();
+    std::fs::create_dir_all(&view).unwrap();
+    std::fs::write(private.join("hostname"), "node-own\n").unwrap();
+    let opts = SshNodeOptions {
+        sshd_config: vec!["SetEnv XENFLUX_TEST_NODE=n1".into()],
+        mount_setup: Some(format!(
+            "mount --bind {} {}",
+            xenflux::transport::always_quote(&private.display().to_string()),
+            xenflux::transport::always_quote(&view.display().to_string())
+        )),
+    };
+    let node = SshNode::start(&client, "mnt", 46, &opts);
+    let ssh = ssh_to(&client, &node, 22, &client.dir.path().join("ctl"));
+    let out = ssh
+        .run_batch(
+            "n1",
+            &[
+                Cmd::new(["printenv", "XENFLUX_TEST_NODE"]),
+                Cmd::new([
+                    "cat".to_string(),
+                    view.join("hostname").display().to_string(),
+                ]),
+            ],
+        )
+        .unwrap();
+    assert_eq!(out[0].stdout, "n1\n", "{:?}", out[0]);
+    assert_eq!(out[1].stdout, "node-own\n", "{:?}", out[1]);
+    assert!(
+        !view.join("hostname").exists(),
+        "the bind mount stays inside the node's mount namespace"
+    );
 }

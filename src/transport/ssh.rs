@@ -235,11 +235,15 @@ fn script(batch: &[Cmd]) -> (String, String) {
             let _ = writeln!(s, "{} <{input} >\"$d/o\" 2>\"$d/e\"", words.join(" "));
             s.push_str("s=$?\n");
         }
+        // `[ -s ]` is a builtin: an empty stream (most stderr) costs no wc or head process.
         let _ = writeln!(
             s,
-            "o=$(($(wc -c <\"$d/o\"))); e=$(($(wc -c <\"$d/e\")))\n\
+            "o=0; e=0\n\
+             [ -s \"$d/o\" ] && o=$(($(wc -c <\"$d/o\")))\n\
+             [ -s \"$d/e\" ] && e=$(($(wc -c <\"$d/e\")))\n\
              printf '{i} %d %d %d\\n' \"$s\" \"$o\" \"$e\"\n\
-             head -c \"$o\" \"$d/o\"; head -c \"$e\" \"$d/e\""
+             [ \"$o\" -gt 0 ] && head -c \"$o\" \"$d/o\"\n\
+             [ \"$e\" -gt 0 ] && head -c \"$e\" \"$d/e\""
         );
     }
     let _ = writeln!(
