@@ -159,12 +159,18 @@ impl Transport for Ssh {
                 .status
                 .map_or("was killed by a signal".into(), |s| format!("exited {s}"));
             let stderr = String::from_utf8_lossy(&answer.stderr);
+            // One line: ssh often explains itself on two or more.
+            let said: Vec<&str> = stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
             format!(
                 "ssh {}@{}:{} {status}: {}",
                 t.user,
                 t.host,
                 t.port,
-                stderr.trim()
+                said.join(" / ")
             )
         };
         match frames::parse(&answer.stdout, &nonce, batch.len()) {
