@@ -2,12 +2,12 @@
 //! per node and one round trip per batch. The operator's `~/.ssh/config`, agent and
 //! `known_hosts` apply; host keys are always checked and ssh never prompts (`BatchMode`).
 //!
-//! A batch travels as one POSIX `sh` script on ssh's standard input (`ssh … HOST sh -s`): every
-//! argv word single-quoted, each command's own input written to a file first (a quoted
-//! here-document whose delimiter carries a random nonce, cut to the exact byte count with
-//! `head -c`) or `/dev/null`, so no command ever reads the script. Each command's stdout,
-//! stderr and exit status go to files in a `mktemp -d` directory (removed by a trap) and come
-//! back framed by byte lengths ([`super::frames`]).
+//! A batch travels as one POSIX `sh` script on ssh's standard input (`ssh … HOST sh -s`):
+//! every argv word single-quoted, each program started by `exec` in a subshell, each command's
+//! own input written to a file first (a quoted here-document whose delimiter carries a random
+//! nonce, cut to the exact byte count with `head -c`) or `/dev/null`, so no command ever reads
+//! the script. Each command's stdout, stderr and exit status go to files in a `mktemp -d`
+//! directory (removed by a trap) and come back framed by byte lengths ([`super::frames`]).
 //!
 //! This module must not know what the commands mean (no DRBD, no LVM), and spawns nothing
 //! itself: processes start in [`super::local`].
@@ -238,7 +238,13 @@ fn script(batch: &[Cmd]) -> (String, String) {
             s.push_str("printf 'empty command\\n' >\"$d/e\"; : >\"$d/o\"; s=127\n");
         } else {
             let words: Vec<String> = cmd.argv.iter().map(|w| always_quote(w)).collect();
-            let _ = writeln!(s, "{} <{input} >\"$d/o\" 2>\"$d/e\"", words.join(" "));
+            // `exec` in a subshell runs a program from PATH as `Local` does: never a shell
+            // builtin or keyword (`exit`, `trap`, `time`), never an assignment (`A=b`).
+            let _ = writeln!(
+                s,
+                "(exec {}) <{input} >\"$d/o\" 2>\"$d/e\"",
+                words.join(" ")
+            );
             s.push_str("s=$?\n");
         }
         // `[ -s ]` is a builtin: an empty stream (most stderr) costs no wc or head process.
@@ -380,6 +386,9 @@ mod tests {
             Cmd::new(["printf", "%s|", "$(id)", "a b", "'", "*", "-n"]),
             Cmd::new(["cat"]).with_stdin("a\0b"),
             Cmd::new(Vec::<String>::new()),
+            Cmd::new(["exit", "5"]),
+            Cmd::new(["A=b", "true"]),
+            Cmd::new(["printf", "still running"]),
         ]);
         assert_eq!(
             (f[0].status, &f[0].stdout[..], &f[0].stderr[..]),
@@ -395,6 +404,9 @@ mod tests {
         assert_eq!(f[4].stdout, b"$(id)|a b|'|*|-n|");
         assert_eq!(f[5].stdout, b"a\0b");
         assert_eq!(f[6].status, 127);
+        // Not the shell's builtin `exit`, not an assignment: programs that do not exist.
+        assert_eq!((f[7].status, f[8].status), (127, 127));
+        assert_eq!(f[9].stdout, b"still running");
     }
 
     #[test]
