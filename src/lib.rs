@@ -19,5 +19,6 @@ pub mod render;
 pub mod report;
 pub mod schema;
 pub mod sim;
+pub mod target;
 pub mod transport;
 pub mod validate;

@@ -8,6 +8,7 @@
 
 pub mod hybrid;
 pub mod loopdev;
+pub mod sshnode;
 #[allow(unused_imports)] // not every test file makes loop devices
 pub use loopdev::LoopDev;
 
