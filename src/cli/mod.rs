@@ -272,7 +272,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             volumes,
             domains,
         } => cmd_bench(pairs, volumes, domains),
-        Command::Serve(args) => serve::cmd_serve(args, &cli.state_dir),
+        Command::Serve(args) => serve::cmd_serve(args, &cli.state_dir, cli.ssh_config.as_deref()),
         Command::Hook { command } => serve::cmd_hook(command),
         Command::Suspend { reason } => serve::cmd_suspend(&cli.state_dir, reason),
         Command::Resume { controller } => serve::cmd_resume(

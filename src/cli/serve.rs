@@ -1,11 +1,12 @@
 //! The controller's commands: `serve`, `hook install`, `suspend`, `resume`, `reconcile --now`.
 //! Argument handling and printing only; the controller lives in `crate::controller`.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -14,11 +15,9 @@ use clap::{Args, Subcommand};
 use crate::controller::pass::{Connection, Connector};
 use crate::controller::status::{self, PassRecord, Result as PassResult, Suspension};
 use crate::controller::{client, source::Repo, Options, Secret};
-use crate::model::Desired;
-use crate::sim::SimCluster;
-use crate::transport::Transport;
-
-use super::Target;
+use crate::model::{Desired, SshTarget};
+use crate::target::{open_target, ssh_targets, Target, TargetHandle};
+use crate::transport::{control_dir, Ssh, SshOptions, Transport};
 
 /// Where a running controller listens, for the commands that talk to it.
 const DEFAULT_CONTROLLER: &str = "http://127.0.0.1:9292";
@@ -74,7 +73,7 @@ pub enum HookCommand {
     },
 }
 
-pub fn cmd_serve(args: ServeArgs, state_dir: &Path) -> Result<ExitCode> {
+pub fn cmd_serve(args: ServeArgs, state_dir: &Path, ssh_config: Option<&Path>) -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_max_level(args.log_level)
         .with_writer(std::io::stderr)
@@ -84,7 +83,12 @@ pub fn cmd_serve(args: ServeArgs, state_dir: &Path) -> Result<ExitCode> {
         Target::Sim => Arc::new(SimConnector {
             state_dir: state_dir.to_path_buf(),
         }),
-        Target::Local => bail!("serve drives a whole cluster: use --target sim"),
+        Target::Ssh => Arc::new(SshConnector {
+            control_dir: state_dir.join("controller").join("ssh"),
+            config: ssh_config.map(Path::to_path_buf),
+            open: Mutex::new(None),
+        }),
+        Target::Local => bail!("serve drives a whole cluster: use --target sim or ssh"),
     };
     let secret = match (
         &args.webhook_secret_file,
@@ -223,32 +227,68 @@ struct SimConnector {
     state_dir: PathBuf,
 }
 
-struct SimConnection {
-    sim: SimCluster,
-    path: PathBuf,
-}
+struct SimConnection(TargetHandle);
 
 impl Connector for SimConnector {
     fn name(&self) -> String {
         "sim".into()
     }
     fn connect(&self, desired: &Desired) -> Result<Box<dyn Connection>, String> {
-        let sim =
-            super::cluster::open_sim(&self.state_dir, desired).map_err(|e| format!("{e:#}"))?;
-        Ok(Box::new(SimConnection {
-            sim,
-            path: super::cluster::sim_path(&self.state_dir),
-        }))
+        open_target(Target::Sim, desired, &self.state_dir, None)
+            .map(|h| Box::new(SimConnection(h)) as Box<dyn Connection>)
+            .map_err(|e| e.to_string())
     }
 }
 
 impl Connection for SimConnection {
     fn transport(&self) -> &dyn Transport {
-        &self.sim
+        self.0.transport()
     }
     fn finish(self: Box<Self>) -> Result<(), String> {
-        self.sim
-            .save(&self.path)
-            .map_err(|e| format!("saving the simulated cluster: {e}"))
+        self.0.finish().map_err(|e| e.to_string())
+    }
+}
+
+/// Real nodes over SSH. The transport (and so each node's multiplexed connection) is kept from
+/// pass to pass while the nodes' SSH targets stay the same; its control sockets live apart from
+/// the CLI's, so a `plan` run beside the controller does not close them.
+struct SshConnector {
+    control_dir: PathBuf,
+    config: Option<PathBuf>,
+    open: Mutex<Option<OpenSsh>>,
+}
+
+/// The transport in use and the targets it was made for.
+type OpenSsh = (BTreeMap<String, SshTarget>, Arc<Ssh>);
+
+struct SshConnection(Arc<Ssh>);
+
+impl Connector for SshConnector {
+    fn name(&self) -> String {
+        "ssh".into()
+    }
+    fn connect(&self, desired: &Desired) -> Result<Box<dyn Connection>, String> {
+        let targets = ssh_targets(desired);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((t, ssh)) = open.as_ref() {
+            if *t == targets {
+                return Ok(Box::new(SshConnection(ssh.clone())));
+            }
+        }
+        let dir = control_dir(&self.control_dir).map_err(|e| e.to_string())?;
+        let mut options = SshOptions::new(dir);
+        options.config = self.config.clone();
+        let ssh = Arc::new(Ssh::new(targets.clone(), options));
+        *open = Some((targets, ssh.clone()));
+        Ok(Box::new(SshConnection(ssh)))
+    }
+}
+
+impl Connection for SshConnection {
+    fn transport(&self) -> &dyn Transport {
+        self.0.as_ref()
+    }
+    fn finish(self: Box<Self>) -> Result<(), String> {
+        Ok(())
     }
 }
