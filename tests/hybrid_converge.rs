@@ -10,69 +10,16 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use common::hybrid::{link_nodes, HybridNode, NodeSpec, PerNode};
-use common::{run, tool};
+use common::hybrid_checks::{assert_drbd, assert_real, lv_size, running_on, state, MIB};
 use xenflux::exec::{Event, Executor};
 use xenflux::load::Source;
 use xenflux::model::Name;
 use xenflux::observe::observe_node;
 use xenflux::reconcile::{plan_for, probe, snapshot};
 use xenflux::sim::{SimCluster, SimOptions};
-
-const MIB: u64 = 1 << 20;
-
-fn state(vg_a: &str, vg_b: &str, data_size: &str, domain_node: &str) -> Vec<Source> {
-    let text = format!(
-        "apiVersion: xenflux/v1
-kind: Cluster
-metadata: {{name: hybrid}}
-spec: {{drbd: {{version: \"8.4\"}}}}
----
-apiVersion: xenflux/v1
-kind: Node
-metadata: {{name: node-a}}
-spec: {{address: 10.77.0.1, volumeGroup: {vg_a}, metaVolume: meta}}
----
-apiVersion: xenflux/v1
-kind: Node
-metadata: {{name: node-b}}
-spec: {{address: 10.77.0.2, volumeGroup: {vg_b}, metaVolume: meta}}
----
-apiVersion: xenflux/v1
-kind: Volume
-metadata: {{name: data}}
-spec: {{size: {data_size}, nodes: [node-a, node-b], filesystem: none}}
----
-apiVersion: xenflux/v1
-kind: Volume
-metadata: {{name: logs}}
-spec: {{size: 32MiB, nodes: [node-a, node-b], filesystem: none}}
----
-apiVersion: xenflux/v1
-kind: Bridge
-metadata: {{name: xenbr0}}
-spec: {{ports: [peth0, peth1], stp: true, forwardDelay: 4}}
----
-apiVersion: xenflux/v1
-kind: Domain
-metadata: {{name: web}}
-spec:
-  node: {domain_node}
-  state: running
-  memory: 256MiB
-  kernel: /boot/vmlinuz-guest
-  disks: [{{volume: data, target: xvda}}, {{volume: logs, target: xvdb}}]
-  nics: [{{bridge: xenbr0}}]
-"
-    );
-    vec![Source {
-        path: "hybrid.yaml".into(),
-        text,
-    }]
-}
 
 /// Plans and applies until the plan is empty (a domain whose disks and node both change moves
 /// on the next pass), so the last pass is a re-plan that found nothing to do; returns the number
@@ -111,86 +58,6 @@ fn converge(sources: &[Source], t: &PerNode) -> usize {
     panic!("not converged after 4 passes");
 }
 
-fn ip_link(ns: &str) -> serde_json::Value {
-    let out =
-        run(Command::new(tool("ip")).args(["-n", ns, "-d", "-j", "link", "show"])).expect_ok();
-    serde_json::from_str(&out.stdout).expect("ip -j output")
-}
-
-fn link<'a>(links: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    links
-        .as_array()
-        .and_then(|a| a.iter().find(|l| l["ifname"] == name))
-        .unwrap_or_else(|| panic!("{name} not in {links}"))
-}
-
-fn lv_size(n: &HybridNode, name: &str) -> u64 {
-    n.real_lvs()
-        .iter()
-        .find(|l| l.name == name)
-        .unwrap_or_else(|| panic!("{}: no LV {name}", n.name))
-        .size_bytes
-}
-
-/// The real-world checks after a converge.
-fn assert_real(n: &HybridNode) {
-    let lvs = n.real_lvs();
-    let names: Vec<&str> = lvs.iter().map(|l| l.name.as_str()).collect();
-    for want in ["data", "logs", "meta"] {
-        let lv = lvs
-            .iter()
-            .find(|l| l.name == want)
-            .unwrap_or_else(|| panic!("{}: no LV {want} in {names:?}", n.name));
-        assert!(
-            lv.tags.iter().any(|t| t == "xenflux"),
-            "{}: {want} tags {:?}",
-            n.name,
-            lv.tags
-        );
-    }
-    assert!(lv_size(n, "meta") >= 2 * 128 * MIB, "two meta-data slots");
-
-    let links = ip_link(&n.ns.name);
-    let br = link(&links, "xenbr0");
-    assert_eq!(br["linkinfo"]["info_kind"], "bridge", "{br}");
-    assert_eq!(br["linkinfo"]["info_data"]["stp_state"], 1, "{br}");
-    for port in ["peth0", "peth1"] {
-        assert_eq!(link(&links, port)["master"], "xenbr0", "{}: {port}", n.name);
-    }
-
-    let drbd = n.host_dir("/etc/drbd.d");
-    for f in ["data.res", "logs.res", "global_common.conf"] {
-        let text = std::fs::read_to_string(drbd.join(f))
-            .unwrap_or_else(|e| panic!("{}: {f}: {e}", n.name));
-        assert!(text.starts_with("# Managed by xenflux"), "{f}: {text}");
-    }
-    let cfg = n.host_dir("/etc/xen").join("web.cfg");
-    assert!(cfg.is_file(), "{}: {} missing", n.name, cfg.display());
-}
-
-/// DRBD in the simulator: both resources Connected and UpToDate on both nodes.
-fn assert_drbd(sim: &SimCluster) {
-    for node in ["node-a", "node-b"] {
-        let v = sim.node(node).expect("node in the simulator");
-        for res in ["data", "logs"] {
-            let r = v
-                .drbd
-                .get(res)
-                .unwrap_or_else(|| panic!("{node}: {res} not up"));
-            assert_eq!(format!("{:?}", r.connection), "Connected", "{node} {res}");
-            assert_eq!(format!("{:?}", r.disk), "UpToDate", "{node} {res}");
-        }
-    }
-}
-
-fn running_on(sim: &SimCluster) -> Vec<String> {
-    ["node-a", "node-b"]
-        .into_iter()
-        .filter(|n| sim.node(n).is_some_and(|v| v.domains.contains_key("web")))
-        .map(String::from)
-        .collect()
-}
-
 #[test]
 fn two_hybrid_nodes_converge_grow_and_migrate() {
     let started = Instant::now();
@@ -215,7 +82,7 @@ fn two_hybrid_nodes_converge_grow_and_migrate() {
     };
     link_nodes(&a, "10.77.0.1/24", &b, "10.77.0.2/24", "eth0");
 
-    let sources = state(&vg_a, &vg_b, "64MiB", "node-a");
+    let sources = state(&vg_a, &vg_b, "64MiB", "node-a", None);
     let v = common::validate_sources(&sources, "the hybrid state");
     SimCluster::fresh(&v.desired, &SimOptions::default())
         .save(&sim_file)
@@ -239,7 +106,7 @@ fn two_hybrid_nodes_converge_grow_and_migrate() {
     );
 
     let before = (lv_size(&a, "data"), lv_size(&b, "data"));
-    let grown = state(&vg_a, &vg_b, "96MiB", "node-b");
+    let grown = state(&vg_a, &vg_b, "96MiB", "node-b", None);
     assert!(
         converge(&grown, &t) >= 1,
         "growing and moving needed changes"

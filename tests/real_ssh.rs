@@ -371,6 +371,7 @@ fn a_node_can_have_its_own_environment_and_mounts() {
             xenflux::transport::always_quote(&private.display().to_string()),
             xenflux::transport::always_quote(&view.display().to_string())
         )),
+        ..Default::default()
     };
     let node = SshNode::start(&client, "mnt", 46, &opts);
     let ssh = ssh_to(&client, &node, 22, &client.dir.path().join("ctl"));

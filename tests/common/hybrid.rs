@@ -252,18 +252,24 @@ impl HybridNode {
         format!("SetEnv {}", pairs.join(" "))
     }
 
+    /// The shell commands that make the node's bind mounts (run in a private mount namespace).
+    pub fn bind_script(&self) -> String {
+        self.binds
+            .iter()
+            .map(|(host, target)| {
+                format!(
+                    "mount --bind {} {}",
+                    shell_quote(&host.display().to_string()),
+                    shell_quote(target)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" && ")
+    }
+
     /// The shell words that make the node's bind mounts, then exec the command in `"$@"`.
     pub fn enter_script(&self) -> String {
-        let mut s = String::new();
-        for (host, target) in &self.binds {
-            s.push_str(&format!(
-                "mount --bind {} {} && ",
-                shell_quote(&host.display().to_string()),
-                shell_quote(target)
-            ));
-        }
-        s.push_str("exec \"$@\"");
-        s
+        format!("{} && exec \"$@\"", self.bind_script())
     }
 
     /// The argv prefix that runs one command inside the node: its network namespace, a private

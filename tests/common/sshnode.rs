@@ -79,6 +79,9 @@ pub struct SshNodeOptions {
     /// (`unshare --mount --propagation private sh -c 'SETUP; exec sshd …'`), e.g. bind mounts
     /// that give the node its own `/etc`.
     pub mount_setup: Option<String>,
+    /// Run sshd in this existing network namespace (the caller's, kept on drop) instead of a
+    /// new one; its end of the veth pair is then named `mgmt0`.
+    pub netns: Option<String>,
 }
 
 /// A namespace with its own sshd; sshd (and the sessions it forked) are killed by pid and the
@@ -93,6 +96,10 @@ pub struct SshNode {
     /// The host key's public line.
     pub host_key: String,
     sshd: Option<Child>,
+    /// The root namespace's end of the veth pair.
+    veth: String,
+    /// The namespace is ours to delete.
+    owns_ns: bool,
 }
 
 impl SshNode {
@@ -107,7 +114,15 @@ impl SshNode {
             "{prefix} is already routed on this machine: pick another subnet\n{routes}"
         );
         let pid = std::process::id();
-        let ns = format!("xfssh-{pid}-{subnet}-{tag}");
+        let ns = opts
+            .netns
+            .clone()
+            .unwrap_or_else(|| format!("xfssh-{pid}-{subnet}-{tag}"));
+        let inner = if opts.netns.is_some() {
+            "mgmt0"
+        } else {
+            "eth0"
+        };
         let veth = format!("xs{subnet}-{}", pid % 100_000);
         let host_end = Ipv4Addr::new(10, 200, subnet, 1);
         let address = Ipv4Addr::new(10, 200, subnet, 2);
@@ -119,14 +134,18 @@ impl SshNode {
             dir,
             host_key: String::new(),
             sshd: None,
+            veth: veth.clone(),
+            owns_ns: opts.netns.is_none(),
         };
         let sh = |args: &[&str]| {
             run(Command::new(&ip).args(args)).expect_ok();
         };
-        sh(&["netns", "add", &ns]);
-        sh(&["-n", &ns, "link", "set", "lo", "up"]);
+        if node.owns_ns {
+            sh(&["netns", "add", &ns]);
+            sh(&["-n", &ns, "link", "set", "lo", "up"]);
+        }
         sh(&[
-            "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            "link", "add", &veth, "type", "veth", "peer", "name", inner, "netns", &ns,
         ]);
         sh(&["addr", "add", &format!("{host_end}/24"), "dev", &veth]);
         sh(&["link", "set", &veth, "up"]);
@@ -137,9 +156,9 @@ impl SshNode {
             "add",
             &format!("{address}/24"),
             "dev",
-            "eth0",
+            inner,
         ]);
-        sh(&["-n", &ns, "link", "set", "eth0", "up"]);
+        sh(&["-n", &ns, "link", "set", inner, "up"]);
 
         let d = node.dir.path().to_path_buf();
         let host_key = d.join("hostkey_ed25519");
@@ -261,10 +280,13 @@ impl Drop for SshNode {
             }
         }
         if let Some(ip) = super::tool_path("ip") {
-            let _ = Command::new(ip)
-                .args(["netns", "del", &self.ns])
-                .stdin(Stdio::null())
-                .output();
+            let args: &[&str] = if self.owns_ns {
+                &["netns", "del", &self.ns]
+            } else {
+                // The root namespace's end; its peer goes with it.
+                &["link", "del", &self.veth]
+            };
+            let _ = Command::new(ip).args(args).stdin(Stdio::null()).output();
         }
     }
 }
