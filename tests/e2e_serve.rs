@@ -18,8 +18,8 @@ mod common;
 use std::path::Path;
 use std::time::Instant;
 
-use common::hybrid::{link_nodes, HybridNode, NodeSpec};
-use common::hybrid_checks::{assert_drbd, assert_real, lv_size, running_on, state, MIB};
+use common::hybrid::HybridNode;
+use common::hybrid_checks::{assert_drbd, assert_real, lv_size, running_on, state, two_nodes, MIB};
 use common::serve::{Repos, Serve};
 use common::sshnode::{SshClient, SshNode, SshNodeOptions};
 use serde_json::Value;
@@ -48,26 +48,13 @@ fn serve_over_ssh_converges_two_nodes_and_follows_pushes() {
         return;
     };
     let started = Instant::now();
-    let tag = std::process::id();
-    let (vg_a, vg_b) = (format!("xfea{tag}"), format!("xfeb{tag}"));
     let dir = common::scratch();
     let sim_file = dir.path().join("sim.json");
     let bin = Path::new(BIN);
-    let spec = |name, vg| NodeSpec {
-        name,
-        vg,
-        disk_bytes: 1024 * MIB,
-        nics: &["peth0", "peth1"],
-        sim_file: &sim_file,
-        xenflux_bin: bin,
-    };
-    let Some(a) = HybridNode::new(&spec("node-a", &vg_a)) else {
+    let Some((a, b)) = two_nodes("xfe", &sim_file, bin) else {
         return;
     };
-    let Some(b) = HybridNode::new(&spec("node-b", &vg_b)) else {
-        return;
-    };
-    link_nodes(&a, "10.77.0.1/24", &b, "10.77.0.2/24", "eth0");
+    let (vg_a, vg_b) = (a.vg.clone(), b.vg.clone());
     let sshd = |n: &HybridNode, subnet| {
         SshNode::start(
             &client,

@@ -12,8 +12,8 @@ mod common;
 use std::path::Path;
 use std::time::Instant;
 
-use common::hybrid::{link_nodes, HybridNode, NodeSpec, PerNode};
-use common::hybrid_checks::{assert_drbd, assert_real, lv_size, running_on, state, MIB};
+use common::hybrid::PerNode;
+use common::hybrid_checks::{assert_drbd, assert_real, lv_size, running_on, state, two_nodes, MIB};
 use xenflux::exec::{Event, Executor};
 use xenflux::load::Source;
 use xenflux::model::Name;
@@ -61,26 +61,13 @@ fn converge(sources: &[Source], t: &PerNode) -> usize {
 #[test]
 fn two_hybrid_nodes_converge_grow_and_migrate() {
     let started = Instant::now();
-    let tag = std::process::id();
-    let (vg_a, vg_b) = (format!("xfha{tag}"), format!("xfhb{tag}"));
     let dir = common::scratch();
     let sim_file = dir.path().join("sim.json");
     let bin = Path::new(env!("CARGO_BIN_EXE_xenflux"));
-    let spec = |name, vg| NodeSpec {
-        name,
-        vg,
-        disk_bytes: 1024 * MIB,
-        nics: &["peth0", "peth1"],
-        sim_file: &sim_file,
-        xenflux_bin: bin,
-    };
-    let Some(a) = HybridNode::new(&spec("node-a", &vg_a)) else {
+    let Some((a, b)) = two_nodes("xfh", &sim_file, bin) else {
         return;
     };
-    let Some(b) = HybridNode::new(&spec("node-b", &vg_b)) else {
-        return;
-    };
-    link_nodes(&a, "10.77.0.1/24", &b, "10.77.0.2/24", "eth0");
+    let (vg_a, vg_b) = (a.vg.clone(), b.vg.clone());
 
     let sources = state(&vg_a, &vg_b, "64MiB", "node-a", None);
     let v = common::validate_sources(&sources, "the hybrid state");

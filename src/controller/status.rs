@@ -138,92 +138,98 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self, status: &Status) -> String {
         let mut s = String::new();
-        let mut family = |name: &str, kind: &str, help: &str| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
+        let results: Vec<(String, String)> = Result::ALL
+            .iter()
+            .map(|r| {
+                let n = self.passes.get(r).copied().unwrap_or(0);
+                (format!("{{result=\"{}\"}}", r.as_str()), n.to_string())
+            })
+            .collect();
         family(
+            &mut s,
             "xenflux_reconcile_total",
             "counter",
             "Reconcile passes, by result.",
+            &results,
         );
-        let mut lines = String::new();
-        for r in Result::ALL {
-            let n = self.passes.get(&r).copied().unwrap_or(0);
-            let _ = writeln!(
-                lines,
-                "xenflux_reconcile_total{{result=\"{}\"}} {n}",
-                r.as_str()
-            );
-        }
-        s.push_str(&lines);
-        let mut put = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(
-                s,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        };
-        put(
+        let one = |v: String| vec![(String::new(), v)];
+        family(
+            &mut s,
             "xenflux_reconcile_errors_total",
             "counter",
             "Reconcile passes that failed or met an invalid desired state.",
-            self.errors.to_string(),
+            &one(self.errors.to_string()),
         );
         let count: u64 = self.passes.values().sum();
-        let _ = writeln!(
-            s,
-            "# HELP xenflux_reconcile_duration_seconds Time spent in reconcile passes.\n\
-             # TYPE xenflux_reconcile_duration_seconds summary\n\
-             xenflux_reconcile_duration_seconds_sum {:.3}\n\
-             xenflux_reconcile_duration_seconds_count {count}",
-            self.seconds_sum
+        family(
+            &mut s,
+            "xenflux_reconcile_duration_seconds",
+            "summary",
+            "Time spent in reconcile passes.",
+            &[
+                ("_sum".to_string(), format!("{:.3}", self.seconds_sum)),
+                ("_count".to_string(), count.to_string()),
+            ],
         );
-        let mut put = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(
-                s,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        };
-        put(
+        family(
+            &mut s,
             "xenflux_reconcile_last_duration_seconds",
             "gauge",
             "Duration of the last reconcile pass.",
-            format!("{:.3}", self.last_seconds),
+            &one(format!("{:.3}", self.last_seconds)),
         );
-        put(
+        family(
+            &mut s,
             "xenflux_reconcile_last_end_timestamp_seconds",
             "gauge",
             "When the last reconcile pass ended (Unix time).",
-            self.last_end_unix.to_string(),
+            &one(self.last_end_unix.to_string()),
         );
-        put(
+        family(
+            &mut s,
             "xenflux_actions_applied_total",
             "counter",
             "Actions completed on the cluster.",
-            self.actions_applied.to_string(),
+            &one(self.actions_applied.to_string()),
         );
-        put(
+        family(
+            &mut s,
             "xenflux_drift_objects",
             "gauge",
             "Objects differing from the desired state after the last pass.",
-            status.drift.to_string(),
+            &one(status.drift.to_string()),
         );
-        put(
+        family(
+            &mut s,
             "xenflux_suspended",
             "gauge",
             "1 while reconciling is suspended.",
-            u8::from(status.suspended.is_some()).to_string(),
+            &one(u8::from(status.suspended.is_some()).to_string()),
         );
-        let mut t = String::new();
-        for reason in ["startup", "push", "timer", "webhook", "manual", "retry"] {
-            let n = self.triggers.get(reason).copied().unwrap_or(0);
-            let _ = writeln!(t, "xenflux_triggers_total{{reason=\"{reason}\"}} {n}");
-        }
-        let _ = writeln!(
-            s,
-            "# HELP xenflux_triggers_total Triggers received, by reason.\n# TYPE xenflux_triggers_total counter"
+        let triggers: Vec<(String, String)> =
+            ["startup", "push", "timer", "webhook", "manual", "retry"]
+                .iter()
+                .map(|reason| {
+                    let n = self.triggers.get(reason).copied().unwrap_or(0);
+                    (format!("{{reason=\"{reason}\"}}"), n.to_string())
+                })
+                .collect();
+        family(
+            &mut s,
+            "xenflux_triggers_total",
+            "counter",
+            "Triggers received, by reason.",
+            &triggers,
         );
-        s.push_str(&t);
         s
+    }
+}
+
+/// One metric family: its HELP and TYPE lines, then a sample per (name suffix or labels, value).
+fn family(s: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, String)]) {
+    let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (suffix, value) in samples {
+        let _ = writeln!(s, "{name}{suffix} {value}");
     }
 }
 

@@ -106,21 +106,6 @@ pub fn tools_present() -> bool {
         .all(|t| require_tool(t))
 }
 
-fn lvm_conf(device: &str) -> String {
-    format!(
-        "# xenflux hybrid node: only {device}, no backups, no devices file, no udev\n\
-         devices {{\n\
-         \x20 filter = [ \"a|^{device}$|\", \"r|.*|\" ]\n\
-         \x20 use_devicesfile = 0\n\
-         \x20 obtain_device_list_from_udev = 0\n\
-         }}\n\
-         backup {{\n\
-         \x20 backup = 0\n\
-         \x20 archive = 0\n\
-         }}\n"
-    )
-}
-
 impl HybridNode {
     /// Builds a node. `None` when this machine cannot (not root, a tool or loop devices
     /// missing): skipped with a note, or a failure under CI.
@@ -138,7 +123,7 @@ impl HybridNode {
         let ns = NetNs::with_addresses(spec.name, &[])?;
         let dir = scratch();
         let lvm_dir = dir.path().join("lvm");
-        write(&lvm_dir, "lvm.conf", &lvm_conf(&disk.path));
+        write(&lvm_dir, "lvm.conf", &super::loopdev::lvm_conf(&disk.path));
         let shims = dir.path().join("bin");
         std::fs::create_dir_all(&shims).expect("create the shim directory");
         for name in SHIMMED {

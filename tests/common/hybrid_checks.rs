@@ -8,7 +8,9 @@ use std::process::Command;
 use xenflux::load::Source;
 use xenflux::sim::SimCluster;
 
-use super::hybrid::HybridNode;
+use std::path::Path;
+
+use super::hybrid::{link_nodes, HybridNode, NodeSpec};
 use super::{run, tool};
 
 pub const MIB: u64 = 1 << 20;
@@ -159,4 +161,24 @@ pub fn running_on(sim: &SimCluster) -> Vec<String> {
         .filter(|n| sim.node(n).is_some_and(|v| v.domains.contains_key("web")))
         .map(String::from)
         .collect()
+}
+
+/// Two hybrid nodes `node-a` and `node-b` (volume groups `{prefix}a{pid}`, `{prefix}b{pid}` on
+/// 1 GiB loop devices, NICs `peth0` and `peth1`) joined by a veth link carrying 10.77.0.1 and
+/// 10.77.0.2, their shims using `sim_file`. `None` when this machine cannot build them.
+pub fn two_nodes(prefix: &str, sim_file: &Path, bin: &Path) -> Option<(HybridNode, HybridNode)> {
+    let tag = std::process::id();
+    let (vg_a, vg_b) = (format!("{prefix}a{tag}"), format!("{prefix}b{tag}"));
+    let spec = |name, vg| NodeSpec {
+        name,
+        vg,
+        disk_bytes: 1024 * MIB,
+        nics: &["peth0", "peth1"],
+        sim_file,
+        xenflux_bin: bin,
+    };
+    let a = HybridNode::new(&spec("node-a", &vg_a))?;
+    let b = HybridNode::new(&spec("node-b", &vg_b))?;
+    link_nodes(&a, "10.77.0.1/24", &b, "10.77.0.2/24", "eth0");
+    Some((a, b))
 }
