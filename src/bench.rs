@@ -129,6 +129,7 @@ pub fn run(
             lvm_extra: Vec::new(),
             journal: None,
             observe: &observe,
+            stop: None,
         };
         timed(
             &mut steps,

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -32,6 +33,8 @@ pub enum ExecError {
         action: String,
         detail: String,
         done: usize,
+        /// The action that failed.
+        failed: Box<Action>,
     },
     #[error("stage {stage}: after `{action}` on {node}, {detail}; {done} action(s) completed (see the journal)")]
     NotVerified {
@@ -39,6 +42,15 @@ pub enum ExecError {
         node: Name,
         action: String,
         detail: String,
+        done: usize,
+        /// The action whose effect was not seen.
+        failed: Box<Action>,
+    },
+    /// A stop was asked for: the run ended after a complete stage.
+    #[error("stopped after stage {stage} of {total} as asked; {done} action(s) completed, the rest is left to the next reconcile")]
+    Interrupted {
+        stage: usize,
+        total: usize,
         done: usize,
     },
 }
@@ -48,7 +60,9 @@ impl ExecError {
     /// once things settle) rather than needing an operator.
     pub fn is_transient(&self) -> bool {
         match self {
-            ExecError::Locked { .. } | ExecError::NotVerified { .. } => true,
+            ExecError::Locked { .. }
+            | ExecError::NotVerified { .. }
+            | ExecError::Interrupted { .. } => true,
             ExecError::Failed { detail, .. } => detail.contains("unreachable"),
             ExecError::Io { .. } => false,
         }
@@ -141,6 +155,8 @@ pub struct Executor<'a> {
     pub journal: Option<PathBuf>,
     /// Observes a node again after a stage, to verify the actions.
     pub observe: &'a (dyn Fn(&Name) -> NodeState + Sync),
+    /// Set from outside to stop after the stage that is running (graceful shutdown).
+    pub stop: Option<&'a AtomicBool>,
 }
 
 impl Executor<'_> {
@@ -149,6 +165,13 @@ impl Executor<'_> {
         let mut done = 0;
         let total = plan.stages.len();
         for (i, stage) in plan.stages.iter().enumerate() {
+            if i > 0 && self.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                return Err(ExecError::Interrupted {
+                    stage: i,
+                    total,
+                    done,
+                });
+            }
             progress(Event::Stage {
                 index: i + 1,
                 total,
@@ -180,7 +203,7 @@ impl Executor<'_> {
                     match r {
                         Ok(()) => done += 1,
                         Err(detail) if failure.is_none() => {
-                            failure = Some(((*node).clone(), action.describe(), detail.clone()));
+                            failure = Some(((*node).clone(), *action, detail.clone()));
                         }
                         Err(_) => {}
                     }
@@ -190,9 +213,10 @@ impl Executor<'_> {
                 return Err(ExecError::Failed {
                     stage: i + 1,
                     node,
-                    action,
+                    action: action.describe(),
                     detail,
                     done,
+                    failed: Box::new(action.clone()),
                 });
             }
             // Verify: observe the touched nodes again and check each action's effect.
@@ -206,6 +230,7 @@ impl Executor<'_> {
                             action: a.describe(),
                             detail,
                             done,
+                            failed: Box::new((*a).clone()),
                         });
                     }
                 }

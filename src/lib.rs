@@ -5,6 +5,7 @@
 pub mod alloc;
 pub mod bench;
 pub mod cli;
+pub mod controller;
 pub mod diag;
 pub mod drivers;
 pub mod exec;
@@ -18,5 +19,6 @@ pub mod render;
 pub mod report;
 pub mod schema;
 pub mod sim;
+pub mod target;
 pub mod transport;
 pub mod validate;

@@ -94,6 +94,7 @@ fn apply(snap: &Snapshot, plan: &Plan, sim: &SimCluster) -> Result<usize, String
         lvm_extra: Vec::new(),
         journal: None,
         observe: &observe,
+        stop: None,
     };
     exec.run(plan, &mut |_| {}).map_err(|e| e.to_string())
 }

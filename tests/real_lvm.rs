@@ -6,7 +6,7 @@
 //! too little space) come back with LVM's words and change nothing.
 //!
 //! LVM is kept away from the host's configuration by `LVM_SYSTEM_DIR`, a scratch directory with
-//! this `lvm.conf` (see [`lvm_conf`]):
+//! this `lvm.conf` (see `common::loopdev::lvm_conf`):
 //! - `backup { backup = 0  archive = 0 }`: no `/etc/lvm/archive/*.vg` or `/etc/lvm/backup/*`;
 //! - `devices { filter = [ "a|^/dev/loopN$|", "r|.*|" ] }`: LVM sees this test's loop device and
 //!   nothing else (not the host's disks, not another test's loop devices), so "exactly these LVs"
@@ -39,21 +39,6 @@ fn create_extra() -> Vec<String> {
 
 fn extend_extra() -> Vec<String> {
     ["--driverloaded", "n"].map(String::from).to_vec()
-}
-
-fn lvm_conf(device: &str) -> String {
-    format!(
-        "# xenflux test: only {device}, no backups, no devices file, no udev\n\
-         devices {{\n\
-         \x20 filter = [ \"a|^{device}$|\", \"r|.*|\" ]\n\
-         \x20 use_devicesfile = 0\n\
-         \x20 obtain_device_list_from_udev = 0\n\
-         }}\n\
-         backup {{\n\
-         \x20 backup = 0\n\
-         \x20 archive = 0\n\
-         }}\n"
-    )
 }
 
 /// Runs one argv through the transport.
@@ -89,7 +74,11 @@ impl Vg {
     /// `tag` keeps the VG names of this process's tests apart.
     fn create(dev: &LoopDev, tag: &str) -> Vg {
         let conf = scratch();
-        write(conf.path(), "lvm.conf", &lvm_conf(&dev.path));
+        write(
+            conf.path(),
+            "lvm.conf",
+            &common::loopdev::lvm_conf(&dev.path),
+        );
         let t = Local {
             prefix: Vec::new(),
             env: vec![("LVM_SYSTEM_DIR".into(), conf.path().display().to_string())],

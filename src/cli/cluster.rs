@@ -1,6 +1,7 @@
-//! The commands that talk to a cluster: `plan`, `apply`, `status` and `sim`. The embedded
-//! default target is the simulated cluster kept in `STATE_DIR/sim.json`, created from the Node
-//! documents on first use.
+//! The commands that talk to a cluster: `plan`, `apply`, `status` and `sim`. The default
+//! target is the simulated cluster kept in `STATE_DIR/sim.json`, created from the Node
+//! documents on first use; `--target ssh` reaches the real nodes. Targets are opened by
+//! [`crate::target::open_target`].
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use crate::observe::observe_node;
 use crate::plan::Plan;
 use crate::reconcile::{plan_for, probe, snapshot, ReconcileError, Snapshot};
 use crate::sim::{SimCluster, SimOptions};
+use crate::target::{open_target, sim_path, Target, TargetHandle};
 
 use super::read_state;
 
@@ -53,25 +55,41 @@ pub enum SimCommand {
         #[arg(long, value_name = "SIZE")]
         vg_size: Option<crate::model::Size>,
     },
+    /// Run one command on a node of the simulated cluster in FILE, after mirroring this
+    /// machine's real LVM volume group, links and configuration files into that node (what the
+    /// tool shims of hybrid test nodes call); prints its output and exits with its status.
+    Exec {
+        /// The simulated cluster (as `sim show` or `sim reset --vg-size` create it); locked
+        /// with flock on FILE.lock for the whole call.
+        #[arg(long, value_name = "FILE")]
+        sim: PathBuf,
+        /// The simulated node to run as.
+        #[arg(long)]
+        node: String,
+        /// The command, after `--`.
+        #[arg(last = true, required = true, value_name = "ARGV")]
+        argv: Vec<String>,
+    },
 }
 
-pub fn sim_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("sim.json")
+/// What a command runs on: the target and what opening it needs.
+#[derive(Clone, Copy, Debug)]
+pub struct On<'a> {
+    pub target: Target,
+    pub state_dir: &'a Path,
+    pub ssh_config: Option<&'a Path>,
 }
 
-/// The simulated cluster of this state directory: loaded, or created fresh from the desired
-/// state's Node documents (and saved) on first use.
-pub fn open_sim(state_dir: &Path, desired: &crate::model::Desired) -> Result<SimCluster> {
-    let path = sim_path(state_dir);
-    if path.exists() {
-        return SimCluster::load(&path).map_err(|e| anyhow!("{}: {e}", path.display()));
+impl On<'_> {
+    /// Opens the target for a desired state.
+    pub fn open(&self, desired: &crate::model::Desired) -> Result<TargetHandle> {
+        Ok(open_target(
+            self.target,
+            desired,
+            self.state_dir,
+            self.ssh_config,
+        )?)
     }
-    let sim = SimCluster::fresh(desired, &SimOptions::default());
-    std::fs::create_dir_all(state_dir)
-        .with_context(|| format!("creating {}", state_dir.display()))?;
-    sim.save(&path)
-        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    Ok(sim)
 }
 
 fn print_invalid(e: ReconcileError) -> Result<ExitCode> {
@@ -87,24 +105,24 @@ fn print_invalid(e: ReconcileError) -> Result<ExitCode> {
     }
 }
 
-/// Validates and observes against the simulated cluster.
-fn sim_snapshot(
+/// Validates, opens the target and observes it.
+fn target_snapshot(
     state: &Path,
     rev: Option<&str>,
-    state_dir: &Path,
-) -> Result<Result<(SimCluster, Snapshot), ExitCode>> {
+    on: &On,
+) -> Result<Result<(TargetHandle, Snapshot), ExitCode>> {
     let sources = read_state(state, rev)?;
     let first = match crate::validate::validate(&sources, &Default::default()) {
         Ok(v) => v,
         Err(diags) => return Ok(Err(print_invalid(ReconcileError::Invalid(diags))?)),
     };
-    let sim = open_sim(state_dir, &first.desired)?;
-    match snapshot(&sources, &sim) {
+    let handle = on.open(&first.desired)?;
+    match snapshot(&sources, handle.transport()) {
         Ok(s) => {
             for w in &s.validated.warnings {
                 eprintln!("{w}");
             }
-            Ok(Ok((sim, s)))
+            Ok(Ok((handle, s)))
         }
         Err(e) => Ok(Err(print_invalid(e)?)),
     }
@@ -113,15 +131,16 @@ fn sim_snapshot(
 pub fn cmd_plan(
     state: &Path,
     rev: Option<&str>,
-    state_dir: &Path,
+    on: &On,
     format: PlanFormat,
     out: Option<&Path>,
     prune: bool,
 ) -> Result<ExitCode> {
-    let (_, snap) = match sim_snapshot(state, rev, state_dir)? {
+    let (handle, snap) = match target_snapshot(state, rev, on)? {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    handle.finish()?;
     let plan = plan_for(&snap, prune)?;
     let d = &snap.validated.desired;
     let text = match format {
@@ -147,13 +166,14 @@ pub fn cmd_plan(
 pub fn cmd_apply(
     state: &Path,
     rev: Option<&str>,
-    state_dir: &Path,
+    on: &On,
     saved: Option<&Path>,
     yes: bool,
     prune: bool,
 ) -> Result<ExitCode> {
+    let state_dir = on.state_dir;
     let _lock = Lock::acquire(state_dir)?;
-    let (sim, snap) = match sim_snapshot(state, rev, state_dir)? {
+    let (handle, snap) = match target_snapshot(state, rev, on)? {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
@@ -195,12 +215,15 @@ pub fn cmd_apply(
         }
     }
     let v = &snap.validated;
-    let observe = |node: &crate::model::Name| observe_node(&sim, node.as_str(), &probe(v, node));
+    let transport = handle.transport();
+    let observe =
+        |node: &crate::model::Name| observe_node(transport, node.as_str(), &probe(v, node));
     let exec = Executor {
-        transport: &sim,
+        transport,
         lvm_extra: Vec::new(),
         journal: Some(state_dir.join("journal.jsonl")),
         observe: &observe,
+        stop: None,
     };
     let mut progress = |e: Event| match e {
         Event::Stage {
@@ -217,8 +240,7 @@ pub fn cmd_apply(
         }
     };
     let result = exec.run(&plan, &mut progress);
-    sim.save(&sim_path(state_dir))
-        .map_err(|e| anyhow!("saving the simulated cluster: {e}"))?;
+    handle.finish()?;
     match result {
         Ok(n) => {
             println!("Applied {n} action(s).");
@@ -231,11 +253,12 @@ pub fn cmd_apply(
     }
 }
 
-pub fn cmd_status(state: &Path, rev: Option<&str>, state_dir: &Path) -> Result<ExitCode> {
-    let (_, snap) = match sim_snapshot(state, rev, state_dir)? {
+pub fn cmd_status(state: &Path, rev: Option<&str>, on: &On) -> Result<ExitCode> {
+    let (handle, snap) = match target_snapshot(state, rev, on)? {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    handle.finish()?;
     let plan = plan_for(&snap, false)?;
     print!(
         "{}",
@@ -250,6 +273,9 @@ pub fn cmd_sim(
     state_dir: &Path,
     cmd: SimCommand,
 ) -> Result<ExitCode> {
+    if let SimCommand::Exec { sim, node, argv } = &cmd {
+        return super::simexec::cmd_sim_exec(sim, node, argv);
+    }
     if let SimCommand::Reset { vg_size } = &cmd {
         let path = sim_path(state_dir);
         if path.exists() {
@@ -283,7 +309,10 @@ pub fn cmd_sim(
         Ok(v) => v,
         Err(diags) => return print_invalid(ReconcileError::Invalid(diags)),
     };
-    let sim = open_sim(state_dir, &v.desired)?;
+    let handle = open_target(Target::Sim, &v.desired, state_dir, None)?;
+    let Some(sim) = handle.sim() else {
+        bail!("the simulated cluster did not open");
+    };
     match cmd {
         SimCommand::Show { node } => match node {
             Some(n) => match sim.node(&n) {
@@ -310,9 +339,8 @@ pub fn cmd_sim(
             sim.split_brain(&resource);
             println!("{resource} is in split brain: StandAlone on its nodes, data diverged");
         }
-        SimCommand::Reset { .. } => {}
+        SimCommand::Reset { .. } | SimCommand::Exec { .. } => {}
     }
-    sim.save(&sim_path(state_dir))
-        .map_err(|e| anyhow!("saving the simulated cluster: {e}"))?;
+    handle.finish()?;
     Ok(ExitCode::SUCCESS)
 }

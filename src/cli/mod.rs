@@ -5,6 +5,8 @@
 //! failed command); 2 `plan` found changes pending.
 
 mod cluster;
+mod serve;
+mod simexec;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,9 @@ pub struct Cli {
     /// Where xenflux keeps its own state: the simulated cluster, the journal, the apply lock.
     #[arg(long, global = true, default_value = ".xenflux", value_name = "DIR")]
     pub state_dir: PathBuf,
+    /// With --target ssh: an ssh config file used instead of ~/.ssh/config (ssh -F).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -120,6 +125,42 @@ pub enum Command {
         #[arg(long, default_value_t = 4000)]
         domains: u32,
     },
+    /// Run the controller: follow a Git branch, reconcile on push, webhook, timer or request;
+    /// serve /status, /metrics and /healthz.
+    Serve(serve::ServeArgs),
+    /// Git hooks that tell a running controller about pushes.
+    Hook {
+        #[command(subcommand)]
+        command: serve::HookCommand,
+    },
+    /// Stop reconciling (passes still fetch and report, nothing changes) until `resume`.
+    Suspend {
+        /// Why, for /status.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reconcile again after `suspend`, at once if a controller runs.
+    Resume {
+        /// The running controller (default: the one of --state-dir, else http://127.0.0.1:9292).
+        #[arg(long, value_name = "URL")]
+        controller: Option<String>,
+    },
+    /// Ask the running controller for a pass now and print its outcome (exit 0 in sync or
+    /// applied, 2 drift remains, 1 failed).
+    Reconcile {
+        /// Required: reconcile now (there is nothing else to ask for yet).
+        #[arg(long, required = true)]
+        now: bool,
+        /// Return once the pass is queued.
+        #[arg(long)]
+        no_wait: bool,
+        /// Recorded as the trigger (the post-receive hook says `push`).
+        #[arg(long, hide = true)]
+        reason: Option<String>,
+        /// The running controller (default: the one of --state-dir, else http://127.0.0.1:9292).
+        #[arg(long, value_name = "URL")]
+        controller: Option<String>,
+    },
     /// Write the JSON Schema of every kind.
     Schema {
         /// Directory to write into (created if missing).
@@ -141,14 +182,7 @@ pub enum Command {
     },
 }
 
-/// Where commands run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Target {
-    /// The simulated cluster in STATE_DIR/sim.json (the default for plan and apply).
-    Sim,
-    /// This machine.
-    Local,
-}
+pub use crate::target::Target;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DataFormat {
@@ -191,8 +225,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => cmd_observe(
             &cli.state,
             cli.rev.as_deref(),
-            &cli.state_dir,
-            target,
+            &cluster::On {
+                target,
+                state_dir: &cli.state_dir,
+                ssh_config: cli.ssh_config.as_deref(),
+            },
             node,
             format,
         ),
@@ -201,37 +238,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
             format,
             output,
             prune,
-        } => {
-            require_sim(target)?;
-            cluster::cmd_plan(
-                &cli.state,
-                cli.rev.as_deref(),
-                &cli.state_dir,
-                format,
-                output.as_deref(),
-                prune,
-            )
-        }
+        } => cluster::cmd_plan(
+            &cli.state,
+            cli.rev.as_deref(),
+            &cluster_target(target, &cli.state_dir, cli.ssh_config.as_deref())?,
+            format,
+            output.as_deref(),
+            prune,
+        ),
         Command::Apply {
             plan,
             target,
             yes,
             prune,
-        } => {
-            require_sim(target)?;
-            cluster::cmd_apply(
-                &cli.state,
-                cli.rev.as_deref(),
-                &cli.state_dir,
-                plan.as_deref(),
-                yes,
-                prune,
-            )
-        }
-        Command::Status { target } => {
-            require_sim(target)?;
-            cluster::cmd_status(&cli.state, cli.rev.as_deref(), &cli.state_dir)
-        }
+        } => cluster::cmd_apply(
+            &cli.state,
+            cli.rev.as_deref(),
+            &cluster_target(target, &cli.state_dir, cli.ssh_config.as_deref())?,
+            plan.as_deref(),
+            yes,
+            prune,
+        ),
+        Command::Status { target } => cluster::cmd_status(
+            &cli.state,
+            cli.rev.as_deref(),
+            &cluster_target(target, &cli.state_dir, cli.ssh_config.as_deref())?,
+        ),
         Command::Sim { command } => {
             cluster::cmd_sim(&cli.state, cli.rev.as_deref(), &cli.state_dir, command)
         }
@@ -240,6 +272,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             volumes,
             domains,
         } => cmd_bench(pairs, volumes, domains),
+        Command::Serve(args) => serve::cmd_serve(args, &cli.state_dir, cli.ssh_config.as_deref()),
+        Command::Hook { command } => serve::cmd_hook(command),
+        Command::Suspend { reason } => serve::cmd_suspend(&cli.state_dir, reason),
+        Command::Resume { controller } => serve::cmd_resume(
+            &cli.state_dir,
+            &serve::controller_url(controller, &cli.state_dir),
+        ),
+        Command::Reconcile {
+            now: _,
+            no_wait,
+            reason,
+            controller,
+        } => serve::cmd_reconcile(
+            &serve::controller_url(controller, &cli.state_dir),
+            !no_wait,
+            reason.as_deref(),
+        ),
         Command::Schema { out } => cmd_schema(&out),
         Command::Generate {
             pairs,
@@ -250,10 +299,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn require_sim(target: Target) -> Result<()> {
+/// The target of a command that drives a whole cluster (plan, apply, status): not `local`.
+fn cluster_target<'a>(
+    target: Target,
+    state_dir: &'a Path,
+    ssh_config: Option<&'a Path>,
+) -> Result<cluster::On<'a>> {
     match target {
-        Target::Sim => Ok(()),
-        Target::Local => bail!("plan, apply and status drive a whole cluster: use --target sim (SSH to real nodes is not there yet)"),
+        Target::Sim | Target::Ssh => Ok(cluster::On {
+            target,
+            state_dir,
+            ssh_config,
+        }),
+        Target::Local => {
+            bail!("plan, apply and status drive a whole cluster: use --target sim or --target ssh")
+        }
     }
 }
 
@@ -470,8 +530,7 @@ fn cmd_render(
 fn cmd_observe(
     state: &Path,
     rev: Option<&str>,
-    state_dir: &Path,
-    target: Target,
+    on: &cluster::On,
     node: Option<String>,
     format: DataFormat,
 ) -> Result<ExitCode> {
@@ -496,16 +555,15 @@ fn cmd_observe(
             ..Default::default()
         },
     };
-    let transport: Box<dyn crate::transport::Transport> = match target {
-        Target::Local => Box::new(crate::transport::Local::new()),
-        Target::Sim => {
-            let Some((v, _)) = &known else {
-                bail!("--target sim needs a valid --state that has node `{host}`");
-            };
-            Box::new(cluster::open_sim(state_dir, &v.desired)?)
+    let handle = match (&known, on.target) {
+        (Some((v, _)), _) => on.open(&v.desired)?,
+        (None, Target::Local) => crate::target::TargetHandle::Local(crate::transport::Local::new()),
+        (None, Target::Sim | Target::Ssh) => {
+            bail!("--target sim and --target ssh need a valid --state that has node `{host}`")
         }
     };
-    let observed = crate::observe::observe_node(transport.as_ref(), &host, &probe);
+    let observed = crate::observe::observe_node(handle.transport(), &host, &probe);
+    handle.finish()?;
     let text = match format {
         DataFormat::Json => serde_json::to_string_pretty(&observed)? + "\n",
         DataFormat::Yaml => serde_yaml::to_string(&observed)?,

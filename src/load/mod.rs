@@ -129,6 +129,27 @@ pub fn from_git(dir: &Path, rev: &str) -> Result<Vec<Source>, LoadError> {
         .join(rest);
     let rel_str = rel.to_string_lossy().trim_end_matches('/').to_string();
 
+    from_tree(&repo, &top, rev, &rel_str)
+}
+
+/// The YAML files under `dir` (a path inside the repository, `""` for the top) as they are in
+/// commit `rev` of the repository at `repo` — bare or not. The controller reads its fetched copy
+/// this way.
+pub fn from_repository(repo: &Path, rev: &str, dir: &str) -> Result<Vec<Source>, LoadError> {
+    let r = git2::Repository::open(repo).map_err(|source| LoadError::NoRepository {
+        path: repo.to_path_buf(),
+        source,
+    })?;
+    from_tree(&r, repo, rev, dir.trim_matches('/'))
+}
+
+fn from_tree(
+    repo: &git2::Repository,
+    top: &Path,
+    rev: &str,
+    rel_str: &str,
+) -> Result<Vec<Source>, LoadError> {
+    let rel = Path::new(rel_str);
     let git = |source| LoadError::Git {
         rev: rev.to_string(),
         source,
@@ -138,22 +159,22 @@ pub fn from_git(dir: &Path, rev: &str) -> Result<Vec<Source>, LoadError> {
         .and_then(|o| o.peel_to_commit())
         .map_err(|source| LoadError::NoRevision {
             rev: rev.to_string(),
-            repo: top.clone(),
+            repo: top.to_path_buf(),
             source,
         })?;
     let root = commit.tree().map_err(git)?;
     let tree = if rel_str.is_empty() {
         root
     } else {
-        let entry = root.get_path(&rel).map_err(|_| LoadError::NotInRevision {
-            dir: rel_str.clone(),
+        let entry = root.get_path(rel).map_err(|_| LoadError::NotInRevision {
+            dir: rel_str.to_string(),
             rev: rev.to_string(),
         })?;
         entry
-            .to_object(&repo)
+            .to_object(repo)
             .and_then(|o| o.peel_to_tree())
             .map_err(|_| LoadError::NotInRevision {
-                dir: rel_str.clone(),
+                dir: rel_str.to_string(),
                 rev: rev.to_string(),
             })?
     };
@@ -177,7 +198,7 @@ pub fn from_git(dir: &Path, rev: &str) -> Result<Vec<Source>, LoadError> {
             format!("{rel_str}/{inner}")
         };
         let path = format!("{label}:{path}");
-        match entry.to_object(&repo).and_then(|o| o.peel_to_blob()) {
+        match entry.to_object(repo).and_then(|o| o.peel_to_blob()) {
             Ok(blob) => match String::from_utf8(blob.content().to_vec()) {
                 Ok(text) => out.push(Source { path, text }),
                 Err(_) => {

@@ -20,50 +20,85 @@ impl Local {
     }
 
     fn run_one(&self, cmd: &Cmd) -> Output {
-        let argv: Vec<&String> = self.prefix.iter().chain(cmd.argv.iter()).collect();
+        let argv: Vec<String> = self.prefix.iter().chain(cmd.argv.iter()).cloned().collect();
         let not_run = |status: i32, why: String| Output {
             argv: cmd.argv.clone(),
             status: Some(status),
             stdout: String::new(),
             stderr: why,
         };
-        let Some((program, args)) = argv.split_first() else {
+        let Some(program) = argv.first() else {
             return not_run(127, "empty command".into());
         };
-        #[allow(clippy::disallowed_methods)]
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(if cmd.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = match command.spawn() {
-            Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return not_run(127, format!("{program}: command not found"));
-            }
-            Err(e) => return not_run(126, format!("{program}: {e}")),
-        };
-        if let (Some(input), Some(mut pipe)) = (&cmd.stdin, child.stdin.take()) {
-            // A child that exits without reading its input is not our error; its status says it.
-            let _ = pipe.write_all(input.as_bytes());
-        }
-        // wait_with_output reads stdout and stderr concurrently, so noisy tools never deadlock.
-        match child.wait_with_output() {
+        match run_captured(&argv, &self.env, cmd.stdin.as_deref().map(str::as_bytes)) {
             Ok(out) => Output {
                 argv: cmd.argv.clone(),
-                status: out.status.code(),
+                status: out.status,
                 stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
                 stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                not_run(127, format!("{program}: command not found"))
+            }
             Err(e) => not_run(126, format!("{program}: {e}")),
         }
     }
+}
+
+/// What a process spawned by [`run_captured`] left: raw bytes, exit status (None: killed by a
+/// signal).
+#[derive(Debug)]
+pub(crate) struct Captured {
+    pub status: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Runs `argv` (non-empty) to completion with extra environment variables, feeding `stdin`
+/// (`/dev/null` when None) while reading stdout and stderr, and returns what it printed.
+pub(crate) fn run_captured(
+    argv: &[String],
+    env: &[(String, String)],
+    stdin: Option<&[u8]>,
+) -> std::io::Result<Captured> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "empty command",
+        ));
+    };
+    #[allow(clippy::disallowed_methods)]
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn()?;
+    let pipe = child.stdin.take();
+    // Input is written from its own thread while wait_with_output reads stdout and stderr, so
+    // a child that answers before it has read everything (ssh relaying a remote script) and
+    // noisy tools never deadlock.
+    let out = std::thread::scope(|scope| {
+        if let (Some(input), Some(mut pipe)) = (stdin, pipe) {
+            scope.spawn(move || {
+                // A child that exits without reading its input is not our error; its status
+                // says what happened.
+                let _ = pipe.write_all(input);
+            });
+        }
+        child.wait_with_output()
+    })?;
+    Ok(Captured {
+        status: out.status.code(),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    })
 }
 
 impl Transport for Local {

@@ -2,12 +2,15 @@
 //! command's stdout, stderr and exit status back, kept apart. `Local` runs them here; the
 //! simulator and SSH implement the same trait. A transport knows nothing about DRBD or LVM.
 
+mod frames;
 mod local;
+mod ssh;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use local::Local;
+pub use ssh::{control_dir, Ssh, SshError, SshOptions};
 
 /// One command of a batch: an argv (never a shell string) and optional standard input.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +35,14 @@ impl Cmd {
     pub fn display(&self) -> String {
         self.argv
             .iter()
-            .map(|w| shell_quote(w))
+            .enumerate()
+            .map(|(i, w)| {
+                if i == 0 {
+                    quote_command_word(w)
+                } else {
+                    shell_quote(w)
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -81,6 +91,15 @@ pub enum TransportError {
     /// The node could not be reached at all: nothing in the batch ran.
     #[error("{node}: unreachable: {reason}")]
     Unreachable { node: String, reason: String },
+    /// The batch started but its answer broke off: the first `completed` commands ran, the
+    /// next one may or may not have, the rest did not.
+    #[error("{node}: the batch was interrupted after {completed} of {total} command(s): {reason}")]
+    Interrupted {
+        node: String,
+        completed: usize,
+        total: usize,
+        reason: String,
+    },
 }
 
 impl TransportError {
@@ -88,6 +107,7 @@ impl TransportError {
     pub fn is_transient(&self) -> bool {
         match self {
             TransportError::Unreachable { .. } => true,
+            TransportError::Interrupted { .. } => true,
         }
     }
 }
@@ -99,17 +119,39 @@ pub trait Transport: Send + Sync {
     fn run_batch(&self, node: &str, batch: &[Cmd]) -> Result<Vec<Output>, TransportError>;
 }
 
-/// Quotes one word for a POSIX shell; words of only safe characters stay as they are.
+/// Quotes one word for a POSIX shell; words of only safe characters stay as they are. Glob
+/// characters (`*`, `?`, `[`, `]`) are not safe: `/dev/XEN/meta[0]` would match a file
+/// `/dev/XEN/meta0`.
 pub fn shell_quote(word: &str) -> String {
     let safe = !word.is_empty()
         && word
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,+@%[]".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,+@%".contains(&b));
     if safe {
         word.to_string()
     } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
+        always_quote(word)
     }
+}
+
+/// Quotes a command's first word: as [`shell_quote`], and also when the shell would read it
+/// as a variable assignment (`A=b`) or a reserved word (`if`, `time`, ...) instead of a
+/// program name.
+pub fn quote_command_word(word: &str) -> String {
+    const RESERVED: [&str; 17] = [
+        "case", "do", "done", "elif", "else", "esac", "fi", "for", "function", "if", "in",
+        "select", "then", "time", "until", "while", "coproc",
+    ];
+    if word.contains('=') || RESERVED.contains(&word) {
+        always_quote(word)
+    } else {
+        shell_quote(word)
+    }
+}
+
+/// Single-quotes a word whatever it holds (a `'` becomes `'\''`).
+pub fn always_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 #[cfg(test)]
@@ -118,7 +160,11 @@ mod tests {
 
     #[test]
     fn quoting_keeps_plain_words_and_neutralises_the_rest() {
-        assert_eq!(shell_quote("/dev/XEN/meta[0]"), "/dev/XEN/meta[0]");
+        assert_eq!(shell_quote("/dev/XEN/meta[0]"), "'/dev/XEN/meta[0]'");
+        assert_eq!(shell_quote("*"), "'*'");
+        assert_eq!(shell_quote("--size=10"), "--size=10");
+        assert_eq!(Cmd::new(["A=b", "c=d"]).display(), "'A=b' c=d");
+        assert_eq!(Cmd::new(["time", "ls"]).display(), "'time' ls");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote("$(reboot)"), "'$(reboot)'");

@@ -56,3 +56,20 @@ impl Drop for LoopDev {
         }
     }
 }
+
+/// An `lvm.conf` for a test whose LVM sees only `device`: no backups, no devices file, no udev
+/// (use it through `LVM_SYSTEM_DIR`, so the machine's own LVM set-up is never involved).
+pub fn lvm_conf(device: &str) -> String {
+    format!(
+        "# xenflux test: only {device}, no backups, no devices file, no udev\n\
+         devices {{\n\
+         \x20 filter = [ \"a|^{device}$|\", \"r|.*|\" ]\n\
+         \x20 use_devicesfile = 0\n\
+         \x20 obtain_device_list_from_udev = 0\n\
+         }}\n\
+         backup {{\n\
+         \x20 backup = 0\n\
+         \x20 archive = 0\n\
+         }}\n"
+    )
+}

@@ -6,7 +6,11 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod hybrid;
+pub mod hybrid_checks;
 pub mod loopdev;
+pub mod serve;
+pub mod sshnode;
 #[allow(unused_imports)] // not every test file makes loop devices
 pub use loopdev::LoopDev;
 

@@ -1,0 +1,294 @@
+//! The controller's commands: `serve`, `hook install`, `suspend`, `resume`, `reconcile --now`.
+//! Argument handling and printing only; the controller lives in `crate::controller`.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand};
+
+use crate::controller::pass::{Connection, Connector};
+use crate::controller::status::{self, PassRecord, Result as PassResult, Suspension};
+use crate::controller::{client, source::Repo, Options, Secret};
+use crate::model::{Desired, SshTarget};
+use crate::target::{open_target, ssh_targets, Target, TargetHandle};
+use crate::transport::{control_dir, Ssh, SshOptions, Transport};
+
+/// Where a running controller listens, for the commands that talk to it.
+const DEFAULT_CONTROLLER: &str = "http://127.0.0.1:9292";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The cluster-state repository: a path (bare or not) or any URL `git fetch` takes.
+    #[arg(long, value_name = "PATH_OR_URL")]
+    repo: String,
+    #[arg(long, default_value = "main")]
+    branch: String,
+    /// The directory inside the repository holding the desired state.
+    #[arg(long, default_value = "cluster-state", value_name = "DIR")]
+    path: String,
+    /// Full reconcile this often (± 10 %); default: the Cluster document's reconcile.interval.
+    #[arg(long, value_name = "DURATION")]
+    interval: Option<crate::model::units::Duration>,
+    /// Address for /status, /metrics, /healthz, /hooks/git and /reconcile.
+    #[arg(long, default_value = "127.0.0.1:9292")]
+    listen: SocketAddr,
+    #[arg(long, value_enum, default_value_t = Target::Sim)]
+    target: Target,
+    /// File holding the webhook's HMAC secret (or set XENFLUX_WEBHOOK_SECRET); without one the
+    /// webhook is off.
+    #[arg(long, value_name = "FILE")]
+    webhook_secret_file: Option<PathBuf>,
+    /// Do not watch a local repository's refs (rely on the hook, webhook and timer).
+    #[arg(long)]
+    no_watch: bool,
+    /// Fold triggers arriving within this many milliseconds into one pass.
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    debounce_ms: u64,
+    /// First retry after a failure; doubles per consecutive failure, up to the interval.
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    retry_base: crate::model::units::Duration,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, default_value = "info")]
+    log_level: tracing::Level,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Write a post-receive hook into a bare repository that tells the controller about pushes.
+    Install {
+        /// The bare repository operators push to.
+        #[arg(long, value_name = "BARE_REPO")]
+        repo: PathBuf,
+        #[arg(long, default_value = DEFAULT_CONTROLLER, value_name = "URL")]
+        controller: String,
+        /// Replace a post-receive hook xenflux did not write.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+pub fn cmd_serve(args: ServeArgs, state_dir: &Path, ssh_config: Option<&Path>) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_max_level(args.log_level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let connector: Arc<dyn Connector> = match args.target {
+        Target::Sim => Arc::new(SimConnector {
+            state_dir: state_dir.to_path_buf(),
+        }),
+        Target::Ssh => Arc::new(SshConnector {
+            control_dir: state_dir.join("controller").join("ssh"),
+            config: ssh_config.map(Path::to_path_buf),
+            open: Mutex::new(None),
+        }),
+        Target::Local => bail!("serve drives a whole cluster: use --target sim or ssh"),
+    };
+    let secret = match (
+        &args.webhook_secret_file,
+        std::env::var("XENFLUX_WEBHOOK_SECRET"),
+    ) {
+        (Some(f), _) => {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            Some(text.trim_end_matches(['\n', '\r']).as_bytes().to_vec())
+        }
+        (None, Ok(v)) if !v.is_empty() => Some(v.into_bytes()),
+        _ => None,
+    };
+    if secret.as_ref().is_some_and(|s| s.is_empty()) {
+        bail!("the webhook secret is empty");
+    }
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    let opts = Options {
+        repo: Repo {
+            url: args.repo,
+            branch: args.branch,
+            path: args.path,
+            mirror: state_dir.join("controller").join("repo.git"),
+        },
+        state_dir: state_dir.to_path_buf(),
+        listen: args.listen,
+        interval: args.interval.map(|d| Duration::from_secs(d.seconds)),
+        debounce: Duration::from_millis(args.debounce_ms),
+        retry_base: Duration::from_secs(args.retry_base.seconds),
+        webhook_secret: secret.map(Secret),
+        watch: !args.no_watch,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(crate::controller::serve(opts, connector))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The controller to talk to: the one given, else the one serving `state_dir`, else the default.
+pub fn controller_url(given: Option<String>, state_dir: &Path) -> String {
+    given
+        .or_else(|| {
+            std::fs::read_to_string(crate::controller::address_path(state_dir))
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| DEFAULT_CONTROLLER.to_string())
+}
+
+pub fn cmd_hook(cmd: HookCommand) -> Result<ExitCode> {
+    match cmd {
+        HookCommand::Install {
+            repo,
+            controller,
+            force,
+        } => {
+            let exe = std::env::current_exe().context("finding the xenflux executable")?;
+            let path = client::install_hook(&repo, &exe, &controller, force)?;
+            println!(
+                "installed {}: pushes now tell the controller at {controller}",
+                path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub fn cmd_suspend(state_dir: &Path, reason: Option<String>) -> Result<ExitCode> {
+    let s = Suspension {
+        since: status::rfc3339(status::unix_now()),
+        reason: reason.unwrap_or_default(),
+    };
+    let path = status::suspension_path(state_dir);
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    std::fs::write(&path, serde_json::to_string(&s)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("reconciling suspended (until `xenflux resume`): passes fetch and report, and change nothing");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cmd_resume(state_dir: &Path, controller: &str) -> Result<ExitCode> {
+    let path = status::suspension_path(state_dir);
+    match std::fs::remove_file(&path) {
+        Ok(()) => println!("reconciling resumed"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("reconciling was not suspended")
+        }
+        Err(e) => return Err(anyhow!("removing {}: {e}", path.display())),
+    }
+    // A running controller reconciles at once; none running is fine too.
+    if client::request(controller, "POST", "/reconcile", Duration::from_secs(5)).is_ok() {
+        println!("asked the controller at {controller} to reconcile now");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cmd_reconcile(controller: &str, wait: bool, reason: Option<&str>) -> Result<ExitCode> {
+    let mut path = format!("/reconcile?wait={wait}");
+    if let Some(r) = reason {
+        path.push_str(&format!("&reason={r}"));
+    }
+    let body = client::request(controller, "POST", &path, Duration::from_secs(3600))?;
+    if !wait {
+        println!("reconcile queued at {controller}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let record: PassRecord = serde_json::from_str(&body)
+        .with_context(|| format!("the controller answered something unexpected: {body}"))?;
+    let commit = record.commit.as_deref().unwrap_or("-");
+    println!(
+        "pass {}: {} at {} ({} action(s), {} object(s) drifting, {:.2}s)",
+        record.pass,
+        record.result.as_str(),
+        &commit[..commit.len().min(12)],
+        record.applied,
+        record.drift,
+        record.seconds
+    );
+    if let Some(e) = &record.error {
+        println!("{e}");
+    }
+    Ok(match record.result {
+        PassResult::InSync | PassResult::Applied | PassResult::Suspended => ExitCode::SUCCESS,
+        PassResult::Drift => ExitCode::from(2),
+        PassResult::Invalid | PassResult::Failed => ExitCode::from(1),
+    })
+}
+
+/// The simulated cluster of the state directory, loaded afresh for each pass (so `xenflux sim`
+/// perturbations show up as drift) and saved after it.
+struct SimConnector {
+    state_dir: PathBuf,
+}
+
+struct SimConnection(TargetHandle);
+
+impl Connector for SimConnector {
+    fn name(&self) -> String {
+        "sim".into()
+    }
+    fn connect(&self, desired: &Desired) -> Result<Box<dyn Connection>, String> {
+        open_target(Target::Sim, desired, &self.state_dir, None)
+            .map(|h| Box::new(SimConnection(h)) as Box<dyn Connection>)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Connection for SimConnection {
+    fn transport(&self) -> &dyn Transport {
+        self.0.transport()
+    }
+    fn finish(self: Box<Self>) -> Result<(), String> {
+        self.0.finish().map_err(|e| e.to_string())
+    }
+}
+
+/// Real nodes over SSH. The transport (and so each node's multiplexed connection) is kept from
+/// pass to pass while the nodes' SSH targets stay the same; its control sockets live apart from
+/// the CLI's, so a `plan` run beside the controller does not close them.
+struct SshConnector {
+    control_dir: PathBuf,
+    config: Option<PathBuf>,
+    open: Mutex<Option<OpenSsh>>,
+}
+
+/// The transport in use and the targets it was made for.
+type OpenSsh = (BTreeMap<String, SshTarget>, Arc<Ssh>);
+
+struct SshConnection(Arc<Ssh>);
+
+impl Connector for SshConnector {
+    fn name(&self) -> String {
+        "ssh".into()
+    }
+    fn connect(&self, desired: &Desired) -> Result<Box<dyn Connection>, String> {
+        let targets = ssh_targets(desired);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((t, ssh)) = open.as_ref() {
+            if *t == targets {
+                return Ok(Box::new(SshConnection(ssh.clone())));
+            }
+        }
+        let dir = control_dir(&self.control_dir).map_err(|e| e.to_string())?;
+        let mut options = SshOptions::new(dir);
+        options.config = self.config.clone();
+        let ssh = Arc::new(Ssh::new(targets.clone(), options));
+        *open = Some((targets, ssh.clone()));
+        Ok(Box::new(SshConnection(ssh)))
+    }
+}
+
+impl Connection for SshConnection {
+    fn transport(&self) -> &dyn Transport {
+        self.0.as_ref()
+    }
+    fn finish(self: Box<Self>) -> Result<(), String> {
+        Ok(())
+    }
+}

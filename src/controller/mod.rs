@@ -1,0 +1,495 @@
+//! The controller behind `xenflux serve`: triggers (a git push seen by the hook or the ref
+//! watcher, the timer, the webhook, a manual request) feed one queue; one pass runs at a time,
+//! after a short debounce that folds a burst of triggers into one pass. Why a pass runs is logged
+//! and counted but never handed to the pass: reconciling is level-triggered. A failed pass is
+//! retried with a backoff kept per object (the one whose action failed), reset by a pass without
+//! failure. SIGTERM/SIGINT finish the running stage and stop; a second signal stops at once and
+//! leaves the in-flight marker and the journal for the next start to report.
+//!
+//! The controller owns timing and bookkeeping only: the pass itself is [`pass::Pass`], the HTTP
+//! side is [`http`], the ref watcher [`watch`].
+
+pub mod client;
+pub mod http;
+pub mod pass;
+pub mod source;
+pub mod status;
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch as tokio_watch};
+use tokio::time::Instant;
+
+use self::pass::{Connector, Pass};
+use self::source::Repo;
+use self::status::{Metrics, PassRecord, Result as PassResult, Status};
+
+/// Why a pass was asked for (logged and counted, never passed to the pass).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    Startup,
+    Push,
+    Timer,
+    Webhook,
+    Manual,
+    Retry,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Startup => "startup",
+            Trigger::Push => "push",
+            Trigger::Timer => "timer",
+            Trigger::Webhook => "webhook",
+            Trigger::Manual => "manual",
+            Trigger::Retry => "retry",
+        }
+    }
+}
+
+/// A secret that never shows in logs or debug output.
+#[derive(Clone)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
+}
+
+/// How `serve` runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub repo: Repo,
+    pub state_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Overrides the Cluster document's `reconcile.interval`.
+    pub interval: Option<Duration>,
+    /// Triggers arriving within this time of the first are folded into one pass.
+    pub debounce: Duration,
+    /// First retry delay after a failure; doubles per consecutive failure of the same object,
+    /// up to the interval.
+    pub retry_base: Duration,
+    pub webhook_secret: Option<Secret>,
+    /// Watch a local repository's refs (works without a hook).
+    pub watch: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("watching {path}: {detail}")]
+    Watch { path: PathBuf, detail: String },
+}
+
+/// State shared between the loop and the HTTP handlers.
+pub struct Shared {
+    status: Mutex<Status>,
+    metrics: Mutex<Metrics>,
+    tx: mpsc::UnboundedSender<Trigger>,
+    /// Triggers accepted so far (each gets the next number).
+    requested: AtomicU64,
+    /// The highest trigger number a finished pass covered.
+    completed: tokio_watch::Sender<u64>,
+    webhook_secret: Option<Secret>,
+    state_dir: PathBuf,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    /// Queues a pass; returns the trigger's number (see [`Shared::wait_covered`]).
+    pub fn trigger(&self, why: Trigger) -> u64 {
+        let n = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        *lock(&self.metrics)
+            .triggers
+            .entry(why.as_str())
+            .or_default() += 1;
+        tracing::info!(reason = why.as_str(), "reconcile requested");
+        let _ = self.tx.send(why);
+        n
+    }
+
+    /// Waits until a pass that started after trigger `n` has finished; returns its record.
+    pub async fn wait_covered(&self, n: u64, limit: Duration) -> Option<PassRecord> {
+        let mut rx = self.completed.subscribe();
+        let done = tokio::time::timeout(limit, rx.wait_for(|c| *c >= n)).await;
+        match done {
+            Ok(Ok(_)) => lock(&self.status).last.clone(),
+            _ => None,
+        }
+    }
+
+    /// The status, with the suspension read afresh (`xenflux suspend` writes a file).
+    pub fn status(&self) -> Status {
+        let mut s = lock(&self.status).clone();
+        s.suspended = status::read_suspension(&self.state_dir);
+        s
+    }
+
+    pub fn metrics_text(&self) -> String {
+        let s = self.status();
+        lock(&self.metrics).render(&s)
+    }
+}
+
+/// Runs the controller until SIGTERM/SIGINT.
+pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), ControllerError> {
+    let control_dir = opts.state_dir.join("controller");
+    std::fs::create_dir_all(&control_dir).map_err(|source| ControllerError::Io {
+        path: control_dir.clone(),
+        source,
+    })?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ControllerError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+    let bound = listener.local_addr().unwrap_or(opts.listen);
+    // Commands on this machine find the controller here (`--listen 127.0.0.1:0` picks a port).
+    let address_file = address_path(&opts.state_dir);
+    std::fs::write(&address_file, format!("http://{bound}\n")).map_err(|source| {
+        ControllerError::Io {
+            path: address_file.clone(),
+            source,
+        }
+    })?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (completed, _) = tokio_watch::channel(0u64);
+    let interrupted = read_interrupted(&opts.state_dir);
+    if let Some(i) = &interrupted {
+        tracing::warn!("{i}");
+    }
+    let shared = Arc::new(Shared {
+        status: Mutex::new(Status {
+            repository: opts.repo.url.clone(),
+            branch: opts.repo.branch.clone(),
+            path: opts.repo.path.clone(),
+            target: connector.name(),
+            interrupted,
+            ..Status::default()
+        }),
+        metrics: Mutex::new(Metrics::default()),
+        tx,
+        requested: AtomicU64::new(0),
+        completed,
+        webhook_secret: opts.webhook_secret.clone(),
+        state_dir: opts.state_dir.clone(),
+    });
+
+    let (stop_http, stop_http_rx) = tokio_watch::channel(false);
+    let server = tokio::spawn(http::serve(listener, shared.clone(), stop_http_rx));
+    tracing::info!(listen = %bound, repo = %opts.repo.url, branch = %opts.repo.branch, target = %connector.name(), "xenflux controller started");
+
+    let _watcher = match (opts.watch, opts.repo.local_git_dir()) {
+        (true, Some(dir)) => Some(watch::refs(&dir, shared.clone())?),
+        _ => None,
+    };
+
+    let mut signals = Signals::new();
+    shared.trigger(Trigger::Startup);
+    let mut interval = opts.interval.unwrap_or(Duration::from_secs(300));
+    let mut next_timer = Instant::now() + jitter(interval);
+    let mut retry_at: Option<Instant> = None;
+    let mut failures: BTreeMap<String, u32> = BTreeMap::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut pass_no = 0u64;
+
+    loop {
+        let why = tokio::select! {
+            t = rx.recv() => match t { Some(t) => t, None => break },
+            _ = tokio::time::sleep_until(next_timer) => {
+                next_timer = Instant::now() + jitter(interval);
+                Trigger::Timer
+            }
+            _ = sleep_until_opt(retry_at) => { retry_at = None; Trigger::Retry }
+            _ = signals.recv() => break,
+        };
+        if matches!(why, Trigger::Timer | Trigger::Retry) {
+            *lock(&shared.metrics)
+                .triggers
+                .entry(why.as_str())
+                .or_default() += 1;
+            tracing::info!(reason = why.as_str(), "reconcile requested");
+        }
+        // Debounce: a burst of pushes and hook calls becomes one pass.
+        tokio::time::sleep(opts.debounce).await;
+        while rx.try_recv().is_ok() {}
+        let covers = shared.requested.load(Ordering::SeqCst);
+        pass_no += 1;
+        lock(&shared.status).reconciling = true;
+        let started = status::rfc3339(status::unix_now());
+        let job = {
+            let repo = opts.repo.clone();
+            let state_dir = opts.state_dir.clone();
+            let connector = connector.clone();
+            let stop = stop.clone();
+            tokio::task::spawn_blocking(move || {
+                Pass {
+                    repo: &repo,
+                    state_dir: &state_dir,
+                    connector: connector.as_ref(),
+                    stop: &stop,
+                }
+                .run()
+            })
+        };
+        tokio::pin!(job);
+        let mut stopping = false;
+        let outcome = loop {
+            tokio::select! {
+                r = &mut job => break r,
+                _ = signals.recv() => {
+                    if stopping {
+                        tracing::error!("second signal: stopping now; the next start reports the unfinished run");
+                        std::process::exit(130);
+                    }
+                    tracing::warn!("stopping after the running stage (signal again to stop at once)");
+                    stopping = true;
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+        };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!("the reconcile pass panicked: {e}");
+                break;
+            }
+        };
+        if let Some(i) = outcome.interval {
+            interval = opts.interval.unwrap_or(i);
+        }
+        let retry_after = match &outcome.failed_object {
+            Some(object) => {
+                let n = failures.entry(object.clone()).or_default();
+                *n += 1;
+                let delay = backoff(opts.retry_base, *n, interval);
+                retry_at = Some(Instant::now() + delay);
+                Some(delay)
+            }
+            None => {
+                if outcome.result != PassResult::Invalid {
+                    failures.clear();
+                }
+                None
+            }
+        };
+        let record = PassRecord {
+            pass: pass_no,
+            started,
+            seconds: outcome.seconds,
+            commit: outcome.commit.clone(),
+            result: outcome.result,
+            applied: outcome.applied,
+            drift: outcome
+                .objects
+                .values()
+                .filter(|o| o.state != "in-sync")
+                .count(),
+            error: outcome.error.clone(),
+            retry_after: retry_after.map(|d| d.as_secs()),
+        };
+        log_outcome(&record);
+        status::append_history(&control_dir, &record);
+        {
+            let mut m = lock(&shared.metrics);
+            *m.passes.entry(record.result).or_default() += 1;
+            if matches!(record.result, PassResult::Failed | PassResult::Invalid) {
+                m.errors += 1;
+            }
+            m.seconds_sum += record.seconds;
+            m.last_seconds = record.seconds;
+            m.last_end_unix = status::unix_now();
+            m.actions_applied += record.applied as u64;
+        }
+        {
+            let mut s = lock(&shared.status);
+            s.reconciling = false;
+            if outcome.commit.is_some() {
+                s.last_commit = outcome.commit.clone();
+            }
+            if let Some(c) = &outcome.cluster {
+                s.cluster = Some(c.clone());
+            }
+            if let Some(m) = outcome.mode {
+                s.mode = Some(format!("{m:?}").to_lowercase());
+            }
+            if record.result != PassResult::Suspended {
+                let mut objects = outcome.objects;
+                for (o, n) in &failures {
+                    if let Some(st) = objects.get_mut(o) {
+                        st.failures = *n;
+                    }
+                }
+                if !objects.is_empty() || record.result == PassResult::Failed {
+                    s.drift = record.drift;
+                    s.objects = objects;
+                }
+            }
+            if !matches!(record.result, PassResult::Failed | PassResult::Invalid) {
+                s.last_success = Some(record.clone());
+            }
+            s.last = Some(record);
+        }
+        shared.completed.send_replace(covers);
+        if stopping {
+            break;
+        }
+    }
+    let _ = stop_http.send(true);
+    let _ = server.await;
+    let _ = std::fs::remove_file(&address_file);
+    tracing::info!("xenflux controller stopped");
+    Ok(())
+}
+
+/// Where a running controller writes the URL it answers on.
+pub fn address_path(state_dir: &std::path::Path) -> PathBuf {
+    state_dir.join("controller").join("address")
+}
+
+fn log_outcome(r: &PassRecord) {
+    let commit = r.commit.as_deref().map_or("-", |c| &c[..c.len().min(12)]);
+    match &r.error {
+        Some(e) => tracing::warn!(
+            pass = r.pass,
+            commit,
+            result = r.result.as_str(),
+            applied = r.applied,
+            retry_after = r.retry_after,
+            "{e}"
+        ),
+        None => tracing::info!(
+            pass = r.pass,
+            commit,
+            result = r.result.as_str(),
+            applied = r.applied,
+            drift = r.drift,
+            seconds = format!("{:.2}", r.seconds),
+            "reconcile finished"
+        ),
+    }
+}
+
+/// The n-th consecutive failure waits base × 2^(n−1), at most `cap`.
+pub fn backoff(base: Duration, n: u32, cap: Duration) -> Duration {
+    let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(cap.max(base))
+}
+
+/// The interval ± 10 %, so controllers of several clusters do not fire together.
+fn jitter(interval: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    // xorshift of the clock's nanoseconds and the pid: spread enough for a timer.
+    let mut x = u64::from(nanos) ^ (u64::from(std::process::id()) << 32) | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    let spread = interval / 5;
+    let offset = spread.mul_f64((x % 10_000) as f64 / 10_000.0);
+    interval - interval / 10 + offset
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGTERM and SIGINT as one stream.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+    async fn recv(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.term) => {}
+            _ = one(&mut self.int) => {}
+        }
+    }
+}
+
+/// A run a previous controller left unfinished: its marker and the journal's last lines.
+fn read_interrupted(state_dir: &std::path::Path) -> Option<String> {
+    let marker = pass::inflight_path(state_dir);
+    let note = std::fs::read_to_string(&marker).ok()?;
+    let journal = std::fs::read_to_string(state_dir.join("journal.jsonl")).unwrap_or_default();
+    let last = journal.lines().last().unwrap_or("(no journal entry)");
+    let _ = std::fs::remove_file(&marker);
+    Some(format!(
+        "the previous controller stopped during an apply ({note}); last journal entry: {last}; this start reconciles from what the cluster looks like now"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff(s(5), 1, s(300)), s(5));
+        assert_eq!(backoff(s(5), 2, s(300)), s(10));
+        assert_eq!(backoff(s(5), 4, s(300)), s(40));
+        assert_eq!(backoff(s(5), 10, s(300)), s(300));
+        assert_eq!(backoff(s(5), 40, s(300)), s(300));
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..100 {
+            let j = jitter(Duration::from_secs(300));
+            assert!(
+                j >= Duration::from_secs(270) && j <= Duration::from_secs(330),
+                "{j:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret(b"hunter2".to_vec());
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,427 @@
+//! What the controller knows about itself and the cluster, as `/status` shows it and `/metrics`
+//! counts it: the last commit seen, the outcome of each pass (also appended to a history file per
+//! commit), the state of every object of the desired state, the suspension. Pure data and its
+//! renderings; nothing here runs a pass.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::alloc::Allocation;
+use crate::model::Desired;
+use crate::plan::{Action, Plan};
+
+/// How a pass ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Result {
+    /// Nothing to do: the cluster is as desired.
+    InSync,
+    /// Actions ran and the cluster is now as desired.
+    Applied,
+    /// Differences remain: detect mode, blocked items, or drift left after applying.
+    Drift,
+    /// Suspended: nothing was observed or changed.
+    Suspended,
+    /// The desired state at this commit is invalid: nothing was changed.
+    Invalid,
+    /// Fetching, observing, planning or applying failed.
+    Failed,
+}
+
+impl Result {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Result::InSync => "in-sync",
+            Result::Applied => "applied",
+            Result::Drift => "drift",
+            Result::Suspended => "suspended",
+            Result::Invalid => "invalid",
+            Result::Failed => "failed",
+        }
+    }
+    pub const ALL: [Result; 6] = [
+        Result::InSync,
+        Result::Applied,
+        Result::Drift,
+        Result::Suspended,
+        Result::Invalid,
+        Result::Failed,
+    ];
+}
+
+/// The state of one object of the desired state (`Kind/name`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectState {
+    /// `in-sync`, `drift` (actions pending), `blocked` or `failing`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Consecutive failed passes for this object (reset by a pass without failure).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// One pass, as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PassRecord {
+    pub pass: u64,
+    pub started: String,
+    pub seconds: f64,
+    pub commit: Option<String>,
+    pub result: Result,
+    /// Actions completed in this pass.
+    pub applied: usize,
+    /// Objects still differing from the desired state at the end of the pass.
+    pub drift: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Seconds until the controller tries again because of a failure (backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+/// A suspension, as written by `xenflux suspend`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspension {
+    pub since: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Everything `/status` returns.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub repository: String,
+    pub branch: String,
+    pub path: String,
+    pub target: String,
+    pub mode: Option<String>,
+    pub cluster: Option<String>,
+    /// The newest commit fetched.
+    pub last_commit: Option<String>,
+    pub reconciling: bool,
+    pub suspended: Option<Suspension>,
+    pub last: Option<PassRecord>,
+    /// The last pass that ended without failure.
+    pub last_success: Option<PassRecord>,
+    pub objects: BTreeMap<String, ObjectState>,
+    pub drift: usize,
+    /// A run a previous controller did not finish (found at start-up).
+    pub interrupted: Option<String>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    pub passes: BTreeMap<Result, u64>,
+    pub errors: u64,
+    pub seconds_sum: f64,
+    pub last_seconds: f64,
+    pub last_end_unix: u64,
+    pub actions_applied: u64,
+    pub triggers: BTreeMap<&'static str, u64>,
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn render(&self, status: &Status) -> String {
+        let mut s = String::new();
+        let results: Vec<(String, String)> = Result::ALL
+            .iter()
+            .map(|r| {
+                let n = self.passes.get(r).copied().unwrap_or(0);
+                (format!("{{result=\"{}\"}}", r.as_str()), n.to_string())
+            })
+            .collect();
+        family(
+            &mut s,
+            "xenflux_reconcile_total",
+            "counter",
+            "Reconcile passes, by result.",
+            &results,
+        );
+        let one = |v: String| vec![(String::new(), v)];
+        family(
+            &mut s,
+            "xenflux_reconcile_errors_total",
+            "counter",
+            "Reconcile passes that failed or met an invalid desired state.",
+            &one(self.errors.to_string()),
+        );
+        let count: u64 = self.passes.values().sum();
+        family(
+            &mut s,
+            "xenflux_reconcile_duration_seconds",
+            "summary",
+            "Time spent in reconcile passes.",
+            &[
+                ("_sum".to_string(), format!("{:.3}", self.seconds_sum)),
+                ("_count".to_string(), count.to_string()),
+            ],
+        );
+        family(
+            &mut s,
+            "xenflux_reconcile_last_duration_seconds",
+            "gauge",
+            "Duration of the last reconcile pass.",
+            &one(format!("{:.3}", self.last_seconds)),
+        );
+        family(
+            &mut s,
+            "xenflux_reconcile_last_end_timestamp_seconds",
+            "gauge",
+            "When the last reconcile pass ended (Unix time).",
+            &one(self.last_end_unix.to_string()),
+        );
+        family(
+            &mut s,
+            "xenflux_actions_applied_total",
+            "counter",
+            "Actions completed on the cluster.",
+            &one(self.actions_applied.to_string()),
+        );
+        family(
+            &mut s,
+            "xenflux_drift_objects",
+            "gauge",
+            "Objects differing from the desired state after the last pass.",
+            &one(status.drift.to_string()),
+        );
+        family(
+            &mut s,
+            "xenflux_suspended",
+            "gauge",
+            "1 while reconciling is suspended.",
+            &one(u8::from(status.suspended.is_some()).to_string()),
+        );
+        let triggers: Vec<(String, String)> =
+            ["startup", "push", "timer", "webhook", "manual", "retry"]
+                .iter()
+                .map(|reason| {
+                    let n = self.triggers.get(reason).copied().unwrap_or(0);
+                    (format!("{{reason=\"{reason}\"}}"), n.to_string())
+                })
+                .collect();
+        family(
+            &mut s,
+            "xenflux_triggers_total",
+            "counter",
+            "Triggers received, by reason.",
+            &triggers,
+        );
+        s
+    }
+}
+
+/// One metric family: its HELP and TYPE lines, then a sample per (name suffix or labels, value).
+fn family(s: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, String)]) {
+    let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (suffix, value) in samples {
+        let _ = writeln!(s, "{name}{suffix} {value}");
+    }
+}
+
+/// The object of the desired state an action works for: `Volume/NAME`, `Domain/NAME`,
+/// `Bond/NAME`, `Bridge/NAME`, `Ocfs2Cluster/NAME` or `Node/NAME` (node-wide things such as the
+/// meta-data LV and OCFS2's cluster.conf).
+pub fn object_of(a: &Action, d: &Desired, alloc: &Allocation) -> String {
+    let node = a.node();
+    let volume = |name: &str| format!("Volume/{name}");
+    let lv_object = |lv: &str| {
+        if d.nodes
+            .get(node)
+            .is_some_and(|n| n.meta_volume.as_str() == lv)
+        {
+            format!("Node/{node}")
+        } else {
+            volume(lv)
+        }
+    };
+    let device_object = |dev: &str| {
+        alloc
+            .volumes
+            .iter()
+            .find(|(_, va)| crate::render::drbd::device(va.minor.value) == dev)
+            .map(|(v, _)| volume(v.as_str()))
+            .unwrap_or_else(|| format!("Node/{node}"))
+    };
+    let file_object = |path: &str| {
+        let base = path.rsplit('/').next().unwrap_or(path);
+        if let Some(res) = base.strip_suffix(".res") {
+            volume(res)
+        } else if let Some(dom) = base.strip_suffix(".cfg") {
+            format!("Domain/{dom}")
+        } else if path.starts_with("/etc/ocfs2/") || path.contains("o2cb") {
+            match d.ocfs2.keys().next() {
+                Some(c) => format!("Ocfs2Cluster/{c}"),
+                None => format!("Node/{node}"),
+            }
+        } else {
+            format!("Node/{node}")
+        }
+    };
+    let net_object = |dev: &str| {
+        if d.bonds.keys().any(|b| b.as_str() == dev) {
+            format!("Bond/{dev}")
+        } else if d.bridges.keys().any(|b| b.as_str() == dev) {
+            format!("Bridge/{dev}")
+        } else {
+            format!("Node/{node}")
+        }
+    };
+    match a {
+        Action::WriteFile { path, .. } | Action::RemoveFile { path, .. } => file_object(path),
+        Action::CreateLv { lv, .. } | Action::ExtendLv { lv, .. } | Action::RemoveLv { lv, .. } => {
+            lv_object(lv)
+        }
+        Action::CreateMd { resource, .. }
+        | Action::Up { resource, .. }
+        | Action::Adjust { resource, .. }
+        | Action::Down { resource, .. }
+        | Action::InitialPrimary { resource, .. }
+        | Action::Primary { resource, .. }
+        | Action::Secondary { resource, .. }
+        | Action::AllowTwoPrimaries { resource, .. }
+        | Action::Resize { resource, .. } => volume(resource),
+        Action::Mkfs { lv, .. } => volume(lv.rsplit('/').next().unwrap_or(lv)),
+        Action::GrowFs { device, .. } | Action::Mount { device, .. } => device_object(device),
+        Action::O2cbStart { .. } => match d.ocfs2.keys().next() {
+            Some(c) => format!("Ocfs2Cluster/{c}"),
+            None => format!("Node/{node}"),
+        },
+        Action::CreateBond { bond, .. } => format!("Bond/{bond}"),
+        Action::CreateBridge { bridge, .. } | Action::SetStp { bridge, .. } => {
+            format!("Bridge/{bridge}")
+        }
+        Action::SetMaster { master, .. } => net_object(master),
+        Action::LinkUp { dev, .. } | Action::AddAddress { dev, .. } => net_object(dev),
+        Action::XlCreate { domain, .. }
+        | Action::XlShutdown { domain, .. }
+        | Action::XlMigrate { domain, .. }
+        | Action::BlockAttach { domain, .. }
+        | Action::BlockDetach { domain, .. } => format!("Domain/{domain}"),
+    }
+}
+
+/// Every object of the desired state, in sync unless the plan has work or blocks for it.
+pub fn objects(d: &Desired, plan: &Plan) -> BTreeMap<String, ObjectState> {
+    let in_sync = || ObjectState {
+        state: "in-sync".into(),
+        pending: Vec::new(),
+        detail: None,
+        failures: 0,
+    };
+    let mut out: BTreeMap<String, ObjectState> = BTreeMap::new();
+    let names = d
+        .nodes
+        .keys()
+        .map(|n| format!("Node/{n}"))
+        .chain(d.volumes.keys().map(|n| format!("Volume/{n}")))
+        .chain(d.domains.keys().map(|n| format!("Domain/{n}")))
+        .chain(d.bonds.keys().map(|n| format!("Bond/{n}")))
+        .chain(d.bridges.keys().map(|n| format!("Bridge/{n}")))
+        .chain(d.ocfs2.keys().map(|n| format!("Ocfs2Cluster/{n}")));
+    for n in names {
+        out.insert(n, in_sync());
+    }
+    for a in plan.stages.iter().flat_map(|s| &s.actions) {
+        let o = out
+            .entry(object_of(a, d, &plan.allocation))
+            .or_insert_with(in_sync);
+        o.state = "drift".into();
+        o.pending.push(format!("{}: {}", a.node(), a.describe()));
+    }
+    for b in &plan.blocked {
+        let o = out.entry(b.object.clone()).or_insert_with(in_sync);
+        o.state = "blocked".into();
+        o.detail = Some(b.reason.clone());
+    }
+    out
+}
+
+/// The history file: one JSON line per pass.
+pub fn history_path(dir: &Path) -> PathBuf {
+    dir.join("history.jsonl")
+}
+
+/// Appends a pass to the history (best effort: a full disk must not stop reconciling).
+pub fn append_history(dir: &Path, rec: &PassRecord) {
+    use std::io::Write;
+    if let Ok(line) = serde_json::to_string(rec) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(history_path(dir))
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// The suspension file in the state directory.
+pub fn suspension_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("suspended")
+}
+
+/// The suspension in force, if any.
+pub fn read_suspension(state_dir: &Path) -> Option<Suspension> {
+    let text = std::fs::read_to_string(suspension_path(state_dir)).ok()?;
+    Some(serde_json::from_str(&text).unwrap_or(Suspension {
+        since: String::new(),
+        reason: text.trim().to_string(),
+    }))
+}
+
+/// `2026-11-22T07:31:02Z` for a Unix time.
+pub fn rfc3339(unix: u64) -> String {
+    let days = unix / 86_400;
+    let secs = unix % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_333_862), "2026-11-22T07:51:02Z");
+    }
+}

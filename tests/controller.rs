@@ -1,0 +1,369 @@
+#![allow(clippy::disallowed_methods)]
+//! `xenflux serve` as an operator runs it, against the embedded simulated cluster: a bare
+//! repository is pushed to and the controller follows (ref watch, post-receive hook), the
+//! webhook checks its signature, `reconcile --now`, `suspend`/`resume`, the timer corrects drift,
+//! `/status` and `/metrics` say what happened, SIGTERM stops it cleanly, and a run a previous
+//! controller left unfinished is reported. All traffic is on 127.0.0.1.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::serve::{http, root, Repos, Serve};
+use serde_json::Value;
+use xenflux::controller::client;
+use xenflux::sim::SimCluster;
+
+fn repos() -> Repos {
+    Repos::new(Path::new(BIN), Some(&root().join("cluster-state")))
+}
+
+fn xenflux(state_dir: &Path, args: &[&str]) -> (i32, String) {
+    common::serve::xenflux(Path::new(BIN), state_dir, args)
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_xenflux");
+
+const GIB: u64 = 1 << 30;
+
+#[test]
+fn a_push_converges_the_cluster_and_the_next_push_changes_it() {
+    let r = repos();
+    let c1 = r.push("cluster.yaml", |t| t, "initial state");
+    let mut s = Serve::start(&r, &[], &[]);
+    let first = s.wait_pass(&c1, &["applied"]);
+    assert_eq!(first["drift"], 0, "{first}");
+    let sim = r.sim();
+    let dom0 = sim.node("dom0").unwrap();
+    assert_eq!(dom0.lvs["dns"].size, 10 * GIB);
+    assert!(dom0.domains.contains_key("dns"), "dns runs on dom0");
+    assert_eq!(dom0.drbd["dns"].connection.to_string(), "Connected");
+
+    // Grow a volume and move its domain; the ref watcher sees the push.
+    let pushed = Instant::now();
+    let c2 = r.push(
+        "volumes.yaml",
+        |t| t.replacen("size: 10GiB", "size: 12GiB", 1),
+        "grow dns",
+    );
+    let c2 = {
+        let _ = c2;
+        r.push(
+            "domains.yaml",
+            |t| t.replacen("node: dom0\n", "node: dom0m\n", 1),
+            "move dns to dom0m",
+        )
+    };
+    let url = s.url.clone();
+    let started = s.wait_for("the controller to see the push", || {
+        let st: Value = serde_json::from_str(&http(&url, "GET", "/status", &[], b"").1).ok()?;
+        (st["lastCommit"] == c2.as_str()).then(Instant::now)
+    });
+    eprintln!(
+        "push → commit fetched by the controller: {:?}",
+        started - pushed
+    );
+    // Some changes take two passes (a warning says so): ask again until nothing is left.
+    let mut last = s.wait_pass(&c2, &["applied", "drift", "in-sync"]);
+    for _ in 0..3 {
+        if last["result"] == "in-sync" {
+            break;
+        }
+        let (code, out) = xenflux(&r.state_dir, &["reconcile", "--now"]);
+        assert!(code == 0 || code == 2, "{out}");
+        last = s.status()["last"].clone();
+    }
+    assert_eq!(last["result"], "in-sync", "{last}\n{}", s.log());
+    let sim = r.sim();
+    for node in ["dom0", "dom0m"] {
+        assert_eq!(sim.node(node).unwrap().lvs["dns"].size, 12 * GIB, "{node}");
+    }
+    assert!(sim.node("dom0m").unwrap().domains.contains_key("dns"));
+    assert!(!sim.node("dom0").unwrap().domains.contains_key("dns"));
+    assert_eq!(sim.violations(), Vec::<String>::new());
+
+    // A broken commit changes nothing and says where it is broken.
+    let c3 = r.push(
+        "volumes.yaml",
+        |t| t.replacen("size: 12GiB", "size: lots", 1),
+        "typo",
+    );
+    let bad = s.wait_pass(&c3, &["invalid"]);
+    let err = bad["error"].as_str().unwrap();
+    assert!(
+        err.contains("cluster-state/volumes.yaml:8") && err.contains("size"),
+        "{err}"
+    );
+    assert_eq!(r.sim().node("dom0").unwrap().lvs["dns"].size, 12 * GIB);
+    assert!(s.metric("xenflux_reconcile_errors_total") >= 1.0);
+    assert!(s.metric("xenflux_reconcile_total{result=\"applied\"}") >= 2.0);
+    assert!(s.metric("xenflux_actions_applied_total") > 0.0);
+    assert!(s.metric("xenflux_triggers_total{reason=\"push\"}") >= 2.0);
+    let objects = &s.status()["objects"];
+    assert_eq!(objects["Volume/dns"]["state"], "in-sync", "{objects}");
+
+    let st = s.terminate();
+    assert!(st.success(), "{st}\n{}", s.log());
+    assert!(s.log().contains("xenflux controller stopped"));
+    assert!(!r.state_dir.join("controller/address").exists());
+    let history = std::fs::read_to_string(r.state_dir.join("controller/history.jsonl")).unwrap();
+    assert!(history.lines().any(|l| l.contains(&c1)) && history.lines().any(|l| l.contains(&c3)));
+}
+
+#[test]
+fn hook_webhook_manual_and_suspend() {
+    let r = repos();
+    let c1 = r.push("cluster.yaml", |t| t, "initial state");
+    let secret = r.state_dir.parent().unwrap().join("webhook.secret");
+    std::fs::write(&secret, "s3cr3t-value\n").unwrap();
+    let mut s = Serve::start(
+        &r,
+        &[],
+        &[
+            "--no-watch",
+            "--webhook-secret-file",
+            secret.to_str().unwrap(),
+        ],
+    );
+    s.wait_pass(&c1, &["applied"]);
+
+    // The post-receive hook (the ref watch is off) tells the controller.
+    let (code, out) = xenflux(
+        &r.state_dir,
+        &[
+            "hook",
+            "install",
+            "--repo",
+            r.bare.to_str().unwrap(),
+            "--controller",
+            &s.url,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let c2 = r.push(
+        "volumes.yaml",
+        |t| t.replacen("size: 10GiB", "size: 16GiB", 1),
+        "grow dns",
+    );
+    s.wait_pass(&c2, &["applied"]);
+    assert!(s.metric("xenflux_triggers_total{reason=\"push\"}") >= 1.0);
+    assert_eq!(r.sim().node("dom0m").unwrap().lvs["dns"].size, 16 * GIB);
+    // A hook someone else wrote is not replaced without --force.
+    std::fs::write(r.bare.join("hooks/post-receive"), "#!/bin/sh\necho mine\n").unwrap();
+    let (code, out) = xenflux(
+        &r.state_dir,
+        &["hook", "install", "--repo", r.bare.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not written by xenflux"), "{out}");
+    let (code, out) = xenflux(
+        &r.state_dir,
+        &[
+            "hook",
+            "install",
+            "--force",
+            "--repo",
+            r.bare.to_str().unwrap(),
+            "--controller",
+            &s.url,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    // The webhook: a wrong or missing signature is refused, a right one queues a pass.
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let good = xenflux::controller::http::sign(b"s3cr3t-value", body);
+    let hooks_before = s.metric("xenflux_triggers_total{reason=\"webhook\"}");
+    let (st, _) = http(&s.url, "POST", "/hooks/git", &[], body);
+    assert_eq!(st, 401);
+    let bad = xenflux::controller::http::sign(b"guess", body);
+    let (st, _) = http(
+        &s.url,
+        "POST",
+        "/hooks/git",
+        &[("X-Hub-Signature-256", &format!("sha256={bad}"))],
+        body,
+    );
+    assert_eq!(st, 401);
+    let (st, _) = http(
+        &s.url,
+        "POST",
+        "/hooks/git",
+        &[("X-Hub-Signature-256", &format!("sha256={good}"))],
+        b"{}",
+    );
+    assert_eq!(st, 401, "the signature covers the body");
+    let (st, _) = http(
+        &s.url,
+        "POST",
+        "/hooks/git",
+        &[("X-Hub-Signature-256", &format!("sha256={good}"))],
+        body,
+    );
+    assert_eq!(st, 202);
+    let (st, _) = http(
+        &s.url,
+        "POST",
+        "/hooks/git",
+        &[("X-Gitea-Signature", &good)],
+        body,
+    );
+    assert_eq!(st, 202);
+    assert_eq!(
+        s.metric("xenflux_triggers_total{reason=\"webhook\"}"),
+        hooks_before + 2.0
+    );
+    assert!(!s.log().contains("s3cr3t"), "the secret is never logged");
+
+    // reconcile --now waits for the pass and reports it.
+    let (code, out) = xenflux(&r.state_dir, &["reconcile", "--now"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("in-sync"), "{out}");
+
+    // Suspended: passes change nothing, /status and /metrics say so; resume ends it.
+    let (code, out) = xenflux(&r.state_dir, &["suspend", "--reason", "disk swap on dom0"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(s.status()["suspended"]["reason"], "disk swap on dom0");
+    assert_eq!(s.metric("xenflux_suspended"), 1.0);
+    let c3 = r.push(
+        "volumes.yaml",
+        |t| t.replacen("size: 16GiB", "size: 20GiB", 1),
+        "grow dns again",
+    );
+    s.wait_pass(&c3, &["suspended"]);
+    assert_eq!(r.sim().node("dom0").unwrap().lvs["dns"].size, 16 * GIB);
+    let (code, out) = xenflux(&r.state_dir, &["resume"]);
+    assert_eq!(code, 0, "{out}");
+    s.wait_pass(&c3, &["applied"]);
+    assert_eq!(r.sim().node("dom0").unwrap().lvs["dns"].size, 20 * GIB);
+    assert_eq!(s.metric("xenflux_suspended"), 0.0);
+    assert_eq!(s.get("/healthz"), "ok\n");
+}
+
+#[test]
+fn the_timer_corrects_drift() {
+    let r = repos();
+    let c1 = r.push("cluster.yaml", |t| t, "initial state");
+    let mut s = Serve::start(&r, &[], &["--interval", "1s", "--no-watch"]);
+    s.wait_pass(&c1, &["applied"]);
+    // Behind xenflux's back: the cluster is lost and comes back blank.
+    let (code, out) = xenflux(&r.state_dir, &["sim", "reset"]);
+    assert_eq!(code, 0, "{out}");
+    let url = s.url.clone();
+    s.wait_for("a timer pass that rebuilds the cluster", || {
+        let st: Value = serde_json::from_str(&http(&url, "GET", "/status", &[], b"").1).ok()?;
+        let last = &st["last"];
+        (last["result"] == "applied" && last["pass"].as_u64()? >= 2).then_some(())
+    });
+    assert!(s.metric("xenflux_triggers_total{reason=\"timer\"}") >= 1.0);
+    assert!(r.sim().node("dom0").unwrap().domains.contains_key("dns"));
+}
+
+#[test]
+fn failures_back_off_and_an_unfinished_run_is_reported() {
+    let r = repos();
+    let c1 = r.push("cluster.yaml", |t| t, "initial state");
+    // A controller stopped hard in the middle of an apply left these behind.
+    std::fs::create_dir_all(r.state_dir.join("controller")).unwrap();
+    std::fs::write(
+        r.state_dir.join("controller/inflight.json"),
+        r#"{"commit":"0123abc","actions":75}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        r.state_dir.join("journal.jsonl"),
+        "{\"stage\":4,\"node\":\"dom0\",\"action\":\"drbdadm create-md dns\"}\n",
+    )
+    .unwrap();
+    // The first lvcreate fails: the pass fails on that volume and is retried with a backoff.
+    let (code, out) = xenflux(
+        &r.state_dir,
+        &[
+            "--state",
+            root().join("cluster-state").to_str().unwrap(),
+            "sim",
+            "fail-next",
+            "lvcreate",
+            "--count",
+            "1",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let mut s = Serve::start(&r, &[], &["--retry-base", "1s"]);
+    let st = s.status();
+    let interrupted = st["interrupted"].as_str().unwrap_or_default().to_string();
+    assert!(
+        interrupted.contains("0123abc") && interrupted.contains("create-md dns"),
+        "{st}"
+    );
+    assert!(!r.state_dir.join("controller/inflight.json").exists());
+    let failed = s.wait_pass(&c1, &["failed"]);
+    assert_eq!(failed["retryAfter"], 1, "{failed}");
+    let url = s.url.clone();
+    s.wait_for("the retry to converge", || {
+        let st: Value = serde_json::from_str(&http(&url, "GET", "/status", &[], b"").1).ok()?;
+        (st["last"]["result"] == "applied").then_some(())
+    });
+    assert!(s.metric("xenflux_triggers_total{reason=\"retry\"}") >= 1.0);
+    assert!(s.metric("xenflux_reconcile_total{result=\"failed\"}") >= 1.0);
+    // Success resets the backoff: no object carries failures any more.
+    let objects = s.status()["objects"].clone();
+    assert!(
+        objects
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|o| o.get("failures").is_none()),
+        "{objects}"
+    );
+    let _ = client::request(&s.url, "POST", "/reconcile", Duration::from_secs(5));
+}
+
+#[test]
+fn a_stop_request_ends_the_run_after_the_running_stage() {
+    use std::sync::atomic::AtomicBool;
+    use xenflux::exec::{ExecError, Executor};
+    use xenflux::observe::observe_node;
+    use xenflux::reconcile::{plan_for, probe, snapshot};
+
+    let sources = xenflux::load::from_dir(&root().join("cluster-state")).unwrap();
+    let first = xenflux::validate::validate(&sources, &Default::default()).unwrap();
+    let sim = SimCluster::fresh(&first.desired, &Default::default());
+    let snap = snapshot(&sources, &sim).unwrap();
+    let plan = plan_for(&snap, false).unwrap();
+    assert!(plan.stages.len() > 2);
+    let v = &snap.validated;
+    let observe = |n: &xenflux::model::Name| observe_node(&sim, n.as_str(), &probe(v, n));
+    // Asked to stop before it began: the first stage still runs whole, nothing after it.
+    let stop = AtomicBool::new(true);
+    let exec = Executor {
+        transport: &sim,
+        lvm_extra: Vec::new(),
+        journal: None,
+        observe: &observe,
+        stop: Some(&stop),
+    };
+    let mut stages = Vec::new();
+    let err = exec
+        .run(&plan, &mut |e| {
+            if let xenflux::exec::Event::Stage { index, .. } = e {
+                stages.push(index)
+            }
+        })
+        .unwrap_err();
+    assert_eq!(stages, vec![1]);
+    match err {
+        ExecError::Interrupted { stage, total, done } => {
+            assert_eq!((stage, total), (1, plan.stages.len()));
+            assert_eq!(done, plan.stages[0].actions.len());
+        }
+        other => panic!("{other}"),
+    }
+    // What is left is an ordinary plan for the next pass.
+    let again = plan_for(&snapshot(&sources, &sim).unwrap(), false).unwrap();
+    assert_eq!(
+        again.action_count(),
+        plan.action_count() - plan.stages[0].actions.len()
+    );
+}
