@@ -5,6 +5,7 @@
 //! failed command); 2 `plan` found changes pending.
 
 mod cluster;
+mod lab;
 mod serve;
 mod simexec;
 
@@ -167,6 +168,8 @@ pub enum Command {
         #[arg(long, default_value = "schemas", value_name = "DIR")]
         out: PathBuf,
     },
+    /// The QEMU lab: two real Xen 4.17 + DRBD 8.4 nodes on this machine (up, down, status).
+    Lab(lab::LabArgs),
     /// Write a synthetic desired state of two-node pairs (for examples and benchmarks).
     Generate {
         #[arg(long, default_value_t = 1)]
@@ -290,6 +293,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             reason.as_deref(),
         ),
         Command::Schema { out } => cmd_schema(&out),
+        Command::Lab(args) => Ok(lab::cmd_lab(&args)?),
         Command::Generate {
             pairs,
             volumes,
