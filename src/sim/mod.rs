@@ -28,6 +28,7 @@ mod view;
 mod xen;
 mod xenout;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -217,6 +218,7 @@ impl SimCluster {
             &mut w,
             "(fault injection)",
             &format!("split brain on {resource}"),
+            None,
         );
     }
 
@@ -280,6 +282,7 @@ impl Transport for SimCluster {
 /// Runs one command, logs it, settles DRBD and checks the invariants.
 fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
     let line = cmd.argv.join(" ");
+    let before = resources(w, node);
     let injected = w
         .faults
         .fail_next
@@ -301,7 +304,9 @@ fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
     // A report changes nothing, so nothing can settle or break: skipping the whole-cluster
     // checks keeps an observation linear in the cluster's size.
     if !reads_only(&cmd.argv) {
-        after_command(w, node, &Cmd::new(cmd.argv.clone()).display());
+        let mut scope = before;
+        scope.extend(resources(w, node));
+        after_command(w, node, &Cmd::new(cmd.argv.clone()).display(), Some(&scope));
     }
     Output {
         argv: cmd.argv.clone(),
@@ -344,13 +349,22 @@ fn reads_only(argv: &[String]) -> bool {
 }
 
 /// Simulated time passes: DRBD peers connect and resync; then new invariant breaks are recorded.
-fn after_command(w: &mut World, node: &str, what: &str) {
-    drbdstate::settle(w);
+/// `scope` as for [`drbdstate::settle`].
+fn after_command(w: &mut World, node: &str, what: &str, scope: Option<&BTreeSet<String>>) {
+    drbdstate::settle(w, scope);
     let now = invariants::check(w);
     for v in now.difference(&w.broken).cloned().collect::<Vec<_>>() {
         w.violations.push(format!("after `{what}` on {node}: {v}"));
     }
     w.broken = now;
+}
+
+/// The DRBD resources a node has.
+fn resources(w: &World, node: &str) -> BTreeSet<String> {
+    w.nodes
+        .get(node)
+        .map(|n| n.drbd.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// Interprets one argv on `node`.
