@@ -51,6 +51,8 @@ fn lab_outputs(p: &Probe) -> Vec<Output> {
                 "ip -j addr show" => fixture("ip-6.1.0-addr-host.json"),
                 l if l.starts_with("ip ") => fixture("ip-6.1.0-link-bond-bridge-vif.json"),
                 "o2cb cluster-status" => "Cluster 'ovscluster' is online\n".to_string(),
+                // sshd's variable in a session through QEMU's user network.
+                "printenv SSH_CONNECTION" => "10.0.2.2 40022 10.0.2.15 22\n".to_string(),
                 "cat /sys/block/drbd0/size" => "131072\n".to_string(),
                 l if l.starts_with("bridge ") => fixture("bridge-6.1.0-link.json"),
                 "cat /proc/net/bonding/bond0" => fixture("proc-net-bonding-6.1-active-backup.txt"),
@@ -136,6 +138,7 @@ fn a_lab_node_is_read_completely() {
     assert_eq!(net.links["bond0"].master.as_deref(), Some("xenbr0"));
     assert_eq!(net.links["bond0"].port_state, Some(PortState::Forwarding));
     assert_eq!(net.bonds["bond0"].slaves.len(), 2);
+    assert_eq!(net.management.as_deref(), Some("10.0.2.15"));
 
     let o = s.ocfs2.known().expect("ocfs2 known");
     assert_eq!(

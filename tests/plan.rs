@@ -70,7 +70,7 @@ fn fresh(v: &Validated, node: &str) -> NodeState {
         xen: Part::Known(XenState::default()),
         net: Part::Known(NetState {
             links,
-            bonds: BTreeMap::new(),
+            ..Default::default()
         }),
         ocfs2: Part::Known(Ocfs2State::default()),
         listening: Part::Known([22].into()),
@@ -439,4 +439,42 @@ fn vg_space_is_counted_across_volumes() {
         !blocked.contains(&"Volume/dns") && !blocked.contains(&"Volume/vpn"),
         "{blocked:?}"
     );
+}
+
+#[test]
+fn the_interface_carrying_the_ssh_connection_is_not_enslaved_unless_allowed() {
+    let v = example();
+    let mut o = observed(&v);
+    // xenflux reached dom0 over SSH to 10.0.0.5, an address of eth0 — a slave of bond0.
+    if let Part::Known(net) = &mut o.nodes.get_mut(&name("dom0")).unwrap().net {
+        net.links.get_mut("eth0").unwrap().addresses = vec!["10.0.0.5/24".into()];
+        net.management = Some("10.0.0.5".into());
+    }
+    let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
+    let b = p
+        .blocked
+        .iter()
+        .find(|b| b.object == "dom0/eth0")
+        .expect("enslaving eth0 on dom0 is blocked");
+    assert!(
+        b.reason.contains("SSH connection (10.0.0.5)"),
+        "{}",
+        b.reason
+    );
+    let acts = actions(&p);
+    assert!(!acts.contains(&("dom0".into(), "enslave eth0 to bond0".into())));
+    // The other slave and the peer node are not held back.
+    assert!(acts.contains(&("dom0".into(), "enslave eth1 to bond0".into())));
+    assert!(acts.contains(&("dom0m".into(), "enslave eth0 to bond0".into())));
+
+    // With the explicit allow, the operator takes the risk.
+    let mut allowed = v.desired.clone();
+    allowed
+        .nodes
+        .get_mut(&name("dom0"))
+        .unwrap()
+        .allow_management_change = true;
+    let p = plan(&allowed, &v.allocation, &o, &Policy::default()).unwrap();
+    assert!(p.blocked.iter().all(|b| b.object != "dom0/eth0"));
+    assert!(actions(&p).contains(&("dom0".into(), "enslave eth0 to bond0".into())));
 }

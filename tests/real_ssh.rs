@@ -339,6 +339,11 @@ fn xenflux_observe_over_ssh_reads_the_node() {
         v["listening"]
     );
     assert!(v["lvm"]["vgs"].is_object(), "LVM is read: {}", v["lvm"]);
+    assert_eq!(
+        v["net"]["management"],
+        node.address.to_string(),
+        "the address xenflux came in on is known (never to be enslaved)"
+    );
     assert_eq!(node.connections(), 1, "one connection: {}", node.log_text());
     assert_eq!(node.sessions(), 1, "one batch: {}", node.log_text());
     let ctl = state_dir.join("ssh");

@@ -177,6 +177,10 @@ pub struct NodeSpec {
     /// Fence command (argv) that powers the node off; failover needs it to succeed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fence: Option<Vec<String>>,
+    /// Let xenflux enslave the interface that carries its own SSH connection to this node (into
+    /// a bond or bridge). Off by default: doing so cuts the connection mid-change.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_management_change: bool,
 }
 
 fn default_meta_volume() -> LvmName {

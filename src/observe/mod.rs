@@ -48,6 +48,13 @@ impl<T> Part<T> {
     pub fn is_known(&self) -> bool {
         matches!(self, Part::Known(_))
     }
+    /// The known value changed by `f`; unknown stays unknown.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Part<U> {
+        match self {
+            Part::Known(t) => Part::Known(f(t)),
+            Part::Unknown(u) => Part::Unknown(u),
+        }
+    }
 }
 
 /// Why a part is unknown.
@@ -196,6 +203,21 @@ pub struct NetState {
     pub links: BTreeMap<String, LinkState>,
     /// `/proc/net/bonding/NAME` of the bonds xenflux was asked about.
     pub bonds: BTreeMap<String, BondState>,
+    /// The node's address of the SSH connection xenflux observed it through (None when it
+    /// came in otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub management: Option<String>,
+}
+
+impl NetState {
+    /// The interface holding the management connection's address, if any.
+    pub fn management_link(&self) -> Option<&str> {
+        let ip = self.management.as_deref()?;
+        self.links
+            .iter()
+            .find(|(_, l)| l.addresses.iter().any(|a| a.split('/').next() == Some(ip)))
+            .map(|(n, _)| n.as_str())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

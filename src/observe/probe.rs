@@ -87,6 +87,7 @@ enum Slot {
     IpLink,
     IpAddr,
     BridgeLink,
+    SshConnection,
     Bonding(String),
     ClusterConf,
     MountedDetect,
@@ -117,6 +118,7 @@ fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
     v.push((Slot::IpLink, Cmd::new(net::ip_link_show())));
     v.push((Slot::IpAddr, Cmd::new(net::ip_addr_show())));
     v.push((Slot::BridgeLink, Cmd::new(net::bridge_link_show())));
+    v.push((Slot::SshConnection, Cmd::new(net::ssh_connection())));
     for b in &p.bonds {
         v.push((Slot::Bonding(b.clone()), Cmd::new(net::cat_bonding(b))));
     }
@@ -248,7 +250,12 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
         get(&Slot::IpAddr),
         get(&Slot::BridgeLink),
     ) {
-        (Some(i), Some(a), Some(b)) => read_net(i, a, b, &bonds),
+        (Some(i), Some(a), Some(b)) => read_net(i, a, b, &bonds).map(|mut n| {
+            n.management = get(&Slot::SshConnection)
+                .filter(|o| o.success())
+                .and_then(|o| net::parse_ssh_connection(&o.stdout));
+            n
+        }),
         _ => Part::Unknown(missing("ip")),
     };
     let ocfs2 = match (

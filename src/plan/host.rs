@@ -107,6 +107,24 @@ fn enslave(ctx: &mut Ctx, acts: &mut Vec<Action>, node: &Name, dev: &str, master
     let Some(net) = ctx.known(node).and_then(|s| s.net.known()) else {
         return;
     };
+    let carries_management = net.management_link() == Some(dev)
+        && net
+            .links
+            .get(dev)
+            .is_none_or(|l| l.master.as_deref() != Some(master));
+    if carries_management && !ctx.d.nodes[node].allow_management_change {
+        let addr = net.management.clone().unwrap_or_default();
+        ctx.block(
+            format!("{node}/{dev}"),
+            format!(
+                "{dev} on {node} carries xenflux's own SSH connection ({addr}); enslaving it to {master} \
+                 would cut that connection mid-change. Move the management address first (e.g. onto \
+                 {master}) or set allowManagementChange: true on Node/{node} and keep a console at hand"
+            ),
+            vec![format!("enslave {dev} to {master}")],
+        );
+        return;
+    }
     let is_planned = acts.iter().any(|a| match a {
         Action::CreateBond { bond, .. } => bond == dev,
         _ => false,

@@ -75,19 +75,26 @@ fn wanted(w: &World, node: &str, res: &str, peer: &str) -> Conn {
 }
 
 /// Lets simulated time pass until every DRBD connection is where it settles.
-pub(crate) fn settle(w: &mut World) {
+///
+/// `scope`: the resources a command touched (those its node had before or has after it), on
+/// every node that has them; `None` settles the whole cluster (after a fault injection).
+pub(crate) fn settle(w: &mut World, scope: Option<&std::collections::BTreeSet<String>>) {
     for _ in 0..4 {
         let mut changed = false;
+        let in_scope = |r: &String| scope.is_none_or(|s| s.contains(r));
         let pairs: Vec<(String, String, String)> = w
             .nodes
             .iter()
             .flat_map(|(n, node)| {
-                node.drbd.iter().flat_map(move |(r, res)| {
-                    res.conf
-                        .peers
-                        .iter()
-                        .map(move |p| (n.clone(), r.clone(), p.node.clone()))
-                })
+                node.drbd
+                    .iter()
+                    .filter(|(r, _)| in_scope(r))
+                    .flat_map(move |(r, res)| {
+                        res.conf
+                            .peers
+                            .iter()
+                            .map(move |p| (n.clone(), r.clone(), p.node.clone()))
+                    })
             })
             .collect();
         for (node, res, peer) in pairs {

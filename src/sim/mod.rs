@@ -28,6 +28,7 @@ mod view;
 mod xen;
 mod xenout;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -217,6 +218,7 @@ impl SimCluster {
             &mut w,
             "(fault injection)",
             &format!("split brain on {resource}"),
+            None,
         );
     }
 
@@ -280,6 +282,7 @@ impl Transport for SimCluster {
 /// Runs one command, logs it, settles DRBD and checks the invariants.
 fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
     let line = cmd.argv.join(" ");
+    let before = resources(w, node);
     let injected = w
         .faults
         .fail_next
@@ -301,7 +304,9 @@ fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
     // A report changes nothing, so nothing can settle or break: skipping the whole-cluster
     // checks keeps an observation linear in the cluster's size.
     if !reads_only(&cmd.argv) {
-        after_command(w, node, &Cmd::new(cmd.argv.clone()).display());
+        let mut scope = before;
+        scope.extend(resources(w, node));
+        after_command(w, node, &Cmd::new(cmd.argv.clone()).display(), Some(&scope));
     }
     Output {
         argv: cmd.argv.clone(),
@@ -315,7 +320,7 @@ fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
 fn reads_only(argv: &[String]) -> bool {
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     match words.as_slice() {
-        ["cat" | "ss" | "vgs" | "lvs" | "mounted.ocfs2" | "blkid", ..] => true,
+        ["cat" | "ss" | "vgs" | "lvs" | "mounted.ocfs2" | "blkid" | "printenv", ..] => true,
         ["drbdadm", rest @ ..] => {
             // The subcommand is the first word that is neither an option nor `-c`'s file.
             let mut words = rest.iter();
@@ -344,13 +349,22 @@ fn reads_only(argv: &[String]) -> bool {
 }
 
 /// Simulated time passes: DRBD peers connect and resync; then new invariant breaks are recorded.
-fn after_command(w: &mut World, node: &str, what: &str) {
-    drbdstate::settle(w);
+/// `scope` as for [`drbdstate::settle`].
+fn after_command(w: &mut World, node: &str, what: &str, scope: Option<&BTreeSet<String>>) {
+    drbdstate::settle(w, scope);
     let now = invariants::check(w);
     for v in now.difference(&w.broken).cloned().collect::<Vec<_>>() {
         w.violations.push(format!("after `{what}` on {node}: {v}"));
     }
     w.broken = now;
+}
+
+/// The DRBD resources a node has.
+fn resources(w: &World, node: &str) -> BTreeSet<String> {
+    w.nodes
+        .get(node)
+        .map(|n| n.drbd.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// Interprets one argv on `node`.
@@ -362,6 +376,8 @@ fn execute(w: &mut World, node: &str, cmd: &Cmd) -> Out {
     };
     match prog {
         "cat" => files::cat(w, node, args),
+        // A simulated node is not reached over SSH: nothing is set, as printenv reports it.
+        "printenv" => Out::fail(1, ""),
         "install" => files::install(w, node, args, stdin),
         "mkdir" => files::mkdir(w, node, args),
         "rm" => files::rm(w, node, args),

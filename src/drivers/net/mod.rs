@@ -367,6 +367,21 @@ pub fn bridge_link_show() -> Argv {
     argv(["bridge", "-j", "link", "show"])
 }
 
+/// `printenv SSH_CONNECTION`: set by sshd in every session (`CLIENT_IP CLIENT_PORT SERVER_IP
+/// SERVER_PORT`), unset (exit 1) when xenflux runs on the node itself.
+pub fn ssh_connection() -> Argv {
+    argv(["printenv", "SSH_CONNECTION"])
+}
+
+/// The node's own address of the SSH connection xenflux came in on (third word).
+pub fn parse_ssh_connection(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        [_, _, server, _] => Some((*server).to_string()),
+        _ => None,
+    }
+}
+
 /// `cat /proc/net/bonding/BOND`.
 pub fn cat_bonding(bond: &str) -> Argv {
     argv(["cat".to_string(), format!("/proc/net/bonding/{bond}")])
