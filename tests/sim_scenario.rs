@@ -34,8 +34,9 @@ fn a_fresh_node_observes_as_a_freshly_installed_dom0() {
 
         let xen = s.xen.known().expect("xen known");
         assert!(xen.domains.is_empty(), "Domain-0 only");
-        assert_eq!(xen.total_memory_mib, Some(65536));
-        assert_eq!(xen.free_memory_mib, Some(65536 - 4096));
+        // The Node declares 16GiB for domains; Domain-0 holds 4GiB beside it.
+        assert_eq!(xen.total_memory_mib, Some(16384 + 4096));
+        assert_eq!(xen.free_memory_mib, Some(16384));
         assert_eq!(xen.version.as_deref(), Some("4.17.5"));
 
         let net = s.net.known().expect("net known");
@@ -358,7 +359,7 @@ fn an_operator_brings_volumes_a_domain_ocfs2_a_bond_and_a_bridge_up() {
     );
     let mac = lab.v.allocation.macs[&name("dns")][0].value.to_string();
     assert_eq!(d.nics, [(Some(mac), Some("xenbr0".to_string()))]);
-    assert_eq!(xen.free_memory_mib, Some(65536 - 4096 - 512));
+    assert_eq!(xen.free_memory_mib, Some(16384 - 512));
     let net = s.net.known().expect("net");
     assert_eq!(net.links["vif1.0"].master.as_deref(), Some("xenbr0"));
     assert!(lab

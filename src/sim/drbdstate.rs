@@ -81,22 +81,35 @@ fn wanted(w: &World, node: &str, res: &str, peer: &str) -> Conn {
 pub(crate) fn settle(w: &mut World, scope: Option<&std::collections::BTreeSet<String>>) {
     for _ in 0..4 {
         let mut changed = false;
-        let in_scope = |r: &String| scope.is_none_or(|s| s.contains(r));
-        let pairs: Vec<(String, String, String)> = w
-            .nodes
-            .iter()
-            .flat_map(|(n, node)| {
-                node.drbd
-                    .iter()
-                    .filter(|(r, _)| in_scope(r))
-                    .flat_map(move |(r, res)| {
-                        res.conf
-                            .peers
-                            .iter()
-                            .map(move |p| (n.clone(), r.clone(), p.node.clone()))
-                    })
-            })
-            .collect();
+        let pairs_of = |n: &String, r: &String, res: &super::state::DrbdRes| {
+            res.conf
+                .peers
+                .iter()
+                .map(|p| (n.clone(), r.clone(), p.node.clone()))
+                .collect::<Vec<_>>()
+        };
+        let pairs: Vec<(String, String, String)> = match scope {
+            None => w
+                .nodes
+                .iter()
+                .flat_map(|(n, node)| {
+                    node.drbd
+                        .iter()
+                        .flat_map(move |(r, res)| pairs_of(n, r, res))
+                })
+                .collect(),
+            Some(s) => s
+                .iter()
+                .flat_map(|r| {
+                    w.nodes
+                        .iter()
+                        .filter_map(move |(n, node)| {
+                            node.drbd.get(r).map(|res| pairs_of(n, r, res))
+                        })
+                        .flatten()
+                })
+                .collect(),
+        };
         for (node, res, peer) in pairs {
             let Some(r) = w.nodes[&node].drbd.get(&res) else {
                 continue;

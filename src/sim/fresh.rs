@@ -89,13 +89,18 @@ impl World {
             .enumerate()
             .map(|(i, (name, spec))| {
                 let index = u32::try_from(i).unwrap_or(u32::MAX);
-                let node = Node::fresh(
+                let mut node = Node::fresh(
                     name.as_str(),
                     index,
                     spec.address,
                     spec.volume_group.as_str(),
                     opts,
                 );
+                // A node that declares the memory it has for domains gets that much beside
+                // Domain-0's.
+                if let Some(m) = spec.memory {
+                    node.total_memory_mib = m.bytes() / (1 << 20) + opts.dom0_memory_mib;
+                }
                 (name.to_string(), node)
             })
             .collect();

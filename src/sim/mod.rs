@@ -301,18 +301,59 @@ fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
         argv: cmd.argv.clone(),
         status: Some(out.status),
     });
-    // A report changes nothing, so nothing can settle or break: skipping the whole-cluster
-    // checks keeps an observation linear in the cluster's size.
-    if !reads_only(&cmd.argv) {
-        let mut scope = before;
-        scope.extend(resources(w, node));
-        after_command(w, node, &Cmd::new(cmd.argv.clone()).display(), Some(&scope));
+    // Only what a command can affect is settled and checked: a report changes nothing, an LV
+    // or a file changes no DRBD connection or role; this keeps applying a plan linear in the
+    // size of the cluster.
+    match affects(&cmd.argv) {
+        Affects::Nothing => {}
+        Affects::Rules => after_command(
+            w,
+            node,
+            &Cmd::new(cmd.argv.clone()).display(),
+            Some(&BTreeSet::new()),
+        ),
+        Affects::Drbd => {
+            let mut mine = before;
+            mine.extend(resources(w, node));
+            let named: BTreeSet<String> = mine
+                .iter()
+                .filter(|r| cmd.argv.iter().any(|w| w == *r))
+                .cloned()
+                .collect();
+            let all = cmd.argv.iter().any(|w| w == "all") || named.is_empty();
+            let scope = if all { mine } else { named };
+            after_command(w, node, &Cmd::new(cmd.argv.clone()).display(), Some(&scope));
+        }
     }
     Output {
         argv: cmd.argv.clone(),
         status: Some(out.status),
         stdout: out.stdout,
         stderr: out.stderr,
+    }
+}
+
+/// What a command can change, as far as DRBD's state and the invariants go.
+enum Affects {
+    /// A report, an LV, a file, a filesystem: no DRBD state, no invariant.
+    Nothing,
+    /// Domains or mounts: the invariants, not DRBD.
+    Rules,
+    /// DRBD's resources (the ones it names, else all of the node's) and the invariants.
+    Drbd,
+}
+
+fn affects(argv: &[String]) -> Affects {
+    if reads_only(argv) {
+        return Affects::Nothing;
+    }
+    match argv.first().map(String::as_str) {
+        Some("drbdadm" | "drbdsetup" | "drbdmeta" | "ip" | "bridge") => Affects::Drbd,
+        Some(
+            "lvcreate" | "lvextend" | "lvchange" | "lvremove" | "install" | "mkdir" | "rm"
+            | "mkfs.ext4" | "mkfs.ext3" | "mkfs.xfs" | "resize2fs" | "tunefs.ocfs2",
+        ) => Affects::Nothing,
+        _ => Affects::Rules,
     }
 }
 
