@@ -98,6 +98,12 @@ if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
 else
   grep -E '^deb .*debian' /etc/apt/sources.list >"$rootfs/etc/apt/sources.list"
 fi
+# Xen is held at the version packages.txt names (why: see there).
+xen_pin="$(packages xenversion | head -n1)"
+if [[ -n "$xen_pin" ]]; then
+  printf 'Package: xen-* libxen* xenstore-utils\nPin: version %s\nPin-Priority: 1001\n' "$xen_pin" \
+    >"$rootfs/etc/apt/preferences.d/xenflux-lab-xen"
+fi
 # Packages must not start services inside the build chroot.
 printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
 chmod +x "$rootfs/usr/sbin/policy-rc.d"
