@@ -87,6 +87,10 @@ pub(crate) fn run_captured(
     let out = std::thread::scope(|scope| {
         if let (Some(input), Some(mut pipe)) = (stdin, pipe) {
             scope.spawn(move || {
+                // xenflux keeps SIGPIPE's default action (a closed stdout ends it quietly), so a
+                // write into a child that already exited would kill xenflux: blocked in this
+                // thread, SIGPIPE turns into an EPIPE error here and dies with the thread.
+                block_sigpipe();
                 // A child that exits without reading its input is not our error; its status
                 // says what happened.
                 let _ = pipe.write_all(input);
@@ -134,5 +138,17 @@ mod tests {
         assert_eq!(out[1].stdout, "fed");
         assert_eq!(out[2].status, Some(127));
         assert!(out[2].describe().contains("command not found"));
+    }
+}
+
+/// Blocks SIGPIPE for the calling thread only.
+fn block_sigpipe() {
+    // SAFETY: sigemptyset/sigaddset fill a local set; pthread_sigmask changes only this
+    // thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
