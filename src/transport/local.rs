@@ -111,6 +111,18 @@ impl Transport for Local {
     }
 }
 
+/// Blocks SIGPIPE for the calling thread only.
+fn block_sigpipe() {
+    // SAFETY: sigemptyset/sigaddset fill a local set; pthread_sigmask changes only this
+    // thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,17 +150,5 @@ mod tests {
         assert_eq!(out[1].stdout, "fed");
         assert_eq!(out[2].status, Some(127));
         assert!(out[2].describe().contains("command not found"));
-    }
-}
-
-/// Blocks SIGPIPE for the calling thread only.
-fn block_sigpipe() {
-    // SAFETY: sigemptyset/sigaddset fill a local set; pthread_sigmask changes only this
-    // thread's mask.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
