@@ -220,15 +220,20 @@ pub fn shell(plan: &Plan, d: &Desired) -> String {
     for (name, n) in &d.nodes {
         let (user, host, port) = match &n.ssh {
             Some(ssh) => (ssh.user.clone(), ssh.host.clone(), ssh.port),
-            None => ("root".to_string(), n.address.to_string(), 22),
+            None => (None, n.address.to_string(), None),
         };
-        let target = crate::transport::shell_quote(&format!("{user}@{host}"));
-        let _ = writeln!(s, "    {name}) target={target}; port={port} ;;");
+        let target = match user {
+            Some(u) => format!("{u}@{host}"),
+            None => host,
+        };
+        let target = crate::transport::shell_quote(&target);
+        let port = port.map_or(String::new(), |p| format!("-p {p}"));
+        let _ = writeln!(s, "    {name}) target={target}; opts='{port}' ;;");
     }
     let _ = writeln!(s, "    *) echo \"unknown node $node\" >&2; exit 1 ;;");
     let _ = writeln!(s, "  esac");
     let _ = writeln!(s, "  echo \"[$node] $cmd\" >&2");
-    let _ = writeln!(s, "  if [ \"$(hostname)\" = \"$node\" ]; then sh -c \"$cmd\"; else ssh -p \"$port\" \"$target\" \"$cmd\"; fi");
+    let _ = writeln!(s, "  if [ \"$(hostname)\" = \"$node\" ]; then sh -c \"$cmd\"; else ssh $opts \"$target\" \"$cmd\"; fi");
     let _ = writeln!(s, "}}");
     for (i, stage) in plan.stages.iter().enumerate() {
         let _ = writeln!(s, "\n# Stage {}: {}", i + 1, stage.title);

@@ -91,8 +91,8 @@ pub fn ssh_targets(desired: &Desired) -> BTreeMap<String, SshTarget> {
         .map(|(name, n)| {
             let t = n.ssh.clone().unwrap_or_else(|| SshTarget {
                 host: n.address.to_string(),
-                user: "root".into(),
-                port: 22,
+                user: None,
+                port: None,
             });
             (name.to_string(), t)
         })

@@ -393,7 +393,7 @@ fn reports_lay_out_the_same_plan() {
     let sh = xenflux::report::shell(&p, &v.desired);
     assert!(sh.starts_with("#!/bin/sh\n"));
     assert!(
-        sh.contains("    dom0) target=root@192.168.1.190; port=22 ;;"),
+        sh.contains("    dom0) target=root@192.168.1.190; opts='' ;;"),
         "{sh}"
     );
     assert!(sh.contains("on dom0 'install -D -m 0644 /dev/stdin /etc/drbd.d/dns.res' <<'XENFLUX_EOF'\n# Managed by xenflux"));

@@ -24,8 +24,8 @@ fn ssh_to(client: &SshClient, node: &SshNode, port: u16, ctl: &Path) -> Ssh {
         "n1".to_string(),
         SshTarget {
             host: node.address.to_string(),
-            user: "root".into(),
-            port,
+            user: Some("root".into()),
+            port: Some(port),
         },
     );
     let mut options = SshOptions::new(ctl.to_path_buf());

@@ -195,18 +195,13 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SshTarget {
     pub host: String,
-    #[serde(default = "default_ssh_user")]
-    pub user: String,
-    #[serde(default = "default_ssh_port")]
-    pub port: u16,
-}
-
-fn default_ssh_user() -> String {
-    "root".into()
-}
-
-fn default_ssh_port() -> u16 {
-    22
+    /// Login user; unset, the ssh config decides (else the local user: run xenflux as root or
+    /// set `User root` for the nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// TCP port; unset, the ssh config decides (else 22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 /// A replicated block device: an LV on each node with DRBD on top.

@@ -107,7 +107,13 @@ impl Ssh {
             argv.push("-o".into());
             argv.push(opt);
         }
-        argv.extend(["-p".into(), t.port.to_string(), "-l".into(), t.user.clone()]);
+        // Only what the Node sets: the rest comes from the operator's ssh config.
+        if let Some(port) = t.port {
+            argv.extend(["-p".into(), port.to_string()]);
+        }
+        if let Some(user) = &t.user {
+            argv.extend(["-l".into(), user.clone()]);
+        }
         argv
     }
 
@@ -165,13 +171,9 @@ impl Transport for Ssh {
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
                 .collect();
-            format!(
-                "ssh {}@{}:{} {status}: {}",
-                t.user,
-                t.host,
-                t.port,
-                said.join(" / ")
-            )
+            let user = t.user.as_ref().map_or(String::new(), |u| format!("{u}@"));
+            let port = t.port.map_or(String::new(), |p| format!(":{p}"));
+            format!("ssh {user}{}{port} {status}: {}", t.host, said.join(" / "))
         };
         match frames::parse(&answer.stdout, &nonce, batch.len()) {
             Ok(frames) => Ok(batch
@@ -364,6 +366,25 @@ fn private_dir(dir: &Path) -> Result<(), SshError> {
 mod tests {
     use super::*;
     use crate::transport::Local;
+
+    #[test]
+    fn port_and_user_come_from_the_ssh_config_unless_the_node_sets_them() {
+        let ssh = Ssh::new(BTreeMap::new(), SshOptions::new(PathBuf::from("/run/x")));
+        let bare = SshTarget {
+            host: "nodea".into(),
+            user: None,
+            port: None,
+        };
+        let argv = ssh.ssh_argv(&bare);
+        assert!(!argv.iter().any(|w| w == "-p" || w == "-l"), "{argv:?}");
+        let set = SshTarget {
+            user: Some("root".into()),
+            port: Some(2222),
+            ..bare
+        };
+        let argv = ssh.ssh_argv(&set).join(" ");
+        assert!(argv.ends_with("-p 2222 -l root"), "{argv}");
+    }
 
     /// The script run by a local `sh -s`, as ssh would have the remote shell run it.
     fn run_locally(batch: &[Cmd]) -> Vec<frames::Frame> {
