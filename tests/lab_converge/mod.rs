@@ -6,7 +6,7 @@
 //! `examples/lab`: changed states are written into a temporary copy.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const NODES: [&str; 2] = ["nodea", "nodeb"];
@@ -54,8 +54,13 @@ impl Run {
         std::fs::write(&path, text.replacen(from, to, 1)).expect("write the state copy");
     }
 
-    fn xenflux(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_xenflux"))
+    /// Runs the built binary on the lab; one that has not finished after 10 minutes (a step
+    /// takes at most 5 here) is stopped by its pid and the step fails saying so, rather than
+    /// the test hanging.
+    fn xenflux(&self, step: &str, args: &[&str]) -> Output {
+        let out_path = self.state_dir.path().join("test-stdout");
+        let err_path = self.state_dir.path().join("test-stderr");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_xenflux"))
             .arg("--state")
             .arg(self.state.path())
             .arg("--ssh-config")
@@ -63,21 +68,48 @@ impl Run {
             .arg("--state-dir")
             .arg(self.state_dir.path())
             .args(args)
-            .output()
-            .expect("run xenflux")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+            .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+            .spawn()
+            .expect("run xenflux");
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for xenflux") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "step {step}: xenflux {args:?} did not finish in 600 s and was stopped (pid {}):\nstdout:\n{}\nstderr:\n{}\n{}",
+                    child.id(),
+                    std::fs::read_to_string(&out_path).unwrap_or_default(),
+                    std::fs::read_to_string(&err_path).unwrap_or_default(),
+                    self.diagnose()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap_or_default(),
+            stderr: std::fs::read(&err_path).unwrap_or_default(),
+        }
     }
 
     /// `apply --target ssh --yes` must succeed, then `plan --target ssh` must find nothing to do.
     fn apply_then_plan_is_empty(&self, step: &str) {
-        let apply = self.xenflux(&["apply", "--target", "ssh", "--yes"]);
+        let apply = self.xenflux(step, &["apply", "--target", "ssh", "--yes"]);
         assert!(
             apply.status.success(),
-            "step {step}: xenflux apply --target ssh --yes failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            "step {step}: xenflux apply --target ssh --yes failed ({}):\nstdout:\n{}\nstderr:\n{}\n{}",
             apply.status,
             String::from_utf8_lossy(&apply.stdout),
-            String::from_utf8_lossy(&apply.stderr)
+            String::from_utf8_lossy(&apply.stderr),
+            self.diagnose()
         );
-        let plan = self.xenflux(&["plan", "--target", "ssh"]);
+        let plan = self.xenflux(step, &["plan", "--target", "ssh"]);
         assert_eq!(
             plan.status.code(),
             Some(0),
@@ -85,6 +117,43 @@ impl Run {
             String::from_utf8_lossy(&plan.stdout),
             String::from_utf8_lossy(&plan.stderr)
         );
+    }
+
+    /// What the nodes and the journal say, for a failure message: never fails itself.
+    fn diagnose(&self) -> String {
+        let mut text = String::from("journal (last 10 lines):\n");
+        let journal = std::fs::read_to_string(self.state_dir.path().join("journal.jsonl"))
+            .unwrap_or_default();
+        let lines: Vec<&str> = journal.lines().collect();
+        for l in &lines[lines.len().saturating_sub(10)..] {
+            text.push_str(l);
+            text.push('\n');
+        }
+        for node in NODES {
+            for remote in [
+                "xl list",
+                "xl list -l | head -c 1500",
+                "tail -n 30 /var/log/xen/xl-dns.log",
+                "cat /proc/drbd",
+            ] {
+                let out = Command::new("ssh")
+                    .arg("-F")
+                    .arg(&self.config)
+                    .args([node, remote])
+                    .output();
+                let shown = match out {
+                    Ok(o) => format!(
+                        "({}) {}{}",
+                        o.status,
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    ),
+                    Err(e) => e.to_string(),
+                };
+                text.push_str(&format!("--- {node}: {remote}\n{shown}\n"));
+            }
+        }
+        text
     }
 
     fn ssh(&self, node: &str, remote: &str) -> String {
