@@ -2,7 +2,9 @@
 //! The QEMU lab end to end: `xenflux lab up` builds (when needed) and boots two Xen 4.17 dom0s
 //! with DRBD 8.4; a plain `ssh -F <generated config>` then proves they are real (Xen, the DRBD
 //! module, LVM on the data disk, the private link); `xenflux lab down` stops them and their QEMU
-//! processes are gone.
+//! processes are gone. `lab_converges_grows_moves_and_repairs` then drives `examples/lab` through
+//! `xenflux apply --target ssh` on a fresh lab and checks each outcome with the real tools
+//! (`tests/lab_converge/` holds its steps).
 //!
 //! Runs only with `XENFLUX_LAB=1` (needs root, about 3 GB of disk and, on first use, a download
 //! and a two-minute build; two emulated CPUs take both cores for a while). Gating on `CI=true`
@@ -11,6 +13,46 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
+
+mod lab_converge;
+
+/// One lab at a time: both lab tests boot the same two nodes in the same directory.
+static LAB: Mutex<()> = Mutex::new(());
+
+/// True when the lab tests should run (`XENFLUX_LAB=1`); says why not otherwise.
+fn lab_enabled() -> bool {
+    if std::env::var("XENFLUX_LAB").as_deref() == Ok("1") {
+        return true;
+    }
+    eprintln!("skipping: the QEMU lab runs only with XENFLUX_LAB=1");
+    false
+}
+
+/// Boots a fresh lab for one test (refusing when one already runs) and returns its guard,
+/// which stops the QEMUs by pid when dropped.
+fn boot_lab() -> LabGuard {
+    let dir = lab_dir();
+    let status = xenflux_lab("status");
+    assert_ne!(
+        status.status.code(),
+        Some(0),
+        "a lab is already running in {}: this test boots its own (at most two guests at once); stop it with `xenflux lab down`",
+        dir.display()
+    );
+    let guard = LabGuard;
+    let up = xenflux_lab("up");
+    assert!(
+        up.status.success(),
+        "xenflux lab up failed ({}):\n{}",
+        up.status,
+        String::from_utf8_lossy(&up.stderr)
+    );
+    if let Ok(t) = std::fs::read_to_string(dir.join("run/timings")) {
+        eprintln!("lab timings: {}", t.trim());
+    }
+    guard
+}
 
 fn lab_dir() -> PathBuf {
     std::env::var_os("XENFLUX_LAB_DIR")
@@ -70,30 +112,12 @@ fn qemu_pids(dir: &Path) -> Vec<u32> {
 
 #[test]
 fn lab_nodes_are_real_xen_drbd_dom0s() {
-    if std::env::var("XENFLUX_LAB").as_deref() != Ok("1") {
-        eprintln!("skipping: the QEMU lab runs only with XENFLUX_LAB=1");
+    if !lab_enabled() {
         return;
     }
+    let _one = LAB.lock().unwrap_or_else(|e| e.into_inner());
     let dir = lab_dir();
-    let status = xenflux_lab("status");
-    assert_ne!(
-        status.status.code(),
-        Some(0),
-        "a lab is already running in {}: this test boots its own (at most two guests at once); stop it with `xenflux lab down`",
-        dir.display()
-    );
-
-    let _guard = LabGuard;
-    let up = xenflux_lab("up");
-    assert!(
-        up.status.success(),
-        "xenflux lab up failed ({}):\n{}",
-        up.status,
-        String::from_utf8_lossy(&up.stderr)
-    );
-    if let Ok(t) = std::fs::read_to_string(dir.join("run/timings")) {
-        eprintln!("lab timings: {}", t.trim());
-    }
+    let _guard = boot_lab();
     let pids = qemu_pids(&dir);
     let config = dir.join("ssh_config");
 
@@ -155,6 +179,27 @@ fn lab_nodes_are_real_xen_drbd_dom0s() {
         "{}",
         String::from_utf8_lossy(&down.stderr)
     );
+    for pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "QEMU pid {pid} is still alive after lab down"
+        );
+    }
+}
+
+/// `examples/lab` applied over ssh on a fresh lab, then grown, moved, stopped, started and
+/// repaired after drift; every outcome checked with the real tools over plain `ssh -F`.
+#[test]
+fn lab_converges_grows_moves_and_repairs() {
+    if !lab_enabled() {
+        return;
+    }
+    let _one = LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = lab_dir();
+    let guard = boot_lab();
+    let pids = qemu_pids(&dir);
+    lab_converge::run(&dir.join("ssh_config"));
+    drop(guard);
     for pid in pids {
         assert!(
             !Path::new(&format!("/proc/{pid}")).exists(),
