@@ -157,19 +157,7 @@ impl Run {
     }
 
     fn ssh(&self, node: &str, remote: &str) -> String {
-        let out = Command::new("ssh")
-            .arg("-F")
-            .arg(&self.config)
-            .args([node, remote])
-            .output()
-            .expect("run ssh");
-        assert!(
-            out.status.success(),
-            "ssh {node} {remote:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        super::ssh(&self.config, node, remote)
     }
 
     /// Minor and meta-data slot of a resource, read from the file xenflux wrote on the node.
