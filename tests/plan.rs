@@ -88,6 +88,14 @@ fn observed(v: &Validated) -> Observed {
     }
 }
 
+/// What the plan holds back for `object` (the test fails if nothing is).
+fn blocked_on<'a>(p: &'a Plan, object: &str) -> &'a xenflux::plan::Blocked {
+    p.blocked
+        .iter()
+        .find(|b| b.object == object)
+        .unwrap_or_else(|| panic!("{object} is not blocked: {:?}", p.blocked))
+}
+
 fn titles(p: &Plan) -> Vec<&str> {
     p.stages.iter().map(|s| s.title.as_str()).collect()
 }
@@ -262,11 +270,7 @@ fn split_brain_stops_everything_on_the_volume_and_its_domain() {
             .any(|(_, a)| a.contains(" dns") || a.ends_with("dns")),
         "{acts:?}"
     );
-    let b = p
-        .blocked
-        .iter()
-        .find(|b| b.object == "Volume/dns")
-        .expect("volume blocked");
+    let b = blocked_on(&p, "Volume/dns");
     assert!(b.reason.contains("split brain"));
     assert!(b.reason.contains("--discard-my-data"));
     assert!(p.blocked.iter().any(|b| b.object == "Domain/dns"));
@@ -290,11 +294,7 @@ fn an_lv_xenflux_did_not_create_is_never_touched() {
         );
     }
     let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
-    let b = p
-        .blocked
-        .iter()
-        .find(|b| b.object == "Volume/dns")
-        .expect("blocked");
+    let b = blocked_on(&p, "Volume/dns");
     assert!(b.reason.contains("not created by xenflux"));
     assert!(!actions(&p)
         .iter()
@@ -309,11 +309,7 @@ fn a_full_vg_blocks_the_volume_before_anything_runs() {
         l.vgs.get_mut("XEN").unwrap().free = 1 << 30;
     }
     let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
-    let b = p
-        .blocked
-        .iter()
-        .find(|b| b.object == "Volume/dns")
-        .expect("blocked");
+    let b = blocked_on(&p, "Volume/dns");
     assert!(
         b.reason.contains("VG XEN on dom0m has 512MiB free once the LVs planned before it exist; this volume needs 10GiB"),
         "{}",
@@ -451,11 +447,7 @@ fn the_interface_carrying_the_ssh_connection_is_not_enslaved_unless_allowed() {
         net.management = Some("10.0.0.5".into());
     }
     let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
-    let b = p
-        .blocked
-        .iter()
-        .find(|b| b.object == "dom0/eth0")
-        .expect("enslaving eth0 on dom0 is blocked");
+    let b = blocked_on(&p, "dom0/eth0");
     assert!(
         b.reason.contains("SSH connection (10.0.0.5)"),
         "{}",
