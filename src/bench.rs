@@ -130,6 +130,7 @@ pub fn run(
             journal: None,
             observe: &observe,
             stop: None,
+            settle: None,
         };
         timed(
             &mut steps,

@@ -1,19 +1,21 @@
 //! Executing a plan: stage by stage, the actions of a stage in parallel across nodes (in order on
 //! one node), one command at a time so a failure stops its action before the next command runs.
 //! Every command goes to the journal; after each stage the touched nodes are observed again and
-//! each action's effect is checked. Executing never re-plans: a failure stops the run and says
-//! what completed.
+//! each action's effect is checked — again, at growing intervals, while the effect may still be
+//! settling (a domain Xen has not reaped yet, a DRBD role change in flight), up to a limit per
+//! kind of action. Executing never re-plans: a failure stops the run and says what completed.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::drivers::drbd::Role;
 use crate::model::Name;
-use crate::observe::NodeState;
+use crate::observe::{NodeState, Unknown};
 use crate::plan::{Action, Plan};
 use crate::transport::{Cmd, Output, Transport};
 
@@ -157,6 +159,60 @@ pub struct Executor<'a> {
     pub observe: &'a (dyn Fn(&Name) -> NodeState + Sync),
     /// Set from outside to stop after the stage that is running (graceful shutdown).
     pub stop: Option<&'a AtomicBool>,
+    /// How a failed verification is tried again; None verifies once.
+    pub settle: Option<Settle>,
+}
+
+/// Verification tried again while an effect may still be settling: after `step`, doubling up
+/// to `max_step`, for as long as `patience` gives the action.
+#[derive(Clone, Copy, Debug)]
+pub struct Settle {
+    pub step: Duration,
+    pub max_step: Duration,
+    pub patience: fn(&Action) -> Duration,
+}
+
+/// What real nodes need.
+pub const SETTLE: Settle = Settle {
+    step: Duration::from_millis(500),
+    max_step: Duration::from_secs(5),
+    patience,
+};
+
+/// How long an action's effect may take to become visible after its commands returned.
+pub fn patience(a: &Action) -> Duration {
+    let secs = match a {
+        // Xen lists a domain that has shut down (flags `--ps--`) until it is reaped; a new
+        // domain's configuration is readable only once libxl has stored it.
+        Action::XlCreate { .. } | Action::XlShutdown { .. } | Action::XlMigrate { .. } => 60,
+        Action::Up { .. }
+        | Action::Down { .. }
+        | Action::InitialPrimary { .. }
+        | Action::Primary { .. }
+        | Action::Secondary { .. }
+        | Action::Mount { .. } => 20,
+        Action::WriteFile { .. }
+        | Action::RemoveFile { .. }
+        | Action::CreateLv { .. }
+        | Action::ExtendLv { .. }
+        | Action::RemoveLv { .. }
+        | Action::CreateMd { .. }
+        | Action::Adjust { .. }
+        | Action::AllowTwoPrimaries { .. }
+        | Action::Resize { .. }
+        | Action::Mkfs { .. }
+        | Action::GrowFs { .. }
+        | Action::O2cbStart { .. }
+        | Action::CreateBridge { .. }
+        | Action::CreateBond { .. }
+        | Action::SetMaster { .. }
+        | Action::SetStp { .. }
+        | Action::LinkUp { .. }
+        | Action::AddAddress { .. }
+        | Action::BlockAttach { .. }
+        | Action::BlockDetach { .. } => 10,
+    };
+    Duration::from_secs(secs)
 }
 
 impl Executor<'_> {
@@ -221,22 +277,52 @@ impl Executor<'_> {
             }
             // Verify: observe the touched nodes again and check each action's effect.
             for (node, actions) in &per_node {
-                let state = (self.observe)(node);
-                for a in actions {
-                    if let Err(detail) = verify(a, &state) {
-                        return Err(ExecError::NotVerified {
-                            stage: i + 1,
-                            node: (*node).clone(),
-                            action: a.describe(),
-                            detail,
-                            done,
-                            failed: Box::new((*a).clone()),
-                        });
-                    }
+                if let Err((a, detail)) = self.verify_node(node, actions) {
+                    return Err(ExecError::NotVerified {
+                        stage: i + 1,
+                        node: (*node).clone(),
+                        action: a.describe(),
+                        detail,
+                        done,
+                        failed: Box::new(a.clone()),
+                    });
                 }
             }
         }
         Ok(done)
+    }
+
+    /// Checks every action's effect on a fresh observation of `node`, observing again while an
+    /// effect is still within its [`patience`].
+    fn verify_node<'p>(
+        &self,
+        node: &Name,
+        actions: &[&'p Action],
+    ) -> Result<(), (&'p Action, String)> {
+        let started = Instant::now();
+        let mut wait = self.settle.map(|s| s.step);
+        let mut state = (self.observe)(node);
+        for a in actions {
+            while let Err(detail) = verify(a, &state) {
+                match (wait, self.settle) {
+                    (Some(w), Some(s)) if started.elapsed() + w <= (s.patience)(a) => {
+                        std::thread::sleep(w);
+                        wait = Some((w * 2).min(s.max_step));
+                        state = (self.observe)(node);
+                    }
+                    _ => {
+                        let waited = started.elapsed();
+                        let detail = if self.settle.is_some() {
+                            format!("{detail} (still so after {:.1} s)", waited.as_secs_f64())
+                        } else {
+                            detail
+                        };
+                        return Err((*a, detail));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn run_node<'p>(&self, stage: usize, node: &Name, actions: &[&'p Action]) -> NodeOutcome<'p> {
@@ -267,7 +353,7 @@ impl Executor<'_> {
             };
             self.log(stage, node, a, &cmd, out.status, &out.stderr);
             if !out.success() {
-                return Err(describe(&out));
+                return Err(describe(&cmd, &out));
             }
         }
         Ok(())
@@ -303,8 +389,15 @@ impl Executor<'_> {
     }
 }
 
-fn describe(o: &Output) -> String {
-    o.describe()
+/// What a failed command did, in a sentence; a command bounded by coreutils `timeout` that ran
+/// out of time (exit 124) says so.
+fn describe(cmd: &Cmd, o: &Output) -> String {
+    match cmd.argv.as_slice() {
+        [t, secs, inner @ ..] if t == "timeout" && o.status == Some(124) => {
+            format!("`{}` did not finish within {secs} s", inner.join(" "))
+        }
+        _ => o.describe(),
+    }
 }
 
 /// The effect an action must have had, checked on a fresh observation of its node.
@@ -316,7 +409,15 @@ pub fn verify(a: &Action, s: &NodeState) -> Result<(), String> {
             .and_then(|x| x.kernel.as_ref())
             .map(|k| k.role.clone())
     };
-    let runs = |d: &str| s.xen.known().is_some_and(|x| x.domains.contains_key(d));
+    let runs = |d: &str| {
+        s.xen
+            .known()
+            .and_then(|x| x.domains.get(d))
+            .is_some_and(|d| !d.stopping)
+    };
+    if let Some((what, u)) = unobserved(a, s) {
+        return Err(format!("{what} could not be observed: {u}"));
+    }
     match a {
         Action::WriteFile { path, content, .. } => {
             match s.files.get(path).and_then(|p| p.known()) {
@@ -360,18 +461,14 @@ pub fn verify(a: &Action, s: &NodeState) -> Result<(), String> {
             Some(Role::Primary) => Err(format!("{resource} is still Primary")),
             _ => Ok(()),
         },
-        Action::XlCreate { domain, .. } => {
-            if runs(domain) {
-                Ok(())
-            } else {
-                Err(format!("domain {domain} is not running"))
-            }
-        }
+        Action::XlCreate { domain, .. } => match runs(domain) {
+            true => Ok(()),
+            false => Err(format!("domain {domain} is not running")),
+        },
         Action::XlShutdown { domain, .. } | Action::XlMigrate { domain, .. } => {
-            if runs(domain) {
-                Err(format!("domain {domain} still runs here"))
-            } else {
-                Ok(())
+            match runs(domain) {
+                true => Err(format!("domain {domain} still runs here")),
+                false => Ok(()),
             }
         }
         Action::CreateBridge { bridge: dev, .. } | Action::CreateBond { bond: dev, .. } => {
@@ -406,5 +503,219 @@ pub fn verify(a: &Action, s: &NodeState) -> Result<(), String> {
         | Action::AddAddress { .. }
         | Action::BlockAttach { .. }
         | Action::BlockDetach { .. } => Ok(()),
+    }
+}
+
+/// The part of the observation `verify` reads for `a`, when that part is unknown.
+fn unobserved<'s>(a: &Action, s: &'s NodeState) -> Option<(&'static str, &'s Unknown)> {
+    let part = match a {
+        Action::CreateLv { .. } | Action::ExtendLv { .. } | Action::RemoveLv { .. } => {
+            ("LVM", s.lvm.unknown())
+        }
+        Action::Up { .. }
+        | Action::Down { .. }
+        | Action::InitialPrimary { .. }
+        | Action::Primary { .. }
+        | Action::Secondary { .. } => ("DRBD", s.drbd.unknown()),
+        Action::XlCreate { .. } | Action::XlShutdown { .. } | Action::XlMigrate { .. } => {
+            ("Xen", s.xen.unknown())
+        }
+        Action::CreateBridge { .. } | Action::CreateBond { .. } | Action::SetMaster { .. } => {
+            ("the network", s.net.unknown())
+        }
+        Action::Mount { .. } => ("OCFS2", s.ocfs2.unknown()),
+        Action::WriteFile { .. }
+        | Action::RemoveFile { .. }
+        | Action::CreateMd { .. }
+        | Action::Adjust { .. }
+        | Action::AllowTwoPrimaries { .. }
+        | Action::Resize { .. }
+        | Action::Mkfs { .. }
+        | Action::GrowFs { .. }
+        | Action::O2cbStart { .. }
+        | Action::SetStp { .. }
+        | Action::LinkUp { .. }
+        | Action::AddAddress { .. }
+        | Action::BlockAttach { .. }
+        | Action::BlockDetach { .. } => ("", None),
+    };
+    part.1.map(|u| (part.0, u))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::observe::{interpret, Part, Probe, XenDomain, XenState};
+    use crate::plan::Stage;
+    use crate::transport::TransportError;
+
+    /// Every command succeeds at once.
+    struct Obliging;
+
+    impl Transport for Obliging {
+        fn run_batch(&self, _: &str, batch: &[Cmd]) -> Result<Vec<Output>, TransportError> {
+            Ok(batch
+                .iter()
+                .map(|c| Output {
+                    argv: c.argv.clone(),
+                    status: Some(0),
+                    stdout: String::new(),
+                    stderr: String::new(),
+                })
+                .collect())
+        }
+    }
+
+    /// A node whose Xen lists `domains` as `(name, stopping)`; everything else unobserved.
+    fn node_with(domains: &[(&str, bool)]) -> NodeState {
+        let mut s = interpret(&Probe::default(), &[]);
+        s.xen = Part::Known(XenState {
+            domains: domains
+                .iter()
+                .map(|(name, stopping)| {
+                    let d = XenDomain {
+                        domid: Some(7),
+                        memory_mib: Some(128),
+                        vcpus: Some(1),
+                        disks: Vec::new(),
+                        nics: Vec::new(),
+                        stopping: *stopping,
+                    };
+                    (name.to_string(), d)
+                })
+                .collect(),
+            ..Default::default()
+        });
+        s
+    }
+
+    fn plan_of(a: Action) -> Plan {
+        Plan {
+            cluster: "lab".into(),
+            observed: String::new(),
+            allocation: Default::default(),
+            stages: vec![Stage {
+                title: "domains".into(),
+                actions: vec![a],
+            }],
+            files: Vec::new(),
+            blocked: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Millisecond steps; a patient one gives every action 200 ms, an impatient one none.
+    fn quick(patient: bool) -> Settle {
+        Settle {
+            step: Duration::from_millis(1),
+            max_step: Duration::from_millis(4),
+            patience: if patient {
+                |_| Duration::from_millis(200)
+            } else {
+                |_| Duration::ZERO
+            },
+        }
+    }
+
+    /// Runs `a` with the node observed as `seen(n)` on the n-th observation; returns the result
+    /// and how many observations were made.
+    fn run(
+        a: Action,
+        settle: Option<Settle>,
+        seen: impl Fn(usize) -> NodeState + Sync,
+    ) -> (Result<usize, ExecError>, usize) {
+        let count = AtomicUsize::new(0);
+        let observe = |_: &Name| seen(count.fetch_add(1, Ordering::SeqCst));
+        let exec = Executor {
+            transport: &Obliging,
+            lvm_extra: Vec::new(),
+            journal: None,
+            observe: &observe,
+            stop: None,
+            settle,
+        };
+        let r = exec.run(&plan_of(a), &mut |_| {});
+        (r, count.load(Ordering::SeqCst))
+    }
+
+    fn create() -> Action {
+        Action::XlCreate {
+            node: "nodea".parse().unwrap(),
+            domain: "dns".into(),
+        }
+    }
+
+    #[test]
+    fn a_domain_that_shows_up_late_is_waited_for() {
+        let (r, looks) = run(create(), Some(quick(true)), |n| match n {
+            0 | 1 => node_with(&[]),
+            _ => node_with(&[("dns", false)]),
+        });
+        assert_eq!(r.unwrap(), 1);
+        assert_eq!(looks, 3);
+    }
+
+    #[test]
+    fn without_settling_the_first_observation_decides() {
+        let (r, looks) = run(create(), None, |n| match n {
+            0 => node_with(&[]),
+            _ => node_with(&[("dns", false)]),
+        });
+        assert_eq!(looks, 1);
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("domain dns is not running"), "{e}");
+    }
+
+    #[test]
+    fn an_effect_that_never_shows_fails_once_patience_is_spent() {
+        let (r, looks) = run(create(), Some(quick(true)), |_| node_with(&[]));
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains("domain dns is not running (still so after"),
+            "{e}"
+        );
+        assert!(looks > 3, "observed again while patient: {looks}");
+        let (r, looks) = run(create(), Some(quick(false)), |_| node_with(&[]));
+        assert!(r.is_err());
+        assert_eq!(looks, 1, "no patience, no second look");
+    }
+
+    #[test]
+    fn a_domain_xen_has_not_reaped_has_stopped_but_does_not_run() {
+        let shutdown = Action::XlShutdown {
+            node: "nodea".parse().unwrap(),
+            domain: "dns".into(),
+        };
+        let (r, _) = run(shutdown, None, |_| node_with(&[("dns", true)]));
+        assert_eq!(r.unwrap(), 1);
+        let (r, _) = run(create(), None, |_| node_with(&[("dns", true)]));
+        assert!(r.is_err(), "a shut-down domain is not a started one");
+    }
+
+    #[test]
+    fn an_unobserved_part_is_named_not_taken_for_absence() {
+        let (r, _) = run(create(), None, |_| interpret(&Probe::default(), &[]));
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains("Xen could not be observed: no output for xl"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_command_that_timed_out_says_so() {
+        let cmd = Cmd::new(crate::drivers::xl::shutdown_wait("dns"));
+        let out = Output {
+            argv: cmd.argv.clone(),
+            status: Some(124),
+            stdout: String::new(),
+            stderr: "Shutting down domain 3\nWaiting for 1 domains\n".into(),
+        };
+        assert_eq!(
+            describe(&cmd, &out),
+            "`xl shutdown -w dns` did not finish within 180 s"
+        );
     }
 }

@@ -343,6 +343,7 @@ fn a_stop_request_ends_the_run_after_the_running_stage() {
         journal: None,
         observe: &observe,
         stop: Some(&stop),
+        settle: None,
     };
     let mut stages = Vec::new();
     let err = exec

@@ -95,6 +95,7 @@ fn apply(snap: &Snapshot, plan: &Plan, sim: &SimCluster) -> Result<usize, String
         journal: None,
         observe: &observe,
         stop: None,
+        settle: None,
     };
     exec.run(plan, &mut |_| {}).map_err(|e| e.to_string())
 }

@@ -44,6 +44,7 @@ fn converge(sources: &[Source], t: &PerNode) -> usize {
             journal: None,
             observe: &observe,
             stop: None,
+            settle: Some(xenflux::exec::SETTLE),
         };
         let mut log = Vec::new();
         let mut progress = |e: Event| {

@@ -46,6 +46,7 @@ fn lab_outputs(p: &Probe) -> Vec<Output> {
                 l if l.starts_with("lvs") => fixture("lvs-2.03.16-lab.json"),
                 "drbdadm dump-xml" => fixture("drbdadm-dump-xml-9.22-84mode-lab.xml"),
                 "cat /proc/drbd" => fixture("proc-drbd-8.4.11-connected-primary.txt"),
+                "xl list" => fixture("xl-4.17-list.txt"),
                 "xl list -l" => fixture("xl-4.17-list-long.json"),
                 "xl info" => fixture("xl-4.17-info.txt"),
                 "ip -j addr show" => fixture("ip-6.1.0-addr-host.json"),
@@ -211,7 +212,7 @@ fn a_tool_that_is_missing_or_fails_is_unknown_never_empty() {
     match &s.xen {
         Part::Unknown(u) => {
             assert_eq!(u.reason, "not installed");
-            assert_eq!(u.command, "xl list -l");
+            assert_eq!(u.command, "xl list");
             assert_eq!(u.status, Some(127));
         }
         Part::Known(_) => panic!("xen must be unknown"),
@@ -222,6 +223,56 @@ fn a_tool_that_is_missing_or_fails_is_unknown_never_empty() {
         Part::Known(_) => panic!("unparsable /proc/drbd is unknown"),
     }
     assert!(s.net.is_known(), "other parts stay known");
+}
+
+/// The lab's outputs with `xl list` and `xl list -l` replaced.
+fn with_xl(p: &Probe, table: &str, long: &str) -> Vec<Output> {
+    let mut outs = lab_outputs(p);
+    for o in outs.iter_mut() {
+        match o.argv.join(" ").as_str() {
+            "xl list" => o.stdout = fixture(table),
+            "xl list -l" => o.stdout = fixture(long),
+            _ => {}
+        }
+    }
+    outs
+}
+
+#[test]
+fn a_domain_xen_has_not_reaped_yet_is_stopping_not_running() {
+    // Right after `xl shutdown -w` returned, real Xen 4.17 still lists the domain `--ps--`.
+    let p = probe();
+    let s = interpret(
+        &p,
+        &with_xl(
+            &p,
+            "xl-4.17-list-shutdown.txt",
+            "xl-4.17-list-long-shutdown.json",
+        ),
+    );
+    let xen = s.xen.known().expect("xen is known");
+    assert!(xen.domains["dns"].stopping, "{:?}", xen.domains["dns"]);
+    assert_eq!(xen.domains["dns"].domid, Some(4));
+
+    let s = interpret(&p, &lab_outputs(&p));
+    assert!(!s.xen.known().unwrap().domains["dns"].stopping);
+}
+
+#[test]
+fn a_domain_listed_without_its_configuration_is_unknown_not_absent() {
+    // `xl list -l` leaves out a domain whose configuration libxl cannot read at that moment.
+    let p = probe();
+    let s = interpret(
+        &p,
+        &with_xl(&p, "xl-4.17-list.txt", "xl-4.17-list-long-dom0-only.json"),
+    );
+    match &s.xen {
+        Part::Unknown(u) => {
+            assert_eq!(u.command, "xl list -l");
+            assert!(u.reason.contains("domain dns (id 1)"), "{}", u.reason);
+        }
+        Part::Known(x) => panic!("a listed domain went missing: {x:?}"),
+    }
 }
 
 #[test]

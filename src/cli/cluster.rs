@@ -224,6 +224,7 @@ pub fn cmd_apply(
         journal: Some(state_dir.join("journal.jsonl")),
         observe: &observe,
         stop: None,
+        settle: Some(crate::exec::SETTLE),
     };
     let mut progress = |e: Event| match e {
         Event::Stage {

@@ -194,6 +194,7 @@ impl Pass<'_> {
             journal: Some(self.state_dir.join("journal.jsonl")),
             observe: &observe,
             stop: Some(self.stop),
+            settle: Some(crate::exec::SETTLE),
         };
         let mut progress = |e: Event| match e {
             Event::Stage {

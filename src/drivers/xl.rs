@@ -22,9 +22,21 @@ pub fn create(path: &str) -> Argv {
     argv(["xl", "create", path])
 }
 
-/// `xl shutdown -w NAME`: clean shutdown, waiting until the domain is gone.
+/// How long a domain gets to shut down cleanly (`xl shutdown -w` alone waits forever for a
+/// domain that ignores the request).
+pub const SHUTDOWN_TIMEOUT_SECS: u32 = 180;
+
+/// `timeout 180 xl shutdown -w NAME`: clean shutdown, waiting until the domain has shut down,
+/// for at most [`SHUTDOWN_TIMEOUT_SECS`] (then `timeout` exits 124 and the domain still runs).
 pub fn shutdown_wait(name: &str) -> Argv {
-    argv(["xl", "shutdown", "-w", name])
+    argv([
+        "timeout".to_string(),
+        SHUTDOWN_TIMEOUT_SECS.to_string(),
+        "xl".into(),
+        "shutdown".into(),
+        "-w".into(),
+        name.into(),
+    ])
 }
 
 /// `xl destroy NAME`: pull the plug (destructive; callers gate it behind prune/force).
@@ -435,7 +447,10 @@ mod tests {
             create("/etc/xen/dns.cfg").join(" "),
             "xl create /etc/xen/dns.cfg"
         );
-        assert_eq!(shutdown_wait("dns").join(" "), "xl shutdown -w dns");
+        assert_eq!(
+            shutdown_wait("dns").join(" "),
+            "timeout 180 xl shutdown -w dns"
+        );
         assert_eq!(destroy("dns").join(" "), "xl destroy dns");
         assert_eq!(
             migrate("dns", "169.254.77.2").join(" "),

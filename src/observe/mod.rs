@@ -67,6 +67,26 @@ pub struct Unknown {
     pub reason: String,
 }
 
+impl std::fmt::Display for Unknown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.command.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "`{}` {}", self.command, self.reason)
+        }
+    }
+}
+
+impl<T> Part<T> {
+    /// Why the part is unknown; None when it is known.
+    pub fn unknown(&self) -> Option<&Unknown> {
+        match self {
+            Part::Known(_) => None,
+            Part::Unknown(u) => Some(u),
+        }
+    }
+}
+
 /// Every node's observation.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Observed {
@@ -196,6 +216,9 @@ pub struct XenDomain {
     pub disks: Vec<(String, String, bool)>,
     /// `(mac, bridge)`.
     pub nics: Vec<(Option<String>, Option<String>)>,
+    /// Shut down or dying (`xl list` flag `s` or `d`): still listed, and still holding its name
+    /// and memory, until Xen reaps it — but no longer running.
+    pub stopping: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

@@ -82,6 +82,7 @@ enum Slot {
     DumpXml,
     ProcDrbd,
     DrbdStatusJson,
+    XlTable,
     XlList,
     XlInfo,
     IpLink,
@@ -113,6 +114,9 @@ fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
             Cmd::new(drbd::drbdsetup_status_json()),
         ));
     }
+    // The table first: a domain created between the two commands is still seen whole, one
+    // destroyed between them shows as listed without a configuration (see `read_xen`).
+    v.push((Slot::XlTable, Cmd::new(xl::list())));
     v.push((Slot::XlList, Cmd::new(xl::list_long())));
     v.push((Slot::XlInfo, Cmd::new(xl::info())));
     v.push((Slot::IpLink, Cmd::new(net::ip_link_show())));
@@ -236,8 +240,8 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
         (Some(x), Some(pd)) => read_drbd(x, pd, get(&Slot::DrbdStatusJson), p),
         _ => Part::Unknown(missing("drbd")),
     };
-    let xen = match (get(&Slot::XlList), get(&Slot::XlInfo)) {
-        (Some(l), Some(i)) => read_xen(l, i),
+    let xen = match (get(&Slot::XlTable), get(&Slot::XlList), get(&Slot::XlInfo)) {
+        (Some(t), Some(l), Some(i)) => read_xen(t, l, i),
         _ => Part::Unknown(missing("xl")),
     };
     let bonds: Vec<(String, Option<&Output>)> = p
@@ -564,17 +568,38 @@ fn config_of(rc: &dump_xml::ResourceConfig, host: &str) -> DrbdConfig {
     }
 }
 
-fn read_xen(list: &Output, info: &Output) -> Part<XenState> {
-    if !list.success() {
-        return Part::Unknown(failed(list));
+/// `xl list -l` silently leaves out a domain whose configuration libxl cannot read at that
+/// moment (one being built or torn down), so the table is read too: a domain it lists that the
+/// long listing lacks makes the whole part unknown rather than absent, and its state flags tell
+/// a domain that has shut down (still listed until it is reaped) from one that runs.
+fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
+    for o in [table, list, info] {
+        if !o.success() {
+            return Part::Unknown(failed(o));
+        }
     }
-    if !info.success() {
-        return Part::Unknown(failed(info));
-    }
+    let rows = match xl::parse_list(&table.stdout) {
+        Ok(r) => r,
+        Err(e) => return Part::Unknown(unknown(table, e.to_string())),
+    };
     let doms = match xl::parse_list_long(&list.stdout) {
         Ok(d) => d,
         Err(e) => return Part::Unknown(unknown(list, e.to_string())),
     };
+    if let Some(r) = rows
+        .iter()
+        .filter(|r| r.domid != 0)
+        .find(|r| !doms.iter().any(|d| d.domid == Some(r.domid)))
+    {
+        return Part::Unknown(unknown(
+            list,
+            format!(
+                "`xl list` shows domain {} (id {}) but `xl list -l` has no configuration for it \
+                 (it is being created or destroyed)",
+                r.name, r.domid
+            ),
+        ));
+    }
     let info_parsed = match xl::parse_info(&info.stdout) {
         Ok(i) => i,
         Err(e) => return Part::Unknown(unknown(info, e.to_string())),
@@ -601,6 +626,10 @@ fn read_xen(list: &Output, info: &Output) -> Part<XenState> {
                 .map(|n| (n.mac.clone(), n.bridge.clone()))
                 .collect();
             let memory_mib = c.memory_mib();
+            let stopping = rows
+                .iter()
+                .find(|r| Some(r.domid) == d.domid)
+                .is_some_and(|r| r.state.shutdown || r.state.dying);
             (
                 c.name,
                 XenDomain {
@@ -609,6 +638,7 @@ fn read_xen(list: &Output, info: &Output) -> Part<XenState> {
                     vcpus: c.max_vcpus,
                     disks,
                     nics,
+                    stopping,
                 },
             )
         })

@@ -262,30 +262,23 @@ pub fn plan(d: &Desired, a: &Allocation, o: &Observed, policy: &Policy) -> Resul
 
 fn unknown_reason(s: &NodeState) -> Option<String> {
     let parts: [(&str, Option<&crate::observe::Unknown>); 6] = [
-        ("LVM", part_unknown(&s.lvm)),
-        ("DRBD", part_unknown(&s.drbd)),
-        ("Xen", part_unknown(&s.xen)),
-        ("network", part_unknown(&s.net)),
-        ("OCFS2", part_unknown(&s.ocfs2)),
-        ("listening ports", part_unknown(&s.listening)),
+        ("LVM", s.lvm.unknown()),
+        ("DRBD", s.drbd.unknown()),
+        ("Xen", s.xen.unknown()),
+        ("network", s.net.unknown()),
+        ("OCFS2", s.ocfs2.unknown()),
+        ("listening ports", s.listening.unknown()),
     ];
-    let files = s.files.values().find_map(part_unknown);
+    let files = s.files.values().find_map(|f| f.unknown());
     parts
         .iter()
         .find_map(|(what, u)| u.map(|u| (what.to_string(), u)))
         .or(files.map(|u| ("config files".to_string(), u)))
         .map(|(what, u)| {
             if u.command.is_empty() {
-                u.reason.clone()
+                u.to_string()
             } else {
-                format!("{what}: `{}` {}", u.command, u.reason)
+                format!("{what}: {u}")
             }
         })
-}
-
-fn part_unknown<T>(p: &crate::observe::Part<T>) -> Option<&crate::observe::Unknown> {
-    match p {
-        crate::observe::Part::Known(_) => None,
-        crate::observe::Part::Unknown(u) => Some(u),
-    }
 }

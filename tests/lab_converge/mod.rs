@@ -1,6 +1,8 @@
 //! The steps of `lab_converges_grows_moves_and_repairs` on a booted lab: `examples/lab` applied
-//! with the built binary over `--target ssh`, then a grown volume, a live migration, a stop and a
-//! start, and drift made behind xenflux's back, each followed by a re-plan that must be empty.
+//! with the built binary over `--target ssh`, then a grown volume, a live migration, a stop, a
+//! start on the other node, and drift made behind xenflux's back (domain destroyed, its volume
+//! demoted, the OCFS2 filesystem unmounted on the peer), each followed by a re-plan that must be
+//! empty.
 //! Every outcome is checked with the real tools over plain `ssh -F`, never through xenflux.
 //! It owns no lab lifecycle (the caller boots and stops the nodes) and never edits
 //! `examples/lab`: changed states are written into a temporary copy.
@@ -207,14 +209,18 @@ impl Run {
         );
     }
 
-    /// Names of the running domains other than Domain-0, from `xl list`.
+    /// Names of the running domains other than Domain-0, from `xl list`. A domain that has
+    /// shut down but is not reaped yet (state `--ps--`, `-----d`) does not run.
     fn domains(&self, node: &str) -> Vec<String> {
         let text = self.ssh(node, "xl list");
         text.lines()
             .skip(1)
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|n| *n != "Domain-0")
-            .map(str::to_string)
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                let state = w.len().checked_sub(2).map(|i| w[i])?;
+                (!state.contains(['s', 'd'])).then(|| w[0].to_string())
+            })
+            .filter(|n| n != "Domain-0")
             .collect()
     }
 
@@ -399,19 +405,35 @@ pub fn run(config: &Path) {
     run.step(step, t);
 
     let t = Instant::now();
-    let step = "4c start dns";
-    run.edit("domains.yaml", "state: stopped", "state: running");
+    let step = "4c start dns on the other node";
+    run.edit(
+        "domains.yaml",
+        "node: nodeb\n  state: stopped",
+        "node: nodea\n  state: running",
+    );
     run.apply_then_plan_is_empty(step);
-    run.assert_dns_runs_on(step, Some("nodeb"));
+    run.assert_dns_runs_on(step, Some("nodea"));
+    for node in NODES {
+        let role = run.proc_drbd_line(node, dns.minor);
+        let want = if node == "nodea" { "ro:Primary/Secondary" } else { "ro:Secondary/Primary" };
+        assert!(role.contains(want), "step {step}: {node}: {role}");
+    }
     run.step(step, t);
 
     // 5: drift behind xenflux's back, repaired by one apply.
     let t = Instant::now();
     let step = "5 repair drift";
-    run.ssh("nodeb", "xl destroy dns && umount /OVS");
+    // The backend lets go of the device a moment after `xl destroy` returns.
+    run.ssh(
+        "nodea",
+        "xl destroy dns && for i in $(seq 30); do drbdadm secondary dns 2>/dev/null && exit 0; sleep 1; done; drbdadm secondary dns",
+    );
+    run.ssh("nodeb", "umount /OVS");
     run.assert_dns_runs_on("5 drift made", None);
+    let role = run.proc_drbd_line("nodea", dns.minor);
+    assert!(role.contains("ro:Secondary/Secondary"), "5 drift made: {role}");
     run.apply_then_plan_is_empty(step);
-    run.assert_dns_runs_on(step, Some("nodeb"));
+    run.assert_dns_runs_on(step, Some("nodea"));
     run.assert_ocfs2_on_both(step, ovs.minor);
     for node in NODES {
         for minor in [dns.minor, ovs.minor] {
