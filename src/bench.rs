@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::exec::Executor;
 use crate::generate::{estate, Estate};
-use crate::observe::observe_node;
-use crate::reconcile::{observe_cluster, plan_for, probe, Snapshot};
+use crate::reconcile::{observe_cluster, plan_for, Snapshot};
 use crate::sim::{SimCluster, SimOptions};
 
 /// One timed step.
@@ -123,7 +122,7 @@ pub fn run(
             continue;
         }
         let v = &snap.validated;
-        let observe = |n: &crate::model::Name| observe_node(&sim, n.as_str(), &probe(v, n));
+        let observe = crate::reconcile::observer(v, &sim);
         let exec = Executor {
             transport: &sim,
             lvm_extra: Vec::new(),

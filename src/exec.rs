@@ -5,7 +5,7 @@
 //! settling (a domain Xen has not reaped yet, a DRBD role change in flight), up to a limit per
 //! kind of action. Executing never re-plans: a failure stops the run and says what completed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::drivers::drbd::Role;
 use crate::model::Name;
-use crate::observe::{NodeState, Unknown};
+use crate::observe::{NodeState, PartKind, Unknown};
 use crate::plan::{Action, Plan};
 use crate::transport::{Cmd, Output, Transport};
 
@@ -124,6 +124,8 @@ impl Drop for Lock {
 /// One journal line: a command and what it did.
 #[derive(Clone, Debug, Serialize)]
 pub struct Entry<'a> {
+    /// When the command finished (UTC).
+    pub at: String,
     pub stage: usize,
     pub node: &'a str,
     pub action: String,
@@ -147,6 +149,13 @@ pub enum Event<'a> {
         action: &'a Action,
         ok: bool,
     },
+    /// An action's effect is not visible yet; the node is observed again after `wait`.
+    Waiting {
+        node: &'a Name,
+        action: &'a Action,
+        detail: &'a str,
+        wait: Duration,
+    },
 }
 
 pub struct Executor<'a> {
@@ -155,8 +164,9 @@ pub struct Executor<'a> {
     pub lvm_extra: Vec<String>,
     /// Appended JSON lines; None keeps no journal.
     pub journal: Option<PathBuf>,
-    /// Observes a node again after a stage, to verify the actions.
-    pub observe: &'a (dyn Fn(&Name) -> NodeState + Sync),
+    /// Observes a node again after a stage, to verify the actions: only the parts named (the
+    /// rest may come back unknown).
+    pub observe: &'a (dyn Fn(&Name, &BTreeSet<PartKind>) -> NodeState + Sync),
     /// Set from outside to stop after the stage that is running (graceful shutdown).
     pub stop: Option<&'a AtomicBool>,
     /// How a failed verification is tried again; None verifies once.
@@ -277,7 +287,7 @@ impl Executor<'_> {
             }
             // Verify: observe the touched nodes again and check each action's effect.
             for (node, actions) in &per_node {
-                if let Err((a, detail)) = self.verify_node(node, actions) {
+                if let Err((a, detail)) = self.verify_node(node, actions, progress) {
                     return Err(ExecError::NotVerified {
                         stage: i + 1,
                         node: (*node).clone(),
@@ -298,17 +308,28 @@ impl Executor<'_> {
         &self,
         node: &Name,
         actions: &[&'p Action],
+        progress: &mut dyn FnMut(Event),
     ) -> Result<(), (&'p Action, String)> {
+        let parts: BTreeSet<PartKind> = actions.iter().filter_map(|a| part_of(a)).collect();
+        if parts.is_empty() {
+            return Ok(());
+        }
         let started = Instant::now();
         let mut wait = self.settle.map(|s| s.step);
-        let mut state = (self.observe)(node);
+        let mut state = (self.observe)(node, &parts);
         for a in actions {
             while let Err(detail) = verify(a, &state) {
                 match (wait, self.settle) {
                     (Some(w), Some(s)) if started.elapsed() + w <= (s.patience)(a) => {
+                        progress(Event::Waiting {
+                            node,
+                            action: a,
+                            detail: &detail,
+                            wait: w,
+                        });
                         std::thread::sleep(w);
                         wait = Some((w * 2).min(s.max_step));
-                        state = (self.observe)(node);
+                        state = (self.observe)(node, &parts);
                     }
                     _ => {
                         let waited = started.elapsed();
@@ -370,6 +391,7 @@ impl Executor<'_> {
     ) {
         let Some(path) = &self.journal else { return };
         let e = Entry {
+            at: crate::clock::now(),
             stage,
             node: node.as_str(),
             action: a.describe(),
@@ -506,26 +528,26 @@ pub fn verify(a: &Action, s: &NodeState) -> Result<(), String> {
     }
 }
 
-/// The part of the observation `verify` reads for `a`, when that part is unknown.
-fn unobserved<'s>(a: &Action, s: &'s NodeState) -> Option<(&'static str, &'s Unknown)> {
-    let part = match a {
+/// The part of a node's observation `verify` reads for `a` (None: it checks nothing).
+pub fn part_of(a: &Action) -> Option<PartKind> {
+    match a {
+        Action::WriteFile { .. } => Some(PartKind::Files),
         Action::CreateLv { .. } | Action::ExtendLv { .. } | Action::RemoveLv { .. } => {
-            ("LVM", s.lvm.unknown())
+            Some(PartKind::Lvm)
         }
         Action::Up { .. }
         | Action::Down { .. }
         | Action::InitialPrimary { .. }
         | Action::Primary { .. }
-        | Action::Secondary { .. } => ("DRBD", s.drbd.unknown()),
+        | Action::Secondary { .. } => Some(PartKind::Drbd),
         Action::XlCreate { .. } | Action::XlShutdown { .. } | Action::XlMigrate { .. } => {
-            ("Xen", s.xen.unknown())
+            Some(PartKind::Xen)
         }
         Action::CreateBridge { .. } | Action::CreateBond { .. } | Action::SetMaster { .. } => {
-            ("the network", s.net.unknown())
+            Some(PartKind::Net)
         }
-        Action::Mount { .. } => ("OCFS2", s.ocfs2.unknown()),
-        Action::WriteFile { .. }
-        | Action::RemoveFile { .. }
+        Action::Mount { .. } => Some(PartKind::Ocfs2),
+        Action::RemoveFile { .. }
         | Action::CreateMd { .. }
         | Action::Adjust { .. }
         | Action::AllowTwoPrimaries { .. }
@@ -537,9 +559,23 @@ fn unobserved<'s>(a: &Action, s: &'s NodeState) -> Option<(&'static str, &'s Unk
         | Action::LinkUp { .. }
         | Action::AddAddress { .. }
         | Action::BlockAttach { .. }
-        | Action::BlockDetach { .. } => ("", None),
+        | Action::BlockDetach { .. } => None,
+    }
+}
+
+/// The part `verify` reads for `a`, named, when the observation could not tell it.
+fn unobserved<'s>(a: &Action, s: &'s NodeState) -> Option<(&'static str, &'s Unknown)> {
+    let (what, u) = match part_of(a)? {
+        PartKind::Lvm => ("LVM", s.lvm.unknown()),
+        PartKind::Drbd => ("DRBD", s.drbd.unknown()),
+        PartKind::Xen => ("Xen", s.xen.unknown()),
+        PartKind::Net => ("the network", s.net.unknown()),
+        PartKind::Ocfs2 => ("OCFS2", s.ocfs2.unknown()),
+        PartKind::Listening => ("listening ports", s.listening.unknown()),
+        // A file's own entry says whether it was read (see `verify`).
+        PartKind::Files | PartKind::Filesystems => return None,
     };
-    part.1.map(|u| (part.0, u))
+    u.map(|u| (what, u))
 }
 
 #[cfg(test)]
@@ -627,7 +663,7 @@ mod tests {
         seen: impl Fn(usize) -> NodeState + Sync,
     ) -> (Result<usize, ExecError>, usize) {
         let count = AtomicUsize::new(0);
-        let observe = |_: &Name| seen(count.fetch_add(1, Ordering::SeqCst));
+        let observe = |_: &Name, _: &BTreeSet<PartKind>| seen(count.fetch_add(1, Ordering::SeqCst));
         let exec = Executor {
             transport: &Obliging,
             lvm_extra: Vec::new(),
@@ -701,6 +737,36 @@ mod tests {
         assert!(
             e.contains("Xen could not be observed: no output for xl"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn verification_asks_only_about_what_the_stage_changed() {
+        let asked = std::sync::Mutex::new(Vec::new());
+        let observe = |_: &Name, parts: &BTreeSet<PartKind>| {
+            asked.lock().unwrap().push(parts.clone());
+            node_with(&[("dns", false)])
+        };
+        let exec = Executor {
+            transport: &Obliging,
+            lvm_extra: Vec::new(),
+            journal: None,
+            observe: &observe,
+            stop: None,
+            settle: None,
+        };
+        let mut plan = plan_of(create());
+        plan.stages.push(Stage {
+            title: "o2cb".into(),
+            actions: vec![Action::O2cbStart {
+                node: "nodea".parse().unwrap(),
+            }],
+        });
+        assert_eq!(exec.run(&plan, &mut |_| {}).unwrap(), 2);
+        // The O2CB stage changes nothing verification reads: no observation at all.
+        assert_eq!(
+            *asked.lock().unwrap(),
+            vec![BTreeSet::from([PartKind::Xen])]
         );
     }
 

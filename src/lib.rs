@@ -5,6 +5,7 @@
 pub mod alloc;
 pub mod bench;
 pub mod cli;
+pub mod clock;
 pub mod controller;
 pub mod diag;
 pub mod drivers;

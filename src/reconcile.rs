@@ -4,12 +4,12 @@
 //! on the observation (sticky values), so a second observation follows when the first one looked
 //! at the wrong devices.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diag::Diagnostic;
 use crate::load::Source;
 use crate::model::{Desired, Name};
-use crate::observe::{observe_node, NodeState, Observed, Probe};
+use crate::observe::{observe_node, NodeState, Observed, PartKind, Probe};
 use crate::plan::{plan, Plan, PlanError, Policy};
 use crate::transport::Transport;
 use crate::validate::{validate, Validated};
@@ -38,6 +38,14 @@ pub fn probe(v: &Validated, node: &Name) -> Probe {
         .map(|(n, a)| (n.clone(), a.minor.value))
         .collect();
     Probe::for_node(&v.desired, files, &minors, node)
+}
+
+/// What the executor observes after a stage: `probe`, asking only about the parts it names.
+pub fn observer<'a>(
+    v: &'a Validated,
+    t: &'a dyn Transport,
+) -> impl Fn(&Name, &BTreeSet<PartKind>) -> NodeState + Sync + 'a {
+    move |node, parts| observe_node(t, node.as_str(), &probe(v, node).only(parts))
 }
 
 /// Observes every node of the desired state, all in parallel.

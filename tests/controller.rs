@@ -324,8 +324,7 @@ fn failures_back_off_and_an_unfinished_run_is_reported() {
 fn a_stop_request_ends_the_run_after_the_running_stage() {
     use std::sync::atomic::AtomicBool;
     use xenflux::exec::{ExecError, Executor};
-    use xenflux::observe::observe_node;
-    use xenflux::reconcile::{plan_for, probe, snapshot};
+    use xenflux::reconcile::{observer, plan_for, snapshot};
 
     let sources = xenflux::load::from_dir(&root().join("cluster-state")).unwrap();
     let first = xenflux::validate::validate(&sources, &Default::default()).unwrap();
@@ -334,7 +333,7 @@ fn a_stop_request_ends_the_run_after_the_running_stage() {
     let plan = plan_for(&snap, false).unwrap();
     assert!(plan.stages.len() > 2);
     let v = &snap.validated;
-    let observe = |n: &xenflux::model::Name| observe_node(&sim, n.as_str(), &probe(v, n));
+    let observe = observer(v, &sim);
     // Asked to stop before it began: the first stage still runs whole, nothing after it.
     let stop = AtomicBool::new(true);
     let exec = Executor {

@@ -7,9 +7,8 @@
 use proptest::prelude::*;
 use xenflux::exec::Executor;
 use xenflux::load::Source;
-use xenflux::observe::observe_node;
 use xenflux::plan::Plan;
-use xenflux::reconcile::{plan_for, probe, snapshot, Snapshot};
+use xenflux::reconcile::{observer, plan_for, snapshot, Snapshot};
 use xenflux::sim::{SimCluster, SimOptions};
 
 /// A small desired state: `pairs` two-node pairs with volumes and domains.
@@ -88,7 +87,7 @@ fn yaml_err(src: &[Source]) -> String {
 
 fn apply(snap: &Snapshot, plan: &Plan, sim: &SimCluster) -> Result<usize, String> {
     let v = &snap.validated;
-    let observe = |n: &xenflux::model::Name| observe_node(sim, n.as_str(), &probe(v, n));
+    let observe = observer(v, sim);
     let exec = Executor {
         transport: sim,
         lvm_extra: Vec::new(),

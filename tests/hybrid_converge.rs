@@ -16,9 +16,7 @@ use common::hybrid::PerNode;
 use common::hybrid_checks::{assert_drbd, assert_real, lv_size, running_on, state, two_nodes, MIB};
 use xenflux::exec::{Event, Executor};
 use xenflux::load::Source;
-use xenflux::model::Name;
-use xenflux::observe::observe_node;
-use xenflux::reconcile::{plan_for, probe, snapshot};
+use xenflux::reconcile::{observer, plan_for, snapshot};
 use xenflux::sim::{SimCluster, SimOptions};
 
 /// Plans and applies until the plan is empty (a domain whose disks and node both change moves
@@ -37,7 +35,7 @@ fn converge(sources: &[Source], t: &PerNode) -> usize {
             return pass;
         }
         let v = &snap.validated;
-        let observe = |node: &Name| observe_node(t, node.as_str(), &probe(v, node));
+        let observe = observer(v, t);
         let exec = Executor {
             transport: t,
             lvm_extra: Vec::new(),

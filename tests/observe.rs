@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use xenflux::drivers::drbd::{ConnectionState, DiskState, ReplState, Role};
 use xenflux::drivers::net::PortState;
-use xenflux::observe::{commands, interpret, observe_node, MetaDisk, Part, Probe};
+use xenflux::observe::{commands, interpret, observe_node, MetaDisk, Part, PartKind, Probe};
 use xenflux::transport::{Cmd, Output, Transport, TransportError};
 
 fn fixture(name: &str) -> String {
@@ -273,6 +273,30 @@ fn a_domain_listed_without_its_configuration_is_unknown_not_absent() {
         }
         Part::Known(x) => panic!("a listed domain went missing: {x:?}"),
     }
+}
+
+#[test]
+fn a_probe_for_some_parts_asks_only_their_commands() {
+    let p = probe().only(&[PartKind::Xen, PartKind::Files].into_iter().collect());
+    let asked: Vec<String> = commands(&p).iter().map(|c| c.argv.join(" ")).collect();
+    assert_eq!(
+        asked,
+        [
+            "xl list",
+            "xl list -l",
+            "xl info",
+            "cat /etc/drbd.d/dns.res",
+            "cat /etc/xen/absent.cfg"
+        ]
+    );
+    let s = interpret(&p, &lab_outputs(&p));
+    assert!(s.xen.known().unwrap().domains.contains_key("dns"));
+    assert_eq!(s.files["/etc/xen/absent.cfg"], Part::Known(None));
+    match &s.lvm {
+        Part::Unknown(u) => assert_eq!(u.reason, "lvm was not asked about in this observation"),
+        Part::Known(_) => panic!("LVM was not asked about"),
+    }
+    assert!(!s.drbd.is_known() && !s.net.is_known() && !s.ocfs2.is_known());
 }
 
 #[test]

@@ -10,10 +10,9 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
 
-use crate::exec::{Event, Executor, Lock};
-use crate::observe::observe_node;
+use crate::exec::{Event, ExecError, Executor, Lock};
 use crate::plan::Plan;
-use crate::reconcile::{plan_for, probe, snapshot, ReconcileError, Snapshot};
+use crate::reconcile::{plan_for, snapshot, ReconcileError, Snapshot};
 use crate::sim::{SimCluster, SimOptions};
 use crate::target::{open_target, sim_path, Target, TargetHandle};
 
@@ -214,33 +213,7 @@ pub fn cmd_apply(
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let v = &snap.validated;
-    let transport = handle.transport();
-    let observe =
-        |node: &crate::model::Name| observe_node(transport, node.as_str(), &probe(v, node));
-    let exec = Executor {
-        transport,
-        lvm_extra: Vec::new(),
-        journal: Some(state_dir.join("journal.jsonl")),
-        observe: &observe,
-        stop: None,
-        settle: Some(crate::exec::SETTLE),
-    };
-    let mut progress = |e: Event| match e {
-        Event::Stage {
-            index,
-            total,
-            title,
-        } => println!("[{index}/{total}] {title}"),
-        Event::Action { node, action, ok } => {
-            println!(
-                "  {} {node}: {}",
-                if ok { "ok  " } else { "FAIL" },
-                action.describe()
-            )
-        }
-    };
-    let result = exec.run(&plan, &mut progress);
+    let result = run_plan(&handle, &snap, &plan, state_dir);
     handle.finish()?;
     match result {
         Ok(n) => {
@@ -344,4 +317,48 @@ pub fn cmd_sim(
     }
     handle.finish()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `plan` with progress lines on stdout, verifying each stage on the target.
+fn run_plan(
+    handle: &TargetHandle,
+    snap: &Snapshot,
+    plan: &Plan,
+    state_dir: &Path,
+) -> Result<usize, ExecError> {
+    let transport = handle.transport();
+    let observe = crate::reconcile::observer(&snap.validated, transport);
+    let exec = Executor {
+        transport,
+        lvm_extra: Vec::new(),
+        journal: Some(state_dir.join("journal.jsonl")),
+        observe: &observe,
+        stop: None,
+        settle: Some(crate::exec::SETTLE),
+    };
+    let mut progress = |e: Event| match e {
+        Event::Stage {
+            index,
+            total,
+            title,
+        } => println!("[{index}/{total}] {title}"),
+        Event::Action { node, action, ok } => {
+            println!(
+                "  {} {node}: {}",
+                if ok { "ok  " } else { "FAIL" },
+                action.describe()
+            )
+        }
+        Event::Waiting {
+            node,
+            action,
+            detail,
+            wait,
+        } => println!(
+            "  wait {node}: {}: {detail}; looking again in {:.1} s",
+            action.describe(),
+            wait.as_secs_f64()
+        ),
+    };
+    exec.run(plan, &mut progress)
 }

@@ -161,7 +161,7 @@ pub fn cmd_hook(cmd: HookCommand) -> Result<ExitCode> {
 
 pub fn cmd_suspend(state_dir: &Path, reason: Option<String>) -> Result<ExitCode> {
     let s = Suspension {
-        since: status::rfc3339(status::unix_now()),
+        since: crate::clock::now(),
         reason: reason.unwrap_or_default(),
     };
     let path = status::suspension_path(state_dir);

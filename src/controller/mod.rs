@@ -237,7 +237,7 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
         let covers = shared.requested.load(Ordering::SeqCst);
         pass_no += 1;
         lock(&shared.status).reconciling = true;
-        let started = status::rfc3339(status::unix_now());
+        let started = crate::clock::now();
         let job = {
             let repo = opts.repo.clone();
             let state_dir = opts.state_dir.clone();
@@ -319,7 +319,7 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
             }
             m.seconds_sum += record.seconds;
             m.last_seconds = record.seconds;
-            m.last_end_unix = status::unix_now();
+            m.last_end_unix = crate::clock::unix_now();
             m.actions_applied += record.applied as u64;
         }
         {

@@ -10,8 +10,7 @@ use std::time::Instant;
 
 use crate::exec::{Event, ExecError, Executor, Lock};
 use crate::model::{Desired, ReconcileMode};
-use crate::observe::observe_node;
-use crate::reconcile::{plan_for, probe, snapshot, ReconcileError};
+use crate::reconcile::{plan_for, snapshot, ReconcileError};
 use crate::transport::Transport;
 use crate::validate::validate;
 
@@ -178,7 +177,7 @@ impl Pass<'_> {
         let marker = inflight_path(self.state_dir);
         let note = serde_json::json!({
             "commit": out.commit,
-            "started": status::rfc3339(status::unix_now()),
+            "started": crate::clock::now(),
             "actions": plan.action_count(),
             "stages": plan.stages.len(),
         });
@@ -187,7 +186,7 @@ impl Pass<'_> {
         }
         let _ = std::fs::write(&marker, note.to_string());
         let v = &snap.validated;
-        let observe = |node: &crate::model::Name| observe_node(t, node.as_str(), &probe(v, node));
+        let observe = crate::reconcile::observer(v, t);
         let exec = Executor {
             transport: t,
             lvm_extra: Vec::new(),
@@ -209,6 +208,16 @@ impl Pass<'_> {
                     tracing::warn!("{node}: FAILED {}", action.describe());
                 }
             }
+            Event::Waiting {
+                node,
+                action,
+                detail,
+                wait,
+            } => tracing::info!(
+                "{node}: {}: {detail}; looking again in {:.1} s",
+                action.describe(),
+                wait.as_secs_f64()
+            ),
         };
         let ran = exec.run(&plan, &mut progress);
         let _ = std::fs::remove_file(&marker);

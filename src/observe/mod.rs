@@ -16,6 +16,20 @@ use crate::model::{Mac, Name};
 
 pub use probe::{commands, interpret, observe_node, Probe};
 
+/// The parts of a node's observation, for a probe that asks about only some of them (the
+/// executor's verification looks only at what a stage changed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PartKind {
+    Lvm,
+    Drbd,
+    Xen,
+    Net,
+    Ocfs2,
+    Listening,
+    Files,
+    Filesystems,
+}
+
 /// A part of a node's state: known, or unknown with the reason. Serialised as the value itself
 /// when known, and as `{unknown: {command, status, stderr, reason}}` when not.
 #[derive(Clone, Debug, PartialEq)]

@@ -3,7 +3,7 @@
 //! part unknown, with the command, exit status and stderr; only answers a real tool gives for
 //! "nothing there" (no such file, blank device) count as known-empty.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::drivers::drbd::{
     self, dump_xml, proc_drbd, status, ConnectionState, DiskState, ReplState, Role,
@@ -14,8 +14,8 @@ use crate::transport::{Cmd, Output, Transport};
 
 use super::{
     BondState, DrbdConfig, DrbdKernel, DrbdPeer, DrbdResource, DrbdState, LinkState, LvState,
-    LvmState, MetaDisk, NetState, NodeState, Ocfs2Device, Ocfs2State, Part, Unknown, VgState,
-    XenDomain, XenState,
+    LvmState, MetaDisk, NetState, NodeState, Ocfs2Device, Ocfs2State, Part, PartKind, Unknown,
+    VgState, XenDomain, XenState,
 };
 
 /// What to ask one node.
@@ -32,6 +32,8 @@ pub struct Probe {
     pub devices: Vec<String>,
     /// DRBD minors whose device size to read (`/sys/block/drbdN/size`, readable in any role).
     pub minors: Vec<u32>,
+    /// Only these parts (None: all). The others come back unknown, with "not asked".
+    pub only: Option<BTreeSet<PartKind>>,
 }
 
 impl Probe {
@@ -70,7 +72,18 @@ impl Probe {
             files: files.into_iter().collect(),
             devices,
             minors: sizes,
+            only: None,
         }
+    }
+
+    /// The same probe asking only about `parts`.
+    pub fn only(mut self, parts: &BTreeSet<PartKind>) -> Probe {
+        self.only = Some(parts.clone());
+        self
+    }
+
+    fn asks(&self, part: PartKind) -> bool {
+        self.only.as_ref().is_none_or(|o| o.contains(&part))
     }
 }
 
@@ -102,50 +115,67 @@ enum Slot {
 }
 
 fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
-    let mut v = vec![
-        (Slot::Vgs, Cmd::new(lvm::vgs(None))),
-        (Slot::Lvs, Cmd::new(lvm::lvs(None))),
-        (Slot::DumpXml, Cmd::new(drbd::dump_xml(None))),
-        (Slot::ProcDrbd, Cmd::new(drbd::cat_proc_drbd())),
-    ];
-    if p.drbd_version == DrbdVersion::V9 {
+    let mut v = Vec::new();
+    if p.asks(PartKind::Lvm) {
+        v.push((Slot::Vgs, Cmd::new(lvm::vgs(None))));
+        v.push((Slot::Lvs, Cmd::new(lvm::lvs(None))));
+    }
+    if p.asks(PartKind::Drbd) {
+        v.push((Slot::DumpXml, Cmd::new(drbd::dump_xml(None))));
+        v.push((Slot::ProcDrbd, Cmd::new(drbd::cat_proc_drbd())));
+        if p.drbd_version == DrbdVersion::V9 {
+            v.push((
+                Slot::DrbdStatusJson,
+                Cmd::new(drbd::drbdsetup_status_json()),
+            ));
+        }
+    }
+    if p.asks(PartKind::Xen) {
+        // The table first: a domain created between the two commands is still seen whole, one
+        // destroyed between them shows as listed without a configuration (see `read_xen`).
+        v.push((Slot::XlTable, Cmd::new(xl::list())));
+        v.push((Slot::XlList, Cmd::new(xl::list_long())));
+        v.push((Slot::XlInfo, Cmd::new(xl::info())));
+    }
+    if p.asks(PartKind::Net) {
+        v.push((Slot::IpLink, Cmd::new(net::ip_link_show())));
+        v.push((Slot::IpAddr, Cmd::new(net::ip_addr_show())));
+        v.push((Slot::BridgeLink, Cmd::new(net::bridge_link_show())));
+        v.push((Slot::SshConnection, Cmd::new(net::ssh_connection())));
+        for b in &p.bonds {
+            v.push((Slot::Bonding(b.clone()), Cmd::new(net::cat_bonding(b))));
+        }
+    }
+    if p.asks(PartKind::Ocfs2) {
         v.push((
-            Slot::DrbdStatusJson,
-            Cmd::new(drbd::drbdsetup_status_json()),
+            Slot::ClusterConf,
+            Cmd::new(["cat", "/etc/ocfs2/cluster.conf"]),
         ));
+        v.push((Slot::MountedDetect, Cmd::new(ocfs2::mounted_detect(None))));
+        v.push((Slot::MountedFull, Cmd::new(ocfs2::mounted_full(None))));
+        v.push((Slot::ProcMounts, Cmd::new(ocfs2::cat_proc_mounts())));
+        v.push((Slot::O2cbStatus, Cmd::new(["o2cb", "cluster-status"])));
     }
-    // The table first: a domain created between the two commands is still seen whole, one
-    // destroyed between them shows as listed without a configuration (see `read_xen`).
-    v.push((Slot::XlTable, Cmd::new(xl::list())));
-    v.push((Slot::XlList, Cmd::new(xl::list_long())));
-    v.push((Slot::XlInfo, Cmd::new(xl::info())));
-    v.push((Slot::IpLink, Cmd::new(net::ip_link_show())));
-    v.push((Slot::IpAddr, Cmd::new(net::ip_addr_show())));
-    v.push((Slot::BridgeLink, Cmd::new(net::bridge_link_show())));
-    v.push((Slot::SshConnection, Cmd::new(net::ssh_connection())));
-    for b in &p.bonds {
-        v.push((Slot::Bonding(b.clone()), Cmd::new(net::cat_bonding(b))));
+    if p.asks(PartKind::Listening) {
+        v.push((Slot::Listening, Cmd::new(ss::ss_listening_tcp())));
     }
-    v.push((
-        Slot::ClusterConf,
-        Cmd::new(["cat", "/etc/ocfs2/cluster.conf"]),
-    ));
-    v.push((Slot::MountedDetect, Cmd::new(ocfs2::mounted_detect(None))));
-    v.push((Slot::MountedFull, Cmd::new(ocfs2::mounted_full(None))));
-    v.push((Slot::ProcMounts, Cmd::new(ocfs2::cat_proc_mounts())));
-    v.push((Slot::O2cbStatus, Cmd::new(["o2cb", "cluster-status"])));
-    v.push((Slot::Listening, Cmd::new(ss::ss_listening_tcp())));
-    for f in &p.files {
-        v.push((Slot::File(f.clone()), Cmd::new(["cat", f.as_str()])));
+    if p.asks(PartKind::Files) {
+        for f in &p.files {
+            v.push((Slot::File(f.clone()), Cmd::new(["cat", f.as_str()])));
+        }
     }
-    for d in &p.devices {
-        v.push((Slot::Blkid(d.clone()), Cmd::new(ocfs2::blkid_export(d))));
+    if p.asks(PartKind::Filesystems) {
+        for d in &p.devices {
+            v.push((Slot::Blkid(d.clone()), Cmd::new(ocfs2::blkid_export(d))));
+        }
     }
-    for m in &p.minors {
-        v.push((
-            Slot::DrbdSize(*m),
-            Cmd::new(["cat".to_string(), format!("/sys/block/drbd{m}/size")]),
-        ));
+    if p.asks(PartKind::Drbd) {
+        for m in &p.minors {
+            v.push((
+                Slot::DrbdSize(*m),
+                Cmd::new(["cat".to_string(), format!("/sys/block/drbd{m}/size")]),
+            ));
+        }
     }
     v
 }
@@ -230,7 +260,11 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
         command: String::new(),
         status: None,
         stderr: String::new(),
-        reason: format!("no output for {what}"),
+        reason: if p.only.is_some() {
+            format!("{what} was not asked about in this observation")
+        } else {
+            format!("no output for {what}")
+        },
     };
     let lvm = match (get(&Slot::Vgs), get(&Slot::Lvs)) {
         (Some(v), Some(l)) => read_lvm(v, l),

@@ -415,7 +415,11 @@ pub fn run(config: &Path) {
     run.assert_dns_runs_on(step, Some("nodea"));
     for node in NODES {
         let role = run.proc_drbd_line(node, dns.minor);
-        let want = if node == "nodea" { "ro:Primary/Secondary" } else { "ro:Secondary/Primary" };
+        let want = if node == "nodea" {
+            "ro:Primary/Secondary"
+        } else {
+            "ro:Secondary/Primary"
+        };
         assert!(role.contains(want), "step {step}: {node}: {role}");
     }
     run.step(step, t);
@@ -431,7 +435,10 @@ pub fn run(config: &Path) {
     run.ssh("nodeb", "umount /OVS");
     run.assert_dns_runs_on("5 drift made", None);
     let role = run.proc_drbd_line("nodea", dns.minor);
-    assert!(role.contains("ro:Secondary/Secondary"), "5 drift made: {role}");
+    assert!(
+        role.contains("ro:Secondary/Secondary"),
+        "5 drift made: {role}"
+    );
     run.apply_then_plan_is_empty(step);
     run.assert_dns_runs_on(step, Some("nodea"));
     run.assert_ocfs2_on_both(step, ovs.minor);
