@@ -8,6 +8,8 @@
 //! nonce, cut to the exact byte count with `head -c`) or `/dev/null`, so no command ever reads
 //! the script. Each command's stdout, stderr and exit status go to files in a `mktemp -d`
 //! directory (removed by a trap) and come back framed by byte lengths ([`super::frames`]).
+//! When ssh itself fails (exit 255) before the script printed anything, nothing ran on the node
+//! and the batch is sent once more, two seconds later.
 //!
 //! This module must not know what the commands mean (no DRBD, no LVM), and spawns nothing
 //! itself: processes start in [`super::local`].
@@ -65,6 +67,10 @@ pub enum SshError {
     #[error("the ssh control directory {path} is not a private directory of this user (owner uid {uid}, mode {mode:o}): refusing to put control sockets there")]
     ControlDirUnsafe { path: PathBuf, uid: u32, mode: u32 },
 }
+
+/// How often a batch is sent again when ssh failed before anything ran on the node.
+const RETRIES: u32 = 1;
+const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// Nodes reached over SSH. `Send + Sync`: observation runs one thread per node.
 #[derive(Debug)]
@@ -154,12 +160,23 @@ impl Transport for Ssh {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(node.to_string());
-        let answer = run_captured(&argv, &[], Some(text.as_bytes())).map_err(|e| {
-            unreachable(format!(
-                "cannot run {}: {e}",
-                self.options.program.display()
-            ))
-        })?;
+        let mut attempt = 0;
+        let answer = loop {
+            let answer = run_captured(&argv, &[], Some(text.as_bytes())).map_err(|e| {
+                unreachable(format!(
+                    "cannot run {}: {e}",
+                    self.options.program.display()
+                ))
+            })?;
+            // ssh itself failed (exit 255) before the script printed anything: nothing ran on
+            // the node, so one more try is safe — and rides out a transient refusal.
+            let nothing_ran = answer.status == Some(255) && answer.stdout.is_empty();
+            if !nothing_ran || attempt >= RETRIES {
+                break answer;
+            }
+            attempt += 1;
+            std::thread::sleep(RETRY_AFTER);
+        };
         let ssh_said = || {
             let status = answer
                 .status

@@ -111,13 +111,19 @@ impl Run {
             String::from_utf8_lossy(&apply.stderr),
             self.diagnose()
         );
+        // What ran, with any `wait` lines: the test log then shows where the time went.
+        eprintln!(
+            "step {step}: apply:\n{}",
+            String::from_utf8_lossy(&apply.stdout)
+        );
         let plan = self.xenflux(step, &["plan", "--target", "ssh"]);
         assert_eq!(
             plan.status.code(),
             Some(0),
-            "step {step}: plan --target ssh after apply is not empty:\nstdout:\n{}\nstderr:\n{}",
+            "step {step}: plan --target ssh after apply is not empty:\nstdout:\n{}\nstderr:\n{}\n{}",
             String::from_utf8_lossy(&plan.stdout),
-            String::from_utf8_lossy(&plan.stderr)
+            String::from_utf8_lossy(&plan.stderr),
+            self.diagnose()
         );
     }
 
@@ -137,6 +143,7 @@ impl Run {
                 "xl list -l | head -c 1500",
                 "tail -n 30 /var/log/xen/xl-dns.log",
                 "cat /proc/drbd",
+                "tail -n 20 /var/log/sshd.log",
             ] {
                 let out = Command::new("ssh")
                     .arg("-F")
