@@ -191,41 +191,34 @@ pub const SETTLE: Settle = Settle {
 
 /// How long an action's effect may take to become visible after its commands returned.
 pub fn patience(a: &Action) -> Duration {
-    let secs = match a {
+    Duration::from_secs(match part_of(a) {
         // Xen lists a domain that has shut down (flags `--ps--`) until it is reaped; a new
         // domain's configuration is readable only once libxl has stored it.
-        Action::XlCreate { .. } | Action::XlShutdown { .. } | Action::XlMigrate { .. } => 60,
-        Action::Up { .. }
-        | Action::Down { .. }
-        | Action::InitialPrimary { .. }
-        | Action::Primary { .. }
-        | Action::Secondary { .. }
-        | Action::Mount { .. } => 20,
-        Action::WriteFile { .. }
-        | Action::RemoveFile { .. }
-        | Action::CreateLv { .. }
-        | Action::ExtendLv { .. }
-        | Action::RemoveLv { .. }
-        | Action::CreateMd { .. }
-        | Action::Adjust { .. }
-        | Action::AllowTwoPrimaries { .. }
-        | Action::Resize { .. }
-        | Action::Mkfs { .. }
-        | Action::GrowFs { .. }
-        | Action::O2cbStart { .. }
-        | Action::CreateBridge { .. }
-        | Action::CreateBond { .. }
-        | Action::SetMaster { .. }
-        | Action::SetStp { .. }
-        | Action::LinkUp { .. }
-        | Action::AddAddress { .. }
-        | Action::BlockAttach { .. }
-        | Action::BlockDetach { .. } => 10,
-    };
-    Duration::from_secs(secs)
+        Some(PartKind::Xen) => 60,
+        // DRBD role and connection changes, an OCFS2 mount joining the DLM domain.
+        Some(PartKind::Drbd | PartKind::Ocfs2) => 20,
+        Some(_) | None => 10,
+    })
 }
 
-impl Executor<'_> {
+impl<'a> Executor<'a> {
+    /// An executor for real (or simulated) nodes: journal at `journal`, verification settling
+    /// as real nodes need ([`SETTLE`]), no stop flag, no extra LVM words.
+    pub fn new(
+        transport: &'a dyn Transport,
+        observe: &'a (dyn Fn(&Name, &BTreeSet<PartKind>) -> NodeState + Sync),
+        journal: PathBuf,
+    ) -> Executor<'a> {
+        Executor {
+            transport,
+            lvm_extra: Vec::new(),
+            journal: Some(journal),
+            observe,
+            stop: None,
+            settle: Some(SETTLE),
+        }
+    }
+
     /// Runs every stage of the plan; returns the number of actions completed.
     pub fn run(&self, plan: &Plan, progress: &mut dyn FnMut(Event)) -> Result<usize, ExecError> {
         let mut done = 0;

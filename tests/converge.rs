@@ -170,3 +170,60 @@ proptest! {
         prop_assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     }
 }
+
+/// A resource left open to two Primaries behind xenflux's back (`drbdadm net-options`, as an
+/// interrupted live migration leaves it) is drift: the kernel's option is read with
+/// `drbdsetup show` and `drbdadm adjust` brings back the file's.
+#[test]
+fn a_kernel_left_allowing_two_primaries_is_adjusted_back() {
+    use xenflux::drivers::drbd::{net_options_allow_two_primaries, show};
+    use xenflux::transport::Cmd;
+
+    let s = Shape {
+        pairs: 1,
+        volumes: vec![(0, 1, false, false)],
+        domains: vec![(0, false, true)],
+    };
+    let src = sources(&s);
+    let v = xenflux::validate::validate(&src, &Default::default()).unwrap();
+    let sim = SimCluster::fresh(&v.desired, &SimOptions::default());
+    converge(&src, &sim);
+    let shown = |node: &str| {
+        let out = sim.run(node, &Cmd::new(show::argv())).unwrap();
+        assert_eq!(out.status, Some(0), "{}", out.stderr);
+        show::parse(&out.stdout).unwrap()
+    };
+    for node in ["n00", "n01"] {
+        let out = sim
+            .run(node, &Cmd::new(net_options_allow_two_primaries("v0", true)))
+            .unwrap();
+        assert_eq!(out.status, Some(0), "{}", out.stderr);
+        assert!(shown(node)[0].allow_two_primaries);
+    }
+
+    let plan = plan_for(&snap(&src, &sim), false).unwrap();
+    let text = xenflux::report::text(&plan, &v.desired);
+    assert_eq!(
+        plan.stages
+            .iter()
+            .flat_map(|st| &st.actions)
+            .map(|a| (a.node().to_string(), a.describe()))
+            .collect::<Vec<_>>(),
+        [
+            (
+                "n00".to_string(),
+                "apply the changed configuration of v0".to_string()
+            ),
+            (
+                "n01".to_string(),
+                "apply the changed configuration of v0".to_string()
+            )
+        ],
+        "{text}"
+    );
+    assert_eq!(converge(&src, &sim), 1);
+    for node in ["n00", "n01"] {
+        assert!(!shown(node)[0].allow_two_primaries, "{node}");
+    }
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}

@@ -970,6 +970,9 @@ const FIXTURES: &[&str] = &[
     "proc-mounts-6.1-lab.txt",
     "blkid-2.38.1-p-export-ext4-label-space.txt",
     "ss-6.1.0-htln-lab.txt",
+    "drbdsetup-show-8.4.11-lab.txt",
+    "xl-4.17-list-shutdown.txt",
+    "xl-4.17-list-long-shutdown.json",
 ];
 
 /// Runs every parser on `input`; the results do not matter, only that none panics.
@@ -982,6 +985,7 @@ fn run_all_parsers(input: &str) {
     let _ = status::parse_json(input);
     let _ = events2::parse_now(input);
     let _ = dump_xml::parse(input);
+    let _ = xenflux::drivers::drbd::show::parse(input);
     let _ = xl::parse_list_long(input);
     let _ = xl::parse_create_dry_run(input);
     let _ = xl::parse_list(input);
@@ -1134,4 +1138,23 @@ fn proc_drbd_minors_of_two_and_three_digits_are_not_indented() {
     assert_eq!(minors, vec![9, 10, 254]);
     assert_eq!(pd.devices[1].cs, ConnState::WFConnection);
     assert!(proc_drbd::parse("version: 8.4.11 (api:1/proto:86-101)\nbogus line\n").is_err());
+}
+
+#[test]
+fn drbdsetup_show_tells_which_resources_the_kernel_lets_be_primary_twice() {
+    use xenflux::drivers::drbd::show;
+    let shown = show::parse(&fixture("drbdsetup-show-8.4.11-lab.txt")).unwrap();
+    assert_eq!(
+        shown,
+        [
+            show::Shown {
+                name: "dns".into(),
+                allow_two_primaries: false
+            },
+            show::Shown {
+                name: "ovs".into(),
+                allow_two_primaries: true
+            },
+        ]
+    );
 }

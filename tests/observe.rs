@@ -46,6 +46,8 @@ fn lab_outputs(p: &Probe) -> Vec<Output> {
                 l if l.starts_with("lvs") => fixture("lvs-2.03.16-lab.json"),
                 "drbdadm dump-xml" => fixture("drbdadm-dump-xml-9.22-84mode-lab.xml"),
                 "cat /proc/drbd" => fixture("proc-drbd-8.4.11-connected-primary.txt"),
+                // Captured on nodeb; the options are the same on both nodes.
+                "drbdsetup show" => fixture("drbdsetup-show-8.4.11-lab.txt"),
                 "xl list" => fixture("xl-4.17-list.txt"),
                 "xl list -l" => fixture("xl-4.17-list-long.json"),
                 "xl info" => fixture("xl-4.17-info.txt"),
@@ -119,8 +121,18 @@ fn a_lab_node_is_read_completely() {
         (k.peers[0].role.clone(), k.peers[0].disk.clone()),
         (Role::Secondary, DiskState::UpToDate)
     );
+    // The kernel's own option, from `drbdsetup show`, beside the file's.
+    assert_eq!(k.allow_two_primaries, Some(false));
     let ovs = drbd.resources["ovs"].config.as_ref().unwrap();
     assert!(ovs.allow_two_primaries);
+    assert_eq!(
+        drbd.resources["ovs"]
+            .kernel
+            .as_ref()
+            .unwrap()
+            .allow_two_primaries,
+        Some(true)
+    );
     assert_eq!(
         drbd.resources["ovs"].kernel.as_ref().unwrap().peers[0].role,
         Role::Primary

@@ -238,6 +238,7 @@ fn kernel(role: Role, conn: ConnectionState, disk: DiskState, peer_disk: DiskSta
             disk: peer_disk,
             sync_percent: None,
         }],
+        allow_two_primaries: None,
     }
 }
 

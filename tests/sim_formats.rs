@@ -143,6 +143,25 @@ fn lab() -> SimCluster {
     sim
 }
 
+/// `drbdsetup show` without the after-sb policies and the `disk { }` option blocks, which the
+/// simulator does not keep.
+fn modelled_options(text: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t == "disk {" {
+            skipping = true;
+        } else if skipping {
+            skipping = t != "}";
+        } else if !t.starts_with("after-sb-") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Replaces every value of `key` in `key: "value"` with the fixture's.
 fn with_uuid(text: &str, uuid: &str) -> String {
     text.lines()
@@ -213,6 +232,15 @@ fn drbd_outputs_match_the_lab() {
         r.ok("nodea", "drbdadm status").stdout,
         fixture("drbdadm-status-9.22-on-8.4.11-connected.txt")
     );
+    // `drbdsetup show` (captured on nodeb), less the options the simulator keeps no record of.
+    assert_eq!(
+        modelled_options(&r.ok("nodeb", "drbdsetup show").stdout),
+        modelled_options(&fixture("drbdsetup-show-8.4.11-lab.txt"))
+    );
+    assert!(r
+        .ok("nodeb", "drbdsetup show")
+        .stdout
+        .contains("\n        allow-two-primaries\tyes;\n"));
     // After `drbdadm disconnect dns` on nodea: StandAlone there (no protocol letter), WFConnection
     // on nodeb, as in real-lab/drbd-states.txt.
     r.ok("nodea", "drbdadm disconnect dns");

@@ -328,14 +328,7 @@ fn run_plan(
 ) -> Result<usize, ExecError> {
     let transport = handle.transport();
     let observe = crate::reconcile::observer(&snap.validated, transport);
-    let exec = Executor {
-        transport,
-        lvm_extra: Vec::new(),
-        journal: Some(state_dir.join("journal.jsonl")),
-        observe: &observe,
-        stop: None,
-        settle: Some(crate::exec::SETTLE),
-    };
+    let exec = Executor::new(transport, &observe, state_dir.join("journal.jsonl"));
     let mut progress = |e: Event| match e {
         Event::Stage {
             index,

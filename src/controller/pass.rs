@@ -188,12 +188,8 @@ impl Pass<'_> {
         let v = &snap.validated;
         let observe = crate::reconcile::observer(v, t);
         let exec = Executor {
-            transport: t,
-            lvm_extra: Vec::new(),
-            journal: Some(self.state_dir.join("journal.jsonl")),
-            observe: &observe,
             stop: Some(self.stop),
-            settle: Some(crate::exec::SETTLE),
+            ..Executor::new(t, &observe, self.state_dir.join("journal.jsonl"))
         };
         let mut progress = |e: Event| match e {
             Event::Stage {

@@ -198,6 +198,9 @@ pub struct DrbdKernel {
     pub role: Role,
     pub disk: DiskState,
     pub peers: Vec<DrbdPeer>,
+    /// Net option `allow-two-primaries` as the kernel runs it (`drbdsetup show`), which
+    /// `drbdadm net-options` can change without the file; None when it could not be read.
+    pub allow_two_primaries: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -94,6 +94,7 @@ enum Slot {
     Lvs,
     DumpXml,
     ProcDrbd,
+    DrbdShow,
     DrbdStatusJson,
     XlTable,
     XlList,
@@ -123,6 +124,7 @@ fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
     if p.asks(PartKind::Drbd) {
         v.push((Slot::DumpXml, Cmd::new(drbd::dump_xml(None))));
         v.push((Slot::ProcDrbd, Cmd::new(drbd::cat_proc_drbd())));
+        v.push((Slot::DrbdShow, Cmd::new(drbd::show::argv())));
         if p.drbd_version == DrbdVersion::V9 {
             v.push((
                 Slot::DrbdStatusJson,
@@ -271,7 +273,8 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
         _ => Part::Unknown(missing("lvm")),
     };
     let drbd = match (get(&Slot::DumpXml), get(&Slot::ProcDrbd)) {
-        (Some(x), Some(pd)) => read_drbd(x, pd, get(&Slot::DrbdStatusJson), p),
+        (Some(x), Some(pd)) => read_drbd(x, pd, get(&Slot::DrbdStatusJson), p)
+            .map(|d| with_runtime_options(d, get(&Slot::DrbdShow))),
         _ => Part::Unknown(missing("drbd")),
     };
     let xen = match (get(&Slot::XlTable), get(&Slot::XlList), get(&Slot::XlInfo)) {
@@ -433,6 +436,25 @@ fn read_lvm(vgs: &Output, lvs: &Output) -> Part<LvmState> {
     Part::Known(LvmState { vgs, lvs })
 }
 
+/// The kernel's `allow-two-primaries` of every resource that is up, from `drbdsetup show`. A
+/// failing or unreadable `show` leaves it unknown (None) without hiding the rest of DRBD.
+fn with_runtime_options(mut state: DrbdState, show: Option<&Output>) -> DrbdState {
+    let shown = show
+        .filter(|o| o.success())
+        .and_then(|o| drbd::show::parse(&o.stdout).ok())
+        .unwrap_or_default();
+    for r in shown {
+        if let Some(k) = state
+            .resources
+            .get_mut(&r.name)
+            .and_then(|x| x.kernel.as_mut())
+        {
+            k.allow_two_primaries = Some(r.allow_two_primaries);
+        }
+    }
+    state
+}
+
 fn read_drbd(xml: &Output, proc: &Output, json: Option<&Output>, p: &Probe) -> Part<DrbdState> {
     // Without /etc/drbd.conf drbdadm says `Can not open '/etc/drbd.conf'.` (exit 20): no resources.
     let configs = if xml.success() {
@@ -509,6 +531,7 @@ fn read_drbd(xml: &Output, proc: &Output, json: Option<&Output>, p: &Probe) -> P
                         disk: disks.map_or(DiskState::DUnknown, |d| d.peer),
                         sync_percent: dev.sync.as_ref().map(|s| s.percent),
                     }],
+                    allow_two_primaries: None,
                 };
                 match by_minor.get(&dev.minor) {
                     Some(name) => {
@@ -554,6 +577,7 @@ fn read_drbd(xml: &Output, proc: &Output, json: Option<&Output>, p: &Probe) -> P
                             }
                         })
                         .collect(),
+                    allow_two_primaries: None,
                 };
                 state.resources.entry(rs.name.clone()).or_default().kernel = Some(kernel);
             }

@@ -356,6 +356,16 @@ fn volume(ctx: &mut Ctx, targets: &BTreeMap<Name, Name>, name: &Name, v: &Volume
                     resource: res.clone(),
                 },
             ),
+            // The kernel still allows two Primaries though the file does not (a migration that
+            // stopped half way, a hand-run `net-options`): `adjust` brings back the file's
+            // options, once moves and demotions have left one Primary.
+            Some(k) if !v.dual_primary && k.allow_two_primaries == Some(true) => ctx.add(
+                Phase::AdjustLate,
+                Action::Adjust {
+                    node: n.clone(),
+                    resource: res.clone(),
+                },
+            ),
             Some(_) => {}
         }
     }
@@ -393,6 +403,16 @@ fn volume(ctx: &mut Ctx, targets: &BTreeMap<Name, Name>, name: &Name, v: &Volume
         );
         primary.insert(source.clone());
         ctx.new_volumes.insert(name.clone());
+    } else if !md_now.is_empty() && !seeded(&states, &res) {
+        // Meta-data on some nodes but not all, and no UpToDate data anywhere: a first apply
+        // stopped between the nodes' create-md. Nothing can be promoted until both sides are up
+        // and Connected as Inconsistent, when the next reconcile picks the initial sync source.
+        ctx.block(
+            format!("Volume/{name}"),
+            "no node has UpToDate data yet: its initial sync source is chosen once every node is up and Connected (the next reconcile)".into(),
+            Vec::new(),
+        );
+        ctx.frozen.insert(name.clone());
     }
 
     // Grow: the DRBD device follows its LVs once every node is Connected and UpToDate.
@@ -550,4 +570,16 @@ fn volume(ctx: &mut Ctx, targets: &BTreeMap<Name, Name>, name: &Name, v: &Volume
         }
     }
     ctx.primary_after_storage.insert(name.clone(), primary);
+}
+
+/// Some node of the resource has UpToDate data, by its own or its peer's account.
+fn seeded(states: &BTreeMap<Name, &NodeState>, res: &str) -> bool {
+    states.values().any(|s| {
+        resource(s, res)
+            .and_then(|r| r.kernel.as_ref())
+            .is_some_and(|k| {
+                k.disk == DiskState::UpToDate
+                    || k.peers.iter().any(|p| p.disk == DiskState::UpToDate)
+            })
+    })
 }

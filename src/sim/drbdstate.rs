@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::model::DrbdVersion;
 
-use super::state::{Conn, Disk, DrbdRes, MetaData, Role, World};
+use super::state::{Conn, Disk, DrbdRes, MetaData, MetaLoc, Role, World};
 use super::util::Out;
 
 /// The meta-data block a configured resource uses on `node`.
@@ -380,6 +380,49 @@ pub(crate) fn proc_drbd(w: &World, node: &str) -> String {
         ));
     }
     s
+}
+
+/// `drbdsetup show` of an 8.4 module, as `tests/fixtures/drbdsetup-show-8.4.11-lab.txt` lays
+/// it out: every resource that is up, with the options that differ from DRBD's defaults. The
+/// simulator keeps no disk options (`resync-rate`, …), so its `disk { }` blocks are left out; a
+/// flexible external meta-disk is printed as its path alone (not captured).
+pub(crate) fn show84(w: &World, node: &str) -> String {
+    let n = w.node(node);
+    let mut by_minor: Vec<(&String, &DrbdRes)> = n.drbd.iter().collect();
+    by_minor.sort_by_key(|(_, r)| r.conf.minor);
+    let blocks: Vec<String> = by_minor
+        .iter()
+        .map(|(name, r)| {
+            let c = &r.conf;
+            let mut net = String::new();
+            if c.protocol != "C" {
+                net.push_str(&format!("        protocol\t\t{};\n", c.protocol));
+            }
+            if r.two_primaries {
+                net.push_str("        allow-two-primaries\tyes;\n");
+            }
+            let remote = c
+                .peers
+                .first()
+                .map(|p| {
+                    format!(
+                        "    _remote_host {{\n        address\t\t\tipv4 {}:{};\n    }}\n",
+                        p.ip, p.port
+                    )
+                })
+                .unwrap_or_default();
+            let meta = match &c.meta {
+                MetaLoc::Internal => "internal".to_string(),
+                MetaLoc::Indexed { path, index } => format!("\"{path}\" [ {index} ]"),
+                MetaLoc::Flexible { path } => format!("\"{path}\""),
+            };
+            format!(
+                "resource {name} {{\n    options {{\n    }}\n    net {{\n{net}    }}\n{remote}    _this_host {{\n        address\t\t\tipv4 {}:{};\n        volume 0 {{\n            device\t\t\tminor {};\n            disk\t\t\t\"{}\";\n            meta-disk\t\t\t{meta};\n        }}\n    }}\n}}\n",
+                c.ip, c.port, c.minor, c.disk
+            )
+        })
+        .collect();
+    blocks.join("\n")
 }
 
 /// `drbdsetup status --json` (DRBD 9).

@@ -1,8 +1,8 @@
 //! The steps of `lab_converges_grows_moves_and_repairs` on a booted lab: `examples/lab` applied
 //! with the built binary over `--target ssh`, then a grown volume, a live migration, a stop, a
 //! start on the other node, and drift made behind xenflux's back (domain destroyed, its volume
-//! demoted, the OCFS2 filesystem unmounted on the peer), each followed by a re-plan that must be
-//! empty.
+//! demoted and left allowing two Primaries, the OCFS2 filesystem unmounted on the peer), each
+//! followed by a re-plan that must be empty.
 //! Every outcome is checked with the real tools over plain `ssh -F`, never through xenflux.
 //! It owns no lab lifecycle (the caller boots and stops the nodes) and never edits
 //! `examples/lab`: changed states are written into a temporary copy.
@@ -440,6 +440,15 @@ pub fn run(config: &Path) {
         "xl destroy dns && for i in $(seq 30); do drbdadm secondary dns 2>/dev/null && exit 0; sleep 1; done; drbdadm secondary dns",
     );
     run.ssh("nodeb", "umount /OVS");
+    // What a live migration stopped half way leaves: the kernel allows two Primaries.
+    for node in NODES {
+        run.ssh(node, "drbdadm net-options --allow-two-primaries=yes dns");
+        assert!(
+            run.ssh(node, "drbdsetup show dns")
+                .contains("allow-two-primaries"),
+            "5 drift made: {node}"
+        );
+    }
     run.assert_dns_runs_on("5 drift made", None);
     let role = run.proc_drbd_line("nodea", dns.minor);
     assert!(
@@ -448,6 +457,13 @@ pub fn run(config: &Path) {
     );
     run.apply_then_plan_is_empty(step);
     run.assert_dns_runs_on(step, Some("nodea"));
+    for node in NODES {
+        let shown = run.ssh(node, "drbdsetup show dns");
+        assert!(
+            !shown.contains("allow-two-primaries"),
+            "step {step}: {node}: dns still allows two Primaries:\n{shown}"
+        );
+    }
     run.assert_ocfs2_on_both(step, ovs.minor);
     for node in NODES {
         for minor in [dns.minor, ovs.minor] {

@@ -10,6 +10,7 @@
 pub mod dump_xml;
 pub mod events2;
 pub mod proc_drbd;
+pub mod show;
 pub mod status;
 
 use super::{argv, vocab_enum, Argv};

@@ -231,6 +231,7 @@ pub(crate) fn drbdsetup(w: &World, node: &str, args: &[&str]) -> Out {
             Out::ok(drbdstate::status_json(w, node))
         }
         ["status", ..] => Out::fail(20, "drbdsetup-84 status: unrecognized option '--json'\n"),
+        ["show"] if w.drbd_version == DrbdVersion::V84 => Out::ok(drbdstate::show84(w, node)),
         _ => Out::fail(20, format!("drbdsetup {}: not simulated\n", args.join(" "))),
     }
 }
