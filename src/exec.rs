@@ -308,32 +308,26 @@ impl<'a> Executor<'a> {
             return Ok(());
         }
         let started = Instant::now();
-        let mut wait = self.settle.map(|s| s.step);
+        let mut wait = self.settle.map_or(Duration::ZERO, |s| s.step);
         let mut state = (self.observe)(node, &parts);
         for a in actions {
             while let Err(detail) = verify(a, &state) {
-                match (wait, self.settle) {
-                    (Some(w), Some(s)) if started.elapsed() + w <= (s.patience)(a) => {
-                        progress(Event::Waiting {
-                            node,
-                            action: a,
-                            detail: &detail,
-                            wait: w,
-                        });
-                        std::thread::sleep(w);
-                        wait = Some((w * 2).min(s.max_step));
-                        state = (self.observe)(node, &parts);
-                    }
-                    _ => {
-                        let waited = started.elapsed();
-                        let detail = if self.settle.is_some() {
-                            format!("{detail} (still so after {:.1} s)", waited.as_secs_f64())
-                        } else {
-                            detail
-                        };
-                        return Err((*a, detail));
-                    }
+                let Some(s) = self.settle else {
+                    return Err((*a, detail));
+                };
+                if started.elapsed() + wait > (s.patience)(a) {
+                    let waited = started.elapsed().as_secs_f64();
+                    return Err((*a, format!("{detail} (still so after {waited:.1} s)")));
                 }
+                progress(Event::Waiting {
+                    node,
+                    action: a,
+                    detail: &detail,
+                    wait,
+                });
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(s.max_step);
+                state = (self.observe)(node, &parts);
             }
         }
         Ok(())
@@ -476,14 +470,18 @@ pub fn verify(a: &Action, s: &NodeState) -> Result<(), String> {
             Some(Role::Primary) => Err(format!("{resource} is still Primary")),
             _ => Ok(()),
         },
-        Action::XlCreate { domain, .. } => match runs(domain) {
-            true => Ok(()),
-            false => Err(format!("domain {domain} is not running")),
-        },
+        Action::XlCreate { domain, .. } => {
+            if runs(domain) {
+                Ok(())
+            } else {
+                Err(format!("domain {domain} is not running"))
+            }
+        }
         Action::XlShutdown { domain, .. } | Action::XlMigrate { domain, .. } => {
-            match runs(domain) {
-                true => Err(format!("domain {domain} still runs here")),
-                false => Ok(()),
+            if runs(domain) {
+                Err(format!("domain {domain} still runs here"))
+            } else {
+                Ok(())
             }
         }
         Action::CreateBridge { bridge: dev, .. } | Action::CreateBond { bond: dev, .. } => {
@@ -558,17 +556,8 @@ pub fn part_of(a: &Action) -> Option<PartKind> {
 
 /// The part `verify` reads for `a`, named, when the observation could not tell it.
 fn unobserved<'s>(a: &Action, s: &'s NodeState) -> Option<(&'static str, &'s Unknown)> {
-    let (what, u) = match part_of(a)? {
-        PartKind::Lvm => ("LVM", s.lvm.unknown()),
-        PartKind::Drbd => ("DRBD", s.drbd.unknown()),
-        PartKind::Xen => ("Xen", s.xen.unknown()),
-        PartKind::Net => ("the network", s.net.unknown()),
-        PartKind::Ocfs2 => ("OCFS2", s.ocfs2.unknown()),
-        PartKind::Listening => ("listening ports", s.listening.unknown()),
-        // A file's own entry says whether it was read (see `verify`).
-        PartKind::Files | PartKind::Filesystems => return None,
-    };
-    u.map(|u| (what, u))
+    let part = part_of(a)?;
+    s.unknown_in(part).map(|u| (part.label(), u))
 }
 
 #[cfg(test)]

@@ -260,6 +260,56 @@ fn the_timer_corrects_drift() {
     assert!(r.sim().node("dom0").unwrap().domains.contains_key("dns"));
 }
 
+/// Resources down on both nodes (the nodes rebooted): one pass brings them up, and the pass
+/// that promotes and starts follows after the retry base, not a whole interval later.
+#[test]
+fn a_pass_that_leaves_work_for_the_next_step_is_followed_at_once() {
+    use xenflux::drivers::{drbd, xl};
+    use xenflux::transport::Cmd;
+
+    let r = repos();
+    let c1 = r.push("cluster.yaml", |t| t, "initial state");
+    let mut s = Serve::start(
+        &r,
+        &[],
+        &["--interval", "1h", "--no-watch", "--retry-base", "1s"],
+    );
+    s.wait_pass(&c1, &["applied"]);
+    // Behind xenflux's back, between passes: dns stopped, every resource down on both nodes.
+    let path = r.state_dir.join("sim.json");
+    let sim = SimCluster::load(&path).unwrap();
+    let mut downs = vec![("dom0", xl::destroy("dns"))];
+    for node in ["dom0", "dom0m"] {
+        for d in sim.node(node).unwrap().domains.keys() {
+            if d != "dns" {
+                downs.push((node, xl::destroy(d)));
+            }
+        }
+    }
+    for node in ["dom0", "dom0m"] {
+        downs.push((node, vec!["umount".into(), "/OVS".into()]));
+        for res in sim.node(node).unwrap().drbd.keys() {
+            downs.push((node, drbd::down(res)));
+        }
+    }
+    for (node, argv) in downs {
+        let out = sim.run(node, &Cmd::new(argv.clone())).unwrap();
+        assert_eq!(out.status, Some(0), "{node}: {argv:?}: {}", out.stderr);
+    }
+    sim.save(&path).unwrap();
+
+    let _ = client::request(&s.url, "POST", "/reconcile", Duration::from_secs(5));
+    let url = s.url.clone();
+    s.wait_for("a retry pass that promotes and starts", || {
+        let st: Value = serde_json::from_str(&http(&url, "GET", "/status", &[], b"").1).ok()?;
+        let last = &st["last"];
+        (last["result"] == "applied" && last["pass"].as_u64()? >= 3).then_some(())
+    });
+    assert!(s.metric("xenflux_triggers_total{reason=\"retry\"}") >= 1.0);
+    assert_eq!(s.metric("xenflux_reconcile_total{result=\"failed\"}"), 0.0);
+    assert!(r.sim().node("dom0").unwrap().domains.contains_key("dns"));
+}
+
 #[test]
 fn failures_back_off_and_an_unfinished_run_is_reported() {
     let r = repos();

@@ -212,11 +212,11 @@ fn a_kernel_left_allowing_two_primaries_is_adjusted_back() {
         [
             (
                 "n00".to_string(),
-                "apply the changed configuration of v0".to_string()
+                "apply the configuration file of v0 to the kernel".to_string()
             ),
             (
                 "n01".to_string(),
-                "apply the changed configuration of v0".to_string()
+                "apply the configuration file of v0 to the kernel".to_string()
             )
         ],
         "{text}"
@@ -225,5 +225,57 @@ fn a_kernel_left_allowing_two_primaries_is_adjusted_back() {
     for node in ["n00", "n01"] {
         assert!(!shown(node)[0].allow_two_primaries, "{node}");
     }
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
+
+/// A resource down on every node (nodes rebooted, or a first apply stopped before `up`) gives
+/// no node's word that its data is UpToDate: the resource is brought up, and promoting and
+/// starting wait for the next reconcile, which sees it Connected.
+#[test]
+fn a_resource_down_everywhere_is_brought_up_before_anything_is_promoted() {
+    use xenflux::drivers::{drbd, xl};
+    use xenflux::transport::Cmd;
+
+    let s = Shape {
+        pairs: 1,
+        volumes: vec![(0, 1, false, false)],
+        domains: vec![(0, false, true)],
+    };
+    let src = sources(&s);
+    let v = xenflux::validate::validate(&src, &Default::default()).unwrap();
+    let sim = SimCluster::fresh(&v.desired, &SimOptions::default());
+    converge(&src, &sim);
+    for (node, argv) in [
+        ("n00", xl::destroy("d0")),
+        ("n00", drbd::down("v0")),
+        ("n01", drbd::down("v0")),
+    ] {
+        let out = sim.run(node, &Cmd::new(argv)).unwrap();
+        assert_eq!(out.status, Some(0), "{}", out.stderr);
+    }
+
+    let plan = plan_for(&snap(&src, &sim), false).unwrap();
+    let text = xenflux::report::text(&plan, &v.desired);
+    let acts: Vec<String> = plan
+        .stages
+        .iter()
+        .flat_map(|st| &st.actions)
+        .map(|a| format!("{} {}", a.node(), a.describe()))
+        .collect();
+    assert_eq!(
+        acts,
+        [
+            "n00 bring DRBD resource v0 up",
+            "n01 bring DRBD resource v0 up"
+        ],
+        "{text}"
+    );
+    assert!(
+        plan.blocked
+            .iter()
+            .any(|b| b.object == "Volume/v0" && b.reason.contains("no node reports UpToDate")),
+        "{text}"
+    );
+    assert_eq!(converge(&src, &sim), 2, "up, then promote and start");
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }

@@ -291,6 +291,11 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
                 if outcome.result != PassResult::Invalid {
                     failures.clear();
                 }
+                // Progress with work left: the next step runs after the retry base, not a
+                // whole interval later.
+                if outcome.more {
+                    retry_at = Some(Instant::now() + opts.retry_base);
+                }
                 None
             }
         };

@@ -44,6 +44,9 @@ pub struct Outcome {
     pub error: Option<String>,
     /// The object a failure is attributed to (for its backoff).
     pub failed_object: Option<String>,
+    /// Applying made progress and a plan made afresh still has actions (a step that waits for
+    /// the one before it, such as promoting once a resource is up): reconcile again soon.
+    pub more: bool,
     pub objects: BTreeMap<String, ObjectState>,
     pub seconds: f64,
 }
@@ -74,6 +77,7 @@ impl Pass<'_> {
             applied: 0,
             error: None,
             failed_object: None,
+            more: false,
             objects: BTreeMap::new(),
             seconds: 0.0,
         };
@@ -240,6 +244,7 @@ impl Pass<'_> {
         let after = snapshot(sources, t).map_err(as_failure)?;
         let left = plan_for(&after, false).map_err(as_failure)?;
         out.objects = status::objects(&after.validated.desired, &left);
+        out.more = !left.is_empty();
         out.result = if left.is_empty() && left.blocked.is_empty() {
             PassResult::Applied
         } else {

@@ -30,6 +30,22 @@ pub enum PartKind {
     Filesystems,
 }
 
+impl PartKind {
+    /// How reports name the part.
+    pub fn label(self) -> &'static str {
+        match self {
+            PartKind::Lvm => "LVM",
+            PartKind::Drbd => "DRBD",
+            PartKind::Xen => "Xen",
+            PartKind::Net => "network",
+            PartKind::Ocfs2 => "OCFS2",
+            PartKind::Listening => "listening ports",
+            PartKind::Files => "config files",
+            PartKind::Filesystems => "filesystems",
+        }
+    }
+}
+
 /// A part of a node's state: known, or unknown with the reason. Serialised as the value itself
 /// when known, and as `{unknown: {command, status, stderr, reason}}` when not.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,6 +137,22 @@ pub struct NodeState {
     pub files: BTreeMap<String, Part<Option<String>>>,
     /// Filesystem type on block devices (`blkid -p`): None when the device is blank.
     pub filesystems: BTreeMap<String, Part<Option<String>>>,
+}
+
+impl NodeState {
+    /// Why `part` is unknown; for files and filesystems, the first path that is.
+    pub fn unknown_in(&self, part: PartKind) -> Option<&Unknown> {
+        match part {
+            PartKind::Lvm => self.lvm.unknown(),
+            PartKind::Drbd => self.drbd.unknown(),
+            PartKind::Xen => self.xen.unknown(),
+            PartKind::Net => self.net.unknown(),
+            PartKind::Ocfs2 => self.ocfs2.unknown(),
+            PartKind::Listening => self.listening.unknown(),
+            PartKind::Files => self.files.values().find_map(Part::unknown),
+            PartKind::Filesystems => self.filesystems.values().find_map(Part::unknown),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

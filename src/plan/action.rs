@@ -392,7 +392,7 @@ impl Action {
             Action::CreateMd { resource, .. } => format!("create DRBD meta-data for {resource}"),
             Action::Up { resource, .. } => format!("bring DRBD resource {resource} up"),
             Action::Adjust { resource, .. } => {
-                format!("apply the changed configuration of {resource}")
+                format!("apply the configuration file of {resource} to the kernel")
             }
             Action::Down { resource, .. } => format!("take DRBD resource {resource} down"),
             Action::InitialPrimary { resource, .. } => {

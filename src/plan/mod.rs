@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alloc::Allocation;
 use crate::model::{Desired, Name};
-use crate::observe::{NodeState, Observed};
+use crate::observe::{NodeState, Observed, PartKind};
 use crate::render::Rendered;
 
 pub use action::Action;
@@ -261,19 +261,10 @@ pub fn plan(d: &Desired, a: &Allocation, o: &Observed, policy: &Policy) -> Resul
 }
 
 fn unknown_reason(s: &NodeState) -> Option<String> {
-    let parts: [(&str, Option<&crate::observe::Unknown>); 6] = [
-        ("LVM", s.lvm.unknown()),
-        ("DRBD", s.drbd.unknown()),
-        ("Xen", s.xen.unknown()),
-        ("network", s.net.unknown()),
-        ("OCFS2", s.ocfs2.unknown()),
-        ("listening ports", s.listening.unknown()),
-    ];
-    let files = s.files.values().find_map(|f| f.unknown());
-    parts
-        .iter()
-        .find_map(|(what, u)| u.map(|u| (what.to_string(), u)))
-        .or(files.map(|u| ("config files".to_string(), u)))
+    use PartKind::{Drbd, Files, Listening, Lvm, Net, Ocfs2, Xen};
+    [Lvm, Drbd, Xen, Net, Ocfs2, Listening, Files]
+        .into_iter()
+        .find_map(|part| s.unknown_in(part).map(|u| (part.label(), u)))
         .map(|(what, u)| {
             if u.command.is_empty() {
                 u.to_string()

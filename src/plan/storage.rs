@@ -403,13 +403,15 @@ fn volume(ctx: &mut Ctx, targets: &BTreeMap<Name, Name>, name: &Name, v: &Volume
         );
         primary.insert(source.clone());
         ctx.new_volumes.insert(name.clone());
-    } else if !md_now.is_empty() && !seeded(&states, &res) {
-        // Meta-data on some nodes but not all, and no UpToDate data anywhere: a first apply
-        // stopped between the nodes' create-md. Nothing can be promoted until both sides are up
-        // and Connected as Inconsistent, when the next reconcile picks the initial sync source.
+    } else if !seeded(&states, &res) {
+        // No node reports UpToDate data: the resource is down everywhere (a first apply that
+        // stopped between the nodes' create-md or before `up`, or nodes that rebooted), or up
+        // without a peer to tell. DRBD refuses to promote without UpToDate data, so nothing is
+        // promoted or started until the next reconcile sees it up and Connected — and then
+        // promotes, or picks the initial sync source when every side is Inconsistent.
         ctx.block(
             format!("Volume/{name}"),
-            "no node has UpToDate data yet: its initial sync source is chosen once every node is up and Connected (the next reconcile)".into(),
+            "no node reports UpToDate data yet: nothing is promoted or started until the resource is up and Connected on every node (the next reconcile)".into(),
             Vec::new(),
         );
         ctx.frozen.insert(name.clone());
