@@ -171,59 +171,71 @@ proptest! {
     }
 }
 
+/// One pair with a single-primary volume under a running domain, converged on a fresh
+/// simulator: the sources, the simulator, and a way to run a command behind xenflux's back.
+fn converged_pair() -> (Vec<Source>, SimCluster) {
+    let src = sources(&Shape {
+        pairs: 1,
+        volumes: vec![(0, 1, false, false)],
+        domains: vec![(0, false, true)],
+    });
+    let v = xenflux::validate::validate(&src, &Default::default()).unwrap();
+    let sim = SimCluster::fresh(&v.desired, &SimOptions::default());
+    converge(&src, &sim);
+    (src, sim)
+}
+
+/// Runs `argv` on `node` as an operator would by hand; it must succeed.
+fn by_hand(sim: &SimCluster, node: &str, argv: Vec<String>) -> String {
+    let out = sim
+        .run(node, &xenflux::transport::Cmd::new(argv.clone()))
+        .unwrap();
+    assert_eq!(out.status, Some(0), "{node}: {argv:?}: {}", out.stderr);
+    out.stdout
+}
+
+/// The next plan as `NODE ACTION` lines, with the whole report for a failure message.
+fn next_plan(src: &[Source], sim: &SimCluster) -> (Vec<String>, Plan, String) {
+    let s = snap(src, sim);
+    let plan = plan_for(&s, false).unwrap();
+    let text = xenflux::report::text(&plan, &s.validated.desired);
+    let acts = plan
+        .stages
+        .iter()
+        .flat_map(|st| &st.actions)
+        .map(|a| format!("{} {}", a.node(), a.describe()))
+        .collect();
+    (acts, plan, text)
+}
+
 /// A resource left open to two Primaries behind xenflux's back (`drbdadm net-options`, as an
 /// interrupted live migration leaves it) is drift: the kernel's option is read with
 /// `drbdsetup show` and `drbdadm adjust` brings back the file's.
 #[test]
 fn a_kernel_left_allowing_two_primaries_is_adjusted_back() {
     use xenflux::drivers::drbd::{net_options_allow_two_primaries, show};
-    use xenflux::transport::Cmd;
 
-    let s = Shape {
-        pairs: 1,
-        volumes: vec![(0, 1, false, false)],
-        domains: vec![(0, false, true)],
-    };
-    let src = sources(&s);
-    let v = xenflux::validate::validate(&src, &Default::default()).unwrap();
-    let sim = SimCluster::fresh(&v.desired, &SimOptions::default());
-    converge(&src, &sim);
-    let shown = |node: &str| {
-        let out = sim.run(node, &Cmd::new(show::argv())).unwrap();
-        assert_eq!(out.status, Some(0), "{}", out.stderr);
-        show::parse(&out.stdout).unwrap()
+    let (src, sim) = converged_pair();
+    let allows = |node: &str| {
+        show::parse(&by_hand(&sim, node, show::argv())).unwrap()[0].allow_two_primaries
     };
     for node in ["n00", "n01"] {
-        let out = sim
-            .run(node, &Cmd::new(net_options_allow_two_primaries("v0", true)))
-            .unwrap();
-        assert_eq!(out.status, Some(0), "{}", out.stderr);
-        assert!(shown(node)[0].allow_two_primaries);
+        by_hand(&sim, node, net_options_allow_two_primaries("v0", true));
+        assert!(allows(node));
     }
 
-    let plan = plan_for(&snap(&src, &sim), false).unwrap();
-    let text = xenflux::report::text(&plan, &v.desired);
+    let (acts, _, text) = next_plan(&src, &sim);
     assert_eq!(
-        plan.stages
-            .iter()
-            .flat_map(|st| &st.actions)
-            .map(|a| (a.node().to_string(), a.describe()))
-            .collect::<Vec<_>>(),
+        acts,
         [
-            (
-                "n00".to_string(),
-                "apply the configuration file of v0 to the kernel".to_string()
-            ),
-            (
-                "n01".to_string(),
-                "apply the configuration file of v0 to the kernel".to_string()
-            )
+            "n00 apply the configuration file of v0 to the kernel",
+            "n01 apply the configuration file of v0 to the kernel"
         ],
         "{text}"
     );
     assert_eq!(converge(&src, &sim), 1);
     for node in ["n00", "n01"] {
-        assert!(!shown(node)[0].allow_two_primaries, "{node}");
+        assert!(!allows(node), "{node}");
     }
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
@@ -234,34 +246,14 @@ fn a_kernel_left_allowing_two_primaries_is_adjusted_back() {
 #[test]
 fn a_resource_down_everywhere_is_brought_up_before_anything_is_promoted() {
     use xenflux::drivers::{drbd, xl};
-    use xenflux::transport::Cmd;
 
-    let s = Shape {
-        pairs: 1,
-        volumes: vec![(0, 1, false, false)],
-        domains: vec![(0, false, true)],
-    };
-    let src = sources(&s);
-    let v = xenflux::validate::validate(&src, &Default::default()).unwrap();
-    let sim = SimCluster::fresh(&v.desired, &SimOptions::default());
-    converge(&src, &sim);
-    for (node, argv) in [
-        ("n00", xl::destroy("d0")),
-        ("n00", drbd::down("v0")),
-        ("n01", drbd::down("v0")),
-    ] {
-        let out = sim.run(node, &Cmd::new(argv)).unwrap();
-        assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let (src, sim) = converged_pair();
+    by_hand(&sim, "n00", xl::destroy("d0"));
+    for node in ["n00", "n01"] {
+        by_hand(&sim, node, drbd::down("v0"));
     }
 
-    let plan = plan_for(&snap(&src, &sim), false).unwrap();
-    let text = xenflux::report::text(&plan, &v.desired);
-    let acts: Vec<String> = plan
-        .stages
-        .iter()
-        .flat_map(|st| &st.actions)
-        .map(|a| format!("{} {}", a.node(), a.describe()))
-        .collect();
+    let (acts, plan, text) = next_plan(&src, &sim);
     assert_eq!(
         acts,
         [
