@@ -347,24 +347,37 @@ impl<'a> Executor<'a> {
     }
 
     fn run_action(&self, stage: usize, node: &Name, a: &Action) -> Result<(), String> {
+        // The reads that prove a device blank come first, at the moment of writing.
+        for check in a.checks() {
+            let out = self.run_one(stage, node, a, &check.cmd())?;
+            if let Err(reason) = check.judge(&out) {
+                return Err(format!("refused, nothing was written: {reason}"));
+            }
+        }
         for cmd in a.cmds(&self.lvm_extra) {
-            let outs = self
-                .transport
-                .run_batch(node.as_str(), std::slice::from_ref(&cmd));
-            let out = match outs {
-                Ok(mut v) if !v.is_empty() => v.remove(0),
-                Ok(_) => return Err("the transport returned no output".into()),
-                Err(e) => {
-                    self.log(stage, node, a, &cmd, None, &e.to_string());
-                    return Err(e.to_string());
-                }
-            };
-            self.log(stage, node, a, &cmd, out.status, &out.stderr);
+            let out = self.run_one(stage, node, a, &cmd)?;
             if !out.success() {
                 return Err(describe(&cmd, &out));
             }
         }
         Ok(())
+    }
+
+    /// Runs one command of `a` on `node` and journals it; Err when the transport failed.
+    fn run_one(&self, stage: usize, node: &Name, a: &Action, cmd: &Cmd) -> Result<Output, String> {
+        let outs = self
+            .transport
+            .run_batch(node.as_str(), std::slice::from_ref(cmd));
+        let out = match outs {
+            Ok(mut v) if !v.is_empty() => v.remove(0),
+            Ok(_) => return Err("the transport returned no output".into()),
+            Err(e) => {
+                self.log(stage, node, a, cmd, None, &e.to_string());
+                return Err(e.to_string());
+            }
+        };
+        self.log(stage, node, a, cmd, out.status, &out.stderr);
+        Ok(out)
     }
 
     fn log(

@@ -66,6 +66,45 @@ pub fn observe_cluster(v: &Validated, t: &dyn Transport) -> Observed {
     Observed { nodes }
 }
 
+/// Adds what an LV that waits for `create-md` holds (its signatures and its meta-data location,
+/// [`crate::plan::blank_reads`]) to the observation of each node that has one, so the planner
+/// can prove it blank or say what is there. Nodes without such an LV are not asked again.
+fn with_blank_reads(v: &Validated, t: &dyn Transport, mut observed: Observed) -> Observed {
+    let probes: Vec<(Name, Probe)> = observed
+        .nodes
+        .iter()
+        .filter_map(|(n, s)| {
+            let (devices, meta) = crate::plan::blank_reads(&v.desired, &v.allocation, n, s);
+            if devices.is_empty() && meta.is_empty() {
+                return None;
+            }
+            let probe = Probe {
+                host: n.to_string(),
+                drbd_version: v.desired.cluster.drbd.version,
+                devices,
+                meta,
+                ..Probe::default()
+            }
+            .only(&[PartKind::Filesystems, PartKind::MetaData].into());
+            Some((n.clone(), probe))
+        })
+        .collect();
+    let reads: Vec<(Name, NodeState)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = probes
+            .iter()
+            .map(|(n, p)| scope.spawn(move || (n.clone(), observe_node(t, n.as_str(), p))))
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    for (n, read) in reads {
+        if let Some(s) = observed.nodes.get_mut(&n) {
+            s.filesystems.extend(read.filesystems);
+            s.metadata.extend(read.metadata);
+        }
+    }
+    observed
+}
+
 /// Validates, observes and allocates (sticky: what the cluster uses is kept).
 pub fn snapshot(sources: &[Source], t: &dyn Transport) -> Result<Snapshot, ReconcileError> {
     let first = validate(sources, &Default::default()).map_err(ReconcileError::Invalid)?;
@@ -81,6 +120,7 @@ pub fn snapshot(sources: &[Source], t: &dyn Transport) -> Result<Snapshot, Recon
     } else {
         observe_cluster(&v, t)
     };
+    let observed = with_blank_reads(&v, t, observed);
     Ok(Snapshot {
         validated: v,
         observed,

@@ -9,7 +9,7 @@ use similar::TextDiff;
 
 use crate::alloc::{MetaAlloc, Origin};
 use crate::model::Desired;
-use crate::plan::{FileChange, Plan};
+use crate::plan::{Check, FileChange, Plan};
 use crate::transport::Cmd;
 
 fn origin(o: Origin) -> &'static str {
@@ -116,6 +116,9 @@ pub fn text(plan: &Plan, d: &Desired) -> String {
         let _ = writeln!(s, "\nStage {}/{total}: {}", i + 1, stage.title);
         for a in &stage.actions {
             let _ = writeln!(s, "  [{}] {}", a.node(), a.describe());
+            for c in a.checks() {
+                let _ = writeln!(s, "      check: {} ($ {})", c.describe(), c.cmd().display());
+            }
             for c in a.cmds(&[]) {
                 let _ = writeln!(s, "      $ {}", c.display());
             }
@@ -239,6 +242,9 @@ pub fn shell(plan: &Plan, d: &Desired) -> String {
         let _ = writeln!(s, "\n# Stage {}: {}", i + 1, stage.title);
         for a in &stage.actions {
             let _ = writeln!(s, "# {}: {}", a.node(), a.describe());
+            for c in a.checks() {
+                check_line(&mut s, a.node().as_str(), &c);
+            }
             for c in a.cmds(&[]) {
                 line(&mut s, a.node().as_str(), &c);
             }
@@ -251,6 +257,25 @@ pub fn shell(plan: &Plan, d: &Desired) -> String {
         }
     }
     s
+}
+
+/// A check as the script runs it: the read, then a stop unless it found the device blank
+/// (blkid's exit 2 means "nothing found"; drbdmeta says "No valid meta data found", or that an
+/// indexed slot lies beyond its device's end).
+fn check_line(s: &mut String, node: &str, c: &Check) {
+    let quoted = crate::transport::shell_quote(&c.cmd().display());
+    let what = crate::transport::shell_quote(&c.describe());
+    let _ = writeln!(s, "rc=0; out=$(on {node} {quoted} 2>&1) || rc=$?");
+    let accept = match c {
+        Check::NoSignature { .. } => "[ \"$rc\" -eq 2 ]",
+        Check::NoMetaDataInUse { .. } => {
+            "case $out in *'No valid meta data found'*|*'Device too small'*) true ;; *) false ;; esac"
+        }
+    };
+    let _ = writeln!(
+        s,
+        "{accept} || {{ echo \"refusing: expected \"{what}\": $out\" >&2; exit 1; }}"
+    );
 }
 
 fn line(s: &mut String, node: &str, c: &Cmd) {

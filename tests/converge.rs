@@ -271,3 +271,193 @@ fn a_resource_down_everywhere_is_brought_up_before_anything_is_promoted() {
     assert_eq!(converge(&src, &sim), 2, "up, then promote and start");
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
+
+/// A fresh pair (not applied yet) with one volume `v0` and no domain.
+fn fresh_pair() -> (Vec<Source>, SimCluster) {
+    let src = sources(&Shape {
+        pairs: 1,
+        volumes: vec![(0, 1, false, false)],
+        domains: vec![],
+    });
+    let v = xenflux::validate::validate(&src, &Default::default()).unwrap();
+    let sim = SimCluster::fresh(&v.desired, &SimOptions::default());
+    (src, sim)
+}
+
+fn plans_create_md(plan: &Plan) -> bool {
+    plan.stages
+        .iter()
+        .flat_map(|s| &s.actions)
+        .any(|a| matches!(a, xenflux::plan::Action::CreateMd { .. }))
+}
+
+/// Following the adoption hint over data: an operator's own LV holding a filesystem, tagged as
+/// the hint says, is never initialised — the plan reads it (blkid, drbdmeta) and blocks with
+/// what it found, on both nodes, and nothing is written.
+#[test]
+fn an_adopted_lv_holding_data_is_never_initialised() {
+    use xenflux::drivers::lvm;
+
+    let (src, sim) = fresh_pair();
+    for node in ["n00", "n01"] {
+        by_hand(&sim, node, lvm::lvcreate("vg", "v0", 1 << 30, &[], &[]));
+        by_hand(
+            &sim,
+            node,
+            vec!["mkfs.ext4".into(), "-q".into(), "/dev/vg/v0".into()],
+        );
+    }
+    let (_, plan, text) = next_plan(&src, &sim);
+    let reason = &plan
+        .blocked
+        .iter()
+        .find(|b| b.object == "Volume/v0")
+        .expect(&text)
+        .reason;
+    assert!(reason.contains("no `xenflux` tag"), "{text}");
+    assert!(reason.contains("it holds a ext4 signature"), "{text}");
+
+    for node in ["n00", "n01"] {
+        by_hand(&sim, node, lvm::lvchange_addtag("vg", "v0", "xenflux"));
+    }
+    let (_, plan, text) = next_plan(&src, &sim);
+    assert!(!plans_create_md(&plan), "{text}");
+    let reason = &plan
+        .blocked
+        .iter()
+        .find(|b| b.object == "Volume/v0")
+        .expect(&text)
+        .reason;
+    assert!(
+        reason.contains("holds a ext4 signature") && reason.contains("proven blank"),
+        "{text}"
+    );
+    let s = snap(&src, &sim);
+    apply(&s, &plan_for(&s, false).unwrap(), &sim).unwrap();
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    let log = sim.log();
+    assert!(
+        !log.iter().any(|e| e.argv.iter().any(|w| w == "create-md")),
+        "create-md ran"
+    );
+}
+
+/// A resource built by hand (or one whose tag was lost) has meta-data in use where xenflux's
+/// would go: create-md is never planned over it, and the hint (mark it initialised) is safe —
+/// following it brings the resource up with its data.
+#[test]
+fn meta_data_in_use_blocks_create_md_and_the_hint_keeps_it() {
+    use xenflux::drivers::{drbd, lvm};
+
+    let (src, sim) = converged_pair();
+    sim.clear_log();
+    for node in ["n00", "n01"] {
+        if node == "n00" {
+            by_hand(&sim, node, xenflux::drivers::xl::destroy("d0"));
+        }
+        by_hand(&sim, node, drbd::down("v0"));
+        by_hand(&sim, node, lvm::lvchange_deltag("vg", "v0", "xenflux-md"));
+    }
+    let (_, plan, text) = next_plan(&src, &sim);
+    assert!(!plans_create_md(&plan), "{text}");
+    let reason = &plan
+        .blocked
+        .iter()
+        .find(|b| b.object == "Volume/v0")
+        .expect(&text)
+        .reason;
+    assert!(
+        reason.contains("holds DRBD meta-data that has been in use")
+            && reason.contains("lvchange --addtag xenflux-md vg/v0"),
+        "{text}"
+    );
+    for node in ["n00", "n01"] {
+        by_hand(&sim, node, lvm::lvchange_addtag("vg", "v0", "xenflux-md"));
+    }
+    converge(&src, &sim);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    assert!(
+        !sim.log()
+            .iter()
+            .any(|e| e.argv.iter().any(|w| w == "create-md") && e.argv.contains(&"v0".into())),
+        "create-md ran over v0's meta-data"
+    );
+}
+
+/// The plan with only the actions `keep` says yes to.
+fn only(plan: &Plan, keep: impl Fn(&xenflux::plan::Action) -> bool) -> Plan {
+    Plan {
+        stages: plan
+            .stages
+            .iter()
+            .map(|st| {
+                let mut st = st.clone();
+                st.actions.retain(&keep);
+                st
+            })
+            .filter(|st| !st.actions.is_empty())
+            .collect(),
+        ..plan.clone()
+    }
+}
+
+/// The plan was made while the LV was blank; someone wrote a filesystem on it before apply.
+/// The reads run again right before create-md: the action is refused and nothing is written.
+#[test]
+fn create_md_reads_the_device_again_when_it_runs() {
+    use xenflux::plan::Action;
+
+    let (src, sim) = fresh_pair();
+    let s = snap(&src, &sim);
+    let plan = plan_for(&s, false).unwrap();
+    assert!(plans_create_md(&plan));
+    apply(
+        &s,
+        &only(&plan, |a| {
+            matches!(a, Action::CreateLv { .. } | Action::WriteFile { .. })
+        }),
+        &sim,
+    )
+    .unwrap();
+    by_hand(
+        &sim,
+        "n01",
+        vec!["mkfs.ext4".into(), "-q".into(), "/dev/vg/v0".into()],
+    );
+    let only_md = only(&plan, |a| matches!(a, Action::CreateMd { .. }));
+    let err = apply(&s, &only_md, &sim).unwrap_err();
+    assert!(
+        err.contains("refused, nothing was written")
+            && err.contains("/dev/vg/v0 holds a ext4 signature"),
+        "{err}"
+    );
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
+
+/// An apply that stopped after create-md but before the LV was tagged left meta-data that
+/// nothing used: it counts as blank, and the next reconcile converges.
+#[test]
+fn meta_data_from_an_interrupted_create_md_counts_as_blank() {
+    use xenflux::plan::Action;
+
+    let (src, sim) = fresh_pair();
+    let s = snap(&src, &sim);
+    let plan = plan_for(&s, false).unwrap();
+    // The LVs and files, as the plan makes them; then create-md on one node, with no tag.
+    let before_md = only(&plan, |a| {
+        matches!(a, Action::CreateLv { .. } | Action::WriteFile { .. })
+    });
+    apply(&s, &before_md, &sim).unwrap();
+    by_hand(&sim, "n00", xenflux::drivers::drbd::create_md("v0"));
+
+    let (_, plan, text) = next_plan(&src, &sim);
+    assert!(plans_create_md(&plan), "{text}");
+    converge(&src, &sim);
+    let tagged_md = |node: &str| {
+        sim.node(node).unwrap().lvs["v0"]
+            .tags
+            .contains("xenflux-md")
+    };
+    assert!(tagged_md("n00") && tagged_md("n01"));
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}

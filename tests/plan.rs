@@ -76,6 +76,7 @@ fn fresh(v: &Validated, node: &str) -> NodeState {
         listening: Part::Known([22].into()),
         files,
         filesystems: BTreeMap::new(),
+        metadata: BTreeMap::new(),
     }
 }
 

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::alloc::{Existing, NodeUsage, ResourceUse};
+use crate::drivers::drbd::meta::MetaFound;
 use crate::drivers::drbd::{ConnectionState, DiskState, ReplState, Role};
 use crate::drivers::net::{BondMode, PortState};
 use crate::model::{Mac, Name};
@@ -28,6 +29,7 @@ pub enum PartKind {
     Listening,
     Files,
     Filesystems,
+    MetaData,
 }
 
 impl PartKind {
@@ -42,6 +44,7 @@ impl PartKind {
             PartKind::Listening => "listening ports",
             PartKind::Files => "config files",
             PartKind::Filesystems => "filesystems",
+            PartKind::MetaData => "DRBD meta-data",
         }
     }
 }
@@ -137,6 +140,10 @@ pub struct NodeState {
     pub files: BTreeMap<String, Part<Option<String>>>,
     /// Filesystem type on block devices (`blkid -p`): None when the device is blank.
     pub filesystems: BTreeMap<String, Part<Option<String>>>,
+    /// What meta-data locations hold (`drbdmeta … dump-md`), by [`crate::drivers::drbd::meta::MetaLocation::key`]; read
+    /// only where xenflux may be about to run `create-md`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, Part<MetaFound>>,
 }
 
 impl NodeState {
@@ -151,6 +158,7 @@ impl NodeState {
             PartKind::Listening => self.listening.unknown(),
             PartKind::Files => self.files.values().find_map(Part::unknown),
             PartKind::Filesystems => self.filesystems.values().find_map(Part::unknown),
+            PartKind::MetaData => self.metadata.values().find_map(Part::unknown),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::drivers::drbd::meta::MetaLocation;
 use crate::drivers::drbd::{
     self, dump_xml, proc_drbd, status, ConnectionState, DiskState, ReplState, Role,
 };
@@ -32,6 +33,8 @@ pub struct Probe {
     pub devices: Vec<String>,
     /// DRBD minors whose device size to read (`/sys/block/drbdN/size`, readable in any role).
     pub minors: Vec<u32>,
+    /// Meta-data locations to read (`drbdmeta … dump-md`) before anything may be written there.
+    pub meta: Vec<MetaLocation>,
     /// Only these parts (None: all). The others come back unknown, with "not asked".
     pub only: Option<BTreeSet<PartKind>>,
 }
@@ -72,6 +75,7 @@ impl Probe {
             files: files.into_iter().collect(),
             devices,
             minors: sizes,
+            meta: Vec::new(),
             only: None,
         }
     }
@@ -113,6 +117,7 @@ enum Slot {
     File(String),
     Blkid(String),
     DrbdSize(u32),
+    DumpMd(MetaLocation),
 }
 
 fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
@@ -179,6 +184,14 @@ fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
             ));
         }
     }
+    if p.asks(PartKind::MetaData) {
+        for at in &p.meta {
+            v.push((
+                Slot::DumpMd(at.clone()),
+                Cmd::new(drbd::meta::dump_md(at, p.drbd_version)),
+            ));
+        }
+    }
     v
 }
 
@@ -222,6 +235,11 @@ fn all_unknown(p: &Probe, u: &Unknown) -> NodeState {
             .devices
             .iter()
             .map(|d| (d.clone(), Part::Unknown(u.clone())))
+            .collect(),
+        metadata: p
+            .meta
+            .iter()
+            .map(|m| (m.key(), Part::Unknown(u.clone())))
             .collect(),
     }
 }
@@ -350,6 +368,24 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
             (d.clone(), part)
         })
         .collect();
+    let metadata = p
+        .meta
+        .iter()
+        .map(|at| {
+            let part = match get(&Slot::DumpMd(at.clone())) {
+                Some(o) => match o
+                    .status
+                    .map(|s| drbd::meta::dump_md_result(&o.stdout, &o.stderr, s))
+                {
+                    Some(Ok(found)) => Part::Known(found),
+                    Some(Err(e)) => Part::Unknown(unknown(o, e.to_string())),
+                    None => Part::Unknown(failed(o)),
+                },
+                None => Part::Unknown(missing(&at.key())),
+            };
+            (at.key(), part)
+        })
+        .collect();
     let mut drbd = drbd;
     if let Part::Known(d) = &mut drbd {
         for m in &p.minors {
@@ -382,6 +418,7 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
         listening,
         files,
         filesystems,
+        metadata,
     }
 }
 

@@ -4,9 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::drivers::drbd::meta::{MetaFound, MetaLocation};
 use crate::drivers::{drbd, lvm, net, ocfs2, xl, xlcfg};
-use crate::model::{Filesystem, Name};
-use crate::transport::Cmd;
+use crate::model::{DrbdVersion, Filesystem, Name};
+use crate::transport::{Cmd, Output};
 
 /// The tag on every LV xenflux creates: it never touches an LV without it.
 pub const MANAGED_TAG: &str = "xenflux";
@@ -52,12 +53,16 @@ pub enum Action {
         vg: String,
         lv: String,
     },
-    /// `drbdadm create-md` on an LV created by xenflux that has none yet, then mark it.
+    /// `drbdadm create-md` on an LV created by xenflux that has none yet, then mark it. Its
+    /// [`Action::checks`] read the LV and the meta-data location first.
     CreateMd {
         node: Name,
         resource: String,
         vg: String,
         lv: String,
+        /// Where the meta-data goes, as drbdmeta names it.
+        meta: MetaLocation,
+        version: DrbdVersion,
     },
     Up {
         node: Name,
@@ -377,6 +382,62 @@ impl Action {
         }
     }
 
+    /// What must be read, right before the commands, to prove the action writes over nothing:
+    /// `create-md` and `mkfs` run only where these find no data. They are read again at the
+    /// moment of running however the plan was made, since a tag or an old observation is a claim,
+    /// never evidence that a device is blank.
+    pub fn checks(&self) -> Vec<Check> {
+        match self {
+            Action::CreateMd {
+                vg,
+                lv,
+                meta,
+                version,
+                ..
+            } => vec![
+                Check::NoSignature {
+                    device: format!("/dev/{vg}/{lv}"),
+                    own_internal_meta: meta.index == "internal",
+                },
+                Check::NoMetaDataInUse {
+                    at: meta.clone(),
+                    version: *version,
+                },
+            ],
+            Action::Mkfs { device, .. } => vec![Check::NoSignature {
+                device: device.clone(),
+                own_internal_meta: false,
+            }],
+            Action::WriteFile { .. }
+            | Action::RemoveFile { .. }
+            | Action::CreateLv { .. }
+            | Action::ExtendLv { .. }
+            | Action::RemoveLv { .. }
+            | Action::Up { .. }
+            | Action::Adjust { .. }
+            | Action::Down { .. }
+            | Action::InitialPrimary { .. }
+            | Action::Primary { .. }
+            | Action::Secondary { .. }
+            | Action::AllowTwoPrimaries { .. }
+            | Action::Resize { .. }
+            | Action::GrowFs { .. }
+            | Action::O2cbStart { .. }
+            | Action::Mount { .. }
+            | Action::CreateBond { .. }
+            | Action::CreateBridge { .. }
+            | Action::SetStp { .. }
+            | Action::SetMaster { .. }
+            | Action::LinkUp { .. }
+            | Action::AddAddress { .. }
+            | Action::XlCreate { .. }
+            | Action::XlShutdown { .. }
+            | Action::XlMigrate { .. }
+            | Action::BlockAttach { .. }
+            | Action::BlockDetach { .. } => Vec::new(),
+        }
+    }
+
     /// One line an operator reads in the plan.
     pub fn describe(&self) -> String {
         match self {
@@ -450,6 +511,90 @@ impl Action {
                 format!("detach {vdev} from domain {domain}")
             }
         }
+    }
+}
+
+/// A read that must find a device blank before an action writes to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// `blkid -p` finds no signature (filesystem, partition table, RAID or LVM member) on the
+    /// device. With `own_internal_meta`, a DRBD signature is left to the meta-data check: it is
+    /// where the resource's own internal meta-data lives.
+    NoSignature {
+        device: String,
+        own_internal_meta: bool,
+    },
+    /// `drbdmeta … dump-md` finds no meta-data at the location, or only meta-data that
+    /// `create-md` wrote and nothing used since.
+    NoMetaDataInUse {
+        at: MetaLocation,
+        version: DrbdVersion,
+    },
+}
+
+impl Check {
+    pub fn cmd(&self) -> Cmd {
+        match self {
+            Check::NoSignature { device, .. } => Cmd::new(ocfs2::blkid_export(device)),
+            Check::NoMetaDataInUse { at, version } => Cmd::new(drbd::meta::dump_md(at, *version)),
+        }
+    }
+
+    /// What the check must find, in words.
+    pub fn describe(&self) -> String {
+        match self {
+            Check::NoSignature { device, .. } => format!("no signature on {device}"),
+            Check::NoMetaDataInUse { at, .. } => {
+                format!("no DRBD meta-data in use at {}", at.key())
+            }
+        }
+    }
+
+    /// Whether the command's output proves the device blank; the reason when it does not.
+    pub fn judge(&self, o: &Output) -> Result<(), String> {
+        let status = o.status.unwrap_or(-1);
+        match self {
+            Check::NoSignature {
+                device,
+                own_internal_meta,
+            } => match ocfs2::blkid_result(&o.stdout, status) {
+                Ok(None) => Ok(()),
+                Ok(Some(e)) if *own_internal_meta && e.fs_type() == Some("drbd") => Ok(()),
+                Ok(Some(e)) => Err(format!(
+                    "{device} holds {} (blkid -p)",
+                    signature_words(e.fs_type(), e.get("PTTYPE"))
+                )),
+                Err(_) => Err(format!(
+                    "{device} could not be proven blank: {}",
+                    o.describe()
+                )),
+            },
+            Check::NoMetaDataInUse { at, .. } => {
+                match drbd::meta::dump_md_result(&o.stdout, &o.stderr, status) {
+                    Ok(MetaFound::Nothing | MetaFound::Unused) => Ok(()),
+                    Ok(MetaFound::InUse) => Err(format!(
+                        "{} holds DRBD meta-data that has been in use (drbdmeta dump-md)",
+                        at.key()
+                    )),
+                    Err(_) => Err(format!(
+                        "{} could not be proven free of DRBD meta-data: {}",
+                        at.key(),
+                        o.describe()
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// A blkid finding in words: `an ext4 filesystem`, `a partition table (dos)`.
+pub fn signature_words(fs_type: Option<&str>, pttype: Option<&str>) -> String {
+    match (fs_type, pttype) {
+        (Some("drbd"), _) => "DRBD internal meta-data".to_string(),
+        (Some("LVM2_member"), _) => "an LVM physical volume".to_string(),
+        (Some(t), _) => format!("a {t} signature"),
+        (None, Some(p)) => format!("a partition table ({p})"),
+        (None, None) => "an unrecognised signature".to_string(),
     }
 }
 

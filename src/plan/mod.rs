@@ -20,7 +20,8 @@ use crate::model::{Desired, Name};
 use crate::observe::{NodeState, Observed, PartKind};
 use crate::render::Rendered;
 
-pub use action::Action;
+pub use action::{Action, Check};
+pub use storage::blank_reads;
 
 /// Switches that are not part of the desired state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -188,6 +188,28 @@ pub fn meta_disk(volume: &Name, node: &NodeSpec, va: &VolumeAlloc) -> String {
     }
 }
 
+/// Where one host keeps the volume's meta-data, as drbdmeta names it (the argument of
+/// `drbdmeta MINOR v08 DEV INDEX …`).
+pub fn meta_location(
+    volume: &Name,
+    node: &NodeSpec,
+    va: &VolumeAlloc,
+) -> crate::drivers::drbd::meta::MetaLocation {
+    let vg = &node.volume_group;
+    let (device, index) = match va.meta {
+        MetaAlloc::Indexed { index, .. } => {
+            (format!("/dev/{vg}/{}", node.meta_volume), index.to_string())
+        }
+        MetaAlloc::Flexible { .. } => (format!("/dev/{vg}/{volume}-md"), "flex-external".into()),
+        MetaAlloc::Internal => (format!("/dev/{vg}/{volume}"), "internal".into()),
+    };
+    crate::drivers::drbd::meta::MetaLocation {
+        minor: va.minor.value,
+        device,
+        index,
+    }
+}
+
 /// An `address` value: `IP:PORT` for IPv4, `ipv6 [IP]:PORT` for IPv6 (drbd.conf(5)).
 pub fn address(ip: IpAddr, port: u16) -> String {
     match ip {

@@ -379,6 +379,17 @@ pub(crate) fn blkid(w: &World, node: &str, args: &[&str]) -> Out {
             // A guest's disk: its partition table.
             return Out::ok(format!("DEVNAME={path}\nPTUUID=5d2a0f8e\nPTTYPE=dos\n"));
         }
+        // libblkid's drbd prober finds internal meta-data at the end of the backing device.
+        let n = w.node(node);
+        let internal_md = n
+            .lv_of_path(path)
+            .and_then(|l| n.vg.lvs.get(&l))
+            .is_some_and(|l| l.md.contains_key("internal"));
+        if probe && internal_md {
+            return Out::ok(format!(
+                "DEVNAME={path}\nVERSION=v08\nTYPE=drbd\nUSAGE=raid\n"
+            ));
+        }
         return Out::fail(2, "");
     };
     let mut s = format!("DEVNAME={path}\n");

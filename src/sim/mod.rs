@@ -380,6 +380,7 @@ fn reads_only(argv: &[String]) -> bool {
             )
         }
         ["drbdsetup", sub, ..] => matches!(*sub, "status" | "events2" | "show"),
+        ["drbdmeta", .., "dump-md"] => true,
         ["xl", sub, ..] => matches!(*sub, "list" | "info" | "block-list" | "network-list"),
         ["ip" | "bridge", rest @ ..] => {
             rest.contains(&"show") && !rest.iter().any(|w| matches!(*w, "add" | "set" | "del"))
@@ -446,6 +447,7 @@ fn execute(w: &mut World, node: &str, cmd: &Cmd) -> Out {
         "lvchange" => lvm::lvchange(w, node, &lvm::strip_common(args)),
         "lvremove" => lvm::lvremove(w, node, &lvm::strip_common(args)),
         "drbdadm" => drbd::drbdadm(w, node, args),
+        "drbdmeta" => drbd::drbdmeta(w, node, args),
         "drbdsetup" => drbd::drbdsetup(w, node, args),
         "xl" => xen::xl(w, node, args),
         "ip" => net::ip(w, node, args),

@@ -9,6 +9,7 @@
 
 pub mod dump_xml;
 pub mod events2;
+pub mod meta;
 pub mod proc_drbd;
 pub mod show;
 pub mod status;

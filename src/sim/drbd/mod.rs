@@ -18,8 +18,11 @@
 //! Refusing create-md over another resource's meta-data block is the simulator's own rule (real
 //! drbdmeta overwrites it with `--force`); its message is invented and says so.
 
+mod meta;
 mod roles;
 mod setup;
+
+pub(crate) use meta::drbdmeta;
 
 use crate::model::DrbdVersion;
 

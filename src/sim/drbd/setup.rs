@@ -59,6 +59,17 @@ pub(super) fn create_md(w: &mut World, node: &str, ctx: &Ctx) -> Out {
             10,
         );
     }
+    if existing
+        .as_ref()
+        .is_some_and(|m| m.gen != 0 || m.consistent)
+    {
+        w.violations.push(format!(
+            "create-md over meta-data in use: {node}: {md_path} [{}] of resource {}",
+            c.meta.drbdmeta_arg(),
+            ctx.res
+        ));
+    }
+    let n = w.node(node);
     let data = n.lv_of_path(&c.disk).and_then(|l| n.vg.lvs.get(&l));
     let has_data = data.is_some_and(|l| l.content.data || l.content.fs.is_some());
     if has_data {
