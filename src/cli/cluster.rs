@@ -176,28 +176,28 @@ pub fn cmd_apply(
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    let now = plan_for(&snap, prune)?;
     let plan: Plan = match saved {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let plan: Plan = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not a saved plan", path.display()))?;
-            let now = crate::plan::fingerprint(&snap.observed);
-            if plan.observed != now {
-                bail!(
-                    "{}: the cluster changed since this plan was made (observed {} then, {now} now); run `xenflux plan` again",
-                    path.display(),
-                    plan.observed
-                );
-            }
-            plan
+            let saved = crate::plan::saved::read(path)?;
+            let with_prune = match prune {
+                true => None,
+                false => Some(plan_for(&snap, true)?),
+            };
+            crate::plan::saved::prove(
+                &path.display().to_string(),
+                &saved,
+                &now,
+                with_prune.as_ref(),
+            )?;
+            now
         }
-        None => plan_for(&snap, prune)?,
+        None => now,
     };
     let d = &snap.validated.desired;
     if plan.is_empty() {
         print!("{}", crate::report::text(&plan, d));
-        return Ok(ExitCode::SUCCESS);
+        return Ok(blocked_code(&plan));
     }
     if !yes {
         if !std::io::stdin().is_terminal() {
@@ -218,13 +218,26 @@ pub fn cmd_apply(
     match result {
         Ok(n) => {
             println!("Applied {n} action(s).");
-            Ok(ExitCode::SUCCESS)
+            Ok(blocked_code(&plan))
         }
         Err(e) => {
             eprintln!("xenflux: {e}");
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// Exit status of an apply that ran everything it could: 0, or 2 when items stay blocked (the
+/// cluster is not as desired, and will not become so without a person or a later pass).
+fn blocked_code(plan: &Plan) -> ExitCode {
+    if plan.blocked.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "xenflux: {} item(s) remain blocked (see the report); exit status 2",
+        plan.blocked.len()
+    );
+    ExitCode::from(2)
 }
 
 pub fn cmd_status(state: &Path, rev: Option<&str>, on: &On) -> Result<ExitCode> {

@@ -9,6 +9,7 @@
 pub mod action;
 mod domains;
 mod host;
+pub mod saved;
 mod storage;
 
 use std::collections::{BTreeMap, BTreeSet};
