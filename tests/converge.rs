@@ -461,3 +461,40 @@ fn meta_data_from_an_interrupted_create_md_counts_as_blank() {
     assert!(tagged_md("n00") && tagged_md("n01"));
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
+
+/// A push that renames the volume under a running domain's `xvda` (so the same target now
+/// names a new, blank volume) never detaches the disk the guest uses and attaches another live:
+/// the domain is blocked with the reason and the way to do it.
+#[test]
+fn a_running_domains_disk_is_never_swapped_live() {
+    let (src, sim) = converged_pair();
+    let renamed: Vec<Source> = src
+        .iter()
+        .map(|s| Source {
+            path: s.path.clone(),
+            text: s
+                .text
+                .replace("metadata: {name: v0}", "metadata: {name: v9}")
+                .replace("{volume: v0,", "{volume: v9,"),
+        })
+        .collect();
+    assert_ne!(renamed, src);
+    let (acts, plan, text) = next_plan(&renamed, &sim);
+    assert!(
+        !acts
+            .iter()
+            .any(|a| a.contains("detach") || a.contains("attach")),
+        "{text}"
+    );
+    assert!(
+        plan.blocked.iter().any(|b| b.object == "Domain/d0"
+            && b.reason.contains("never replaced live")
+            && b.reason.contains("xvda is /dev/drbd0")),
+        "{text}"
+    );
+    let s = snap(&renamed, &sim);
+    apply(&s, &plan_for(&s, false).unwrap(), &sim).unwrap();
+    let d0 = sim.node("n00").unwrap().domains["d0"].clone();
+    assert!(format!("{d0:?}").contains("/dev/drbd0"), "{d0:?}");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}

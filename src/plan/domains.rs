@@ -402,6 +402,34 @@ fn disks(
         .iter()
         .map(|(p, v, _)| (p.clone(), v.clone()))
         .collect();
+    // A virtual device the domain runs with, given another volume by the desired state (a
+    // volume renamed or swapped under it): the guest would lose the disk it is using and find
+    // another in its place. Never done live.
+    let swapped: Vec<String> = dom
+        .disks
+        .iter()
+        .filter_map(|disk| {
+            let a = ctx.a.volumes.get(&disk.volume)?;
+            let dev = crate::render::drbd::device(a.minor.value);
+            let (old, _) = have.iter().find(|(d, v)| *v == disk.target && *d != dev)?;
+            Some(format!(
+                "{} is {old} in the running domain, but volume {} ({dev}) in the desired state",
+                disk.target, disk.volume
+            ))
+        })
+        .collect();
+    if !swapped.is_empty() {
+        ctx.block(
+            format!("Domain/{name}"),
+            format!(
+                "it runs on {node} and {}: a disk a running domain uses is never replaced live. \
+                 To swap it, set `state: stopped`, apply, then `state: running` with the new disk",
+                swapped.join("; ")
+            ),
+            Vec::new(),
+        );
+        return out;
+    }
     let mut want: BTreeSet<(String, String)> = BTreeSet::new();
     for disk in &dom.disks {
         let Some(a) = ctx.a.volumes.get(&disk.volume) else {
