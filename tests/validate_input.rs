@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)] // one test runs the xenflux binary to check its argument parsing
 //! Hostile or careless input in the desired state: each test writes the bad value into the
 //! example `cluster-state/` (or a small state), validates, and checks that the error names file,
 //! line and field — and that nothing panics or grows without bound.

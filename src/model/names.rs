@@ -344,6 +344,13 @@ impl FromStr for MountPath {
     }
 }
 
+impl std::ops::Deref for MountPath {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for MountPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
