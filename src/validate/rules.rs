@@ -56,7 +56,7 @@ pub fn ssh_host_problem(host: &str) -> Option<&'static str> {
     }
 }
 
-/// Why `user` is not a POSIX user name (`^[a-z_][a-z0-9_-]{0,31}$`).
+/// Whether `user` is a POSIX user name (`^[a-z_][a-z0-9_-]{0,31}$`).
 pub fn ssh_user_ok(user: &str) -> bool {
     let mut b = user.bytes();
     b.next()
