@@ -132,8 +132,11 @@ impl Allocation {
 struct Numbers<'a> {
     what: &'static str,
     field: &'static str,
-    /// Values in allocation order.
+    /// Values in allocation order; never more than a constant bound (65536 ports), whatever
+    /// the input says.
     candidates: Vec<u32>,
+    /// Pins at or above this are not taken (validation reports them).
+    pin_limit: u32,
     exhausted: &'a dyn Fn(&Name, usize) -> String,
 }
 
@@ -223,7 +226,8 @@ pub fn allocate(
     };
 
     let volumes: Vec<(&Name, &crate::model::VolumeSpec)> = desired.volumes.iter().collect();
-    let max = drbd.max_minors;
+    // minor_count is 1 to 255 (validation says so); a wrong value never sizes anything here.
+    let max = drbd.max_minors.clamp(1, 255);
     let minor_exhausted = |node: &Name, count: usize| {
         format!("no free DRBD minor on {node}: the node would have {count} DRBD devices, more than maxMinors {max} (minors 0-{})", max.saturating_sub(1))
     };
@@ -232,6 +236,7 @@ pub fn allocate(
             what: "minor",
             field: "spec.minor",
             candidates: (0..max).collect(),
+            pin_limit: max,
             exhausted: &minor_exhausted,
         },
         volumes
@@ -258,6 +263,7 @@ pub fn allocate(
             candidates: (u32::from(first)..=u32::from(last))
                 .filter(|p| !o2cb_ports.contains(p))
                 .collect(),
+            pin_limit: 1 << 16,
             exhausted: &port_exhausted,
         },
         volumes
@@ -280,7 +286,9 @@ pub fn allocate(
         &Numbers {
             what: "meta-data slot",
             field: "spec.metaIndex",
-            candidates: (0..4096).collect(),
+            // A node holds at most maxMinors resources, so it never needs more slots.
+            candidates: (0..max).collect(),
+            pin_limit: max,
             exhausted: &slot_exhausted,
         },
         volumes
@@ -397,7 +405,8 @@ fn assign(
     let mut open = Vec::new();
     for w in &wants {
         let existing = kept(w, diags);
-        let fixed = match (w.pin, existing) {
+        let pin = w.pin.filter(|p| *p < numbers.pin_limit);
+        let fixed = match (pin, existing) {
             (Some(p), Some(k)) if p != k => {
                 diags.push(loc.error(Kind::Volume, w.volume.as_str(), numbers.field, format!(
                     "the resource already uses {} {k} on the cluster and the pin says {p}; an existing resource keeps its {}",

@@ -236,7 +236,7 @@ pub fn shell(plan: &Plan, d: &Desired) -> String {
     let _ = writeln!(s, "    *) echo \"unknown node $node\" >&2; exit 1 ;;");
     let _ = writeln!(s, "  esac");
     let _ = writeln!(s, "  echo \"[$node] $cmd\" >&2");
-    let _ = writeln!(s, "  if [ \"$(hostname)\" = \"$node\" ]; then sh -c \"$cmd\"; else ssh $opts \"$target\" \"$cmd\"; fi");
+    let _ = writeln!(s, "  if [ \"$(hostname)\" = \"$node\" ]; then sh -c \"$cmd\"; else ssh $opts -- \"$target\" \"$cmd\"; fi");
     let _ = writeln!(s, "}}");
     for (i, stage) in plan.stages.iter().enumerate() {
         let _ = writeln!(s, "\n# Stage {}: {}", i + 1, stage.title);

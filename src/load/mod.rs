@@ -24,8 +24,6 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: not valid UTF-8")]
-    NotUtf8 { path: String },
     #[error("{path}: no such directory")]
     NoDirectory { path: PathBuf },
     #[error("{path}: no Git repository here or above: {source}")]
@@ -42,57 +40,229 @@ pub enum LoadError {
     OutsideRepository { path: PathBuf, repo: PathBuf },
     #[error("reading revision `{rev}`: {source}")]
     Git { rev: String, source: git2::Error },
+    #[error("state refused:\n  {}", problems.join("\n  "))]
+    Refused { problems: Vec<String> },
 }
 
 fn is_yaml(name: &str) -> bool {
     name.ends_with(".yaml") || name.ends_with(".yml")
 }
 
-/// Every `*.yaml`/`*.yml` file under `dir`, recursively, in path order.
+/// Largest YAML file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+/// Most YAML bytes read in all.
+pub const MAX_TOTAL_BYTES: u64 = 64 << 20;
+/// Most YAML files read.
+pub const MAX_FILES: usize = 10_000;
+/// Deepest directory below the state directory that is searched.
+pub const MAX_DIR_DEPTH: usize = 32;
+/// Most directory entries looked at (YAML or not).
+const MAX_ENTRIES: usize = 100_000;
+
+/// What the walk found: files to read, and everything refused on the way (all reported at once).
+#[derive(Default)]
+struct Found {
+    /// (path shown, path to open), in the order found.
+    files: Vec<(PathBuf, PathBuf)>,
+    total: u64,
+    entries: usize,
+    problems: Vec<String>,
+    /// Directories already searched (canonical), so a symlink loop is walked once.
+    seen_dirs: std::collections::BTreeSet<PathBuf>,
+}
+
+impl Found {
+    fn refuse(&mut self, path: &Path, why: impl std::fmt::Display) {
+        self.problems.push(format!("{}: {why}", path.display()));
+    }
+
+    /// Counts one YAML file of `size` bytes against the limits; false when it is refused.
+    fn admit(&mut self, path: &Path, size: u64) -> bool {
+        if size > MAX_FILE_BYTES {
+            self.refuse(
+                path,
+                format!(
+                    "{size} bytes, larger than the limit of {} MiB per file",
+                    MAX_FILE_BYTES >> 20
+                ),
+            );
+            return false;
+        }
+        if self.files.len() >= MAX_FILES {
+            self.refuse(path, format!("more than {MAX_FILES} YAML files"));
+            return false;
+        }
+        self.total += size;
+        if self.total > MAX_TOTAL_BYTES {
+            self.refuse(
+                path,
+                format!(
+                    "the YAML files pass the limit of {} MiB in all",
+                    MAX_TOTAL_BYTES >> 20
+                ),
+            );
+            return false;
+        }
+        true
+    }
+}
+
+/// Every `*.yaml`/`*.yml` file under `dir`, recursively, in path order. Only regular files are
+/// read (a FIFO or device named `*.yaml` is refused, never opened), within the size, count and
+/// depth limits above; a symlink may point anywhere inside `dir`, never outside it.
 pub fn from_dir(dir: &Path) -> Result<Vec<Source>, LoadError> {
     if !dir.is_dir() {
         return Err(LoadError::NoDirectory {
             path: dir.to_path_buf(),
         });
     }
-    let mut files = Vec::new();
-    walk(dir, &mut files)?;
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let bytes = std::fs::read(&p).map_err(|source| LoadError::Io {
-                path: p.clone(),
-                source,
-            })?;
-            let path = p.display().to_string();
-            let text =
-                String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: path.clone() })?;
-            Ok(Source { path, text })
-        })
-        .collect()
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let io = |source| LoadError::Io {
+    let root = dir.canonicalize().map_err(|source| LoadError::Io {
         path: dir.to_path_buf(),
         source,
+    })?;
+    let mut found = Found::default();
+    found.seen_dirs.insert(root.clone());
+    walk(dir, &root, 0, &mut found);
+    found.files.sort();
+    let mut out = Vec::new();
+    for (shown, real) in std::mem::take(&mut found.files) {
+        match read_regular(&real) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => out.push(Source {
+                    path: shown.display().to_string(),
+                    text,
+                }),
+                Err(_) => found.refuse(&shown, "not valid UTF-8"),
+            },
+            Err(e) => found.refuse(&shown, e),
+        }
+    }
+    if !found.problems.is_empty() {
+        return Err(LoadError::Refused {
+            problems: found.problems,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads a file that must be regular and at most [`MAX_FILE_BYTES`]. Opened non-blocking, so a
+/// FIFO swapped in after the walk cannot hang the read; the type is checked on the open file.
+fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file; refused".into());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "larger than the limit of {} MiB per file",
+            MAX_FILE_BYTES >> 20
+        ));
+    }
+    Ok(bytes)
+}
+
+fn walk(dir: &Path, root: &Path, depth: usize, found: &mut Found) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => return found.refuse(dir, e),
     };
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => return found.refuse(dir, e),
+        };
+        found.entries += 1;
+        if found.entries > MAX_ENTRIES {
+            return found.refuse(
+                dir,
+                format!("more than {MAX_ENTRIES} entries under the state directory"),
+            );
+        }
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
             continue;
         }
-        let ft = entry.file_type().map_err(io)?;
-        if ft.is_dir() {
-            walk(&path, out)?;
+        let mut meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                found.refuse(&path, e);
+                continue;
+            }
+        };
+        let mut real = path.clone();
+        if meta.file_type().is_symlink() {
+            // Resolved in full, so a chain of links or a loop is judged by where it ends.
+            let target = match path.canonicalize() {
+                Ok(t) => t,
+                Err(e) if is_yaml(&name) => {
+                    found.refuse(&path, format!("symlink that does not resolve ({e})"));
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            if !target.starts_with(root) {
+                found.refuse(
+                    &path,
+                    format!(
+                        "symlink to {}, outside the state directory; refused",
+                        target.display()
+                    ),
+                );
+                continue;
+            }
+            meta = match std::fs::metadata(&target) {
+                Ok(m) => m,
+                Err(e) => {
+                    found.refuse(&path, e);
+                    continue;
+                }
+            };
+            real = target;
+        }
+        if meta.is_dir() {
+            let canon = match real.canonicalize() {
+                Ok(c) => c,
+                Err(e) => {
+                    found.refuse(&path, e);
+                    continue;
+                }
+            };
+            if !found.seen_dirs.insert(canon) {
+                continue; // reached again through a symlink: already searched
+            }
+            if depth + 1 > MAX_DIR_DEPTH {
+                found.refuse(
+                    &path,
+                    format!("directories nested more than {MAX_DIR_DEPTH} deep; not searched"),
+                );
+                continue;
+            }
+            walk(&path, root, depth + 1, found);
         } else if is_yaml(&name) {
-            out.push(path);
+            if !meta.is_file() {
+                found.refuse(
+                    &path,
+                    "not a regular file (a FIFO, socket or device); refused",
+                );
+                continue;
+            }
+            if found.admit(&path, meta.len()) {
+                found.files.push((path, real));
+            }
         }
     }
-    Ok(())
 }
 
 /// The YAML files under `dir` as they are in commit `rev` of the repository that holds `dir`.
@@ -184,12 +354,14 @@ fn from_tree(
         .ok()
         .and_then(|b| b.as_str().ok().map(String::from));
     let label = short.unwrap_or_else(|| rev.to_string());
+    let odb = repo.odb().map_err(git)?;
+    let mut found = Found::default();
     let mut out = Vec::new();
     let mut failure = None;
     tree.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
         let name = entry.name().unwrap_or("");
-        if entry.kind() != Some(git2::ObjectType::Blob) || !is_yaml(name) || name.starts_with('.') {
-            return git2::TreeWalkResult::Ok;
+        if name.starts_with('.') {
+            return git2::TreeWalkResult::Skip;
         }
         let inner = format!("{parent}{name}");
         let path = if rel_str.is_empty() {
@@ -197,14 +369,58 @@ fn from_tree(
         } else {
             format!("{rel_str}/{inner}")
         };
-        let path = format!("{label}:{path}");
+        let shown = PathBuf::from(format!("{label}:{path}"));
+        found.entries += 1;
+        if found.entries > MAX_ENTRIES {
+            found.refuse(
+                &shown,
+                format!("more than {MAX_ENTRIES} entries under the state directory"),
+            );
+            return git2::TreeWalkResult::Abort;
+        }
+        match entry.kind() {
+            Some(git2::ObjectType::Tree) => {
+                let depth = parent.matches('/').count() + 1;
+                if depth > MAX_DIR_DEPTH {
+                    found.refuse(
+                        &shown,
+                        format!("directories nested more than {MAX_DIR_DEPTH} deep; not searched"),
+                    );
+                    return git2::TreeWalkResult::Skip;
+                }
+                return git2::TreeWalkResult::Ok;
+            }
+            Some(git2::ObjectType::Commit) => {
+                found.refuse(&shown, "a submodule; the state must be plain files");
+                return git2::TreeWalkResult::Ok;
+            }
+            _ => {}
+        }
+        if entry.filemode() == 0o120000 {
+            found.refuse(&shown, "a symlink; symlinks are not followed in a commit");
+            return git2::TreeWalkResult::Ok;
+        }
+        if entry.kind() != Some(git2::ObjectType::Blob) || !is_yaml(name) {
+            return git2::TreeWalkResult::Ok;
+        }
+        // The size from the object header, before the blob is read into memory.
+        let size = match odb.read_header(entry.id()) {
+            Ok((size, _)) => size as u64,
+            Err(e) => {
+                failure = Some(git(e));
+                return git2::TreeWalkResult::Abort;
+            }
+        };
+        if !found.admit(&shown, size) {
+            return git2::TreeWalkResult::Ok;
+        }
         match entry.to_object(repo).and_then(|o| o.peel_to_blob()) {
             Ok(blob) => match String::from_utf8(blob.content().to_vec()) {
-                Ok(text) => out.push(Source { path, text }),
-                Err(_) => {
-                    failure = Some(LoadError::NotUtf8 { path });
-                    return git2::TreeWalkResult::Abort;
-                }
+                Ok(text) => out.push(Source {
+                    path: shown.display().to_string(),
+                    text,
+                }),
+                Err(_) => found.refuse(&shown, "not valid UTF-8"),
             },
             Err(e) => {
                 failure = Some(git(e));
@@ -214,9 +430,20 @@ fn from_tree(
         git2::TreeWalkResult::Ok
     })
     .map_err(git)
-    .or_else(|e| if failure.is_some() { Ok(()) } else { Err(e) })?;
+    .or_else(|e| {
+        if failure.is_some() || !found.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })?;
     if let Some(f) = failure {
         return Err(f);
+    }
+    if !found.problems.is_empty() {
+        return Err(LoadError::Refused {
+            problems: found.problems,
+        });
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Number, Value};
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 use yaml_rust2::Yaml;
 
@@ -55,25 +55,74 @@ pub struct YamlDoc {
     pub spans: Spans,
 }
 
-/// A YAML syntax error (the file's later documents are lost with it).
+/// A problem found while reading the YAML: a syntax error (the file's later documents are lost
+/// with it) or input refused by the limits below. `field` is the dotted path when known.
 #[derive(Clone, Debug)]
 pub struct SyntaxError {
     pub pos: Pos,
+    pub field: String,
     pub message: String,
 }
 
-/// Parses every document of `text`. Documents before a syntax error are kept.
-pub fn parse(text: &str) -> (Vec<YamlDoc>, Option<SyntaxError>) {
+/// Deepest nesting of mappings and sequences accepted. Real documents nest five or six levels;
+/// the cap keeps every later recursive step (decoding, cloning, dropping) far from the stack limit.
+pub const MAX_DEPTH: usize = 64;
+/// Longest string scalar accepted, in bytes.
+pub const MAX_SCALAR_BYTES: usize = 4096;
+/// Most items in one sequence or mapping.
+pub const MAX_ITEMS: usize = 1024;
+/// Most values one file may build, aliases expanded (a few lines of aliases could otherwise
+/// expand into billions of nodes).
+const MAX_VALUES: usize = 1_000_000;
+/// Most string bytes one file may build, aliases expanded.
+const MAX_STRING_BYTES: usize = 16 * 1024 * 1024;
+/// Problems reported per file at most; beyond them the rest is noise.
+const MAX_ERRORS: usize = 50;
+
+/// Parses every document of `text`. Documents before a syntax error are kept. A leading UTF-8
+/// byte order mark is skipped, as YAML allows.
+pub fn parse(text: &str) -> (Vec<YamlDoc>, Vec<SyntaxError>) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut b = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    let err = match parser.load(&mut b, true) {
-        Ok(()) => b.error.take(),
-        Err(e) => Some(SyntaxError {
-            pos: Pos::of(e.marker()),
-            message: e.info().to_string(),
-        }),
-    };
-    (b.docs, err)
+    // Driven event by event (the parser's own `load` recurses once per nesting level).
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((ev, mark)) => {
+                if !b.on(ev, mark) {
+                    break;
+                }
+            }
+            Err(e) => {
+                b.errors.push(SyntaxError {
+                    pos: Pos::of(e.marker()),
+                    field: String::new(),
+                    message: format!("YAML syntax: {}", e.info()),
+                });
+                break;
+            }
+        }
+    }
+    (b.docs, b.errors)
+}
+
+/// Why a string scalar is refused: control characters (C0 including TAB and LF, DEL, C1) and
+/// Unicode bidirectional overrides can rewrite what a terminal shows, and reach files and argv.
+pub fn scalar_problem(s: &str) -> Option<String> {
+    if s.len() > MAX_SCALAR_BYTES {
+        return Some(format!(
+            "string of {} bytes is longer than the limit of {MAX_SCALAR_BYTES}",
+            s.len()
+        ));
+    }
+    let bad = s.chars().find(|c| {
+        c.is_control() || matches!(*c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    })?;
+    Some(format!(
+        "control or bidirectional-override character U+{:04X} is refused in strings",
+        u32::from(bad)
+    ))
 }
 
 enum Frame {
@@ -97,24 +146,43 @@ struct Builder {
     spans: Spans,
     anchors: BTreeMap<usize, Value>,
     root: Option<Value>,
-    error: Option<SyntaxError>,
-    /// Values built so far: aliases copy their anchor, so a few lines could otherwise expand
-    /// into billions of nodes.
-    size: usize,
+    errors: Vec<SyntaxError>,
+    /// Values built so far, aliases expanded.
+    values: usize,
+    /// String bytes built so far, aliases expanded.
+    string_bytes: usize,
 }
 
-/// More values than any real cluster state has; beyond it the input is refused.
-const MAX_VALUES: usize = 2_000_000;
-
-fn count(v: &Value) -> usize {
+/// Values and string bytes in `v`.
+fn weight(v: &Value) -> (usize, usize) {
     match v {
-        Value::Array(a) => 1 + a.iter().map(count).sum::<usize>(),
-        Value::Object(o) => 1 + o.values().map(count).sum::<usize>(),
-        _ => 1,
+        Value::Array(a) => a
+            .iter()
+            .map(weight)
+            .fold((1, 0), |(n, b), (x, y)| (n + x, b + y)),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| {
+                let (x, y) = weight(v);
+                (x, y + k.len())
+            })
+            .fold((1, 0), |(n, b), (x, y)| (n + x, b + y)),
+        Value::String(s) => (1, s.len()),
+        _ => (1, 0),
     }
 }
 
 impl Builder {
+    fn error(&mut self, pos: Pos, field: String, message: impl Into<String>) {
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(SyntaxError {
+                pos,
+                field,
+                message: message.into(),
+            });
+        }
+    }
+
     /// The path of the node about to be added, and where it is reported.
     fn child_path(&self, pos: Pos) -> Option<(String, Pos)> {
         match self.stack.last() {
@@ -136,22 +204,50 @@ impl Builder {
         }
     }
 
+    /// The path of the innermost collection, for problems with a key or an item count.
+    fn parent_path(&self) -> String {
+        match self.stack.last() {
+            Some(Frame::Map { path, .. } | Frame::Seq { path, .. }) => path.clone(),
+            None => String::new(),
+        }
+    }
+
     fn add(&mut self, value: Value, anchor: usize, pos: Pos) {
         if anchor > 0 {
             self.anchors.insert(anchor, value.clone());
+        }
+        let full = match self.stack.last() {
+            Some(Frame::Seq { items, .. }) => items.len() >= MAX_ITEMS,
+            Some(Frame::Map {
+                map, key: Some(_), ..
+            }) => map.len() >= MAX_ITEMS,
+            _ => false,
+        };
+        if full {
+            let path = self.parent_path();
+            if !self
+                .errors
+                .iter()
+                .any(|e| e.field == path && e.message.contains("items"))
+            {
+                self.error(pos, path, format!("more than {MAX_ITEMS} items; refused"));
+            }
+            if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+                key.take();
+            }
+            return;
         }
         match self.stack.last_mut() {
             None => self.root = Some(value),
             Some(Frame::Seq { items, .. }) => items.push(value),
             Some(Frame::Map { map, key, .. }) => match key.take() {
                 Some((k, kpos)) => {
-                    if map.contains_key(&k) && self.error.is_none() {
-                        self.error = Some(SyntaxError {
-                            pos: kpos,
-                            message: format!("duplicate key `{k}`"),
-                        });
+                    let duplicate = map.contains_key(&k);
+                    map.insert(k.clone(), value);
+                    if duplicate {
+                        let path = self.parent_path();
+                        self.error(kpos, path, format!("duplicate key `{k}`"));
                     }
-                    map.insert(k, value);
                 }
                 None => {
                     let k = match value {
@@ -174,10 +270,28 @@ impl Builder {
             None => String::new(),
         }
     }
-}
 
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
+    /// Counts `(values, bytes)` more toward the file's limits; false once they are passed.
+    fn grow(&mut self, (values, bytes): (usize, usize), pos: Pos) -> bool {
+        self.values = self.values.saturating_add(values);
+        self.string_bytes = self.string_bytes.saturating_add(bytes);
+        if self.values <= MAX_VALUES && self.string_bytes <= MAX_STRING_BYTES {
+            return true;
+        }
+        let path = self.parent_path();
+        self.error(
+            pos,
+            path,
+            format!(
+                "too large: more than {MAX_VALUES} values or {} MiB of strings (aliases expanded); refused",
+                MAX_STRING_BYTES >> 20
+            ),
+        );
+        false
+    }
+
+    /// Takes one event; false when the rest of the file is refused.
+    fn on(&mut self, ev: Event, mark: Marker) -> bool {
         let pos = Pos::of(&mark);
         match ev {
             Event::DocumentStart => {
@@ -186,6 +300,7 @@ impl MarkedEventReceiver for Builder {
                     start: pos,
                 };
                 self.root = None;
+                self.stack.clear();
             }
             Event::DocumentEnd => {
                 let value = self.root.take().unwrap_or(Value::Null);
@@ -194,6 +309,17 @@ impl MarkedEventReceiver for Builder {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
+                if let Some(problem) = scalar_problem(&text) {
+                    let field = if is_key {
+                        self.parent_path()
+                    } else {
+                        self.child_path(pos).map(|(p, _)| p).unwrap_or_default()
+                    };
+                    self.error(pos, field, problem);
+                }
+                if !self.grow((1, text.len()), pos) {
+                    return false;
+                }
                 let value = scalar(&text, style, tag.as_ref().map(|t| t.suffix.as_str()));
                 if !is_key {
                     self.record(pos);
@@ -202,48 +328,52 @@ impl MarkedEventReceiver for Builder {
             }
             Event::Alias(id) => {
                 self.record(pos);
-                let anchored = self.anchors.get(&id);
-                self.size += anchored.map_or(1, count);
-                let value = if self.size > MAX_VALUES {
-                    if self.error.is_none() {
-                        self.error = Some(SyntaxError {
-                            pos,
-                            message: "too many values (alias expansion); refused".into(),
-                        });
-                    }
-                    Value::Null
-                } else {
-                    anchored.cloned().unwrap_or(Value::Null)
-                };
+                let value = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
+                if !self.grow(weight(&value), pos) {
+                    return false;
+                }
                 self.add(value, 0, pos);
             }
-            Event::MappingStart(anchor, _) => {
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    let path = self.parent_path();
+                    self.error(
+                        pos,
+                        path,
+                        format!("nested more than {MAX_DEPTH} levels deep; refused"),
+                    );
+                    return false;
+                }
+                if !self.grow((1, 0), pos) {
+                    return false;
+                }
                 let path = self.record(pos);
-                self.stack.push(Frame::Map {
-                    map: Map::new(),
-                    key: None,
-                    path,
-                    anchor,
-                });
-            }
-            Event::SequenceStart(anchor, _) => {
-                let path = self.record(pos);
-                self.stack.push(Frame::Seq {
-                    items: Vec::new(),
-                    path,
-                    anchor,
+                self.stack.push(if matches!(ev, Event::MappingStart(..)) {
+                    Frame::Map {
+                        map: Map::new(),
+                        key: None,
+                        path,
+                        anchor,
+                    }
+                } else {
+                    Frame::Seq {
+                        items: Vec::new(),
+                        path,
+                        anchor,
+                    }
                 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 let (value, anchor) = match self.stack.pop() {
                     Some(Frame::Map { map, anchor, .. }) => (Value::Object(map), anchor),
                     Some(Frame::Seq { items, anchor, .. }) => (Value::Array(items), anchor),
-                    None => return,
+                    None => return true,
                 };
                 self.add(value, anchor, pos);
             }
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
         }
+        true
     }
 }
 
@@ -272,7 +402,7 @@ mod tests {
     fn values_and_positions() {
         let text = "kind: Volume\nmetadata: {name: dns}\nspec:\n  size: 10GiB\n  nodes:\n    - dom0\n    - dom0m\n  port: 7792\n";
         let (docs, err) = parse(text);
-        assert!(err.is_none());
+        assert!(err.is_empty());
         assert_eq!(docs.len(), 1);
         let d = &docs[0];
         assert_eq!(d.value["spec"]["port"], 7792);
@@ -305,11 +435,11 @@ mod tests {
     #[test]
     fn syntax_errors_and_duplicate_keys_are_located() {
         let (_, err) = parse("a: [1, 2\nb: 3\n");
-        assert!(err.is_some());
+        assert!(!err.is_empty());
         let (_, err) = parse("a: 1\nb: 2\na: 3\n");
-        let err = err.unwrap();
-        assert_eq!(err.pos.line, 3);
-        assert!(err.message.contains("duplicate key"));
+        assert_eq!(err.len(), 1);
+        assert_eq!(err[0].pos.line, 3);
+        assert!(err[0].message.contains("duplicate key"));
     }
 
     #[test]
@@ -320,13 +450,74 @@ mod tests {
             text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
         }
         let (_, err) = parse(&text);
-        assert!(err.unwrap().message.contains("alias expansion"));
+        assert!(err[0].message.contains("aliases expanded"), "{err:?}");
+        // strings count too: a 4 KiB string repeated by aliases
+        let mut text = format!("a0: &a0 \"{}\"\n", "x".repeat(4000));
+        for i in 1..16 {
+            let p = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let (_, err) = parse(&text);
+        assert!(err[0].message.contains("aliases expanded"), "{err:?}");
     }
 
     #[test]
     fn anchors_and_aliases() {
         let (docs, err) = parse("n: &pair [dom0, dom0m]\nm: *pair\n");
-        assert!(err.is_none());
+        assert!(err.is_empty());
         assert_eq!(docs[0].value["m"][1], "dom0m");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_anything_recurses() {
+        for text in [
+            "- ".repeat(5000),
+            "[".repeat(100_000),
+            "{".repeat(100_000),
+            format!("a: {}", "{b: ".repeat(5000)),
+        ] {
+            let (_, err) = parse(&text);
+            // The scanner stops flow collections at its own limit; either way the file is refused.
+            assert!(
+                err.iter().any(|e| e.message.contains("nested more than 64")
+                    || e.message.contains("recursion limit")),
+                "{err:?}"
+            );
+        }
+        let ok = format!("{}x{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&ok).1.is_empty());
+    }
+
+    #[test]
+    fn control_characters_and_bidi_overrides_are_refused_in_every_scalar() {
+        for bad in [
+            "\\0", "\\r", "\\e", "\\t", "\\n", "\\x7f", "\\x85", "\\u202e", "\\u2066",
+        ] {
+            let (_, err) = parse(&format!("spec:\n  label: \"a{bad}b\"\n"));
+            assert_eq!(err.len(), 1, "{bad}: {err:?}");
+            assert_eq!(err[0].field, "spec.label");
+            assert_eq!(err[0].pos.line, 2);
+            let (_, err) = parse(&format!("spec:\n  \"k{bad}\": 1\n"));
+            assert_eq!(err.len(), 1, "{bad} in a key: {err:?}");
+        }
+        let (_, err) = parse(&format!("a: {}\n", "x".repeat(MAX_SCALAR_BYTES + 1)));
+        assert!(err[0].message.contains("longer than"), "{err:?}");
+        assert!(parse("a: \"caf\u{e9} \u{2192} ok\"\n").1.is_empty());
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        let (docs, err) = parse("\u{feff}# comment\na: 1\n");
+        assert!(err.is_empty(), "{err:?}");
+        assert_eq!(docs[0].value["a"], 1);
+        assert_eq!(docs[0].spans.locate("a"), Pos { line: 2, column: 1 });
+    }
+
+    #[test]
+    fn long_collections_are_refused() {
+        let text = format!("a: [{}]\n", vec!["x"; MAX_ITEMS + 5].join(", "));
+        let (_, err) = parse(&text);
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert_eq!(err[0].field, "a");
     }
 }

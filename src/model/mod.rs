@@ -11,7 +11,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use names::{Cidr, IfName, LvmName, Mac, Name};
+pub use names::{Cidr, IfName, LvName, LvmName, Mac, MountOptions, MountPath, Name};
 pub use spec::*;
 pub use units::{Duration, Rate, Size};
 

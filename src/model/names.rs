@@ -104,13 +104,100 @@ fn check_ifname(s: &str) -> Result<(), String> {
         && s != ".."
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
+    if !ok {
+        return Err(format!(
             "invalid interface name `{s}`: use 1 to 15 letters, digits, '-', '_' or '.'"
-        ))
+        ));
     }
+    match iproute2_keyword(s) {
+        Some(k) if k == s => Err(format!(
+            "invalid interface name `{s}`: `ip link` reads it as its keyword `{k}`"
+        )),
+        Some(k) => Err(format!(
+            "invalid interface name `{s}`: `ip link` reads it as an abbreviation of its keyword `{k}`"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Words `ip link add NAME ...` / `ip link set NAME ...` take as keywords (iproute2's
+/// `iplink_parse`, which compares these exactly) ...
+const IPLINK_KEYWORDS: &[&str] = &[
+    "up",
+    "down",
+    "name",
+    "index",
+    "mtu",
+    "xdp",
+    "xdpgeneric",
+    "xdpdrv",
+    "xdpoffload",
+    "netns",
+    "multicast",
+    "allmulticast",
+    "promisc",
+    "trailers",
+    "arp",
+    "carrier",
+    "vf",
+    "vrf",
+    "group",
+    "mode",
+    "state",
+    "numtxqueues",
+    "numrxqueues",
+    "protodown",
+    "protodown_reason",
+    "gso_max_size",
+    "gso_max_segs",
+    "gso_ipv4_max_size",
+    "gro_max_size",
+    "gro_ipv4_max_size",
+    "tso_max_size",
+    "tso_max_segs",
+    "parentdev",
+    "netns-immutable",
+    "dev",
+    "qlen",
+    "brd",
+    "txqlen",
+    "all",
+    "default",
+];
+/// ... and these, which it also accepts abbreviated (`matches()`: any non-empty prefix).
+const IPLINK_PREFIX_KEYWORDS: &[&str] = &[
+    "link",
+    "link-netns",
+    "link-netnsid",
+    "address",
+    "broadcast",
+    "txqueuelen",
+    "master",
+    "nomaster",
+    "dynamic",
+    "type",
+    "alias",
+    "addrgenmode",
+    "help",
+];
+
+/// The iproute2 keyword an interface name would be parsed as, if any.
+pub fn iproute2_keyword(s: &str) -> Option<&'static str> {
+    IPLINK_KEYWORDS
+        .iter()
+        .find(|k| **k == s)
+        .or_else(|| {
+            IPLINK_PREFIX_KEYWORDS
+                .iter()
+                .find(|k| !s.is_empty() && k.starts_with(s))
+        })
+        .copied()
+}
+
+/// Why an object name cannot also be a network interface name (Bridge and Bond names are
+/// both): longer than IFNAMSIZ − 1, or an iproute2 keyword.
+pub fn ifname_problem(s: &str) -> Option<String> {
+    check_ifname(s).err()
 }
 
 string_newtype!(IfName, "InterfaceName", check_ifname, {
@@ -144,6 +231,196 @@ string_newtype!(LvmName, "LvmName", check_lvm_name, {
     "description": "An LVM volume group or logical volume name.",
     "type": "string",
     "pattern": "^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$"
+});
+
+/// A logical volume name: an [`LvmName`] that LVM also accepts for an LV (see
+/// [`lv_name_problem`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LvName(String);
+
+/// Substrings LVM reserves for its internal sub-LVs (lvm(8), "VALID NAMES").
+const LV_RESERVED_PARTS: &[&str] = &[
+    "_cdata", "_cmeta", "_corig", "_cpool", "_cvol", "_imeta", "_iorig", "_mimage", "_mlog",
+    "_pmspare", "_rimage", "_rmeta", "_tdata", "_tmeta", "_vdata", "_vorigin", "_vpool", "_wcorig",
+];
+
+/// Why LVM would refuse `s` as an LV name, beyond the character set: the prefixes `snapshot`
+/// and `pvmove` and the internal sub-LV parts are LVM's own.
+pub fn lv_name_problem(s: &str) -> Option<String> {
+    if let Some(p) = ["snapshot", "pvmove"].iter().find(|p| s.starts_with(*p)) {
+        return Some(format!("LVM reserves LV names starting with `{p}`"));
+    }
+    LV_RESERVED_PARTS
+        .iter()
+        .find(|p| s.contains(*p))
+        .map(|p| format!("LVM reserves `{p}` in LV names for its internal volumes"))
+}
+
+fn check_lv_name(s: &str) -> Result<(), String> {
+    check_lvm_name(s)?;
+    match lv_name_problem(s) {
+        Some(p) => Err(format!("invalid LV name `{s}`: {p}")),
+        None => Ok(()),
+    }
+}
+
+string_newtype!(LvName, "LvName", check_lv_name, {
+    "description": "An LVM logical volume name: letters, digits, '+', '_', '.' and '-', not starting with '-', 'snapshot' or 'pvmove', without LVM's internal parts such as _tmeta or _rimage.",
+    "type": "string",
+    "pattern": "^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$"
+});
+
+/// Directories a filesystem is never mounted on or below: mounting there hides what the system
+/// runs on.
+const SYSTEM_TREES: &[&str] = &[
+    "/proc", "/sys", "/dev", "/run", "/etc", "/boot", "/usr", "/bin", "/sbin", "/lib", "/lib32",
+    "/lib64", "/libx32",
+];
+/// Top-level directories never mounted over themselves (below them is fine).
+const SYSTEM_TOPS: &[&str] = &[
+    "/var", "/home", "/root", "/tmp", "/srv", "/opt", "/mnt", "/media",
+];
+
+/// A directory a filesystem is mounted on, in the form the kernel reports it in `/proc/mounts`:
+/// absolute, no trailing slash (one written is dropped), no `.`/`..` or empty components, no
+/// whitespace, backslash or control characters, and not a system directory.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MountPath(String);
+
+impl MountPath {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// True when `self` lies strictly below `other`.
+    pub fn is_below(&self, other: &MountPath) -> bool {
+        other.0 == "/"
+            || self
+                .0
+                .strip_prefix(&other.0)
+                .is_some_and(|r| r.starts_with('/'))
+    }
+}
+
+impl FromStr for MountPath {
+    type Err = String;
+    fn from_str(s: &str) -> Result<MountPath, String> {
+        let bad = |why: &str| Err(format!("invalid mountpoint `{}`: {why}", s.escape_debug()));
+        if !s.starts_with('/') {
+            return bad("must be an absolute path");
+        }
+        if s.len() > 4095 {
+            return bad("longer than PATH_MAX");
+        }
+        if s.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+        {
+            return bad("whitespace, backslashes and control characters are refused (the kernel escapes them in /proc/mounts)");
+        }
+        let body = s.strip_suffix('/').filter(|b| !b.is_empty()).unwrap_or(s);
+        let mut parts = Vec::new();
+        for part in body.split('/').skip(1) {
+            match part {
+                "" if body != "/" => return bad("empty path component (`//`)"),
+                "." | ".." => return bad("`.` and `..` components are refused"),
+                p => parts.push(p),
+            }
+        }
+        let path = format!("/{}", parts.join("/"));
+        if path == "/" {
+            return bad("the root directory is never mounted over");
+        }
+        if let Some(t) = SYSTEM_TREES
+            .iter()
+            .find(|t| path == **t || path.starts_with(&format!("{t}/")))
+        {
+            return bad(&format!("{t} and everything below it belong to the system"));
+        }
+        if SYSTEM_TOPS.contains(&path.as_str()) {
+            return bad(
+                "a system top-level directory is never mounted over (a directory below it is fine)",
+            );
+        }
+        Ok(MountPath(path))
+    }
+}
+
+impl std::ops::Deref for MountPath {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MountPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for MountPath {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for MountPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<MountPath, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(de::Error::custom)
+    }
+}
+
+impl JsonSchema for MountPath {
+    fn schema_name() -> Cow<'static, str> {
+        "MountPath".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "An absolute directory to mount on, outside the system directories (/, /etc, /usr, /proc, ...).",
+            "type": "string",
+            "pattern": "^(/[^/\\s\\\\]+)+/?$"
+        })
+    }
+}
+
+/// Mount options (`mount -o`): comma-separated words of `[a-z0-9_.=:+-]`, none of the options
+/// that change what a mount does (`remount`, `bind`, `rbind`, `move`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MountOptions(String);
+
+const REFUSED_MOUNT_OPTIONS: &[&str] = &["remount", "bind", "rbind", "move"];
+
+fn check_mount_options(s: &str) -> Result<(), String> {
+    let word = |o: &str| {
+        !o.is_empty()
+            && !o.starts_with('-')
+            && o.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'_' | b'.' | b'=' | b':' | b'+' | b'-')
+            })
+    };
+    if s.len() > 1024 || !s.split(',').all(word) {
+        return Err(format!(
+            "invalid mount options `{}`: use comma-separated words of a-z, 0-9 and `_.=:+-`, none starting with '-'",
+            s.escape_debug()
+        ));
+    }
+    if let Some(o) = s
+        .split(',')
+        .find(|o| REFUSED_MOUNT_OPTIONS.contains(&o.split('=').next().unwrap_or(o)))
+    {
+        return Err(format!(
+            "mount option `{o}` is refused: it changes what the mount does, not how"
+        ));
+    }
+    Ok(())
+}
+
+string_newtype!(MountOptions, "MountOptions", check_mount_options, {
+    "description": "Mount options passed with mount -o, e.g. noatime,_netdev.",
+    "type": "string",
+    "pattern": "^[a-z0-9_.=:+][a-z0-9_.=:+-]*(,[a-z0-9_.=:+][a-z0-9_.=:+-]*)*$"
 });
 
 /// A MAC address, stored lowercase with colons.
@@ -298,6 +575,88 @@ mod tests {
         assert!("XEN".parse::<LvmName>().is_ok());
         assert!("-x".parse::<LvmName>().is_err());
         assert!("a/b".parse::<LvmName>().is_err());
+    }
+
+    #[test]
+    fn iproute2_keywords_are_not_interface_names() {
+        for bad in [
+            "up", "help", "mtu", "master", "dev", "name", "type", "all", "default", "he", "ty",
+            "a", "link", "nomas",
+        ] {
+            assert!(bad.parse::<IfName>().is_err(), "{bad}");
+        }
+        for ok in [
+            "xenbr0", "bond0", "eth0", "peth0", "upstream", "uplink0", "devs",
+        ] {
+            assert!(ok.parse::<IfName>().is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn lv_names_follow_lvm_restrictions() {
+        assert!("meta".parse::<LvName>().is_ok());
+        for bad in [
+            "snapshot",
+            "snapshot1",
+            "pvmove0",
+            "x_tmeta",
+            "a_rimage_0",
+            ".",
+            "..",
+            "-x",
+        ] {
+            assert!(bad.parse::<LvName>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mountpoints_are_normalised_and_kept_off_system_directories() {
+        assert_eq!("/OVS/".parse::<MountPath>().unwrap().as_str(), "/OVS");
+        assert_eq!(
+            "/var/lib/xen/images".parse::<MountPath>().unwrap().as_str(),
+            "/var/lib/xen/images"
+        );
+        assert_eq!(
+            "/mnt/ovs".parse::<MountPath>().unwrap().as_str(),
+            "/mnt/ovs"
+        );
+        for bad in [
+            "/",
+            "//",
+            "/etc",
+            "/etc/",
+            "/etc/x",
+            "/proc",
+            "/OVS/../etc",
+            "/OVS/./x",
+            "/a//b",
+            "OVS",
+            "",
+            "/usr/local",
+            "/var",
+            "/home/",
+            "/tmp",
+            "/a b",
+            "/a\\b",
+            "/lib64",
+            "/run/x",
+        ] {
+            assert!(bad.parse::<MountPath>().is_err(), "{bad:?}");
+        }
+        let a: MountPath = "/srv/a".parse().unwrap();
+        let b: MountPath = "/srv/a/b".parse().unwrap();
+        let c: MountPath = "/srv/ab".parse().unwrap();
+        assert!(b.is_below(&a) && !c.is_below(&a) && !a.is_below(&a));
+    }
+
+    #[test]
+    fn mount_options_are_words_and_never_change_the_mount() {
+        assert!("noatime,_netdev,commit=30".parse::<MountOptions>().is_ok());
+        for bad in [
+            "remount", "ro,bind", "rbind", "move", "-o", "a b", "a,,b", "", "x;y", "NOATIME",
+        ] {
+            assert!(bad.parse::<MountOptions>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

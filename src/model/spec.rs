@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::names::{Cidr, IfName, LvmName, Mac, Name};
+use super::names::{Cidr, IfName, LvName, LvmName, Mac, MountOptions, MountPath, Name};
 use super::units::{Duration, Rate, Size, StrOrNum};
 
 /// Cluster-wide settings: DRBD defaults, the prune switch, reconcile behaviour.
@@ -167,14 +167,15 @@ pub struct NodeSpec {
     pub volume_group: LvmName,
     /// LV in the volume group that holds the indexed 128 MiB DRBD meta-data slots.
     #[serde(default = "default_meta_volume")]
-    pub meta_volume: LvmName,
+    pub meta_volume: LvName,
     /// Memory available for domains, for placement and N+1 checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<Size>,
     /// false drains the node: its domains move to their peer.
     #[serde(default = "yes")]
     pub schedulable: bool,
-    /// Fence command (argv) that powers the node off; failover needs it to succeed.
+    /// Fence command (argv) that powers the node off. Not supported yet (xenflux does not fail
+    /// over): validation refuses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fence: Option<Vec<String>>,
     /// Let xenflux enslave the interface that carries its own SSH connection to this node (into
@@ -183,7 +184,7 @@ pub struct NodeSpec {
     pub allow_management_change: bool,
 }
 
-fn default_meta_volume() -> LvmName {
+fn default_meta_volume() -> LvName {
     "meta".parse().expect("constant is a valid LVM name")
 }
 
@@ -535,7 +536,8 @@ pub struct Ocfs2Filesystem {
     pub label: String,
     /// Node slots (mkfs.ocfs2 -N): at least the number of nodes that mount it.
     pub slots: u32,
-    pub mountpoint: String,
+    pub mountpoint: MountPath,
+    /// Options for `mount -o`, e.g. `noatime`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mount_options: Option<String>,
+    pub mount_options: Option<MountOptions>,
 }

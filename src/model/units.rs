@@ -150,6 +150,9 @@ impl Rate {
     }
 }
 
+/// DRBD 8.4's largest resync rate (`DRBD_RESYNC_RATE_MAX`, in KiB/s: 4 GiB/s).
+pub const MAX_RATE_KIB: u64 = 4 << 20;
+
 impl FromStr for Rate {
     type Err = String;
     fn from_str(s: &str) -> Result<Rate, String> {
@@ -166,15 +169,18 @@ impl FromStr for Rate {
         if n == 0 {
             return Err(format!("invalid rate `{s}`: must be greater than zero"));
         }
+        let kib_per_sec = n
+            .checked_mul(factor)
+            .filter(|k| *k <= MAX_RATE_KIB)
+            .ok_or_else(|| {
+                format!("invalid rate `{s}`: DRBD's largest rate is {MAX_RATE_KIB}K (4G)")
+            })?;
         let text = match factor {
             1 if t.ends_with(['K', 'k']) || num == t => format!("{n}K"),
             1024 => format!("{n}M"),
             _ => format!("{n}G"),
         };
-        Ok(Rate {
-            kib_per_sec: n * factor,
-            text,
-        })
+        Ok(Rate { kib_per_sec, text })
     }
 }
 
@@ -218,10 +224,17 @@ pub struct Duration {
     pub seconds: u64,
 }
 
+/// Shortest duration accepted.
+pub const MIN_DURATION_SECS: u64 = 1;
+/// Longest duration accepted: a week. Longer intervals are a typo, and far-off deadlines
+/// overflow timers.
+pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
+
 impl FromStr for Duration {
     type Err = String;
     fn from_str(s: &str) -> Result<Duration, String> {
         let bad = || format!("invalid duration `{s}`: use s, m or h units, e.g. 30s, 5m, 1h30m");
+        let too_long = || format!("invalid duration `{s}`: at most 7 days (168h)");
         let mut total = 0u64;
         let mut num = String::new();
         for c in s.trim().chars() {
@@ -235,11 +248,18 @@ impl FromStr for Duration {
                 'h' => 3600,
                 _ => return Err(bad()),
             };
-            let n: u64 = num.parse().map_err(|_| bad())?;
-            total += n * factor;
+            if num.is_empty() {
+                return Err(bad());
+            }
+            let n: u64 = num.parse().map_err(|_| too_long())?;
+            total = n
+                .checked_mul(factor)
+                .and_then(|x| total.checked_add(x))
+                .filter(|t| *t <= MAX_DURATION_SECS)
+                .ok_or_else(too_long)?;
             num.clear();
         }
-        if !num.is_empty() || total == 0 {
+        if !num.is_empty() || total < MIN_DURATION_SECS {
             return Err(bad());
         }
         Ok(Duration { seconds: total })
@@ -363,5 +383,37 @@ mod tests {
         assert_eq!(d.to_string(), "1h30m");
         assert!("5".parse::<Duration>().is_err());
         assert!("5x".parse::<Duration>().is_err());
+        assert!("m".parse::<Duration>().is_err());
+    }
+
+    #[test]
+    fn durations_are_checked_and_bounded() {
+        assert_eq!(
+            "168h".parse::<Duration>().unwrap().seconds,
+            MAX_DURATION_SECS
+        );
+        for bad in [
+            "18446744073709551615s",
+            "5124095576030432h",
+            "168h1s",
+            "99999999999999999999999s",
+            "0s",
+        ] {
+            assert!(bad.parse::<Duration>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rates_are_checked_and_bounded() {
+        assert_eq!("4G".parse::<Rate>().unwrap().kib_per_sec, MAX_RATE_KIB);
+        for bad in [
+            "18446744073709551615G",
+            "4097M",
+            "4194305",
+            "18014398509481984M",
+        ] {
+            let e = bad.parse::<Rate>().unwrap_err();
+            assert!(e.contains("largest rate"), "{bad}: {e}");
+        }
     }
 }

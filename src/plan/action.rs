@@ -120,6 +120,9 @@ pub enum Action {
         node: Name,
         device: String,
         mountpoint: String,
+        /// `mount -o` options from the filesystem's `mountOptions`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        options: Option<String>,
     },
     CreateBond {
         node: Name,
@@ -318,10 +321,17 @@ impl Action {
             Action::GrowFs { device, fs, .. } => vec![grow_fs(device, *fs)],
             Action::O2cbStart { .. } => vec![Cmd::new(["/etc/init.d/o2cb", "start"])],
             Action::Mount {
-                device, mountpoint, ..
+                device,
+                mountpoint,
+                options,
+                ..
             } => vec![
                 Cmd::new(["mkdir", "-p", mountpoint.as_str()]),
-                Cmd::new(ocfs2::mount_ocfs2(device, mountpoint)),
+                Cmd::new(ocfs2::mount_ocfs2_with(
+                    device,
+                    mountpoint,
+                    options.as_deref(),
+                )),
             ],
             Action::CreateBond {
                 bond,

@@ -243,7 +243,7 @@ pub(super) fn ocfs2(ctx: &mut Ctx) {
                 let device = crate::render::drbd::device(a.minor.value);
                 let mounted = o
                     .mounts
-                    .get(&f.mountpoint)
+                    .get(f.mountpoint.as_str())
                     .is_some_and(|(dev, fs)| dev == &device && fs == "ocfs2");
                 if !mounted {
                     ctx.add(
@@ -251,7 +251,8 @@ pub(super) fn ocfs2(ctx: &mut Ctx) {
                         Action::Mount {
                             node: node.clone(),
                             device,
-                            mountpoint: f.mountpoint.clone(),
+                            mountpoint: f.mountpoint.to_string(),
+                            options: f.mount_options.as_ref().map(|o| o.to_string()),
                         },
                     );
                 }

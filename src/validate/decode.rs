@@ -102,16 +102,16 @@ pub fn decode(sources: &[Source]) -> (Decoded, Locator, Diagnostics) {
         ));
     }
     for src in sources {
-        let (docs, syntax) = yaml::parse(&src.text);
-        if let Some(e) = syntax {
+        let (docs, problems) = yaml::parse(&src.text);
+        for e in problems {
             diags.push(Diagnostic {
                 file: src.path.clone(),
                 line: e.pos.line,
                 column: e.pos.column,
                 severity: Severity::Error,
                 object: None,
-                field: String::new(),
-                message: format!("YAML syntax: {}", e.message),
+                field: e.field,
+                message: e.message,
             });
         }
         for doc in docs {

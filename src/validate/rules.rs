@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diag::Diagnostics;
-use crate::model::units::MIB;
+use crate::model::names::{ifname_problem, lv_name_problem};
+use crate::model::units::{MIB, PIB, TIB};
 use crate::model::{
-    BondMode, DomainState, DrbdVersion, Filesystem, GuestType, Kind, MetaKind, Name, Size,
-    O2CB_DEFAULT_PORT,
+    BondMode, DomainState, DrbdVersion, Filesystem, GuestType, Kind, MetaKind, MountPath, Name,
+    Size, O2CB_DEFAULT_PORT,
 };
 
 use super::decode::{Decoded, Locator};
@@ -18,6 +19,52 @@ use super::decode::{Decoded, Locator};
 pub const EXTENT: u64 = 4 * MIB;
 /// One indexed meta-data slot.
 pub const META_SLOT: u64 = 128 * MIB;
+/// The largest volume accepted.
+pub const MAX_VOLUME: u64 = PIB;
+/// The most memory a node or a domain is given (Xen's host limit is 16 TiB).
+pub const MAX_MEMORY: u64 = 16 * TIB;
+/// DRBD's own limit on minors (2^20), whatever `maxMinors` says.
+pub const DRBD_MINOR_LIMIT: u32 = 1 << 20;
+/// Suffix of a flexible meta-data LV (`NAME-md`): xenflux creates and prunes LVs with it.
+pub const FLEXIBLE_META_SUFFIX: &str = "-md";
+
+/// Why `host` cannot be an ssh destination: an IP literal or a DNS host name, at most 253
+/// bytes, never starting with '-' (ssh would read it as an option).
+pub fn ssh_host_problem(host: &str) -> Option<&'static str> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    if host.is_empty() || host.len() > 253 {
+        return Some("must be 1 to 253 bytes");
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if host
+        .strip_suffix('.')
+        .unwrap_or(host)
+        .split('.')
+        .all(label_ok)
+    {
+        None
+    } else {
+        Some("must be an IPv4 or IPv6 address or a DNS host name (letters, digits, '-' and '.', no label starting or ending with '-')")
+    }
+}
+
+/// Whether `user` is a POSIX user name (`^[a-z_][a-z0-9_-]{0,31}$`).
+pub fn ssh_user_ok(user: &str) -> bool {
+    let mut b = user.bytes();
+    b.next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == b'_')
+        && user.len() <= 32
+        && b.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+}
+
 /// Sectors of a slot taken by the superblock and activity log.
 const MD_FIXED_SECTORS: u64 = 72;
 
@@ -110,25 +157,63 @@ pub fn check(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
                 ),
             );
         }
-        if let Some(f) = &n.fence {
-            if f.is_empty() || f[0].is_empty() {
-                err(
-                    out,
-                    Kind::Node,
-                    name.as_str(),
-                    "spec.fence",
-                    "fence must be a non-empty argv".into(),
-                );
-            }
-        }
-        if n.ssh.as_ref().is_some_and(|s| s.host.trim().is_empty()) {
+        if n.fence.is_some() {
             err(
                 out,
                 Kind::Node,
                 name.as_str(),
-                "spec.ssh.host",
-                "must not be empty".into(),
+                "spec.fence",
+                "fence is not supported yet: xenflux does not fail over; remove it".into(),
             );
+        }
+        if let Some(ssh) = &n.ssh {
+            if let Some(p) = ssh_host_problem(&ssh.host) {
+                err(
+                    out,
+                    Kind::Node,
+                    name.as_str(),
+                    "spec.ssh.host",
+                    format!("`{}` {p}", ssh.host),
+                );
+            }
+            if ssh.user.as_deref().is_some_and(|u| !ssh_user_ok(u)) {
+                err(out, Kind::Node, name.as_str(), "spec.ssh.user",
+                    "must be a POSIX user name: a lowercase letter or '_', then up to 31 lowercase letters, digits, '_' or '-'".into());
+            }
+            if ssh.port == Some(0) {
+                err(
+                    out,
+                    Kind::Node,
+                    name.as_str(),
+                    "spec.ssh.port",
+                    "must be 1 to 65535".into(),
+                );
+            }
+        }
+        if n.memory.is_some_and(|m| m.bytes() > MAX_MEMORY) {
+            err(
+                out,
+                Kind::Node,
+                name.as_str(),
+                "spec.memory",
+                format!("at most {} (Xen's host limit)", Size(MAX_MEMORY)),
+            );
+        }
+        let meta = n.meta_volume.as_str();
+        if let Some(base) = meta.strip_suffix(FLEXIBLE_META_SUFFIX) {
+            if d.volumes
+                .iter()
+                .any(|(v, spec)| v.as_str() == base && spec.nodes.contains(name))
+            {
+                err(
+                    out,
+                    Kind::Node,
+                    name.as_str(),
+                    "spec.metaVolume",
+                    format!(
+                    "`{meta}` is the flexible meta-data LV name of volume `{base}` on this node"),
+                );
+            }
         }
     }
 
@@ -151,6 +236,22 @@ pub fn check(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
         .collect();
     for (name, v) in &d.volumes {
         let vn = name.as_str();
+        // The volume's name is its data LV's name on every node.
+        if let Some(p) = lv_name_problem(vn) {
+            err(out, Kind::Volume, vn, "metadata.name", p);
+        }
+        if vn.ends_with(FLEXIBLE_META_SUFFIX) {
+            err(out, Kind::Volume, vn, "metadata.name", format!(
+                "names ending in `{FLEXIBLE_META_SUFFIX}` are the flexible meta-data LVs xenflux creates (and prunes with their volume); choose another name"));
+        }
+        for node in &v.nodes {
+            if let Some(spec) = d.nodes.get(node) {
+                if spec.meta_volume.as_str() == vn {
+                    err(out, Kind::Volume, vn, "metadata.name", format!(
+                        "`{vn}` is node {node}'s metaVolume, the LV holding every volume's meta-data there; choose another name"));
+                }
+            }
+        }
         let mut seen = BTreeSet::new();
         for (i, node) in v.nodes.iter().enumerate() {
             if !known(Kind::Node, node.as_str()) {
@@ -187,6 +288,18 @@ pub fn check(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
                 "spec.size",
                 "must be greater than zero".into(),
             );
+        } else if v.size.bytes() > MAX_VOLUME {
+            err(
+                out,
+                Kind::Volume,
+                vn,
+                "spec.size",
+                format!(
+                    "{} is larger than the limit of {}",
+                    v.size,
+                    Size(MAX_VOLUME)
+                ),
+            );
         } else if v.size.bytes() % EXTENT != 0 {
             err(
                 out,
@@ -200,8 +313,15 @@ pub fn check(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
                 ),
             );
         }
+        if let Some(i) = v.meta_index {
+            if i >= drbd.max_minors.min(255) {
+                err(out, Kind::Volume, vn, "spec.metaIndex", format!(
+                    "slot {i} is outside 0-{}: a node holds at most maxMinors ({}) resources, so no slot beyond is needed",
+                    drbd.max_minors.clamp(1, 255) - 1, drbd.max_minors));
+            }
+        }
         if let Some(m) = v.minor {
-            if m >= drbd.max_minors {
+            if m >= drbd.max_minors || m >= DRBD_MINOR_LIMIT {
                 err(
                     out,
                     Kind::Volume,
@@ -282,7 +402,19 @@ pub fn check(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
                 format!("unknown node `{}`", dom.node),
             );
         }
-        if dom.memory.bytes() < 32 * MIB || dom.memory.bytes() % MIB != 0 {
+        if dom.memory.bytes() > MAX_MEMORY {
+            err(
+                out,
+                Kind::Domain,
+                dn,
+                "spec.memory",
+                format!(
+                    "{} is more than the limit of {}",
+                    dom.memory,
+                    Size(MAX_MEMORY)
+                ),
+            );
+        } else if dom.memory.bytes() < 32 * MIB || dom.memory.bytes() % MIB != 0 {
             err(
                 out,
                 Kind::Domain,
@@ -511,7 +643,7 @@ fn check_capacity(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
             .iter()
             .filter(|(_, dom)| &dom.node == node)
             .map(|(_, dom)| dom.memory.bytes())
-            .sum();
+            .fold(0u64, u64::saturating_add);
         if preferred > cap.bytes() {
             out.push(loc.warning(
                 Kind::Node,
@@ -535,13 +667,15 @@ fn check_capacity(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
         let mut by_peer: BTreeMap<&Name, u64> = BTreeMap::new();
         for (_, dom) in &running {
             if &dom.node != node && can_run_here(dom) && !dom.disks.is_empty() {
-                *by_peer.entry(&dom.node).or_default() += dom.memory.bytes();
+                let e = by_peer.entry(&dom.node).or_default();
+                *e = e.saturating_add(dom.memory.bytes());
             }
         }
         for (peer, extra) in by_peer {
-            if preferred + extra > cap.bytes() {
+            let total = preferred.saturating_add(extra);
+            if total > cap.bytes() {
                 out.push(loc.warning(Kind::Node, node.as_str(), "spec.memory", format!(
-                    "N+1: if {peer} fails, {node} would host {} of domains, more than its {cap}", Size(preferred + extra))));
+                    "N+1: if {peer} fails, {node} would host {} of domains, more than its {cap}", Size(total))));
             }
         }
     }
@@ -559,12 +693,15 @@ fn check_network(
     let mut master: BTreeMap<(Name, String), String> = BTreeMap::new();
     for (name, b) in &d.bonds {
         let bn = name.as_str();
-        if bn.len() > 15 {
+        if let Some(p) = ifname_problem(bn) {
+            out.push(loc.error(Kind::Bond, bn, "metadata.name", p));
+        }
+        if b.miimon > 60_000 {
             out.push(loc.error(
                 Kind::Bond,
                 bn,
-                "metadata.name",
-                "an interface name has at most 15 characters",
+                "spec.miimon",
+                format!("at most 60000 ms, found {}", b.miimon),
             ));
         }
         if let Some(ns) = &b.nodes {
@@ -668,13 +805,8 @@ fn check_network(
                 Some(_) => {}
             }
         }
-        if bn.len() > 15 {
-            out.push(loc.error(
-                Kind::Bridge,
-                bn,
-                "metadata.name",
-                "an interface name has at most 15 characters",
-            ));
+        if let Some(p) = ifname_problem(bn) {
+            out.push(loc.error(Kind::Bridge, bn, "metadata.name", p));
         }
         let nodes = nodes_of(&br.nodes);
         if let Some(ns) = &br.nodes {
@@ -774,8 +906,13 @@ fn check_ocfs2(
 ) {
     let mut node_cluster: BTreeMap<&Name, &Name> = BTreeMap::new();
     let mut fs_volumes: BTreeMap<&Name, &Name> = BTreeMap::new();
+    // Mountpoints per node: (path, cluster, filesystem index).
+    let mut mounts: BTreeMap<&Name, Vec<(&MountPath, &Name, usize)>> = BTreeMap::new();
     for (name, c) in &d.ocfs2 {
         let cn = name.as_str();
+        if c.port == 0 {
+            out.push(loc.error(Kind::Ocfs2Cluster, cn, "spec.port", "must be 1 to 65535"));
+        }
         if !cn.bytes().all(|b| b.is_ascii_alphanumeric()) || cn.len() > 16 {
             out.push(loc.error(Kind::Ocfs2Cluster, cn, "metadata.name",
                 "an OCFS2 cluster name has only letters and digits, at most 16 (o2cb rejects others)"));
@@ -847,11 +984,24 @@ fn check_ocfs2(
             }
         }
         let hb = &c.heartbeat;
-        for (field, value, min, unit) in [
-            ("deadThreshold", hb.dead_threshold, 7, ""),
-            ("idleTimeoutMs", hb.idle_timeout_ms, 5000, " ms"),
-            ("keepaliveDelayMs", hb.keepalive_delay_ms, 1000, " ms"),
-            ("reconnectDelayMs", hb.reconnect_delay_ms, 2000, " ms"),
+        // Upper bounds: beyond them a dead node goes unnoticed for more than ten minutes.
+        for (field, value, min, max, unit) in [
+            ("deadThreshold", hb.dead_threshold, 7, 300, ""),
+            ("idleTimeoutMs", hb.idle_timeout_ms, 5000, 600_000, " ms"),
+            (
+                "keepaliveDelayMs",
+                hb.keepalive_delay_ms,
+                1000,
+                600_000,
+                " ms",
+            ),
+            (
+                "reconnectDelayMs",
+                hb.reconnect_delay_ms,
+                2000,
+                600_000,
+                " ms",
+            ),
         ] {
             if value < min {
                 out.push(loc.error(
@@ -859,6 +1009,13 @@ fn check_ocfs2(
                     cn,
                     &format!("spec.heartbeat.{field}"),
                     format!("{value}{unit} is below the O2CB minimum of {min}{unit}"),
+                ));
+            } else if value > max {
+                out.push(loc.error(
+                    Kind::Ocfs2Cluster,
+                    cn,
+                    &format!("spec.heartbeat.{field}"),
+                    format!("{value}{unit} is above the limit of {max}{unit}"),
                 ));
             }
         }
@@ -889,14 +1046,6 @@ fn check_ocfs2(
                     "a label has 1 to 63 characters",
                 ));
             }
-            if !f.mountpoint.starts_with('/') || f.mountpoint.contains(char::is_whitespace) {
-                out.push(loc.error(
-                    Kind::Ocfs2Cluster,
-                    cn,
-                    &format!("{field}.mountpoint"),
-                    "must be an absolute path without spaces",
-                ));
-            }
             if let Some(other) = fs_volumes.insert(&f.volume, name) {
                 out.push(loc.error(
                     Kind::Ocfs2Cluster,
@@ -916,6 +1065,9 @@ fn check_ocfs2(
                 }
                 continue;
             };
+            for n in &v.nodes {
+                mounts.entry(n).or_default().push((&f.mountpoint, name, i));
+            }
             if !v.dual_primary {
                 out.push(loc.error(Kind::Ocfs2Cluster, cn, &format!("{field}.volume"), format!(
                     "volume `{}` is not dual-primary; OCFS2 on DRBD mounts on every node at once (`dualPrimary: true`)", f.volume)));
@@ -936,6 +1088,46 @@ fn check_ocfs2(
             if (f.slots as usize) < v.nodes.len() || f.slots == 0 || f.slots > 255 {
                 out.push(loc.error(Kind::Ocfs2Cluster, cn, &format!("{field}.slots"), format!(
                     "{} slots for {} nodes that mount it: need at least one slot per node (at most 255)", f.slots, v.nodes.len())));
+            }
+        }
+    }
+    check_mountpoints(&mounts, d, loc, out);
+}
+
+/// Two filesystems on one node may not share a mountpoint, nor may one be mounted inside the
+/// other: whichever is mounted second hides the first (or its directory), and the order of
+/// mounts would decide which one the domains see.
+fn check_mountpoints(
+    mounts: &BTreeMap<&Name, Vec<(&MountPath, &Name, usize)>>,
+    d: &Decoded,
+    loc: &Locator,
+    out: &mut Diagnostics,
+) {
+    let mut reported = BTreeSet::new();
+    for (node, list) in mounts {
+        for (i, (path, cluster, fs)) in list.iter().enumerate() {
+            for (other, oc, ofs) in list.iter().take(i) {
+                let fs_name = |c: &Name, k: usize| d.ocfs2[c].filesystems[k].name.clone();
+                let why = if path == other {
+                    format!(
+                        "mountpoint {path} on {node} is also filesystem `{}`'s",
+                        fs_name(oc, *ofs)
+                    )
+                } else if path.is_below(other) {
+                    format!("mountpoint {path} on {node} lies inside filesystem `{}`'s mountpoint {other}: whichever is mounted last hides the other", fs_name(oc, *ofs))
+                } else if other.is_below(path) {
+                    format!("filesystem `{}`'s mountpoint {other} on {node} lies inside {path}: whichever is mounted last hides the other", fs_name(oc, *ofs))
+                } else {
+                    continue;
+                };
+                if reported.insert((cluster.to_string(), *fs, oc.to_string(), *ofs)) {
+                    out.push(loc.error(
+                        Kind::Ocfs2Cluster,
+                        cluster.as_str(),
+                        &format!("spec.filesystems[{fs}].mountpoint"),
+                        why,
+                    ));
+                }
             }
         }
     }

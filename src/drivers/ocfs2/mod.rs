@@ -60,7 +60,17 @@ pub fn mounted_full(device: Option<&str>) -> Argv {
 
 /// `mount -t ocfs2 DEV MOUNTPOINT`.
 pub fn mount_ocfs2(device: &str, mountpoint: &str) -> Argv {
-    argv(["mount", "-t", "ocfs2", device, mountpoint])
+    mount_ocfs2_with(device, mountpoint, None)
+}
+
+/// `mount -t ocfs2 [-o OPTIONS] DEV MOUNTPOINT`.
+pub fn mount_ocfs2_with(device: &str, mountpoint: &str, options: Option<&str>) -> Argv {
+    let mut a = argv(["mount", "-t", "ocfs2"]);
+    if let Some(o) = options {
+        a.extend(["-o".to_string(), o.to_string()]);
+    }
+    a.extend([device.to_string(), mountpoint.to_string()]);
+    a
 }
 
 /// `umount MOUNTPOINT`.
@@ -468,6 +478,10 @@ mod tests {
         assert_eq!(
             mount_ocfs2("/dev/drbd1", "/OVS").join(" "),
             "mount -t ocfs2 /dev/drbd1 /OVS"
+        );
+        assert_eq!(
+            mount_ocfs2_with("/dev/drbd1", "/OVS", Some("noatime,_netdev")).join(" "),
+            "mount -t ocfs2 -o noatime,_netdev /dev/drbd1 /OVS"
         );
         assert_eq!(umount("/OVS").join(" "), "umount /OVS");
         assert_eq!(
