@@ -277,6 +277,7 @@ fn a_pass_that_leaves_work_for_the_next_step_is_followed_at_once() {
     s.wait_pass(&c1, &["applied"]);
     // Behind xenflux's back, between passes: dns stopped, every resource down on both nodes.
     let path = r.state_dir.join("sim.json");
+    let held = xenflux::target::lock_sim(&path).unwrap();
     let sim = SimCluster::load(&path).unwrap();
     let mut downs = vec![("dom0", xl::destroy("dns"))];
     for node in ["dom0", "dom0m"] {
@@ -297,6 +298,7 @@ fn a_pass_that_leaves_work_for_the_next_step_is_followed_at_once() {
         assert_eq!(out.status, Some(0), "{node}: {argv:?}: {}", out.stderr);
     }
     sim.save(&path).unwrap();
+    drop(held);
 
     let _ = client::request(&s.url, "POST", "/reconcile", Duration::from_secs(5));
     let url = s.url.clone();
@@ -415,5 +417,40 @@ fn a_stop_request_ends_the_run_after_the_running_stage() {
     assert_eq!(
         again.action_count(),
         plan.action_count() - plan.stages[0].actions.len()
+    );
+}
+
+#[test]
+fn a_second_controller_on_the_same_state_directory_is_refused() {
+    let r = repos();
+    let c1 = r.push("cluster.yaml", |t| t, "initial state");
+    let mut s = Serve::start(&r, &[], &["--interval", "1h", "--no-watch"]);
+    s.wait_pass(&c1, &["applied"]);
+    let address = r.state_dir.join("controller").join("address");
+    let before = std::fs::read_to_string(&address).unwrap();
+    let (code, text) = xenflux(
+        &r.state_dir,
+        &[
+            "serve",
+            "--repo",
+            r.bare.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--no-watch",
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("another `xenflux serve` (pid")
+            && text.contains("runs on the state directory"),
+        "{text}"
+    );
+    // The first controller's address is untouched and it still answers there.
+    assert_eq!(std::fs::read_to_string(&address).unwrap(), before);
+    assert_eq!(s.get("/healthz"), "ok\n");
+    s.terminate();
+    assert!(
+        !address.exists(),
+        "a controller removes the address it wrote"
     );
 }

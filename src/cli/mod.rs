@@ -518,7 +518,7 @@ fn cmd_render(
                         std::fs::create_dir_all(parent)
                             .with_context(|| format!("creating {}", parent.display()))?;
                     }
-                    std::fs::write(&target, content)
+                    crate::fsutil::write_atomic(&target, content)
                         .with_context(|| format!("writing {}", target.display()))?;
                 }
                 None => print!("==> {name}:{path} <==\n{content}\n"),
@@ -617,7 +617,8 @@ fn cmd_schema(out: &Path) -> Result<ExitCode> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (name, text) in crate::schema::all() {
         let path = out.join(&name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        crate::fsutil::write_atomic(&path, text)
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -644,7 +645,8 @@ fn cmd_generate(pairs: u32, volumes: u32, domains: u32, out: &Path) -> Result<Ex
     });
     for (name, text) in &files {
         let path = out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        crate::fsutil::write_atomic(&path, text)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     println!("wrote {} file(s) to {}", files.len(), out.display());
     Ok(ExitCode::SUCCESS)

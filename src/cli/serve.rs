@@ -167,7 +167,7 @@ pub fn cmd_suspend(state_dir: &Path, reason: Option<String>) -> Result<ExitCode>
     let path = status::suspension_path(state_dir);
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
-    std::fs::write(&path, serde_json::to_string(&s)?)
+    crate::fsutil::write_atomic(&path, serde_json::to_string(&s)?)
         .with_context(|| format!("writing {}", path.display()))?;
     println!("reconciling suspended (until `xenflux resume`): passes fetch and report, and change nothing");
     Ok(ExitCode::SUCCESS)

@@ -146,9 +146,7 @@ pub fn install_hook(
         source,
     };
     std::fs::create_dir_all(&hooks).map_err(io)?;
-    std::fs::write(&path, hook_script(xenflux, url)).map_err(io)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+    crate::fsutil::write_atomic_mode(&path, hook_script(xenflux, url), 0o755).map_err(io)?;
     Ok(path)
 }
 

@@ -94,6 +94,10 @@ pub enum ControllerError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("another `xenflux serve` ({holder}) runs on the state directory {state_dir}: stop it first, or use another --state-dir")]
+    AlreadyServing { state_dir: PathBuf, holder: String },
+    #[error(transparent)]
+    Lock(#[from] crate::fsutil::LockError),
     #[error("watching {path}: {detail}")]
     Watch { path: PathBuf, detail: String },
 }
@@ -158,6 +162,22 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
         path: control_dir.clone(),
         source,
     })?;
+    // One controller per state directory: a second would run passes beside the first and
+    // take over (then remove) its address file.
+    let serve_lock = serve_lock_path(&opts.state_dir);
+    let mut held = match crate::fsutil::FileLock::try_acquire(&serve_lock) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            return Err(ControllerError::AlreadyServing {
+                state_dir: opts.state_dir.clone(),
+                holder: crate::fsutil::holder(&serve_lock),
+            })
+        }
+        Err(e) => {
+            return Err(ControllerError::Lock(e));
+        }
+    };
+    let _ = held.write_pid();
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ControllerError::Listen {
@@ -167,11 +187,10 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
     let bound = listener.local_addr().unwrap_or(opts.listen);
     // Commands on this machine find the controller here (`--listen 127.0.0.1:0` picks a port).
     let address_file = address_path(&opts.state_dir);
-    std::fs::write(&address_file, format!("http://{bound}\n")).map_err(|source| {
-        ControllerError::Io {
-            path: address_file.clone(),
-            source,
-        }
+    let address = format!("http://{bound}\n");
+    crate::fsutil::write_atomic(&address_file, &address).map_err(|source| ControllerError::Io {
+        path: address_file.clone(),
+        source,
     })?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (completed, _) = tokio_watch::channel(0u64);
@@ -363,9 +382,18 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
     }
     let _ = stop_http.send(true);
     let _ = server.await;
-    let _ = std::fs::remove_file(&address_file);
+    // Only what this controller wrote (the serve lock guarantees no other wrote since).
+    if std::fs::read_to_string(&address_file).ok().as_deref() == Some(address.as_str()) {
+        let _ = std::fs::remove_file(&address_file);
+    }
+    drop(held);
     tracing::info!("xenflux controller stopped");
     Ok(())
+}
+
+/// The lock a running controller holds for its whole life (one controller per state directory).
+pub fn serve_lock_path(state_dir: &std::path::Path) -> PathBuf {
+    state_dir.join("controller").join("serve.lock")
 }
 
 /// Where a running controller writes the URL it answers on.
