@@ -54,7 +54,8 @@ pub fn run(
         report,
     };
     for (name, text) in estate(e) {
-        std::fs::write(dir.join(&name), text).map_err(|err| format!("writing {name}: {err}"))?;
+        crate::fsutil::write_atomic(&dir.join(&name), text)
+            .map_err(|err| format!("writing {name}: {err}"))?;
     }
     let sources = timed(&mut steps, "load", || {
         let s = crate::load::from_dir(dir);

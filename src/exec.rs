@@ -21,8 +21,8 @@ use crate::transport::{Cmd, Output, Transport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
-    #[error("another apply holds the lock {path} (pid {pid}); wait for it, or remove the file if no apply runs")]
-    Locked { path: PathBuf, pid: String },
+    #[error("another apply ({holder}) holds the lock {path}; wait for it to finish")]
+    Locked { path: PathBuf, holder: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -71,9 +71,12 @@ impl ExecError {
     }
 }
 
-/// One apply at a time per state directory: the lock file holds the pid and goes away on drop.
+/// One apply at a time per state directory: an exclusive `flock` on `STATE_DIR/apply.lock`,
+/// held for the Lock's life and released by the kernel when the process dies (so a crashed apply
+/// leaves no stale lock, and a reused pid keeps none alive). The file holds the holder's pid for
+/// the message only, and is never removed: removing races with the next opener.
 pub struct Lock {
-    path: PathBuf,
+    _held: crate::fsutil::FileLock,
 }
 
 impl Lock {
@@ -83,41 +86,23 @@ impl Lock {
             source,
         })?;
         let path = state_dir.join("apply.lock");
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    let _ = writeln!(f, "{}", std::process::id());
-                    return Ok(Lock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let pid = std::fs::read_to_string(&path)
-                        .unwrap_or_default()
-                        .trim()
-                        .to_string();
-                    let alive = !pid.is_empty() && Path::new(&format!("/proc/{pid}")).exists();
-                    if alive {
-                        return Err(ExecError::Locked { path, pid });
-                    }
-                    // The apply that held it is gone (crashed): the journal says what it did.
-                    let _ = std::fs::remove_file(&path);
-                }
-                Err(source) => return Err(ExecError::Io { path, source }),
+        match crate::fsutil::FileLock::try_acquire(&path) {
+            Ok(Some(mut held)) => {
+                let _ = held.write_pid();
+                Ok(Lock { _held: held })
             }
+            Ok(None) => {
+                let holder = crate::fsutil::holder(&path);
+                Err(ExecError::Locked { path, holder })
+            }
+            Err(crate::fsutil::LockError::Io { path, source }) => {
+                Err(ExecError::Io { path, source })
+            }
+            Err(e @ crate::fsutil::LockError::TimedOut { .. }) => Err(ExecError::Io {
+                path,
+                source: std::io::Error::other(e.to_string()),
+            }),
         }
-        Err(ExecError::Locked {
-            path,
-            pid: "?".into(),
-        })
-    }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
     }
 }
 

@@ -10,6 +10,7 @@ pub mod controller;
 pub mod diag;
 pub mod drivers;
 pub mod exec;
+pub mod fsutil;
 pub mod generate;
 pub mod load;
 pub mod model;

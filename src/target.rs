@@ -5,9 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::fsutil::{lock_path, FileLock, LockError};
 use crate::model::{Desired, SshTarget};
 use crate::sim::{SimCluster, SimError, SimOptions};
 use crate::transport::{control_dir, Local, Ssh, SshError, SshOptions, Transport};
@@ -34,12 +36,24 @@ pub enum TargetError {
     },
     #[error(transparent)]
     Ssh(#[from] SshError),
+    #[error("the simulated cluster: {0}")]
+    Lock(#[from] LockError),
 }
+
+/// How long a command waits for another holding the simulated cluster (an apply, a pass of the
+/// controller) before giving up.
+pub const SIM_LOCK_WAIT: Duration = Duration::from_secs(600);
 
 /// An opened target: its transport, and [`TargetHandle::finish`] to call when done.
 #[derive(Debug)]
 pub enum TargetHandle {
-    Sim { sim: SimCluster, path: PathBuf },
+    /// The simulated cluster, loaded under its lock (`sim.json.lock`), held until
+    /// [`TargetHandle::finish`] saved it: every change is one load → change → save.
+    Sim {
+        sim: SimCluster,
+        path: PathBuf,
+        lock: FileLock,
+    },
     Ssh(Ssh),
     Local(Local),
 }
@@ -67,7 +81,11 @@ impl TargetHandle {
     /// keeps what ran, as a real node does).
     pub fn finish(self) -> Result<(), TargetError> {
         match self {
-            TargetHandle::Sim { sim, path } => Ok(sim.save(&path)?),
+            TargetHandle::Sim { sim, path, lock } => {
+                sim.save(&path)?;
+                drop(lock);
+                Ok(())
+            }
             TargetHandle::Ssh(ssh) => {
                 ssh.close();
                 Ok(())
@@ -80,6 +98,21 @@ impl TargetHandle {
 /// The simulated cluster's file in a state directory.
 pub fn sim_path(state_dir: &Path) -> PathBuf {
     state_dir.join("sim.json")
+}
+
+/// Takes the lock of the simulated cluster in `path` (`PATH.lock`), waiting (and saying so on
+/// stderr) while another command or the controller has it, up to [`SIM_LOCK_WAIT`]. Every
+/// command that changes the file holds it from loading to saving, so no change is lost.
+pub fn lock_sim(path: &Path) -> Result<FileLock, LockError> {
+    let mut lock = FileLock::acquire(&lock_path(path), SIM_LOCK_WAIT, |holder| {
+        eprintln!(
+            "waiting for {holder} to finish with the simulated cluster {} ...",
+            path.display()
+        )
+    })?;
+    // Only for the message another waiter shows.
+    let _ = lock.write_pid();
+    Ok(lock)
 }
 
 /// Where each node of `desired` is reached over SSH: its `spec.ssh`, or else root on port 22
@@ -112,17 +145,18 @@ pub fn open_target(
     match target {
         Target::Sim => {
             let path = sim_path(state_dir);
-            if path.exists() {
-                let sim = SimCluster::load(&path)?;
-                return Ok(TargetHandle::Sim { sim, path });
-            }
-            let sim = SimCluster::fresh(desired, &SimOptions::default());
             std::fs::create_dir_all(state_dir).map_err(|source| TargetError::StateDir {
                 path: state_dir.to_path_buf(),
                 source,
             })?;
+            let lock = lock_sim(&path)?;
+            if path.exists() {
+                let sim = SimCluster::load(&path)?;
+                return Ok(TargetHandle::Sim { sim, path, lock });
+            }
+            let sim = SimCluster::fresh(desired, &SimOptions::default());
             sim.save(&path)?;
-            Ok(TargetHandle::Sim { sim, path })
+            Ok(TargetHandle::Sim { sim, path, lock })
         }
         Target::Ssh => {
             let mut options = SshOptions::new(control_dir(&state_dir.join("ssh"))?);

@@ -277,6 +277,7 @@ fn a_pass_that_leaves_work_for_the_next_step_is_followed_at_once() {
     s.wait_pass(&c1, &["applied"]);
     // Behind xenflux's back, between passes: dns stopped, every resource down on both nodes.
     let path = r.state_dir.join("sim.json");
+    let held = xenflux::target::lock_sim(&path).unwrap();
     let sim = SimCluster::load(&path).unwrap();
     let mut downs = vec![("dom0", xl::destroy("dns"))];
     for node in ["dom0", "dom0m"] {
@@ -297,8 +298,15 @@ fn a_pass_that_leaves_work_for_the_next_step_is_followed_at_once() {
         assert_eq!(out.status, Some(0), "{node}: {argv:?}: {}", out.stderr);
     }
     sim.save(&path).unwrap();
+    drop(held);
 
-    let _ = client::request(&s.url, "POST", "/reconcile", Duration::from_secs(5));
+    let _ = client::request(
+        &s.url,
+        "POST",
+        "/reconcile",
+        Some(&s.token()),
+        Duration::from_secs(5),
+    );
     let url = s.url.clone();
     s.wait_for("a retry pass that promotes and starts", || {
         let st: Value = serde_json::from_str(&http(&url, "GET", "/status", &[], b"").1).ok()?;
@@ -367,7 +375,13 @@ fn failures_back_off_and_an_unfinished_run_is_reported() {
             .all(|o| o.get("failures").is_none()),
         "{objects}"
     );
-    let _ = client::request(&s.url, "POST", "/reconcile", Duration::from_secs(5));
+    let _ = client::request(
+        &s.url,
+        "POST",
+        "/reconcile",
+        Some(&s.token()),
+        Duration::from_secs(5),
+    );
 }
 
 #[test]
@@ -416,4 +430,209 @@ fn a_stop_request_ends_the_run_after_the_running_stage() {
         again.action_count(),
         plan.action_count() - plan.stages[0].actions.len()
     );
+}
+
+#[test]
+fn a_second_controller_on_the_same_state_directory_is_refused() {
+    let r = repos();
+    let c1 = r.push("cluster.yaml", |t| t, "initial state");
+    let mut s = Serve::start(&r, &[], &["--interval", "1h", "--no-watch"]);
+    s.wait_pass(&c1, &["applied"]);
+    let address = r.state_dir.join("controller").join("address");
+    let before = std::fs::read_to_string(&address).unwrap();
+    let (code, text) = xenflux(
+        &r.state_dir,
+        &[
+            "serve",
+            "--repo",
+            r.bare.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--no-watch",
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("another `xenflux serve` (pid")
+            && text.contains("runs on the state directory"),
+        "{text}"
+    );
+    // The first controller's address is untouched and it still answers there.
+    assert_eq!(std::fs::read_to_string(&address).unwrap(), before);
+    assert_eq!(s.get("/healthz"), "ok\n");
+    s.terminate();
+    assert!(
+        !address.exists(),
+        "a controller removes the address it wrote"
+    );
+}
+
+/// A metric's value, 0 when it has no sample yet.
+fn metric_or_zero(s: &Serve, line_start: &str) -> f64 {
+    s.get("/metrics")
+        .lines()
+        .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// GET `path` on a fresh connection, each step bounded by `limit`; `None` if refused, closed
+/// or slow.
+fn try_get(url: &str, path: &str, limit: Duration) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().ok()?;
+    let mut c = std::net::TcpStream::connect_timeout(&addr, limit).ok()?;
+    c.set_read_timeout(Some(limit)).ok()?;
+    c.set_write_timeout(Some(limit)).ok()?;
+    c.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut raw = Vec::new();
+    c.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    text.starts_with("HTTP/1.1 200").then_some(text)
+}
+
+#[test]
+fn state_changing_requests_need_the_token() {
+    let r = repos();
+    let c1 = r.push("cluster.yaml", |t| t, "initial state");
+    let mut s = Serve::start(&r, &[], &["--interval", "1h", "--no-watch"]);
+    s.wait_pass(&c1, &["applied"]);
+    let token = s.token();
+    assert_eq!(token.len(), 64);
+    let mode = std::fs::metadata(xenflux::controller::token_path(&r.state_dir))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    let push = "xenflux_triggers_total{reason=\"push\"}";
+    let manual = "xenflux_triggers_total{reason=\"manual\"}";
+    let (pushes, manuals) = (metric_or_zero(&s, push), metric_or_zero(&s, manual));
+    let passes = s.status()["last"]["pass"].as_u64().unwrap();
+    let wrong = format!("Bearer {}", "0".repeat(64));
+    for (path, headers) in [
+        ("/reconcile", &[][..]),
+        ("/reconcile?reason=push", &[][..]),
+        ("/reconcile?reason=push&wait=true", &[][..]),
+        (
+            "/reconcile?reason=push",
+            &[("Authorization", wrong.as_str())][..],
+        ),
+        ("/reconcile", &[("Authorization", token.as_str())][..]),
+    ] {
+        let (st, body) = http(&s.url, "POST", path, headers, b"");
+        assert_eq!(st, 401, "{path} {headers:?}: {body}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(metric_or_zero(&s, push), pushes, "no push counted");
+    assert_eq!(metric_or_zero(&s, manual), manuals, "nothing queued");
+    assert_eq!(s.status()["last"]["pass"].as_u64().unwrap(), passes);
+    assert!(!s.log().contains(&token), "the token is never logged");
+
+    // With the token (what the hook and `reconcile --now` send) it is accepted.
+    let bearer = format!("Bearer {token}");
+    let (st, _) = http(
+        &s.url,
+        "POST",
+        "/reconcile?reason=push",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(st, 202);
+    assert_eq!(metric_or_zero(&s, push), pushes + 1.0);
+    // A client without the token file is refused with a clear message.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (code, out) = xenflux(
+        elsewhere.path(),
+        &["reconcile", "--now", "--controller", &s.url],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("answered 401") && out.contains("token"),
+        "{out}"
+    );
+    // Read-only endpoints stay open.
+    assert!(try_get(&s.url, "/healthz", Duration::from_secs(5)).is_some());
+    assert!(try_get(&s.url, "/metrics", Duration::from_secs(5)).is_some());
+    s.terminate();
+    assert!(
+        !xenflux::controller::token_path(&r.state_dir).exists(),
+        "the token it made goes with the controller"
+    );
+}
+
+#[test]
+fn slow_and_piled_up_clients_do_not_stop_the_controller() {
+    use std::io::{Read, Write};
+    let r = repos();
+    let c1 = r.push("cluster.yaml", |t| t, "initial state");
+    let mut s = Serve::start(
+        &r,
+        &[],
+        &["--interval", "1h", "--no-watch", "--header-timeout", "1s"],
+    );
+    s.wait_pass(&c1, &["applied"]);
+    let addr: std::net::SocketAddr = s.url.trim_start_matches("http://").parse().unwrap();
+
+    // Slowloris: half a header, then nothing. The controller hangs up after the timeout.
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 512];
+    let n = slow.read(&mut buf).unwrap_or(0);
+    assert!(
+        !String::from_utf8_lossy(&buf[..n]).contains("200 OK"),
+        "half a request was answered"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a half-sent request kept its connection {:?}",
+        started.elapsed()
+    );
+
+    // More connections than the cap (256), each with half a header: /healthz still answers
+    // (at once from a free slot, or once the stalled ones time out), and a new connection is
+    // never left hanging.
+    let piled: Vec<_> = (0..300)
+        .filter_map(|_| {
+            let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+            let _ = c.write_all(b"GET / HTTP/1.1\r\n");
+            Some(c)
+        })
+        .collect();
+    assert!(
+        piled.len() >= 256,
+        "only {} connections opened",
+        piled.len()
+    );
+    let started = Instant::now();
+    let answered = loop {
+        if let Some(t) = try_get(&s.url, "/healthz", Duration::from_secs(2)) {
+            break Some(t);
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        answered.is_some_and(|t| t.ends_with("ok\n")),
+        "/healthz did not answer with {} connections piled up:\n{}",
+        piled.len(),
+        s.log()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "/healthz took {:?}",
+        started.elapsed()
+    );
+    drop(piled);
+    // And the controller still does its work.
+    let (code, out) = xenflux(&r.state_dir, &["reconcile", "--now"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(s.terminate().code(), Some(0));
 }

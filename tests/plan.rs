@@ -398,6 +398,7 @@ fn reports_lay_out_the_same_plan() {
     assert!(sh.contains("on dom0 'drbdadm primary --force dns'"));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plan.sh");
+    #[allow(clippy::disallowed_methods)]
     std::fs::write(&path, &sh).unwrap();
     #[allow(clippy::disallowed_methods)]
     let check = std::process::Command::new("sh")

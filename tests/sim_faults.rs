@@ -188,6 +188,7 @@ fn the_same_commands_give_the_same_state_and_a_saved_cluster_loads_back() {
         a.sim.to_json(),
         "both logged the same command"
     );
+    #[allow(clippy::disallowed_methods)]
     std::fs::write(&path, "{}").expect("write");
     assert!(SimCluster::load(&path)
         .unwrap_err()

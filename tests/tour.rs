@@ -269,20 +269,19 @@ fn formats_saved_plans_and_refusals() {
         text(&o.stderr)
     );
 
-    // a second apply while one runs is refused (the lock names a live process: this test's)
-    std::fs::write(
-        t.path(".xenflux/apply.lock"),
-        format!("{}\n", std::process::id()),
-    )
-    .unwrap();
+    // a second apply while one runs is refused (the lock is held by a live process: this test)
+    let held = xenflux::exec::Lock::acquire(&t.path(".xenflux")).unwrap();
     let o = t.run(&["apply", "--yes"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        text(&o.stderr).contains("another apply holds the lock"),
+        text(&o.stderr).contains(&format!(
+            "another apply (pid {}) holds the lock",
+            std::process::id()
+        )),
         "{}",
         text(&o.stderr)
     );
-    std::fs::remove_file(t.path(".xenflux/apply.lock")).unwrap();
+    drop(held);
 
     // an invalid state changes nothing
     t.edit("volumes.yaml", "size: 10GiB", "size: 10G");

@@ -150,7 +150,7 @@ pub fn cmd_plan(
     };
     print!("{text}");
     if let Some(path) = out {
-        std::fs::write(path, crate::report::json(&plan))
+        crate::fsutil::write_atomic(path, crate::report::json(&plan))
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("plan saved to {}", path.display());
     }
@@ -265,6 +265,9 @@ pub fn cmd_sim(
     }
     if let SimCommand::Reset { vg_size } = &cmd {
         let path = sim_path(state_dir);
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("creating {}", state_dir.display()))?;
+        let _lock = crate::target::lock_sim(&path)?;
         if path.exists() {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         }
@@ -319,10 +322,21 @@ pub fn cmd_sim(
             );
         }
         SimCommand::FailNext { pattern, count } => {
+            if count == 0 {
+                bail!("--count must be at least 1: nothing was changed");
+            }
             sim.fail_next(&pattern, count);
             println!("the next {count} command(s) matching `{pattern}` will fail");
         }
         SimCommand::SplitBrain { resource } => {
+            let up_on = sim
+                .node_names()
+                .into_iter()
+                .filter(|n| sim.node(n).is_some_and(|v| v.drbd.contains_key(&resource)))
+                .count();
+            if up_on == 0 {
+                bail!("no node of the simulated cluster has the DRBD resource `{resource}` up: nothing was changed");
+            }
             sim.split_brain(&resource);
             println!("{resource} is in split brain: StandAlone on its nodes, data diverged");
         }

@@ -145,6 +145,9 @@ pub enum Command {
         /// The running controller (default: the one of --state-dir, else http://127.0.0.1:9292).
         #[arg(long, value_name = "URL")]
         controller: Option<String>,
+        /// The controller's token (default: XENFLUX_TOKEN, else STATE_DIR/controller/token).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
     /// Ask the running controller for a pass now and print its outcome (exit 0 in sync or
     /// applied, 2 drift remains, 1 failed).
@@ -161,6 +164,9 @@ pub enum Command {
         /// The running controller (default: the one of --state-dir, else http://127.0.0.1:9292).
         #[arg(long, value_name = "URL")]
         controller: Option<String>,
+        /// The controller's token (default: XENFLUX_TOKEN, else STATE_DIR/controller/token).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
     /// Write the JSON Schema of every kind.
     Schema {
@@ -276,21 +282,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
             domains,
         } => cmd_bench(pairs, volumes, domains),
         Command::Serve(args) => serve::cmd_serve(args, &cli.state_dir, cli.ssh_config.as_deref()),
-        Command::Hook { command } => serve::cmd_hook(command),
+        Command::Hook { command } => serve::cmd_hook(command, &cli.state_dir),
         Command::Suspend { reason } => serve::cmd_suspend(&cli.state_dir, reason),
-        Command::Resume { controller } => serve::cmd_resume(
+        Command::Resume {
+            controller,
+            token_file,
+        } => serve::cmd_resume(
             &cli.state_dir,
             &serve::controller_url(controller, &cli.state_dir),
+            client_token(&cli.state_dir, token_file.as_deref())?.as_deref(),
         ),
         Command::Reconcile {
             now: _,
             no_wait,
             reason,
             controller,
+            token_file,
         } => serve::cmd_reconcile(
             &serve::controller_url(controller, &cli.state_dir),
             !no_wait,
             reason.as_deref(),
+            client_token(&cli.state_dir, token_file.as_deref())?.as_deref(),
         ),
         Command::Schema { out } => cmd_schema(&out),
         Command::Lab(args) => Ok(lab::cmd_lab(&args)?),
@@ -518,7 +530,7 @@ fn cmd_render(
                         std::fs::create_dir_all(parent)
                             .with_context(|| format!("creating {}", parent.display()))?;
                     }
-                    std::fs::write(&target, content)
+                    crate::fsutil::write_atomic(&target, content)
                         .with_context(|| format!("writing {}", target.display()))?;
                 }
                 None => print!("==> {name}:{path} <==\n{content}\n"),
@@ -613,11 +625,17 @@ fn tempfile_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// The token to send a controller (see [`crate::controller::client::token`]).
+fn client_token(state_dir: &Path, file: Option<&Path>) -> Result<Option<String>> {
+    Ok(crate::controller::client::token(state_dir, file)?)
+}
+
 fn cmd_schema(out: &Path) -> Result<ExitCode> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (name, text) in crate::schema::all() {
         let path = out.join(&name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        crate::fsutil::write_atomic(&path, text)
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -644,7 +662,8 @@ fn cmd_generate(pairs: u32, volumes: u32, domains: u32, out: &Path) -> Result<Ex
     });
     for (name, text) in &files {
         let path = out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        crate::fsutil::write_atomic(&path, text)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     println!("wrote {} file(s) to {}", files.len(), out.display());
     Ok(ExitCode::SUCCESS)

@@ -44,6 +44,18 @@ pub struct ServeArgs {
     /// webhook is off.
     #[arg(long, value_name = "FILE")]
     webhook_secret_file: Option<PathBuf>,
+    /// File holding the bearer token POST /reconcile needs (or set XENFLUX_TOKEN); without one
+    /// the controller makes a random token and writes it to STATE_DIR/controller/token (0600),
+    /// where `reconcile --now`, `resume` and the post-receive hook of this machine read it.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Close a connection whose request headers have not all arrived in this time (also how
+    /// long an idle connection stays open).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    header_timeout: crate::model::units::Duration,
+    /// Connections served at once (1 to 4096); more are closed at once.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    max_connections: usize,
     /// Do not watch a local repository's refs (rely on the hook, webhook and timer).
     #[arg(long)]
     no_watch: bool,
@@ -67,6 +79,10 @@ pub enum HookCommand {
         repo: PathBuf,
         #[arg(long, default_value = DEFAULT_CONTROLLER, value_name = "URL")]
         controller: String,
+        /// The token file the hook sends (default: XENFLUX_TOKEN if set when it runs, else the
+        /// token the controller serving --state-dir made).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
         /// Replace a post-receive hook xenflux did not write.
         #[arg(long)]
         force: bool,
@@ -90,20 +106,24 @@ pub fn cmd_serve(args: ServeArgs, state_dir: &Path, ssh_config: Option<&Path>) -
         }),
         Target::Local => bail!("serve drives a whole cluster: use --target sim or ssh"),
     };
-    let secret = match (
-        &args.webhook_secret_file,
-        std::env::var("XENFLUX_WEBHOOK_SECRET"),
-    ) {
-        (Some(f), _) => {
-            let text =
-                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            Some(text.trim_end_matches(['\n', '\r']).as_bytes().to_vec())
-        }
-        (None, Ok(v)) if !v.is_empty() => Some(v.into_bytes()),
-        _ => None,
-    };
+    let secret = read_secret(
+        args.webhook_secret_file.as_deref(),
+        "XENFLUX_WEBHOOK_SECRET",
+    )?;
     if secret.as_ref().is_some_and(|s| s.is_empty()) {
         bail!("the webhook secret is empty");
+    }
+    let token = read_secret(args.token_file.as_deref(), "XENFLUX_TOKEN")?;
+    if let Some(t) = &token {
+        if t.len() < 16 || !t.iter().all(u8::is_ascii_graphic) {
+            bail!("the controller's token must be at least 16 visible ASCII characters (no spaces): clients send it in a header");
+        }
+    }
+    if !(1..=4096).contains(&args.max_connections) {
+        bail!("--max-connections must be 1 to 4096");
+    }
+    if args.header_timeout.seconds == 0 || args.header_timeout.seconds > 3600 {
+        bail!("--header-timeout must be 1s to 1h");
     }
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
@@ -120,6 +140,12 @@ pub fn cmd_serve(args: ServeArgs, state_dir: &Path, ssh_config: Option<&Path>) -
         debounce: Duration::from_millis(args.debounce_ms),
         retry_base: Duration::from_secs(args.retry_base.seconds),
         webhook_secret: secret.map(Secret),
+        token: token.map(Secret),
+        http: crate::controller::http::Limits {
+            max_connections: args.max_connections,
+            header_read: Duration::from_secs(args.header_timeout.seconds),
+            ..Default::default()
+        },
         watch: !args.no_watch,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -128,6 +154,21 @@ pub fn cmd_serve(args: ServeArgs, state_dir: &Path, ssh_config: Option<&Path>) -
         .context("starting the async runtime")?;
     rt.block_on(crate::controller::serve(opts, connector))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A secret from `file` (its last line break dropped), else from the environment variable `env`.
+fn read_secret(file: Option<&Path>, env: &str) -> Result<Option<Vec<u8>>> {
+    match (file, std::env::var(env)) {
+        (Some(f), _) => {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            Ok(Some(
+                text.trim_end_matches(['\n', '\r']).as_bytes().to_vec(),
+            ))
+        }
+        (None, Ok(v)) if !v.is_empty() => Ok(Some(v.into_bytes())),
+        _ => Ok(None),
+    }
 }
 
 /// The controller to talk to: the one given, else the one serving `state_dir`, else the default.
@@ -141,15 +182,26 @@ pub fn controller_url(given: Option<String>, state_dir: &Path) -> String {
         .unwrap_or_else(|| DEFAULT_CONTROLLER.to_string())
 }
 
-pub fn cmd_hook(cmd: HookCommand) -> Result<ExitCode> {
+pub fn cmd_hook(cmd: HookCommand, state_dir: &Path) -> Result<ExitCode> {
     match cmd {
         HookCommand::Install {
             repo,
             controller,
+            token_file,
             force,
         } => {
             let exe = std::env::current_exe().context("finding the xenflux executable")?;
-            let path = client::install_hook(&repo, &exe, &controller, force)?;
+            // The hook runs in the repository: it needs paths that do not depend on where.
+            let cwd = std::env::current_dir().context("finding the current directory")?;
+            let token_file = token_file.map(|f| cwd.join(f));
+            let path = client::install_hook(
+                &repo,
+                &exe,
+                &controller,
+                &cwd.join(state_dir),
+                token_file.as_deref(),
+                force,
+            )?;
             println!(
                 "installed {}: pushes now tell the controller at {controller}",
                 path.display()
@@ -167,13 +219,13 @@ pub fn cmd_suspend(state_dir: &Path, reason: Option<String>) -> Result<ExitCode>
     let path = status::suspension_path(state_dir);
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
-    std::fs::write(&path, serde_json::to_string(&s)?)
+    crate::fsutil::write_atomic(&path, serde_json::to_string(&s)?)
         .with_context(|| format!("writing {}", path.display()))?;
     println!("reconciling suspended (until `xenflux resume`): passes fetch and report, and change nothing");
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cmd_resume(state_dir: &Path, controller: &str) -> Result<ExitCode> {
+pub fn cmd_resume(state_dir: &Path, controller: &str, token: Option<&str>) -> Result<ExitCode> {
     let path = status::suspension_path(state_dir);
     match std::fs::remove_file(&path) {
         Ok(()) => println!("reconciling resumed"),
@@ -183,18 +235,36 @@ pub fn cmd_resume(state_dir: &Path, controller: &str) -> Result<ExitCode> {
         Err(e) => return Err(anyhow!("removing {}: {e}", path.display())),
     }
     // A running controller reconciles at once; none running is fine too.
-    if client::request(controller, "POST", "/reconcile", Duration::from_secs(5)).is_ok() {
-        println!("asked the controller at {controller} to reconcile now");
+    match client::request(
+        controller,
+        "POST",
+        "/reconcile",
+        token,
+        Duration::from_secs(5),
+    ) {
+        Ok(_) => println!("asked the controller at {controller} to reconcile now"),
+        Err(e @ client::ClientError::Refused { .. }) => eprintln!("xenflux: {e}"),
+        Err(_) => {}
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cmd_reconcile(controller: &str, wait: bool, reason: Option<&str>) -> Result<ExitCode> {
+pub fn cmd_reconcile(
+    controller: &str,
+    wait: bool,
+    reason: Option<&str>,
+    token: Option<&str>,
+) -> Result<ExitCode> {
     let mut path = format!("/reconcile?wait={wait}");
     if let Some(r) = reason {
+        if r != "push" {
+            bail!("--reason takes only `push` (what the post-receive hook says)");
+        }
         path.push_str(&format!("&reason={r}"));
     }
-    let body = client::request(controller, "POST", &path, Duration::from_secs(3600))?;
+    // The controller answers a waiting request within its hour; a little more for the network.
+    let limit = if wait { 3660 } else { 30 };
+    let body = client::request(controller, "POST", &path, token, Duration::from_secs(limit))?;
     if !wait {
         println!("reconcile queued at {controller}");
         return Ok(ExitCode::SUCCESS);

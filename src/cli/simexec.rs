@@ -12,8 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
-use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -25,38 +24,6 @@ use crate::sim::mirror::{
 use crate::sim::SimCluster;
 use crate::transport::{Cmd, Local, Output, Transport, TransportError};
 
-/// An exclusive `flock` on a file, released when dropped (the descriptor closes).
-struct FileLock {
-    _file: std::fs::File,
-}
-
-impl FileLock {
-    fn acquire(path: &Path) -> Result<FileLock> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("opening the lock file {}", path.display()))?;
-        loop {
-            // SAFETY: flock on a descriptor this function owns; no memory is passed.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if rc == 0 {
-                return Ok(FileLock { _file: file });
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(e).with_context(|| format!("locking {}", path.display()));
-            }
-        }
-    }
-}
-
-fn lock_path(sim: &Path) -> PathBuf {
-    let mut name = sim.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
-}
-
 pub fn cmd_sim_exec(sim_path: &Path, node: &str, argv: &[String]) -> Result<ExitCode> {
     if !sim_path.is_file() {
         bail!(
@@ -64,7 +31,12 @@ pub fn cmd_sim_exec(sim_path: &Path, node: &str, argv: &[String]) -> Result<Exit
             sim_path.display()
         );
     }
-    let _lock = FileLock::acquire(&lock_path(sim_path))?;
+    // Quietly: this command's stderr is the simulated tool's.
+    let _lock = crate::fsutil::FileLock::acquire(
+        &crate::fsutil::lock_path(sim_path),
+        crate::target::SIM_LOCK_WAIT,
+        |_| {},
+    )?;
     let sim = SimCluster::load(sim_path).map_err(|e| anyhow!("{e}"))?;
     let vg = sim
         .volume_group(node)

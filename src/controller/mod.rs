@@ -78,6 +78,12 @@ pub struct Options {
     /// up to the interval.
     pub retry_base: Duration,
     pub webhook_secret: Option<Secret>,
+    /// The bearer token `POST /reconcile` needs; without one, the controller makes one and
+    /// writes it to `STATE_DIR/controller/token` (mode 0600) for the commands and hooks of this
+    /// machine.
+    pub token: Option<Secret>,
+    /// The HTTP server's bounds.
+    pub http: http::Limits,
     /// Watch a local repository's refs (works without a hook).
     pub watch: bool,
 }
@@ -94,6 +100,10 @@ pub enum ControllerError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("another `xenflux serve` ({holder}) runs on the state directory {state_dir}: stop it first, or use another --state-dir")]
+    AlreadyServing { state_dir: PathBuf, holder: String },
+    #[error(transparent)]
+    Lock(#[from] crate::fsutil::LockError),
     #[error("watching {path}: {detail}")]
     Watch { path: PathBuf, detail: String },
 }
@@ -108,6 +118,7 @@ pub struct Shared {
     /// The highest trigger number a finished pass covered.
     completed: tokio_watch::Sender<u64>,
     webhook_secret: Option<Secret>,
+    token: Secret,
     state_dir: PathBuf,
 }
 
@@ -158,6 +169,39 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
         path: control_dir.clone(),
         source,
     })?;
+    // One controller per state directory: a second would run passes beside the first and
+    // take over (then remove) its address file.
+    let serve_lock = serve_lock_path(&opts.state_dir);
+    let mut held = match crate::fsutil::FileLock::try_acquire(&serve_lock) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            return Err(ControllerError::AlreadyServing {
+                state_dir: opts.state_dir.clone(),
+                holder: crate::fsutil::holder(&serve_lock),
+            })
+        }
+        Err(e) => {
+            return Err(ControllerError::Lock(e));
+        }
+    };
+    let _ = held.write_pid();
+    let token_file = token_path(&opts.state_dir);
+    let (token, made_token) = match &opts.token {
+        Some(t) => (t.clone(), None),
+        None => {
+            let t = new_token().map_err(|source| ControllerError::Io {
+                path: PathBuf::from("/dev/urandom"),
+                source,
+            })?;
+            crate::fsutil::write_atomic_mode(&token_file, &t.0, 0o600).map_err(|source| {
+                ControllerError::Io {
+                    path: token_file.clone(),
+                    source,
+                }
+            })?;
+            (t.clone(), Some(t))
+        }
+    };
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ControllerError::Listen {
@@ -167,11 +211,10 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
     let bound = listener.local_addr().unwrap_or(opts.listen);
     // Commands on this machine find the controller here (`--listen 127.0.0.1:0` picks a port).
     let address_file = address_path(&opts.state_dir);
-    std::fs::write(&address_file, format!("http://{bound}\n")).map_err(|source| {
-        ControllerError::Io {
-            path: address_file.clone(),
-            source,
-        }
+    let address = format!("http://{bound}\n");
+    crate::fsutil::write_atomic(&address_file, &address).map_err(|source| ControllerError::Io {
+        path: address_file.clone(),
+        source,
     })?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (completed, _) = tokio_watch::channel(0u64);
@@ -193,11 +236,17 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
         requested: AtomicU64::new(0),
         completed,
         webhook_secret: opts.webhook_secret.clone(),
+        token,
         state_dir: opts.state_dir.clone(),
     });
 
     let (stop_http, stop_http_rx) = tokio_watch::channel(false);
-    let server = tokio::spawn(http::serve(listener, shared.clone(), stop_http_rx));
+    let server = tokio::spawn(http::serve(
+        listener,
+        shared.clone(),
+        opts.http,
+        stop_http_rx,
+    ));
     tracing::info!(listen = %bound, repo = %opts.repo.url, branch = %opts.repo.branch, target = %connector.name(), "xenflux controller started");
 
     let _watcher = match (opts.watch, opts.repo.local_git_dir()) {
@@ -363,9 +412,41 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
     }
     let _ = stop_http.send(true);
     let _ = server.await;
-    let _ = std::fs::remove_file(&address_file);
+    // Only what this controller wrote (the serve lock guarantees no other wrote since).
+    if std::fs::read_to_string(&address_file).ok().as_deref() == Some(address.as_str()) {
+        let _ = std::fs::remove_file(&address_file);
+    }
+    if let Some(t) = made_token {
+        if std::fs::read(&token_file).ok().as_deref() == Some(t.0.as_slice()) {
+            let _ = std::fs::remove_file(&token_file);
+        }
+    }
+    drop(held);
     tracing::info!("xenflux controller stopped");
     Ok(())
+}
+
+/// The lock a running controller holds for its whole life (one controller per state directory).
+pub fn serve_lock_path(state_dir: &std::path::Path) -> PathBuf {
+    state_dir.join("controller").join("serve.lock")
+}
+
+/// Where a controller started without a token writes the one it made (mode 0600).
+pub fn token_path(state_dir: &std::path::Path) -> PathBuf {
+    state_dir.join("controller").join("token")
+}
+
+/// 32 random bytes from the kernel, as 64 hex digits.
+fn new_token() -> std::io::Result<Secret> {
+    use std::io::Read;
+    let mut raw = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut raw)?;
+    Ok(Secret(
+        raw.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+            .into_bytes(),
+    ))
 }
 
 /// Where a running controller writes the URL it answers on.

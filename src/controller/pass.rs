@@ -188,7 +188,7 @@ impl Pass<'_> {
         if let Some(dir) = marker.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let _ = std::fs::write(&marker, note.to_string());
+        let _ = crate::fsutil::write_atomic(&marker, note.to_string());
         let v = &snap.validated;
         let observe = crate::reconcile::observer(v, t);
         let exec = Executor {

@@ -79,7 +79,7 @@ pub enum SimError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: not a simulated cluster: {source}")]
+    #[error("{path}: not a simulated cluster ({source}); nothing was changed: fix or remove it, or `xenflux sim reset` to start from fresh dom0s")]
     Json {
         path: String,
         source: serde_json::Error,
@@ -142,7 +142,7 @@ impl SimCluster {
             path: path.display().to_string(),
             source,
         };
-        std::fs::write(path, self.to_json()).map_err(io)
+        crate::fsutil::write_atomic(path, self.to_json()).map_err(io)
     }
 
     /// The whole state as (pretty) JSON: identical for identical command sequences.

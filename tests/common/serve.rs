@@ -92,6 +92,7 @@ pub struct Serve {
     child: Option<Child>,
     pub url: String,
     log: PathBuf,
+    state_dir: PathBuf,
 }
 
 impl Serve {
@@ -117,6 +118,7 @@ impl Serve {
             child: Some(child),
             url: String::new(),
             log,
+            state_dir: r.state_dir.clone(),
         };
         s.url = s.wait_for("the controller's address", || {
             std::fs::read_to_string(&address)
@@ -124,6 +126,14 @@ impl Serve {
                 .map(|t| t.trim().to_string())
         });
         s
+    }
+
+    /// The token the controller made (what local commands send).
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(xenflux::controller::token_path(&self.state_dir))
+            .expect("the controller's token")
+            .trim()
+            .to_string()
     }
 
     pub fn log(&self) -> String {
