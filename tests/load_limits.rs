@@ -2,6 +2,8 @@
 //! directory, files and states past the size, count and depth limits, and — from a Git commit —
 //! symlinks, submodules and oversized blobs. Every refusal names the file and the reason.
 
+#![allow(clippy::disallowed_methods)] // test fixtures, not state files
+
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
