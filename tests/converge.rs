@@ -284,6 +284,14 @@ fn fresh_pair() -> (Vec<Source>, SimCluster) {
     (src, sim)
 }
 
+/// Why `object` is blocked in `plan` (`text` is the report, for the failure message).
+fn blocked_reason<'p>(plan: &'p Plan, object: &str, text: &str) -> &'p str {
+    match plan.blocked.iter().find(|b| b.object == object) {
+        Some(b) => &b.reason,
+        None => panic!("{object} is not blocked:\n{text}"),
+    }
+}
+
 fn plans_create_md(plan: &Plan) -> bool {
     plan.stages
         .iter()
@@ -308,28 +316,18 @@ fn an_adopted_lv_holding_data_is_never_initialised() {
         );
     }
     let (_, plan, text) = next_plan(&src, &sim);
-    let reason = &plan
-        .blocked
-        .iter()
-        .find(|b| b.object == "Volume/v0")
-        .expect(&text)
-        .reason;
+    let reason = blocked_reason(&plan, "Volume/v0", &text);
     assert!(reason.contains("no `xenflux` tag"), "{text}");
-    assert!(reason.contains("it holds a ext4 signature"), "{text}");
+    assert!(reason.contains("it holds an ext4 signature"), "{text}");
 
     for node in ["n00", "n01"] {
         by_hand(&sim, node, lvm::lvchange_addtag("vg", "v0", "xenflux"));
     }
     let (_, plan, text) = next_plan(&src, &sim);
     assert!(!plans_create_md(&plan), "{text}");
-    let reason = &plan
-        .blocked
-        .iter()
-        .find(|b| b.object == "Volume/v0")
-        .expect(&text)
-        .reason;
+    let reason = blocked_reason(&plan, "Volume/v0", &text);
     assert!(
-        reason.contains("holds a ext4 signature") && reason.contains("proven blank"),
+        reason.contains("holds an ext4 signature") && reason.contains("proven blank"),
         "{text}"
     );
     let s = snap(&src, &sim);
@@ -360,12 +358,7 @@ fn meta_data_in_use_blocks_create_md_and_the_hint_keeps_it() {
     }
     let (_, plan, text) = next_plan(&src, &sim);
     assert!(!plans_create_md(&plan), "{text}");
-    let reason = &plan
-        .blocked
-        .iter()
-        .find(|b| b.object == "Volume/v0")
-        .expect(&text)
-        .reason;
+    let reason = blocked_reason(&plan, "Volume/v0", &text);
     assert!(
         reason.contains("holds DRBD meta-data that has been in use")
             && reason.contains("lvchange --addtag xenflux-md vg/v0"),
@@ -428,7 +421,7 @@ fn create_md_reads_the_device_again_when_it_runs() {
     let err = apply(&s, &only_md, &sim).unwrap_err();
     assert!(
         err.contains("refused, nothing was written")
-            && err.contains("/dev/vg/v0 holds a ext4 signature"),
+            && err.contains("/dev/vg/v0 holds an ext4 signature"),
         "{err}"
     );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());

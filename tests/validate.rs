@@ -1,63 +1,18 @@
 //! The desired-state rules: each test changes the example `cluster-state/` (or builds a small
 //! state) and checks the exact diagnostic — file, line, field and message — or the allocation.
 
+mod edits;
+
 use std::collections::BTreeMap;
-use std::path::Path;
+
+use edits::{changed, errors, example, ok, with_file};
 
 use xenflux::alloc::{Existing, MetaAlloc, NodeUsage, Origin, ResourceUse};
-use xenflux::diag::{Diagnostic, Severity};
+use xenflux::diag::Diagnostic;
 use xenflux::load::{self, Source};
 use xenflux::model::units::{GIB, MIB};
 use xenflux::model::{Mac, Name};
-use xenflux::validate::{validate, Validated};
-
-fn example() -> Vec<Source> {
-    load::from_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-state")).unwrap()
-}
-
-/// The example with `from` replaced by `to` in the file ending in `file`; panics when `from` is
-/// not there, so a test can never check a state it did not change.
-fn changed(file: &str, from: &str, to: &str) -> Vec<Source> {
-    let mut sources = example();
-    let src = sources
-        .iter_mut()
-        .find(|s| s.path.ends_with(file))
-        .expect("file exists");
-    assert!(src.text.contains(from), "{file} does not contain {from:?}");
-    src.text = src.text.replacen(from, to, 1);
-    sources
-}
-
-fn with_file(mut sources: Vec<Source>, name: &str, text: &str) -> Vec<Source> {
-    sources.push(Source {
-        path: name.to_string(),
-        text: text.to_string(),
-    });
-    sources
-}
-
-fn errors(sources: &[Source]) -> Vec<Diagnostic> {
-    match validate(sources, &Existing::default()) {
-        Ok(_) => panic!("expected errors, the state validated"),
-        Err(d) => d
-            .into_iter()
-            .filter(|d| d.severity == Severity::Error)
-            .collect(),
-    }
-}
-
-fn ok(sources: &[Source]) -> Validated {
-    match validate(sources, &Existing::default()) {
-        Ok(v) => v,
-        Err(d) => panic!(
-            "expected a valid state, got:\n{}",
-            d.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        ),
-    }
-}
+use xenflux::validate::validate;
 
 /// The one error whose message contains `needle`.
 fn find<'a>(errs: &'a [Diagnostic], needle: &str) -> &'a Diagnostic {

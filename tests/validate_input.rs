@@ -3,60 +3,10 @@
 //! example `cluster-state/` (or a small state), validates, and checks that the error names file,
 //! line and field — and that nothing panics or grows without bound.
 
-use std::path::Path;
+mod edits;
 
-use xenflux::alloc::Existing;
-use xenflux::diag::{Diagnostic, Severity};
-use xenflux::load::{self, Source};
-use xenflux::validate::{validate, Validated};
-
-fn example() -> Vec<Source> {
-    load::from_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-state")).unwrap()
-}
-
-/// The example with `from` replaced by `to` in the file ending in `file`; panics when `from` is
-/// not there, so a test can never check a state it did not change.
-fn changed(file: &str, from: &str, to: &str) -> Vec<Source> {
-    let mut sources = example();
-    let src = sources
-        .iter_mut()
-        .find(|s| s.path.ends_with(file))
-        .expect("file exists");
-    assert!(src.text.contains(from), "{file} does not contain {from:?}");
-    src.text = src.text.replacen(from, to, 1);
-    sources
-}
-
-fn with_file(mut sources: Vec<Source>, name: &str, text: &str) -> Vec<Source> {
-    sources.push(Source {
-        path: name.to_string(),
-        text: text.to_string(),
-    });
-    sources
-}
-
-fn errors(sources: &[Source]) -> Vec<Diagnostic> {
-    match validate(sources, &Existing::default()) {
-        Ok(_) => panic!("expected errors, the state validated"),
-        Err(d) => d
-            .into_iter()
-            .filter(|d| d.severity == Severity::Error)
-            .collect(),
-    }
-}
-
-fn ok(sources: &[Source]) -> Validated {
-    match validate(sources, &Existing::default()) {
-        Ok(v) => v,
-        Err(d) => panic!(
-            "expected a valid state, got:\n{}",
-            d.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        ),
-    }
-}
+use edits::{changed, errors, example, ok, with_file};
+use xenflux::diag::Diagnostic;
 
 /// The one error whose message contains `needle`; also checks file, line and field.
 fn the<'a>(

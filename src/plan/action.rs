@@ -602,6 +602,9 @@ pub fn signature_words(fs_type: Option<&str>, pttype: Option<&str>) -> String {
     match (fs_type, pttype) {
         (Some("drbd"), _) => "DRBD internal meta-data".to_string(),
         (Some("LVM2_member"), _) => "an LVM physical volume".to_string(),
+        (Some(t), _) if t.starts_with(['a', 'e', 'i', 'o', 'u', 'x']) => {
+            format!("an {t} signature")
+        }
         (Some(t), _) => format!("a {t} signature"),
         (None, Some(p)) => format!("a partition table ({p})"),
         (None, None) => "an unrecognised signature".to_string(),
