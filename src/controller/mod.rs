@@ -540,7 +540,7 @@ impl Signals {
 fn read_interrupted(state_dir: &std::path::Path) -> Option<String> {
     let marker = pass::inflight_path(state_dir);
     let note = std::fs::read_to_string(&marker).ok()?;
-    let journal = std::fs::read_to_string(state_dir.join("journal.jsonl")).unwrap_or_default();
+    let journal = journal_tail(&state_dir.join("journal.jsonl"));
     let last = journal.lines().last().unwrap_or("(no journal entry)");
     let _ = std::fs::remove_file(&marker);
     Some(format!(
@@ -548,9 +548,44 @@ fn read_interrupted(state_dir: &std::path::Path) -> Option<String> {
     ))
 }
 
+/// The end of the journal (it only ever grows): its last 64 KiB, from the first whole line.
+fn journal_tail(path: &std::path::Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 64 << 10;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let start = len.saturating_sub(TAIL);
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(start)).is_err() || f.take(TAIL).read_to_end(&mut buf).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    match (start, text.find('\n')) {
+        (0, _) | (_, None) => text.into_owned(),
+        (_, Some(i)) => text[i + 1..].to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_journal_is_read_from_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let line = format!("{{\"command\": \"{}\"}}\n", "x".repeat(100));
+        let mut text = line.repeat(2000);
+        text.push_str("{\"command\": \"last\"}\n");
+        crate::fsutil::write_atomic(&path, text.as_bytes()).unwrap();
+        let tail = journal_tail(&path);
+        assert!(tail.len() <= 64 << 10);
+        assert!(tail.starts_with('{'), "{}", &tail[..40]);
+        assert_eq!(tail.lines().last(), Some("{\"command\": \"last\"}"));
+        assert_eq!(journal_tail(&dir.path().join("none")), "");
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

@@ -1,7 +1,7 @@
 //! Runs batches on this machine. The only place in xenflux that spawns processes (clippy's
 //! `disallowed-methods` keeps it that way).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 use super::{Cmd, Output, Transport, TransportError};
@@ -61,6 +61,16 @@ pub(crate) fn run_captured(
     env: &[(String, String)],
     stdin: Option<&[u8]>,
 ) -> std::io::Result<Captured> {
+    run_bounded(argv, env, stdin, MAX_OUTPUT)
+}
+
+/// [`run_captured`] with `max` bytes allowed on each of stdout and stderr.
+fn run_bounded(
+    argv: &[String],
+    env: &[(String, String)],
+    stdin: Option<&[u8]>,
+    max: u64,
+) -> std::io::Result<Captured> {
     let Some((program, args)) = argv.split_first() else {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -81,10 +91,17 @@ pub(crate) fn run_captured(
         .stderr(Stdio::piped());
     let mut child = command.spawn()?;
     let pipe = child.stdin.take();
-    // Input is written from its own thread while wait_with_output reads stdout and stderr, so
-    // a child that answers before it has read everything (ssh relaying a remote script) and
-    // noisy tools never deadlock.
-    let out = std::thread::scope(|scope| {
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(std::io::Error::other(
+            "the child's output pipes are missing",
+        ));
+    };
+    // Input is written from its own thread while stdout and stderr are read from theirs, so a
+    // child that answers before it has read everything (ssh relaying a remote script) and noisy
+    // tools never deadlock. Each stream is read up to MAX_OUTPUT: a node (or a tool) that prints
+    // without end is stopped rather than allowed to fill this machine's memory.
+    let child = std::sync::Mutex::new(child);
+    let (out, err) = std::thread::scope(|scope| {
         if let (Some(input), Some(mut pipe)) = (stdin, pipe) {
             scope.spawn(move || {
                 // xenflux keeps SIGPIPE's default action (a closed stdout ends it quietly), so a
@@ -96,14 +113,45 @@ pub(crate) fn run_captured(
                 let _ = pipe.write_all(input);
             });
         }
-        child.wait_with_output()
-    })?;
+        let read = |mut from: Box<dyn std::io::Read + Send>| {
+            let child = &child;
+            scope.spawn(move || -> std::io::Result<Vec<u8>> {
+                let mut buf = Vec::new();
+                Read::take(&mut from, max + 1).read_to_end(&mut buf)?;
+                if buf.len() as u64 > max {
+                    if let Ok(mut c) = child.lock() {
+                        let _ = c.kill();
+                    }
+                    return Err(std::io::Error::other(format!(
+                        "`{}` printed more than {max} bytes; stopped",
+                        argv.join(" ")
+                    )));
+                }
+                Ok(buf)
+            })
+        };
+        let out = read(Box::new(stdout));
+        let err = read(Box::new(stderr));
+        (out.join(), err.join())
+    });
+    let joined = |r: std::thread::Result<std::io::Result<Vec<u8>>>| {
+        r.unwrap_or_else(|_| Err(std::io::Error::other("an output reader panicked")))
+    };
+    let (out, err) = (joined(out), joined(err));
+    let mut child = child
+        .into_inner()
+        .map_err(|_| std::io::Error::other("the child's lock was poisoned"))?;
+    let status = child.wait()?;
     Ok(Captured {
-        status: out.status.code(),
-        stdout: out.stdout,
-        stderr: out.stderr,
+        status: status.code(),
+        stdout: out?,
+        stderr: err?,
     })
 }
+
+/// The most one command may print on stdout, and on stderr (the observation of a 64-node
+/// estate's largest node prints a few MiB).
+pub(crate) const MAX_OUTPUT: u64 = 256 << 20;
 
 impl Transport for Local {
     fn run_batch(&self, _node: &str, batch: &[Cmd]) -> Result<Vec<Output>, TransportError> {
@@ -126,6 +174,19 @@ fn block_sigpipe() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_that_prints_without_end_is_stopped() {
+        let argv: Vec<String> = ["sh", "-c", "yes; echo never"].map(String::from).to_vec();
+        let err = run_bounded(&argv, &[], None, 1 << 16).unwrap_err();
+        assert!(
+            err.to_string().contains("printed more than 65536 bytes"),
+            "{err}"
+        );
+        let echo = ["echo", "hi"].map(String::from).to_vec();
+        let ok = run_bounded(&echo, &[], None, 1 << 16).unwrap();
+        assert_eq!(ok.stdout, b"hi\n");
+    }
 
     #[test]
     fn outputs_are_kept_apart_per_command() {
