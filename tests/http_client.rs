@@ -1,6 +1,6 @@
 //! The command-line client of the controller against servers that misbehave, on 127.0.0.1: a
-//! chunked answer splitting a UTF-8 character between chunks, a server that never answers, one
-//! that answers without end.
+//! chunked answer splitting a UTF-8 character between chunks, answers framed wrongly or cut
+//! short, a server that never answers, one that answers without end.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -55,6 +55,72 @@ fn a_character_split_between_chunks_is_joined() {
     )
     .unwrap();
     assert_eq!(body, "dns: synchronisé ✓");
+}
+
+#[test]
+fn chunk_extensions_are_skipped() {
+    let url = one_shot(|c| {
+        let _ = c.write_all(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n",
+        );
+    });
+    let body = request(&url, "POST", "/reconcile", None, Duration::from_secs(10)).unwrap();
+    assert_eq!(body, "hello world");
+}
+
+#[test]
+fn bad_framing_is_an_error_not_a_panic() {
+    let cases: [(&'static [u8], &str); 9] = [
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "malformed",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n",
+            "malformed",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcd\r\n",
+            "malformed",
+        ),
+        // The last chunk never comes, nor the rest of a body of announced length.
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            "malformed",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+            "malformed",
+        ),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", "malformed"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n",
+            "too large",
+        ),
+        (b"garbage\r\n\r\n", "malformed"),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", "malformed"),
+    ];
+    for (raw, want) in cases {
+        let url = one_shot(move |c| {
+            let _ = c.write_all(raw);
+        });
+        let e = request(&url, "GET", "/status", None, Duration::from_secs(10)).unwrap_err();
+        let got = match e {
+            ClientError::Malformed { .. } => "malformed",
+            ClientError::TooLarge { .. } => "too large",
+            _ => "other",
+        };
+        assert_eq!(got, want, "{}: {e}", String::from_utf8_lossy(raw));
+    }
+}
+
+#[test]
+fn no_listener_is_unreachable() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    let e = request(&url, "POST", "/reconcile", None, Duration::from_secs(5)).unwrap_err();
+    assert!(matches!(e, ClientError::Unreachable { .. }), "{e}");
 }
 
 #[test]

@@ -1,30 +1,40 @@
-//! Talking to a running controller from the command line and from Git hooks: a small HTTP/1.1
-//! client over a loopback TCP connection (enough for `POST /reconcile`; the response head is
-//! parsed by `httparse`, the body collected as bytes and read as UTF-8 only once whole), bounded
-//! in size and time; and the `post-receive` hook `xenflux hook install` writes into a bare
-//! repository.
+//! Talking to a running controller from the command line and from Git hooks: one HTTP/1.1
+//! exchange over a loopback TCP connection, framed by hyper's client (enough for
+//! `POST /reconcile`), bounded in size and time, the body read as UTF-8 only once whole; and the
+//! `post-receive` hook `xenflux hook install` writes into a bare repository.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The largest answer read from a controller (head and body).
+use http_body_util::{BodyExt, Empty};
+use hyper::body::{Body, Bytes};
+use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+
+/// The largest body read from a controller.
 pub const MAX_RESPONSE: usize = 1024 * 1024;
+
+/// The largest response head (status line and header fields) read from a controller.
+pub const MAX_HEAD: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("`{url}` is not an http://HOST:PORT address")]
     BadUrl { url: String },
-    #[error("`{what}` cannot be sent in a request: it holds a space or a control character")]
-    BadRequest { what: String },
+    #[error("{what} cannot be sent in a request: {why}")]
+    BadRequest { what: String, why: String },
     #[error("no controller answers at {url}: {source}")]
     Unreachable { url: String, source: std::io::Error },
     #[error("the controller at {url} did not answer within {seconds} s")]
     TimedOut { url: String, seconds: u64 },
     #[error("the controller at {url} answered something that is not HTTP/1.1: {detail}")]
     Malformed { url: String, detail: String },
-    #[error("the controller at {url} answered more than {MAX_RESPONSE} bytes")]
+    #[error(
+        "the controller at {url} answered more than {MAX_HEAD} bytes of head or {MAX_RESPONSE} bytes of body"
+    )]
     TooLarge { url: String },
     #[error("the controller at {url} answered {status}: {body}")]
     Refused {
@@ -32,6 +42,8 @@ pub enum ClientError {
         status: u16,
         body: String,
     },
+    #[error("starting the runtime to talk to the controller at {url}: {source}")]
+    Runtime { url: String, source: std::io::Error },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -67,7 +79,11 @@ pub fn token(state_dir: &Path, token_file: Option<&Path>) -> Result<Option<Strin
 
 /// Sends `METHOD path` to the controller at `base` (`http://127.0.0.1:9292`), with the bearer
 /// `token` when given; returns the body of a 2xx answer. The whole exchange takes at most
-/// `timeout`; the answer is at most [`MAX_RESPONSE`] bytes.
+/// `timeout`; the answer's head is at most [`MAX_HEAD`] bytes, its body at most
+/// [`MAX_RESPONSE`].
+///
+/// Blocking: it runs the exchange on a runtime of its own, so it must not be called from
+/// inside an async task.
 pub fn request(
     base: &str,
     method: &str,
@@ -91,72 +107,56 @@ pub fn request(
         if !sendable(v) {
             return Err(ClientError::BadRequest {
                 what: format!("{what} {v:?}"),
+                why: NOT_SENDABLE.into(),
             });
         }
     }
     if token.is_some_and(|t| !sendable(t)) {
         return Err(ClientError::BadRequest {
             what: "the token".into(),
+            why: NOT_SENDABLE.into(),
         });
     }
-    let unreachable = |source| ClientError::Unreachable {
-        url: base.to_string(),
-        source,
-    };
-    let timed_out = || ClientError::TimedOut {
-        url: base.to_string(),
-        seconds: timeout.as_secs(),
-    };
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(HOST, hostport)
+        .header(CONTENT_LENGTH, "0")
+        .header(CONNECTION, "close");
+    if let Some(t) = token {
+        req = req.header(AUTHORIZATION, format!("Bearer {t}"));
+    }
+    // Visible ASCII can still be outside what a method or a request target may hold.
+    let req = req
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| ClientError::BadRequest {
+            what: format!("the request line {method} {path}"),
+            why: e.to_string(),
+        })?;
     let addr = hostport
         .to_socket_addrs()
-        .map_err(unreachable)?
+        .map_err(|source| ClientError::Unreachable {
+            url: base.to_string(),
+            source,
+        })?
         .next()
         .ok_or_else(bad)?;
-    let mut conn = TcpStream::connect_timeout(&addr, timeout.min(Duration::from_secs(5)))
-        .map_err(unreachable)?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    req.push_str("Content-Length: 0\r\nConnection: close\r\n\r\n");
-    conn.set_write_timeout(Some(remaining(deadline).ok_or_else(timed_out)?))
-        .map_err(unreachable)?;
-    conn.write_all(req.as_bytes()).map_err(unreachable)?;
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let (status, body) = loop {
-        if let Some(answer) =
-            parse_response(&raw, false).map_err(|detail| malformed(base, detail))?
-        {
-            break answer;
-        }
-        let left = remaining(deadline).ok_or_else(timed_out)?;
-        conn.set_read_timeout(Some(left)).map_err(unreachable)?;
-        let n = match conn.read(&mut chunk) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(timed_out())
-            }
-            Err(e) => return Err(unreachable(e)),
-        };
-        if n == 0 {
-            break parse_response(&raw, true)
-                .map_err(|detail| malformed(base, detail))?
-                .ok_or_else(|| malformed(base, "the connection closed mid-answer".into()))?;
-        }
-        if raw.len() + n > MAX_RESPONSE {
-            return Err(ClientError::TooLarge {
-                url: base.to_string(),
-            });
-        }
-        raw.extend_from_slice(&chunk[..n]);
-    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|source| ClientError::Runtime {
+            url: base.to_string(),
+            source,
+        })?;
+    let connect_within = timeout.min(Duration::from_secs(5));
+    let answer = rt.block_on(async {
+        tokio::time::timeout_at(deadline.into(), exchange(base, addr, req, connect_within)).await
+    });
+    let (status, body) = answer.map_err(|_| ClientError::TimedOut {
+        url: base.to_string(),
+        seconds: timeout.as_secs(),
+    })??;
     // Whole now: a character split between two chunks is joined again.
     let body = String::from_utf8_lossy(&body).into_owned();
     if (200..300).contains(&status) {
@@ -170,96 +170,92 @@ pub fn request(
     }
 }
 
-fn malformed(base: &str, detail: String) -> ClientError {
-    ClientError::Malformed {
+/// Connects to `addr`, sends `req` and reads the status and the whole body, stopping at
+/// [`MAX_RESPONSE`] bytes. The caller bounds it in time.
+async fn exchange(
+    base: &str,
+    addr: SocketAddr,
+    req: Request<Empty<Bytes>>,
+    connect_within: Duration,
+) -> Result<(u16, Vec<u8>), ClientError> {
+    let unreachable = |source| ClientError::Unreachable {
         url: base.to_string(),
-        detail,
+        source,
+    };
+    let too_large = || ClientError::TooLarge {
+        url: base.to_string(),
+    };
+    let stream = tokio::time::timeout(connect_within, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| unreachable(io::ErrorKind::TimedOut.into()))?
+        .map_err(unreachable)?;
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .max_header_size(MAX_HEAD)
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| failed(base, e))?;
+    // The connection does the reading and writing; its errors also reach the response or the
+    // body, so its own result says nothing more.
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| failed(base, e))?;
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    if body.size_hint().lower() > MAX_RESPONSE as u64 {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|e| failed(base, e))?.into_data() else {
+            continue; // trailer fields
+        };
+        if data.len() > MAX_RESPONSE - bytes.len() {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok((status, bytes))
+}
+
+/// What a failure of hyper's means here: an answer too large, one that is not HTTP/1.1 (a bad
+/// head, bad body framing, a connection closed mid-answer), or a socket that failed.
+fn failed(base: &str, e: hyper::Error) -> ClientError {
+    let url = base.to_string();
+    let mut detail = e.to_string();
+    let mut io_kind = None;
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        detail.push_str(&format!(": {c}"));
+        if let Some(io) = c.downcast_ref::<io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
+        cause = c.source();
+    }
+    if e.is_parse_too_large() {
+        return ClientError::TooLarge { url };
+    }
+    let bad_framing = matches!(
+        io_kind,
+        Some(
+            io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof
+        )
+    );
+    if e.is_parse() || e.is_incomplete_message() || bad_framing {
+        return ClientError::Malformed { url, detail };
+    }
+    ClientError::Unreachable {
+        url,
+        source: io::Error::new(io_kind.unwrap_or(io::ErrorKind::Other), detail),
     }
 }
 
-fn remaining(deadline: Instant) -> Option<Duration> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    (!left.is_zero()).then_some(left)
-}
+const NOT_SENDABLE: &str = "it holds a space or a control character";
 
 /// Visible ASCII only: nothing that could end a header line or the request line.
 fn sendable(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// The status and body of a complete answer in `raw`; `None` while more is to come. At
-/// `eof`, an answer without a length is whatever arrived.
-fn parse_response(raw: &[u8], eof: bool) -> Result<Option<(u16, Vec<u8>)>, String> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut resp = httparse::Response::new(&mut headers);
-    let head_len = match resp.parse(raw) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(e.to_string()),
-    };
-    let status = resp.code.unwrap_or(0);
-    let header = |name: &str| {
-        resp.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
-    };
-    let rest = &raw[head_len..];
-    if header("transfer-encoding").is_some_and(|t| t.ends_with("chunked")) {
-        return Ok(dechunk(rest)?.map(|b| (status, b)));
-    }
-    if let Some(len) = header("content-length") {
-        let len: usize = len
-            .parse()
-            .map_err(|_| format!("Content-Length {len:?} is not a number"))?;
-        if len > MAX_RESPONSE {
-            return Err(format!("Content-Length {len} is over {MAX_RESPONSE}"));
-        }
-        return Ok((rest.len() >= len).then(|| (status, rest[..len].to_vec())));
-    }
-    Ok(eof.then(|| (status, rest.to_vec())))
-}
-
-/// Joins a chunked body (RFC 9112 §7.1); `None` while the last chunk has not arrived.
-fn dechunk(mut b: &[u8]) -> Result<Option<Vec<u8>>, String> {
-    let mut out = Vec::new();
-    loop {
-        let Some(i) = find_crlf(b) else {
-            return Ok(None);
-        };
-        let line = std::str::from_utf8(&b[..i]).map_err(|_| "a chunk size is not text")?;
-        let size = line.split(';').next().unwrap_or("").trim();
-        let n =
-            usize::from_str_radix(size, 16).map_err(|_| format!("{size:?} is not a chunk size"))?;
-        b = &b[i + 2..];
-        if n == 0 {
-            // Trailer fields, up to an empty line.
-            loop {
-                let Some(j) = find_crlf(b) else {
-                    return Ok(None);
-                };
-                if j == 0 {
-                    return Ok(Some(out));
-                }
-                b = &b[j + 2..];
-            }
-        }
-        if n > MAX_RESPONSE.saturating_sub(out.len()) {
-            return Err(format!("a chunk of {n} bytes is over {MAX_RESPONSE}"));
-        }
-        if b.len() < n + 2 {
-            return Ok(None);
-        }
-        if &b[n..n + 2] != b"\r\n" {
-            return Err("a chunk does not end in CRLF".into());
-        }
-        out.extend_from_slice(&b[..n]);
-        b = &b[n + 2..];
-    }
-}
-
-fn find_crlf(b: &[u8]) -> Option<usize> {
-    b.windows(2).position(|w| w == b"\r\n")
 }
 
 /// The first line that marks a hook as xenflux's.
@@ -330,40 +326,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunked_bodies_are_joined_as_bytes() {
-        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n";
-        assert_eq!(
-            parse_response(raw, false).unwrap(),
-            Some((200, b"hello world".to_vec()))
-        );
-        // "é" is two bytes, one in each chunk.
-        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\na\xc3\r\n2\r\n\xa9b\r\n0\r\n\r\n";
-        let (_, body) = parse_response(raw, false).unwrap().unwrap();
-        assert_eq!(String::from_utf8_lossy(&body), "aéb");
-        // Incomplete until the last chunk.
-        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
-        assert_eq!(parse_response(raw, false).unwrap(), None);
-    }
-
-    #[test]
-    fn bad_framing_is_an_error_not_a_panic() {
-        for raw in [
-            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"[..],
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n",
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcd\r\n",
-            b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n",
-            b"garbage\r\n\r\n",
-        ] {
-            assert!(
-                parse_response(raw, true).is_err(),
-                "{}",
-                String::from_utf8_lossy(raw)
-            );
-        }
-    }
-
-    #[test]
     fn requests_cannot_smuggle_headers() {
         let e = request(
             "http://127.0.0.1:9",
@@ -383,6 +345,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, ClientError::BadRequest { .. }), "{e}");
+        // Visible, but not a method name.
+        let e = request(
+            "http://127.0.0.1:9",
+            "PO(ST",
+            "/reconcile",
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, ClientError::BadRequest { what, .. } if what.contains("PO(ST")),
+            "{e}"
+        );
     }
 
     #[test]
