@@ -971,6 +971,7 @@ const FIXTURES: &[&str] = &[
     "blkid-2.38.1-p-export-ext4-label-space.txt",
     "ss-6.1.0-htln-lab.txt",
     "drbdsetup-show-8.4.11-lab.txt",
+    "drbdsetup-show-9-two-resources.txt",
     "xl-4.17-list-shutdown.txt",
     "xl-4.17-list-long-shutdown.json",
 ];
@@ -1157,4 +1158,32 @@ fn drbdsetup_show_tells_which_resources_the_kernel_lets_be_primary_twice() {
             },
         ]
     );
+}
+
+#[test]
+fn drbdsetup_show_of_drbd9_quotes_names_and_values() {
+    // DRBD 9 prints `resource "dns" {` and keeps the net options per connection; a quoted value
+    // may hold `#`, `;`, braces and escaped quotes. Before, the quotes stayed in the name, no
+    // resource matched, and the kernel's allow-two-primaries was silently unknown on DRBD 9.
+    use xenflux::drivers::drbd::show;
+    let shown = show::parse(&fixture("drbdsetup-show-9-two-resources.txt")).unwrap();
+    assert_eq!(
+        shown,
+        [
+            show::Shown {
+                name: "dns".into(),
+                allow_two_primaries: false
+            },
+            show::Shown {
+                name: "ovs".into(),
+                allow_two_primaries: true
+            },
+        ]
+    );
+    // 8.4 bare and 9 quoted names read the same; an escaped quote is part of the word.
+    let one = |t: &str| show::parse(t).map(|v| v.into_iter().map(|s| s.name).collect::<Vec<_>>());
+    assert_eq!(one("resource \"a\\\"b\" {\n}\n").unwrap(), ["a\"b"]);
+    assert_eq!(one("resource r0 {\n net { allow-two-primaries \"yes\"; }\n}\n").unwrap(), ["r0"]);
+    assert!(show::parse("resource \"dns {\n}\n").is_err(), "unclosed quote");
+    assert!(show::parse("resource \"dns\" {\n").is_err());
 }
