@@ -780,11 +780,10 @@ fn mounted_ocfs2_lab_lists_the_filesystem_twice() {
         ["/dev/mapper/XEN-ovs", "/dev/drbd1"],
         "backing LV and DRBD device"
     );
-    assert!(
-        d.iter()
-            .all(|v| v.uuid == "ABF1D053DFDF4EC88499A73753ACE4D5"
-                && v.label.as_deref() == Some("OVS"))
-    );
+    assert!(d.iter().all(
+        |v| v.uuid.as_deref() == Some("ABF1D053DFDF4EC88499A73753ACE4D5")
+            && v.label.as_deref() == Some("OVS")
+    ));
     assert_eq!(
         (&d[1].stack, d[1].cluster.as_deref(), d[1].flags.as_str()),
         (&Stack::O2cb, Some("ovscluster"), "")
@@ -966,6 +965,8 @@ const FIXTURES: &[&str] = &[
     "proc-net-bonding-6.1-active-backup.txt",
     "mounted-ocfs2-1.8.7-d-global-and-blank.txt",
     "mounted-ocfs2-1.8.7-f-lab.txt",
+    "mounted-ocfs2-1.8.7-f-heartbeat-and-errors.txt",
+    "mounted-ocfs2-1.8.7-d-unlabelled-multibyte.txt",
     "ocfs2-cluster-conf-1.8.7-lab.conf",
     "proc-mounts-6.1-lab.txt",
     "blkid-2.38.1-p-export-ext4-label-space.txt",
@@ -1183,7 +1184,93 @@ fn drbdsetup_show_of_drbd9_quotes_names_and_values() {
     // 8.4 bare and 9 quoted names read the same; an escaped quote is part of the word.
     let one = |t: &str| show::parse(t).map(|v| v.into_iter().map(|s| s.name).collect::<Vec<_>>());
     assert_eq!(one("resource \"a\\\"b\" {\n}\n").unwrap(), ["a\"b"]);
-    assert_eq!(one("resource r0 {\n net { allow-two-primaries \"yes\"; }\n}\n").unwrap(), ["r0"]);
-    assert!(show::parse("resource \"dns {\n}\n").is_err(), "unclosed quote");
+    assert_eq!(
+        one("resource r0 {\n net { allow-two-primaries \"yes\"; }\n}\n").unwrap(),
+        ["r0"]
+    );
+    assert!(
+        show::parse("resource \"dns {\n}\n").is_err(),
+        "unclosed quote"
+    );
     assert!(show::parse("resource \"dns\" {\n").is_err());
+}
+
+#[test]
+fn mounted_ocfs2_full_heartbeat_numbers_and_unreadable_volumes() {
+    // Before, "Heartbeat device" and an error message were read as node names.
+    use xenflux::drivers::ocfs2::MountNode;
+    let f = ocfs2::parse_mounted_full(&fixture("mounted-ocfs2-1.8.7-f-heartbeat-and-errors.txt"))
+        .unwrap();
+    let got: Vec<(&str, &MountedOn)> = f
+        .iter()
+        .map(|m| (m.device.as_str(), &m.mounted_on))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/dev/mapper/XEN-hb1", &MountedOn::HeartbeatDevice),
+            (
+                "/dev/drbd1",
+                &MountedOn::Nodes(vec![
+                    MountNode::Name("dom0".into()),
+                    MountNode::Number(3),
+                    MountNode::Unknown
+                ])
+            ),
+            ("/dev/drbd2", &MountedOn::Unreadable(None)),
+            ("/dev/drbd3", &MountedOn::NotMounted),
+            (
+                "/dev/drbd4",
+                &MountedOn::Unreadable(Some("Bad checksum in inode alloc".into()))
+            ),
+            (
+                "/dev/drbd5",
+                &MountedOn::Nodes(vec!["dom0".into(), "dom0m".into()])
+            ),
+        ]
+    );
+    assert!(f.iter().all(|m| m.cluster.as_deref() == Some("ovscluster")));
+}
+
+#[test]
+fn mounted_ocfs2_detect_unlabelled_multibyte_and_blank_uuid() {
+    let d = ocfs2::parse_mounted_detect(&fixture("mounted-ocfs2-1.8.7-d-unlabelled-multibyte.txt"))
+        .unwrap();
+    assert_eq!(d.len(), 3);
+    assert_eq!(
+        (d[0].uuid.as_deref(), d[0].label.as_deref()),
+        (Some("4C53C13D6E35460597C7C1513FA5DB04"), None)
+    );
+    // printf pads by bytes: the columns after a multibyte device name are where the header says.
+    assert_eq!(
+        (
+            d[1].device.as_str(),
+            &d[1].stack,
+            d[1].cluster.as_deref(),
+            d[1].flags.as_str(),
+            d[1].label.as_deref()
+        ),
+        (
+            "/dev/disk/by-id/vé",
+            &Stack::O2cb,
+            Some("ovscluster"),
+            "G",
+            Some("vmstore")
+        )
+    );
+    assert_eq!(
+        (d[2].uuid.as_deref(), d[2].label.as_deref()),
+        (None, Some("blank"))
+    );
+    // A cut inside a multibyte character never panics, wherever the header puts the columns.
+    for pad in 0..6 {
+        let header = format!("Device{}  Stack  Cluster  F  Nodes\n", " ".repeat(pad));
+        for row in ["ééééééééééééééééééé", "/dev/€€€  o2cb  ", "€"] {
+            let _ = ocfs2::parse_mounted_full(&format!("{header}{row}\n"));
+            let _ = ocfs2::parse_mounted_detect(&format!(
+                "Device{}  Stack  Cluster  F  UUID  Label\n{row}\n",
+                " ".repeat(pad)
+            ));
+        }
+    }
 }

@@ -421,3 +421,28 @@ fn a_partition_table_is_not_a_blank_device() {
         Part::Known(Some("partition table (dos)".into()))
     );
 }
+
+#[test]
+fn a_heartbeat_device_is_mounted_nowhere_and_node_numbers_are_not_names() {
+    let p = probe();
+    let mut outs = lab_outputs(&p);
+    for o in outs.iter_mut() {
+        if o.argv.join(" ").starts_with("mounted.ocfs2 -f") {
+            o.stdout = "Device               Stack  Cluster     F  Nodes\n\
+                        /dev/mapper/XEN-ovs  o2cb   ovscluster     nodea, 3\n\
+                        /dev/drbd1           o2cb   ovscluster     Heartbeat device\n"
+                .into();
+        }
+    }
+    let s = interpret(&p, &outs);
+    let ocfs2 = s.ocfs2.known().expect("ocfs2 is known");
+    let hb = &ocfs2.devices["/dev/drbd1"];
+    assert_eq!(
+        hb.mounted_on,
+        Some(Vec::new()),
+        "not a node named \"Heartbeat device\""
+    );
+    assert!(hb.heartbeat_device);
+    // Node 3 has no name in the configuration: who has it mounted is not known by name.
+    assert_eq!(ocfs2.devices["/dev/mapper/XEN-ovs"].mounted_on, None);
+}

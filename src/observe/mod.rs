@@ -336,9 +336,13 @@ pub struct Ocfs2State {
 pub struct Ocfs2Device {
     pub label: Option<String>,
     pub cluster: Option<String>,
-    pub uuid: String,
-    /// Nodes that have it mounted, when the tool says.
+    /// None when `mounted.ocfs2 -d` printed none.
+    pub uuid: Option<String>,
+    /// Nodes that have it mounted, when the tool says and names them.
     pub mounted_on: Option<Vec<String>>,
+    /// A global-heartbeat device (never mounted as a filesystem).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub heartbeat_device: bool,
 }
 
 fn xl_cfg_domain(path: &str) -> Option<&str> {

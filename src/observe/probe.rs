@@ -848,15 +848,13 @@ fn read_ocfs2(
         Err(e) => return Part::Unknown(unknown(full, e.to_string())),
     };
     for d in devices {
-        let mounted_on =
-            fulls
-                .iter()
-                .find(|f| f.device == d.device)
-                .and_then(|f| match &f.mounted_on {
-                    ocfs2::MountedOn::NotMounted => Some(Vec::new()),
-                    ocfs2::MountedOn::Nodes(n) => Some(n.clone()),
-                    ocfs2::MountedOn::Unknown => None,
-                });
+        let mounted_on = fulls
+            .iter()
+            .find(|f| f.device == d.device)
+            .and_then(|f| mounted_names(&f.mounted_on));
+        let heartbeat_device = fulls
+            .iter()
+            .any(|f| f.device == d.device && f.mounted_on == ocfs2::MountedOn::HeartbeatDevice);
         state.devices.insert(
             d.device.clone(),
             Ocfs2Device {
@@ -864,6 +862,7 @@ fn read_ocfs2(
                 cluster: d.cluster,
                 uuid: d.uuid,
                 mounted_on,
+                heartbeat_device,
             },
         );
     }
@@ -879,6 +878,22 @@ fn read_ocfs2(
         Err(e) => return Part::Unknown(unknown(mounts, e.to_string())),
     }
     Part::Known(state)
+}
+
+/// The names of the nodes that have a volume mounted; `None` when the tool does not say or
+/// names a node only by its number (the name is then not known).
+fn mounted_names(on: &ocfs2::MountedOn) -> Option<Vec<String>> {
+    match on {
+        ocfs2::MountedOn::NotMounted | ocfs2::MountedOn::HeartbeatDevice => Some(Vec::new()),
+        ocfs2::MountedOn::Nodes(nodes) => nodes
+            .iter()
+            .map(|n| match n {
+                ocfs2::MountNode::Name(name) => Some(name.clone()),
+                ocfs2::MountNode::Number(_) | ocfs2::MountNode::Unknown => None,
+            })
+            .collect(),
+        ocfs2::MountedOn::Unreadable(_) | ocfs2::MountedOn::Unknown => None,
+    }
 }
 
 /// DRBD 9 node-ids of resource `resource` as its configuration file gives them (`dump-xml`

@@ -112,7 +112,9 @@ pub fn parse(input: &str) -> Result<Vec<Shown>, ParseError> {
                 if !words.is_empty() {
                     return Err(err("expected `;` before `}`"));
                 }
-                depth = depth.checked_sub(1).ok_or_else(|| err("`}` closes no block"))?;
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| err("`}` closes no block"))?;
             }
             Token::Open => {
                 let head = std::mem::take(&mut words);
@@ -154,7 +156,10 @@ pub fn parse(input: &str) -> Result<Vec<Shown>, ParseError> {
         }
     }
     if depth != 0 || !words.is_empty() {
-        return Err(ParseError::whole(TOOL, "a block or statement is not closed"));
+        return Err(ParseError::whole(
+            TOOL,
+            "a block or statement is not closed",
+        ));
     }
     Ok(out)
 }
