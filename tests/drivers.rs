@@ -945,6 +945,8 @@ fn proc_mounts_blkid_and_ss() {
 // ---------------------------------------------------------------- no panics, ever
 
 const FIXTURES: &[&str] = &[
+    "proc-drbd-8.3.13-mixed.txt",
+    "proc-drbd-8.3.11-nul-after-flags.txt",
     "lvs-2.03.16-lab.json",
     "vgs-2.03.16-lab.json",
     "lvs-2.03.16-nodm-suffix.json",
@@ -1273,4 +1275,63 @@ fn mounted_ocfs2_detect_unlabelled_multibyte_and_blank_uuid() {
             ));
         }
     }
+}
+
+#[test]
+fn proc_drbd_83_layout_with_verbose_details() {
+    let pd = proc_drbd::parse(&fixture("proc-drbd-8.3.13-mixed.txt")).unwrap();
+    assert_eq!(pd.version, "8.3.13");
+    assert_eq!(
+        (pd.api.as_deref(), pd.proto.as_deref()),
+        (Some("88"), Some("86-96"))
+    );
+    assert_eq!(
+        pd.build.as_deref(),
+        Some("83ca112086600faacab2f157bc5a9324f7bd7f77")
+    );
+    let minors: Vec<u32> = pd.devices.iter().map(|d| d.minor).collect();
+    assert_eq!(minors, [0, 1, 2, 4, 5, 6, 7]);
+    let d1 = &pd.devices[1];
+    assert_eq!(d1.flags.as_deref(), Some("r----"), "8.3 prints five flags");
+    assert_eq!(
+        d1.roles,
+        Some(Pair {
+            local: Role::Secondary,
+            peer: Role::Primary
+        })
+    );
+    assert_eq!(pd.devices[2].cs, ConnState::Unconfigured);
+    let standalone = &pd.devices[4];
+    assert_eq!(
+        (standalone.cs.clone(), standalone.protocol),
+        (ConnState::StandAlone, None)
+    );
+    assert_eq!(
+        pd.devices[5].disks.as_ref().map(|d| d.local.clone()),
+        Some(DiskState::Diskless)
+    );
+    // A bar counted in M with `finish:` on the same line, then proc_details lines.
+    let s = pd.devices[6].sync.as_ref().unwrap();
+    assert_eq!(s.percent, 11.6);
+    assert_eq!((s.remaining_kib, s.total_kib), (9060 * 1024, 10236 * 1024));
+    assert_eq!((s.finish_secs, s.speed_kib_s), (Some(303), Some(30_612)));
+}
+
+#[test]
+fn proc_drbd_tolerates_a_nul_after_the_flags_and_trailing_blanks() {
+    // Before, the NUL made the flags an "unexpected word" and the whole DRBD part unknown.
+    let pd = proc_drbd::parse(&fixture("proc-drbd-8.3.11-nul-after-flags.txt")).unwrap();
+    assert_eq!(pd.devices.len(), 2);
+    assert_eq!(pd.devices[0].flags.as_deref(), Some("r---"));
+    assert_eq!(pd.devices[0].counter("oos"), Some(0));
+    assert_eq!(pd.devices[1].cs, ConnState::WFConnection);
+    // The same junk anywhere on the 8.4 lab capture changes nothing.
+    let clean = fixture("proc-drbd-8.4.11-connected-primary.txt");
+    let junk = clean
+        .replace(" r-----", " r-----\0\r")
+        .replace('\n', " \u{1}\n");
+    assert_eq!(
+        proc_drbd::parse(&junk).unwrap(),
+        proc_drbd::parse(&clean).unwrap()
+    );
 }
