@@ -579,7 +579,7 @@ fn xl_list_table_and_info() {
 
     let i = xl::parse_info(&fixture("xl-4.17-info.txt")).unwrap();
     assert_eq!(
-        (i.host(), i.xen_version(), i.nr_cpus()),
+        (i.host(), i.xen_version().as_deref(), i.nr_cpus()),
         (Some("nodea"), Some("4.17.5"), Some(1))
     );
     assert_eq!(
@@ -961,6 +961,7 @@ const FIXTURES: &[&str] = &[
     "xl-4.17-list-long.json",
     "xl-4.17-list.txt",
     "xl-4.17-info.txt",
+    "xl-4.4-info-no-xen-version.txt",
     "xl-4.17-dns.cfg",
     "ip-6.1.0-link-bond-bridge-vif.json",
     "bridge-6.1.0-link.json",
@@ -1333,5 +1334,37 @@ fn proc_drbd_tolerates_a_nul_after_the_flags_and_trailing_blanks() {
     assert_eq!(
         proc_drbd::parse(&junk).unwrap(),
         proc_drbd::parse(&clean).unwrap()
+    );
+}
+
+#[test]
+fn xl_info_of_older_xen_derives_the_version_from_major_minor_extra() {
+    // Xen before 4.5 prints no xen_version line; before, the version was silently unknown.
+    let i = xl::parse_info(&fixture("xl-4.4-info-no-xen-version.txt")).unwrap();
+    assert_eq!(i.get("xen_version"), None);
+    assert_eq!(i.xen_version().as_deref(), Some("4.4.1"));
+    assert_eq!(
+        (i.total_memory_mib(), i.free_memory_mib()),
+        (Some(16381), Some(7931))
+    );
+    let info = |t: &str| xl::parse_info(t).unwrap();
+    assert_eq!(
+        info("xen_major : 4\nxen_minor : 1\nxen_extra : -rc\n")
+            .xen_version()
+            .as_deref(),
+        Some("4.1-rc")
+    );
+    assert_eq!(
+        info("xen_major : 4\nxen_minor : 1\nxen_extra :\nxen_version :\n")
+            .xen_version()
+            .as_deref(),
+        Some("4.1")
+    );
+    assert_eq!(info("xen_major : 4\n").xen_version(), None);
+    // Memory that is missing, blank, negative or beyond u64 is unknown, not zero.
+    let odd = info("total_memory : 99999999999999999999999\nfree_memory : -5\nnr_cpus :\n");
+    assert_eq!(
+        (odd.total_memory_mib(), odd.free_memory_mib(), odd.nr_cpus()),
+        (None, None, None)
     );
 }

@@ -384,6 +384,7 @@ impl XlInfo {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A whole number (`free_memory : 808`); None when missing, blank or not a number that fits.
     fn num(&self, key: &str) -> Option<u64> {
         self.get(key)?.parse().ok()
     }
@@ -393,9 +394,17 @@ impl XlInfo {
         self.get("host")
     }
 
-    /// `xen_version`, e.g. `4.17.5`.
-    pub fn xen_version(&self) -> Option<&str> {
-        self.get("xen_version")
+    /// `xen_version`, e.g. `4.17.5`. Older Xen prints no `xen_version` line, only `xen_major`,
+    /// `xen_minor` and `xen_extra` (`.5`, `-rc`, `.1-pre`, or blank): the version is then
+    /// `MAJOR.MINOR` followed by the extra text. None when neither form is there.
+    pub fn xen_version(&self) -> Option<String> {
+        if let Some(v) = self.get("xen_version").filter(|v| !v.is_empty()) {
+            return Some(v.to_string());
+        }
+        let major = self.num("xen_major")?;
+        let minor = self.num("xen_minor")?;
+        let extra = self.get("xen_extra").unwrap_or("");
+        Some(format!("{major}.{minor}{extra}"))
     }
 
     /// `total_memory` in MiB.

@@ -705,7 +705,7 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
         domains,
         total_memory_mib: info_parsed.total_memory_mib(),
         free_memory_mib: info_parsed.free_memory_mib(),
-        version: info_parsed.xen_version().map(str::to_string),
+        version: info_parsed.xen_version(),
     })
 }
 
