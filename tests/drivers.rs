@@ -503,7 +503,7 @@ fn xl_list_long() {
         panic!("Domain-0 and dns expected")
     };
     assert_eq!(
-        (dom0.domid, dom0.config.name.as_str()),
+        (dom0.domid, dom0.config.name.as_deref().unwrap_or("")),
         (Some(0), "Domain-0")
     );
     assert!(dom0.config.disks.is_empty() && dom0.config.nics.is_empty());
@@ -978,6 +978,8 @@ const FIXTURES: &[&str] = &[
     "drbdsetup-show-9-two-resources.txt",
     "xl-4.17-list-shutdown.txt",
     "xl-4.17-list-long-shutdown.json",
+    "xl-4.17-list-crashed-kept.txt",
+    "xl-4.17-list-long-crashed-nameless.json",
 ];
 
 /// Runs every parser on `input`; the results do not matter, only that none panics.
@@ -1367,4 +1369,25 @@ fn xl_info_of_older_xen_derives_the_version_from_major_minor_extra() {
         (odd.total_memory_mib(), odd.free_memory_mib(), odd.nr_cpus()),
         (None, None, None)
     );
+}
+
+#[test]
+fn xl_lists_a_domain_kept_after_a_crash_without_a_name() {
+    let rows = xl::parse_list(&fixture("xl-4.17-list-crashed-kept.txt")).unwrap();
+    let kept = &rows[2];
+    assert_eq!(
+        (kept.name.as_str(), kept.domid, kept.mem_mib),
+        (xl::NO_NAME, 7, 512)
+    );
+    assert_eq!(kept.state.to_string(), "--p--d");
+    assert!(kept.state.paused && kept.state.dying);
+    // Before, a c_info without a name failed the whole listing.
+    let long = xl::parse_list_long(&fixture("xl-4.17-list-long-crashed-nameless.json")).unwrap();
+    assert_eq!(long.len(), 3);
+    assert_eq!(
+        (long[2].domid, long[2].config.name.as_deref()),
+        (Some(7), None)
+    );
+    assert_eq!(long[2].config.memory_mib(), Some(512));
+    assert_eq!(long[1].config.name.as_deref(), Some("dns"));
 }

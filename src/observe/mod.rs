@@ -251,9 +251,26 @@ pub struct DrbdPeer {
 pub struct XenState {
     /// Running domains (Domain-0 excluded) by name.
     pub domains: BTreeMap<String, XenDomain>,
+    /// Domains Xen keeps after a crash, by id (see [`KeptDomain`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub kept: BTreeMap<u32, KeptDomain>,
     pub total_memory_mib: Option<u64>,
+    /// Xen's own count (`xl info`), so the memory kept domains hold is already taken out.
     pub free_memory_mib: Option<u64>,
     pub version: Option<String>,
+}
+
+/// A domain Xen keeps after it crashed (`on_crash=preserve`, or one that never finished
+/// dying), which `xl list` shows as `(null)`, often `--p--d` or `-----c`. It is no domain of
+/// the desired state, so nothing starts, stops or migrates it, but it holds its memory until
+/// an operator inspects it and runs `xl destroy ID`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeptDomain {
+    pub memory_mib: u64,
+    /// The `xl list` state flags, e.g. `--p--d`; empty when the table did not list it.
+    pub state: String,
+    /// The name its saved configuration still carries, if `xl list -l` has one.
+    pub former_name: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -13,9 +13,9 @@ use crate::model::{Desired, DrbdVersion, Name};
 use crate::transport::{Cmd, Output, Transport};
 
 use super::{
-    BondState, DrbdConfig, DrbdKernel, DrbdPeer, DrbdResource, DrbdState, LinkState, LvState,
-    LvmState, MetaDisk, NetState, NodeState, Ocfs2Device, Ocfs2State, Part, PartKind, Unknown,
-    VgState, XenDomain, XenState,
+    BondState, DrbdConfig, DrbdKernel, DrbdPeer, DrbdResource, DrbdState, KeptDomain, LinkState,
+    LvState, LvmState, MetaDisk, NetState, NodeState, Ocfs2Device, Ocfs2State, Part, PartKind,
+    Unknown, VgState, XenDomain, XenState,
 };
 
 /// What to ask one node.
@@ -644,9 +644,35 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
         Ok(d) => d,
         Err(e) => return Part::Unknown(unknown(list, e.to_string())),
     };
+    // A domain kept after a crash: `(null)` in the table, no name in the long listing.
+    let nameless_row = |domid: Option<u32>| {
+        rows.iter()
+            .find(|r| Some(r.domid) == domid)
+            .filter(|r| r.name == xl::NO_NAME)
+    };
+    let mut kept = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.name == xl::NO_NAME) {
+        let long = doms.iter().find(|d| d.domid == Some(r.domid));
+        kept.insert(
+            r.domid,
+            KeptDomain {
+                memory_mib: r.mem_mib,
+                state: r.state.to_string(),
+                former_name: long.and_then(|d| d.config.name.clone()),
+            },
+        );
+    }
+    for d in doms.iter().filter(|d| d.config.name.is_none()) {
+        let Some(domid) = d.domid else { continue };
+        kept.entry(domid).or_insert_with(|| KeptDomain {
+            memory_mib: d.config.memory_mib().unwrap_or(0),
+            state: String::new(),
+            former_name: None,
+        });
+    }
     if let Some(r) = rows
         .iter()
-        .filter(|r| r.domid != 0)
+        .filter(|r| r.domid != 0 && r.name != xl::NO_NAME)
         .find(|r| !doms.iter().any(|d| d.domid == Some(r.domid)))
     {
         return Part::Unknown(unknown(
@@ -664,9 +690,10 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
     };
     let domains = doms
         .into_iter()
-        .filter(|d| d.domid != Some(0) && d.config.name != "Domain-0")
-        .map(|d| {
+        .filter(|d| d.domid != Some(0) && nameless_row(d.domid).is_none())
+        .filter_map(|d| {
             let c = d.config;
+            let name = c.name.clone().filter(|n| n != "Domain-0")?;
             let disks = c
                 .disks
                 .iter()
@@ -688,8 +715,8 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
                 .iter()
                 .find(|r| Some(r.domid) == d.domid)
                 .is_some_and(|r| r.state.shutdown || r.state.dying);
-            (
-                c.name,
+            Some((
+                name,
                 XenDomain {
                     domid: d.domid,
                     memory_mib,
@@ -698,11 +725,12 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
                     nics,
                     stopping,
                 },
-            )
+            ))
         })
         .collect();
     Part::Known(XenState {
         domains,
+        kept,
         total_memory_mib: info_parsed.total_memory_mib(),
         free_memory_mib: info_parsed.free_memory_mib(),
         version: info_parsed.xen_version(),
