@@ -1391,3 +1391,27 @@ fn xl_lists_a_domain_kept_after_a_crash_without_a_name() {
     assert_eq!(long[2].config.memory_mib(), Some(512));
     assert_eq!(long[1].config.name.as_deref(), Some("dns"));
 }
+
+#[test]
+fn deeply_nested_input_is_an_error_not_a_stack_overflow() {
+    // The XML library recurses per element: 20,000 levels overflowed the stack (an abort that
+    // no caller can catch). Every parser of nested text must bound its depth.
+    let depth = 100_000;
+    let xml = "<config>".to_string() + &"<a>".repeat(depth) + &"</a>".repeat(depth) + "</config>";
+    assert!(dump_xml::parse(&xml)
+        .unwrap_err()
+        .message
+        .contains("nested"));
+    let json = "[".repeat(depth) + &"]".repeat(depth);
+    for parse in [
+        |s: &str| status::parse_json(s).is_err(),
+        |s: &str| xl::parse_list_long(s).is_err(),
+        |s: &str| lvm::parse_lvs(s).is_err(),
+        |s: &str| net::parse_ip_link(s).is_err(),
+    ] {
+        assert!(parse(&json));
+    }
+    let braces = "resource r {\n".to_string() + &"x {\n".repeat(depth) + &"}\n".repeat(depth + 1);
+    assert!(xenflux::drivers::drbd::show::parse(&braces).is_err());
+    let _ = XlConfig::parse(&("disk = ".to_string() + &"[".repeat(depth) + &"]".repeat(depth)));
+}

@@ -489,3 +489,17 @@ fn a_domain_kept_after_a_crash_leaves_the_xen_part_known() {
         .unknown()
         .is_some_and(|u| u.reason.contains("domain dns (id 1)")));
 }
+
+#[test]
+fn a_device_size_beyond_u64_bytes_is_unknown_not_a_panic() {
+    let p = probe();
+    let mut outs = lab_outputs(&p);
+    for o in outs.iter_mut() {
+        if o.argv.join(" ") == "cat /sys/block/drbd0/size" {
+            o.stdout = "18446744073709551615\n".into();
+        }
+    }
+    let s = interpret(&p, &outs);
+    let drbd = s.drbd.known().expect("drbd is known");
+    assert_eq!(drbd.device_sizes.get(&0), None);
+}

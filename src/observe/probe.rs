@@ -361,8 +361,9 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
                 .success()
                 .then(|| o.stdout.trim().parse::<u64>().ok())
                 .flatten();
-            if let Some(sectors) = sectors {
-                d.device_sizes.insert(*m, sectors * 512);
+            // A size beyond u64 bytes is no real device: unknown.
+            if let Some(bytes) = sectors.and_then(|s| s.checked_mul(512)) {
+                d.device_sizes.insert(*m, bytes);
             }
         }
         for (name, r) in d.resources.iter_mut() {
