@@ -1415,3 +1415,15 @@ fn deeply_nested_input_is_an_error_not_a_stack_overflow() {
     assert!(xenflux::drivers::drbd::show::parse(&braces).is_err());
     let _ = XlConfig::parse(&("disk = ".to_string() + &"[".repeat(depth) + &"]".repeat(depth)));
 }
+
+#[test]
+fn mounted_ocfs2_a_line_of_many_glued_rows_stays_linear() {
+    let row = "/dev/drbd2  o2cb   ovscluster  G  ";
+    let header = "Device      Stack  Cluster     F  Nodes\n";
+    let few = format!("{header}{}Not mounted\n", row.repeat(3));
+    assert_eq!(ocfs2::parse_mounted_full(&few).map(|r| r.len()), Ok(3));
+    let many = format!("{header}{}Not mounted\n", row.repeat(20_000));
+    let start = std::time::Instant::now();
+    assert!(ocfs2::parse_mounted_full(&many).is_err());
+    assert!(start.elapsed() < std::time::Duration::from_secs(1));
+}

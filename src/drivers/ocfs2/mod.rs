@@ -177,6 +177,9 @@ fn cut<'r>(row: &'r str, starts: &[usize], i: usize) -> &'r str {
     row[from..to].trim_matches(|c: char| c.is_whitespace() || c.is_control())
 }
 
+/// Most rows one line of `-f` may hold (each unreadable volume glues the next row onto its own).
+const MAX_GLUED_ROWS: usize = 64;
+
 /// One row of either listing.
 struct Row<'i> {
     /// 1-based line number.
@@ -212,7 +215,16 @@ fn mounted_rows<'i>(input: &'i str, last: &[&str]) -> Result<Vec<Row<'i>>, Parse
     let mut out = Vec::new();
     for (no, line) in lines {
         let mut row = line;
-        loop {
+        // Each row glued on rescans the rest of the line: bound them to stay linear.
+        for glued_rows in 0.. {
+            if glued_rows > MAX_GLUED_ROWS {
+                return Err(ParseError::new(
+                    TOOL_MOUNTED,
+                    no + 1,
+                    line,
+                    "too many rows on one line",
+                ));
+            }
             let cols: Vec<&str> = (0..names.len()).map(|i| cut(row, &starts, i)).collect();
             if cols
                 .first()
