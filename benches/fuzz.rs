@@ -35,6 +35,9 @@ const MAX_PARSER_DEPTH: usize = 20_000;
 const HANG: Duration = Duration::from_secs(1);
 /// Longest generated line, in bytes.
 const LONG_LINE: usize = 200_000;
+/// Largest generated input, in bytes (a tool's output of a few MiB at most; beyond that the
+/// time bound would measure the input, not the parser).
+const MAX_INPUT: usize = 4 << 20;
 
 /// splitmix64: small, fast, and the same sequence everywhere for a seed.
 struct Rng(u64);
@@ -128,6 +131,7 @@ fn mutate(rng: &mut Rng, text: &str, others: &[String]) -> String {
     let mut bytes = text.as_bytes().to_vec();
     let rounds = 1 + rng.below(4);
     for _ in 0..rounds {
+        bytes.truncate(MAX_INPUT);
         let len = bytes.len();
         match rng.below(12) {
             // Flip a byte (the result may not be UTF-8: the lossy conversion keeps it a string,
@@ -245,6 +249,7 @@ fn mutate(rng: &mut Rng, text: &str, others: &[String]) -> String {
             }
         }
     }
+    bytes.truncate(MAX_INPUT);
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
