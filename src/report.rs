@@ -407,6 +407,12 @@ pub fn status(d: &Desired, observed: &crate::observe::Observed, plan: &Plan) -> 
     for b in &plan.blocked {
         let _ = writeln!(s, "  blocked: {}: {}", b.object, b.reason);
     }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(s, "\nWarnings:");
+        for w in &plan.warnings {
+            let _ = writeln!(s, "  {w}");
+        }
+    }
     s
 }
 

@@ -503,7 +503,7 @@ fn xl_list_long() {
         panic!("Domain-0 and dns expected")
     };
     assert_eq!(
-        (dom0.domid, dom0.config.name.as_str()),
+        (dom0.domid, dom0.config.name.as_deref().unwrap_or("")),
         (Some(0), "Domain-0")
     );
     assert!(dom0.config.disks.is_empty() && dom0.config.nics.is_empty());
@@ -579,7 +579,7 @@ fn xl_list_table_and_info() {
 
     let i = xl::parse_info(&fixture("xl-4.17-info.txt")).unwrap();
     assert_eq!(
-        (i.host(), i.xen_version(), i.nr_cpus()),
+        (i.host(), i.xen_version().as_deref(), i.nr_cpus()),
         (Some("nodea"), Some("4.17.5"), Some(1))
     );
     assert_eq!(
@@ -780,11 +780,10 @@ fn mounted_ocfs2_lab_lists_the_filesystem_twice() {
         ["/dev/mapper/XEN-ovs", "/dev/drbd1"],
         "backing LV and DRBD device"
     );
-    assert!(
-        d.iter()
-            .all(|v| v.uuid == "ABF1D053DFDF4EC88499A73753ACE4D5"
-                && v.label.as_deref() == Some("OVS"))
-    );
+    assert!(d.iter().all(
+        |v| v.uuid.as_deref() == Some("ABF1D053DFDF4EC88499A73753ACE4D5")
+            && v.label.as_deref() == Some("OVS")
+    ));
     assert_eq!(
         (&d[1].stack, d[1].cluster.as_deref(), d[1].flags.as_str()),
         (&Stack::O2cb, Some("ovscluster"), "")
@@ -946,6 +945,8 @@ fn proc_mounts_blkid_and_ss() {
 // ---------------------------------------------------------------- no panics, ever
 
 const FIXTURES: &[&str] = &[
+    "proc-drbd-8.3.13-mixed.txt",
+    "proc-drbd-8.3.11-nul-after-flags.txt",
     "lvs-2.03.16-lab.json",
     "vgs-2.03.16-lab.json",
     "lvs-2.03.16-nodm-suffix.json",
@@ -960,19 +961,25 @@ const FIXTURES: &[&str] = &[
     "xl-4.17-list-long.json",
     "xl-4.17-list.txt",
     "xl-4.17-info.txt",
+    "xl-4.4-info-no-xen-version.txt",
     "xl-4.17-dns.cfg",
     "ip-6.1.0-link-bond-bridge-vif.json",
     "bridge-6.1.0-link.json",
     "proc-net-bonding-6.1-active-backup.txt",
     "mounted-ocfs2-1.8.7-d-global-and-blank.txt",
     "mounted-ocfs2-1.8.7-f-lab.txt",
+    "mounted-ocfs2-1.8.7-f-heartbeat-and-errors.txt",
+    "mounted-ocfs2-1.8.7-d-unlabelled-multibyte.txt",
     "ocfs2-cluster-conf-1.8.7-lab.conf",
     "proc-mounts-6.1-lab.txt",
     "blkid-2.38.1-p-export-ext4-label-space.txt",
     "ss-6.1.0-htln-lab.txt",
     "drbdsetup-show-8.4.11-lab.txt",
+    "drbdsetup-show-9-two-resources.txt",
     "xl-4.17-list-shutdown.txt",
     "xl-4.17-list-long-shutdown.json",
+    "xl-4.17-list-crashed-kept.txt",
+    "xl-4.17-list-long-crashed-nameless.json",
 ];
 
 /// Runs every parser on `input`; the results do not matter, only that none panics.
@@ -1157,4 +1164,266 @@ fn drbdsetup_show_tells_which_resources_the_kernel_lets_be_primary_twice() {
             },
         ]
     );
+}
+
+#[test]
+fn drbdsetup_show_of_drbd9_quotes_names_and_values() {
+    // DRBD 9 prints `resource "dns" {` and keeps the net options per connection; a quoted value
+    // may hold `#`, `;`, braces and escaped quotes. Before, the quotes stayed in the name, no
+    // resource matched, and the kernel's allow-two-primaries was silently unknown on DRBD 9.
+    use xenflux::drivers::drbd::show;
+    let shown = show::parse(&fixture("drbdsetup-show-9-two-resources.txt")).unwrap();
+    assert_eq!(
+        shown,
+        [
+            show::Shown {
+                name: "dns".into(),
+                allow_two_primaries: false
+            },
+            show::Shown {
+                name: "ovs".into(),
+                allow_two_primaries: true
+            },
+        ]
+    );
+    // 8.4 bare and 9 quoted names read the same; an escaped quote is part of the word.
+    let one = |t: &str| show::parse(t).map(|v| v.into_iter().map(|s| s.name).collect::<Vec<_>>());
+    assert_eq!(one("resource \"a\\\"b\" {\n}\n").unwrap(), ["a\"b"]);
+    assert_eq!(
+        one("resource r0 {\n net { allow-two-primaries \"yes\"; }\n}\n").unwrap(),
+        ["r0"]
+    );
+    assert!(
+        show::parse("resource \"dns {\n}\n").is_err(),
+        "unclosed quote"
+    );
+    assert!(show::parse("resource \"dns\" {\n").is_err());
+}
+
+#[test]
+fn mounted_ocfs2_full_heartbeat_numbers_and_unreadable_volumes() {
+    // Before, "Heartbeat device" and an error message were read as node names.
+    use xenflux::drivers::ocfs2::MountNode;
+    let f = ocfs2::parse_mounted_full(&fixture("mounted-ocfs2-1.8.7-f-heartbeat-and-errors.txt"))
+        .unwrap();
+    let got: Vec<(&str, &MountedOn)> = f
+        .iter()
+        .map(|m| (m.device.as_str(), &m.mounted_on))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/dev/mapper/XEN-hb1", &MountedOn::HeartbeatDevice),
+            (
+                "/dev/drbd1",
+                &MountedOn::Nodes(vec![
+                    MountNode::Name("dom0".into()),
+                    MountNode::Number(3),
+                    MountNode::Unknown
+                ])
+            ),
+            ("/dev/drbd2", &MountedOn::Unreadable(None)),
+            ("/dev/drbd3", &MountedOn::NotMounted),
+            (
+                "/dev/drbd4",
+                &MountedOn::Unreadable(Some("Bad checksum in inode alloc".into()))
+            ),
+            (
+                "/dev/drbd5",
+                &MountedOn::Nodes(vec!["dom0".into(), "dom0m".into()])
+            ),
+        ]
+    );
+    assert!(f.iter().all(|m| m.cluster.as_deref() == Some("ovscluster")));
+}
+
+#[test]
+fn mounted_ocfs2_detect_unlabelled_multibyte_and_blank_uuid() {
+    let d = ocfs2::parse_mounted_detect(&fixture("mounted-ocfs2-1.8.7-d-unlabelled-multibyte.txt"))
+        .unwrap();
+    assert_eq!(d.len(), 3);
+    assert_eq!(
+        (d[0].uuid.as_deref(), d[0].label.as_deref()),
+        (Some("4C53C13D6E35460597C7C1513FA5DB04"), None)
+    );
+    // printf pads by bytes: the columns after a multibyte device name are where the header says.
+    assert_eq!(
+        (
+            d[1].device.as_str(),
+            &d[1].stack,
+            d[1].cluster.as_deref(),
+            d[1].flags.as_str(),
+            d[1].label.as_deref()
+        ),
+        (
+            "/dev/disk/by-id/vé",
+            &Stack::O2cb,
+            Some("ovscluster"),
+            "G",
+            Some("vmstore")
+        )
+    );
+    assert_eq!(
+        (d[2].uuid.as_deref(), d[2].label.as_deref()),
+        (None, Some("blank"))
+    );
+    // A cut inside a multibyte character never panics, wherever the header puts the columns.
+    for pad in 0..6 {
+        let header = format!("Device{}  Stack  Cluster  F  Nodes\n", " ".repeat(pad));
+        for row in ["ééééééééééééééééééé", "/dev/€€€  o2cb  ", "€"] {
+            let _ = ocfs2::parse_mounted_full(&format!("{header}{row}\n"));
+            let _ = ocfs2::parse_mounted_detect(&format!(
+                "Device{}  Stack  Cluster  F  UUID  Label\n{row}\n",
+                " ".repeat(pad)
+            ));
+        }
+    }
+}
+
+#[test]
+fn proc_drbd_83_layout_with_verbose_details() {
+    let pd = proc_drbd::parse(&fixture("proc-drbd-8.3.13-mixed.txt")).unwrap();
+    assert_eq!(pd.version, "8.3.13");
+    assert_eq!(
+        (pd.api.as_deref(), pd.proto.as_deref()),
+        (Some("88"), Some("86-96"))
+    );
+    assert_eq!(
+        pd.build.as_deref(),
+        Some("83ca112086600faacab2f157bc5a9324f7bd7f77")
+    );
+    let minors: Vec<u32> = pd.devices.iter().map(|d| d.minor).collect();
+    assert_eq!(minors, [0, 1, 2, 4, 5, 6, 7]);
+    let d1 = &pd.devices[1];
+    assert_eq!(d1.flags.as_deref(), Some("r----"), "8.3 prints five flags");
+    assert_eq!(
+        d1.roles,
+        Some(Pair {
+            local: Role::Secondary,
+            peer: Role::Primary
+        })
+    );
+    assert_eq!(pd.devices[2].cs, ConnState::Unconfigured);
+    let standalone = &pd.devices[4];
+    assert_eq!(
+        (standalone.cs.clone(), standalone.protocol),
+        (ConnState::StandAlone, None)
+    );
+    assert_eq!(
+        pd.devices[5].disks.as_ref().map(|d| d.local.clone()),
+        Some(DiskState::Diskless)
+    );
+    // A bar counted in M with `finish:` on the same line, then proc_details lines.
+    let s = pd.devices[6].sync.as_ref().unwrap();
+    assert_eq!(s.percent, 11.6);
+    assert_eq!((s.remaining_kib, s.total_kib), (9060 * 1024, 10236 * 1024));
+    assert_eq!((s.finish_secs, s.speed_kib_s), (Some(303), Some(30_612)));
+}
+
+#[test]
+fn proc_drbd_tolerates_a_nul_after_the_flags_and_trailing_blanks() {
+    // Before, the NUL made the flags an "unexpected word" and the whole DRBD part unknown.
+    let pd = proc_drbd::parse(&fixture("proc-drbd-8.3.11-nul-after-flags.txt")).unwrap();
+    assert_eq!(pd.devices.len(), 2);
+    assert_eq!(pd.devices[0].flags.as_deref(), Some("r---"));
+    assert_eq!(pd.devices[0].counter("oos"), Some(0));
+    assert_eq!(pd.devices[1].cs, ConnState::WFConnection);
+    // The same junk anywhere on the 8.4 lab capture changes nothing.
+    let clean = fixture("proc-drbd-8.4.11-connected-primary.txt");
+    let junk = clean
+        .replace(" r-----", " r-----\0\r")
+        .replace('\n', " \u{1}\n");
+    assert_eq!(
+        proc_drbd::parse(&junk).unwrap(),
+        proc_drbd::parse(&clean).unwrap()
+    );
+}
+
+#[test]
+fn xl_info_of_older_xen_derives_the_version_from_major_minor_extra() {
+    // Xen before 4.5 prints no xen_version line; before, the version was silently unknown.
+    let i = xl::parse_info(&fixture("xl-4.4-info-no-xen-version.txt")).unwrap();
+    assert_eq!(i.get("xen_version"), None);
+    assert_eq!(i.xen_version().as_deref(), Some("4.4.1"));
+    assert_eq!(
+        (i.total_memory_mib(), i.free_memory_mib()),
+        (Some(16381), Some(7931))
+    );
+    let info = |t: &str| xl::parse_info(t).unwrap();
+    assert_eq!(
+        info("xen_major : 4\nxen_minor : 1\nxen_extra : -rc\n")
+            .xen_version()
+            .as_deref(),
+        Some("4.1-rc")
+    );
+    assert_eq!(
+        info("xen_major : 4\nxen_minor : 1\nxen_extra :\nxen_version :\n")
+            .xen_version()
+            .as_deref(),
+        Some("4.1")
+    );
+    assert_eq!(info("xen_major : 4\n").xen_version(), None);
+    // Memory that is missing, blank, negative or beyond u64 is unknown, not zero.
+    let odd = info("total_memory : 99999999999999999999999\nfree_memory : -5\nnr_cpus :\n");
+    assert_eq!(
+        (odd.total_memory_mib(), odd.free_memory_mib(), odd.nr_cpus()),
+        (None, None, None)
+    );
+}
+
+#[test]
+fn xl_lists_a_domain_kept_after_a_crash_without_a_name() {
+    let rows = xl::parse_list(&fixture("xl-4.17-list-crashed-kept.txt")).unwrap();
+    let kept = &rows[2];
+    assert_eq!(
+        (kept.name.as_str(), kept.domid, kept.mem_mib),
+        (xl::NO_NAME, 7, 512)
+    );
+    assert_eq!(kept.state.to_string(), "--p--d");
+    assert!(kept.state.paused && kept.state.dying);
+    // Before, a c_info without a name failed the whole listing.
+    let long = xl::parse_list_long(&fixture("xl-4.17-list-long-crashed-nameless.json")).unwrap();
+    assert_eq!(long.len(), 3);
+    assert_eq!(
+        (long[2].domid, long[2].config.name.as_deref()),
+        (Some(7), None)
+    );
+    assert_eq!(long[2].config.memory_mib(), Some(512));
+    assert_eq!(long[1].config.name.as_deref(), Some("dns"));
+}
+
+#[test]
+fn deeply_nested_input_is_an_error_not_a_stack_overflow() {
+    // The XML library recurses per element: 20,000 levels overflowed the stack (an abort that
+    // no caller can catch). Every parser of nested text must bound its depth.
+    let depth = 100_000;
+    let xml = "<config>".to_string() + &"<a>".repeat(depth) + &"</a>".repeat(depth) + "</config>";
+    assert!(dump_xml::parse(&xml)
+        .unwrap_err()
+        .message
+        .contains("nested"));
+    let json = "[".repeat(depth) + &"]".repeat(depth);
+    for parse in [
+        |s: &str| status::parse_json(s).is_err(),
+        |s: &str| xl::parse_list_long(s).is_err(),
+        |s: &str| lvm::parse_lvs(s).is_err(),
+        |s: &str| net::parse_ip_link(s).is_err(),
+    ] {
+        assert!(parse(&json));
+    }
+    let braces = "resource r {\n".to_string() + &"x {\n".repeat(depth) + &"}\n".repeat(depth + 1);
+    assert!(xenflux::drivers::drbd::show::parse(&braces).is_err());
+    let _ = XlConfig::parse(&("disk = ".to_string() + &"[".repeat(depth) + &"]".repeat(depth)));
+}
+
+#[test]
+fn mounted_ocfs2_a_line_of_many_glued_rows_stays_linear() {
+    let row = "/dev/drbd2  o2cb   ovscluster  G  ";
+    let header = "Device      Stack  Cluster     F  Nodes\n";
+    let few = format!("{header}{}Not mounted\n", row.repeat(3));
+    assert_eq!(ocfs2::parse_mounted_full(&few).map(|r| r.len()), Ok(3));
+    let many = format!("{header}{}Not mounted\n", row.repeat(20_000));
+    let start = std::time::Instant::now();
+    assert!(ocfs2::parse_mounted_full(&many).is_err());
+    assert!(start.elapsed() < std::time::Duration::from_secs(1));
 }

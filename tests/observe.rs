@@ -421,3 +421,85 @@ fn a_partition_table_is_not_a_blank_device() {
         Part::Known(Some("partition table (dos)".into()))
     );
 }
+
+#[test]
+fn a_heartbeat_device_is_mounted_nowhere_and_node_numbers_are_not_names() {
+    let p = probe();
+    let mut outs = lab_outputs(&p);
+    for o in outs.iter_mut() {
+        if o.argv.join(" ").starts_with("mounted.ocfs2 -f") {
+            o.stdout = "Device               Stack  Cluster     F  Nodes\n\
+                        /dev/mapper/XEN-ovs  o2cb   ovscluster     nodea, 3\n\
+                        /dev/drbd1           o2cb   ovscluster     Heartbeat device\n"
+                .into();
+        }
+    }
+    let s = interpret(&p, &outs);
+    let ocfs2 = s.ocfs2.known().expect("ocfs2 is known");
+    let hb = &ocfs2.devices["/dev/drbd1"];
+    assert_eq!(
+        hb.mounted_on,
+        Some(Vec::new()),
+        "not a node named \"Heartbeat device\""
+    );
+    assert!(hb.heartbeat_device);
+    // Node 3 has no name in the configuration: who has it mounted is not known by name.
+    assert_eq!(ocfs2.devices["/dev/mapper/XEN-ovs"].mounted_on, None);
+}
+
+#[test]
+fn a_domain_kept_after_a_crash_leaves_the_xen_part_known() {
+    // `xl list` shows it as `(null)`; `xl list -l` either leaves it out or lists it without a
+    // name. Before, either shape made the whole Xen part of the node unknown.
+    let p = probe();
+    for long in [
+        "xl-4.17-list-long.json",
+        "xl-4.17-list-long-crashed-nameless.json",
+    ] {
+        let s = interpret(&p, &with_xl(&p, "xl-4.17-list-crashed-kept.txt", long));
+        let xen = s
+            .xen
+            .known()
+            .unwrap_or_else(|| panic!("{long}: {:?}", s.xen));
+        assert_eq!(
+            xen.domains.keys().collect::<Vec<_>>(),
+            ["dns"],
+            "{long}: the nameless domain is no domain of the desired state"
+        );
+        let k = &xen.kept[&7];
+        assert_eq!((k.memory_mib, k.state.as_str()), (512, "--p--d"), "{long}");
+        assert_eq!(k.former_name, None);
+        assert_eq!(
+            xen.free_memory_mib,
+            Some(808),
+            "Xen's own count, already without it"
+        );
+    }
+    // A named domain listed without its configuration is still unknown.
+    let s = interpret(
+        &p,
+        &with_xl(
+            &p,
+            "xl-4.17-list-crashed-kept.txt",
+            "xl-4.17-list-long-dom0-only.json",
+        ),
+    );
+    assert!(s
+        .xen
+        .unknown()
+        .is_some_and(|u| u.reason.contains("domain dns (id 1)")));
+}
+
+#[test]
+fn a_device_size_beyond_u64_bytes_is_unknown_not_a_panic() {
+    let p = probe();
+    let mut outs = lab_outputs(&p);
+    for o in outs.iter_mut() {
+        if o.argv.join(" ") == "cat /sys/block/drbd0/size" {
+            o.stdout = "18446744073709551615\n".into();
+        }
+    }
+    let s = interpret(&p, &outs);
+    let drbd = s.drbd.known().expect("drbd is known");
+    assert_eq!(drbd.device_sizes.get(&0), None);
+}

@@ -473,3 +473,28 @@ fn the_interface_carrying_the_ssh_connection_is_not_enslaved_unless_allowed() {
     assert!(p.blocked.iter().all(|b| b.object != "dom0/eth0"));
     assert!(actions(&p).contains(&("dom0".into(), "enslave eth0 to bond0".into())));
 }
+
+#[test]
+fn a_domain_xen_kept_after_a_crash_is_warned_about_and_left_alone() {
+    let v = example();
+    let mut o = observed(&v);
+    let Part::Known(x) = &mut o.nodes.get_mut(&name("dom0")).unwrap().xen else {
+        panic!("fresh Xen is known");
+    };
+    x.kept.insert(
+        7,
+        xenflux::observe::KeptDomain {
+            memory_mib: 512,
+            state: "--p--d".into(),
+            former_name: None,
+        },
+    );
+    let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
+    let warning = "node dom0: a crashed domain (id 7, 512 MiB) is kept by Xen; inspect it, then `xl destroy 7`";
+    assert!(p.warnings.iter().any(|w| w == warning), "{:?}", p.warnings);
+    // Nothing acts on it: the plan is the one without it, apart from the warning.
+    let without = plan(&v.desired, &v.allocation, &observed(&v), &Policy::default()).unwrap();
+    assert_eq!(p.stages, without.stages);
+    assert!(xenflux::report::status(&v.desired, &o, &p).contains(warning));
+    assert!(xenflux::report::text(&p, &v.desired).contains(warning));
+}

@@ -93,7 +93,9 @@ fn a_formatted_and_a_blank_loop_device_are_observed() {
     assert_eq!(d.cluster.as_deref(), Some("ovscluster"));
     assert_eq!(d.mounted_on, Some(Vec::new()), "Not mounted");
     assert!(
-        d.uuid.len() == 32 && d.uuid.bytes().all(|b| b.is_ascii_hexdigit()),
+        d.uuid
+            .as_ref()
+            .is_some_and(|u| u.len() == 32 && u.bytes().all(|b| b.is_ascii_hexdigit())),
         "{d:?}"
     );
     assert!(!o.devices.contains_key(&blank.path), "{:?}", o.devices);
@@ -116,7 +118,7 @@ fn a_formatted_and_a_blank_loop_device_are_observed() {
     assert_eq!(entry.get("LABEL"), Some("/OVS"));
     assert_eq!(
         entry.get("UUID").map(|u| u.replace('-', "").to_uppercase()),
-        Some(d.uuid.clone())
+        d.uuid.clone()
     );
 
     // Formatting again without -F is refused (no cluster stack here), and changes nothing.

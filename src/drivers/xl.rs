@@ -90,7 +90,9 @@ pub struct XlDomain {
 /// The parts of a libxl domain config xenflux compares with the desired state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DomainConfig {
-    pub name: String,
+    /// `c_info.name`; `None` when libxl has no name for the domain (one Xen keeps after a crash,
+    /// which `xl list` shows as `(null)`).
+    pub name: Option<String>,
     pub uuid: Option<String>,
     /// `c_info.type`: `pv`, `pvh` or `hvm`.
     pub guest_type: Option<String>,
@@ -210,7 +212,7 @@ fn domain_config(cfg: &Map<String, Value>) -> Result<DomainConfig, String> {
         })
         .collect();
     Ok(DomainConfig {
-        name: s(c_info, "name").ok_or("c_info without name")?,
+        name: s(c_info, "name").filter(|n| !n.is_empty() && n != NO_NAME),
         uuid: s(c_info, "uuid"),
         guest_type: s(c_info, "type"),
         max_memkb: u(b_info, "max_memkb"),
@@ -286,8 +288,15 @@ pub fn parse_create_dry_run(input: &str) -> Result<DomainConfig, ParseError> {
     let o = v
         .as_object()
         .ok_or_else(|| ParseError::whole(TOOL, "top level is not an object"))?;
-    domain_config(o).map_err(|m| ParseError::whole(TOOL, m))
+    let config = domain_config(o).map_err(|m| ParseError::whole(TOOL, m))?;
+    if config.name.is_none() {
+        return Err(ParseError::whole(TOOL, "c_info without name"));
+    }
+    Ok(config)
 }
+
+/// How `xl list` names a domain libxl has no name for (one kept after a crash).
+pub const NO_NAME: &str = "(null)";
 
 /// The six state flags of `xl list`, in the order `r b p s c d`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -298,6 +307,24 @@ pub struct DomainState {
     pub shutdown: bool,
     pub crashed: bool,
     pub dying: bool,
+}
+
+impl std::fmt::Display for DomainState {
+    /// The six flags as `xl list` prints them, e.g. `--p--d`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let flags = [
+            self.running,
+            self.blocked,
+            self.paused,
+            self.shutdown,
+            self.crashed,
+            self.dying,
+        ];
+        for (on, letter) in flags.iter().zip("rbpscd".chars()) {
+            write!(f, "{}", if *on { letter } else { '-' })?;
+        }
+        Ok(())
+    }
 }
 
 impl DomainState {
@@ -384,6 +411,7 @@ impl XlInfo {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A whole number (`free_memory : 808`); None when missing, blank or not a number that fits.
     fn num(&self, key: &str) -> Option<u64> {
         self.get(key)?.parse().ok()
     }
@@ -393,9 +421,17 @@ impl XlInfo {
         self.get("host")
     }
 
-    /// `xen_version`, e.g. `4.17.5`.
-    pub fn xen_version(&self) -> Option<&str> {
-        self.get("xen_version")
+    /// `xen_version`, e.g. `4.17.5`. Older Xen prints no `xen_version` line, only `xen_major`,
+    /// `xen_minor` and `xen_extra` (`.5`, `-rc`, `.1-pre`, or blank): the version is then
+    /// `MAJOR.MINOR` followed by the extra text. None when neither form is there.
+    pub fn xen_version(&self) -> Option<String> {
+        if let Some(v) = self.get("xen_version").filter(|v| !v.is_empty()) {
+            return Some(v.to_string());
+        }
+        let major = self.num("xen_major")?;
+        let minor = self.num("xen_minor")?;
+        let extra = self.get("xen_extra").unwrap_or("");
+        Some(format!("{major}.{minor}{extra}"))
     }
 
     /// `total_memory` in MiB.
@@ -505,12 +541,11 @@ mod tests {
 
     #[test]
     fn long_errors() {
-        let e = parse_list_long(
-            "[\n  {\n    \"domid\": 3,\n    \"config\": {\"c_info\": {}}\n  }\n]\n",
-        )
-        .unwrap_err();
+        let e =
+            parse_list_long("[\n  {\n    \"domid\": 3,\n    \"config\": {\"c_info\": 7}\n  }\n]\n")
+                .unwrap_err();
         assert_eq!(e.line, 3, "{e}");
-        assert!(e.message.contains("name"));
+        assert!(e.message.contains("c_info"), "{e}");
         assert!(parse_list_long("(domain (domid 0))").is_err());
     }
 }

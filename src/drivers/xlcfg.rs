@@ -310,6 +310,10 @@ fn string(
     Err(format!("unterminated {quote}string{quote}"))
 }
 
+/// Deepest list nesting accepted (real configurations nest at most one level: a list of
+/// strings); the parser recurses per level.
+const MAX_DEPTH: usize = 32;
+
 struct Parser<'t> {
     tokens: &'t [(Tok, usize)],
     pos: usize,
@@ -372,7 +376,7 @@ impl Parser<'_> {
                     return Err(self.err(format!("expected = after {key}")));
                 }
             };
-            let value = self.value()?;
+            let value = self.value(0)?;
             match self.next() {
                 Some(Tok::End) | None => {}
                 Some(
@@ -393,7 +397,10 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self) -> Result<XlValue, ParseError> {
+    fn value(&mut self, depth: usize) -> Result<XlValue, ParseError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err(format!("lists nested more than {MAX_DEPTH} deep")));
+        }
         match self.next() {
             Some(Tok::Str(s)) => Ok(XlValue::Str(s)),
             Some(Tok::Num(n)) => Ok(XlValue::Num(n)),
@@ -411,7 +418,7 @@ impl Parser<'_> {
                             self.err(format!("list opened on line {open_line} is not closed"))
                         );
                     }
-                    items.push(self.value()?);
+                    items.push(self.value(depth + 1)?);
                     self.skip_newlines();
                     match self.next() {
                         Some(Tok::Comma) => {}

@@ -259,9 +259,26 @@ pub struct DrbdPeer {
 pub struct XenState {
     /// Running domains (Domain-0 excluded) by name.
     pub domains: BTreeMap<String, XenDomain>,
+    /// Domains Xen keeps after a crash, by id (see [`KeptDomain`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub kept: BTreeMap<u32, KeptDomain>,
     pub total_memory_mib: Option<u64>,
+    /// Xen's own count (`xl info`), so the memory kept domains hold is already taken out.
     pub free_memory_mib: Option<u64>,
     pub version: Option<String>,
+}
+
+/// A domain Xen keeps after it crashed (`on_crash=preserve`, or one that never finished
+/// dying), which `xl list` shows as `(null)`, often `--p--d` or `-----c`. It is no domain of
+/// the desired state, so nothing starts, stops or migrates it, but it holds its memory until
+/// an operator inspects it and runs `xl destroy ID`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeptDomain {
+    pub memory_mib: u64,
+    /// The `xl list` state flags, e.g. `--p--d`; empty when the table did not list it.
+    pub state: String,
+    /// The name its saved configuration still carries, if `xl list -l` has one.
+    pub former_name: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -344,9 +361,13 @@ pub struct Ocfs2State {
 pub struct Ocfs2Device {
     pub label: Option<String>,
     pub cluster: Option<String>,
-    pub uuid: String,
-    /// Nodes that have it mounted, when the tool says.
+    /// None when `mounted.ocfs2 -d` printed none.
+    pub uuid: Option<String>,
+    /// Nodes that have it mounted, when the tool says and names them.
     pub mounted_on: Option<Vec<String>>,
+    /// A global-heartbeat device (never mounted as a filesystem).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub heartbeat_device: bool,
 }
 
 fn xl_cfg_domain(path: &str) -> Option<&str> {

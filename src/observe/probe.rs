@@ -14,9 +14,9 @@ use crate::model::{Desired, DrbdVersion, Name};
 use crate::transport::{Cmd, Output, Transport};
 
 use super::{
-    BondState, DrbdConfig, DrbdKernel, DrbdPeer, DrbdResource, DrbdState, LinkState, LvState,
-    LvmState, MetaDisk, NetState, NodeState, Ocfs2Device, Ocfs2State, Part, PartKind, Unknown,
-    VgState, XenDomain, XenState,
+    BondState, DrbdConfig, DrbdKernel, DrbdPeer, DrbdResource, DrbdState, KeptDomain, LinkState,
+    LvState, LvmState, MetaDisk, NetState, NodeState, Ocfs2Device, Ocfs2State, Part, PartKind,
+    Unknown, VgState, XenDomain, XenState,
 };
 
 /// What to ask one node.
@@ -397,8 +397,9 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
                 .success()
                 .then(|| o.stdout.trim().parse::<u64>().ok())
                 .flatten();
-            if let Some(sectors) = sectors {
-                d.device_sizes.insert(*m, sectors * 512);
+            // A size beyond u64 bytes is no real device: unknown.
+            if let Some(bytes) = sectors.and_then(|s| s.checked_mul(512)) {
+                d.device_sizes.insert(*m, bytes);
             }
         }
         for (name, r) in d.resources.iter_mut() {
@@ -681,9 +682,35 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
         Ok(d) => d,
         Err(e) => return Part::Unknown(unknown(list, e.to_string())),
     };
+    // A domain kept after a crash: `(null)` in the table, no name in the long listing.
+    let nameless_row = |domid: Option<u32>| {
+        rows.iter()
+            .find(|r| Some(r.domid) == domid)
+            .filter(|r| r.name == xl::NO_NAME)
+    };
+    let mut kept = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.name == xl::NO_NAME) {
+        let long = doms.iter().find(|d| d.domid == Some(r.domid));
+        kept.insert(
+            r.domid,
+            KeptDomain {
+                memory_mib: r.mem_mib,
+                state: r.state.to_string(),
+                former_name: long.and_then(|d| d.config.name.clone()),
+            },
+        );
+    }
+    for d in doms.iter().filter(|d| d.config.name.is_none()) {
+        let Some(domid) = d.domid else { continue };
+        kept.entry(domid).or_insert_with(|| KeptDomain {
+            memory_mib: d.config.memory_mib().unwrap_or(0),
+            state: String::new(),
+            former_name: None,
+        });
+    }
     if let Some(r) = rows
         .iter()
-        .filter(|r| r.domid != 0)
+        .filter(|r| r.domid != 0 && r.name != xl::NO_NAME)
         .find(|r| !doms.iter().any(|d| d.domid == Some(r.domid)))
     {
         return Part::Unknown(unknown(
@@ -701,9 +728,10 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
     };
     let domains = doms
         .into_iter()
-        .filter(|d| d.domid != Some(0) && d.config.name != "Domain-0")
-        .map(|d| {
+        .filter(|d| d.domid != Some(0) && nameless_row(d.domid).is_none())
+        .filter_map(|d| {
             let c = d.config;
+            let name = c.name.clone().filter(|n| n != "Domain-0")?;
             let disks = c
                 .disks
                 .iter()
@@ -725,8 +753,8 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
                 .iter()
                 .find(|r| Some(r.domid) == d.domid)
                 .is_some_and(|r| r.state.shutdown || r.state.dying);
-            (
-                c.name,
+            Some((
+                name,
                 XenDomain {
                     domid: d.domid,
                     memory_mib,
@@ -735,14 +763,15 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
                     nics,
                     stopping,
                 },
-            )
+            ))
         })
         .collect();
     Part::Known(XenState {
         domains,
+        kept,
         total_memory_mib: info_parsed.total_memory_mib(),
         free_memory_mib: info_parsed.free_memory_mib(),
-        version: info_parsed.xen_version().map(str::to_string),
+        version: info_parsed.xen_version(),
     })
 }
 
@@ -885,15 +914,13 @@ fn read_ocfs2(
         Err(e) => return Part::Unknown(unknown(full, e.to_string())),
     };
     for d in devices {
-        let mounted_on =
-            fulls
-                .iter()
-                .find(|f| f.device == d.device)
-                .and_then(|f| match &f.mounted_on {
-                    ocfs2::MountedOn::NotMounted => Some(Vec::new()),
-                    ocfs2::MountedOn::Nodes(n) => Some(n.clone()),
-                    ocfs2::MountedOn::Unknown => None,
-                });
+        let mounted_on = fulls
+            .iter()
+            .find(|f| f.device == d.device)
+            .and_then(|f| mounted_names(&f.mounted_on));
+        let heartbeat_device = fulls
+            .iter()
+            .any(|f| f.device == d.device && f.mounted_on == ocfs2::MountedOn::HeartbeatDevice);
         state.devices.insert(
             d.device.clone(),
             Ocfs2Device {
@@ -901,6 +928,7 @@ fn read_ocfs2(
                 cluster: d.cluster,
                 uuid: d.uuid,
                 mounted_on,
+                heartbeat_device,
             },
         );
     }
@@ -916,6 +944,22 @@ fn read_ocfs2(
         Err(e) => return Part::Unknown(unknown(mounts, e.to_string())),
     }
     Part::Known(state)
+}
+
+/// The names of the nodes that have a volume mounted; `None` when the tool does not say or
+/// names a node only by its number (the name is then not known).
+fn mounted_names(on: &ocfs2::MountedOn) -> Option<Vec<String>> {
+    match on {
+        ocfs2::MountedOn::NotMounted | ocfs2::MountedOn::HeartbeatDevice => Some(Vec::new()),
+        ocfs2::MountedOn::Nodes(nodes) => nodes
+            .iter()
+            .map(|n| match n {
+                ocfs2::MountNode::Name(name) => Some(name.clone()),
+                ocfs2::MountNode::Number(_) | ocfs2::MountNode::Unknown => None,
+            })
+            .collect(),
+        ocfs2::MountedOn::Unreadable(_) | ocfs2::MountedOn::Unknown => None,
+    }
 }
 
 /// DRBD 9 node-ids of resource `resource` as its configuration file gives them (`dump-xml`

@@ -298,6 +298,20 @@ pub(super) fn domains(ctx: &mut Ctx) {
         }
     }
 
+    // Domains Xen keeps after a crash hold memory until an operator looks at them.
+    for (n, st) in &ctx.o.nodes {
+        let Some(x) = st.xen.known() else { continue };
+        for (id, k) in &x.kept {
+            ctx.warnings.push(format!(
+                "node {n}: a crashed domain (id {id}, {} MiB{}) is kept by Xen; inspect it, then `xl destroy {id}`",
+                k.memory_mib,
+                k.former_name
+                    .as_ref()
+                    .map(|f| format!(", formerly {f}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
     // Domains running that the state does not know: left alone, reported.
     for (dom, nodes) in &runs_on {
         if !ctx.d.domains.contains_key(dom.as_str()) {

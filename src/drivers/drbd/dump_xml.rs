@@ -147,8 +147,44 @@ fn text(node: Node) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Deepest element nesting accepted; `drbdadm dump-xml` nests six deep. The XML library
+/// recurses per level, so a deeper document would overflow the stack instead of failing.
+const MAX_DEPTH: usize = 256;
+
+/// How deep elements nest, counted from the tags alone (comments, declarations and processing
+/// instructions skipped), stopping as soon as `limit` is passed.
+fn nesting_exceeds(input: &str, limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut rest = input;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i + 1..];
+        if let Some(r) = rest.strip_prefix("!--") {
+            rest = r.split_once("-->").map_or("", |(_, after)| after);
+            continue;
+        }
+        let end = rest.find('>').unwrap_or(rest.len());
+        let tag = &rest[..end];
+        if tag.starts_with('/') {
+            depth = depth.saturating_sub(1);
+        } else if !(tag.starts_with('?') || tag.starts_with('!') || tag.ends_with('/')) {
+            depth += 1;
+            if depth > limit {
+                return true;
+            }
+        }
+        rest = &rest[end..];
+    }
+    false
+}
+
 /// Parses the stdout of `drbdadm dump-xml`.
 pub fn parse(input: &str) -> Result<DrbdConfig, ParseError> {
+    if nesting_exceeds(input, MAX_DEPTH) {
+        return Err(ParseError::whole(
+            TOOL,
+            format!("elements nested more than {MAX_DEPTH} deep"),
+        ));
+    }
     let doc = Document::parse(input).map_err(|e| {
         ParseError::at(
             TOOL,

@@ -1,9 +1,18 @@
-//! Parser for `/proc/drbd` as DRBD 8.4 (and 8.3) print it: a `version:` line, `srcversion:` (with
-//! a trailing space) or `GIT-hash:`, then per minor ` N: cs:.. ro:a/b ds:a/b C r-----`, an indented
-//! counters line, and during a resync a progress bar and a `finish:` line. A StandAlone device has
-//! no protocol letter; an unconfigured minor is just ` N: cs:Unconfigured`. DRBD 9 lists no devices
-//! here (only the version lines): use `drbdsetup status --json` there.
-//! Pure text in, values out; no file is read here.
+//! Parser for `/proc/drbd` as DRBD 8.3 and 8.4 print it (fixtures `proc-drbd-8.3*` and
+//! `proc-drbd-8.4*`): a `version:` line, then `GIT-hash: … build by …` (8.3, 8.4 from git) or
+//! `srcversion:` (8.4 packaged builds, with a trailing space), then per minor
+//! ` N: cs:.. ro:a/b ds:a/b C r-----` (`%2d:`, so minors from 10 on are not indented; 8.3 prints
+//! five flags, 8.4 six), an indented counters line, and during a resync a progress bar and a
+//! `finish:` line. A StandAlone device has a blank protocol letter; an unconfigured minor is just
+//! ` N: cs:Unconfigured`; a gap between minors prints a blank line.
+//!
+//! Kernel quirks it tolerates: a NUL byte in the flags (older kernels print an unset congestion
+//! reason as `\0`) and other control characters, trailing blanks, a bar counted in `M` whose
+//! `finish:` follows on the same line (no newline after `)M` in some 8.3/8.4 kernels), and the
+//! tab-indented detail lines `proc_details` adds (`sector pos:`, `resync:`/`act_log:` cache
+//! statistics, `rs_left` dumps), which are skipped. DRBD 9 lists no devices here (only the
+//! version lines): use `drbdsetup status --json` there. DRBD 8.0's `st:`/`ld:` lines are not
+//! claimed. Pure text in, values out; no file is read here.
 
 use super::{ConnState, DiskState, Role};
 use crate::drivers::ParseError;
@@ -102,9 +111,11 @@ pub fn parse(input: &str) -> Result<ProcDrbd, ParseError> {
         devices: Vec::new(),
     };
     let mut seen_version = false;
-    for (no, line) in input.lines().enumerate() {
+    for (no, raw) in input.lines().enumerate() {
         let no = no + 1;
-        let err = |m: &str| ParseError::new(TOOL, no, line, m);
+        let err = |m: &str| ParseError::new(TOOL, no, raw, m);
+        let cleaned = clean(raw);
+        let line = cleaned.as_str();
         if line.trim().is_empty() {
             continue;
         }
@@ -117,6 +128,13 @@ pub fn parse(input: &str) -> Result<ProcDrbd, ParseError> {
             out.build = rest.split_whitespace().next().map(str::to_string);
         } else if line.starts_with("Transports") {
             // DRBD 9: "Transports (api:NN): tcp (9.x.y)"; nothing xenflux needs.
+        } else if line.starts_with('\t') {
+            // Only detail lines are tab-indented (device lines are `%2d:`, space-padded).
+            let dev = out
+                .devices
+                .last_mut()
+                .ok_or_else(|| err("indented line before any device"))?;
+            parse_detail(line, dev).map_err(|m| err(&m))?;
         } else if is_device_line(line) {
             // The kernel prints `%2d:`: " 0:" up to " 9:", then "10:", "254:" with no indent.
             out.devices.push(parse_device(line).map_err(|m| err(&m))?);
@@ -134,6 +152,16 @@ pub fn parse(input: &str) -> Result<ProcDrbd, ParseError> {
         return Err(ParseError::whole(TOOL, "no \"version:\" line"));
     }
     Ok(out)
+}
+
+/// The line without NUL and other control characters (tabs kept, as the indentation of detail
+/// lines) and without trailing blanks.
+fn clean(line: &str) -> String {
+    line.chars()
+        .filter(|c| *c == '\t' || !c.is_control())
+        .collect::<String>()
+        .trim_end()
+        .to_string()
 }
 
 fn parse_version(rest: &str, out: &mut ProcDrbd) {
@@ -241,12 +269,13 @@ fn parse_detail(line: &str, dev: &mut ProcDrbdDevice) -> Result<(), String> {
                 .ok_or_else(|| format!("counter {w:?} is not key:value"))?;
             dev.counters.push((k.to_string(), v.to_string()));
         }
-    } else if t
-        .split_whitespace()
-        .next()
-        .is_some_and(|w| w.ends_with(':'))
+    } else if line.starts_with('\t')
+        || t.split_whitespace()
+            .next()
+            .is_some_and(|w| w.ends_with(':'))
     {
-        // Verbose sections such as "resync: used:0/61 ..." or "act_log: used:0/1237 ...".
+        // `proc_details` output: "resync: used:0/61 ...", "act_log: used:0/1237 ...",
+        // " 12% sector pos: 1024/2097152", the rs_left dump. Nothing xenflux plans on.
     } else {
         return Err("unexpected indented line".into());
     }
@@ -265,10 +294,12 @@ fn parse_bar(t: &str) -> Result<SyncProgress, String> {
     let (pct, rest) = rest
         .split_once('%')
         .ok_or("progress without a percentage")?;
-    let percent: f64 = pct
+    let percent = pct
         .trim()
-        .parse()
-        .map_err(|_| format!("bad percentage {pct:?}"))?;
+        .parse::<f64>()
+        .ok()
+        .filter(|p: &f64| p.is_finite())
+        .ok_or_else(|| format!("bad percentage {pct:?}"))?;
     let inner = rest
         .split_once('(')
         .and_then(|(_, r)| r.split_once(')'))
@@ -277,7 +308,12 @@ fn parse_bar(t: &str) -> Result<SyncProgress, String> {
         .0
         .split_once('/')
         .ok_or("progress without left/total")?;
-    let unit: u64 = match inner.1.trim().chars().next() {
+    // Some kernels print no newline after `)M`: the finish: part follows on the same line.
+    let (unit_text, finish) = match inner.1.split_once("finish:") {
+        Some((u, f)) => (u, Some(f)),
+        None => (inner.1, None),
+    };
+    let unit: u64 = match unit_text.trim().chars().next() {
         Some('K') | None => 1,
         Some('M') => 1024,
         Some('G') => 1024 * 1024,
@@ -289,7 +325,7 @@ fn parse_bar(t: &str) -> Result<SyncProgress, String> {
             .parse::<u64>()
             .map_err(|_| format!("bad number {s:?}"))
     };
-    Ok(SyncProgress {
+    let mut sync = SyncProgress {
         kind,
         percent,
         remaining_kib: num(left)?.saturating_mul(unit),
@@ -297,7 +333,11 @@ fn parse_bar(t: &str) -> Result<SyncProgress, String> {
         finish_secs: None,
         speed_kib_s: None,
         want_kib_s: None,
-    })
+    };
+    if let Some(f) = finish {
+        parse_finish(f, &mut sync)?;
+    }
+    Ok(sync)
 }
 
 /// `finish: 0:00:13 speed: 3,708 (3,708) [want: 4,096] K/sec` — note the thousands commas.

@@ -1,16 +1,25 @@
-//! Parser for `drbdsetup show` (DRBD 8.4; DRBD 9 prints the same block syntax): the
-//! configuration the kernel runs with, as nested `name { key value; }` blocks, one top-level
-//! `resource NAME { … }` per resource that is up, only options that differ from DRBD's defaults
-//! (see `tests/fixtures/drbdsetup-show-8.4.11-lab.txt`).
+//! Parser for `drbdsetup show`: the configuration the kernel runs with, as nested
+//! `name { key value; }` blocks, one top-level resource block per resource that is up, only
+//! options that differ from DRBD's defaults.
 //!
-//! xenflux reads one thing from it: whether a resource runs with `allow-two-primaries`. The
-//! configuration file (`drbdadm dump-xml`) may say otherwise, because `drbdadm net-options`
-//! changes only the kernel — a live migration interrupted half way leaves a single-primary
-//! resource open to two Primaries. Pure text in, values out.
+//! DRBD 8.4 prints `resource dns {` with the name bare and the `net { }` block directly in the
+//! resource (see `tests/fixtures/drbdsetup-show-8.4.11-lab.txt`); DRBD 9 prints
+//! `resource "dns" {` with the name quoted and one `connection { … net { … } }` block per peer
+//! (`tests/fixtures/drbdsetup-show-9-*.txt`). Both quote string values (`disk "/dev/XEN/dns";`,
+//! `_name "peer";`, with `\"` and `\\` escaped) and append `# unit` comments; a `#` inside
+//! quotes is not a comment.
+//!
+//! xenflux reads one thing from it: whether a resource runs with `allow-two-primaries` (on any
+//! of its connections). The configuration file (`drbdadm dump-xml`) may say otherwise, because
+//! `drbdadm net-options` changes only the kernel — a live migration interrupted half way
+//! leaves a single-primary resource open to two Primaries. Pure text in, values out.
 
 use crate::drivers::ParseError;
 
 const TOOL: &str = "drbdsetup show";
+
+/// Deepest block nesting accepted; real output nests four deep (resource, host, volume, disk).
+const MAX_DEPTH: usize = 32;
 
 /// One resource as the kernel runs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,74 +28,138 @@ pub struct Shown {
     pub allow_two_primaries: bool,
 }
 
-/// Parses `drbdsetup show`.
+/// A piece of `drbdsetup show` text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Token {
+    /// A bare or quoted word, unquoted and unescaped.
+    Word(String),
+    Open,
+    Close,
+    Semicolon,
+}
+
+/// Splits the text into tokens, each with its 1-based line: `#` starts a comment outside
+/// quotes, `"…"` is one word with `\"` and `\\` unescaped.
+fn tokens(input: &str) -> Result<Vec<(usize, Token)>, ParseError> {
+    let mut out = Vec::new();
+    let mut line = 1usize;
+    let mut word = String::new();
+    let mut chars = input.chars().peekable();
+    let flush = |word: &mut String, out: &mut Vec<(usize, Token)>, line: usize| {
+        if !word.is_empty() {
+            out.push((line, Token::Word(std::mem::take(word))));
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => {
+                flush(&mut word, &mut out, line);
+                line += 1;
+            }
+            '#' => {
+                flush(&mut word, &mut out, line);
+                while chars.peek().is_some_and(|c| *c != '\n') {
+                    chars.next();
+                }
+            }
+            '"' => {
+                let start = line;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some('\n') | None => {
+                                return Err(ParseError::at(TOOL, input, start, "unclosed quote"))
+                            }
+                            Some(e) => word.push(e),
+                        },
+                        Some('\n') | None => {
+                            return Err(ParseError::at(TOOL, input, start, "unclosed quote"))
+                        }
+                        Some(q) => word.push(q),
+                    }
+                }
+                // `""` is a word too (an empty string value).
+                out.push((line, Token::Word(std::mem::take(&mut word))));
+            }
+            '{' | '}' | ';' => {
+                flush(&mut word, &mut out, line);
+                let t = match c {
+                    '{' => Token::Open,
+                    '}' => Token::Close,
+                    _ => Token::Semicolon,
+                };
+                out.push((line, t));
+            }
+            c if c.is_whitespace() || c.is_control() => flush(&mut word, &mut out, line),
+            c => word.push(c),
+        }
+    }
+    flush(&mut word, &mut out, line);
+    Ok(out)
+}
+
+/// Parses `drbdsetup show` (DRBD 8.4 and 9).
 pub fn parse(input: &str) -> Result<Vec<Shown>, ParseError> {
     let mut out: Vec<Shown> = Vec::new();
     let mut depth = 0usize;
-    for (no, raw) in input.lines().enumerate() {
-        let no = no + 1;
-        // `resync-rate 4096k; # bytes/second`: the comment is the tool's, not a value.
-        let line = raw.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        if line == "}" {
-            depth = depth
-                .checked_sub(1)
-                .ok_or_else(|| ParseError::new(TOOL, no, raw, "`}` closes no block"))?;
-            continue;
-        }
-        if let Some(head) = line.strip_suffix('{') {
-            let words: Vec<&str> = head.split_whitespace().collect();
-            if depth == 0 {
-                match words.as_slice() {
-                    ["resource", name] => out.push(Shown {
-                        name: (*name).to_string(),
-                        allow_two_primaries: false,
-                    }),
-                    _ => {
-                        return Err(ParseError::new(
-                            TOOL,
-                            no,
-                            raw,
-                            "expected `resource NAME {` at the top level",
-                        ))
+    let mut words: Vec<String> = Vec::new();
+    for (no, tok) in tokens(input)? {
+        let err = |m: &str| ParseError::at(TOOL, input, no, m);
+        match tok {
+            Token::Word(w) => words.push(w),
+            Token::Close => {
+                if !words.is_empty() {
+                    return Err(err("expected `;` before `}`"));
+                }
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| err("`}` closes no block"))?;
+            }
+            Token::Open => {
+                let head = std::mem::take(&mut words);
+                if depth == 0 {
+                    match head.as_slice() {
+                        [kw, name] if kw == "resource" => out.push(Shown {
+                            name: name.clone(),
+                            allow_two_primaries: false,
+                        }),
+                        _ => return Err(err("expected `resource NAME {` at the top level")),
+                    }
+                } else if head.is_empty() {
+                    return Err(err("a block without a name"));
+                }
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(err("blocks nested too deep"));
+                }
+            }
+            Token::Semicolon => {
+                let statement = std::mem::take(&mut words);
+                if depth == 0 {
+                    return Err(err("an option outside a resource"));
+                }
+                if let [key, value, ..] = statement.as_slice() {
+                    if key == "allow-two-primaries" {
+                        let yes = match value.as_str() {
+                            "yes" => true,
+                            "no" => false,
+                            _ => return Err(err("expected yes or no")),
+                        };
+                        // DRBD 9 has one net block per connection: any that allows it counts.
+                        if let Some(r) = out.last_mut() {
+                            r.allow_two_primaries |= yes;
+                        }
                     }
                 }
             }
-            depth += 1;
-            continue;
-        }
-        let Some(statement) = line.strip_suffix(';') else {
-            return Err(ParseError::new(
-                TOOL,
-                no,
-                raw,
-                "expected `key value;`, `name {` or `}`",
-            ));
-        };
-        if depth == 0 {
-            return Err(ParseError::new(
-                TOOL,
-                no,
-                raw,
-                "an option outside a resource",
-            ));
-        }
-        let mut words = statement.split_whitespace();
-        if words.next() == Some("allow-two-primaries") {
-            let yes = match words.next() {
-                Some("yes") => true,
-                Some("no") => false,
-                _ => return Err(ParseError::new(TOOL, no, raw, "expected yes or no")),
-            };
-            if let Some(r) = out.last_mut() {
-                r.allow_two_primaries = yes;
-            }
         }
     }
-    if depth != 0 {
-        return Err(ParseError::whole(TOOL, "a block is not closed"));
+    if depth != 0 || !words.is_empty() {
+        return Err(ParseError::whole(
+            TOOL,
+            "a block or statement is not closed",
+        ));
     }
     Ok(out)
 }

@@ -98,8 +98,27 @@ pub struct Ocfs2Volume {
     pub cluster: Option<String>,
     /// The F column: `G` is global heartbeat.
     pub flags: String,
-    pub uuid: String,
+    /// 32 hex digits; `None` when the column is blank.
+    pub uuid: Option<String>,
+    /// `None` when the volume has no label (the row then ends after the UUID).
     pub label: Option<String>,
+}
+
+/// One entry of the Nodes column of `mounted.ocfs2 -f`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountNode {
+    /// A node named in the cluster configuration.
+    Name(String),
+    /// A slot held by node number N that the configuration does not name.
+    Number(u32),
+    /// `Unknown`: a node number beyond the cluster's node table.
+    Unknown,
+}
+
+impl From<&str> for MountNode {
+    fn from(s: &str) -> Self {
+        MountNode::Name(s.to_string())
+    }
 }
 
 /// Who has a volume mounted, per `mounted.ocfs2 -f`.
@@ -107,9 +126,14 @@ pub struct Ocfs2Volume {
 pub enum MountedOn {
     /// `Not mounted`.
     NotMounted,
-    /// `nodea, nodeb`.
-    Nodes(Vec<String>),
-    /// Blank (a local volume): the tool does not say.
+    /// `Heartbeat device`: a global-heartbeat region, never mounted as a filesystem.
+    HeartbeatDevice,
+    /// `nodea, nodeb` (node numbers where the configuration names no node).
+    Nodes(Vec<MountNode>),
+    /// The tool could not read the volume's slot map: it prints `Unknown: MESSAGE` to stderr
+    /// (kept when stdout and stderr were captured together) and ends the row without a newline.
+    Unreadable(Option<String>),
+    /// Blank (a local volume in older versions): the tool does not say.
     Unknown,
 }
 
@@ -123,21 +147,23 @@ pub struct Ocfs2Mounts {
     pub mounted_on: MountedOn,
 }
 
-/// Column start positions (in chars) of `names` in the header; the last column runs to the end.
+/// Byte offsets of `names` in the header (which is ASCII); the last column runs to the end.
+/// `mounted.ocfs2` pads with printf's `%-*s`, which counts bytes, so rows are cut at the same
+/// byte offsets (moved forward to the next character boundary inside a multibyte character).
 fn columns(header: &str, names: &[&str]) -> Option<Vec<usize>> {
-    let chars: Vec<char> = header.chars().collect();
     let mut words = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i].is_whitespace() {
-            i += 1;
-            continue;
+    let mut rest = header;
+    while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
+        let word_and_after = &rest[start..];
+        let len = word_and_after
+            .find(char::is_whitespace)
+            .unwrap_or(word_and_after.len());
+        let offset = header.len() - rest.len() + start;
+        words.push((&word_and_after[..len], offset));
+        rest = &word_and_after[len..];
+        if words.len() > names.len() {
+            return None;
         }
-        let start = i;
-        while i < chars.len() && !chars[i].is_whitespace() {
-            i += 1;
-        }
-        words.push((chars[start..i].iter().collect::<String>(), start));
     }
     if words.len() != names.len() || words.iter().zip(names).any(|((w, _), n)| w != n) {
         return None;
@@ -145,21 +171,39 @@ fn columns(header: &str, names: &[&str]) -> Option<Vec<usize>> {
     Some(words.into_iter().map(|(_, p)| p).collect())
 }
 
-fn cut(row: &[char], starts: &[usize], i: usize) -> String {
-    let from = starts.get(i).copied().unwrap_or(row.len()).min(row.len());
-    let to = starts
-        .get(i + 1)
-        .copied()
-        .unwrap_or(row.len())
-        .min(row.len())
-        .max(from);
-    row[from..to].iter().collect::<String>().trim().to_string()
+/// The nearest character boundary of `s` at or after byte `i` (at most `s.len()`).
+fn boundary(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
 }
 
-fn mounted_rows(
-    input: &str,
-    last: &[&str],
-) -> Result<Vec<(usize, String, Vec<String>)>, ParseError> {
+/// Column `i` of `row`, trimmed (NUL and other control characters count as blank).
+fn cut<'r>(row: &'r str, starts: &[usize], i: usize) -> &'r str {
+    let from = boundary(row, starts.get(i).copied().unwrap_or(row.len()));
+    let to = boundary(row, starts.get(i + 1).copied().unwrap_or(row.len())).max(from);
+    row[from..to].trim_matches(|c: char| c.is_whitespace() || c.is_control())
+}
+
+/// Most rows one line of `-f` may hold (each unreadable volume glues the next row onto its own).
+const MAX_GLUED_ROWS: usize = 64;
+
+/// One row of either listing.
+struct Row<'i> {
+    /// 1-based line number.
+    no: usize,
+    text: &'i str,
+    cols: Vec<&'i str>,
+    /// The tool ended the row before its last column (it could not read the volume).
+    cut_short: bool,
+}
+
+/// The rows of either listing. A row of
+/// `-f` for a volume the tool could not read ends without a newline, so the next row follows
+/// on the same line from the Nodes column on: such a line gives two rows.
+fn mounted_rows<'i>(input: &'i str, last: &[&str]) -> Result<Vec<Row<'i>>, ParseError> {
     let mut lines = input
         .lines()
         .enumerate()
@@ -177,22 +221,57 @@ fn mounted_rows(
             format!("header is not {}", names.join(" ")),
         )
     })?;
+    let last_col = names.len() - 1;
     let mut out = Vec::new();
     for (no, line) in lines {
-        let row: Vec<char> = line.chars().collect();
-        let cols: Vec<String> = (0..names.len()).map(|i| cut(&row, &starts, i)).collect();
-        if cols
-            .first()
-            .is_none_or(|d| d.is_empty() || d.contains(char::is_whitespace))
-        {
-            return Err(ParseError::new(
-                TOOL_MOUNTED,
-                no + 1,
-                line,
-                "no device in the Device column",
-            ));
+        let mut row = line;
+        // Each row glued on rescans the rest of the line: bound them to stay linear.
+        for glued_rows in 0.. {
+            if glued_rows > MAX_GLUED_ROWS {
+                return Err(ParseError::new(
+                    TOOL_MOUNTED,
+                    no + 1,
+                    line,
+                    "too many rows on one line",
+                ));
+            }
+            let cols: Vec<&str> = (0..names.len()).map(|i| cut(row, &starts, i)).collect();
+            if cols
+                .first()
+                .is_none_or(|d| d.is_empty() || d.contains(char::is_whitespace))
+            {
+                return Err(ParseError::new(
+                    TOOL_MOUNTED,
+                    no + 1,
+                    line,
+                    "no device in the Device column",
+                ));
+            }
+            // Node lists are `a, b`; two spaces in the last column of `-f` are the column gap of
+            // a second row glued onto this one.
+            let glued = last == ["Nodes"]
+                && cols[last_col].contains("  ")
+                && !cols[last_col].starts_with("Unknown:");
+            if !glued {
+                out.push(Row {
+                    no: no + 1,
+                    text: row,
+                    cols,
+                    cut_short: false,
+                });
+                break;
+            }
+            let at = boundary(row, starts[last_col]);
+            let mut cols = cols;
+            cols[last_col] = "";
+            out.push(Row {
+                no: no + 1,
+                text: &row[..at],
+                cols,
+                cut_short: true,
+            });
+            row = &row[at..];
         }
-        out.push((no + 1, line.to_string(), cols));
     }
     Ok(out)
 }
@@ -205,64 +284,101 @@ fn opt(s: &str) -> Option<String> {
 pub fn parse_mounted_detect(input: &str) -> Result<Vec<Ocfs2Volume>, ParseError> {
     mounted_rows(input, &["UUID", "Label"])?
         .into_iter()
-        .map(|(no, line, c)| {
-            let [device, stack, cluster, flags, uuid, label] = c.as_slice() else {
-                return Err(ParseError::new(
-                    TOOL_MOUNTED,
-                    no,
-                    &line,
-                    "wrong number of columns",
-                ));
-            };
-            if uuid.len() != 32 || !uuid.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(ParseError::new(
-                    TOOL_MOUNTED,
-                    no,
-                    &line,
-                    format!("UUID {uuid:?} is not 32 hex digits"),
-                ));
-            }
-            Ok(Ocfs2Volume {
-                device: device.clone(),
-                stack: Stack::parse(stack),
-                cluster: opt(cluster),
-                flags: flags.clone(),
-                uuid: uuid.clone(),
-                label: opt(label),
-            })
-        })
+        .map(
+            |Row {
+                 no,
+                 text: line,
+                 cols,
+                 ..
+             }| {
+                let [device, stack, cluster, flags, uuid, label] = cols.as_slice() else {
+                    return Err(ParseError::new(
+                        TOOL_MOUNTED,
+                        no,
+                        line,
+                        "wrong number of columns",
+                    ));
+                };
+                if !uuid.is_empty()
+                    && (uuid.len() != 32 || !uuid.bytes().all(|b| b.is_ascii_hexdigit()))
+                {
+                    return Err(ParseError::new(
+                        TOOL_MOUNTED,
+                        no,
+                        line,
+                        format!("UUID {uuid:?} is not 32 hex digits"),
+                    ));
+                }
+                Ok(Ocfs2Volume {
+                    device: device.to_string(),
+                    stack: Stack::parse(stack),
+                    cluster: opt(cluster),
+                    flags: flags.to_string(),
+                    uuid: opt(uuid),
+                    label: opt(label),
+                })
+            },
+        )
         .collect()
+}
+
+/// Reads the Nodes column of `mounted.ocfs2 -f`.
+fn mounted_on(nodes: &str) -> MountedOn {
+    match nodes {
+        "" => MountedOn::Unknown,
+        "Not mounted" => MountedOn::NotMounted,
+        "Heartbeat device" => MountedOn::HeartbeatDevice,
+        n => {
+            if let Some(msg) = n.strip_prefix("Unknown:") {
+                return MountedOn::Unreadable(opt(msg.trim()));
+            }
+            let mut list = Vec::new();
+            for entry in n.split(',').map(str::trim) {
+                let node = match entry {
+                    "Unknown" => MountNode::Unknown,
+                    e if !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()) => {
+                        match e.parse() {
+                            Ok(n) => MountNode::Number(n),
+                            Err(_) => return MountedOn::Unreadable(opt(n)),
+                        }
+                    }
+                    // A node name is one word; anything else is not a node list.
+                    e if !e.is_empty() && !e.contains(|c: char| c.is_whitespace()) => {
+                        MountNode::Name(e.to_string())
+                    }
+                    _ => return MountedOn::Unreadable(opt(n)),
+                };
+                list.push(node);
+            }
+            MountedOn::Nodes(list)
+        }
+    }
 }
 
 /// Parses `mounted.ocfs2 -f`.
 pub fn parse_mounted_full(input: &str) -> Result<Vec<Ocfs2Mounts>, ParseError> {
     mounted_rows(input, &["Nodes"])?
         .into_iter()
-        .map(|(no, line, c)| {
-            let [device, stack, cluster, flags, nodes] = c.as_slice() else {
+        .map(|r| {
+            let (no, line) = (r.no, r.text);
+            let [device, stack, cluster, flags, nodes] = r.cols.as_slice() else {
                 return Err(ParseError::new(
                     TOOL_MOUNTED,
                     no,
-                    &line,
+                    line,
                     "wrong number of columns",
                 ));
             };
-            let mounted_on = match nodes.as_str() {
-                "" => MountedOn::Unknown,
-                "Not mounted" => MountedOn::NotMounted,
-                n => MountedOn::Nodes(
-                    n.split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
-                ),
-            };
             Ok(Ocfs2Mounts {
-                device: device.clone(),
+                device: device.to_string(),
                 stack: Stack::parse(stack),
                 cluster: opt(cluster),
-                flags: flags.clone(),
-                mounted_on,
+                flags: flags.to_string(),
+                mounted_on: if r.cut_short {
+                    MountedOn::Unreadable(None)
+                } else {
+                    mounted_on(nodes)
+                },
             })
         })
         .collect()
