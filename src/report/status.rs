@@ -386,7 +386,7 @@ fn drift_lines(
                     spec.node
                 ));
             }
-            DomainState::Running if !on.is_empty() && !on.iter().any(|n| *n == dom.node) => {
+            DomainState::Running if !on.is_empty() && !on.contains(&dom.node) => {
                 out.push(format!(
                     "domain {name} runs on {} but should run on {}",
                     on[0], spec.node
