@@ -23,10 +23,10 @@ use crate::transport::{Cmd, Output, Transport};
 pub enum ExecError {
     #[error("another apply ({holder}) holds the lock {path}; wait for it to finish")]
     Locked { path: PathBuf, holder: String },
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("stage {stage} failed on {node}: {action}: {detail}; {done} action(s) completed before it (see the journal)")]
     Failed {
@@ -81,9 +81,9 @@ pub struct Lock {
 
 impl Lock {
     pub fn acquire(state_dir: &Path) -> Result<Lock, ExecError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| ExecError::Io {
+        std::fs::create_dir_all(state_dir).map_err(|error| ExecError::Io {
             path: state_dir.into(),
-            source,
+            error,
         })?;
         let path = state_dir.join("apply.lock");
         match crate::fsutil::FileLock::try_acquire(&path) {
@@ -95,12 +95,10 @@ impl Lock {
                 let holder = crate::fsutil::holder(&path);
                 Err(ExecError::Locked { path, holder })
             }
-            Err(crate::fsutil::LockError::Io { path, source }) => {
-                Err(ExecError::Io { path, source })
-            }
+            Err(crate::fsutil::LockError::Io { path, error }) => Err(ExecError::Io { path, error }),
             Err(e @ crate::fsutil::LockError::TimedOut { .. }) => Err(ExecError::Io {
                 path,
-                source: std::io::Error::other(e.to_string()),
+                error: std::io::Error::other(e.to_string()),
             }),
         }
     }
@@ -610,6 +608,7 @@ mod tests {
     fn plan_of(a: Action) -> Plan {
         Plan {
             cluster: "lab".into(),
+            target: None,
             observed: String::new(),
             allocation: Default::default(),
             stages: vec![Stage {

@@ -95,8 +95,8 @@ pub struct FileLock {
 /// Why a lock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error("{path} is held by {holder} (waited {waited:?})")]
     TimedOut {
         path: PathBuf,
@@ -109,9 +109,9 @@ impl FileLock {
     /// Takes the lock if nobody holds it; `Ok(None)` if someone does. The file is created
     /// (mode 0644) if missing and never removed.
     pub fn try_acquire(path: &Path) -> Result<Option<FileLock>, LockError> {
-        let io = |source| LockError::Io {
+        let io = |error| LockError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let file = OpenOptions::new()
             .read(true)

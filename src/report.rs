@@ -1,6 +1,6 @@
 //! Plan reports: text for a terminal, markdown for a pull-request comment, JSON for machines
 //! (the [`Plan`] as serialised), and a commented shell script an operator can read and run by
-//! hand. Reports compute nothing; they only lay the plan out.
+//! hand; and `status` ([`Status`]). Reports compute nothing; they only lay the plan out.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -10,7 +10,11 @@ use similar::TextDiff;
 use crate::alloc::{MetaAlloc, Origin};
 use crate::model::Desired;
 use crate::plan::{Check, FileChange, Plan};
+use crate::target::TargetName;
+
+mod status;
 use crate::transport::Cmd;
+pub use status::{DomainStatus, NodeStatus, PartStatus, Status, VolumeOnNode, VolumeStatus};
 
 fn origin(o: Origin) -> &'static str {
     match o {
@@ -103,10 +107,20 @@ fn summary(plan: &Plan) -> String {
     )
 }
 
+/// ` — target: …` for a first line, when the plan records what it was made against.
+fn target_suffix(target: Option<&TargetName>) -> String {
+    target.map_or(String::new(), |t| format!(" — target: {t}"))
+}
+
 /// The terminal report.
 pub fn text(plan: &Plan, d: &Desired) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "xenflux plan for cluster {}\n", plan.cluster);
+    let _ = writeln!(
+        s,
+        "xenflux plan for cluster {}{}\n",
+        plan.cluster,
+        target_suffix(plan.target.as_ref())
+    );
     let _ = writeln!(s, "Allocations:");
     for l in allocation_lines(plan, d) {
         let _ = writeln!(s, "  {l}");
@@ -152,7 +166,12 @@ pub fn text(plan: &Plan, d: &Desired) -> String {
 /// A pull-request comment.
 pub fn markdown(plan: &Plan, d: &Desired) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "## xenflux plan for cluster `{}`\n", plan.cluster);
+    let _ = writeln!(
+        s,
+        "## xenflux plan for cluster `{}`{}\n",
+        plan.cluster,
+        target_suffix(plan.target.as_ref())
+    );
     let _ = writeln!(s, "**{}**\n", summary(plan));
     let _ = writeln!(s, "<details><summary>Allocations</summary>\n");
     for l in allocation_lines(plan, d) {
@@ -212,11 +231,29 @@ pub fn shell(plan: &Plan, d: &Desired) -> String {
     let _ = writeln!(s, "#!/bin/sh");
     let _ = writeln!(
         s,
-        "# xenflux plan for cluster {} — read it before you run it.",
-        plan.cluster
+        "# xenflux plan for cluster {}{} — read it before you run it.",
+        plan.cluster,
+        target_suffix(plan.target.as_ref())
     );
+    let simulated = plan.target.as_ref().is_some_and(TargetName::is_simulated);
+    if simulated {
+        let _ = writeln!(
+            s,
+            "# PLANNED AGAINST THE SIMULATED CLUSTER, NOT REAL NODES: these are the commands for\n\
+             # nodes that look like the simulator's. Make the plan with --target ssh before running\n\
+             # it on real nodes (XENFLUX_RUN_SIMULATED_PLAN=yes runs it anyway)."
+        );
+    }
     let _ = writeln!(s, "# {}", summary(plan));
     let _ = writeln!(s, "set -eu\n");
+    if simulated {
+        let _ = writeln!(
+            s,
+            "if [ \"${{XENFLUX_RUN_SIMULATED_PLAN:-}}\" != yes ]; then\n  \
+             echo 'refusing: this script was planned against the simulated cluster, not real nodes (XENFLUX_RUN_SIMULATED_PLAN=yes runs it anyway)' >&2\n  \
+             exit 1\nfi\n"
+        );
+    }
     let _ = writeln!(s, "on() {{");
     let _ = writeln!(s, "  node=$1; cmd=$2");
     let _ = writeln!(s, "  case $node in");
@@ -299,197 +336,8 @@ fn line(s: &mut String, node: &str, c: &Cmd) {
     }
 }
 
-/// `xenflux status`: what each volume, domain and node looks like, and the drift from the
-/// desired state in an operator's words (taken from the plan that would correct it).
+/// `xenflux status` for a terminal: what each node, volume and domain looks like, and the
+/// drift from the desired state in an operator's words (see [`Status`]).
 pub fn status(d: &Desired, observed: &crate::observe::Observed, plan: &Plan) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "cluster {}: {} node(s), {} volume(s), {} domain(s)\n",
-        plan.cluster,
-        d.nodes.len(),
-        d.volumes.len(),
-        d.domains.len()
-    );
-    let _ = writeln!(s, "Nodes:");
-    for (name, state) in &observed.nodes {
-        let parts = [
-            ("lvm", state.lvm.is_known()),
-            ("drbd", state.drbd.is_known()),
-            ("xen", state.xen.is_known()),
-            ("net", state.net.is_known()),
-            ("ocfs2", state.ocfs2.is_known()),
-        ];
-        let unknown: Vec<&str> = parts.iter().filter(|(_, k)| !k).map(|(n, _)| *n).collect();
-        let sched = if d.nodes.get(name).is_some_and(|n| !n.schedulable) {
-            ", unschedulable (draining)"
-        } else {
-            ""
-        };
-        if unknown.is_empty() {
-            let _ = writeln!(s, "  {name}: observed{sched}");
-        } else {
-            let _ = writeln!(
-                s,
-                "  {name}: NOT fully observed ({}){sched}",
-                unknown.join(", ")
-            );
-        }
-    }
-    let _ = writeln!(s, "\nVolumes:");
-    for (vol, spec) in &d.volumes {
-        let mut roles = Vec::new();
-        let mut link = String::new();
-        for n in &spec.nodes {
-            let k = observed
-                .nodes
-                .get(n)
-                .and_then(|st| st.drbd.known())
-                .and_then(|dr| dr.resources.get(vol.as_str()))
-                .and_then(|r| r.kernel.as_ref());
-            match k {
-                None => roles.push(format!("down on {n}")),
-                Some(k) => {
-                    roles.push(format!("{} {} on {n}", k.role, k.disk));
-                    if let Some(p) = k.peers.first() {
-                        if link.is_empty() {
-                            link = match p.sync_percent {
-                                Some(pc) => {
-                                    format!(", {} {} {pc:.1}%", p.connection, p.replication)
-                                }
-                                None => format!(", {}", p.connection),
-                            };
-                        }
-                    }
-                }
-            }
-        }
-        let _ = writeln!(s, "  {vol}: {}{link}", roles.join(", "));
-    }
-    let _ = writeln!(s, "\nDomains:");
-    for (dom, spec) in &d.domains {
-        let on: Vec<&str> = observed
-            .nodes
-            .iter()
-            .filter(|(_, st)| {
-                st.xen
-                    .known()
-                    .is_some_and(|x| x.domains.contains_key(dom.as_str()))
-            })
-            .map(|(n, _)| n.as_str())
-            .collect();
-        let want = match spec.state {
-            crate::model::DomainState::Running => format!("should run on {}", spec.node),
-            crate::model::DomainState::Stopped => "should be stopped".to_string(),
-        };
-        let now = if on.is_empty() {
-            "not running".to_string()
-        } else {
-            format!("running on {}", on.join(" and "))
-        };
-        let _ = writeln!(s, "  {dom}: {now} ({want})");
-    }
-    let drift: Vec<String> = drift_lines(d, observed, plan);
-    let _ = writeln!(s, "\nDrift:");
-    if drift.is_empty() && plan.is_empty() {
-        let _ = writeln!(s, "  none: the cluster matches the desired state");
-    }
-    for l in &drift {
-        let _ = writeln!(s, "  {l}");
-    }
-    if !plan.is_empty() {
-        let _ = writeln!(
-            s,
-            "  {} action(s) would correct it (xenflux plan shows them)",
-            plan.action_count()
-        );
-    }
-    for b in &plan.blocked {
-        let _ = writeln!(s, "  blocked: {}: {}", b.object, b.reason);
-    }
-    if !plan.warnings.is_empty() {
-        let _ = writeln!(s, "\nWarnings:");
-        for w in &plan.warnings {
-            let _ = writeln!(s, "  {w}");
-        }
-    }
-    s
-}
-
-/// Drift in words: domains not where they should be, volumes whose roles are off.
-fn drift_lines(d: &Desired, observed: &crate::observe::Observed, plan: &Plan) -> Vec<String> {
-    let mut out = Vec::new();
-    for (dom, spec) in &d.domains {
-        let runs_on = |n: &crate::model::Name| {
-            observed
-                .nodes
-                .get(n)
-                .and_then(|st| st.xen.known())
-                .is_some_and(|x| x.domains.contains_key(dom.as_str()))
-        };
-        let on: Vec<&crate::model::Name> = d.nodes.keys().filter(|n| runs_on(n)).collect();
-        match spec.state {
-            crate::model::DomainState::Running if on.is_empty() => {
-                let roles: Vec<String> = spec
-                    .disks
-                    .iter()
-                    .map(|k| {
-                        let states: Vec<String> = d
-                            .volumes
-                            .get(&k.volume)
-                            .map(|v| v.nodes.clone())
-                            .unwrap_or_default()
-                            .iter()
-                            .map(|n| {
-                                observed
-                                    .nodes
-                                    .get(n)
-                                    .and_then(|st| st.drbd.known())
-                                    .and_then(|dr| dr.resources.get(k.volume.as_str()))
-                                    .and_then(|r| r.kernel.as_ref())
-                                    .map_or("down".to_string(), |k| k.role.to_string())
-                            })
-                            .collect();
-                        let uniq: BTreeSet<&String> = states.iter().collect();
-                        if uniq.len() == 1 {
-                            format!("{}: {} on both nodes", k.volume, states[0])
-                        } else {
-                            format!("{}: {}", k.volume, states.join("/"))
-                        }
-                    })
-                    .collect();
-                out.push(format!(
-                    "{}, domain {dom} should run on {}",
-                    roles.join(", "),
-                    spec.node
-                ));
-            }
-            crate::model::DomainState::Running if !on.iter().any(|n| **n == spec.node) => {
-                out.push(format!(
-                    "domain {dom} runs on {} but should run on {}",
-                    on[0], spec.node
-                ));
-            }
-            crate::model::DomainState::Stopped if !on.is_empty() => {
-                out.push(format!(
-                    "domain {dom} runs on {} but should be stopped",
-                    on[0]
-                ));
-            }
-            _ => {}
-        }
-    }
-    for f in &plan.files {
-        out.push(format!(
-            "{}:{} {}",
-            f.node,
-            f.path,
-            if f.old.is_some() {
-                "differs"
-            } else {
-                "is missing"
-            }
-        ));
-    }
-    out
+    Status::new(d, observed, plan).text()
 }

@@ -27,16 +27,16 @@ pub enum Target {
 
 #[derive(Debug, Error)]
 pub enum TargetError {
-    #[error("the simulated cluster: {0}")]
+    #[error(transparent)]
     Sim(#[from] SimError),
-    #[error("cannot create the state directory {path}: {source}")]
+    #[error("cannot create the state directory {path}: {error}")]
     StateDir {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Ssh(#[from] SshError),
-    #[error("the simulated cluster: {0}")]
+    #[error(transparent)]
     Lock(#[from] LockError),
 }
 
@@ -95,6 +95,91 @@ impl TargetHandle {
     }
 }
 
+/// What a report says it was made against: its first line names it, and `--format json`
+/// carries it as `target` (`{"kind": "simulated", "file": ...}`, `{"kind": "ssh", "nodes":
+/// [{"node", "destination"}], "config"}` or `{"kind": "local"}`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TargetName {
+    /// The simulated cluster kept in `file`: no real node was asked.
+    Simulated { file: String },
+    /// Real nodes over SSH, each with where ssh reaches it (`user@host:port`, as set).
+    Ssh {
+        nodes: Vec<SshNode>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config: Option<String>,
+    },
+    /// This machine.
+    Local,
+}
+
+/// A node reached over SSH, as reports name it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshNode {
+    pub node: String,
+    /// `user@host:port`, each part only when set (the ssh config decides the rest).
+    pub destination: String,
+}
+
+impl TargetName {
+    /// The name of `target` opened for `desired` (as [`open_target`] would open it).
+    pub fn of(
+        target: Target,
+        desired: &Desired,
+        state_dir: &Path,
+        ssh_config: Option<&Path>,
+    ) -> TargetName {
+        match target {
+            Target::Sim => TargetName::Simulated {
+                file: sim_path(state_dir).display().to_string(),
+            },
+            Target::Ssh => TargetName::Ssh {
+                nodes: ssh_targets(desired)
+                    .into_iter()
+                    .map(|(node, t)| {
+                        let mut destination = t.host;
+                        if let Some(u) = t.user {
+                            destination = format!("{u}@{destination}");
+                        }
+                        if let Some(p) = t.port {
+                            destination = format!("{destination}:{p}");
+                        }
+                        SshNode { node, destination }
+                    })
+                    .collect(),
+                config: ssh_config.map(|p| p.display().to_string()),
+            },
+            Target::Local => TargetName::Local,
+        }
+    }
+
+    /// True for the simulated cluster: what was planned was not planned against real nodes.
+    pub fn is_simulated(&self) -> bool {
+        matches!(self, TargetName::Simulated { .. })
+    }
+}
+
+impl std::fmt::Display for TargetName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetName::Simulated { file } => write!(f, "simulated cluster ({file})"),
+            TargetName::Ssh { nodes, config } => {
+                let list: Vec<String> = nodes
+                    .iter()
+                    .map(|n| format!("{} ({})", n.node, n.destination))
+                    .collect();
+                write!(f, "ssh nodes {}", list.join(", "))?;
+                match config {
+                    Some(c) => write!(f, " (ssh -F {c})"),
+                    None => Ok(()),
+                }
+            }
+            TargetName::Local => f.write_str("this machine"),
+        }
+    }
+}
+
 /// The simulated cluster's file in a state directory.
 pub fn sim_path(state_dir: &Path) -> PathBuf {
     state_dir.join("sim.json")
@@ -145,9 +230,9 @@ pub fn open_target(
     match target {
         Target::Sim => {
             let path = sim_path(state_dir);
-            std::fs::create_dir_all(state_dir).map_err(|source| TargetError::StateDir {
+            std::fs::create_dir_all(state_dir).map_err(|error| TargetError::StateDir {
                 path: state_dir.to_path_buf(),
-                source,
+                error,
             })?;
             let lock = lock_sim(&path)?;
             if path.exists() {

@@ -601,6 +601,7 @@ fn the_shell_script_ends_ssh_options_before_the_destination() {
     }
     let plan = xenflux::plan::Plan {
         cluster: "xg".into(),
+        target: None,
         observed: String::new(),
         allocation: v.allocation.clone(),
         stages: Vec::new(),

@@ -14,7 +14,7 @@ use crate::exec::{Event, ExecError, Executor, Lock};
 use crate::plan::Plan;
 use crate::reconcile::{plan_for, snapshot, ReconcileError, Snapshot};
 use crate::sim::{SimCluster, SimOptions};
-use crate::target::{open_target, sim_path, Target, TargetHandle};
+use crate::target::{open_target, sim_path, Target, TargetHandle, TargetName};
 
 use super::read_state;
 
@@ -89,6 +89,11 @@ impl On<'_> {
             self.ssh_config,
         )?)
     }
+
+    /// How reports name the target opened for a desired state.
+    pub fn name(&self, desired: &crate::model::Desired) -> TargetName {
+        TargetName::of(self.target, desired, self.state_dir, self.ssh_config)
+    }
 }
 
 fn print_invalid(e: ReconcileError) -> Result<ExitCode> {
@@ -140,8 +145,11 @@ pub fn cmd_plan(
         Err(code) => return Ok(code),
     };
     handle.finish()?;
-    let plan = plan_for(&snap, prune)?;
     let d = &snap.validated.desired;
+    let plan = Plan {
+        target: Some(on.name(d)),
+        ..plan_for(&snap, prune)?
+    };
     let text = match format {
         PlanFormat::Text => crate::report::text(&plan, d),
         PlanFormat::Markdown => crate::report::markdown(&plan, d),
@@ -195,6 +203,10 @@ pub fn cmd_apply(
         None => now,
     };
     let d = &snap.validated.desired;
+    let plan = Plan {
+        target: Some(on.name(d)),
+        ..plan
+    };
     if plan.is_empty() {
         print!("{}", crate::report::text(&plan, d));
         return Ok(blocked_code(&plan));
@@ -240,18 +252,33 @@ fn blocked_code(plan: &Plan) -> ExitCode {
     ExitCode::from(2)
 }
 
-pub fn cmd_status(state: &Path, rev: Option<&str>, on: &On) -> Result<ExitCode> {
+/// `status`: exit 0 when the cluster is as desired, 2 when drift or blocked items remain.
+pub fn cmd_status(
+    state: &Path,
+    rev: Option<&str>,
+    on: &On,
+    format: super::Format,
+) -> Result<ExitCode> {
     let (handle, snap) = match target_snapshot(state, rev, on)? {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
     handle.finish()?;
-    let plan = plan_for(&snap, false)?;
-    print!(
-        "{}",
-        crate::report::status(&snap.validated.desired, &snap.observed, &plan)
-    );
-    Ok(ExitCode::SUCCESS)
+    let d = &snap.validated.desired;
+    let plan = Plan {
+        target: Some(on.name(d)),
+        ..plan_for(&snap, false)?
+    };
+    let status = crate::report::Status::new(d, &snap.observed, &plan);
+    match format {
+        super::Format::Text => print!("{}", status.text()),
+        super::Format::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+    }
+    Ok(if status.in_sync {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 pub fn cmd_sim(

@@ -1,8 +1,12 @@
 //! Command-line front end: parses arguments, calls the library, prints, and maps outcomes to exit
 //! codes. Holds no logic of its own.
 //!
-//! Exit codes: 0 success (for `plan`: no changes); 1 error (invalid state, unreadable input,
-//! failed command); 2 `plan` found changes pending.
+//! Exit codes: 0 success (for `plan` and `status`: no changes); 1 error (invalid state,
+//! unreadable input, failed command); 2 `plan` or `status` found changes pending or blocked.
+//!
+//! Errors are printed once with `{:#}`: every error type of the crate writes its cause into its
+//! own message and has no `source()` (a wrapper that adds nothing is `transparent`), so a
+//! chain never repeats a cause; `anyhow` context adds the outer layers.
 
 mod cluster;
 mod lab;
@@ -85,10 +89,13 @@ pub enum Command {
         #[arg(long)]
         prune: bool,
     },
-    /// Observed state and drift, in an operator's words.
+    /// Observed state and drift, in an operator's words (or JSON). Exit status 0 in sync, 2
+    /// drift or blocked items remain, 1 error.
     Status {
         #[arg(long, value_enum, default_value_t = Target::Sim)]
         target: Target,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Inspect and perturb the simulated cluster (for demos and tests).
     Sim {
@@ -268,10 +275,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             yes,
             prune,
         ),
-        Command::Status { target } => cluster::cmd_status(
+        Command::Status { target, format } => cluster::cmd_status(
             &cli.state,
             cli.rev.as_deref(),
             &cluster_target(target, &cli.state_dir, cli.ssh_config.as_deref())?,
+            format,
         ),
         Command::Sim { command } => {
             cluster::cmd_sim(&cli.state, cli.rev.as_deref(), &cli.state_dir, command)

@@ -26,8 +26,8 @@ pub enum ClientError {
     BadUrl { url: String },
     #[error("{what} cannot be sent in a request: {why}")]
     BadRequest { what: String, why: String },
-    #[error("no controller answers at {url}: {source}")]
-    Unreachable { url: String, source: std::io::Error },
+    #[error("no controller answers at {url}: {error}")]
+    Unreachable { url: String, error: std::io::Error },
     #[error("the controller at {url} did not answer within {seconds} s")]
     TimedOut { url: String, seconds: u64 },
     #[error("the controller at {url} answered something that is not HTTP/1.1: {detail}")]
@@ -42,12 +42,12 @@ pub enum ClientError {
         status: u16,
         body: String,
     },
-    #[error("starting the runtime to talk to the controller at {url}: {source}")]
-    Runtime { url: String, source: std::io::Error },
-    #[error("{path}: {source}")]
+    #[error("starting the runtime to talk to the controller at {url}: {error}")]
+    Runtime { url: String, error: std::io::Error },
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} exists and was not written by xenflux; pass --force to replace it")]
     ForeignHook { path: PathBuf },
@@ -61,9 +61,9 @@ pub fn token(state_dir: &Path, token_file: Option<&Path>) -> Result<Option<Strin
     let read = |p: &Path| {
         std::fs::read_to_string(p)
             .map(|t| t.trim().to_string())
-            .map_err(|source| ClientError::Io {
+            .map_err(|error| ClientError::Io {
                 path: p.to_path_buf(),
-                source,
+                error,
             })
     };
     if let Some(f) = token_file {
@@ -135,9 +135,9 @@ pub fn request(
         })?;
     let addr = hostport
         .to_socket_addrs()
-        .map_err(|source| ClientError::Unreachable {
+        .map_err(|error| ClientError::Unreachable {
             url: base.to_string(),
-            source,
+            error,
         })?
         .next()
         .ok_or_else(bad)?;
@@ -145,9 +145,9 @@ pub fn request(
         .enable_io()
         .enable_time()
         .build()
-        .map_err(|source| ClientError::Runtime {
+        .map_err(|error| ClientError::Runtime {
             url: base.to_string(),
-            source,
+            error,
         })?;
     let connect_within = timeout.min(Duration::from_secs(5));
     let answer = rt.block_on(async {
@@ -178,9 +178,9 @@ async fn exchange(
     req: Request<Empty<Bytes>>,
     connect_within: Duration,
 ) -> Result<(u16, Vec<u8>), ClientError> {
-    let unreachable = |source| ClientError::Unreachable {
+    let unreachable = |error| ClientError::Unreachable {
         url: base.to_string(),
-        source,
+        error,
     };
     let too_large = || ClientError::TooLarge {
         url: base.to_string(),
@@ -247,7 +247,7 @@ fn failed(base: &str, e: hyper::Error) -> ClientError {
     }
     ClientError::Unreachable {
         url,
-        source: io::Error::new(io_kind.unwrap_or(io::ErrorKind::Other), detail),
+        error: io::Error::new(io_kind.unwrap_or(io::ErrorKind::Other), detail),
     }
 }
 
@@ -307,9 +307,9 @@ pub fn install_hook(
             return Err(ClientError::ForeignHook { path });
         }
     }
-    let io = |source| ClientError::Io {
+    let io = |error| ClientError::Io {
         path: path.clone(),
-        source,
+        error,
     };
     std::fs::create_dir_all(&hooks).map_err(io)?;
     crate::fsutil::write_atomic_mode(

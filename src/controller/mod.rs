@@ -90,15 +90,15 @@ pub struct Options {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Listen {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("another `xenflux serve` ({holder}) runs on the state directory {state_dir}: stop it first, or use another --state-dir")]
     AlreadyServing { state_dir: PathBuf, holder: String },
@@ -165,9 +165,9 @@ impl Shared {
 /// Runs the controller until SIGTERM/SIGINT.
 pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), ControllerError> {
     let control_dir = opts.state_dir.join("controller");
-    std::fs::create_dir_all(&control_dir).map_err(|source| ControllerError::Io {
+    std::fs::create_dir_all(&control_dir).map_err(|error| ControllerError::Io {
         path: control_dir.clone(),
-        source,
+        error,
     })?;
     // One controller per state directory: a second would run passes beside the first and
     // take over (then remove) its address file.
@@ -189,14 +189,14 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
     let (token, made_token) = match &opts.token {
         Some(t) => (t.clone(), None),
         None => {
-            let t = new_token().map_err(|source| ControllerError::Io {
+            let t = new_token().map_err(|error| ControllerError::Io {
                 path: PathBuf::from("/dev/urandom"),
-                source,
+                error,
             })?;
-            crate::fsutil::write_atomic_mode(&token_file, &t.0, 0o600).map_err(|source| {
+            crate::fsutil::write_atomic_mode(&token_file, &t.0, 0o600).map_err(|error| {
                 ControllerError::Io {
                     path: token_file.clone(),
-                    source,
+                    error,
                 }
             })?;
             (t.clone(), Some(t))
@@ -204,17 +204,17 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
     };
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
-        .map_err(|source| ControllerError::Listen {
+        .map_err(|error| ControllerError::Listen {
             addr: opts.listen,
-            source,
+            error,
         })?;
     let bound = listener.local_addr().unwrap_or(opts.listen);
     // Commands on this machine find the controller here (`--listen 127.0.0.1:0` picks a port).
     let address_file = address_path(&opts.state_dir);
     let address = format!("http://{bound}\n");
-    crate::fsutil::write_atomic(&address_file, &address).map_err(|source| ControllerError::Io {
+    crate::fsutil::write_atomic(&address_file, &address).map_err(|error| ControllerError::Io {
         path: address_file.clone(),
-        source,
+        error,
     })?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (completed, _) = tokio_watch::channel(0u64);

@@ -35,13 +35,13 @@ pub enum SourceError {
         branch: String,
         detail: String,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("the fetched copy {mirror} has no branch `{branch}`: {source}")]
+    #[error("the fetched copy {mirror} has no branch `{branch}`: {error}")]
     NoBranch {
         mirror: PathBuf,
         branch: String,
-        source: git2::Error,
+        error: git2::Error,
     },
 }
 
@@ -93,19 +93,19 @@ impl Repo {
             return Err(fail(bad.describe()));
         }
         let repo =
-            git2::Repository::open_bare(&self.mirror).map_err(|source| SourceError::NoBranch {
+            git2::Repository::open_bare(&self.mirror).map_err(|error| SourceError::NoBranch {
                 mirror: self.mirror.clone(),
                 branch: self.branch.clone(),
-                source,
+                error,
             })?;
         let reference = format!("refs/heads/{}", self.branch);
         let commit = repo
             .revparse_single(&reference)
             .and_then(|o| o.peel_to_commit())
-            .map_err(|source| SourceError::NoBranch {
+            .map_err(|error| SourceError::NoBranch {
                 mirror: self.mirror.clone(),
                 branch: self.branch.clone(),
-                source,
+                error,
             })?
             .id()
             .to_string();

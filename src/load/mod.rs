@@ -19,27 +19,27 @@ pub struct Source {
 
 #[derive(Debug, Error)]
 pub enum LoadError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: no such directory")]
     NoDirectory { path: PathBuf },
-    #[error("{path}: no Git repository here or above: {source}")]
-    NoRepository { path: PathBuf, source: git2::Error },
-    #[error("revision `{rev}` not found in {repo}: {source}")]
+    #[error("{path}: no Git repository here or above: {error}")]
+    NoRepository { path: PathBuf, error: git2::Error },
+    #[error("revision `{rev}` not found in {repo}: {error}")]
     NoRevision {
         rev: String,
         repo: PathBuf,
-        source: git2::Error,
+        error: git2::Error,
     },
     #[error("`{dir}` is not a directory in revision `{rev}`")]
     NotInRevision { dir: String, rev: String },
     #[error("{path} is outside the Git repository at {repo}")]
     OutsideRepository { path: PathBuf, repo: PathBuf },
-    #[error("reading revision `{rev}`: {source}")]
-    Git { rev: String, source: git2::Error },
+    #[error("reading revision `{rev}`: {error}")]
+    Git { rev: String, error: git2::Error },
     #[error("state refused:\n  {}", problems.join("\n  "))]
     Refused { problems: Vec<String> },
 }
@@ -116,9 +116,9 @@ pub fn from_dir(dir: &Path) -> Result<Vec<Source>, LoadError> {
             path: dir.to_path_buf(),
         });
     }
-    let root = dir.canonicalize().map_err(|source| LoadError::Io {
+    let root = dir.canonicalize().map_err(|error| LoadError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     })?;
     let mut found = Found::default();
     found.seen_dirs.insert(root.clone());
@@ -268,26 +268,26 @@ fn walk(dir: &Path, root: &Path, depth: usize, found: &mut Found) {
 /// The YAML files under `dir` as they are in commit `rev` of the repository that holds `dir`.
 /// `dir` need not exist in the working tree.
 pub fn from_git(dir: &Path, rev: &str) -> Result<Vec<Source>, LoadError> {
-    let abs = std::path::absolute(dir).map_err(|source| LoadError::Io {
+    let abs = std::path::absolute(dir).map_err(|error| LoadError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     })?;
     let start = nearest_existing(&abs);
-    let repo = git2::Repository::discover(&start).map_err(|source| LoadError::NoRepository {
+    let repo = git2::Repository::discover(&start).map_err(|error| LoadError::NoRepository {
         path: start.clone(),
-        source,
+        error,
     })?;
     let top = repo
         .workdir()
         .unwrap_or_else(|| repo.path())
         .canonicalize()
-        .map_err(|source| LoadError::Io {
+        .map_err(|error| LoadError::Io {
             path: repo.path().to_path_buf(),
-            source,
+            error,
         })?;
-    let canon_start = start.canonicalize().map_err(|source| LoadError::Io {
+    let canon_start = start.canonicalize().map_err(|error| LoadError::Io {
         path: start.clone(),
-        source,
+        error,
     })?;
     let rest = abs.strip_prefix(&start).unwrap_or(Path::new(""));
     let rel = canon_start
@@ -306,9 +306,9 @@ pub fn from_git(dir: &Path, rev: &str) -> Result<Vec<Source>, LoadError> {
 /// commit `rev` of the repository at `repo` — bare or not. The controller reads its fetched copy
 /// this way.
 pub fn from_repository(repo: &Path, rev: &str, dir: &str) -> Result<Vec<Source>, LoadError> {
-    let r = git2::Repository::open(repo).map_err(|source| LoadError::NoRepository {
+    let r = git2::Repository::open(repo).map_err(|error| LoadError::NoRepository {
         path: repo.to_path_buf(),
-        source,
+        error,
     })?;
     from_tree(&r, repo, rev, dir.trim_matches('/'))
 }
@@ -320,17 +320,17 @@ fn from_tree(
     rel_str: &str,
 ) -> Result<Vec<Source>, LoadError> {
     let rel = Path::new(rel_str);
-    let git = |source| LoadError::Git {
+    let git = |error| LoadError::Git {
         rev: rev.to_string(),
-        source,
+        error,
     };
     let commit = repo
         .revparse_single(rev)
         .and_then(|o| o.peel_to_commit())
-        .map_err(|source| LoadError::NoRevision {
+        .map_err(|error| LoadError::NoRevision {
             rev: rev.to_string(),
             repo: top.to_path_buf(),
-            source,
+            error,
         })?;
     let root = commit.tree().map_err(git)?;
     let tree = if rel_str.is_empty() {

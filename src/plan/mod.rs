@@ -122,6 +122,10 @@ pub struct Blocked {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub cluster: String,
+    /// What the plan was made against; set by whoever opened the target (the planner does not
+    /// know it). Absent in plans saved before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<crate::target::TargetName>,
     /// Fingerprint of the observation the plan was made from; a saved plan is refused once the
     /// cluster no longer looks like this.
     pub observed: String,
@@ -253,6 +257,7 @@ pub fn plan(d: &Desired, a: &Allocation, o: &Observed, policy: &Policy) -> Resul
         .collect();
     Ok(Plan {
         cluster: d.cluster_name.clone(),
+        target: None,
         observed: fingerprint(o),
         allocation: a.clone(),
         stages,

@@ -13,11 +13,8 @@ pub const MAX_BYTES: u64 = 256 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SavedPlanError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{path}: larger than {MAX_BYTES} bytes; not a plan xenflux wrote")]
     TooLarge { path: String },
     #[error("{path}: not a saved plan: {reason}")]
@@ -38,9 +35,9 @@ pub enum SavedPlanError {
 pub fn read(path: &std::path::Path) -> Result<Plan, SavedPlanError> {
     use std::io::Read;
     let p = path.display().to_string();
-    let io = |source| SavedPlanError::Io {
+    let io = |error| SavedPlanError::Io {
         path: p.clone(),
-        source,
+        error,
     };
     let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_file() {

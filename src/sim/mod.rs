@@ -74,15 +74,12 @@ impl Default for SimOptions {
 /// Loading or saving a simulated cluster failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: not a simulated cluster ({source}); nothing was changed: fix or remove it, or `xenflux sim reset` to start from fresh dom0s")]
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
+    #[error("{path}: not a simulated cluster ({error}); nothing was changed: fix or remove it, or `xenflux sim reset` to start from fresh dom0s")]
     Json {
         path: String,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 }
 
@@ -126,21 +123,21 @@ impl SimCluster {
 
     /// Reads a cluster saved by [`SimCluster::save`].
     pub fn load(path: &Path) -> Result<SimCluster, SimError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SimError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| SimError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
-        serde_json::from_str(&text).map_err(|source| SimError::Json {
+        serde_json::from_str(&text).map_err(|error| SimError::Json {
             path: path.display().to_string(),
-            source,
+            error,
         })
     }
 
     /// Writes the whole state as JSON.
     pub fn save(&self, path: &Path) -> Result<(), SimError> {
-        let io = |source| SimError::Io {
+        let io = |error| SimError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         };
         crate::fsutil::write_atomic(path, self.to_json()).map_err(io)
     }

@@ -59,10 +59,10 @@ impl SshOptions {
 /// Errors preparing SSH (not reaching a node: that is [`TransportError`]).
 #[derive(Debug, Error)]
 pub enum SshError {
-    #[error("cannot create the ssh control directory {path}: {source}")]
+    #[error("cannot create the ssh control directory {path}: {error}")]
     ControlDir {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("the ssh control directory {path} is not a private directory of this user (owner uid {uid}, mode {mode:o}): refusing to put control sockets there")]
     ControlDirUnsafe { path: PathBuf, uid: u32, mode: u32 },
@@ -330,9 +330,9 @@ fn random_hex() -> String {
 /// bytes.
 pub fn control_dir(preferred: &Path) -> Result<PathBuf, SshError> {
     const MAX_DIR_LEN: usize = 107 - 1 - 40 - 17;
-    let absolute = std::path::absolute(preferred).map_err(|source| SshError::ControlDir {
+    let absolute = std::path::absolute(preferred).map_err(|error| SshError::ControlDir {
         path: preferred.to_path_buf(),
-        source,
+        error,
     })?;
     let dir = if absolute.as_os_str().len() <= MAX_DIR_LEN {
         absolute
@@ -353,9 +353,9 @@ pub fn control_dir(preferred: &Path) -> Result<PathBuf, SshError> {
 /// this user that nobody else can enter.
 fn private_dir(dir: &Path) -> Result<(), SshError> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    let io = |source| SshError::ControlDir {
+    let io = |error| SshError::ControlDir {
         path: dir.to_path_buf(),
-        source,
+        error,
     };
     match std::fs::DirBuilder::new()
         .recursive(true)

@@ -1,0 +1,417 @@
+//! `xenflux status`: what each node, volume and domain looks like and the drift from the
+//! desired state, as one [`Status`] value that the text report and `--format json` both lay
+//! out. Built from the observation and the plan that would correct it; it computes no plan.
+//!
+//! Unknown is not absent: a node part that could not be observed is reported `unknown` with
+//! the reason, never as "not running", "down" or a connection state.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::model::{Desired, DomainState, Name};
+use crate::observe::{NodeState, Observed, Unknown};
+use crate::plan::{Blocked, Plan};
+use crate::target::TargetName;
+
+/// The whole status (the JSON of `status --format json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    pub cluster: String,
+    /// What was observed: absent only when the caller did not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetName>,
+    /// True when nothing drifts and nothing is blocked (exit status 0).
+    pub in_sync: bool,
+    pub nodes: Vec<NodeStatus>,
+    pub volumes: Vec<VolumeStatus>,
+    pub domains: Vec<DomainStatus>,
+    /// The drift in words.
+    pub drift: Vec<String>,
+    /// Actions the plan would run to correct it.
+    pub actions: usize,
+    pub blocked: Vec<Blocked>,
+    pub warnings: Vec<String>,
+}
+
+/// One node: each part of its observation known or unknown (with why).
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeStatus {
+    pub name: String,
+    pub schedulable: bool,
+    /// `lvm`, `drbd`, `xen`, `net`, `ocfs2`, `listening`, `files`.
+    pub parts: BTreeMap<&'static str, PartStatus>,
+}
+
+/// A part of a node's observation.
+#[derive(Clone, Debug, Serialize)]
+pub struct PartStatus {
+    pub known: bool,
+    /// Why it is unknown: the command, its exit status and stderr, or why the node was not
+    /// reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A volume on each of its nodes.
+#[derive(Clone, Debug, Serialize)]
+pub struct VolumeStatus {
+    pub name: String,
+    pub nodes: Vec<VolumeOnNode>,
+}
+
+/// A volume on one node, as that node reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct VolumeOnNode {
+    pub node: String,
+    /// `up`, `down` (the node's DRBD was read and the resource is not up) or `unknown`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<String>,
+    /// The connection to its (first) peer, as this node sees it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_percent: Option<f64>,
+    /// Why `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A domain: where it runs, where it should, and where nobody could look.
+#[derive(Clone, Debug, Serialize)]
+pub struct DomainStatus {
+    pub name: String,
+    /// `running` or `stopped`.
+    pub desired: &'static str,
+    /// The node it should run on.
+    pub node: String,
+    /// Nodes whose Xen was read and that run it.
+    pub running_on: Vec<String>,
+    /// Nodes whose Xen could not be read: it may run there.
+    pub unknown_on: Vec<String>,
+}
+
+/// The parts status reports, with their JSON names.
+fn parts(st: &NodeState) -> BTreeMap<&'static str, PartStatus> {
+    let part = |u: Option<&Unknown>| PartStatus {
+        known: u.is_none(),
+        reason: u.map(ToString::to_string),
+    };
+    [
+        ("lvm", part(st.lvm.unknown())),
+        ("drbd", part(st.drbd.unknown())),
+        ("xen", part(st.xen.unknown())),
+        ("net", part(st.net.unknown())),
+        ("ocfs2", part(st.ocfs2.unknown())),
+        ("listening", part(st.listening.unknown())),
+        (
+            "files",
+            part(st.files.values().find_map(crate::observe::Part::unknown)),
+        ),
+    ]
+    .into_iter()
+    .collect()
+}
+
+impl Status {
+    /// The status of `observed` against `d`, with the drift the plan would correct.
+    pub fn new(d: &Desired, observed: &Observed, plan: &Plan) -> Status {
+        let nodes: Vec<NodeStatus> = observed
+            .nodes
+            .iter()
+            .map(|(name, st)| NodeStatus {
+                name: name.to_string(),
+                schedulable: d.nodes.get(name).is_none_or(|n| n.schedulable),
+                parts: parts(st),
+            })
+            .collect();
+        let volumes = d
+            .volumes
+            .iter()
+            .map(|(vol, spec)| VolumeStatus {
+                name: vol.to_string(),
+                nodes: spec
+                    .nodes
+                    .iter()
+                    .map(|n| volume_on(observed, vol, n))
+                    .collect(),
+            })
+            .collect();
+        let domains = d
+            .domains
+            .iter()
+            .map(|(dom, spec)| {
+                let mut running_on = Vec::new();
+                let mut unknown_on = Vec::new();
+                for (n, st) in &observed.nodes {
+                    match st.xen.known() {
+                        Some(x) if x.domains.contains_key(dom.as_str()) => {
+                            running_on.push(n.to_string())
+                        }
+                        Some(_) => {}
+                        None => unknown_on.push(n.to_string()),
+                    }
+                }
+                DomainStatus {
+                    name: dom.to_string(),
+                    desired: match spec.state {
+                        DomainState::Running => "running",
+                        DomainState::Stopped => "stopped",
+                    },
+                    node: spec.node.to_string(),
+                    running_on,
+                    unknown_on,
+                }
+            })
+            .collect::<Vec<_>>();
+        let drift = drift_lines(d, &domains, observed, plan);
+        Status {
+            cluster: plan.cluster.clone(),
+            target: plan.target.clone(),
+            in_sync: drift.is_empty() && plan.is_empty() && plan.blocked.is_empty(),
+            nodes,
+            volumes,
+            domains,
+            drift,
+            actions: plan.action_count(),
+            blocked: plan.blocked.clone(),
+            warnings: plan.warnings.clone(),
+        }
+    }
+
+    /// The terminal report; its first line names the cluster and the target.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        let target = self
+            .target
+            .as_ref()
+            .map_or(String::new(), |t| format!(" — target: {t}"));
+        let _ = writeln!(
+            s,
+            "cluster {}: {} node(s), {} volume(s), {} domain(s){target}\n",
+            self.cluster,
+            self.nodes.len(),
+            self.volumes.len(),
+            self.domains.len()
+        );
+        let _ = writeln!(s, "Nodes:");
+        for n in &self.nodes {
+            let sched = if n.schedulable {
+                ""
+            } else {
+                ", unschedulable (draining)"
+            };
+            // Parts that failed for the same reason are named together.
+            let mut why: Vec<(String, Vec<&str>)> = Vec::new();
+            for (part, p) in &n.parts {
+                if let Some(r) = &p.reason {
+                    match why.iter_mut().find(|(x, _)| x == r) {
+                        Some((_, names)) => names.push(part),
+                        None => why.push((r.clone(), vec![part])),
+                    }
+                }
+            }
+            if why.is_empty() {
+                let _ = writeln!(s, "  {}: observed{sched}", n.name);
+            } else {
+                let reasons: Vec<String> = why
+                    .iter()
+                    .map(|(r, names)| format!("{}: {r}", names.join(", ")))
+                    .collect();
+                let _ = writeln!(s, "  {}: unknown ({}){sched}", n.name, reasons.join("; "));
+            }
+        }
+        let _ = writeln!(s, "\nVolumes:");
+        for v in &self.volumes {
+            let each: Vec<String> = v
+                .nodes
+                .iter()
+                .map(|o| match (o.state, &o.role, &o.disk) {
+                    ("up", Some(role), Some(disk)) => format!("{role} {disk} on {}", o.node),
+                    ("down", _, _) => format!("down on {}", o.node),
+                    _ => format!("unknown on {} (not observed)", o.node),
+                })
+                .collect();
+            // The link is named only when every side was read: a state one side reports about
+            // a node nobody could observe is not said of it.
+            let link = match v.nodes.iter().all(|o| o.state != "unknown") {
+                true => v
+                    .nodes
+                    .iter()
+                    .find_map(|o| {
+                        o.connection
+                            .as_ref()
+                            .map(|c| match (&o.replication, o.sync_percent) {
+                                (Some(r), Some(pc)) => format!(", {c} {r} {pc:.1}%"),
+                                _ => format!(", {c}"),
+                            })
+                    })
+                    .unwrap_or_default(),
+                false => ", connection unknown".to_string(),
+            };
+            let _ = writeln!(s, "  {}: {}{link}", v.name, each.join(", "));
+        }
+        let _ = writeln!(s, "\nDomains:");
+        for dom in &self.domains {
+            let want = match dom.desired {
+                "running" => format!("should run on {}", dom.node),
+                _ => "should be stopped".to_string(),
+            };
+            let unknown = dom.unknown_on.join(" and ");
+            let now = match (dom.running_on.is_empty(), dom.unknown_on.is_empty()) {
+                (true, true) => "not running".to_string(),
+                (true, false) => format!("unknown ({unknown} could not be observed)"),
+                (false, true) => format!("running on {}", dom.running_on.join(" and ")),
+                (false, false) => format!(
+                    "running on {} ({unknown} could not be observed)",
+                    dom.running_on.join(" and ")
+                ),
+            };
+            let _ = writeln!(s, "  {}: {now} ({want})", dom.name);
+        }
+        let _ = writeln!(s, "\nDrift:");
+        if self.in_sync {
+            let _ = writeln!(s, "  none: the cluster matches the desired state");
+        }
+        for l in &self.drift {
+            let _ = writeln!(s, "  {l}");
+        }
+        if self.actions > 0 {
+            let _ = writeln!(
+                s,
+                "  {} action(s) would correct it (xenflux plan shows them)",
+                self.actions
+            );
+        }
+        for b in &self.blocked {
+            let _ = writeln!(s, "  blocked: {}: {}", b.object, b.reason);
+        }
+        if !self.warnings.is_empty() {
+            let _ = writeln!(s, "\nWarnings:");
+            for w in &self.warnings {
+                let _ = writeln!(s, "  {w}");
+            }
+        }
+        s
+    }
+}
+
+fn volume_on(observed: &Observed, vol: &Name, node: &Name) -> VolumeOnNode {
+    let mut v = VolumeOnNode {
+        node: node.to_string(),
+        state: "unknown",
+        role: None,
+        disk: None,
+        connection: None,
+        replication: None,
+        sync_percent: None,
+        reason: None,
+    };
+    let Some(st) = observed.nodes.get(node) else {
+        v.reason = Some("not observed".into());
+        return v;
+    };
+    let drbd = match &st.drbd {
+        crate::observe::Part::Known(drbd) => drbd,
+        crate::observe::Part::Unknown(u) => {
+            v.reason = Some(u.to_string());
+            return v;
+        }
+    };
+    match drbd
+        .resources
+        .get(vol.as_str())
+        .and_then(|r| r.kernel.as_ref())
+    {
+        None => v.state = "down",
+        Some(k) => {
+            v.state = "up";
+            v.role = Some(k.role.to_string());
+            v.disk = Some(k.disk.to_string());
+            if let Some(p) = k.peers.first() {
+                v.connection = Some(p.connection.to_string());
+                v.replication = Some(p.replication.to_string());
+                v.sync_percent = p.sync_percent;
+            }
+        }
+    }
+    v
+}
+
+/// Drift in words: domains not where they should be, volumes whose roles are off, files that
+/// differ. Nothing is said of what could not be observed (that is blocked, and said there).
+fn drift_lines(
+    d: &Desired,
+    domains: &[DomainStatus],
+    observed: &Observed,
+    plan: &Plan,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (dom, (name, spec)) in domains.iter().zip(&d.domains) {
+        let on = &dom.running_on;
+        match spec.state {
+            DomainState::Running if on.is_empty() && dom.unknown_on.is_empty() => {
+                let roles: Vec<String> = spec
+                    .disks
+                    .iter()
+                    .map(|k| {
+                        let states: Vec<String> = d
+                            .volumes
+                            .get(&k.volume)
+                            .map(|v| v.nodes.clone())
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|n| {
+                                let o = volume_on(observed, &k.volume, n);
+                                o.role.unwrap_or_else(|| o.state.to_string())
+                            })
+                            .collect();
+                        let uniq: BTreeSet<&String> = states.iter().collect();
+                        if uniq.len() == 1 {
+                            format!("{}: {} on both nodes", k.volume, states[0])
+                        } else {
+                            format!("{}: {}", k.volume, states.join("/"))
+                        }
+                    })
+                    .collect();
+                out.push(format!(
+                    "{}, domain {name} should run on {}",
+                    roles.join(", "),
+                    spec.node
+                ));
+            }
+            DomainState::Running if !on.is_empty() && !on.contains(&dom.node) => {
+                out.push(format!(
+                    "domain {name} runs on {} but should run on {}",
+                    on[0], spec.node
+                ));
+            }
+            DomainState::Stopped if !on.is_empty() => {
+                out.push(format!(
+                    "domain {name} runs on {} but should be stopped",
+                    on[0]
+                ));
+            }
+            DomainState::Running | DomainState::Stopped => {}
+        }
+    }
+    for f in &plan.files {
+        out.push(format!(
+            "{}:{} {}",
+            f.node,
+            f.path,
+            if f.old.is_some() {
+                "differs"
+            } else {
+                "is missing"
+            }
+        ));
+    }
+    out
+}
