@@ -461,8 +461,9 @@ fn resources(
         ctx.block(
             object.clone(),
             format!(
-                "restart needed: {why}, which Xen cannot change while it runs. It keeps running \
-                 as it is; restart it by hand, or set `restartOnChange: true` to let xenflux do it"
+                "restart needed: {why}. Xen cannot make that change to a running domain, so it \
+                 keeps running as it is: restart it by hand, or set `restartOnChange: true` to let \
+                 xenflux do it"
             ),
             vec![format!(
                 "restart domain {name} on {node} (xl shutdown, then xl create)"
