@@ -385,3 +385,30 @@ fn the_simulator_refuses_what_xen_refuses() {
     assert_eq!(mail.config.online_vcpus(), Some(2));
     assert_eq!(mail.config.max_vcpus, Some(2));
 }
+
+/// `priority` is bounded, and the maxima are never below what the domain runs with.
+#[test]
+fn priority_and_maxima_are_validated() {
+    let src = state(
+        "",
+        "",
+        &[
+            ("p", "node: a, memory: 1GiB, priority: 1001"),
+            ("m", "node: a, memory: 1GiB, maxMemory: 512MiB"),
+            ("v", "node: a, memory: 1GiB, vcpus: 2, maxVcpus: 1"),
+        ],
+    );
+    let errors = match xenflux::validate::validate(&src, &Default::default()) {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.iter().map(|d| format!("{d}\n")).collect::<String>(),
+    };
+    for want in [
+        "spec.priority: must be 0 to 1000, found 1001",
+        "spec.maxMemory: 512MiB is less than memory 1GiB",
+        "spec.maxVcpus: 1 is less than vcpus 2",
+    ] {
+        assert!(errors.contains(want), "{want}: {errors}");
+    }
+    let ok = state("", "", &[("p", "node: a, memory: 1GiB, priority: 1000")]);
+    assert!(xenflux::validate::validate(&ok, &Default::default()).is_ok());
+}
