@@ -412,3 +412,34 @@ fn priority_and_maxima_are_validated() {
     let ok = state("", "", &[("p", "node: a, memory: 1GiB, priority: 1000")]);
     assert!(xenflux::validate::validate(&ok, &Default::default()).is_ok());
 }
+
+/// What the real Xen 4.17 `xl list -l` gives for the resources (lab capture): maxmem 192 MiB
+/// (`max_memkb`), target 192 MiB, one vCPU online of one (`avail_vcpus: [0]`); and the argv
+/// xenflux runs to change them.
+#[test]
+fn resources_read_from_real_xl_list_long() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/xl-4.17-list-long.json"),
+    )
+    .unwrap();
+    let doms = xenflux::drivers::xl::parse_list_long(&text).unwrap();
+    let dns = &doms[1].config;
+    assert_eq!(
+        (
+            dns.memory_mib(),
+            dns.max_memory_mib(),
+            dns.online_vcpus(),
+            dns.max_vcpus
+        ),
+        (Some(192), Some(192), Some(1), Some(1))
+    );
+    assert_eq!(
+        xenflux::drivers::xl::mem_set("dns", 256),
+        ["xl", "mem-set", "dns", "256m"]
+    );
+    assert_eq!(
+        xenflux::drivers::xl::vcpu_set("dns", 2),
+        ["xl", "vcpu-set", "dns", "2"]
+    );
+}
