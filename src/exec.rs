@@ -480,6 +480,26 @@ pub fn verify(a: &Action, s: &NodeState) -> Result<(), String> {
                 Ok(())
             }
         }
+        Action::XlMemSet {
+            domain, memory_mib, ..
+        } => match s.xen.known().and_then(|x| x.domains.get(domain)) {
+            Some(d) if d.memory_mib.is_some_and(|m| m != *memory_mib) => Err(format!(
+                "domain {domain} has a memory target of {} MiB, not {memory_mib}",
+                d.memory_mib.unwrap_or_default()
+            )),
+            Some(_) => Ok(()),
+            None => Err(format!("domain {domain} does not run here")),
+        },
+        Action::XlVcpuSet { domain, vcpus, .. } => {
+            match s.xen.known().and_then(|x| x.domains.get(domain)) {
+                Some(d) if d.vcpus.is_some_and(|v| v != *vcpus) => Err(format!(
+                    "domain {domain} has {} vCPUs online, not {vcpus}",
+                    d.vcpus.unwrap_or_default()
+                )),
+                Some(_) => Ok(()),
+                None => Err(format!("domain {domain} does not run here")),
+            }
+        }
         Action::CreateBridge { bridge: dev, .. } | Action::CreateBond { bond: dev, .. } => {
             match s.net.known().map(|n| n.links.contains_key(dev)) {
                 Some(false) => Err(format!("{dev} does not exist")),
@@ -527,9 +547,11 @@ pub fn part_of(a: &Action) -> Option<PartKind> {
         | Action::InitialPrimary { .. }
         | Action::Primary { .. }
         | Action::Secondary { .. } => Some(PartKind::Drbd),
-        Action::XlCreate { .. } | Action::XlShutdown { .. } | Action::XlMigrate { .. } => {
-            Some(PartKind::Xen)
-        }
+        Action::XlCreate { .. }
+        | Action::XlShutdown { .. }
+        | Action::XlMigrate { .. }
+        | Action::XlMemSet { .. }
+        | Action::XlVcpuSet { .. } => Some(PartKind::Xen),
         Action::CreateBridge { .. } | Action::CreateBond { .. } | Action::SetMaster { .. } => {
             Some(PartKind::Net)
         }
@@ -592,7 +614,9 @@ mod tests {
                     let d = XenDomain {
                         domid: Some(7),
                         memory_mib: Some(128),
+                        max_memory_mib: Some(128),
                         vcpus: Some(1),
+                        max_vcpus: Some(1),
                         disks: Vec::new(),
                         nics: Vec::new(),
                         stopping: *stopping,

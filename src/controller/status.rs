@@ -311,7 +311,9 @@ pub fn object_of(a: &Action, d: &Desired, alloc: &Allocation) -> String {
         | Action::XlShutdown { domain, .. }
         | Action::XlMigrate { domain, .. }
         | Action::BlockAttach { domain, .. }
-        | Action::BlockDetach { domain, .. } => format!("Domain/{domain}"),
+        | Action::BlockDetach { domain, .. }
+        | Action::XlMemSet { domain, .. }
+        | Action::XlVcpuSet { domain, .. } => format!("Domain/{domain}"),
     }
 }
 

@@ -64,6 +64,28 @@ pub fn block_detach(name: &str, vdev: &str) -> Argv {
     argv(["xl", "block-detach", name, vdev])
 }
 
+/// `xl mem-set NAME MIBm`: the balloon target, in MiB with an explicit unit (xl's default unit
+/// differs between commands and versions). Xen refuses a target above the domain's maxmem.
+pub fn mem_set(name: &str, mib: u64) -> Argv {
+    argv([
+        "xl".to_string(),
+        "mem-set".into(),
+        name.into(),
+        format!("{mib}m"),
+    ])
+}
+
+/// `xl vcpu-set NAME N`: bring vCPUs 0..N online and the rest offline. Xen refuses more than the
+/// domain's maxvcpus.
+pub fn vcpu_set(name: &str, vcpus: u32) -> Argv {
+    argv([
+        "xl".to_string(),
+        "vcpu-set".into(),
+        name.into(),
+        vcpus.to_string(),
+    ])
+}
+
 /// `xl list -l`.
 pub fn list_long() -> Argv {
     argv(["xl", "list", "-l"])
@@ -99,6 +121,9 @@ pub struct DomainConfig {
     pub max_memkb: Option<u64>,
     pub target_memkb: Option<u64>,
     pub max_vcpus: Option<u32>,
+    /// How many vCPUs are online: the entries of `b_info.avail_vcpus` (a bitmap printed as the
+    /// list of set bits; libxl fills it from the running domain). None when it is absent.
+    pub avail_vcpus: Option<u32>,
     pub kernel: Option<String>,
     pub ramdisk: Option<String>,
     pub cmdline: Option<String>,
@@ -114,6 +139,16 @@ impl DomainConfig {
     /// Current memory target in MiB (`target_memkb / 1024`).
     pub fn memory_mib(&self) -> Option<u64> {
         self.target_memkb.map(|k| k / 1024)
+    }
+
+    /// The static maximum in MiB (`max_memkb / 1024`: xl `maxmem`, which defaults to `memory`).
+    pub fn max_memory_mib(&self) -> Option<u64> {
+        self.max_memkb.map(|k| k / 1024)
+    }
+
+    /// Online vCPUs: `avail_vcpus` counted, else all of `max_vcpus` (libxl's default).
+    pub fn online_vcpus(&self) -> Option<u32> {
+        self.avail_vcpus.or(self.max_vcpus)
     }
 }
 
@@ -218,6 +253,10 @@ fn domain_config(cfg: &Map<String, Value>) -> Result<DomainConfig, String> {
         max_memkb: u(b_info, "max_memkb"),
         target_memkb: u(b_info, "target_memkb"),
         max_vcpus: u(b_info, "max_vcpus").and_then(|v| u32::try_from(v).ok()),
+        avail_vcpus: b_info
+            .get("avail_vcpus")
+            .and_then(Value::as_array)
+            .and_then(|a| u32::try_from(a.len()).ok()),
         kernel: either("kernel"),
         ramdisk: either("ramdisk"),
         cmdline: either("cmdline"),

@@ -265,9 +265,27 @@ pub struct DomainSpec {
     pub node: Name,
     #[serde(default)]
     pub state: DomainState,
+    /// Memory the domain runs with (xl `memory`): changed live with `xl mem-set` up to
+    /// `maxMemory`.
     pub memory: Size,
+    /// xl `maxmem`: how far `memory` may be raised without a restart (default: `memory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory: Option<Size>,
+    /// Online vCPUs (xl `vcpus`): changed live with `xl vcpu-set` up to `maxVcpus`.
     #[serde(default = "one")]
     pub vcpus: u32,
+    /// xl `maxvcpus`: how far `vcpus` may be raised without a restart (default: `vcpus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_vcpus: Option<u32>,
+    /// Who gets a node that cannot take every domain: higher first (0–1000, default 0; ties by
+    /// name).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: u32,
+    /// A change Xen cannot make to the running domain (a raise past `maxMemory`/`maxVcpus`, a
+    /// new maximum) restarts it (`xl shutdown`, `xl create`); otherwise it is reported as
+    /// "restart needed" and left running.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub restart_on_change: bool,
     #[serde(default, rename = "type")]
     pub kind: GuestType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -288,6 +306,29 @@ pub struct DomainSpec {
 
 fn one() -> u32 {
     1
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl DomainSpec {
+    /// Memory in MiB (validated: whole MiB).
+    pub fn memory_mib(&self) -> u64 {
+        self.memory.bytes() / (1 << 20)
+    }
+    /// xl `maxmem` in MiB: `maxMemory`, else `memory`.
+    pub fn max_memory_mib(&self) -> u64 {
+        self.max_memory.unwrap_or(self.memory).bytes() / (1 << 20)
+    }
+    /// xl `maxvcpus`: `maxVcpus`, else `vcpus`.
+    pub fn max_vcpus(&self) -> u32 {
+        self.max_vcpus.unwrap_or(self.vcpus)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

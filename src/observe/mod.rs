@@ -284,8 +284,14 @@ pub struct KeptDomain {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct XenDomain {
     pub domid: Option<u32>,
+    /// The balloon target (`b_info.target_memkb`), MiB: what `xl mem-set` last set.
     pub memory_mib: Option<u64>,
+    /// The static maximum (`b_info.max_memkb`, xl `maxmem`), MiB: how far memory can go live.
+    pub max_memory_mib: Option<u64>,
+    /// Online vCPUs (`b_info.avail_vcpus`): what `xl vcpu-set` last set.
     pub vcpus: Option<u32>,
+    /// `b_info.max_vcpus` (xl `maxvcpus`): how many vCPUs can be online without a restart.
+    pub max_vcpus: Option<u32>,
     /// `(backend path, virtual device, writable)`.
     pub disks: Vec<(String, String, bool)>,
     /// `(mac, bridge)`.

@@ -758,7 +758,9 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
                 XenDomain {
                     domid: d.domid,
                     memory_mib,
-                    vcpus: c.max_vcpus,
+                    max_memory_mib: c.max_memory_mib(),
+                    vcpus: c.online_vcpus(),
+                    max_vcpus: c.max_vcpus,
                     disks,
                     nics,
                     stopping,

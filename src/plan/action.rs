@@ -183,6 +183,18 @@ pub enum Action {
         domain: String,
         vdev: String,
     },
+    /// Balloon a running domain to `memory_mib` (at most its maxmem): `xl mem-set`.
+    XlMemSet {
+        node: Name,
+        domain: String,
+        memory_mib: u64,
+    },
+    /// Bring a running domain's online vCPUs to `vcpus` (at most its maxvcpus): `xl vcpu-set`.
+    XlVcpuSet {
+        node: Name,
+        domain: String,
+        vcpus: u32,
+    },
 }
 
 impl Action {
@@ -216,7 +228,9 @@ impl Action {
             | Action::XlShutdown { node, .. }
             | Action::XlMigrate { node, .. }
             | Action::BlockAttach { node, .. }
-            | Action::BlockDetach { node, .. } => node,
+            | Action::BlockDetach { node, .. }
+            | Action::XlMemSet { node, .. }
+            | Action::XlVcpuSet { node, .. } => node,
         }
     }
 
@@ -249,7 +263,9 @@ impl Action {
             | Action::XlShutdown { .. }
             | Action::XlMigrate { .. }
             | Action::BlockAttach { .. }
-            | Action::BlockDetach { .. } => false,
+            | Action::BlockDetach { .. }
+            | Action::XlMemSet { .. }
+            | Action::XlVcpuSet { .. } => false,
         }
     }
 
@@ -389,6 +405,12 @@ impl Action {
             Action::BlockDetach { domain, vdev, .. } => {
                 vec![Cmd::new(xl::block_detach(domain, vdev))]
             }
+            Action::XlMemSet {
+                domain, memory_mib, ..
+            } => vec![Cmd::new(xl::mem_set(domain, *memory_mib))],
+            Action::XlVcpuSet { domain, vcpus, .. } => {
+                vec![Cmd::new(xl::vcpu_set(domain, *vcpus))]
+            }
         }
     }
 
@@ -444,7 +466,9 @@ impl Action {
             | Action::XlShutdown { .. }
             | Action::XlMigrate { .. }
             | Action::BlockAttach { .. }
-            | Action::BlockDetach { .. } => Vec::new(),
+            | Action::BlockDetach { .. }
+            | Action::XlMemSet { .. }
+            | Action::XlVcpuSet { .. } => Vec::new(),
         }
     }
 
@@ -519,6 +543,12 @@ impl Action {
             Action::BlockAttach { domain, spec, .. } => format!("attach {spec} to domain {domain}"),
             Action::BlockDetach { domain, vdev, .. } => {
                 format!("detach {vdev} from domain {domain}")
+            }
+            Action::XlMemSet {
+                domain, memory_mib, ..
+            } => format!("set the memory of domain {domain} to {memory_mib} MiB"),
+            Action::XlVcpuSet { domain, vcpus, .. } => {
+                format!("set the online vCPUs of domain {domain} to {vcpus}")
             }
         }
     }

@@ -6,8 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{DomainSpec, DomainState, Name};
+use crate::observe::XenDomain;
 
 use super::action::Action;
+use super::capacity::{NoRoom, Rooms, When};
 use super::storage::resource;
 use super::{Ctx, Phase};
 
@@ -89,12 +91,22 @@ pub(super) fn domains(ctx: &mut Ctx) {
                 .push((dom.clone(), n.clone()));
         }
     }
-    let domains: Vec<(Name, DomainSpec)> = ctx
+    // Domains to stop first (the memory they give back counts for everyone), then the running
+    // ones by priority, higher first, ties by name: a node that cannot take everyone takes the
+    // higher ones.
+    let mut domains: Vec<(Name, DomainSpec)> = ctx
         .d
         .domains
         .iter()
         .map(|(n, d)| (n.clone(), d.clone()))
         .collect();
+    domains.sort_by(|(an, a), (bn, b)| {
+        (a.state == DomainState::Running)
+            .cmp(&(b.state == DomainState::Running))
+            .then(b.priority.cmp(&a.priority))
+            .then(an.cmp(bn))
+    });
+    let mut rooms = Rooms::new(ctx);
 
     for (name, dom) in &domains {
         let object = format!("Domain/{name}");
@@ -139,6 +151,8 @@ pub(super) fn domains(ctx: &mut Ctx) {
                         continue;
                     }
                     release(&mut held, name, &s);
+                    let mem = running(ctx, &s, name).and_then(|d| d.memory_mib);
+                    rooms.give(name, &s, mem.unwrap_or(0), When::Migrate);
                     ctx.add(
                         Phase::StopDomains,
                         Action::XlShutdown {
@@ -212,6 +226,38 @@ pub(super) fn domains(ctx: &mut Ctx) {
                     );
                     continue;
                 }
+                // Memory: a start or a move only where it fits.
+                let held_mib = current
+                    .as_ref()
+                    .and_then(|s| running(ctx, s, name))
+                    .and_then(|d| d.memory_mib)
+                    .unwrap_or(dom.memory_mib());
+                match &current {
+                    None => {
+                        if let Err(NoRoom(why)) =
+                            rooms.check(name, &t, dom.memory_mib(), false, When::Start)
+                        {
+                            ctx.block(object, why, vec![format!("start domain {name} on {t}")]);
+                            continue;
+                        }
+                        rooms.take(name, &t, dom.memory_mib(), When::Start);
+                    }
+                    Some(s) if s != &t => {
+                        if let Err(NoRoom(why)) =
+                            rooms.check(name, &t, held_mib, false, When::Migrate)
+                        {
+                            ctx.block(
+                                object,
+                                format!("it stays on {s}: {why}"),
+                                vec![format!("live-migrate domain {name} from {s} to {t}")],
+                            );
+                            continue;
+                        }
+                        rooms.take(name, &t, held_mib, When::Migrate);
+                        rooms.give(name, s, held_mib, When::Start);
+                    }
+                    Some(_) => {}
+                }
                 for v in &vols {
                     want_primary.entry(v.clone()).or_default().insert(t.clone());
                 }
@@ -224,9 +270,15 @@ pub(super) fn domains(ctx: &mut Ctx) {
                         },
                     ),
                     Some(s) if s == t => {
-                        for (vol, detached) in disks(ctx, name, dom, &t, &devices) {
-                            if detached {
-                                held.remove(&(vol, s.clone()));
+                        let restarted = match running(ctx, &s, name) {
+                            Some(now) => resources(ctx, &mut rooms, name, dom, &s, &now),
+                            None => false,
+                        };
+                        if !restarted {
+                            for (vol, detached) in disks(ctx, name, dom, &t, &devices) {
+                                if detached {
+                                    held.remove(&(vol, s.clone()));
+                                }
                             }
                         }
                     }
@@ -321,6 +373,147 @@ pub(super) fn domains(ctx: &mut Ctx) {
                 list.join(", ")
             ));
         }
+    }
+}
+
+/// The domain as Xen runs it on `node` (None when that is not known).
+fn running(ctx: &Ctx, node: &Name, name: &Name) -> Option<XenDomain> {
+    ctx.known(node)
+        .and_then(|s| s.xen.known())
+        .and_then(|x| x.domains.get(name.as_str()))
+        .cloned()
+}
+
+/// A running domain that stays where it is: its memory and vCPUs follow the desired state live
+/// (`xl mem-set`, `xl vcpu-set`) as far as Xen allows, up to the maxmem and maxvcpus it was
+/// started with. Beyond them, or for a higher maximum, it needs a restart (a lower maximum
+/// waits for the next start): planned (shutdown, then
+/// create with the new config) when the domain asks for it with `restartOnChange`, reported as
+/// "restart needed" otherwise. Returns true when it is restarted.
+fn resources(
+    ctx: &mut Ctx,
+    rooms: &mut Rooms,
+    name: &Name,
+    dom: &DomainSpec,
+    node: &Name,
+    now: &XenDomain,
+) -> bool {
+    if now.stopping {
+        return false;
+    }
+    let object = format!("Domain/{name}");
+    let (mem, max_mem) = (dom.memory_mib(), dom.max_memory_mib());
+    let (vcpus, max_vcpus) = (dom.vcpus, dom.max_vcpus());
+    let mut restart = Vec::new();
+    if let Some(xm) = now.max_memory_mib {
+        if mem > xm {
+            restart.push(format!(
+                "memory {mem} MiB is above the maxmem of {xm} MiB it was started with"
+            ));
+        } else if max_mem > xm {
+            restart.push(format!("maxmem rises from {xm} to {max_mem} MiB"));
+        }
+    }
+    if let Some(xv) = now.max_vcpus {
+        if vcpus > xv {
+            restart.push(format!(
+                "{vcpus} vCPUs is more than the maxvcpus of {xv} it was started with"
+            ));
+        } else if max_vcpus > xv {
+            restart.push(format!("maxvcpus rises from {xv} to {max_vcpus}"));
+        }
+    }
+    let held = now.memory_mib;
+    if !restart.is_empty() {
+        let why = restart.join("; ");
+        if dom.restart_on_change {
+            let held = held.unwrap_or(0);
+            rooms.give(name, node, held, When::Migrate);
+            if let Err(NoRoom(room)) = rooms.check(name, node, mem, false, When::Start) {
+                rooms.take(name, node, held, When::Migrate);
+                ctx.block(
+                    object,
+                    format!("restart needed ({why}), but {room}"),
+                    vec![format!("restart domain {name} on {node}")],
+                );
+                return false;
+            }
+            rooms.take(name, node, mem, When::Start);
+            ctx.warnings.push(format!(
+                "domain {name} restarts on {node} (restartOnChange): {why}"
+            ));
+            ctx.add(
+                Phase::StopDomains,
+                Action::XlShutdown {
+                    node: node.clone(),
+                    domain: name.to_string(),
+                },
+            );
+            ctx.add(
+                Phase::StartDomains,
+                Action::XlCreate {
+                    node: node.clone(),
+                    domain: name.to_string(),
+                },
+            );
+            return true;
+        }
+        ctx.block(
+            object.clone(),
+            format!(
+                "restart needed: {why}. Xen cannot make that change to a running domain, so it \
+                 keeps running as it is: restart it by hand, or set `restartOnChange: true` to let \
+                 xenflux do it"
+            ),
+            vec![format!(
+                "restart domain {name} on {node} (xl shutdown, then xl create)"
+            )],
+        );
+    }
+    let live_mem = now.max_memory_mib.is_none_or(|xm| mem <= xm);
+    if let (Some(h), true) = (held, live_mem) {
+        if mem < h {
+            rooms.give(name, node, h - mem, When::Migrate);
+            ctx.add(Phase::ShrinkDomains, mem_set(node, name, mem));
+        } else if mem > h {
+            match rooms.check(name, node, mem - h, true, When::Start) {
+                Err(NoRoom(why)) => ctx.block(
+                    object,
+                    why,
+                    vec![format!("set the memory of domain {name} to {mem} MiB")],
+                ),
+                Ok(()) => {
+                    rooms.take(name, node, mem - h, When::Start);
+                    ctx.add(Phase::GrowDomains, mem_set(node, name, mem));
+                }
+            }
+        }
+    }
+    if let Some(online) = now.vcpus {
+        if online != vcpus && now.max_vcpus.is_none_or(|xv| vcpus <= xv) {
+            let phase = if vcpus < online {
+                Phase::ShrinkDomains
+            } else {
+                Phase::GrowDomains
+            };
+            ctx.add(
+                phase,
+                Action::XlVcpuSet {
+                    node: node.clone(),
+                    domain: name.to_string(),
+                    vcpus,
+                },
+            );
+        }
+    }
+    false
+}
+
+fn mem_set(node: &Name, name: &Name, memory_mib: u64) -> Action {
+    Action::XlMemSet {
+        node: node.clone(),
+        domain: name.to_string(),
+        memory_mib,
     }
 }
 

@@ -7,6 +7,7 @@
 //! StandAlone) stops every action on the volume and its domains until an operator resolves it.
 
 pub mod action;
+mod capacity;
 mod domains;
 mod host;
 pub mod saved;
@@ -46,6 +47,7 @@ pub(crate) enum Phase {
     GrowFs,
     O2cb,
     StopDomains,
+    ShrinkDomains,
     DetachDisks,
     Demote,
     Adjust,
@@ -58,6 +60,7 @@ pub(crate) enum Phase {
     AdjustLate,
     StartDomains,
     AttachDisks,
+    GrowDomains,
     Prune,
 }
 
@@ -75,6 +78,7 @@ impl Phase {
             Phase::GrowFs => "filesystems: grow",
             Phase::O2cb => "OCFS2: cluster stack",
             Phase::StopDomains => "domains: stop",
+            Phase::ShrinkDomains => "domains: give back memory and vCPUs",
             Phase::DetachDisks => "domains: detach disks",
             Phase::Demote => "DRBD: demote",
             Phase::Adjust => "DRBD: apply changed configurations",
@@ -87,6 +91,7 @@ impl Phase {
             Phase::AdjustLate => "DRBD: end dual-primary where it is no longer wanted",
             Phase::StartDomains => "domains: start",
             Phase::AttachDisks => "domains: attach disks",
+            Phase::GrowDomains => "domains: raise memory and vCPUs",
             Phase::Prune => "prune: remove what the state no longer has",
         }
     }

@@ -89,7 +89,13 @@ pub fn domain_config(desired: &Desired, alloc: &Allocation, domain: &Name) -> Op
     s.push_str(&format!("name = \"{domain}\"\n"));
     s.push_str(&format!("type = \"{}\"\n", guest_type(spec.kind)));
     s.push_str(&format!("memory = {}\n", spec.memory.bytes() / MIB));
+    if spec.max_memory.is_some() {
+        s.push_str(&format!("maxmem = {}\n", spec.max_memory_mib()));
+    }
     s.push_str(&format!("vcpus = {}\n", spec.vcpus));
+    if spec.max_vcpus.is_some() {
+        s.push_str(&format!("maxvcpus = {}\n", spec.max_vcpus()));
+    }
     // xl.cfg(5): `root` appends root=STRING to the kernel command line, before `extra`.
     for (key, value) in [
         ("bootloader", &spec.bootloader),

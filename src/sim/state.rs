@@ -277,8 +277,20 @@ pub(crate) struct Domain {
     pub domid: u32,
     pub uuid: String,
     pub kind: String,
+    /// Memory the domain holds, MiB.
     pub memory_mib: u64,
+    /// The balloon target when the guest could not reach it (host out of memory); None when
+    /// it holds its target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_mib: Option<u64>,
+    /// xl `maxmem` (static-max), MiB; None in states saved before it was kept: `memory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_mib: Option<u64>,
+    /// Online vCPUs.
     pub vcpus: u32,
+    /// xl `maxvcpus`; None in states saved before it was kept: `vcpus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_vcpus: Option<u32>,
     pub kernel: Option<String>,
     pub ramdisk: Option<String>,
     pub cmdline: Option<String>,
@@ -287,6 +299,21 @@ pub(crate) struct Domain {
     pub nics: Vec<DomNic>,
     pub on_reboot: String,
     pub on_crash: String,
+}
+
+impl Domain {
+    /// The balloon target, MiB (what `xl list -l` reports as `target_memkb`).
+    pub fn target(&self) -> u64 {
+        self.target_mib.unwrap_or(self.memory_mib)
+    }
+    /// xl `maxmem`, MiB.
+    pub fn max_memory(&self) -> u64 {
+        self.max_memory_mib.unwrap_or(self.memory_mib)
+    }
+    /// xl `maxvcpus`.
+    pub fn max_vcpus(&self) -> u32 {
+        self.max_vcpus.unwrap_or(self.vcpus)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! Xen's `xl` (4.17): `list [-l]`, `info`, `create CFG`, `shutdown [-w]`, `destroy`, `migrate NAME
-//! HOST`, `block-attach`, `block-detach`. The config is read with xenflux's own xl.cfg parser.
+//! HOST`, `block-attach`, `block-detach`, `mem-set NAME MEM` (refused above maxmem),
+//! `vcpu-set NAME N` (refused above maxvcpus). The config is read with xenflux's own xl.cfg parser.
 //!
 //! Real: `Parsing config from PATH` on stderr, the migration transcript ending `Migration
 //! successful.` with a new domid on the target, `NAME is an invalid domain identifier (rc=-6)`
@@ -45,6 +46,10 @@ pub(crate) fn xl(w: &mut World, node: &str, args: &[&str]) -> Out {
             block_attach(w, node, name, &spec.join(","))
         }
         ["block-detach", name, vdev] => block_detach(w, node, name, vdev),
+        ["mem-set", name, mem] => mem_set(w, node, name, mem),
+        ["mem-set", ..] => Out::fail(2, "'xl mem-set' requires at least 2 arguments.\n"),
+        ["vcpu-set", name, n] => vcpu_set(w, node, name, n),
+        ["vcpu-set", ..] => Out::fail(2, "'xl vcpu-set' requires at least 2 arguments.\n"),
         _ => Out::fail(1, "command not implemented\n"),
     }
 }
@@ -202,7 +207,10 @@ fn parse_cfg(w: &mut World, text: &str) -> Result<(String, Domain), String> {
             uuid: String::new(),
             kind: cfg.get_str("type").unwrap_or_else(|| "pv".into()),
             memory_mib: num("memory", 128),
+            target_mib: None,
+            max_memory_mib: Some(num("maxmem", num("memory", 128) as i64)),
             vcpus: u32::try_from(num("vcpus", 1)).unwrap_or(1),
+            max_vcpus: Some(u32::try_from(num("maxvcpus", num("vcpus", 1) as i64)).unwrap_or(1)),
             kernel: cfg.get_str("kernel"),
             ramdisk: cfg.get_str("ramdisk"),
             cmdline,
@@ -431,6 +439,95 @@ fn block_detach(w: &mut World, node: &str, name: &str, vdev: &str) -> Out {
     d.disks.retain(|k| k.vdev != vdev);
     if d.disks.len() == before {
         return Out::fail(1, format!("Error: Device {vdev} not connected.\n"));
+    }
+    Out::ok("")
+}
+
+/// xl's `parse_mem_size_kb`: a whole number with an optional unit `t`, `g`, `m` (the default),
+/// `k` or `b`; None for anything else.
+fn mem_size_kb(mem: &str) -> Option<u64> {
+    let digits = mem.bytes().take_while(u8::is_ascii_digit).count();
+    let n: u64 = mem[..digits].parse().ok()?;
+    match mem[digits..].to_ascii_lowercase().as_str() {
+        "t" => n.checked_mul(1 << 30),
+        "g" => n.checked_mul(1 << 20),
+        "" | "m" => n.checked_mul(1 << 10),
+        "k" => Some(n),
+        "b" => Some(n >> 10),
+        _ => None,
+    }
+}
+
+/// `xl mem-set NAME MEM`: a new balloon target, never above the domain's maxmem (libxl's
+/// `libxl_set_memory_target`). The guest gives memory back at once; it takes more only as far
+/// as the host has it free, and then keeps trying (its target stays where it was set).
+fn mem_set(w: &mut World, node: &str, name: &str, mem: &str) -> Out {
+    let Some(d) = w.node(node).domains.get(name).cloned() else {
+        return invalid_domain(name);
+    };
+    let Some(kb) = mem_size_kb(mem) else {
+        return Out::fail(1, format!("invalid memory size: {mem}\n"));
+    };
+    let mib = kb / 1024;
+    if mib > d.max_memory() {
+        return Out::fail(
+            1,
+            format!(
+                "libxl: error: libxl_mem.c:283:libxl_set_memory_target: Domain {}:memory_dynamic_max must be less than or equal to memory_static_max\n\ncannot set domid {} dynamic max memory to : {mem}\n",
+                d.domid, d.domid
+            ),
+        );
+    }
+    let free = w.node(node).free_memory_mib();
+    let held = mib.min(d.memory_mib.saturating_add(free));
+    if let Some(dom) = w.node_mut(node).domains.get_mut(name) {
+        dom.memory_mib = held;
+        dom.target_mib = (held != mib).then_some(mib);
+    }
+    Out::ok("")
+}
+
+/// `xl vcpu-set NAME N`: vCPUs 0..N online, the rest offline; never more than the domain's
+/// maxvcpus (`libxl_set_vcpuonline`), nor, without `--ignore-host`, a raise past the host's
+/// physical CPUs (xl's own check).
+fn vcpu_set(w: &mut World, node: &str, name: &str, n: &str) -> Out {
+    let Some(d) = w.node(node).domains.get(name).cloned() else {
+        return invalid_domain(name);
+    };
+    let digits = n.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Out::fail(1, "Error: Invalid argument.\n");
+    }
+    let want: u32 = n[..digits].parse().unwrap_or(u32::MAX);
+    if want > d.vcpus && want > xenout::HOST_CPUS {
+        return Out::fail(
+            1,
+            format!(
+                "You are overcommmitting! You have {} physical CPUs and want {want} vCPUs! Aborting, use --ignore-host to continue\n",
+                xenout::HOST_CPUS
+            ),
+        );
+    }
+    let failed = |why: String| {
+        Out::fail(
+            1,
+            format!(
+                "libxl: error: libxl_domain.c:1869:libxl_set_vcpuonline: Domain {}:{why}: Function not implemented\nlibxl_set_vcpuonline failed domid={} max_vcpus={want}, rc: -3\n",
+                d.domid, d.domid
+            ),
+        )
+    };
+    if want == 0 {
+        return failed("Requested 0 VCPUs!".into());
+    }
+    if want > d.max_vcpus() {
+        return failed(format!(
+            "Requested {want} VCPUs, however maxcpus is {}!",
+            d.max_vcpus()
+        ));
+    }
+    if let Some(dom) = w.node_mut(node).domains.get_mut(name) {
+        dom.vcpus = want;
     }
     Out::ok("")
 }

@@ -30,16 +30,21 @@ fn dom0(n: &Node) -> Value {
     })
 }
 
+/// The physical CPUs `xl info` reports (`nr_cpus`); `xl vcpu-set` checks against it.
+pub(crate) const HOST_CPUS: u32 = 8;
+
+/// libxl fills `max_vcpus`/`avail_vcpus` from the running domain (online vCPUs, as set by
+/// `xl vcpu-set`) and `max_memkb`/`target_memkb` from xenstore's `static-max` and `target` (as
+/// set by `xl mem-set`).
 fn domu(name: &str, d: &Domain) -> Value {
-    let kb = d.memory_mib * 1024;
     let mut b = Map::new();
-    b.insert("max_vcpus".into(), json!(d.vcpus));
+    b.insert("max_vcpus".into(), json!(d.max_vcpus()));
     b.insert(
         "avail_vcpus".into(),
         json!((0..d.vcpus).collect::<Vec<_>>()),
     );
-    b.insert("max_memkb".into(), json!(kb));
-    b.insert("target_memkb".into(), json!(kb));
+    b.insert("max_memkb".into(), json!(d.max_memory() * 1024));
+    b.insert("target_memkb".into(), json!(d.target() * 1024));
     b.insert("video_memkb".into(), json!(0));
     b.insert("sched_params".into(), sched());
     b.insert("claim_mode".into(), json!("True"));
@@ -148,8 +153,8 @@ pub(crate) fn info(n: &Node) -> String {
 release                : 6.1.0-56-amd64
 version                : #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)
 machine                : x86_64
-nr_cpus                : 8
-max_cpu_id             : 7
+nr_cpus                : {}
+max_cpu_id             : {}
 nr_nodes               : 1
 cores_per_socket       : 4
 threads_per_core       : 2
@@ -180,6 +185,8 @@ build_id               : 39a640e6f1412319235087391df9f1c5e13ae920
 xend_config_format     : 4
 ",
         n.name,
+        HOST_CPUS,
+        HOST_CPUS - 1,
         n.total_memory_mib,
         n.free_memory_mib(),
         n.dom0_memory_mib,

@@ -435,6 +435,7 @@ pub fn check(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
                 format!("must be 1 to 512, found {}", dom.vcpus),
             );
         }
+        check_domain_limits(dom, dn, loc, out);
         let direct = dom.kernel.is_some();
         match dom.kind {
             GuestType::Pv if dom.bootloader.is_none() && !direct => err(
@@ -611,6 +612,81 @@ pub fn check(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
     check_capacity(d, loc, out);
     check_network(d, loc, out, &known);
     check_ocfs2(d, loc, out, &known);
+}
+
+/// The highest `priority` a domain may have.
+pub const MAX_PRIORITY: u32 = 1000;
+
+/// `maxMemory`, `maxVcpus` (never below what the domain runs with) and `priority`.
+fn check_domain_limits(
+    dom: &crate::model::DomainSpec,
+    dn: &str,
+    loc: &Locator,
+    out: &mut Diagnostics,
+) {
+    let err = |out: &mut Diagnostics, kind: Kind, name: &str, field: &str, msg: String| {
+        out.push(loc.error(kind, name, field, msg));
+    };
+    if let Some(max) = dom.max_memory {
+        if max.bytes() > MAX_MEMORY {
+            err(
+                out,
+                Kind::Domain,
+                dn,
+                "spec.maxMemory",
+                format!("{max} is more than the limit of {}", Size(MAX_MEMORY)),
+            );
+        } else if max.bytes() % MIB != 0 {
+            err(
+                out,
+                Kind::Domain,
+                dn,
+                "spec.maxMemory",
+                format!("{max} must be whole MiB (xl counts memory in MiB)"),
+            );
+        } else if max.bytes() < dom.memory.bytes() {
+            err(
+                out,
+                Kind::Domain,
+                dn,
+                "spec.maxMemory",
+                format!(
+                    "{max} is less than memory {}: Xen cannot run a domain above its maximum",
+                    dom.memory
+                ),
+            );
+        }
+    }
+    if let Some(max) = dom.max_vcpus {
+        if max == 0 || max > 512 {
+            err(
+                out,
+                Kind::Domain,
+                dn,
+                "spec.maxVcpus",
+                format!("must be 1 to 512, found {max}"),
+            );
+        } else if max < dom.vcpus {
+            err(
+                out,
+                Kind::Domain,
+                dn,
+                "spec.maxVcpus",
+                format!(
+                "{max} is less than vcpus {}: Xen cannot bring more vCPUs online than the maximum",
+                dom.vcpus),
+            );
+        }
+    }
+    if dom.priority > MAX_PRIORITY {
+        err(
+            out,
+            Kind::Domain,
+            dn,
+            "spec.priority",
+            format!("must be 0 to {MAX_PRIORITY}, found {}", dom.priority),
+        );
+    }
 }
 
 fn join(names: &[Name]) -> String {
