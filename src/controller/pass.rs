@@ -227,7 +227,7 @@ impl Pass<'_> {
                 out.applied = done_of(&e);
                 let object = match &e {
                     ExecError::Failed { failed, .. } | ExecError::NotVerified { failed, .. } => {
-                        status::object_of(failed, d, &plan.allocation)
+                        failed.object(d, &plan.allocation)
                     }
                     ExecError::Locked { .. }
                     | ExecError::Io { .. }
