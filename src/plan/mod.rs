@@ -9,6 +9,7 @@
 pub mod action;
 mod domains;
 mod host;
+pub mod rollback;
 pub mod saved;
 mod storage;
 
