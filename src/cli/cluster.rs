@@ -113,12 +113,20 @@ fn target_snapshot(
     on: &On,
 ) -> Result<Result<(TargetHandle, Snapshot), ExitCode>> {
     let sources = read_state(state, rev)?;
-    let first = match crate::validate::validate(&sources, &Default::default()) {
+    snapshot_of(&sources, on)
+}
+
+/// Validates `sources`, opens the target and observes it.
+fn snapshot_of(
+    sources: &[crate::load::Source],
+    on: &On,
+) -> Result<Result<(TargetHandle, Snapshot), ExitCode>> {
+    let first = match crate::validate::validate(sources, &Default::default()) {
         Ok(v) => v,
         Err(diags) => return Ok(Err(print_invalid(ReconcileError::Invalid(diags))?)),
     };
     let handle = on.open(&first.desired)?;
-    match snapshot(&sources, handle.transport()) {
+    match snapshot(sources, handle.transport()) {
         Ok(s) => {
             for w in &s.validated.warnings {
                 eprintln!("{w}");
@@ -174,7 +182,8 @@ pub fn cmd_apply(
 ) -> Result<ExitCode> {
     // Held across observing, planning and applying: what is applied is what was planned.
     let lock = Lock::acquire(on.state_dir)?;
-    let (handle, snap) = match target_snapshot(state, rev, on)? {
+    let sources = read_state(state, rev)?;
+    let (handle, snap) = match snapshot_of(&sources, on)? {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
@@ -195,7 +204,6 @@ pub fn cmd_apply(
         println!("Nothing was changed.");
         return Ok(ExitCode::SUCCESS);
     }
-    let sources = read_state(state, rev)?;
     let ctx = ApplyCtx::new(&sources, handle.transport());
     let applied = reconcile::apply(approved, &ctx, &mut print_progress);
     handle.finish()?;

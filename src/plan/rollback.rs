@@ -91,7 +91,7 @@ pub fn after_failed_migration(
             .and_then(|s| s.drbd.known())
             .and_then(|x| x.resources.get(res))
             .and_then(|r| r.kernel.as_ref())
-            .map_or(true, |k| k.role == Role::Primary)
+            .is_none_or(|k| k.role == Role::Primary)
     };
     let mut demote = Vec::new();
     let mut single = Vec::new();
