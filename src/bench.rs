@@ -122,6 +122,8 @@ pub fn run(
         if plan.is_empty() {
             continue;
         }
+        // The executor alone, timed apart from the observation `reconcile::apply` makes after
+        // it (the next round times that on its own).
         let v = &snap.validated;
         let observe = crate::reconcile::observer(v, &sim);
         let exec = Executor {
@@ -131,20 +133,24 @@ pub fn run(
             observe: &observe,
             stop: None,
             settle: None,
+            deps: crate::exec::Deps::of(&v.desired, &plan.allocation),
         };
         timed(
             &mut steps,
             &format!("apply on the simulator ({round})"),
             || {
                 let r = exec.run(&plan, &mut |_| {});
-                let detail = match &r {
-                    Ok(n) => format!("{n} actions"),
-                    Err(e) => format!("failed: {e}"),
+                let detail = match r.failed.first() {
+                    None => format!("{} actions", r.ran.len()),
+                    Some(f) => format!("failed: {f}"),
+                };
+                let r = match r.failed.first() {
+                    None => Ok(r.ran.len()),
+                    Some(f) => Err(f.to_string()),
                 };
                 (r, detail)
             },
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
     }
     Ok(steps.done)
 }

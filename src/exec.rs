@@ -3,7 +3,12 @@
 //! Every command goes to the journal; after each stage the touched nodes are observed again and
 //! each action's effect is checked — again, at growing intervals, while the effect may still be
 //! settling (a domain Xen has not reaped yet, a DRBD role change in flight), up to a limit per
-//! kind of action. Executing never re-plans: a failure stops the run and says what completed.
+//! kind of action.
+//!
+//! A failure stays with its object: an action that fails marks its object (and, for a domain,
+//! the volumes it uses) failed, and later actions whose object is failed or uses a failed object
+//! are skipped; everything else runs on through the later stages. Executing never re-plans; the
+//! one caller, [`crate::reconcile::apply`], decides anything beyond the plan and reports it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -13,12 +18,14 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::alloc::Allocation;
 use crate::drivers::drbd::Role;
-use crate::model::Name;
+use crate::model::{Desired, Name};
 use crate::observe::{NodeState, PartKind, Unknown};
-use crate::plan::{Action, Plan};
-use crate::transport::{Cmd, Output, Transport};
+use crate::plan::{Action, Plan, Stage};
+use crate::transport::{Cmd, Output, Transport, TransportError};
 
+/// Why an apply could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("another apply ({holder}) holds the lock {path}; wait for it to finish")]
@@ -28,46 +35,179 @@ pub enum ExecError {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("stage {stage} failed on {node}: {action}: {detail}; {done} action(s) completed before it (see the journal)")]
-    Failed {
-        stage: usize,
-        node: Name,
-        action: String,
-        detail: String,
-        done: usize,
-        /// The action that failed.
-        failed: Box<Action>,
-    },
-    #[error("stage {stage}: after `{action}` on {node}, {detail}; {done} action(s) completed (see the journal)")]
-    NotVerified {
-        stage: usize,
-        node: Name,
-        action: String,
-        detail: String,
-        done: usize,
-        /// The action whose effect was not seen.
-        failed: Box<Action>,
-    },
-    /// A stop was asked for: the run ended after a complete stage.
-    #[error("stopped after stage {stage} of {total} as asked; {done} action(s) completed, the rest is left to the next reconcile")]
-    Interrupted {
-        stage: usize,
-        total: usize,
-        done: usize,
-    },
 }
 
 impl ExecError {
-    /// Worth retrying on the next reconcile (a node that did not answer, a check that may pass
+    /// Worth retrying on the next reconcile rather than needing an operator.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ExecError::Locked { .. } => true,
+            ExecError::Io { .. } => false,
+        }
+    }
+}
+
+/// How one action failed on its node (Ganeti's `RpcResult`: offline is not failed).
+#[derive(Debug, thiserror::Error)]
+pub enum NodeFailure {
+    /// The node did not answer, or its answer broke off: the command may not have run.
+    #[error("{0}")]
+    Unreachable(TransportError),
+    /// A command ran and failed.
+    #[error("{detail}")]
+    Command {
+        argv: Vec<String>,
+        status: Option<i32>,
+        stderr: String,
+        /// The failure in a sentence (a `timeout` that ran out says so).
+        detail: String,
+    },
+    /// A check before writing refused: nothing was written.
+    #[error("refused, nothing was written: {0}")]
+    Refused(String),
+    /// The commands succeeded but the effect was not seen on the node afterwards.
+    #[error("{0}")]
+    NotVerified(String),
+}
+
+impl NodeFailure {
+    /// Worth retrying on a later reconcile (a node that did not answer, an effect that may show
     /// once things settle) rather than needing an operator.
     pub fn is_transient(&self) -> bool {
         match self {
-            ExecError::Locked { .. }
-            | ExecError::NotVerified { .. }
-            | ExecError::Interrupted { .. } => true,
-            ExecError::Failed { detail, .. } => detail.contains("unreachable"),
-            ExecError::Io { .. } => false,
+            NodeFailure::Unreachable(e) => e.is_transient(),
+            NodeFailure::NotVerified(_) => true,
+            NodeFailure::Command { .. } | NodeFailure::Refused(_) => false,
         }
+    }
+}
+
+/// An action that failed (after its verification was given its patience).
+#[derive(Debug)]
+pub struct Failed {
+    /// 1-based stage number.
+    pub stage: usize,
+    pub object: String,
+    pub action: Action,
+    pub failure: NodeFailure,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stage {}: {}: {}: {}",
+            self.stage,
+            self.action.node(),
+            self.action.describe(),
+            self.failure
+        )
+    }
+}
+
+/// An action not run because an object it depends on failed in this apply.
+#[derive(Clone, Debug)]
+pub struct Skipped {
+    pub stage: usize,
+    pub object: String,
+    pub action: Action,
+    /// The failed object it waits on (itself, or one it uses).
+    pub because: String,
+}
+
+/// What running stages did, action by action.
+#[derive(Debug, Default)]
+pub struct Run {
+    /// Ran and verified.
+    pub ran: Vec<Action>,
+    pub failed: Vec<Failed>,
+    pub skipped: Vec<Skipped>,
+    /// A stop was asked for: `(stages run, total)`; the rest is left to the next reconcile.
+    pub interrupted: Option<(usize, usize)>,
+    /// Objects failed so far (their own failures, or those of what holds them).
+    pub failed_objects: BTreeSet<String>,
+}
+
+/// Which object each action works for, and which objects each object uses: a domain uses its
+/// volumes and bridges, a volume its nodes (their meta-data LV), a bridge the bonds it has as
+/// ports. A failure skips what uses the failed object, directly or through others.
+pub struct Deps<'a> {
+    object: Box<dyn Fn(&Action) -> String + Sync + 'a>,
+    uses: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl<'a> Deps<'a> {
+    /// The dependencies the desired state declares.
+    pub fn of(d: &'a Desired, alloc: &'a Allocation) -> Deps<'a> {
+        let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (name, dom) in &d.domains {
+            let e = uses.entry(format!("Domain/{name}")).or_default();
+            e.extend(dom.disks.iter().map(|k| format!("Volume/{}", k.volume)));
+            e.extend(dom.nics.iter().map(|n| format!("Bridge/{}", n.bridge)));
+        }
+        for (name, v) in &d.volumes {
+            let e = uses.entry(format!("Volume/{name}")).or_default();
+            e.extend(v.nodes.iter().map(|n| format!("Node/{n}")));
+        }
+        for (name, b) in &d.bridges {
+            let e = uses.entry(format!("Bridge/{name}")).or_default();
+            e.extend(
+                b.ports
+                    .iter()
+                    .filter(|p| d.bonds.keys().any(|bond| bond.as_str() == p.as_str()))
+                    .map(|p| format!("Bond/{p}")),
+            );
+        }
+        Deps {
+            object: Box::new(move |a: &Action| a.object(d, alloc)),
+            uses,
+        }
+    }
+
+    /// Every node is one object: a failure skips what comes later on its node only.
+    pub fn per_node() -> Deps<'static> {
+        Deps {
+            object: Box::new(|a: &Action| format!("Node/{}", a.node())),
+            uses: BTreeMap::new(),
+        }
+    }
+
+    pub fn object(&self, a: &Action) -> String {
+        (self.object)(a)
+    }
+
+    /// The objects a failure of `a` marks failed: its own, and for a domain the volumes it uses
+    /// (their later role steps — demote the migration source, back to one primary — are there
+    /// for the domain's move and must not run while it is where it was).
+    pub fn fails_with(&self, a: &Action) -> Vec<String> {
+        let object = self.object(a);
+        let mut out = vec![object.clone()];
+        if object.starts_with("Domain/") {
+            out.extend(
+                self.uses
+                    .get(&object)
+                    .into_iter()
+                    .flatten()
+                    .filter(|o| o.starts_with("Volume/"))
+                    .cloned(),
+            );
+        }
+        out
+    }
+
+    /// The failed object `a` waits on, if any: its own object or one it uses, transitively.
+    pub fn blocked_by(&self, a: &Action, failed: &BTreeSet<String>) -> Option<String> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![self.object(a)];
+        while let Some(o) = todo.pop() {
+            if failed.contains(&o) {
+                return Some(o);
+            }
+            if seen.insert(o.clone()) {
+                todo.extend(self.uses.get(&o).into_iter().flatten().cloned());
+            }
+        }
+        None
     }
 }
 
@@ -77,6 +217,7 @@ impl ExecError {
 /// the message only, and is never removed: removing races with the next opener.
 pub struct Lock {
     _held: crate::fsutil::FileLock,
+    dir: PathBuf,
 }
 
 impl Lock {
@@ -89,7 +230,10 @@ impl Lock {
         match crate::fsutil::FileLock::try_acquire(&path) {
             Ok(Some(mut held)) => {
                 let _ = held.write_pid();
-                Ok(Lock { _held: held })
+                Ok(Lock {
+                    _held: held,
+                    dir: state_dir.into(),
+                })
             }
             Ok(None) => {
                 let holder = crate::fsutil::holder(&path);
@@ -101,6 +245,11 @@ impl Lock {
                 error: std::io::Error::other(e.to_string()),
             }),
         }
+    }
+
+    /// The state directory this lock holds.
+    pub fn state_dir(&self) -> &Path {
+        &self.dir
     }
 }
 
@@ -117,8 +266,16 @@ pub struct Entry<'a> {
     pub stderr: String,
 }
 
+/// How one action of a node's share of a stage went.
+enum Step {
+    Ran,
+    Failed(NodeFailure),
+    /// Not run: the failed object it waits on.
+    Skipped(String),
+}
+
 /// What each action of one node's share of a stage did.
-type NodeOutcome<'p> = Vec<(&'p Action, Result<(), String>)>;
+type NodeOutcome<'p> = Vec<(&'p Action, Step)>;
 
 /// What happened, for progress lines.
 pub enum Event<'a> {
@@ -132,6 +289,12 @@ pub enum Event<'a> {
         action: &'a Action,
         ok: bool,
     },
+    /// Not run: `because` (an object) failed earlier in this apply.
+    Skipped {
+        node: &'a Name,
+        action: &'a Action,
+        because: &'a str,
+    },
     /// An action's effect is not visible yet; the node is observed again after `wait`.
     Waiting {
         node: &'a Name,
@@ -141,19 +304,23 @@ pub enum Event<'a> {
     },
 }
 
-pub struct Executor<'a> {
-    pub transport: &'a dyn Transport,
+/// Runs stages on nodes. Built only by [`crate::reconcile::apply`] (and the benchmark): every
+/// caller applies a plan through that one function.
+pub(crate) struct Executor<'a> {
+    pub(crate) transport: &'a dyn Transport,
     /// Extra LVM words for this environment (see `Action::cmds`); empty in production.
-    pub lvm_extra: Vec<String>,
+    pub(crate) lvm_extra: Vec<String>,
     /// Appended JSON lines; None keeps no journal.
-    pub journal: Option<PathBuf>,
+    pub(crate) journal: Option<PathBuf>,
     /// Observes a node again after a stage, to verify the actions: only the parts named (the
     /// rest may come back unknown).
-    pub observe: &'a (dyn Fn(&Name, &BTreeSet<PartKind>) -> NodeState + Sync),
+    pub(crate) observe: &'a (dyn Fn(&Name, &BTreeSet<PartKind>) -> NodeState + Sync),
     /// Set from outside to stop after the stage that is running (graceful shutdown).
-    pub stop: Option<&'a AtomicBool>,
+    pub(crate) stop: Option<&'a AtomicBool>,
     /// How a failed verification is tried again; None verifies once.
-    pub settle: Option<Settle>,
+    pub(crate) settle: Option<Settle>,
+    /// What each action belongs to and what depends on it.
+    pub(crate) deps: Deps<'a>,
 }
 
 /// Verification tried again while an effect may still be settling: after `step`, doubling up
@@ -185,122 +352,146 @@ pub fn patience(a: &Action) -> Duration {
 }
 
 impl<'a> Executor<'a> {
-    /// An executor for real (or simulated) nodes: journal at `journal`, verification settling
-    /// as real nodes need ([`SETTLE`]), no stop flag, no extra LVM words.
-    pub fn new(
-        transport: &'a dyn Transport,
-        observe: &'a (dyn Fn(&Name, &BTreeSet<PartKind>) -> NodeState + Sync),
-        journal: PathBuf,
-    ) -> Executor<'a> {
-        Executor {
-            transport,
-            lvm_extra: Vec::new(),
-            journal: Some(journal),
-            observe,
-            stop: None,
-            settle: Some(SETTLE),
-        }
-    }
-
-    /// Runs every stage of the plan; returns the number of actions completed.
-    pub fn run(&self, plan: &Plan, progress: &mut dyn FnMut(Event)) -> Result<usize, ExecError> {
-        let mut done = 0;
+    /// Runs every stage of the plan, stopping between stages when asked.
+    pub(crate) fn run(&self, plan: &Plan, progress: &mut dyn FnMut(Event)) -> Run {
+        let mut run = Run::default();
         let total = plan.stages.len();
         for (i, stage) in plan.stages.iter().enumerate() {
-            if i > 0 && self.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
-                return Err(ExecError::Interrupted {
-                    stage: i,
-                    total,
-                    done,
-                });
+            if self.stopping(i) {
+                run.interrupted = Some((i, total));
+                break;
             }
-            progress(Event::Stage {
-                index: i + 1,
-                total,
-                title: &stage.title,
-            });
-            let mut per_node: BTreeMap<&Name, Vec<&Action>> = BTreeMap::new();
-            for a in &stage.actions {
-                per_node.entry(a.node()).or_default().push(a);
-            }
-            let results: Vec<(&Name, NodeOutcome)> = std::thread::scope(|scope| {
-                let handles: Vec<_> = per_node
-                    .iter()
-                    .map(|(node, actions)| {
-                        let node = *node;
-                        let actions = actions.clone();
-                        scope.spawn(move || (node, self.run_node(i + 1, node, &actions)))
-                    })
-                    .collect();
-                handles.into_iter().filter_map(|h| h.join().ok()).collect()
-            });
-            let mut failure = None;
-            for (node, outcomes) in &results {
-                for (action, r) in outcomes {
-                    progress(Event::Action {
-                        node,
-                        action,
-                        ok: r.is_ok(),
-                    });
-                    match r {
-                        Ok(()) => done += 1,
-                        Err(detail) if failure.is_none() => {
-                            failure = Some(((*node).clone(), *action, detail.clone()));
-                        }
-                        Err(_) => {}
+            self.run_stage(i + 1, total, stage, &mut run, false, progress);
+        }
+        run
+    }
+
+    /// Whether a stop was asked for before stage `i` (0-based; the first stage always runs).
+    pub(crate) fn stopping(&self, i: usize) -> bool {
+        i > 0 && self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
+    /// Runs one stage: the nodes in parallel, then each touched node observed again and every
+    /// action that ran verified. Actions whose object depends on a failed one are skipped —
+    /// unless `compensating`: a step that undoes a failure runs for the very object that failed.
+    pub(crate) fn run_stage(
+        &self,
+        index: usize,
+        total: usize,
+        stage: &Stage,
+        run: &mut Run,
+        compensating: bool,
+        progress: &mut dyn FnMut(Event),
+    ) {
+        progress(Event::Stage {
+            index,
+            total,
+            title: &stage.title,
+        });
+        let mut per_node: BTreeMap<&Name, Vec<&Action>> = BTreeMap::new();
+        for a in &stage.actions {
+            per_node.entry(a.node()).or_default().push(a);
+        }
+        let failed_before = if compensating {
+            BTreeSet::new()
+        } else {
+            run.failed_objects.clone()
+        };
+        let results: Vec<(&Name, NodeOutcome)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = per_node
+                .iter()
+                .map(|(node, actions)| {
+                    let (node, actions, failed) = (*node, actions.clone(), &failed_before);
+                    scope.spawn(move || (node, self.run_node(index, node, &actions, failed)))
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        let mut to_verify: BTreeMap<&Name, Vec<&Action>> = BTreeMap::new();
+        for (node, outcomes) in results {
+            for (action, step) in outcomes {
+                match step {
+                    Step::Ran => {
+                        progress(Event::Action {
+                            node,
+                            action,
+                            ok: true,
+                        });
+                        to_verify.entry(node).or_default().push(action);
+                    }
+                    Step::Failed(failure) => {
+                        progress(Event::Action {
+                            node,
+                            action,
+                            ok: false,
+                        });
+                        self.record_failure(run, index, action, failure);
+                    }
+                    Step::Skipped(because) => {
+                        progress(Event::Skipped {
+                            node,
+                            action,
+                            because: &because,
+                        });
+                        run.skipped.push(Skipped {
+                            stage: index,
+                            object: self.deps.object(action),
+                            action: action.clone(),
+                            because,
+                        });
                     }
                 }
             }
-            if let Some((node, action, detail)) = failure {
-                return Err(ExecError::Failed {
-                    stage: i + 1,
-                    node,
-                    action: action.describe(),
-                    detail,
-                    done,
-                    failed: Box::new(action.clone()),
-                });
-            }
-            // Verify: observe the touched nodes again and check each action's effect.
-            for (node, actions) in &per_node {
-                if let Err((a, detail)) = self.verify_node(node, actions, progress) {
-                    return Err(ExecError::NotVerified {
-                        stage: i + 1,
-                        node: (*node).clone(),
-                        action: a.describe(),
-                        detail,
-                        done,
-                        failed: Box::new(a.clone()),
-                    });
+        }
+        for (node, actions) in &to_verify {
+            for (a, r) in self.verify_node(node, actions, progress) {
+                match r {
+                    Ok(()) => run.ran.push(a.clone()),
+                    Err(detail) => {
+                        self.record_failure(run, index, a, NodeFailure::NotVerified(detail))
+                    }
                 }
             }
         }
-        Ok(done)
+    }
+
+    fn record_failure(&self, run: &mut Run, stage: usize, a: &Action, failure: NodeFailure) {
+        run.failed_objects.extend(self.deps.fails_with(a));
+        run.failed.push(Failed {
+            stage,
+            object: self.deps.object(a),
+            action: a.clone(),
+            failure,
+        });
     }
 
     /// Checks every action's effect on a fresh observation of `node`, observing again while an
-    /// effect is still within its [`patience`].
+    /// effect is still within its [`patience`]; one result per action.
     fn verify_node<'p>(
         &self,
         node: &Name,
         actions: &[&'p Action],
         progress: &mut dyn FnMut(Event),
-    ) -> Result<(), (&'p Action, String)> {
+    ) -> Vec<(&'p Action, Result<(), String>)> {
         let parts: BTreeSet<PartKind> = actions.iter().filter_map(|a| part_of(a)).collect();
         if parts.is_empty() {
-            return Ok(());
+            return actions.iter().map(|a| (*a, Ok(()))).collect();
         }
         let started = Instant::now();
         let mut wait = self.settle.map_or(Duration::ZERO, |s| s.step);
         let mut state = (self.observe)(node, &parts);
+        let mut out = Vec::new();
         for a in actions {
-            while let Err(detail) = verify(a, &state) {
+            let r = loop {
+                let Err(detail) = verify(a, &state) else {
+                    break Ok(());
+                };
                 let Some(s) = self.settle else {
-                    return Err((*a, detail));
+                    break Err(detail);
                 };
                 if started.elapsed() + wait > (s.patience)(a) {
                     let waited = started.elapsed().as_secs_f64();
-                    return Err((*a, format!("{detail} (still so after {waited:.1} s)")));
+                    break Err(format!("{detail} (still so after {waited:.1} s)"));
                 }
                 progress(Event::Waiting {
                     node,
@@ -311,52 +502,87 @@ impl<'a> Executor<'a> {
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(s.max_step);
                 state = (self.observe)(node, &parts);
-            }
+            };
+            out.push((*a, r));
         }
-        Ok(())
+        out
     }
 
-    fn run_node<'p>(&self, stage: usize, node: &Name, actions: &[&'p Action]) -> NodeOutcome<'p> {
+    /// Runs a node's share of a stage in order; after a failure the node's later actions still
+    /// run unless they depend on what failed.
+    fn run_node<'p>(
+        &self,
+        stage: usize,
+        node: &Name,
+        actions: &[&'p Action],
+        failed_before: &BTreeSet<String>,
+    ) -> NodeOutcome<'p> {
+        let mut failed = failed_before.clone();
         let mut out = Vec::new();
         for a in actions {
-            let r = self.run_action(stage, node, a);
-            let failed = r.is_err();
-            out.push((*a, r));
-            if failed {
-                break;
+            if let Some(because) = self.deps.blocked_by(a, &failed) {
+                out.push((*a, Step::Skipped(because)));
+                continue;
+            }
+            match self.run_action(stage, node, a) {
+                Ok(()) => out.push((*a, Step::Ran)),
+                Err(f) => {
+                    failed.extend(self.deps.fails_with(a));
+                    out.push((*a, Step::Failed(f)));
+                }
             }
         }
         out
     }
 
-    fn run_action(&self, stage: usize, node: &Name, a: &Action) -> Result<(), String> {
+    fn run_action(&self, stage: usize, node: &Name, a: &Action) -> Result<(), NodeFailure> {
         // The reads that prove a device blank come first, at the moment of writing.
         for check in a.checks() {
             let out = self.run_one(stage, node, a, &check.cmd())?;
             if let Err(reason) = check.judge(&out) {
-                return Err(format!("refused, nothing was written: {reason}"));
+                return Err(NodeFailure::Refused(reason));
             }
         }
         for cmd in a.cmds(&self.lvm_extra) {
             let out = self.run_one(stage, node, a, &cmd)?;
             if !out.success() {
-                return Err(describe(&cmd, &out));
+                return Err(NodeFailure::Command {
+                    detail: describe(&cmd, &out),
+                    argv: cmd.argv,
+                    status: out.status,
+                    stderr: out.stderr,
+                });
             }
         }
         Ok(())
     }
 
-    /// Runs one command of `a` on `node` and journals it; Err when the transport failed.
-    fn run_one(&self, stage: usize, node: &Name, a: &Action, cmd: &Cmd) -> Result<Output, String> {
+    /// Runs one command of `a` on `node` and journals it; Err when the node did not answer.
+    fn run_one(
+        &self,
+        stage: usize,
+        node: &Name,
+        a: &Action,
+        cmd: &Cmd,
+    ) -> Result<Output, NodeFailure> {
         let outs = self
             .transport
             .run_batch(node.as_str(), std::slice::from_ref(cmd));
         let out = match outs {
             Ok(mut v) if !v.is_empty() => v.remove(0),
-            Ok(_) => return Err("the transport returned no output".into()),
+            Ok(_) => {
+                let e = TransportError::Interrupted {
+                    node: node.to_string(),
+                    completed: 0,
+                    total: 1,
+                    reason: "the transport returned no output".into(),
+                };
+                self.log(stage, node, a, cmd, None, &e.to_string());
+                return Err(NodeFailure::Unreachable(e));
+            }
             Err(e) => {
                 self.log(stage, node, a, cmd, None, &e.to_string());
-                return Err(e.to_string());
+                return Err(NodeFailure::Unreachable(e));
             }
         };
         self.log(stage, node, a, cmd, out.status, &out.stderr);
@@ -664,7 +890,7 @@ mod tests {
         a: Action,
         settle: Option<Settle>,
         seen: impl Fn(usize) -> NodeState + Sync,
-    ) -> (Result<usize, ExecError>, usize) {
+    ) -> (Result<usize, String>, usize) {
         let count = AtomicUsize::new(0);
         let observe = |_: &Name, _: &BTreeSet<PartKind>| seen(count.fetch_add(1, Ordering::SeqCst));
         let exec = Executor {
@@ -674,8 +900,13 @@ mod tests {
             observe: &observe,
             stop: None,
             settle,
+            deps: Deps::per_node(),
         };
         let r = exec.run(&plan_of(a), &mut |_| {});
+        let r = match r.failed.first() {
+            None => Ok(r.ran.len()),
+            Some(f) => Err(f.to_string()),
+        };
         (r, count.load(Ordering::SeqCst))
     }
 
@@ -703,14 +934,14 @@ mod tests {
             _ => node_with(&[("dns", false)]),
         });
         assert_eq!(looks, 1);
-        let e = r.unwrap_err().to_string();
+        let e = r.unwrap_err();
         assert!(e.contains("domain dns is not running"), "{e}");
     }
 
     #[test]
     fn an_effect_that_never_shows_fails_once_patience_is_spent() {
         let (r, looks) = run(create(), Some(quick(true)), |_| node_with(&[]));
-        let e = r.unwrap_err().to_string();
+        let e = r.unwrap_err();
         assert!(
             e.contains("domain dns is not running (still so after"),
             "{e}"
@@ -736,7 +967,7 @@ mod tests {
     #[test]
     fn an_unobserved_part_is_named_not_taken_for_absence() {
         let (r, _) = run(create(), None, |_| interpret(&Probe::default(), &[]));
-        let e = r.unwrap_err().to_string();
+        let e = r.unwrap_err();
         assert!(
             e.contains("Xen could not be observed: no output for xl"),
             "{e}"
@@ -757,6 +988,7 @@ mod tests {
             observe: &observe,
             stop: None,
             settle: None,
+            deps: Deps::per_node(),
         };
         let mut plan = plan_of(create());
         plan.stages.push(Stage {
@@ -765,7 +997,7 @@ mod tests {
                 node: "nodea".parse().unwrap(),
             }],
         });
-        assert_eq!(exec.run(&plan, &mut |_| {}).unwrap(), 2);
+        assert_eq!(exec.run(&plan, &mut |_| {}).ran.len(), 2);
         // The O2CB stage changes nothing verification reads: no observation at all.
         assert_eq!(
             *asked.lock().unwrap(),

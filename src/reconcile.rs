@@ -1,16 +1,22 @@
-//! One reconcile pass, as the CLI and the controller run it: validate the desired state, observe
-//! every node (in parallel, one batch each), allocate with what the cluster already uses, and
-//! plan. The observing depends on the allocation (which devices to look at) and the allocation
-//! on the observation (sticky values), so a second observation follows when the first one looked
-//! at the wrong devices.
+//! One reconcile pass, as the CLI, the controller and failover run it: validate the desired
+//! state, observe every node (in parallel, one batch each), allocate with what the cluster
+//! already uses, and plan ([`snapshot`], [`plan_for`]); then, under the apply lock, [`approve`]
+//! the plan (proving a saved one) and [`apply`] it — the one apply path — which returns what
+//! ran, failed and was skipped, and a [`Decision`] for the caller to print, schedule or record.
+//! The observing depends on the allocation (which devices to look at) and the allocation on the
+//! observation (sticky values), so a second observation follows when the first one looked at the
+//! wrong devices.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use crate::diag::Diagnostic;
+use crate::exec::{Deps, Event, Executor, Failed, Lock, Run, Settle, Skipped, SETTLE};
 use crate::load::Source;
 use crate::model::{Desired, Name};
 use crate::observe::{observe_node, NodeState, Observed, PartKind, Probe};
-use crate::plan::{plan, Plan, PlanError, Policy};
+use crate::plan::{plan, Action, Plan, PlanError, Policy};
 use crate::transport::Transport;
 use crate::validate::{validate, Validated};
 
@@ -143,4 +149,309 @@ pub fn plan_for(s: &Snapshot, prune_flag: bool) -> Result<Plan, ReconcileError> 
 /// The desired state's node names, for transports that need to know them up front.
 pub fn node_names(d: &Desired) -> Vec<String> {
     d.nodes.keys().map(|n| n.to_string()).collect()
+}
+
+/// A plan cleared to run: made under the apply lock from the snapshot it will run against,
+/// and, for a saved plan, proved to be the plan xenflux makes now. Only [`approve`] makes one.
+pub struct Approved<'a> {
+    lock: &'a Lock,
+    snap: &'a Snapshot,
+    plan: Plan,
+}
+
+impl Approved<'_> {
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+}
+
+/// What is to be applied.
+pub enum Intent<'a> {
+    /// The plan made now.
+    Fresh,
+    /// A plan saved earlier (`plan --out`); `path` names it in messages.
+    Saved { path: &'a str, plan: &'a Plan },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApproveError {
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+    #[error(transparent)]
+    Saved(#[from] crate::plan::saved::SavedPlanError),
+}
+
+/// Plans against `snap` under the lock and, for a saved plan, proves it is that plan (same
+/// observation, same actions; made with `--prune` only if prune is on now).
+pub fn approve<'a>(
+    lock: &'a Lock,
+    snap: &'a Snapshot,
+    prune: bool,
+    intent: Intent,
+) -> Result<Approved<'a>, ApproveError> {
+    let now = plan_for(snap, prune)?;
+    if let Intent::Saved { path, plan: saved } = intent {
+        let with_prune = match prune {
+            true => None,
+            false => Some(plan_for(snap, true)?),
+        };
+        crate::plan::saved::prove(path, saved, &now, with_prune.as_ref())?;
+    }
+    Ok(Approved {
+        lock,
+        snap,
+        plan: now,
+    })
+}
+
+/// How an apply reaches the cluster.
+pub struct ApplyCtx<'a> {
+    /// The desired state, for the observation after applying.
+    pub sources: &'a [Source],
+    pub transport: &'a dyn Transport,
+    /// Set from outside to stop after the running stage.
+    pub stop: Option<&'a AtomicBool>,
+    /// How verification waits for effects to settle; None looks once (the simulator needs no
+    /// patience).
+    pub settle: Option<Settle>,
+    /// Keep the journal in `STATE_DIR/journal.jsonl`.
+    pub journal: bool,
+    /// The commit applied, for the in-flight marker.
+    pub commit: Option<&'a str>,
+}
+
+impl<'a> ApplyCtx<'a> {
+    /// Real (or simulated) nodes: journal kept, verification as patient as real nodes need.
+    pub fn new(sources: &'a [Source], transport: &'a dyn Transport) -> ApplyCtx<'a> {
+        ApplyCtx {
+            sources,
+            transport,
+            stop: None,
+            settle: Some(SETTLE),
+            journal: true,
+            commit: None,
+        }
+    }
+}
+
+/// What should happen next, for the caller to print, schedule or record (kube-runtime's
+/// `Action`): the reconciler decides, the runtime schedules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Everything planned ran and was verified; nothing is left but what is blocked.
+    Done,
+    /// Progress was made and a plan made afresh has more (a step waits on the one before it,
+    /// or a stop was asked for): run again soon, after the runtime's short delay.
+    Requeue,
+    /// Something failed: try again with a backoff kept for `object` (the first that failed).
+    /// `transient` when every failure may pass by itself (a node that did not answer, an effect
+    /// that did not show yet).
+    Retry { object: String, transient: bool },
+}
+
+/// The observation after applying and the plan it gives: normally empty.
+pub struct After {
+    pub snapshot: Snapshot,
+    pub plan: Plan,
+}
+
+/// A failed live migration undone in the same apply.
+#[derive(Debug)]
+pub struct RolledBack {
+    pub domain: String,
+    /// Where the domain runs, and keeps its one Primary.
+    pub kept_on: Option<Name>,
+    /// The compensating actions that ran and were verified.
+    pub ran: Vec<Action>,
+    /// Why nothing (or not everything) could be undone.
+    pub problem: Option<String>,
+}
+
+/// What an apply did, action by action, and what comes next.
+pub struct Applied {
+    /// The plan that was applied.
+    pub plan: Plan,
+    /// Ran and verified.
+    pub ran: Vec<Action>,
+    /// Failed (after verification was given its patience), rollback steps included.
+    pub failed: Vec<Failed>,
+    /// Not run because an object they depend on failed.
+    pub skipped: Vec<Skipped>,
+    pub rolled_back: Vec<RolledBack>,
+    /// A stop was asked for: `(stages run, total)`.
+    pub interrupted: Option<(usize, usize)>,
+    /// The cluster observed again after applying.
+    pub after: Result<After, ReconcileError>,
+    pub decision: Decision,
+}
+
+impl Applied {
+    /// Everything planned ran and was verified.
+    pub fn complete(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && self.interrupted.is_none()
+    }
+}
+
+/// The marker of an apply in progress (`STATE_DIR/controller/inflight.json`): present after a
+/// forced stop, so the controller's next start reports the unfinished run.
+pub fn inflight_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("controller").join("inflight.json")
+}
+
+/// The one way a plan is applied, whoever asks (CLI, controller, failover): under the lock the
+/// plan was approved with, with the in-flight marker set, stage by stage through the executor
+/// (a failure stays with its object; a failed live migration is rolled back in the same apply),
+/// then the cluster observed again to decide what comes next.
+pub fn apply(approved: Approved, ctx: &ApplyCtx, progress: &mut dyn FnMut(Event)) -> Applied {
+    let Approved { lock, snap, plan } = approved;
+    let state_dir = lock.state_dir();
+    let marker = mark_inflight(state_dir, ctx, &plan);
+    let v = &snap.validated;
+    let observe = observer(v, ctx.transport);
+    let (run, rolled_back) = {
+        let exec = Executor {
+            transport: ctx.transport,
+            lvm_extra: Vec::new(),
+            journal: ctx.journal.then(|| state_dir.join("journal.jsonl")),
+            observe: &observe,
+            stop: ctx.stop,
+            settle: ctx.settle,
+            deps: Deps::of(&v.desired, &plan.allocation),
+        };
+        run_stages(&exec, &plan, &v.desired, progress)
+    };
+    let _ = std::fs::remove_file(&marker);
+    let after = snapshot(ctx.sources, ctx.transport).and_then(|snapshot| {
+        let plan = plan_for(&snapshot, false)?;
+        Ok(After { snapshot, plan })
+    });
+    let decision = decide(&run, &after, &v.desired);
+    Applied {
+        plan,
+        ran: run.ran,
+        failed: run.failed,
+        skipped: run.skipped,
+        rolled_back,
+        interrupted: run.interrupted,
+        after,
+        decision,
+    }
+}
+
+/// Writes the in-flight marker (best effort); returns its path.
+fn mark_inflight(state_dir: &Path, ctx: &ApplyCtx, plan: &Plan) -> PathBuf {
+    let marker = inflight_path(state_dir);
+    let note = serde_json::json!({
+        "commit": ctx.commit,
+        "started": crate::clock::now(),
+        "actions": plan.action_count(),
+        "stages": plan.stages.len(),
+    });
+    if let Some(dir) = marker.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = crate::fsutil::write_atomic(&marker, note.to_string());
+    marker
+}
+
+/// Runs the plan's stages; after a stage in which a live migration failed, its rollback.
+fn run_stages(
+    exec: &Executor,
+    plan: &Plan,
+    d: &Desired,
+    progress: &mut dyn FnMut(Event),
+) -> (Run, Vec<RolledBack>) {
+    let mut run = Run::default();
+    let mut rolled_back = Vec::new();
+    let total = plan.stages.len();
+    for (i, stage) in plan.stages.iter().enumerate() {
+        if exec.stopping(i) {
+            run.interrupted = Some((i, total));
+            break;
+        }
+        let failed_before = run.failed.len();
+        exec.run_stage(i + 1, total, stage, &mut run, false, progress);
+        let migrations: Vec<(String, Name, Name)> = run.failed[failed_before..]
+            .iter()
+            .filter_map(|f| match &f.action {
+                Action::XlMigrate {
+                    node,
+                    domain,
+                    target,
+                    ..
+                } => Some((domain.clone(), node.clone(), target.clone())),
+                _ => None,
+            })
+            .collect();
+        for (domain, source, target) in migrations {
+            let r = roll_back(exec, d, &domain, &source, &target, i + 1, total, progress);
+            run.failed.extend(r.1);
+            rolled_back.push(r.0);
+        }
+    }
+    (run, rolled_back)
+}
+
+/// Observes both nodes of a failed migration and runs the compensating stages.
+#[allow(clippy::too_many_arguments)]
+fn roll_back(
+    exec: &Executor,
+    d: &Desired,
+    domain: &str,
+    source: &Name,
+    target: &Name,
+    stage: usize,
+    total: usize,
+    progress: &mut dyn FnMut(Event),
+) -> (RolledBack, Vec<Failed>) {
+    let parts = BTreeSet::from([PartKind::Xen, PartKind::Drbd]);
+    let seen: BTreeMap<Name, NodeState> = [source, target]
+        .into_iter()
+        .map(|n| (n.clone(), (exec.observe)(n, &parts)))
+        .collect();
+    let mut out = RolledBack {
+        domain: domain.into(),
+        kept_on: None,
+        ran: Vec::new(),
+        problem: None,
+    };
+    let r = match crate::plan::rollback::after_failed_migration(d, domain, source, target, &seen) {
+        Ok(r) => r,
+        Err(e) => {
+            out.problem = Some(e.to_string());
+            return (out, Vec::new());
+        }
+    };
+    out.kept_on = Some(r.keep.clone());
+    let mut run = Run::default();
+    for s in &r.stages {
+        exec.run_stage(stage, total, s, &mut run, true, progress);
+    }
+    if !run.failed.is_empty() {
+        out.problem = Some(format!(
+            "{} rollback step(s) failed; the volumes may still have two Primaries",
+            run.failed.len()
+        ));
+    }
+    out.ran = run.ran;
+    (out, run.failed)
+}
+
+/// What comes next after applying.
+fn decide(run: &Run, after: &Result<After, ReconcileError>, d: &Desired) -> Decision {
+    if let Some(f) = run.failed.first() {
+        return Decision::Retry {
+            object: f.object.clone(),
+            transient: run.failed.iter().all(|f| f.failure.is_transient()),
+        };
+    }
+    match after {
+        Err(_) => Decision::Retry {
+            object: format!("Cluster/{}", d.cluster_name),
+            transient: true,
+        },
+        Ok(_) if run.interrupted.is_some() => Decision::Requeue,
+        Ok(a) if !a.plan.is_empty() && !run.ran.is_empty() => Decision::Requeue,
+        Ok(_) => Decision::Done,
+    }
 }

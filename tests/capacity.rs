@@ -4,10 +4,10 @@
 //! `xl vcpu-set` and converges; a raise past what Xen allows live is "restart needed", or a
 //! restart with `restartOnChange`.
 
-use xenflux::exec::Executor;
+use xenflux::exec::Lock;
 use xenflux::load::Source;
 use xenflux::plan::{Action, Plan};
-use xenflux::reconcile::{observer, plan_for, snapshot, Snapshot};
+use xenflux::reconcile::{self, approve, plan_for, snapshot, ApplyCtx, Intent, Snapshot};
 use xenflux::sim::{SimCluster, SimOptions};
 use xenflux::transport::Cmd;
 
@@ -43,17 +43,32 @@ fn snap(src: &[Source], sim: &SimCluster) -> Snapshot {
     snapshot(src, sim).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn apply(s: &Snapshot, plan: &Plan, sim: &SimCluster) -> Result<usize, String> {
-    let observe = observer(&s.validated, sim);
-    let exec = Executor {
-        transport: sim,
-        lvm_extra: Vec::new(),
-        journal: None,
-        observe: &observe,
-        stop: None,
+/// Applies `plan` — which must be the plan xenflux makes now from `s` — through the one apply
+/// path (lock and journal in a scratch directory); the number of actions that ran.
+fn apply(src: &[Source], s: &Snapshot, plan: &Plan, sim: &SimCluster) -> Result<usize, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let lock = Lock::acquire(dir.path()).map_err(|e| e.to_string())?;
+    let approved = approve(&lock, s, false, Intent::Fresh).map_err(|e| e.to_string())?;
+    assert_eq!(
+        approved.plan(),
+        plan,
+        "the plan applied is not the plan of now"
+    );
+    let ctx = ApplyCtx {
         settle: None,
+        journal: false,
+        ..ApplyCtx::new(src, sim)
     };
-    exec.run(plan, &mut |_| {}).map_err(|e| e.to_string())
+    let a = reconcile::apply(approved, &ctx, &mut |_| {});
+    match a.failed.first() {
+        None => Ok(a.ran.len()),
+        Some(_) => Err(a
+            .failed
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
 }
 
 /// The plan for `src` now, and its report.
@@ -73,7 +88,7 @@ fn converge(src: &[Source], sim: &SimCluster) -> (Plan, String) {
         if plan.is_empty() {
             return (plan, text);
         }
-        if let Err(e) = apply(&s, &plan, sim) {
+        if let Err(e) = apply(src, &s, &plan, sim) {
             panic!("round {round}: {e}\n{text}");
         }
     }
@@ -315,7 +330,7 @@ fn a_raise_past_maxmem_needs_a_restart() {
         "{reason}"
     );
     assert!(!text.contains("No changes"), "{text}");
-    apply(&snap(&more, &sim), &plan, &sim).unwrap();
+    apply(&more, &snap(&more, &sim), &plan, &sim).unwrap();
     assert_eq!(memory_of(&sim, "a", "mail"), (2048, 1));
 
     let restart = state(

@@ -387,43 +387,40 @@ fn failures_back_off_and_an_unfinished_run_is_reported() {
 #[test]
 fn a_stop_request_ends_the_run_after_the_running_stage() {
     use std::sync::atomic::AtomicBool;
-    use xenflux::exec::{ExecError, Executor};
-    use xenflux::reconcile::{observer, plan_for, snapshot};
+    use xenflux::exec::Lock;
+    use xenflux::reconcile::{self, approve, plan_for, snapshot, ApplyCtx, Decision, Intent};
 
     let sources = xenflux::load::from_dir(&root().join("cluster-state")).unwrap();
     let first = xenflux::validate::validate(&sources, &Default::default()).unwrap();
     let sim = SimCluster::fresh(&first.desired, &Default::default());
+    let dir = tempfile::tempdir().unwrap();
+    let lock = Lock::acquire(dir.path()).unwrap();
     let snap = snapshot(&sources, &sim).unwrap();
-    let plan = plan_for(&snap, false).unwrap();
+    let approved = approve(&lock, &snap, false, Intent::Fresh).unwrap();
+    let plan = approved.plan().clone();
     assert!(plan.stages.len() > 2);
-    let v = &snap.validated;
-    let observe = observer(v, &sim);
     // Asked to stop before it began: the first stage still runs whole, nothing after it.
     let stop = AtomicBool::new(true);
-    let exec = Executor {
-        transport: &sim,
-        lvm_extra: Vec::new(),
-        journal: None,
-        observe: &observe,
+    let ctx = ApplyCtx {
         stop: Some(&stop),
         settle: None,
+        ..ApplyCtx::new(&sources, &sim)
     };
     let mut stages = Vec::new();
-    let err = exec
-        .run(&plan, &mut |e| {
-            if let xenflux::exec::Event::Stage { index, .. } = e {
-                stages.push(index)
-            }
-        })
-        .unwrap_err();
-    assert_eq!(stages, vec![1]);
-    match err {
-        ExecError::Interrupted { stage, total, done } => {
-            assert_eq!((stage, total), (1, plan.stages.len()));
-            assert_eq!(done, plan.stages[0].actions.len());
+    let applied = reconcile::apply(approved, &ctx, &mut |e| {
+        if let xenflux::exec::Event::Stage { index, .. } = e {
+            stages.push(index)
         }
-        other => panic!("{other}"),
-    }
+    });
+    assert_eq!(stages, vec![1]);
+    assert_eq!(applied.interrupted, Some((1, plan.stages.len())));
+    assert_eq!(applied.ran.len(), plan.stages[0].actions.len());
+    assert!(applied.failed.is_empty() && !applied.complete());
+    assert_eq!(applied.decision, Decision::Requeue);
+    assert!(
+        !reconcile::inflight_path(dir.path()).exists(),
+        "the in-flight marker goes when the apply ends"
+    );
     // What is left is an ordinary plan for the next pass.
     let again = plan_for(&snapshot(&sources, &sim).unwrap(), false).unwrap();
     assert_eq!(

@@ -5,10 +5,10 @@
 //! non-UpToDate Primary, never create-md/mkfs/lvremove over data) hold throughout.
 
 use proptest::prelude::*;
-use xenflux::exec::Executor;
+use xenflux::exec::Lock;
 use xenflux::load::Source;
 use xenflux::plan::Plan;
-use xenflux::reconcile::{observer, plan_for, snapshot, Snapshot};
+use xenflux::reconcile::{self, approve, plan_for, snapshot, Applied, ApplyCtx, Intent, Snapshot};
 use xenflux::sim::{SimCluster, SimOptions};
 
 /// A small desired state: `pairs` two-node pairs with volumes and domains.
@@ -85,18 +85,47 @@ fn yaml_err(src: &[Source]) -> String {
     src.iter().map(|s| s.text.clone()).collect()
 }
 
-fn apply(snap: &Snapshot, plan: &Plan, sim: &SimCluster) -> Result<usize, String> {
-    let v = &snap.validated;
-    let observe = observer(v, sim);
-    let exec = Executor {
-        transport: sim,
-        lvm_extra: Vec::new(),
-        journal: None,
-        observe: &observe,
-        stop: None,
+fn apply(src: &[Source], snap: &Snapshot, sim: &SimCluster) -> Result<usize, String> {
+    apply_after(src, snap, sim, || {})
+}
+
+/// Applies the plan made from `snap` through the one apply path (lock and journal in a scratch
+/// directory), running `between` after the plan was approved and before it runs; the number of
+/// actions that ran, or the failures.
+fn apply_after(
+    src: &[Source],
+    snap: &Snapshot,
+    sim: &SimCluster,
+    between: impl FnOnce(),
+) -> Result<usize, String> {
+    let a = applied_after(src, snap, sim, between);
+    match a.failed.first() {
+        None => Ok(a.ran.len()),
+        Some(_) => Err(a
+            .failed
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")),
+    }
+}
+
+fn applied_after(
+    src: &[Source],
+    snap: &Snapshot,
+    sim: &SimCluster,
+    between: impl FnOnce(),
+) -> Applied {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = Lock::acquire(dir.path()).unwrap();
+    let approved = approve(&lock, snap, false, Intent::Fresh).unwrap();
+    between();
+    let ctx = ApplyCtx {
         settle: None,
+        journal: false,
+        ..ApplyCtx::new(src, sim)
     };
-    exec.run(plan, &mut |_| {}).map_err(|e| e.to_string())
+    reconcile::apply(approved, &ctx, &mut |_| {})
 }
 
 /// Reconciles until the plan is empty (at most a few rounds); returns the rounds it took.
@@ -107,7 +136,7 @@ fn converge(src: &[Source], sim: &SimCluster) -> usize {
         if plan.is_empty() {
             return round - 1;
         }
-        if let Err(e) = apply(&s, &plan, sim) {
+        if let Err(e) = apply(src, &s, sim) {
             panic!(
                 "round {round}: {e}\nplan:\n{}",
                 xenflux::report::text(&plan, &s.validated.desired)
@@ -134,7 +163,7 @@ proptest! {
         let a = plan_for(&first, false).unwrap();
         let b = plan_for(&snap(&src, &sim), false).unwrap();
         prop_assert_eq!(&a, &b);
-        apply(&first, &a, &sim).unwrap();
+        apply(&src, &first, &sim).unwrap();
         let after = plan_for(&snap(&src, &sim), false).unwrap();
         prop_assert!(after.is_empty(), "not converged:\n{}", xenflux::report::text(&after, &first.validated.desired));
         prop_assert!(sim.violations().is_empty(), "{:?}", sim.violations());
@@ -164,7 +193,8 @@ proptest! {
         let first = snap(&src, &sim);
         let plan = plan_for(&first, false).unwrap();
         sim.crash_after(at);
-        let _ = apply(&first, &plan, &sim);
+        let _ = apply(&src, &first, &sim);
+        let _ = plan;
         sim.recover();
         converge(&src, &sim);
         prop_assert!(sim.violations().is_empty(), "{:?}", sim.violations());
@@ -331,7 +361,7 @@ fn an_adopted_lv_holding_data_is_never_initialised() {
         "{text}"
     );
     let s = snap(&src, &sim);
-    apply(&s, &plan_for(&s, false).unwrap(), &sim).unwrap();
+    apply(&src, &s, &sim).unwrap();
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     let log = sim.log();
     assert!(
@@ -377,48 +407,24 @@ fn meta_data_in_use_blocks_create_md_and_the_hint_keeps_it() {
     );
 }
 
-/// The plan with only the actions `keep` says yes to.
-fn only(plan: &Plan, keep: impl Fn(&xenflux::plan::Action) -> bool) -> Plan {
-    Plan {
-        stages: plan
-            .stages
-            .iter()
-            .map(|st| {
-                let mut st = st.clone();
-                st.actions.retain(&keep);
-                st
-            })
-            .filter(|st| !st.actions.is_empty())
-            .collect(),
-        ..plan.clone()
-    }
-}
-
 /// The plan was made while the LV was blank; someone wrote a filesystem on it before apply.
 /// The reads run again right before create-md: the action is refused and nothing is written.
 #[test]
 fn create_md_reads_the_device_again_when_it_runs() {
-    use xenflux::plan::Action;
-
     let (src, sim) = fresh_pair();
+    // The LVs and files, as the plan makes them; create-md fails, so nothing of it ran.
+    sim.fail_next("create-md", 2);
+    assert!(apply(&src, &snap(&src, &sim), &sim).is_err());
     let s = snap(&src, &sim);
-    let plan = plan_for(&s, false).unwrap();
-    assert!(plans_create_md(&plan));
-    apply(
-        &s,
-        &only(&plan, |a| {
-            matches!(a, Action::CreateLv { .. } | Action::WriteFile { .. })
-        }),
-        &sim,
-    )
-    .unwrap();
-    by_hand(
-        &sim,
-        "n01",
-        vec!["mkfs.ext4".into(), "-q".into(), "/dev/vg/v0".into()],
-    );
-    let only_md = only(&plan, |a| matches!(a, Action::CreateMd { .. }));
-    let err = apply(&s, &only_md, &sim).unwrap_err();
+    assert!(plans_create_md(&plan_for(&s, false).unwrap()));
+    let err = apply_after(&src, &s, &sim, || {
+        by_hand(
+            &sim,
+            "n01",
+            vec!["mkfs.ext4".into(), "-q".into(), "/dev/vg/v0".into()],
+        );
+    })
+    .unwrap_err();
     assert!(
         err.contains("refused, nothing was written")
             && err.contains("/dev/vg/v0 holds an ext4 signature"),
@@ -431,16 +437,11 @@ fn create_md_reads_the_device_again_when_it_runs() {
 /// nothing used: it counts as blank, and the next reconcile converges.
 #[test]
 fn meta_data_from_an_interrupted_create_md_counts_as_blank() {
-    use xenflux::plan::Action;
-
     let (src, sim) = fresh_pair();
-    let s = snap(&src, &sim);
-    let plan = plan_for(&s, false).unwrap();
-    // The LVs and files, as the plan makes them; then create-md on one node, with no tag.
-    let before_md = only(&plan, |a| {
-        matches!(a, Action::CreateLv { .. } | Action::WriteFile { .. })
-    });
-    apply(&s, &before_md, &sim).unwrap();
+    // The LVs and files, as the plan makes them (its create-md fails); then create-md on one
+    // node by hand, with no tag.
+    sim.fail_next("create-md", 2);
+    assert!(apply(&src, &snap(&src, &sim), &sim).is_err());
     by_hand(&sim, "n00", xenflux::drivers::drbd::create_md("v0"));
 
     let (_, plan, text) = next_plan(&src, &sim);
@@ -486,7 +487,7 @@ fn a_running_domains_disk_is_never_swapped_live() {
         "{text}"
     );
     let s = snap(&renamed, &sim);
-    apply(&s, &plan_for(&s, false).unwrap(), &sim).unwrap();
+    apply(&src, &s, &sim).unwrap();
     let d0 = sim.node("n00").unwrap().domains["d0"].clone();
     assert!(format!("{d0:?}").contains("/dev/drbd0"), "{d0:?}");
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());

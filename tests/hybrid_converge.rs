@@ -14,9 +14,9 @@ use std::time::Instant;
 
 use common::hybrid::PerNode;
 use common::hybrid_checks::{assert_drbd, assert_real, lv_size, running_on, state, two_nodes, MIB};
-use xenflux::exec::{Event, Executor};
+use xenflux::exec::{Event, Lock};
 use xenflux::load::Source;
-use xenflux::reconcile::{observer, plan_for, snapshot};
+use xenflux::reconcile::{self, approve, plan_for, snapshot, ApplyCtx, Intent};
 use xenflux::sim::{SimCluster, SimOptions};
 
 /// Plans and applies until the plan is empty (a domain whose disks and node both change moves
@@ -34,15 +34,12 @@ fn converge(sources: &[Source], t: &PerNode) -> usize {
         if plan.is_empty() {
             return pass;
         }
-        let v = &snap.validated;
-        let observe = observer(v, t);
-        let exec = Executor {
-            transport: t,
-            lvm_extra: Vec::new(),
-            journal: None,
-            observe: &observe,
-            stop: None,
-            settle: Some(xenflux::exec::SETTLE),
+        let dir = common::scratch();
+        let lock = Lock::acquire(dir.path()).expect("the apply lock");
+        let approved = approve(&lock, &snap, false, Intent::Fresh).expect("approve");
+        let ctx = ApplyCtx {
+            journal: false,
+            ..ApplyCtx::new(sources, t)
         };
         let mut log = Vec::new();
         let mut progress = |e: Event| {
@@ -50,7 +47,8 @@ fn converge(sources: &[Source], t: &PerNode) -> usize {
                 log.push(format!("{} {node}: {}", ok, action.describe()));
             }
         };
-        if let Err(e) = exec.run(&plan, &mut progress) {
+        let applied = reconcile::apply(approved, &ctx, &mut progress);
+        if let Some(e) = applied.failed.first() {
             panic!("apply failed: {e}\n{}", log.join("\n"));
         }
     }

@@ -655,7 +655,7 @@ fn mount_options_are_words_that_never_change_the_mount() {
 
 #[test]
 fn mount_options_reach_mount_and_converge() {
-    use xenflux::reconcile::{observer, plan_for, snapshot};
+    use xenflux::reconcile::{approve, plan_for, snapshot, ApplyCtx, Intent};
     use xenflux::sim::{SimCluster, SimOptions};
     let src = changed(
         "ocfs2.yaml",
@@ -674,16 +674,16 @@ fn mount_options_reach_mount_and_converge() {
         }
         let sh = xenflux::report::shell(&plan, &s.validated.desired);
         saw_mount |= sh.contains("mount -t ocfs2 -o noatime,_netdev /dev/drbd");
-        let observe = observer(&s.validated, &sim);
-        let exec = xenflux::exec::Executor {
-            transport: &sim,
-            lvm_extra: Vec::new(),
-            journal: None,
-            observe: &observe,
-            stop: None,
+        let dir = tempfile::tempdir().unwrap();
+        let lock = xenflux::exec::Lock::acquire(dir.path()).unwrap();
+        let approved = approve(&lock, &s, false, Intent::Fresh).unwrap();
+        let ctx = ApplyCtx {
             settle: None,
+            journal: false,
+            ..ApplyCtx::new(&src, &sim)
         };
-        exec.run(&plan, &mut |_| {}).unwrap();
+        let applied = xenflux::reconcile::apply(approved, &ctx, &mut |_| {});
+        assert!(applied.complete(), "{:?}", applied.failed);
     }
     panic!("mount options keep the plan from converging");
 }

@@ -10,9 +10,11 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
 
-use crate::exec::{Event, ExecError, Executor, Lock};
+use crate::exec::{Event, Lock};
 use crate::plan::Plan;
-use crate::reconcile::{plan_for, snapshot, ReconcileError, Snapshot};
+use crate::reconcile::{
+    self, approve, plan_for, snapshot, Applied, ApplyCtx, Intent, ReconcileError, Snapshot,
+};
 use crate::sim::{SimCluster, SimOptions};
 use crate::target::{open_target, sim_path, Target, TargetHandle, TargetName};
 
@@ -116,12 +118,20 @@ fn target_snapshot(
     on: &On,
 ) -> Result<Result<(TargetHandle, Snapshot), ExitCode>> {
     let sources = read_state(state, rev)?;
-    let first = match crate::validate::validate(&sources, &Default::default()) {
+    snapshot_of(&sources, on)
+}
+
+/// Validates `sources`, opens the target and observes it.
+fn snapshot_of(
+    sources: &[crate::load::Source],
+    on: &On,
+) -> Result<Result<(TargetHandle, Snapshot), ExitCode>> {
+    let first = match crate::validate::validate(sources, &Default::default()) {
         Ok(v) => v,
         Err(diags) => return Ok(Err(print_invalid(ReconcileError::Invalid(diags))?)),
     };
     let handle = on.open(&first.desired)?;
-    match snapshot(&sources, handle.transport()) {
+    match snapshot(sources, handle.transport()) {
         Ok(s) => {
             for w in &s.validated.warnings {
                 eprintln!("{w}");
@@ -178,64 +188,141 @@ pub fn cmd_apply(
     yes: bool,
     prune: bool,
 ) -> Result<ExitCode> {
-    let state_dir = on.state_dir;
-    let _lock = Lock::acquire(state_dir)?;
-    let (handle, snap) = match target_snapshot(state, rev, on)? {
+    // Held across observing, planning and applying: what is applied is what was planned.
+    let lock = Lock::acquire(on.state_dir)?;
+    let sources = read_state(state, rev)?;
+    let (handle, snap) = match snapshot_of(&sources, on)? {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    let now = plan_for(&snap, prune)?;
-    let plan: Plan = match saved {
-        Some(path) => {
-            let saved = crate::plan::saved::read(path)?;
-            let with_prune = match prune {
-                true => None,
-                false => Some(plan_for(&snap, true)?),
-            };
-            crate::plan::saved::prove(
-                &path.display().to_string(),
-                &saved,
-                &now,
-                with_prune.as_ref(),
-            )?;
-            now
-        }
-        None => now,
+    let saved_plan = saved.map(crate::plan::saved::read).transpose()?;
+    let saved_name = saved.map(|p| p.display().to_string());
+    let intent = match (&saved_name, &saved_plan) {
+        (Some(path), Some(plan)) => Intent::Saved { path, plan },
+        _ => Intent::Fresh,
     };
+    let approved = approve(&lock, &snap, prune, intent)?;
     let d = &snap.validated.desired;
-    let plan = Plan {
+    let plan = &Plan {
         target: Some(on.name(d)),
-        ..plan
+        ..approved.plan().clone()
     };
     if plan.is_empty() {
-        print!("{}", crate::report::text(&plan, d));
-        return Ok(blocked_code(&plan));
+        print!("{}", crate::report::text(plan, d));
+        return Ok(blocked_code(plan));
     }
-    if !yes {
-        if !std::io::stdin().is_terminal() {
-            bail!("apply changes the cluster: without a terminal to confirm on, pass --yes");
-        }
-        print!("{}", crate::report::text(&plan, d));
-        print!("Apply these {} action(s)? [y/N] ", plan.action_count());
-        std::io::stdout().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            println!("Nothing was changed.");
-            return Ok(ExitCode::SUCCESS);
-        }
+    if !yes && !confirm(plan, d)? {
+        println!("Nothing was changed.");
+        return Ok(ExitCode::SUCCESS);
     }
-    let result = run_plan(&handle, &snap, &plan, state_dir);
+    let ctx = ApplyCtx::new(&sources, handle.transport());
+    let applied = reconcile::apply(approved, &ctx, &mut print_progress);
     handle.finish()?;
-    match result {
-        Ok(n) => {
-            println!("Applied {n} action(s).");
-            Ok(blocked_code(&plan))
+    print_applied(&applied);
+    Ok(apply_code(&applied))
+}
+
+/// Shows the plan and asks on the terminal; true to go on.
+fn confirm(plan: &Plan, d: &crate::model::Desired) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("apply changes the cluster: without a terminal to confirm on, pass --yes");
+    }
+    print!("{}", crate::report::text(plan, d));
+    print!("Apply these {} action(s)? [y/N] ", plan.action_count());
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// What an apply did: what ran, what failed, what was skipped because of it, what was rolled
+/// back.
+fn print_applied(a: &Applied) {
+    println!("Applied {} action(s).", a.ran.len());
+    for r in &a.rolled_back {
+        let kept = r
+            .kept_on
+            .as_ref()
+            .map_or(String::new(), |n| format!(" (it runs on {n})"));
+        println!(
+            "Rolled back the failed migration of {}{kept}: {} step(s).",
+            r.domain,
+            r.ran.len()
+        );
+        for x in &r.ran {
+            println!("  {}: {}", x.node(), x.describe());
         }
-        Err(e) => {
-            eprintln!("xenflux: {e}");
-            Ok(ExitCode::from(1))
+        if let Some(p) = &r.problem {
+            eprintln!("xenflux: rollback of {}: {p}", r.domain);
         }
+    }
+    if !a.failed.is_empty() {
+        eprintln!("xenflux: {} action(s) failed:", a.failed.len());
+        for f in &a.failed {
+            eprintln!("  {} — {f}", f.object);
+        }
+    }
+    if !a.skipped.is_empty() {
+        eprintln!(
+            "xenflux: {} action(s) skipped because of a failure:",
+            a.skipped.len()
+        );
+        for s in &a.skipped {
+            eprintln!(
+                "  {}: {}: {} (because {} failed)",
+                s.action.node(),
+                s.object,
+                s.action.describe(),
+                s.because
+            );
+        }
+    }
+    if let Some((done, total)) = a.interrupted {
+        eprintln!("xenflux: stopped after stage {done} of {total} as asked");
+    }
+    if let Err(e) = &a.after {
+        eprintln!("xenflux: observing after the apply: {e}");
+    }
+}
+
+/// 0 when everything planned ran and was verified and nothing is blocked; 1 when an action
+/// failed (or was skipped because of one); 2 when items remain blocked.
+fn apply_code(a: &Applied) -> ExitCode {
+    if !a.complete() {
+        return ExitCode::from(1);
+    }
+    blocked_code(&a.plan)
+}
+
+fn print_progress(e: Event) {
+    match e {
+        Event::Stage {
+            index,
+            total,
+            title,
+        } => println!("[{index}/{total}] {title}"),
+        Event::Action { node, action, ok } => {
+            println!(
+                "  {} {node}: {}",
+                if ok { "ok  " } else { "FAIL" },
+                action.describe()
+            )
+        }
+        Event::Skipped {
+            node,
+            action,
+            because,
+        } => println!("  skip {node}: {} ({because} failed)", action.describe()),
+        Event::Waiting {
+            node,
+            action,
+            detail,
+            wait,
+        } => println!(
+            "  wait {node}: {}: {detail}; looking again in {:.1} s",
+            action.describe(),
+            wait.as_secs_f64()
+        ),
     }
 }
 
@@ -371,41 +458,4 @@ pub fn cmd_sim(
     }
     handle.finish()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Runs `plan` with progress lines on stdout, verifying each stage on the target.
-fn run_plan(
-    handle: &TargetHandle,
-    snap: &Snapshot,
-    plan: &Plan,
-    state_dir: &Path,
-) -> Result<usize, ExecError> {
-    let transport = handle.transport();
-    let observe = crate::reconcile::observer(&snap.validated, transport);
-    let exec = Executor::new(transport, &observe, state_dir.join("journal.jsonl"));
-    let mut progress = |e: Event| match e {
-        Event::Stage {
-            index,
-            total,
-            title,
-        } => println!("[{index}/{total}] {title}"),
-        Event::Action { node, action, ok } => {
-            println!(
-                "  {} {node}: {}",
-                if ok { "ok  " } else { "FAIL" },
-                action.describe()
-            )
-        }
-        Event::Waiting {
-            node,
-            action,
-            detail,
-            wait,
-        } => println!(
-            "  wait {node}: {}: {detail}; looking again in {:.1} s",
-            action.describe(),
-            wait.as_secs_f64()
-        ),
-    };
-    exec.run(plan, &mut progress)
 }

@@ -4,13 +4,15 @@
 //! controller runs it off the async runtime, one at a time.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use crate::exec::{Event, ExecError, Executor, Lock};
+use crate::exec::{Event, Lock};
 use crate::model::{Desired, ReconcileMode};
-use crate::reconcile::{plan_for, snapshot, ReconcileError};
+use crate::reconcile::{
+    self, approve, snapshot, Applied, ApplyCtx, ApproveError, Decision, Intent, ReconcileError,
+};
 use crate::transport::Transport;
 use crate::validate::validate;
 
@@ -60,10 +62,7 @@ pub struct Pass<'a> {
     pub stop: &'a AtomicBool,
 }
 
-/// The marker of an apply in progress: present after a forced stop.
-pub fn inflight_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("controller").join("inflight.json")
-}
+pub use crate::reconcile::inflight_path;
 
 impl Pass<'_> {
     pub fn run(&self) -> Outcome {
@@ -156,10 +155,16 @@ impl Pass<'_> {
             ),
             ReconcileError::Plan(e) => ("Cluster".to_string(), e.to_string()),
         };
+        let cluster_object = || format!("Cluster/{}", sources_cluster(out));
+        let lock = Lock::acquire(self.state_dir).map_err(|e| (cluster_object(), e.to_string()))?;
         let snap = snapshot(sources, t).map_err(as_failure)?;
-        let plan = plan_for(&snap, false).map_err(as_failure)?;
+        let approved = approve(&lock, &snap, false, Intent::Fresh).map_err(|e| match e {
+            ApproveError::Reconcile(e) => as_failure(e),
+            ApproveError::Saved(e) => (cluster_object(), e.to_string()),
+        })?;
+        let plan = approved.plan();
         let d = &snap.validated.desired;
-        out.objects = status::objects(d, &plan);
+        out.objects = status::objects(d, plan);
         if plan.is_empty() {
             out.result = if plan.blocked.is_empty() {
                 PassResult::InSync
@@ -176,89 +181,103 @@ impl Pass<'_> {
             out.result = PassResult::Drift;
             return Ok(());
         }
-        let _lock = Lock::acquire(self.state_dir)
-            .map_err(|e| (format!("Cluster/{}", d.cluster_name), e.to_string()))?;
-        let marker = inflight_path(self.state_dir);
-        let note = serde_json::json!({
-            "commit": out.commit,
-            "started": crate::clock::now(),
-            "actions": plan.action_count(),
-            "stages": plan.stages.len(),
-        });
-        if let Some(dir) = marker.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let _ = crate::fsutil::write_atomic(&marker, note.to_string());
-        let v = &snap.validated;
-        let observe = crate::reconcile::observer(v, t);
-        let exec = Executor {
+        let ctx = ApplyCtx {
             stop: Some(self.stop),
-            ..Executor::new(t, &observe, self.state_dir.join("journal.jsonl"))
+            commit: out.commit.as_deref(),
+            ..ApplyCtx::new(sources, t)
         };
-        let mut progress = |e: Event| match e {
-            Event::Stage {
-                index,
-                total,
-                title,
-            } => tracing::info!("stage {index}/{total}: {title}"),
-            Event::Action { node, action, ok } => {
-                if ok {
-                    tracing::info!("{node}: {}", action.describe());
-                } else {
-                    tracing::warn!("{node}: FAILED {}", action.describe());
-                }
+        let applied = reconcile::apply(approved, &ctx, &mut log_progress);
+        self.record(&applied, out)
+    }
+
+    /// Records what an apply did and what it decided: objects and their states, the count, and
+    /// for a failure the object its backoff is kept for.
+    fn record(&self, applied: &Applied, out: &mut Outcome) -> Result<(), (String, String)> {
+        out.applied = applied.ran.len();
+        match &applied.after {
+            Ok(after) => {
+                out.objects = status::objects(&after.snapshot.validated.desired, &after.plan)
             }
-            Event::Waiting {
-                node,
-                action,
-                detail,
-                wait,
-            } => tracing::info!(
-                "{node}: {}: {detail}; looking again in {:.1} s",
-                action.describe(),
-                wait.as_secs_f64()
-            ),
-        };
-        let ran = exec.run(&plan, &mut progress);
-        let _ = std::fs::remove_file(&marker);
-        match ran {
-            Ok(n) => out.applied = n,
-            Err(e) => {
-                out.applied = done_of(&e);
-                let object = match &e {
-                    ExecError::Failed { failed, .. } | ExecError::NotVerified { failed, .. } => {
-                        status::object_of(failed, d, &plan.allocation)
-                    }
-                    ExecError::Locked { .. }
-                    | ExecError::Io { .. }
-                    | ExecError::Interrupted { .. } => format!("Cluster/{}", d.cluster_name),
-                };
-                if let Some(o) = out.objects.get_mut(&object) {
-                    o.state = "failing".into();
-                    o.detail = Some(e.to_string());
-                }
-                return Err((object, e.to_string()));
+            Err(e) => tracing::warn!("observing after the apply: {e}"),
+        }
+        for f in &applied.failed {
+            if let Some(o) = out.objects.get_mut(&f.object) {
+                o.state = "failing".into();
+                o.detail = Some(f.to_string());
             }
         }
-        // What is left after applying, seen afresh: normally nothing.
-        let after = snapshot(sources, t).map_err(as_failure)?;
-        let left = plan_for(&after, false).map_err(as_failure)?;
-        out.objects = status::objects(&after.validated.desired, &left);
-        out.more = !left.is_empty();
-        out.result = if left.is_empty() && left.blocked.is_empty() {
-            PassResult::Applied
-        } else {
-            PassResult::Drift
-        };
-        Ok(())
+        for s in &applied.skipped {
+            if let Some(o) = out.objects.get_mut(&s.object) {
+                if o.detail.is_none() {
+                    o.detail = Some(format!("skipped: {} failed", s.because));
+                }
+            }
+        }
+        let left = applied.after.as_ref().map(|a| &a.plan);
+        match &applied.decision {
+            Decision::Retry { object, .. } => {
+                let first = applied
+                    .failed
+                    .first()
+                    .map(|f| f.to_string())
+                    .or_else(|| applied.after.as_ref().err().map(|e| e.to_string()))
+                    .unwrap_or_default();
+                let error = match applied.failed.len() {
+                    0 | 1 => first,
+                    n => format!("{first} (and {} more failure(s))", n - 1),
+                };
+                Err((object.clone(), error))
+            }
+            Decision::Requeue => {
+                out.more = true;
+                out.result = PassResult::Drift;
+                Ok(())
+            }
+            Decision::Done => {
+                out.result = match left {
+                    Ok(p) if p.is_empty() && p.blocked.is_empty() => PassResult::Applied,
+                    Ok(_) | Err(_) => PassResult::Drift,
+                };
+                Ok(())
+            }
+        }
     }
 }
 
-fn done_of(e: &ExecError) -> usize {
+/// The cluster's name as far as the pass knows it.
+fn sources_cluster(out: &Outcome) -> String {
+    out.cluster.clone().unwrap_or_default()
+}
+
+/// Progress of an apply, as log lines.
+fn log_progress(e: Event) {
     match e {
-        ExecError::Failed { done, .. }
-        | ExecError::NotVerified { done, .. }
-        | ExecError::Interrupted { done, .. } => *done,
-        ExecError::Locked { .. } | ExecError::Io { .. } => 0,
+        Event::Stage {
+            index,
+            total,
+            title,
+        } => tracing::info!("stage {index}/{total}: {title}"),
+        Event::Action { node, action, ok } => {
+            if ok {
+                tracing::info!("{node}: {}", action.describe());
+            } else {
+                tracing::warn!("{node}: FAILED {}", action.describe());
+            }
+        }
+        Event::Skipped {
+            node,
+            action,
+            because,
+        } => tracing::warn!("{node}: skipped {} ({because} failed)", action.describe()),
+        Event::Waiting {
+            node,
+            action,
+            detail,
+            wait,
+        } => tracing::info!(
+            "{node}: {}: {detail}; looking again in {:.1} s",
+            action.describe(),
+            wait.as_secs_f64()
+        ),
     }
 }

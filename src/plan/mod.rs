@@ -10,6 +10,7 @@ pub mod action;
 mod capacity;
 mod domains;
 mod host;
+pub mod rollback;
 pub mod saved;
 mod storage;
 

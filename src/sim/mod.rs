@@ -206,6 +206,11 @@ impl SimCluster {
         });
     }
 
+    /// Forgets every injected failure not yet used.
+    pub fn clear_faults(&self) {
+        self.lock().faults.fail_next.clear();
+    }
+
     /// A split brain on `resource`, as after both nodes wrote while disconnected and then met
     /// again: both StandAlone, data diverged.
     pub fn split_brain(&self, resource: &str) {
