@@ -1,9 +1,10 @@
 //! The commands an action runs, as the drivers build them, and the reads that must find a device
 //! blank before `create-md` or `mkfs` writes to it.
 
-use super::{fs_name, Action, MANAGED_TAG, MD_TAG, MKFS_TAG};
+use super::{Action, MANAGED_TAG, MD_TAG, MKFS_TAG};
 use crate::drivers::drbd::meta::{MetaFound, MetaLocation};
-use crate::drivers::{drbd, lvm, net, ocfs2, xl, xlcfg};
+use crate::drivers::fs::LocalFs;
+use crate::drivers::{drbd, files, fs, lvm, net, ocfs2, xl, xlcfg};
 use crate::model::{DrbdVersion, Filesystem};
 use crate::transport::{Cmd, Output};
 
@@ -13,12 +14,9 @@ impl Action {
     pub fn cmds(&self, lvm_extra: &[String]) -> Vec<Cmd> {
         match self {
             Action::WriteFile { path, content, .. } => {
-                vec![
-                    Cmd::new(["install", "-D", "-m", "0644", "/dev/stdin", path.as_str()])
-                        .with_stdin(content.clone()),
-                ]
+                vec![Cmd::new(files::install_stdin(path)).with_stdin(content.clone())]
             }
-            Action::RemoveFile { path, .. } => vec![Cmd::new(["rm", "-f", path.as_str()])],
+            Action::RemoveFile { path, .. } => vec![Cmd::new(files::remove(path))],
             Action::CreateLv {
                 vg,
                 lv,
@@ -67,21 +65,23 @@ impl Action {
                 lv,
                 ..
             } => {
-                let mut cmds = vec![mkfs(device, *fs, label, *slots, cluster)];
+                let mut cmds: Vec<Cmd> = mkfs(device, *fs, label, *slots, cluster)
+                    .into_iter()
+                    .collect();
                 if let Some((vg, name)) = lv.split_once('/') {
                     cmds.push(Cmd::new(lvm::lvchange_deltag(vg, name, MKFS_TAG)));
                 }
                 cmds
             }
-            Action::GrowFs { device, fs, .. } => vec![grow_fs(device, *fs)],
-            Action::O2cbStart { .. } => vec![Cmd::new(["/etc/init.d/o2cb", "start"])],
+            Action::GrowFs { device, fs, .. } => grow_fs(device, *fs).into_iter().collect(),
+            Action::O2cbStart { .. } => vec![Cmd::new(ocfs2::o2cb_start())],
             Action::Mount {
                 device,
                 mountpoint,
                 options,
                 ..
             } => vec![
-                Cmd::new(["mkdir", "-p", mountpoint.as_str()]),
+                Cmd::new(files::mkdir_p(mountpoint)),
                 Cmd::new(ocfs2::mount_ocfs2_with(
                     device,
                     mountpoint,
@@ -134,12 +134,7 @@ impl Action {
             Action::BlockAttach { domain, spec, .. } => match xlcfg::DiskSpec::parse(spec) {
                 Ok(d) => vec![Cmd::new(xl::block_attach(domain, &d))],
                 // The planner builds the spec; an unparsable one is a bug, shown as is.
-                Err(_) => vec![Cmd::new([
-                    "xl",
-                    "block-attach",
-                    domain.as_str(),
-                    spec.as_str(),
-                ])],
+                Err(_) => vec![Cmd::new(xl::block_attach_raw(domain, spec))],
             },
             Action::BlockDetach { domain, vdev, .. } => {
                 vec![Cmd::new(xl::block_detach(domain, vdev))]
@@ -299,32 +294,38 @@ pub fn signature_words(fs_type: Option<&str>, pttype: Option<&str>) -> String {
     }
 }
 
+/// The filesystem command of a mkfs; none for a volume without a filesystem (never planned).
 fn mkfs(
     device: &str,
     fs: Filesystem,
     label: &Option<String>,
     slots: Option<u32>,
     cluster: &Option<String>,
-) -> Cmd {
-    match fs {
-        Filesystem::Ocfs2 => Cmd::new(ocfs2::mkfs_ocfs2(
-            device,
-            slots.unwrap_or(2),
-            label.as_deref().unwrap_or(""),
-            cluster.as_deref().unwrap_or(""),
-        )),
-        Filesystem::Ext3 | Filesystem::Ext4 | Filesystem::Xfs | Filesystem::None => Cmd::new([
-            format!("mkfs.{}", fs_name(fs)),
-            "-q".to_string(),
-            device.to_string(),
-        ]),
-    }
+) -> Option<Cmd> {
+    let local = match fs {
+        Filesystem::Ocfs2 => {
+            return Some(Cmd::new(ocfs2::mkfs_ocfs2(
+                device,
+                slots.unwrap_or(2),
+                label.as_deref().unwrap_or(""),
+                cluster.as_deref().unwrap_or(""),
+            )))
+        }
+        Filesystem::Ext3 => LocalFs::Ext3,
+        Filesystem::Ext4 => LocalFs::Ext4,
+        Filesystem::Xfs => LocalFs::Xfs,
+        Filesystem::None => return None,
+    };
+    Some(Cmd::new(fs::mkfs(local, device)))
 }
 
-fn grow_fs(device: &str, fs: Filesystem) -> Cmd {
-    match fs {
-        Filesystem::Ocfs2 => Cmd::new(["tunefs.ocfs2", "-S", device]),
-        Filesystem::Ext3 | Filesystem::Ext4 => Cmd::new(["resize2fs", device]),
-        Filesystem::Xfs | Filesystem::None => Cmd::new(["xfs_growfs", device]),
+/// The command growing a filesystem; none for a volume without one (never planned).
+fn grow_fs(device: &str, filesystem: Filesystem) -> Option<Cmd> {
+    match filesystem {
+        Filesystem::Ocfs2 => Some(Cmd::new(ocfs2::tunefs_grow(device))),
+        Filesystem::Ext3 => Some(Cmd::new(fs::grow(LocalFs::Ext3, device))),
+        Filesystem::Ext4 => Some(Cmd::new(fs::grow(LocalFs::Ext4, device))),
+        Filesystem::Xfs => Some(Cmd::new(fs::grow(LocalFs::Xfs, device))),
+        Filesystem::None => None,
     }
 }
