@@ -5,7 +5,7 @@ use super::{Action, MANAGED_TAG, MD_TAG, MKFS_TAG};
 use crate::drivers::drbd::meta::{MetaFound, MetaLocation};
 use crate::drivers::fs::LocalFs;
 use crate::drivers::{drbd, files, fs, lvm, net, ocfs2, xl, xlcfg};
-use crate::model::{DrbdVersion, Filesystem};
+use crate::model::{DrbdVersion, FsKind};
 use crate::transport::{Cmd, Output};
 
 impl Action {
@@ -65,7 +65,10 @@ impl Action {
                 lv,
                 ..
             } => {
-                let mut cmds: Vec<Cmd> = mkfs(device, *fs, label, *slots, cluster)
+                // A volume without a filesystem is never given a Mkfs: nothing to run for one.
+                let mut cmds: Vec<Cmd> = fs
+                    .kind()
+                    .map(|k| mkfs(device, k, label, *slots, cluster))
                     .into_iter()
                     .collect();
                 if let Some((vg, name)) = lv.split_once('/') {
@@ -73,7 +76,9 @@ impl Action {
                 }
                 cmds
             }
-            Action::GrowFs { device, fs, .. } => grow_fs(device, *fs).into_iter().collect(),
+            Action::GrowFs { device, fs, .. } => {
+                fs.kind().map(|k| grow_fs(device, k)).into_iter().collect()
+            }
             Action::O2cbStart { .. } => vec![Cmd::new(ocfs2::o2cb_start())],
             Action::Mount {
                 device,
@@ -294,38 +299,111 @@ pub fn signature_words(fs_type: Option<&str>, pttype: Option<&str>) -> String {
     }
 }
 
-/// The filesystem command of a mkfs; none for a volume without a filesystem (never planned).
+/// `mkfs` for the filesystem kind: OCFS2 with its slots, label and cluster; ext3/ext4/XFS plain.
 fn mkfs(
     device: &str,
-    fs: Filesystem,
+    kind: FsKind,
     label: &Option<String>,
     slots: Option<u32>,
     cluster: &Option<String>,
-) -> Option<Cmd> {
-    let local = match fs {
-        Filesystem::Ocfs2 => {
-            return Some(Cmd::new(ocfs2::mkfs_ocfs2(
-                device,
-                slots.unwrap_or(2),
-                label.as_deref().unwrap_or(""),
-                cluster.as_deref().unwrap_or(""),
-            )))
-        }
-        Filesystem::Ext3 => LocalFs::Ext3,
-        Filesystem::Ext4 => LocalFs::Ext4,
-        Filesystem::Xfs => LocalFs::Xfs,
-        Filesystem::None => return None,
-    };
-    Some(Cmd::new(fs::mkfs(local, device)))
+) -> Cmd {
+    match local(kind) {
+        Some(fs) => Cmd::new(fs::mkfs(fs, device)),
+        None => Cmd::new(ocfs2::mkfs_ocfs2(
+            device,
+            slots.unwrap_or(2),
+            label.as_deref().unwrap_or(""),
+            cluster.as_deref().unwrap_or(""),
+        )),
+    }
 }
 
-/// The command growing a filesystem; none for a volume without one (never planned).
-fn grow_fs(device: &str, filesystem: Filesystem) -> Option<Cmd> {
-    match filesystem {
-        Filesystem::Ocfs2 => Some(Cmd::new(ocfs2::tunefs_grow(device))),
-        Filesystem::Ext3 => Some(Cmd::new(fs::grow(LocalFs::Ext3, device))),
-        Filesystem::Ext4 => Some(Cmd::new(fs::grow(LocalFs::Ext4, device))),
-        Filesystem::Xfs => Some(Cmd::new(fs::grow(LocalFs::Xfs, device))),
-        Filesystem::None => None,
+/// The command growing a filesystem of the kind to its device's size.
+fn grow_fs(device: &str, kind: FsKind) -> Cmd {
+    match local(kind) {
+        Some(fs) => Cmd::new(fs::grow(fs, device)),
+        None => Cmd::new(ocfs2::tunefs_grow(device)),
+    }
+}
+
+/// The local filesystem the `fs` driver makes and grows; None for OCFS2 (its own driver).
+fn local(kind: FsKind) -> Option<LocalFs> {
+    match kind {
+        FsKind::Ext3 => Some(LocalFs::Ext3),
+        FsKind::Ext4 => Some(LocalFs::Ext4),
+        FsKind::Xfs => Some(LocalFs::Xfs),
+        FsKind::Ocfs2 => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Filesystem;
+
+    fn argvs(a: &Action) -> Vec<Vec<String>> {
+        a.cmds(&[]).into_iter().map(|c| c.argv).collect()
+    }
+
+    #[test]
+    fn filesystems_are_made_and_grown_by_their_own_tools() {
+        let mkfs = |fs| Action::Mkfs {
+            node: "nodea".parse().unwrap(),
+            device: "/dev/drbd1".into(),
+            fs,
+            label: None,
+            slots: None,
+            cluster: None,
+            lv: "vg0/dns".into(),
+        };
+        let grow = |fs| Action::GrowFs {
+            node: "nodea".parse().unwrap(),
+            device: "/dev/drbd1".into(),
+            fs,
+        };
+        assert_eq!(
+            argvs(&mkfs(Filesystem::Ext4))[0],
+            ["mkfs.ext4", "-q", "/dev/drbd1"]
+        );
+        assert_eq!(
+            argvs(&mkfs(Filesystem::Xfs))[0],
+            ["mkfs.xfs", "-q", "/dev/drbd1"]
+        );
+        assert_eq!(argvs(&mkfs(Filesystem::Ocfs2))[0][0], "mkfs.ocfs2");
+        assert_eq!(
+            argvs(&grow(Filesystem::Ext3)),
+            [["resize2fs", "/dev/drbd1"]]
+        );
+        assert_eq!(
+            argvs(&grow(Filesystem::Xfs)),
+            [["xfs_growfs", "/dev/drbd1"]]
+        );
+        assert_eq!(
+            argvs(&grow(Filesystem::Ocfs2)),
+            [["tunefs.ocfs2", "-S", "/dev/drbd1"]]
+        );
+        // No filesystem: no mkfs.none, no xfs_growfs.
+        assert!(argvs(&grow(Filesystem::None)).is_empty());
+        assert!(argvs(&mkfs(Filesystem::None))
+            .iter()
+            .all(|a| !a[0].starts_with("mkfs")));
+    }
+
+    #[test]
+    fn filesystem_kinds_keep_the_model_names() {
+        for f in [
+            Filesystem::Ext3,
+            Filesystem::Ext4,
+            Filesystem::Xfs,
+            Filesystem::Ocfs2,
+        ] {
+            let k = FsKind::try_from(f).unwrap();
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                serde_json::to_string(&f).unwrap()
+            );
+            assert_eq!(Filesystem::from(k), f);
+        }
+        assert_eq!(FsKind::try_from(Filesystem::None), Err(Filesystem::None));
     }
 }

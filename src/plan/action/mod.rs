@@ -15,7 +15,7 @@ pub use cmds::{signature_words, Check};
 use serde::{Deserialize, Serialize};
 
 use crate::drivers::drbd::meta::MetaLocation;
-use crate::model::{DrbdVersion, Filesystem, Name};
+use crate::model::{DrbdVersion, Filesystem, FsKind, Name};
 
 /// The tag on every LV xenflux creates: it never touches an LV without it.
 pub const MANAGED_TAG: &str = "xenflux";
@@ -360,11 +360,5 @@ impl Action {
 }
 
 pub fn fs_name(fs: Filesystem) -> &'static str {
-    match fs {
-        Filesystem::None => "none",
-        Filesystem::Ext3 => "ext3",
-        Filesystem::Ext4 => "ext4",
-        Filesystem::Xfs => "xfs",
-        Filesystem::Ocfs2 => "ocfs2",
-    }
+    fs.kind().map_or("none", FsKind::name)
 }
