@@ -130,7 +130,7 @@ impl Action {
             Action::LinkUp { dev, .. } => vec![Cmd::new(net::link_set_up(dev))],
             Action::AddAddress { dev, cidr, .. } => vec![Cmd::new(net::addr_add(cidr, dev))],
             Action::XlCreate { domain, .. } => {
-                vec![Cmd::new(xl::create(&format!("/etc/xen/{domain}.cfg")))]
+                vec![Cmd::new(xl::create(&crate::render::xl::cfg_path(domain)))]
             }
             Action::XlShutdown { domain, .. } => vec![Cmd::new(xl::shutdown_wait(domain))],
             Action::XlMigrate {
