@@ -19,9 +19,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::alloc::Allocation;
-use crate::drivers::drbd::Role;
 use crate::model::{Desired, Name};
-use crate::observe::{NodeState, PartKind, Unknown};
+use crate::observe::{NodeState, PartKind};
 use crate::plan::{Action, Plan, Stage};
 use crate::transport::{Cmd, Output, Transport, TransportError};
 
@@ -341,7 +340,7 @@ pub const SETTLE: Settle = Settle {
 
 /// How long an action's effect may take to become visible after its commands returned.
 pub fn patience(a: &Action) -> Duration {
-    Duration::from_secs(match part_of(a) {
+    Duration::from_secs(match a.part() {
         // Xen lists a domain that has shut down (flags `--ps--`) until it is reaped; a new
         // domain's configuration is readable only once libxl has stored it.
         Some(PartKind::Xen) => 60,
@@ -473,7 +472,7 @@ impl<'a> Executor<'a> {
         actions: &[&'p Action],
         progress: &mut dyn FnMut(Event),
     ) -> Vec<(&'p Action, Result<(), String>)> {
-        let parts: BTreeSet<PartKind> = actions.iter().filter_map(|a| part_of(a)).collect();
+        let parts: BTreeSet<PartKind> = actions.iter().filter_map(|a| a.part()).collect();
         if parts.is_empty() {
             return actions.iter().map(|a| (*a, Ok(()))).collect();
         }
@@ -483,7 +482,7 @@ impl<'a> Executor<'a> {
         let mut out = Vec::new();
         for a in actions {
             let r = loop {
-                let Err(detail) = verify(a, &state) else {
+                let Err(detail) = a.verify(&state) else {
                     break Ok(());
                 };
                 let Some(s) = self.settle else {
@@ -629,179 +628,6 @@ fn describe(cmd: &Cmd, o: &Output) -> String {
         }
         _ => o.describe(),
     }
-}
-
-/// The effect an action must have had, checked on a fresh observation of its node.
-pub fn verify(a: &Action, s: &NodeState) -> Result<(), String> {
-    let lv = |vg: &str, lv: &str| s.lvm.known().and_then(|l| l.lvs.get(&format!("{vg}/{lv}")));
-    let res = |r: &str| s.drbd.known().and_then(|d| d.resources.get(r));
-    let role = |r: &str| {
-        res(r)
-            .and_then(|x| x.kernel.as_ref())
-            .map(|k| k.role.clone())
-    };
-    let runs = |d: &str| {
-        s.xen
-            .known()
-            .and_then(|x| x.domains.get(d))
-            .is_some_and(|d| !d.stopping)
-    };
-    if let Some((what, u)) = unobserved(a, s) {
-        return Err(format!("{what} could not be observed: {u}"));
-    }
-    match a {
-        Action::WriteFile { path, content, .. } => {
-            match s.files.get(path).and_then(|p| p.known()) {
-                Some(Some(c)) if c == content => Ok(()),
-                Some(_) => Err(format!("{path} does not hold what was written")),
-                None => Ok(()), // not part of this node's observation
-            }
-        }
-        Action::CreateLv {
-            vg, lv: name, size, ..
-        }
-        | Action::ExtendLv {
-            vg, lv: name, size, ..
-        } => match lv(vg, name) {
-            Some(l) if l.size >= *size => Ok(()),
-            Some(l) => Err(format!("LV {vg}/{name} is {} bytes, not {size}", l.size)),
-            None => Err(format!("LV {vg}/{name} does not exist")),
-        },
-        Action::RemoveLv { vg, lv: name, .. } => match lv(vg, name) {
-            None => Ok(()),
-            Some(_) => Err(format!("LV {vg}/{name} still exists")),
-        },
-        Action::Up { resource, .. } => match res(resource).and_then(|r| r.kernel.as_ref()) {
-            Some(_) => Ok(()),
-            None => Err(format!("DRBD resource {resource} is not up")),
-        },
-        Action::Down { resource, .. } => match res(resource).and_then(|r| r.kernel.as_ref()) {
-            None => Ok(()),
-            Some(_) => Err(format!("DRBD resource {resource} is still up")),
-        },
-        Action::InitialPrimary { resource, .. } | Action::Primary { resource, .. } => {
-            match role(resource) {
-                Some(Role::Primary) => Ok(()),
-                other => Err(format!(
-                    "{resource} is {}, not Primary",
-                    other.map_or("down".into(), |r| r.to_string())
-                )),
-            }
-        }
-        Action::Secondary { resource, .. } => match role(resource) {
-            Some(Role::Primary) => Err(format!("{resource} is still Primary")),
-            _ => Ok(()),
-        },
-        Action::XlCreate { domain, .. } => {
-            if runs(domain) {
-                Ok(())
-            } else {
-                Err(format!("domain {domain} is not running"))
-            }
-        }
-        Action::XlShutdown { domain, .. } | Action::XlMigrate { domain, .. } => {
-            if runs(domain) {
-                Err(format!("domain {domain} still runs here"))
-            } else {
-                Ok(())
-            }
-        }
-        Action::XlMemSet {
-            domain, memory_mib, ..
-        } => match s.xen.known().and_then(|x| x.domains.get(domain)) {
-            Some(d) if d.memory_mib.is_some_and(|m| m != *memory_mib) => Err(format!(
-                "domain {domain} has a memory target of {} MiB, not {memory_mib}",
-                d.memory_mib.unwrap_or_default()
-            )),
-            Some(_) => Ok(()),
-            None => Err(format!("domain {domain} does not run here")),
-        },
-        Action::XlVcpuSet { domain, vcpus, .. } => {
-            match s.xen.known().and_then(|x| x.domains.get(domain)) {
-                Some(d) if d.vcpus.is_some_and(|v| v != *vcpus) => Err(format!(
-                    "domain {domain} has {} vCPUs online, not {vcpus}",
-                    d.vcpus.unwrap_or_default()
-                )),
-                Some(_) => Ok(()),
-                None => Err(format!("domain {domain} does not run here")),
-            }
-        }
-        Action::CreateBridge { bridge: dev, .. } | Action::CreateBond { bond: dev, .. } => {
-            match s.net.known().map(|n| n.links.contains_key(dev)) {
-                Some(false) => Err(format!("{dev} does not exist")),
-                _ => Ok(()),
-            }
-        }
-        Action::SetMaster { dev, master, .. } => match s.net.known().and_then(|n| n.links.get(dev))
-        {
-            Some(l) if l.master.as_deref() != Some(master) => {
-                Err(format!("{dev} is not enslaved to {master}"))
-            }
-            _ => Ok(()),
-        },
-        Action::Mount { mountpoint, .. } => match s.ocfs2.known() {
-            Some(o) if !o.mounts.contains_key(mountpoint) => {
-                Err(format!("nothing is mounted on {mountpoint}"))
-            }
-            _ => Ok(()),
-        },
-        Action::RemoveFile { .. }
-        | Action::CreateMd { .. }
-        | Action::Adjust { .. }
-        | Action::AllowTwoPrimaries { .. }
-        | Action::Resize { .. }
-        | Action::Mkfs { .. }
-        | Action::GrowFs { .. }
-        | Action::O2cbStart { .. }
-        | Action::SetStp { .. }
-        | Action::LinkUp { .. }
-        | Action::AddAddress { .. }
-        | Action::BlockAttach { .. }
-        | Action::BlockDetach { .. } => Ok(()),
-    }
-}
-
-/// The part of a node's observation `verify` reads for `a` (None: it checks nothing).
-pub fn part_of(a: &Action) -> Option<PartKind> {
-    match a {
-        Action::WriteFile { .. } => Some(PartKind::Files),
-        Action::CreateLv { .. } | Action::ExtendLv { .. } | Action::RemoveLv { .. } => {
-            Some(PartKind::Lvm)
-        }
-        Action::Up { .. }
-        | Action::Down { .. }
-        | Action::InitialPrimary { .. }
-        | Action::Primary { .. }
-        | Action::Secondary { .. } => Some(PartKind::Drbd),
-        Action::XlCreate { .. }
-        | Action::XlShutdown { .. }
-        | Action::XlMigrate { .. }
-        | Action::XlMemSet { .. }
-        | Action::XlVcpuSet { .. } => Some(PartKind::Xen),
-        Action::CreateBridge { .. } | Action::CreateBond { .. } | Action::SetMaster { .. } => {
-            Some(PartKind::Net)
-        }
-        Action::Mount { .. } => Some(PartKind::Ocfs2),
-        Action::RemoveFile { .. }
-        | Action::CreateMd { .. }
-        | Action::Adjust { .. }
-        | Action::AllowTwoPrimaries { .. }
-        | Action::Resize { .. }
-        | Action::Mkfs { .. }
-        | Action::GrowFs { .. }
-        | Action::O2cbStart { .. }
-        | Action::SetStp { .. }
-        | Action::LinkUp { .. }
-        | Action::AddAddress { .. }
-        | Action::BlockAttach { .. }
-        | Action::BlockDetach { .. } => None,
-    }
-}
-
-/// The part `verify` reads for `a`, named, when the observation could not tell it.
-fn unobserved<'s>(a: &Action, s: &'s NodeState) -> Option<(&'static str, &'s Unknown)> {
-    let part = part_of(a)?;
-    s.unknown_in(part).map(|u| (part.label(), u))
 }
 
 #[cfg(test)]

@@ -358,7 +358,7 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
             drift: outcome
                 .objects
                 .values()
-                .filter(|o| o.state != "in-sync")
+                .filter(|o| o.state != status::Standing::InSync)
                 .count(),
             error: outcome.error.clone(),
             retry_after: retry_after.map(|d| d.as_secs()),

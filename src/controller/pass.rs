@@ -202,7 +202,7 @@ impl Pass<'_> {
         }
         for f in &applied.failed {
             if let Some(o) = out.objects.get_mut(&f.object) {
-                o.state = "failing".into();
+                o.state = status::Standing::Failing;
                 o.detail = Some(f.to_string());
             }
         }

@@ -51,12 +51,37 @@ impl Result {
     ];
 }
 
+/// Where one object of the desired state stands, as `/status` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Standing {
+    /// As desired: the plan has nothing for it.
+    InSync,
+    /// The plan has actions for it (pending).
+    Drift,
+    /// The planner will not act on it until something is resolved (the detail says what).
+    Blocked,
+    /// An action for it failed in the last apply (the detail says which).
+    Failing,
+}
+
+impl Standing {
+    /// The word `/status` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::InSync => "in-sync",
+            Standing::Drift => "drift",
+            Standing::Blocked => "blocked",
+            Standing::Failing => "failing",
+        }
+    }
+}
+
 /// The state of one object of the desired state (`Kind/name`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectState {
-    /// `in-sync`, `drift` (actions pending), `blocked` or `failing`.
-    pub state: String,
+    pub state: Standing,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,7 +260,7 @@ fn family(s: &mut String, name: &str, kind: &str, help: &str, samples: &[(String
 /// Every object of the desired state, in sync unless the plan has work or blocks for it.
 pub fn objects(d: &Desired, plan: &Plan) -> BTreeMap<String, ObjectState> {
     let in_sync = || ObjectState {
-        state: "in-sync".into(),
+        state: Standing::InSync,
         pending: Vec::new(),
         detail: None,
         failures: 0,
@@ -257,12 +282,12 @@ pub fn objects(d: &Desired, plan: &Plan) -> BTreeMap<String, ObjectState> {
         let o = out
             .entry(a.object(d, &plan.allocation))
             .or_insert_with(in_sync);
-        o.state = "drift".into();
+        o.state = Standing::Drift;
         o.pending.push(format!("{}: {}", a.node(), a.describe()));
     }
     for b in &plan.blocked {
         let o = out.entry(b.object.clone()).or_insert_with(in_sync);
-        o.state = "blocked".into();
+        o.state = Standing::Blocked;
         o.detail = Some(b.reason.clone());
     }
     out
@@ -299,4 +324,23 @@ pub fn read_suspension(state_dir: &Path) -> Option<Suspension> {
         since: String::new(),
         reason: text.trim().to_string(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standings_serialize_to_the_words_status_shows() {
+        for st in [
+            Standing::InSync,
+            Standing::Drift,
+            Standing::Blocked,
+            Standing::Failing,
+        ] {
+            let json = serde_json::to_string(&st).unwrap();
+            assert_eq!(json, format!("\"{}\"", st.as_str()));
+            assert_eq!(serde_json::from_str::<Standing>(&json).unwrap(), st);
+        }
+    }
 }

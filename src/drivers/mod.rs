@@ -1,5 +1,6 @@
 //! Drivers for the real admin tools: pure argv builders and pure output parsers, one file per
-//! tool (`lvm`, `drbd`, `xl` + `xlcfg`, `net`, `ocfs2`, `ss`).
+//! tool (`lvm`, `drbd`, `xl` + `xlcfg`, `net`, `ocfs2`, `ss`; `fs` for ext3/ext4/XFS, `files` for
+//! plain files).
 //!
 //! A builder returns an [`Argv`] (program first) that a `Transport` runs; a parser takes the text
 //! a tool printed and returns typed values in the tool's own vocabulary, with an `Unknown(String)`
@@ -10,6 +11,8 @@
 //! (and wraps it in `ip netns exec` or `ssh` if it needs to) and hands the output back.
 
 pub mod drbd;
+pub mod files;
+pub mod fs;
 pub mod lvm;
 pub mod net;
 pub mod ocfs2;

@@ -59,6 +59,12 @@ pub fn block_attach(name: &str, disk: &DiskSpec) -> Argv {
     ])
 }
 
+/// `xl block-attach NAME SPEC` with the disk spec as written (one that did not parse as a
+/// [`DiskSpec`], shown to the operator as is).
+pub fn block_attach_raw(name: &str, spec: &str) -> Argv {
+    argv(["xl", "block-attach", name, spec])
+}
+
 /// `xl block-detach NAME VDEV`.
 pub fn block_detach(name: &str, vdev: &str) -> Argv {
     argv(["xl", "block-detach", name, vdev])

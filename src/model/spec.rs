@@ -257,6 +257,61 @@ pub enum Filesystem {
     Ocfs2,
 }
 
+impl Filesystem {
+    /// The filesystem to make and grow; None for `none`.
+    pub fn kind(self) -> Option<FsKind> {
+        match self {
+            Filesystem::None => None,
+            Filesystem::Ext3 => Some(FsKind::Ext3),
+            Filesystem::Ext4 => Some(FsKind::Ext4),
+            Filesystem::Xfs => Some(FsKind::Xfs),
+            Filesystem::Ocfs2 => Some(FsKind::Ocfs2),
+        }
+    }
+}
+
+/// A filesystem that is there to make or grow: [`Filesystem`] without `none`, so nothing built
+/// from it can name a filesystem that does not exist. Same serde names (`ext4` …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsKind {
+    Ext3,
+    Ext4,
+    Xfs,
+    Ocfs2,
+}
+
+impl FsKind {
+    /// The tools' name for it (`mkfs.NAME`, blkid's TYPE).
+    pub fn name(self) -> &'static str {
+        match self {
+            FsKind::Ext3 => "ext3",
+            FsKind::Ext4 => "ext4",
+            FsKind::Xfs => "xfs",
+            FsKind::Ocfs2 => "ocfs2",
+        }
+    }
+}
+
+impl From<FsKind> for Filesystem {
+    fn from(k: FsKind) -> Self {
+        match k {
+            FsKind::Ext3 => Filesystem::Ext3,
+            FsKind::Ext4 => Filesystem::Ext4,
+            FsKind::Xfs => Filesystem::Xfs,
+            FsKind::Ocfs2 => Filesystem::Ocfs2,
+        }
+    }
+}
+
+impl TryFrom<Filesystem> for FsKind {
+    /// `none` has no kind.
+    type Error = Filesystem;
+    fn try_from(f: Filesystem) -> Result<Self, Self::Error> {
+        f.kind().ok_or(f)
+    }
+}
+
 /// A Xen guest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

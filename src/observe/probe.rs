@@ -9,7 +9,7 @@ use crate::drivers::drbd::meta::MetaLocation;
 use crate::drivers::drbd::{
     self, dump_xml, proc_drbd, status, ConnectionState, DiskState, ReplState, Role,
 };
-use crate::drivers::{lvm, net, ocfs2, ss, xl};
+use crate::drivers::{files, lvm, net, ocfs2, ss, xl};
 use crate::model::{Desired, DrbdVersion, Name};
 use crate::transport::{Cmd, Output, Transport};
 
@@ -154,21 +154,18 @@ fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
         }
     }
     if p.asks(PartKind::Ocfs2) {
-        v.push((
-            Slot::ClusterConf,
-            Cmd::new(["cat", "/etc/ocfs2/cluster.conf"]),
-        ));
+        v.push((Slot::ClusterConf, Cmd::new(ocfs2::cat_cluster_conf())));
         v.push((Slot::MountedDetect, Cmd::new(ocfs2::mounted_detect(None))));
         v.push((Slot::MountedFull, Cmd::new(ocfs2::mounted_full(None))));
         v.push((Slot::ProcMounts, Cmd::new(ocfs2::cat_proc_mounts())));
-        v.push((Slot::O2cbStatus, Cmd::new(["o2cb", "cluster-status"])));
+        v.push((Slot::O2cbStatus, Cmd::new(ocfs2::o2cb_cluster_status())));
     }
     if p.asks(PartKind::Listening) {
         v.push((Slot::Listening, Cmd::new(ss::ss_listening_tcp())));
     }
     if p.asks(PartKind::Files) {
         for f in &p.files {
-            v.push((Slot::File(f.clone()), Cmd::new(["cat", f.as_str()])));
+            v.push((Slot::File(f.clone()), Cmd::new(files::cat(f))));
         }
     }
     if p.asks(PartKind::Filesystems) {
@@ -178,10 +175,7 @@ fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
     }
     if p.asks(PartKind::Drbd) {
         for m in &p.minors {
-            v.push((
-                Slot::DrbdSize(*m),
-                Cmd::new(["cat".to_string(), format!("/sys/block/drbd{m}/size")]),
-            ));
+            v.push((Slot::DrbdSize(*m), Cmd::new(drbd::cat_sysfs_size(*m))));
         }
     }
     if p.asks(PartKind::MetaData) {

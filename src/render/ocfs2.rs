@@ -13,7 +13,7 @@ use crate::model::{Desired, Name, Ocfs2ClusterSpec};
 use super::{put, Files, MANAGED_HEADER};
 
 /// Where o2cb reads the cluster layout from.
-pub const CLUSTER_CONF_PATH: &str = "/etc/ocfs2/cluster.conf";
+pub const CLUSTER_CONF_PATH: &str = crate::drivers::ocfs2::CLUSTER_CONF;
 /// Where Debian's o2cb init script reads the boot cluster and timeouts from.
 pub const O2CB_DEFAULTS_PATH: &str = "/etc/default/o2cb";
 

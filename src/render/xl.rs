@@ -12,7 +12,7 @@ use crate::model::{Desired, DiskMode, DomainSpec, GuestType, IfName, Mac, Name};
 use super::{put, Files, MANAGED_HEADER};
 
 /// Path of a domain's config file.
-pub fn cfg_path(domain: &Name) -> String {
+pub fn cfg_path<D: std::fmt::Display + ?Sized>(domain: &D) -> String {
     format!("/etc/xen/{domain}.cfg")
 }
 

@@ -300,6 +300,11 @@ pub fn events2_now() -> Argv {
     argv(["drbdsetup", "events2", "--now"])
 }
 
+/// `cat /sys/block/drbdMINOR/size`: the device's size in 512-byte sectors.
+pub fn cat_sysfs_size(minor: u32) -> Argv {
+    argv(["cat".to_string(), format!("/sys/block/drbd{minor}/size")])
+}
+
 /// `cat /proc/drbd` (DRBD 8.4 kernels).
 pub fn cat_proc_drbd() -> Argv {
     argv(["cat", "/proc/drbd"])

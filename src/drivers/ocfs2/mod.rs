@@ -44,6 +44,30 @@ pub fn mkfs_ocfs2(device: &str, slots: u32, label: &str, cluster: &str) -> Argv 
     ])
 }
 
+/// `tunefs.ocfs2 -S DEV`: grows the OCFS2 volume on `DEV` to the device's size.
+pub fn tunefs_grow(device: &str) -> Argv {
+    argv(["tunefs.ocfs2", "-S", device])
+}
+
+/// `/etc/init.d/o2cb start`: loads the O2CB cluster stack and brings the configured cluster
+/// online.
+pub fn o2cb_start() -> Argv {
+    argv(["/etc/init.d/o2cb", "start"])
+}
+
+/// `o2cb cluster-status`: whether the O2CB cluster is online on this node.
+pub fn o2cb_cluster_status() -> Argv {
+    argv(["o2cb", "cluster-status"])
+}
+
+/// The path of the O2CB cluster configuration.
+pub const CLUSTER_CONF: &str = "/etc/ocfs2/cluster.conf";
+
+/// `cat /etc/ocfs2/cluster.conf`.
+pub fn cat_cluster_conf() -> Argv {
+    argv(["cat", CLUSTER_CONF])
+}
+
 /// `mounted.ocfs2 -d [DEV]` (all devices in /proc/partitions without one).
 pub fn mounted_detect(device: Option<&str>) -> Argv {
     let mut a = argv(["mounted.ocfs2", "-d"]);
