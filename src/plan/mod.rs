@@ -12,6 +12,7 @@ mod capacity;
 mod domains;
 mod host;
 pub mod rollback;
+mod running;
 pub mod saved;
 mod storage;
 
