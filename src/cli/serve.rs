@@ -95,7 +95,23 @@ pub fn cmd_serve(args: ServeArgs, state_dir: &Path, ssh_config: Option<&Path>) -
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let connector: Arc<dyn Connector> = match args.target {
+    let connector = serve_connector(args.target, state_dir, ssh_config)?;
+    let opts = serve_options(args, state_dir)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(crate::controller::serve(opts, connector))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How the controller reaches the cluster: the simulator or ssh, never this machine alone.
+fn serve_connector(
+    target: Target,
+    state_dir: &Path,
+    ssh_config: Option<&Path>,
+) -> Result<Arc<dyn Connector>> {
+    Ok(match target {
         Target::Sim => Arc::new(SimConnector {
             state_dir: state_dir.to_path_buf(),
         }),
@@ -105,7 +121,11 @@ pub fn cmd_serve(args: ServeArgs, state_dir: &Path, ssh_config: Option<&Path>) -
             open: Mutex::new(None),
         }),
         Target::Local => bail!("serve drives a whole cluster: use --target sim or ssh"),
-    };
+    })
+}
+
+/// The controller's options, from checked arguments and secrets; the state directory made.
+fn serve_options(args: ServeArgs, state_dir: &Path) -> Result<Options> {
     let secret = read_secret(
         args.webhook_secret_file.as_deref(),
         "XENFLUX_WEBHOOK_SECRET",
@@ -127,7 +147,7 @@ pub fn cmd_serve(args: ServeArgs, state_dir: &Path, ssh_config: Option<&Path>) -
     }
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
-    let opts = Options {
+    Ok(Options {
         repo: Repo {
             url: args.repo,
             branch: args.branch,
@@ -147,13 +167,7 @@ pub fn cmd_serve(args: ServeArgs, state_dir: &Path, ssh_config: Option<&Path>) -
             ..Default::default()
         },
         watch: !args.no_watch,
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    rt.block_on(crate::controller::serve(opts, connector))?;
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// A secret from `file` (its last line break dropped), else from the environment variable `env`.

@@ -169,39 +169,9 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
         path: control_dir.clone(),
         error,
     })?;
-    // One controller per state directory: a second would run passes beside the first and
-    // take over (then remove) its address file.
-    let serve_lock = serve_lock_path(&opts.state_dir);
-    let mut held = match crate::fsutil::FileLock::try_acquire(&serve_lock) {
-        Ok(Some(l)) => l,
-        Ok(None) => {
-            return Err(ControllerError::AlreadyServing {
-                state_dir: opts.state_dir.clone(),
-                holder: crate::fsutil::holder(&serve_lock),
-            })
-        }
-        Err(e) => {
-            return Err(ControllerError::Lock(e));
-        }
-    };
-    let _ = held.write_pid();
+    let held = hold_serve_lock(&opts)?;
     let token_file = token_path(&opts.state_dir);
-    let (token, made_token) = match &opts.token {
-        Some(t) => (t.clone(), None),
-        None => {
-            let t = new_token().map_err(|error| ControllerError::Io {
-                path: PathBuf::from("/dev/urandom"),
-                error,
-            })?;
-            crate::fsutil::write_atomic_mode(&token_file, &t.0, 0o600).map_err(|error| {
-                ControllerError::Io {
-                    path: token_file.clone(),
-                    error,
-                }
-            })?;
-            (t.clone(), Some(t))
-        }
-    };
+    let (token, made_token) = controller_token(&opts, &token_file)?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|error| ControllerError::Listen {
@@ -216,29 +186,8 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
         path: address_file.clone(),
         error,
     })?;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let (completed, _) = tokio_watch::channel(0u64);
-    let interrupted = read_interrupted(&opts.state_dir);
-    if let Some(i) = &interrupted {
-        tracing::warn!("{i}");
-    }
-    let shared = Arc::new(Shared {
-        status: Mutex::new(Status {
-            repository: opts.repo.url.clone(),
-            branch: opts.repo.branch.clone(),
-            path: opts.repo.path.clone(),
-            target: connector.name(),
-            interrupted,
-            ..Status::default()
-        }),
-        metrics: Mutex::new(Metrics::default()),
-        tx,
-        requested: AtomicU64::new(0),
-        completed,
-        webhook_secret: opts.webhook_secret.clone(),
-        token,
-        state_dir: opts.state_dir.clone(),
-    });
+    let (tx, rx) = mpsc::unbounded_channel();
+    let shared = shared_state(&opts, connector.as_ref(), tx, token);
 
     let (stop_http, stop_http_rx) = tokio_watch::channel(false);
     let server = tokio::spawn(http::serve(
@@ -254,24 +203,182 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
         _ => None,
     };
 
+    run_loop(&opts, &connector, &shared, rx, &control_dir).await;
+
+    let _ = stop_http.send(true);
+    let _ = server.await;
+    // Only what this controller wrote (the serve lock guarantees no other wrote since).
+    if std::fs::read_to_string(&address_file).ok().as_deref() == Some(address.as_str()) {
+        let _ = std::fs::remove_file(&address_file);
+    }
+    if let Some(t) = made_token {
+        if std::fs::read(&token_file).ok().as_deref() == Some(t.0.as_slice()) {
+            let _ = std::fs::remove_file(&token_file);
+        }
+    }
+    drop(held);
+    tracing::info!("xenflux controller stopped");
+    Ok(())
+}
+
+/// One controller per state directory: a second would run passes beside the first and take
+/// over (then remove) its address file.
+fn hold_serve_lock(opts: &Options) -> Result<crate::fsutil::FileLock, ControllerError> {
+    let serve_lock = serve_lock_path(&opts.state_dir);
+    let mut held = match crate::fsutil::FileLock::try_acquire(&serve_lock) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            return Err(ControllerError::AlreadyServing {
+                state_dir: opts.state_dir.clone(),
+                holder: crate::fsutil::holder(&serve_lock),
+            })
+        }
+        Err(e) => {
+            return Err(ControllerError::Lock(e));
+        }
+    };
+    let _ = held.write_pid();
+    Ok(held)
+}
+
+/// The token clients must send: the one given, else a new one written to `token_file` (and
+/// returned a second time, so that the controller removes it when it stops).
+fn controller_token(
+    opts: &Options,
+    token_file: &std::path::Path,
+) -> Result<(Secret, Option<Secret>), ControllerError> {
+    Ok(match &opts.token {
+        Some(t) => (t.clone(), None),
+        None => {
+            let t = new_token().map_err(|error| ControllerError::Io {
+                path: PathBuf::from("/dev/urandom"),
+                error,
+            })?;
+            crate::fsutil::write_atomic_mode(token_file, &t.0, 0o600).map_err(|error| {
+                ControllerError::Io {
+                    path: token_file.to_path_buf(),
+                    error,
+                }
+            })?;
+            (t.clone(), Some(t))
+        }
+    })
+}
+
+/// The state the loop and the HTTP handlers share, with a run the last controller left
+/// unfinished reported.
+fn shared_state(
+    opts: &Options,
+    connector: &dyn Connector,
+    tx: mpsc::UnboundedSender<Trigger>,
+    token: Secret,
+) -> Arc<Shared> {
+    let (completed, _) = tokio_watch::channel(0u64);
+    let interrupted = read_interrupted(&opts.state_dir);
+    if let Some(i) = &interrupted {
+        tracing::warn!("{i}");
+    }
+    Arc::new(Shared {
+        status: Mutex::new(Status {
+            repository: opts.repo.url.clone(),
+            branch: opts.repo.branch.clone(),
+            path: opts.repo.path.clone(),
+            target: connector.name(),
+            interrupted,
+            ..Status::default()
+        }),
+        metrics: Mutex::new(Metrics::default()),
+        tx,
+        requested: AtomicU64::new(0),
+        completed,
+        webhook_secret: opts.webhook_secret.clone(),
+        token,
+        state_dir: opts.state_dir.clone(),
+    })
+}
+
+/// When the next timer and retry fire, and the failures per object that drive the backoff.
+struct Schedule {
+    interval: Duration,
+    next_timer: Instant,
+    retry_at: Option<Instant>,
+    failures: BTreeMap<String, u32>,
+}
+
+impl Schedule {
+    fn new(opts: &Options) -> Schedule {
+        let interval = opts.interval.unwrap_or(Duration::from_secs(300));
+        Schedule {
+            interval,
+            next_timer: Instant::now() + jitter(interval),
+            retry_at: None,
+            failures: BTreeMap::new(),
+        }
+    }
+
+    /// The next trigger: queued, the timer, a retry; None on a signal or a closed queue.
+    async fn next(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<Trigger>,
+        signals: &mut Signals,
+    ) -> Option<Trigger> {
+        tokio::select! {
+            t = rx.recv() => t,
+            _ = tokio::time::sleep_until(self.next_timer) => {
+                self.next_timer = Instant::now() + jitter(self.interval);
+                Some(Trigger::Timer)
+            }
+            _ = sleep_until_opt(self.retry_at) => { self.retry_at = None; Some(Trigger::Retry) }
+            _ = signals.recv() => None,
+        }
+    }
+
+    /// After a pass: the interval it asks for, and a retry with backoff for the object that
+    /// failed (returned), or soon when it made progress with work left.
+    fn after(&mut self, opts: &Options, outcome: &pass::Outcome) -> Option<Duration> {
+        if let Some(i) = outcome.interval {
+            self.interval = opts.interval.unwrap_or(i);
+        }
+        match &outcome.failed_object {
+            Some(object) => {
+                let n = self.failures.entry(object.clone()).or_default();
+                *n += 1;
+                let delay = backoff(opts.retry_base, *n, self.interval);
+                self.retry_at = Some(Instant::now() + delay);
+                Some(delay)
+            }
+            None => {
+                if outcome.result != PassResult::Invalid {
+                    self.failures.clear();
+                }
+                // Progress with work left: the next step runs after the retry base, not a
+                // whole interval later.
+                if outcome.more {
+                    self.retry_at = Some(Instant::now() + opts.retry_base);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Trigger, debounce, one pass, then its record, metrics and status; until a signal.
+async fn run_loop(
+    opts: &Options,
+    connector: &Arc<dyn Connector>,
+    shared: &Shared,
+    mut rx: mpsc::UnboundedReceiver<Trigger>,
+    control_dir: &std::path::Path,
+) {
     let mut signals = Signals::new();
     shared.trigger(Trigger::Startup);
-    let mut interval = opts.interval.unwrap_or(Duration::from_secs(300));
-    let mut next_timer = Instant::now() + jitter(interval);
-    let mut retry_at: Option<Instant> = None;
-    let mut failures: BTreeMap<String, u32> = BTreeMap::new();
+    let mut schedule = Schedule::new(opts);
     let stop = Arc::new(AtomicBool::new(false));
     let mut pass_no = 0u64;
 
     loop {
-        let why = tokio::select! {
-            t = rx.recv() => match t { Some(t) => t, None => break },
-            _ = tokio::time::sleep_until(next_timer) => {
-                next_timer = Instant::now() + jitter(interval);
-                Trigger::Timer
-            }
-            _ = sleep_until_opt(retry_at) => { retry_at = None; Trigger::Retry }
-            _ = signals.recv() => break,
+        let Some(why) = schedule.next(&mut rx, &mut signals).await else {
+            break;
         };
         if matches!(why, Trigger::Timer | Trigger::Retry) {
             *lock(&shared.metrics)
@@ -287,37 +394,7 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
         pass_no += 1;
         lock(&shared.status).reconciling = true;
         let started = crate::clock::now();
-        let job = {
-            let repo = opts.repo.clone();
-            let state_dir = opts.state_dir.clone();
-            let connector = connector.clone();
-            let stop = stop.clone();
-            tokio::task::spawn_blocking(move || {
-                Pass {
-                    repo: &repo,
-                    state_dir: &state_dir,
-                    connector: connector.as_ref(),
-                    stop: &stop,
-                }
-                .run()
-            })
-        };
-        tokio::pin!(job);
-        let mut stopping = false;
-        let outcome = loop {
-            tokio::select! {
-                r = &mut job => break r,
-                _ = signals.recv() => {
-                    if stopping {
-                        tracing::error!("second signal: stopping now; the next start reports the unfinished run");
-                        std::process::exit(130);
-                    }
-                    tracing::warn!("stopping after the running stage (signal again to stop at once)");
-                    stopping = true;
-                    stop.store(true, Ordering::SeqCst);
-                }
-            }
-        };
+        let (outcome, stopping) = run_pass(opts, connector, &stop, &mut signals).await;
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) => {
@@ -325,29 +402,7 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
                 break;
             }
         };
-        if let Some(i) = outcome.interval {
-            interval = opts.interval.unwrap_or(i);
-        }
-        let retry_after = match &outcome.failed_object {
-            Some(object) => {
-                let n = failures.entry(object.clone()).or_default();
-                *n += 1;
-                let delay = backoff(opts.retry_base, *n, interval);
-                retry_at = Some(Instant::now() + delay);
-                Some(delay)
-            }
-            None => {
-                if outcome.result != PassResult::Invalid {
-                    failures.clear();
-                }
-                // Progress with work left: the next step runs after the retry base, not a
-                // whole interval later.
-                if outcome.more {
-                    retry_at = Some(Instant::now() + opts.retry_base);
-                }
-                None
-            }
-        };
+        let retry_after = schedule.after(opts, &outcome);
         let record = PassRecord {
             pass: pass_no,
             started,
@@ -364,66 +419,109 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
             retry_after: retry_after.map(|d| d.as_secs()),
         };
         log_outcome(&record);
-        status::append_history(&control_dir, &record);
-        {
-            let mut m = lock(&shared.metrics);
-            *m.passes.entry(record.result).or_default() += 1;
-            if matches!(record.result, PassResult::Failed | PassResult::Invalid) {
-                m.errors += 1;
-            }
-            m.seconds_sum += record.seconds;
-            m.last_seconds = record.seconds;
-            m.last_end_unix = crate::clock::unix_now();
-            m.actions_applied += record.applied as u64;
-        }
-        {
-            let mut s = lock(&shared.status);
-            s.reconciling = false;
-            if outcome.commit.is_some() {
-                s.last_commit = outcome.commit.clone();
-            }
-            if let Some(c) = &outcome.cluster {
-                s.cluster = Some(c.clone());
-            }
-            if let Some(m) = outcome.mode {
-                s.mode = Some(format!("{m:?}").to_lowercase());
-            }
-            if record.result != PassResult::Suspended {
-                let mut objects = outcome.objects;
-                for (o, n) in &failures {
-                    if let Some(st) = objects.get_mut(o) {
-                        st.failures = *n;
-                    }
-                }
-                if !objects.is_empty() || record.result == PassResult::Failed {
-                    s.drift = record.drift;
-                    s.objects = objects;
-                }
-            }
-            if !matches!(record.result, PassResult::Failed | PassResult::Invalid) {
-                s.last_success = Some(record.clone());
-            }
-            s.last = Some(record);
-        }
+        status::append_history(control_dir, &record);
+        count_pass(&mut lock(&shared.metrics), &record);
+        record_status(
+            &mut lock(&shared.status),
+            outcome,
+            record,
+            &schedule.failures,
+        );
         shared.completed.send_replace(covers);
         if stopping {
             break;
         }
     }
-    let _ = stop_http.send(true);
-    let _ = server.await;
-    // Only what this controller wrote (the serve lock guarantees no other wrote since).
-    if std::fs::read_to_string(&address_file).ok().as_deref() == Some(address.as_str()) {
-        let _ = std::fs::remove_file(&address_file);
+}
+
+/// One pass on a blocking thread. A first signal asks it to stop after the running stage (the
+/// bool returned); a second exits at once.
+async fn run_pass(
+    opts: &Options,
+    connector: &Arc<dyn Connector>,
+    stop: &Arc<AtomicBool>,
+    signals: &mut Signals,
+) -> (Result<pass::Outcome, tokio::task::JoinError>, bool) {
+    let job = {
+        let repo = opts.repo.clone();
+        let state_dir = opts.state_dir.clone();
+        let connector = connector.clone();
+        let stop = stop.clone();
+        tokio::task::spawn_blocking(move || {
+            Pass {
+                repo: &repo,
+                state_dir: &state_dir,
+                connector: connector.as_ref(),
+                stop: &stop,
+            }
+            .run()
+        })
+    };
+    tokio::pin!(job);
+    let mut stopping = false;
+    let outcome = loop {
+        tokio::select! {
+            r = &mut job => break r,
+            _ = signals.recv() => {
+                if stopping {
+                    tracing::error!("second signal: stopping now; the next start reports the unfinished run");
+                    std::process::exit(130);
+                }
+                tracing::warn!("stopping after the running stage (signal again to stop at once)");
+                stopping = true;
+                stop.store(true, Ordering::SeqCst);
+            }
+        }
+    };
+    (outcome, stopping)
+}
+
+/// A finished pass in the metrics.
+fn count_pass(m: &mut Metrics, record: &PassRecord) {
+    *m.passes.entry(record.result).or_default() += 1;
+    if matches!(record.result, PassResult::Failed | PassResult::Invalid) {
+        m.errors += 1;
     }
-    if let Some(t) = made_token {
-        if std::fs::read(&token_file).ok().as_deref() == Some(t.0.as_slice()) {
-            let _ = std::fs::remove_file(&token_file);
+    m.seconds_sum += record.seconds;
+    m.last_seconds = record.seconds;
+    m.last_end_unix = crate::clock::unix_now();
+    m.actions_applied += record.applied as u64;
+}
+
+/// A finished pass in the status: its commit, cluster, mode, objects (with their failure
+/// counts) and record.
+fn record_status(
+    s: &mut Status,
+    outcome: pass::Outcome,
+    record: PassRecord,
+    failures: &BTreeMap<String, u32>,
+) {
+    s.reconciling = false;
+    if outcome.commit.is_some() {
+        s.last_commit = outcome.commit.clone();
+    }
+    if let Some(c) = &outcome.cluster {
+        s.cluster = Some(c.clone());
+    }
+    if let Some(m) = outcome.mode {
+        s.mode = Some(format!("{m:?}").to_lowercase());
+    }
+    if record.result != PassResult::Suspended {
+        let mut objects = outcome.objects;
+        for (o, n) in failures {
+            if let Some(st) = objects.get_mut(o) {
+                st.failures = *n;
+            }
+        }
+        if !objects.is_empty() || record.result == PassResult::Failed {
+            s.drift = record.drift;
+            s.objects = objects;
         }
     }
-    drop(held);
-    tracing::info!("xenflux controller stopped");
-    Ok(())
+    if !matches!(record.result, PassResult::Failed | PassResult::Invalid) {
+        s.last_success = Some(record.clone());
+    }
+    s.last = Some(record);
 }
 
 /// The lock a running controller holds for its whole life (one controller per state directory).

@@ -7,10 +7,12 @@
 //! StandAlone) stops every action on the volume and its domains until an operator resolves it.
 
 pub mod action;
+mod blank;
 mod capacity;
 mod domains;
 mod host;
 pub mod rollback;
+mod running;
 pub mod saved;
 mod storage;
 
@@ -24,7 +26,7 @@ use crate::observe::{NodeState, Observed, PartKind};
 use crate::render::Rendered;
 
 pub use action::{Action, Check};
-pub use storage::blank_reads;
+pub use blank::blank_reads;
 
 /// Switches that are not part of the desired state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -10,9 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::diag::Diagnostics;
-use crate::model::{Desired, Kind, Mac, MetaKind, Name, Size};
+use crate::model::{Desired, Kind, Mac, MetaKind, Name, Size, VolumeSpec};
 use crate::validate::rules::{flexible_meta_size, META_SLOT};
 use crate::validate::Locator;
+
+mod macs;
 
 /// What nodes already use, as observed. Empty for a cluster that has never been observed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -146,28 +148,49 @@ struct Want<'a> {
     pin: Option<u32>,
 }
 
+/// Numbers already taken on each node, and by what.
+type Used = BTreeMap<Name, BTreeMap<u32, String>>;
+
+/// What each node holds that is not a desired volume on that node: orphans keep their numbers.
+#[derive(Default)]
+struct Busy {
+    minor: Used,
+    port: Used,
+    slot: Used,
+}
+
+/// The numbers of one sort assigned to each volume.
+type Assignments = BTreeMap<Name, Assigned<u32>>;
+
+/// Minors, ports and meta-data slots for every volume (then its meta LV sizes and node-ids),
+/// and MACs for every NIC; what cannot be served is a diagnostic.
 pub fn allocate(
     desired: &Desired,
     existing: &Existing,
     loc: &Locator,
     diags: &mut Diagnostics,
 ) -> Allocation {
-    let drbd = &desired.cluster.drbd;
-    let o2cb_ports: BTreeSet<u32> = desired
-        .ocfs2
-        .values()
-        .map(|c| u32::from(c.port))
-        .chain([u32::from(crate::model::O2CB_DEFAULT_PORT)])
-        .collect();
+    let busy = busy(desired, existing);
+    let volumes: Vec<(&Name, &VolumeSpec)> = desired.volumes.iter().collect();
+    let kept = Kept { existing, loc };
+    let minors = minors(desired, &volumes, &kept, busy.minor, loc, diags);
+    let ports = ports(desired, &volumes, &kept, busy.port, loc, diags);
+    let slots = slots(desired, &volumes, &kept, busy.slot.clone(), loc, diags);
+    Allocation {
+        volumes: volume_allocs(&volumes, &minors, &ports, &slots, existing),
+        meta_lv_size: meta_lv_sizes(&volumes, &slots, &busy.slot),
+        macs: macs::allocate_macs(desired, existing, loc, diags),
+    }
+}
 
-    // What each node holds that is not a desired volume on that node: orphans keep their numbers.
-    let mut busy_minor: BTreeMap<Name, BTreeMap<u32, String>> = BTreeMap::new();
-    let mut busy_port: BTreeMap<Name, BTreeMap<u32, String>> = BTreeMap::new();
-    let mut busy_slot: BTreeMap<Name, BTreeMap<u32, String>> = BTreeMap::new();
+/// Minors, ports and meta slots that nodes use for something else: a listening service, or a
+/// resource that is not a desired volume there.
+fn busy(desired: &Desired, existing: &Existing) -> Busy {
+    let mut busy = Busy::default();
     for (node, usage) in &existing.nodes {
         let ours: BTreeSet<u16> = usage.resources.values().filter_map(|r| r.port).collect();
         for p in usage.listening.iter().filter(|p| !ours.contains(p)) {
-            busy_port
+            busy.port
                 .entry(node.clone())
                 .or_default()
                 .insert(u32::from(*p), format!("a listening service (port {p})"));
@@ -182,38 +205,52 @@ pub fn allocate(
             }
             let owner = format!("resource `{res}` already on {node}");
             if let Some(m) = r.minor {
-                busy_minor
+                busy.minor
                     .entry(node.clone())
                     .or_default()
                     .insert(m, owner.clone());
             }
             if let Some(p) = r.port {
-                busy_port
+                busy.port
                     .entry(node.clone())
                     .or_default()
                     .insert(u32::from(p), owner.clone());
             }
             if let Some(i) = r.meta_index {
-                busy_slot.entry(node.clone()).or_default().insert(i, owner);
+                busy.slot.entry(node.clone()).or_default().insert(i, owner);
             }
         }
     }
-    let kept = |volume: &Name,
-                nodes: &[Name],
-                pick: fn(&ResourceUse) -> Option<u32>,
-                field: &str,
-                diags: &mut Diagnostics| {
+    busy
+}
+
+/// The value a volume's nodes already use for one of its numbers.
+struct Kept<'k> {
+    existing: &'k Existing,
+    loc: &'k Locator,
+}
+
+impl Kept<'_> {
+    /// The value the nodes agree on; an error when they disagree (the lowest is returned).
+    fn value(
+        &self,
+        volume: &Name,
+        nodes: &[Name],
+        pick: fn(&ResourceUse) -> Option<u32>,
+        field: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<u32> {
         let seen: BTreeMap<&Name, u32> = nodes
             .iter()
             .filter_map(|n| {
-                let r = existing.nodes.get(n)?.resources.get(volume.as_str())?;
+                let r = self.existing.nodes.get(n)?.resources.get(volume.as_str())?;
                 pick(r).map(|v| (n, v))
             })
             .collect();
         let values: BTreeSet<u32> = seen.values().copied().collect();
         if values.len() > 1 {
             let list: Vec<String> = seen.iter().map(|(n, v)| format!("{n}: {v}")).collect();
-            diags.push(loc.error(
+            diags.push(self.loc.error(
                 Kind::Volume,
                 volume.as_str(),
                 field,
@@ -223,15 +260,28 @@ pub fn allocate(
             ));
         }
         values.into_iter().next()
-    };
+    }
+}
 
-    let volumes: Vec<(&Name, &crate::model::VolumeSpec)> = desired.volumes.iter().collect();
-    // minor_count is 1 to 255 (validation says so); a wrong value never sizes anything here.
-    let max = drbd.max_minors.clamp(1, 255);
+/// minor_count is 1 to 255 (validation says so); a wrong value never sizes anything here.
+fn max_minors(desired: &Desired) -> u32 {
+    desired.cluster.drbd.max_minors.clamp(1, 255)
+}
+
+/// DRBD minors: below maxMinors on every node of the volume.
+fn minors(
+    desired: &Desired,
+    volumes: &[(&Name, &VolumeSpec)],
+    kept: &Kept,
+    busy: Used,
+    loc: &Locator,
+    diags: &mut Diagnostics,
+) -> Assignments {
+    let max = max_minors(desired);
     let minor_exhausted = |node: &Name, count: usize| {
         format!("no free DRBD minor on {node}: the node would have {count} DRBD devices, more than maxMinors {max} (minors 0-{})", max.saturating_sub(1))
     };
-    let minors = assign(
+    assign(
         &Numbers {
             what: "minor",
             field: "spec.minor",
@@ -247,16 +297,36 @@ pub fn allocate(
                 pin: v.minor,
             })
             .collect(),
-        |w, d| kept(w.volume, w.nodes, |r| r.minor, "spec.minor", d),
-        busy_minor,
+        |w, d| kept.value(w.volume, w.nodes, |r| r.minor, "spec.minor", d),
+        busy,
         loc,
         diags,
+    )
+}
+
+/// TCP ports: from the cluster's pool, never an OCFS2 o2cb port.
+fn ports(
+    desired: &Desired,
+    volumes: &[(&Name, &VolumeSpec)],
+    kept: &Kept,
+    busy: Used,
+    loc: &Locator,
+    diags: &mut Diagnostics,
+) -> Assignments {
+    let o2cb_ports: BTreeSet<u32> = desired
+        .ocfs2
+        .values()
+        .map(|c| u32::from(c.port))
+        .chain([u32::from(crate::model::O2CB_DEFAULT_PORT)])
+        .collect();
+    let (first, last) = (
+        desired.cluster.drbd.ports.first,
+        desired.cluster.drbd.ports.last,
     );
-    let (first, last) = (drbd.ports.first, drbd.ports.last);
     let port_exhausted = |node: &Name, _count: usize| {
         format!("port pool {first}-{last} is exhausted on {node}: every port is in use or reserved for OCFS2")
     };
-    let ports = assign(
+    assign(
         &Numbers {
             what: "port",
             field: "spec.port",
@@ -274,15 +344,27 @@ pub fn allocate(
                 pin: v.port.map(u32::from),
             })
             .collect(),
-        |w, d| kept(w.volume, w.nodes, |r| r.port.map(u32::from), "spec.port", d),
-        busy_port,
+        |w, d| kept.value(w.volume, w.nodes, |r| r.port.map(u32::from), "spec.port", d),
+        busy,
         loc,
         diags,
-    );
+    )
+}
+
+/// Indexed meta-data slots, for the volumes with `meta: indexed`.
+fn slots(
+    desired: &Desired,
+    volumes: &[(&Name, &VolumeSpec)],
+    kept: &Kept,
+    busy: Used,
+    loc: &Locator,
+    diags: &mut Diagnostics,
+) -> Assignments {
+    let max = max_minors(desired);
     let slot_exhausted = |node: &Name, count: usize| {
         format!("no free meta-data slot on {node} ({count} slots in use)")
     };
-    let slots = assign(
+    assign(
         &Numbers {
             what: "meta-data slot",
             field: "spec.metaIndex",
@@ -300,14 +382,23 @@ pub fn allocate(
                 pin: v.meta_index,
             })
             .collect(),
-        |w, d| kept(w.volume, w.nodes, |r| r.meta_index, "spec.metaIndex", d),
-        busy_slot.clone(),
+        |w, d| kept.value(w.volume, w.nodes, |r| r.meta_index, "spec.metaIndex", d),
+        busy,
         loc,
         diags,
-    );
+    )
+}
 
-    let mut out = Allocation::default();
-    for (name, v) in &volumes {
+/// Each volume that got every number it needs: minor, port, meta-data, node-ids.
+fn volume_allocs(
+    volumes: &[(&Name, &VolumeSpec)],
+    minors: &Assignments,
+    ports: &Assignments,
+    slots: &Assignments,
+    existing: &Existing,
+) -> BTreeMap<Name, VolumeAlloc> {
+    let mut out = BTreeMap::new();
+    for (name, v) in volumes {
         let (Some(minor), Some(port)) = (minors.get(*name), ports.get(*name)) else {
             continue;
         };
@@ -329,7 +420,7 @@ pub fn allocate(
             origin: port.origin,
         };
         let node_ids = node_ids(name, &v.nodes, existing);
-        out.volumes.insert(
+        out.insert(
             (*name).clone(),
             VolumeAlloc {
                 minor: *minor,
@@ -339,9 +430,17 @@ pub fn allocate(
             },
         );
     }
-    // Meta LV size per node: highest slot in use (ours or an orphan's) + 1.
+    out
+}
+
+/// Meta LV size per node: highest slot in use (ours or an orphan's) + 1.
+fn meta_lv_sizes(
+    volumes: &[(&Name, &VolumeSpec)],
+    slots: &Assignments,
+    busy_slot: &Used,
+) -> BTreeMap<Name, Size> {
     let mut highest: BTreeMap<Name, u32> = BTreeMap::new();
-    for (name, v) in &volumes {
+    for (name, v) in volumes {
         if let Some(s) = slots.get(*name) {
             for n in v.nodes.iter() {
                 let h = highest.entry(n.clone()).or_insert(0);
@@ -349,18 +448,16 @@ pub fn allocate(
             }
         }
     }
-    for (node, used) in &busy_slot {
+    for (node, used) in busy_slot {
         if let Some(max_orphan) = used.keys().max() {
             let h = highest.entry(node.clone()).or_insert(0);
             *h = (*h).max(*max_orphan);
         }
     }
-    out.meta_lv_size = highest
+    highest
         .into_iter()
         .map(|(n, h)| (n, Size((u64::from(h) + 1) * META_SLOT)))
-        .collect();
-    out.macs = allocate_macs(desired, existing, loc, diags);
-    out
+        .collect()
 }
 
 /// DRBD 9 node-ids within one resource: an id any node's configuration already gives a host is
@@ -513,89 +610,4 @@ fn assign(
         }
     }
     out
-}
-
-/// MACs: pinned ones must be unique; kept ones stay; new ones are the lowest free in a block of
-/// Xen's range chosen from the cluster name, so two clusters on one LAN rarely meet.
-fn allocate_macs(
-    desired: &Desired,
-    existing: &Existing,
-    loc: &Locator,
-    diags: &mut Diagnostics,
-) -> BTreeMap<Name, Vec<Assigned<Mac>>> {
-    let mut used: BTreeMap<Mac, String> = existing
-        .foreign_macs
-        .iter()
-        .map(|m| (*m, "a domain outside this state".to_string()))
-        .chain(
-            existing
-                .macs
-                .iter()
-                .filter(|((dom, _), _)| !desired.domains.contains_key(dom))
-                .map(|((dom, i), m)| {
-                    (
-                        *m,
-                        format!("domain `{dom}` NIC {i} (on the cluster, not in this state)"),
-                    )
-                }),
-        )
-        .collect();
-    let mut fixed: BTreeMap<(Name, usize), Assigned<Mac>> = BTreeMap::new();
-    for (dom, spec) in &desired.domains {
-        for (i, nic) in spec.nics.iter().enumerate() {
-            let owner = format!("domain `{dom}` NIC {i}");
-            let pick = match (nic.mac, existing.macs.get(&(dom.clone(), i))) {
-                (Some(p), _) => Some(Assigned {
-                    value: p,
-                    origin: Origin::Pinned,
-                }),
-                (None, Some(k)) => Some(Assigned {
-                    value: *k,
-                    origin: Origin::Kept,
-                }),
-                (None, None) => None,
-            };
-            let Some(pick) = pick else { continue };
-            if let Some(other) = used.get(&pick.value) {
-                diags.push(loc.error(
-                    Kind::Domain,
-                    dom.as_str(),
-                    &format!("spec.nics[{i}].mac"),
-                    format!("MAC {} is already used by {other}", pick.value),
-                ));
-                continue;
-            }
-            used.insert(pick.value, owner);
-            fixed.insert((dom.clone(), i), pick);
-        }
-    }
-    let base = fnv1a(desired.cluster_name.as_bytes()) % 0xff * 0x1_0000 + 1;
-    let mut next = base;
-    let mut out = BTreeMap::new();
-    for (dom, spec) in &desired.domains {
-        let mut list = Vec::with_capacity(spec.nics.len());
-        for i in 0..spec.nics.len() {
-            if let Some(f) = fixed.get(&(dom.clone(), i)) {
-                list.push(*f);
-                continue;
-            }
-            while used.contains_key(&Mac::xen(next)) {
-                next = (next + 1) & 0xff_ffff;
-            }
-            let mac = Mac::xen(next);
-            used.insert(mac, format!("domain `{dom}` NIC {i}"));
-            list.push(Assigned {
-                value: mac,
-                origin: Origin::New,
-            });
-        }
-        out.insert(dom.clone(), list);
-    }
-    out
-}
-
-fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
-    })
 }
