@@ -478,6 +478,7 @@ impl<'a> Executor<'a> {
         }
         let started = Instant::now();
         let mut wait = self.settle.map_or(Duration::ZERO, |s| s.step);
+        tracing::debug!(%node, ?parts, "verifying");
         let mut state = (self.observe)(node, &parts);
         let mut out = Vec::new();
         for a in actions {
@@ -500,6 +501,7 @@ impl<'a> Executor<'a> {
                 });
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(s.max_step);
+                tracing::debug!(%node, %detail, "verifying again");
                 state = (self.observe)(node, &parts);
             };
             out.push((*a, r));

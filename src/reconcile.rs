@@ -321,6 +321,7 @@ pub fn apply(approved: Approved, ctx: &ApplyCtx, progress: &mut dyn FnMut(Event)
         run_stages(&exec, &plan, &v.desired, progress)
     };
     let _ = std::fs::remove_file(&marker);
+    tracing::debug!("observing the cluster after applying");
     let after = snapshot(ctx.sources, ctx.transport).and_then(|snapshot| {
         let plan = plan_for(&snapshot, false)?;
         Ok(After { snapshot, plan })

@@ -223,7 +223,26 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `XENFLUX_LOG=debug` (or error, warn, info, trace) logs what a one-shot command does to
+/// stderr: each ssh batch sent and answered, each verification look. `serve` has --log-level.
+fn log_from_env() {
+    let Some(level) = std::env::var("XENFLUX_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+    else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
+    if !matches!(cli.command, Command::Serve(_)) {
+        log_from_env();
+    }
     match cli.command {
         Command::Validate { verbose, format } => {
             cmd_validate(&cli.state, cli.rev.as_deref(), verbose, format)

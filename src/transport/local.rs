@@ -3,6 +3,9 @@
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
 use super::{Cmd, Output, Transport, TransportError};
 
@@ -52,6 +55,8 @@ pub(crate) struct Captured {
     pub status: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// Killed because it had not finished within the time [`run_within`] gave it.
+    pub timed_out: bool,
 }
 
 /// Runs `argv` (non-empty) to completion with extra environment variables, feeding `stdin`
@@ -61,15 +66,28 @@ pub(crate) fn run_captured(
     env: &[(String, String)],
     stdin: Option<&[u8]>,
 ) -> std::io::Result<Captured> {
-    run_bounded(argv, env, stdin, MAX_OUTPUT)
+    run_bounded(argv, env, stdin, MAX_OUTPUT, None)
 }
 
-/// [`run_captured`] with `max` bytes allowed on each of stdout and stderr.
+/// [`run_captured`] for a process that must have finished within `within`: one still running
+/// then is killed, and what it printed so far comes back with `timed_out` set.
+pub(crate) fn run_within(
+    argv: &[String],
+    env: &[(String, String)],
+    stdin: Option<&[u8]>,
+    within: Duration,
+) -> std::io::Result<Captured> {
+    run_bounded(argv, env, stdin, MAX_OUTPUT, Some(within))
+}
+
+/// [`run_captured`] with `max` bytes allowed on each of stdout and stderr, and optionally a
+/// time limit.
 fn run_bounded(
     argv: &[String],
     env: &[(String, String)],
     stdin: Option<&[u8]>,
     max: u64,
+    within: Option<Duration>,
 ) -> std::io::Result<Captured> {
     let Some((program, args)) = argv.split_first() else {
         return Err(std::io::Error::new(
@@ -101,7 +119,22 @@ fn run_bounded(
     // tools never deadlock. Each stream is read up to MAX_OUTPUT: a node (or a tool) that prints
     // without end is stopped rather than allowed to fill this machine's memory.
     let child = std::sync::Mutex::new(child);
+    let timed_out = AtomicBool::new(false);
     let (out, err) = std::thread::scope(|scope| {
+        // The watchdog: woken when both readers are done, or kills the child at the deadline
+        // (its pipes then close and the readers finish).
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        if let Some(within) = within {
+            let (child, timed_out) = (&child, &timed_out);
+            scope.spawn(move || {
+                if let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(within) {
+                    timed_out.store(true, Ordering::SeqCst);
+                    if let Ok(mut c) = child.lock() {
+                        let _ = c.kill();
+                    }
+                }
+            });
+        }
         if let (Some(input), Some(mut pipe)) = (stdin, pipe) {
             scope.spawn(move || {
                 // xenflux keeps SIGPIPE's default action (a closed stdout ends it quietly), so a
@@ -132,7 +165,9 @@ fn run_bounded(
         };
         let out = read(Box::new(stdout));
         let err = read(Box::new(stderr));
-        (out.join(), err.join())
+        let both = (out.join(), err.join());
+        drop(done);
+        both
     });
     let joined = |r: std::thread::Result<std::io::Result<Vec<u8>>>| {
         r.unwrap_or_else(|_| Err(std::io::Error::other("an output reader panicked")))
@@ -146,6 +181,7 @@ fn run_bounded(
         status: status.code(),
         stdout: out?,
         stderr: err?,
+        timed_out: timed_out.load(Ordering::SeqCst),
     })
 }
 
@@ -178,14 +214,31 @@ mod tests {
     #[test]
     fn a_command_that_prints_without_end_is_stopped() {
         let argv: Vec<String> = ["sh", "-c", "yes; echo never"].map(String::from).to_vec();
-        let err = run_bounded(&argv, &[], None, 1 << 16).unwrap_err();
+        let err = run_bounded(&argv, &[], None, 1 << 16, None).unwrap_err();
         assert!(
             err.to_string().contains("printed more than 65536 bytes"),
             "{err}"
         );
         let echo = ["echo", "hi"].map(String::from).to_vec();
-        let ok = run_bounded(&echo, &[], None, 1 << 16).unwrap();
+        let ok = run_bounded(&echo, &[], None, 1 << 16, None).unwrap();
         assert_eq!(ok.stdout, b"hi\n");
+    }
+
+    #[test]
+    fn a_command_past_its_time_is_killed_and_says_so() {
+        let argv: Vec<String> = ["sh", "-c", "echo started; exec sleep 30"]
+            .map(String::from)
+            .to_vec();
+        let started = std::time::Instant::now();
+        let out = run_within(&argv, &[], None, Duration::from_millis(300)).unwrap();
+        assert!(out.timed_out);
+        assert_eq!(out.status, None, "killed by a signal");
+        assert_eq!(out.stdout, b"started\n", "what it printed so far comes back");
+        assert!(started.elapsed() < Duration::from_secs(20));
+        let quick = ["echo", "hi"].map(String::from).to_vec();
+        let ok = run_within(&quick, &[], None, Duration::from_secs(30)).unwrap();
+        assert!(!ok.timed_out);
+        assert_eq!(ok.status, Some(0));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::frames::{self, FrameError};
-use super::local::run_captured;
+use super::local::{run_captured, run_within};
 use super::{always_quote, Cmd, Output, Transport, TransportError};
 use crate::model::SshTarget;
 
@@ -41,10 +41,15 @@ pub struct SshOptions {
     /// ssh's `ControlPersist`: how long an idle master outlives its last session when
     /// [`Ssh::close`] never ran (a crash).
     pub persist: Duration,
+    /// How long a batch may take before ssh is stopped and the batch reported interrupted: a
+    /// node whose sshd answers but whose tools hang (a wedged xenstored) must not hold xenflux
+    /// for ever.
+    pub answer_within: Duration,
 }
 
 impl SshOptions {
-    /// Defaults: `ssh` on PATH, the operator's own config, 10 s to connect, masters kept 60 s.
+    /// Defaults: `ssh` on PATH, the operator's own config, 10 s to connect, masters kept 60 s,
+    /// a batch answered within [`ANSWER_WITHIN`].
     pub fn new(control_dir: PathBuf) -> SshOptions {
         SshOptions {
             program: PathBuf::from("ssh"),
@@ -52,6 +57,7 @@ impl SshOptions {
             control_dir,
             connect_timeout: Duration::from_secs(10),
             persist: Duration::from_secs(60),
+            answer_within: ANSWER_WITHIN,
         }
     }
 }
@@ -67,6 +73,10 @@ pub enum SshError {
     #[error("the ssh control directory {path} is not a private directory of this user (owner uid {uid}, mode {mode:o}): refusing to put control sockets there")]
     ControlDirUnsafe { path: PathBuf, uid: u32, mode: u32 },
 }
+
+/// The longest a batch may take by default: beyond the slowest single action xenflux runs
+/// (a live migration of a large domain, `mkfs.ocfs2` of a large device, a shutdown given 180 s).
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(30 * 60);
 
 /// How often a batch is sent again when ssh failed before anything ran on the node.
 const RETRIES: u32 = 1;
@@ -161,8 +171,11 @@ impl Transport for Ssh {
             .unwrap_or_else(|p| p.into_inner())
             .insert(node.to_string());
         let mut attempt = 0;
+        let sent = std::time::Instant::now();
+        tracing::debug!(node, commands = batch.len(), first = %batch.first().map_or(String::new(), Cmd::display), "ssh batch sent");
+        let within = self.options.answer_within;
         let answer = loop {
-            let answer = run_captured(&argv, &[], Some(text.as_bytes())).map_err(|e| {
+            let answer = run_within(&argv, &[], Some(text.as_bytes()), within).map_err(|e| {
                 unreachable(format!(
                     "cannot run {}: {e}",
                     self.options.program.display()
@@ -170,7 +183,8 @@ impl Transport for Ssh {
             })?;
             // ssh itself failed (exit 255) before the script printed anything: nothing ran on
             // the node, so one more try is safe — and rides out a transient refusal.
-            let nothing_ran = answer.status == Some(255) && answer.stdout.is_empty();
+            let nothing_ran =
+                !answer.timed_out && answer.status == Some(255) && answer.stdout.is_empty();
             if !nothing_ran || attempt >= RETRIES {
                 break answer;
             }
@@ -192,6 +206,29 @@ impl Transport for Ssh {
             let port = t.port.map_or(String::new(), |p| format!(":{p}"));
             format!("ssh {user}{}{port} {status}: {}", t.host, said.join(" / "))
         };
+        tracing::debug!(
+            node,
+            status = ?answer.status,
+            timed_out = answer.timed_out,
+            seconds = sent.elapsed().as_secs_f64(),
+            "ssh batch answered"
+        );
+        if answer.timed_out {
+            let completed = match frames::parse(&answer.stdout, &nonce, batch.len()) {
+                Ok(frames) => frames.len(),
+                Err(FrameError::Broken { complete, .. }) => complete,
+                Err(FrameError::NoHeader) => 0,
+            };
+            return Err(TransportError::Interrupted {
+                node: node.to_string(),
+                completed,
+                total: batch.len(),
+                reason: format!(
+                    "no answer within {} s, ssh was stopped (what was running may still run on the node)",
+                    within.as_secs()
+                ),
+            });
+        }
         match frames::parse(&answer.stdout, &nonce, batch.len()) {
             Ok(frames) => Ok(batch
                 .iter()
@@ -467,5 +504,40 @@ mod tests {
         assert!(short.as_os_str().len() + 41 + 17 < 108);
         let _ = std::fs::remove_dir_all(&tmp);
         let _ = std::fs::remove_dir_all(&short);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn a_batch_without_an_answer_in_time_is_interrupted_not_waited_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        // An "ssh" that runs the script here, whatever its options say.
+        let fake = tmp.path().join("ssh");
+        std::fs::write(&fake, "#!/bin/sh\nexec sh -s\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut options = SshOptions::new(tmp.path().join("ctl"));
+        options.program = fake;
+        options.answer_within = Duration::from_millis(1500);
+        let node = SshTarget {
+            host: "nodea".into(),
+            user: None,
+            port: None,
+        };
+        let ssh = Ssh::new(BTreeMap::from([("nodea".to_string(), node)]), options);
+        let err = ssh
+            .run_batch(
+                "nodea",
+                &[Cmd::new(["echo", "one"]), Cmd::new(["sleep", "30"])],
+            )
+            .unwrap_err();
+        match &err {
+            TransportError::Interrupted {
+                completed, total, ..
+            } => assert_eq!((*completed, *total), (1, 2), "{err}"),
+            other => panic!("expected an interrupted batch, got {other}"),
+        }
+        assert!(err.to_string().contains("no answer within 1 s"), "{err}");
+        let ok = ssh.run_batch("nodea", &[Cmd::new(["echo", "two"])]).unwrap();
+        assert_eq!(ok[0].stdout, "two\n");
     }
 }

@@ -70,6 +70,8 @@ impl Run {
             .arg("--state-dir")
             .arg(self.state_dir.path())
             .args(args)
+            // Each ssh batch and verification look, with times, in the step's stderr.
+            .env("XENFLUX_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out_path).expect("stdout file"))
             .stderr(std::fs::File::create(&err_path).expect("stderr file"))
@@ -81,10 +83,22 @@ impl Run {
                 break status;
             }
             if Instant::now() > deadline {
+                // What xenflux and its ssh clients were doing, before they are stopped.
+                let local = Command::new("ps")
+                    .args(["-eo", "pid,ppid,etimes,stat,args", "--forest"])
+                    .output()
+                    .map(|o| {
+                        String::from_utf8_lossy(&o.stdout)
+                            .lines()
+                            .filter(|l| l.contains("xenflux") || l.contains("ssh"))
+                            .map(|l| format!("{l}\n"))
+                            .collect::<String>()
+                    })
+                    .unwrap_or_default();
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "step {step}: xenflux {args:?} did not finish in 600 s and was stopped (pid {}):\nstdout:\n{}\nstderr:\n{}\n{}",
+                    "step {step}: xenflux {args:?} did not finish in 600 s and was stopped (pid {}):\nlocal processes:\n{local}\nstdout:\n{}\nstderr:\n{}\n{}",
                     child.id(),
                     std::fs::read_to_string(&out_path).unwrap_or_default(),
                     std::fs::read_to_string(&err_path).unwrap_or_default(),
@@ -140,7 +154,7 @@ impl Run {
         for node in NODES {
             for remote in [
                 "xl list",
-                "xl list -l | head -c 1500",
+                "ps -eo pid,ppid,etimes,stat,args | grep -v ' \\[' | tail -n 40",
                 "tail -n 30 /var/log/xen/xl-dns.log",
                 "cat /proc/drbd",
                 "tail -n 20 /var/log/sshd.log",
