@@ -198,7 +198,7 @@ pub fn commands(p: &Probe) -> Vec<Cmd> {
 /// part unknown.
 pub fn observe_node(t: &dyn Transport, node: &str, p: &Probe) -> NodeState {
     let cmds = commands(p);
-    match t.run_batch(node, &cmds) {
+    match t.run_reads(node, &cmds) {
         Ok(outputs) => interpret(p, &outputs),
         Err(e) => {
             let u = Unknown {

@@ -117,6 +117,12 @@ pub trait Transport: Send + Sync {
     /// Runs every command of `batch` on `node`, in order, each whatever the others' exit status,
     /// as one round trip; returns one [`Output`] per command.
     fn run_batch(&self, node: &str, batch: &[Cmd]) -> Result<Vec<Output>, TransportError>;
+
+    /// [`Transport::run_batch`] for a batch that only reads (an observation): a transport may
+    /// stop one that takes far longer than reads do and send it again.
+    fn run_reads(&self, node: &str, batch: &[Cmd]) -> Result<Vec<Output>, TransportError> {
+        self.run_batch(node, batch)
+    }
 }
 
 /// Quotes one word for a POSIX shell; words of only safe characters stay as they are. Glob

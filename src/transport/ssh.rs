@@ -45,6 +45,8 @@ pub struct SshOptions {
     /// node whose sshd answers but whose tools hang (a wedged xenstored) must not hold xenflux
     /// for ever.
     pub answer_within: Duration,
+    /// The same for a batch that only reads (an observation), which is then sent once more.
+    pub reads_within: Duration,
 }
 
 impl SshOptions {
@@ -58,6 +60,7 @@ impl SshOptions {
             connect_timeout: Duration::from_secs(10),
             persist: Duration::from_secs(60),
             answer_within: ANSWER_WITHIN,
+            reads_within: READS_WITHIN,
         }
     }
 }
@@ -77,6 +80,13 @@ pub enum SshError {
 /// The longest a batch may take by default: beyond the slowest single action xenflux runs
 /// (a live migration of a large domain, `mkfs.ocfs2` of a large device, a shutdown given 180 s).
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(30 * 60);
+
+/// The longest an observation batch may take by default: a node's whole observation takes
+/// seconds (under emulation, about ten).
+pub const READS_WITHIN: Duration = Duration::from_secs(120);
+
+/// How much longer than its batch a command may run on the node (see [`script`]).
+const ON_NODE_GRACE: Duration = Duration::from_secs(30);
 
 /// How often a batch is sent again when ssh failed before anything ran on the node.
 const RETRIES: u32 = 1;
@@ -156,14 +166,49 @@ impl Drop for Ssh {
 
 impl Transport for Ssh {
     fn run_batch(&self, node: &str, batch: &[Cmd]) -> Result<Vec<Output>, TransportError> {
+        self.send(node, batch, self.options.answer_within)
+            .map_err(|(e, _)| e)
+    }
+
+    fn run_reads(&self, node: &str, batch: &[Cmd]) -> Result<Vec<Output>, TransportError> {
+        match self.send(node, batch, self.options.reads_within) {
+            // Reads change nothing: one that hung (a stuck connection, a tool that blocked for
+            // a moment) is asked again, once.
+            Err((e, TimedOut(true))) => {
+                tracing::warn!(node, error = %e, "observation timed out; sending it again");
+                self.send(node, batch, self.options.reads_within)
+                    .map_err(|(e, _)| e)
+            }
+            answer => answer.map_err(|(e, _)| e),
+        }
+    }
+}
+
+/// Whether a batch failed because it had no answer in time.
+struct TimedOut(bool);
+
+impl Ssh {
+    /// Sends one batch, stopping ssh after `within`.
+    fn send(
+        &self,
+        node: &str,
+        batch: &[Cmd],
+        within: Duration,
+    ) -> Result<Vec<Output>, (TransportError, TimedOut)> {
         let unreachable = |reason: String| TransportError::Unreachable {
             node: node.to_string(),
             reason,
         };
         let Some(t) = self.targets.get(node) else {
-            return Err(unreachable("no ssh target is known for this node".into()));
+            return Err((
+                unreachable("no ssh target is known for this node".into()),
+                TimedOut(false),
+            ));
         };
-        let (nonce, text) = script(batch);
+        // Each command is bounded on the node too, a little beyond the batch: a tool that spins
+        // (an `lvs` seen looping for minutes right after `xl create`) is ended there, not left
+        // running once ssh has been stopped here.
+        let (nonce, text) = script(batch, Some(within + ON_NODE_GRACE));
         let mut argv = self.ssh_argv(t);
         argv.extend(["--".into(), t.host.clone(), "sh".into(), "-s".into()]);
         self.opened
@@ -173,13 +218,15 @@ impl Transport for Ssh {
         let mut attempt = 0;
         let sent = std::time::Instant::now();
         tracing::debug!(node, commands = batch.len(), first = %batch.first().map_or(String::new(), Cmd::display), "ssh batch sent");
-        let within = self.options.answer_within;
         let answer = loop {
             let answer = run_within(&argv, &[], Some(text.as_bytes()), within).map_err(|e| {
-                unreachable(format!(
-                    "cannot run {}: {e}",
-                    self.options.program.display()
-                ))
+                (
+                    unreachable(format!(
+                        "cannot run {}: {e}",
+                        self.options.program.display()
+                    )),
+                    TimedOut(false),
+                )
             })?;
             // ssh itself failed (exit 255) before the script printed anything: nothing ran on
             // the node, so one more try is safe — and rides out a transient refusal.
@@ -219,15 +266,18 @@ impl Transport for Ssh {
                 Err(FrameError::Broken { complete, .. }) => complete,
                 Err(FrameError::NoHeader) => 0,
             };
-            return Err(TransportError::Interrupted {
-                node: node.to_string(),
-                completed,
-                total: batch.len(),
-                reason: format!(
-                    "no answer within {} s, ssh was stopped (what was running may still run on the node)",
-                    within.as_secs()
-                ),
-            });
+            return Err((
+                TransportError::Interrupted {
+                    node: node.to_string(),
+                    completed,
+                    total: batch.len(),
+                    reason: format!(
+                        "no answer within {} s, ssh was stopped (what was running may still run on the node)",
+                        within.as_secs()
+                    ),
+                },
+                TimedOut(true),
+            ));
         }
         match frames::parse(&answer.stdout, &nonce, batch.len()) {
             Ok(frames) => Ok(batch
@@ -240,19 +290,24 @@ impl Transport for Ssh {
                     stderr: String::from_utf8_lossy(&f.stderr).into_owned(),
                 })
                 .collect()),
-            Err(FrameError::NoHeader) => Err(unreachable(ssh_said())),
-            Err(FrameError::Broken { complete, why }) => Err(TransportError::Interrupted {
-                node: node.to_string(),
-                completed: complete,
-                total: batch.len(),
-                reason: format!("{why}; {}", ssh_said()),
-            }),
+            Err(FrameError::NoHeader) => Err((unreachable(ssh_said()), TimedOut(false))),
+            Err(FrameError::Broken { complete, why }) => Err((
+                TransportError::Interrupted {
+                    node: node.to_string(),
+                    completed: complete,
+                    total: batch.len(),
+                    reason: format!("{why}; {}", ssh_said()),
+                },
+                TimedOut(false),
+            )),
         }
     }
 }
 
-/// The batch as a POSIX sh script, with the nonce its frames and here-documents use.
-fn script(batch: &[Cmd]) -> (String, String) {
+/// The batch as a POSIX sh script, with the nonce its frames and here-documents use. With
+/// `bound`, each command runs under `timeout` (when the node has it) and is killed after that
+/// long: exit status 124, and a line on its stderr saying so.
+fn script(batch: &[Cmd], bound: Option<Duration>) -> (String, String) {
     let mut nonce = random_hex();
     let delimiter = |n: &str| format!("XENFLUX_IN_{n}");
     // The nonce is random; a content line equal to the delimiter is still checked for, so no
@@ -277,6 +332,16 @@ fn script(batch: &[Cmd]) -> (String, String) {
         // Signals with a trap still run the EXIT trap, so the directory goes on a hang-up.
         "trap 'exit 129' HUP\ntrap 'exit 130' INT\ntrap 'exit 141' PIPE\ntrap 'exit 143' TERM\n",
     ));
+    match bound {
+        Some(b) => {
+            let _ = writeln!(
+                s,
+                "t=; command -v timeout >/dev/null 2>&1 && t='timeout -k 10 {}'",
+                b.as_secs().max(1)
+            );
+        }
+        None => s.push_str("t=\n"),
+    }
     let _ = writeln!(
         s,
         "printf '%s\\n' {}",
@@ -298,10 +363,17 @@ fn script(batch: &[Cmd]) -> (String, String) {
             // builtin or keyword (`exit`, `trap`, `time`), never an assignment (`A=b`).
             let _ = writeln!(
                 s,
-                "(exec {}) <{input} >\"$d/o\" 2>\"$d/e\"",
+                "(exec $t {}) <{input} >\"$d/o\" 2>\"$d/e\"",
                 words.join(" ")
             );
             s.push_str("s=$?\n");
+            if let Some(b) = bound {
+                let _ = writeln!(
+                    s,
+                    "[ -n \"$t\" ] && [ \"$s\" -eq 124 ] && printf 'xenflux: stopped on the node after {} s\\n' >>\"$d/e\"",
+                    b.as_secs().max(1)
+                );
+            }
         }
         // `[ -s ]` is a builtin: an empty stream (most stderr) costs no wc or head process.
         let _ = writeln!(
@@ -442,7 +514,7 @@ mod tests {
 
     /// The script run by a local `sh -s`, as ssh would have the remote shell run it.
     fn run_locally(batch: &[Cmd]) -> Vec<frames::Frame> {
-        let (nonce, text) = script(batch);
+        let (nonce, text) = script(batch, Some(Duration::from_secs(60)));
         let out = Local::new()
             .run_batch("here", &[Cmd::new(["sh", "-s"]).with_stdin(text)])
             .unwrap()
@@ -539,5 +611,63 @@ mod tests {
         assert!(err.to_string().contains("no answer within 1 s"), "{err}");
         let ok = ssh.run_batch("nodea", &[Cmd::new(["echo", "two"])]).unwrap();
         assert_eq!(ok[0].stdout, "two\n");
+    }
+
+    #[test]
+    fn a_command_past_its_bound_on_the_node_is_ended_there() {
+        let batch = [Cmd::new(["sleep", "30"]), Cmd::new(["echo", "next"])];
+        let (nonce, text) = script(&batch, Some(Duration::from_secs(1)));
+        let started = std::time::Instant::now();
+        let out = Local::new()
+            .run_batch("here", &[Cmd::new(["sh", "-s"]).with_stdin(text)])
+            .unwrap()
+            .remove(0);
+        let f = frames::parse(out.stdout.as_bytes(), &nonce, batch.len()).unwrap();
+        assert_eq!(f[0].status, 124);
+        assert!(
+            String::from_utf8_lossy(&f[0].stderr).contains("stopped on the node after 1 s"),
+            "{:?}",
+            String::from_utf8_lossy(&f[0].stderr)
+        );
+        assert_eq!((f[1].status, f[1].stdout.as_slice()), (0, &b"next\n"[..]));
+        assert!(started.elapsed() < Duration::from_secs(25));
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn reads_that_hang_once_are_sent_again_and_actions_are_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        // An "ssh" whose first connection of each kind hangs before running anything.
+        let fake = tmp.path().join("ssh");
+        let mark = tmp.path().join("hung-once");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\n[ -e '{m}' ] || {{ : >'{m}'; exec sleep 30; }}\nexec sh -s\n",
+                m = mark.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut options = SshOptions::new(tmp.path().join("ctl"));
+        options.program = fake;
+        options.answer_within = Duration::from_millis(1500);
+        options.reads_within = Duration::from_millis(1500);
+        let node = SshTarget {
+            host: "nodea".into(),
+            user: None,
+            port: None,
+        };
+        let ssh = Ssh::new(BTreeMap::from([("nodea".to_string(), node)]), options);
+        let read = ssh
+            .run_reads("nodea", &[Cmd::new(["echo", "read"])])
+            .unwrap();
+        assert_eq!(read[0].stdout, "read\n");
+        std::fs::remove_file(&mark).unwrap();
+        let err = ssh
+            .run_batch("nodea", &[Cmd::new(["echo", "act"])])
+            .unwrap_err();
+        assert!(err.to_string().contains("no answer within 1 s"), "{err}");
     }
 }

@@ -408,14 +408,50 @@ pub fn run(config: &Path) {
 
     // 4: live-migrate to nodeb, stop, start.
     let t = Instant::now();
-    let step = "4a move dns to nodeb";
+    let step = "4a a move whose migration fails";
+    // The dom0s' own ssh, which `xl migrate` uses, pointed at a closed port: the migration
+    // fails for real after xenflux made nodeb Primary for it.
+    run.ssh(
+        "nodea",
+        "printf 'Host 169.254.77.2\n  Port 1\n' >/root/.ssh/config",
+    );
     run.edit("domains.yaml", "node: nodea", "node: nodeb");
+    let apply = run.xenflux(step, &["apply", "--target", "ssh", "--yes"]);
+    let said = String::from_utf8_lossy(&apply.stdout);
+    assert_eq!(
+        apply.status.code(),
+        Some(1),
+        "step {step}: apply must fail:\nstdout:\n{said}\nstderr:\n{}\n{}",
+        String::from_utf8_lossy(&apply.stderr),
+        run.diagnose()
+    );
+    eprintln!("step {step}: apply:\n{said}");
+    run.assert_dns_runs_on(step, Some("nodea"));
+    for node in NODES {
+        let role = run.proc_drbd_line(node, dns.minor);
+        let want = if node == "nodea" {
+            "ro:Primary/Secondary"
+        } else {
+            "ro:Secondary/Primary"
+        };
+        assert!(role.contains(want), "step {step}: {node}: {role}\n{said}");
+        let shown = run.ssh(node, "drbdsetup show dns");
+        assert!(
+            !shown.contains("allow-two-primaries"),
+            "step {step}: {node}: dns still allows two Primaries after the rollback:\n{shown}\n{said}"
+        );
+    }
+    run.ssh("nodea", "rm /root/.ssh/config");
+    run.step(step, t);
+
+    let t = Instant::now();
+    let step = "4b the next apply completes the move to nodeb";
     run.apply_then_plan_is_empty(step);
     run.assert_dns_runs_on(step, Some("nodeb"));
     run.step(step, t);
 
     let t = Instant::now();
-    let step = "4b stop dns";
+    let step = "4c stop dns";
     run.edit(
         "domains.yaml",
         "node: nodeb",
@@ -426,7 +462,7 @@ pub fn run(config: &Path) {
     run.step(step, t);
 
     let t = Instant::now();
-    let step = "4c start dns on the other node";
+    let step = "4d start dns on the other node";
     run.edit(
         "domains.yaml",
         "node: nodeb\n  state: stopped",
