@@ -47,6 +47,9 @@ fn wanted(w: &World, node: &str, res: &str, peer: &str) -> Conn {
     let Some(p) = w.nodes.get(peer).and_then(|n| n.drbd.get(res)) else {
         return Conn::WFConnection;
     };
+    if !w.linked(node, peer) {
+        return Conn::WFConnection;
+    }
     let to_peer = r.conf.peers.iter().find(|c| c.node == peer);
     let to_me = p.conf.peers.iter().find(|c| c.node == node);
     let matches = to_peer.is_some_and(|c| c.ip == p.conf.ip && c.port == p.conf.port)

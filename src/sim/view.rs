@@ -14,6 +14,12 @@ use super::state::{Conn, Disk, LinkKind, Role, World};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NodeView {
     pub name: String,
+    /// Powered on (false after `sim crash-node` or `sim power N off`).
+    pub powered: bool,
+    /// The controller reaches it: powered and its management network not cut.
+    pub reachable: bool,
+    /// Its replication links to its peers are up: powered and not isolated.
+    pub peers_reachable: bool,
     pub address: String,
     pub volume_group: String,
     pub vg_size: u64,
@@ -217,8 +223,12 @@ pub(crate) fn node_view(w: &World, name: &str) -> NodeView {
             (k.clone(), v)
         })
         .collect();
+    let p = &n.presence;
     NodeView {
         name: n.name.clone(),
+        powered: !p.off,
+        reachable: !p.off && !p.cut_from_controller,
+        peers_reachable: !p.off && !p.cut_from_peers,
         address: n.address.to_string(),
         volume_group: n.vg.name.clone(),
         vg_size: n.vg.extents * es,

@@ -227,6 +227,25 @@ pub(crate) fn drbdadm(w: &mut World, node: &str, args: &[&str]) -> Out {
     }
 }
 
+/// What the DRBD init script does at boot: `drbdadm up` of every resource the configuration
+/// gives this host, in the configuration's order. A resource that fails to come up (no
+/// meta-data, no backing LV) is left as its `up` left it; a configuration drbdadm refuses
+/// brings nothing up.
+pub(crate) fn boot(w: &mut World, node: &str) {
+    let Ok(cfg) = drbdconf::load(w.node(node), w.drbd_version) else {
+        return;
+    };
+    let mine: Vec<String> = cfg
+        .resources
+        .iter()
+        .filter(|r| r.host(node).is_some())
+        .map(|r| r.name.clone())
+        .collect();
+    for res in mine {
+        drbdadm(w, node, &["up", &res]);
+    }
+}
+
 /// `drbdsetup status --json` (DRBD 9 kernels).
 pub(crate) fn drbdsetup(w: &World, node: &str, args: &[&str]) -> Out {
     match args {
