@@ -1,8 +1,11 @@
 //! DRBD between nodes, in simulated time: after every command, resources whose both ends are up,
-//! want a connection and are configured to each other connect; the handshake compares data
-//! generations (DRBD's UUIDs) and either resyncs at once from the UpToDate side, finds nothing to
-//! do, or finds a split brain (both sides wrote while apart) and drops to StandAlone on both, as
-//! DRBD 8.4 does with its default after-split-brain policies. Also renders what the kernel
+//! can reach each other, want a connection and are configured to each other connect; the
+//! handshake compares data generations (DRBD's UUIDs) and either resyncs from the UpToDate
+//! side, finds nothing to do, or finds a split brain (both sides wrote while apart) and drops to
+//! StandAlone on both, as DRBD 8.4 does with its default after-split-brain policies. A resync
+//! completes at once, except after a node's return from a power loss or an isolation: then the
+//! ends show SyncSource/SyncTarget (with /proc/drbd's progress lines) until
+//! [`RESYNC_BATCHES`] more batches have run on either end ([`advance`]). Also renders what the kernel
 //! shows: `/proc/drbd` (8.4, real layout from real-lab/drbd-states.txt) and `drbdsetup status
 //! --json` (DRBD 9, the documented shape in tests/fixtures).
 
@@ -10,7 +13,7 @@ use serde_json::json;
 
 use crate::model::DrbdVersion;
 
-use super::state::{Conn, Disk, DrbdRes, MetaData, MetaLoc, Role, World};
+use super::state::{Conn, Disk, DrbdRes, MetaData, MetaLoc, Resync, Role, World};
 use super::util::Out;
 
 /// The meta-data block a configured resource uses on `node`.
@@ -77,11 +80,31 @@ fn wanted(w: &World, node: &str, res: &str, peer: &str) -> Conn {
     }
 }
 
+/// Batches (on either end) a resync after a node's return takes.
+pub(crate) const RESYNC_BATCHES: u32 = 2;
+
+/// The KiB a returning node's resync copies at most (only what changed while apart; the lab's
+/// resource size).
+const RESYNC_KIB: u64 = 65536;
+
+/// How a resync the handshake starts proceeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// Done at once (after commands).
+    AtOnce,
+    /// Over [`RESYNC_BATCHES`] batches (after a node's return).
+    Stepped,
+}
+
 /// Lets simulated time pass until every DRBD connection is where it settles.
 ///
 /// `scope`: the resources a command touched (those its node had before or has after it), on
 /// every node that has them; `None` settles the whole cluster (after a fault injection).
-pub(crate) fn settle(w: &mut World, scope: Option<&std::collections::BTreeSet<String>>) {
+pub(crate) fn settle(
+    w: &mut World,
+    scope: Option<&std::collections::BTreeSet<String>>,
+    pace: Pace,
+) {
     for _ in 0..4 {
         let mut changed = false;
         let pairs_of = |n: &String, r: &String, res: &super::state::DrbdRes| {
@@ -128,7 +151,7 @@ pub(crate) fn settle(w: &mut World, scope: Option<&std::collections::BTreeSet<St
             }
             changed = true;
             match (cur, target) {
-                (_, Conn::Connected) => handshake(w, &node, &peer, &res),
+                (_, Conn::Connected) => handshake(w, &node, &peer, &res, pace),
                 (Conn::Connected, other) => {
                     lose_peer(w, &node, &res, &peer);
                     set_conn(w, &node, &res, &peer, other);
@@ -145,6 +168,10 @@ pub(crate) fn settle(w: &mut World, scope: Option<&std::collections::BTreeSet<St
 fn set_conn(w: &mut World, node: &str, res: &str, peer: &str, c: Conn) {
     if let Some(r) = w.node_mut(node).drbd.get_mut(res) {
         r.conns.insert(peer.to_string(), c);
+        // A resync stops with its connection; the target stays Inconsistent.
+        if c != Conn::Connected && r.resync.as_ref().is_some_and(|s| s.peer == peer) {
+            r.resync = None;
+        }
     }
 }
 
@@ -207,6 +234,10 @@ fn outcome(w: &World, a: &str, b: &str, res: &str) -> Outcome {
 
 /// While connected: an UpToDate side resyncs an Inconsistent one (after `primary --force`).
 fn resync(w: &mut World, a: &str, b: &str, res: &str) -> bool {
+    let running = |n: &str| w.node(n).drbd.get(res).is_some_and(|r| r.resync.is_some());
+    if running(a) || running(b) {
+        return false;
+    }
     let da = w.node(a).drbd[res].disk;
     let db = w.node(b).drbd.get(res).map(|r| r.disk);
     let (source, target) = match (da, db) {
@@ -248,7 +279,7 @@ fn copy(w: &mut World, source: &str, target: &str, res: &str) {
     }
 }
 
-fn handshake(w: &mut World, a: &str, b: &str, res: &str) {
+fn handshake(w: &mut World, a: &str, b: &str, res: &str, pace: Pace) {
     match outcome(w, a, b, res) {
         Outcome::SplitBrain => {
             for (me, other) in [(a, b), (b, a)] {
@@ -261,11 +292,126 @@ fn handshake(w: &mut World, a: &str, b: &str, res: &str) {
             }
         }
         Outcome::InSync => connect_both(w, a, b, res),
+        Outcome::From { source, target } if pace == Pace::Stepped => {
+            connect_both(w, a, b, res);
+            if let Some(r) = w.node_mut(&target).drbd.get_mut(res) {
+                r.disk = Disk::Inconsistent;
+            }
+            if let Some(m) = md_mut(w, &target, res) {
+                m.consistent = false;
+            }
+            for (me, other, source) in [(&source, &target, true), (&target, &source, false)] {
+                if let Some(r) = w.node_mut(me).drbd.get_mut(res) {
+                    r.resync = Some(Resync {
+                        peer: other.clone(),
+                        source,
+                        left: RESYNC_BATCHES,
+                    });
+                }
+            }
+        }
         Outcome::From { source, target } => {
             copy(w, &source, &target, res);
             connect_both(w, a, b, res);
         }
     }
+}
+
+/// A batch ran on `node`: every resync of its resources moves one step on; those that end
+/// leave the target UpToDate with the source's data. Returns the resources whose resync ended.
+pub(crate) fn advance(w: &mut World, node: &str) -> std::collections::BTreeSet<String> {
+    let mut ended = std::collections::BTreeSet::new();
+    let Some(n) = w.nodes.get(node) else {
+        return ended;
+    };
+    let running: Vec<(String, Resync)> = n
+        .drbd
+        .iter()
+        .filter_map(|(res, r)| {
+            resync_with(r, r.resync.as_ref()?.peer.as_str()).map(|s| (res.clone(), s.clone()))
+        })
+        .collect();
+    for (res, s) in running {
+        let left = s.left.saturating_sub(1);
+        for end in [node, s.peer.as_str()] {
+            if let Some(x) = w
+                .node_mut(end)
+                .drbd
+                .get_mut(&res)
+                .and_then(|r| r.resync.as_mut())
+            {
+                x.left = left;
+            }
+        }
+        if left > 0 {
+            continue;
+        }
+        let (source, target) = if s.source {
+            (node.to_string(), s.peer.clone())
+        } else {
+            (s.peer.clone(), node.to_string())
+        };
+        for end in [&source, &target] {
+            if let Some(r) = w.node_mut(end).drbd.get_mut(&res) {
+                r.resync = None;
+            }
+        }
+        copy(w, &source, &target, &res);
+        connect_both(w, &source, &target, &res);
+        ended.insert(res);
+    }
+    ended
+}
+
+/// The resync running over the connection to `peer`, if any.
+pub(crate) fn resync_with<'r>(r: &'r DrbdRes, peer: &str) -> Option<&'r Resync> {
+    r.resync
+        .as_ref()
+        .filter(|s| s.peer == peer && r.conns.get(peer) == Some(&Conn::Connected))
+}
+
+/// A resync's progress: KiB left, KiB in all, percent done.
+pub(crate) fn progress(r: &DrbdRes, s: &Resync) -> (u64, u64, f64) {
+    let total = (r.size / 1024).clamp(4, RESYNC_KIB);
+    let left = total * u64::from(s.left) / u64::from(RESYNC_BATCHES + 1);
+    let done = 100.0 * (total - left) as f64 / total as f64;
+    (left, total, done)
+}
+
+/// DRBD 8.4's replication states over a connection: `SyncSource`/`SyncTarget` during a resync.
+pub(crate) fn sync_state(s: &Resync) -> &'static str {
+    if s.source {
+        "SyncSource"
+    } else {
+        "SyncTarget"
+    }
+}
+
+/// `drbdadm cstate` on 8.4 (and `cs:` in /proc/drbd): the connection state towards the first
+/// peer, with the resync states.
+pub(crate) fn cstate84(r: &DrbdRes) -> &'static str {
+    let peer = r.conf.peers.first().map_or("", |p| p.node.as_str());
+    match resync_with(r, peer) {
+        Some(s) => sync_state(s),
+        None => conn_to_first_peer(r).as_str(),
+    }
+}
+
+/// /proc/drbd's two progress lines of a resync (drbd_proc.c's `drbd_syncer_progress`; the
+/// speed is the lab's resync-rate, 4M).
+fn progress_lines(r: &DrbdRes, s: &Resync) -> String {
+    let (left, total, done) = progress(r, s);
+    let permille = (done * 10.0) as usize;
+    let x = (permille / 50).min(20);
+    let bar = format!("{}>{}", "=".repeat(x.saturating_sub(1)), ".".repeat(20 - x));
+    let secs = left / 4096;
+    let want = if s.source { "" } else { " want: 4,096" };
+    format!(
+        "\t[{bar}] sync'ed: {done:.1}% ({left}/{total})K\n\tfinish: {}:{:02}:{:02} speed: 4,096 (4,096){want} K/sec\n",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 fn connect_both(w: &mut World, a: &str, b: &str, res: &str) {
@@ -369,18 +515,22 @@ pub(crate) fn proc_drbd(w: &World, node: &str) -> String {
             Conn::StandAlone => " ".to_string(),
             Conn::WFConnection | Conn::Connected => r.conf.protocol.clone(),
         };
-        let oos = if r.disk == Disk::Inconsistent || pdisk == "Inconsistent" {
-            r.size / 1024
-        } else {
-            0
+        let syncing = resync_with(r, peer);
+        let oos = match syncing {
+            Some(x) => progress(r, x).0,
+            None if r.disk == Disk::Inconsistent || pdisk == "Inconsistent" => r.size / 1024,
+            None => 0,
         };
         s.push_str(&format!(
             "{:>2}: cs:{} ro:{}/{prole} ds:{}/{pdisk} {proto} r-----\n    ns:0 nr:0 dw:0 dr:0 al:8 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:{oos}\n",
             r.conf.minor,
-            cs.as_str(),
+            cstate84(r),
             role_str(r.role),
             r.disk.as_str()
         ));
+        if let Some(x) = syncing {
+            s.push_str(&progress_lines(r, x));
+        }
     }
     s
 }
@@ -443,6 +593,20 @@ pub(crate) fn status_json(w: &World, node: &str) -> String {
                 .map(|p| {
                     let c = r.conns.get(&p.node).copied().unwrap_or(Conn::StandAlone);
                     let ps = peer_state(w, node, name, &p.node);
+                    let syncing = resync_with(r, &p.node);
+                    let replication = match (syncing, ps) {
+                        (Some(x), _) => sync_state(x),
+                        (None, Some(_)) => "Established",
+                        (None, None) => "Off",
+                    };
+                    let (oos, percent) = match syncing {
+                        Some(x) => {
+                            let (left, _, done) = progress(r, x);
+                            (left, done)
+                        }
+                        None if in_sync => (0, 100.0),
+                        None => (r.size / 1024, 0.0),
+                    };
                     let state = match c {
                         Conn::StandAlone => "StandAlone",
                         Conn::WFConnection => "Connecting",
@@ -458,18 +622,18 @@ pub(crate) fn status_json(w: &World, node: &str) -> String {
                         "rs-in-flight": 0,
                         "peer_devices": [{
                             "volume": 0,
-                            "replication-state": if ps.is_some() { "Established" } else { "Off" },
+                            "replication-state": replication,
                             "peer-disk-state": ps.map_or("DUnknown", |(_, d)| d.as_str()),
                             "peer-client": false,
                             "resync-suspended": "no",
                             "received": 0,
                             "sent": 0,
-                            "out-of-sync": if in_sync { 0 } else { r.size / 1024 },
+                            "out-of-sync": oos,
                             "pending": 0,
                             "unacked": 0,
-                            "has-sync-details": false,
+                            "has-sync-details": syncing.is_some(),
                             "has-online-verify-details": false,
-                            "percent-in-sync": if in_sync { 100.0 } else { 0.0 }
+                            "percent-in-sync": percent
                         }]
                     })
                 })
@@ -527,22 +691,32 @@ pub(crate) fn status_text(w: &World, node: &str, only: Option<&str>) -> Out {
             match (
                 r.conns.get(&p.node).copied().unwrap_or(Conn::StandAlone),
                 peer_state(w, node, name, &p.node),
+                resync_with(r, &p.node),
             ) {
-                (Conn::Connected, Some((ro, d))) if v84 => s.push_str(&format!(
+                (Conn::Connected, Some((ro, d)), Some(x)) => s.push_str(&format!(
+                    "  {label} role:{}\n    replication:{} peer-disk:{} done:{:.2}\n",
+                    role_str(ro),
+                    sync_state(x),
+                    d.as_str(),
+                    progress(r, x).2
+                )),
+                (Conn::Connected, Some((ro, d)), None) if v84 => s.push_str(&format!(
                     "  {label} role:{}\n    replication:Established peer-disk:{}\n",
                     role_str(ro),
                     d.as_str()
                 )),
-                (Conn::Connected, Some((ro, d))) => s.push_str(&format!(
+                (Conn::Connected, Some((ro, d)), None) => s.push_str(&format!(
                     "  {label} role:{}\n    peer-disk:{}\n",
                     role_str(ro),
                     d.as_str()
                 )),
-                (Conn::WFConnection | Conn::Connected, _) => {
+                (Conn::WFConnection | Conn::Connected, _, _) => {
                     s.push_str(&format!("  {label} connection:Connecting\n"))
                 }
-                (Conn::StandAlone, _) if v84 => {}
-                (Conn::StandAlone, _) => s.push_str(&format!("  {label} connection:StandAlone\n")),
+                (Conn::StandAlone, _, _) if v84 => {}
+                (Conn::StandAlone, _, _) => {
+                    s.push_str(&format!("  {label} connection:StandAlone\n"))
+                }
             }
         }
         s.push('\n');

@@ -1,6 +1,7 @@
 //! The rules a cluster must never break, checked after every simulated command: at most one
 //! Primary per resource unless every Primary allows two, no Primaries on both sides of a broken
-//! connection, no domain on two nodes, every running domain's DRBD disks Primary and UpToDate
+//! connection, no Primary on a node still resyncing as SyncTarget after its return, no domain on
+//! two nodes, every running domain's DRBD disks Primary and UpToDate
 //! where it runs, no local filesystem mounted on two nodes at once. A node cut off from the
 //! others but still running counts with everything it runs; a powered-off node runs nothing.
 //! Each rule broken is one sentence naming the nodes and objects.
@@ -39,6 +40,18 @@ pub(crate) fn check(w: &World) -> BTreeSet<String> {
                 if w.node(a).drbd[*res].conns.get(*b) != Some(&Conn::Connected) {
                     out.insert(format!(
                         "Primary on both sides of a broken connection: {res} on {a} and {b} (their data diverges)"
+                    ));
+                }
+            }
+        }
+    }
+    for (node, n) in &w.nodes {
+        for (res, r) in &n.drbd {
+            if let Some(s) = r.resync.as_ref().filter(|s| !s.source) {
+                if r.role == Role::Primary {
+                    out.insert(format!(
+                        "promoted before resynced: {res} is Primary on {node} while it resyncs from {}",
+                        s.peer
                     ));
                 }
             }

@@ -42,6 +42,7 @@ use crate::transport::{Cmd, Output, Transport, TransportError};
 pub use state::LogEntry;
 pub use view::{DomainView, DrbdView, LinkView, LvView, MountView, NodeView, PeerView};
 
+use drbdstate::Pace;
 use state::{FailRule, World};
 use util::Out;
 
@@ -252,7 +253,7 @@ impl SimCluster {
             return false;
         }
         change(&mut w);
-        after_command(&mut w, node, &format!("sim {what}"), None);
+        after_command(&mut w, node, &format!("sim {what}"), None, Pace::Stepped);
         true
     }
 
@@ -280,6 +281,7 @@ impl SimCluster {
             "(fault injection)",
             &format!("split brain on {resource}"),
             None,
+            Pace::AtOnce,
         );
     }
 
@@ -340,6 +342,11 @@ impl Transport for SimCluster {
             }
             outputs.push(run_logged(&mut w, node, cmd));
         }
+        // Simulated time passes with every batch: resyncs after a node's return move on.
+        let ended = drbdstate::advance(&mut w, node);
+        if !ended.is_empty() {
+            after_command(&mut w, node, "(resync)", Some(&ended), Pace::AtOnce);
+        }
         Ok(outputs)
     }
 }
@@ -376,6 +383,7 @@ fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
             node,
             &Cmd::new(cmd.argv.clone()).display(),
             Some(&BTreeSet::new()),
+            Pace::AtOnce,
         ),
         Affects::Drbd => {
             let mut mine = before;
@@ -387,7 +395,13 @@ fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
                 .collect();
             let all = cmd.argv.iter().any(|w| w == "all") || named.is_empty();
             let scope = if all { mine } else { named };
-            after_command(w, node, &Cmd::new(cmd.argv.clone()).display(), Some(&scope));
+            after_command(
+                w,
+                node,
+                &Cmd::new(cmd.argv.clone()).display(),
+                Some(&scope),
+                Pace::AtOnce,
+            );
         }
     }
     Output {
@@ -457,8 +471,14 @@ fn reads_only(argv: &[String]) -> bool {
 
 /// Simulated time passes: DRBD peers connect and resync; then new invariant breaks are recorded.
 /// `scope` as for [`drbdstate::settle`].
-fn after_command(w: &mut World, node: &str, what: &str, scope: Option<&BTreeSet<String>>) {
-    drbdstate::settle(w, scope);
+fn after_command(
+    w: &mut World,
+    node: &str,
+    what: &str,
+    scope: Option<&BTreeSet<String>>,
+    pace: Pace,
+) {
+    drbdstate::settle(w, scope, pace);
     let now = invariants::check(w);
     for v in now.difference(&w.broken).cloned().collect::<Vec<_>>() {
         w.violations.push(format!("after `{what}` on {node}: {v}"));

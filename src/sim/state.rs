@@ -276,6 +276,20 @@ pub(crate) struct DrbdRes {
     pub two_primaries: bool,
     /// Device size in bytes.
     pub size: u64,
+    /// A resync in progress over the connection to a peer (see [`Resync`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resync: Option<Resync>,
+}
+
+/// A resync that takes simulated time: the one after a node comes back from a power loss or an
+/// isolation (initial syncs and the resync after a split-brain resolution complete at once).
+/// It ends when `left` more batches have run on either end; both ends keep the same count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Resync {
+    pub peer: String,
+    /// This end sends the data (SyncSource); else it receives it (SyncTarget, Inconsistent).
+    pub source: bool,
+    pub left: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

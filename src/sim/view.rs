@@ -164,7 +164,10 @@ pub(crate) fn node_view(w: &World, name: &str) -> NodeView {
                     let ps = drbdstate::peer_state(w, name, res, &p.node);
                     PeerView {
                         node: p.node.clone(),
-                        connection: conn(c),
+                        connection: match drbdstate::resync_with(r, &p.node) {
+                            Some(s) => ConnState::parse(drbdstate::sync_state(s)),
+                            None => conn(c),
+                        },
                         role: ps.map_or(DrbdRole::Unknown, |(ro, _)| role(ro)),
                         disk: ps.map_or(DiskState::DUnknown, |(_, d)| disk(d)),
                     }
@@ -175,7 +178,7 @@ pub(crate) fn node_view(w: &World, name: &str) -> NodeView {
                 port: r.conf.port,
                 role: role(r.role),
                 disk: disk(r.disk),
-                connection: conn(drbdstate::conn_to_first_peer(r)),
+                connection: ConnState::parse(drbdstate::cstate84(r)),
                 peers,
                 size: r.size,
                 allow_two_primaries: r.two_primaries,
