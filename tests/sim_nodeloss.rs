@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)]
 //! Node loss on the simulator, as real nodes behave (LAB.md, "Node loss in the lab"): the plug
 //! pulled, a node cut from everyone while it runs on, power control as a fence agent uses it,
 //! and the node's return (resync as SyncTarget, or a split brain when both sides wrote). The
@@ -10,7 +11,7 @@ use xenflux::drivers::xl;
 use xenflux::sim::SimCluster;
 use xenflux::transport::{Cmd, Transport, TransportError};
 
-use simlab::Lab;
+use simlab::{repo, Lab};
 
 const CFG: &str = "/etc/xen/dns.cfg";
 
@@ -342,4 +343,92 @@ fn a_saved_cluster_from_before_power_and_isolation_loads_with_its_unreachable_no
         !sim.to_json().contains("\"down\""),
         "read once, never written"
     );
+}
+
+/// `xenflux --state-dir DIR ARGS...` from the repository (its `cluster-state/`): exit status,
+/// stdout and stderr.
+fn xenflux(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xenflux"))
+        .current_dir(repo())
+        .arg("--state-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("xenflux runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_sim_cli_pulls_plugs_cuts_networks_and_answers_a_fence_agent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let sim = |args: &[&str]| {
+        let mut all = vec!["sim"];
+        all.extend_from_slice(args);
+        xenflux(d, &all)
+    };
+    let (code, out, _) = sim(&["power", "dom0", "status"]);
+    assert_eq!((code, out.as_str()), (3, "dom0: power is on\n"));
+    assert_eq!(sim(&["crash-node", "dom0"]).0, 0);
+    let (code, out, _) = sim(&["power", "dom0", "status"]);
+    assert_eq!((code, out.as_str()), (0, "dom0: power is off\n"));
+    let (code, out, _) = sim(&["power", "dom0", "off"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "dom0: power is off\n"),
+        "already off"
+    );
+    let (_, out, _) = sim(&["show", "--node", "dom0"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        (&v["powered"], &v["reachable"], &v["peers_reachable"]),
+        (&false.into(), &false.into(), &false.into())
+    );
+    let (code, out, _) = sim(&["power", "dom0", "on"]);
+    assert_eq!((code, out.as_str()), (0, "dom0: power is on\n"));
+
+    assert_eq!(sim(&["isolate-node", "dom0m"]).0, 0);
+    let (_, out, _) = sim(&["show", "--node", "dom0m"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        (&v["powered"], &v["reachable"], &v["peers_reachable"]),
+        (&true.into(), &false.into(), &false.into())
+    );
+    // A fence on an isolated node; powered on again it is still cut off until healed.
+    assert_eq!(sim(&["power", "dom0m", "off"]).0, 0);
+    let (code, out, _) = sim(&["power", "dom0m", "on"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("still cut off: `xenflux sim heal dom0m`"),
+        "{out}"
+    );
+    let (code, out, _) = sim(&["heal", "dom0m"]);
+    assert_eq!((code, out.as_str()), (0, "dom0m: every network restored\n"));
+    let (_, out, _) = sim(&["show"]);
+    assert!(
+        out.contains("\"presence\""),
+        "the whole state shows each node's presence"
+    );
+
+    assert_eq!(sim(&["fail-node", "dom0"]).0, 0);
+    let (_, out, _) = sim(&["show", "--node", "dom0"]);
+    assert!(out.contains("\"reachable\": false"), "{out}");
+    assert_eq!(sim(&["fail-node", "dom0", "--up"]).0, 0);
+    let (_, out, _) = sim(&["show", "--node", "dom0"]);
+    assert!(out.contains("\"reachable\": true"), "{out}");
+
+    for args in [
+        &["power", "nosuch", "status"][..],
+        &["crash-node", "nosuch"],
+        &["isolate-node", "nosuch"],
+        &["heal", "nosuch"],
+    ] {
+        let (code, _, err) = sim(args);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(err.contains("no node `nosuch`"), "{args:?}: {err}");
+    }
 }
