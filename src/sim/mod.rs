@@ -12,6 +12,7 @@
 
 mod drbd;
 mod drbdconf;
+mod drbdout;
 mod drbdstate;
 mod files;
 mod fresh;
