@@ -432,3 +432,32 @@ fn the_sim_cli_pulls_plugs_cuts_networks_and_answers_a_fence_agent() {
         assert!(err.contains("no node `nosuch`"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_fence_run_by_the_holder_of_the_simulated_cluster_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert_eq!(xenflux(dir.path(), &["sim", "show", "--node", "dom0"]).0, 0);
+    let sim = dir.path().join("sim.json");
+    let before = std::fs::read_to_string(&sim).expect("sim.json");
+    let mut lock = xenflux::fsutil::FileLock::try_acquire(&xenflux::fsutil::lock_path(&sim))
+        .expect("lock")
+        .expect("free");
+    lock.write_pid().expect("pid");
+    let started = std::time::Instant::now();
+    let (code, _, err) = xenflux(dir.path(), &["sim", "power", "dom0", "off"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "is held by pid {}, which runs this command",
+            std::process::id()
+        )),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "no wait"
+    );
+    drop(lock);
+    assert_eq!(std::fs::read_to_string(&sim).expect("sim.json"), before);
+    assert_eq!(xenflux(dir.path(), &["sim", "power", "dom0", "off"]).0, 0);
+}

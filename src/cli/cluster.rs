@@ -399,6 +399,7 @@ pub fn cmd_sim(
     if let SimCommand::Exec { sim, node, argv } = &cmd {
         return super::simexec::cmd_sim_exec(sim, node, argv);
     }
+    refuse_if_an_ancestor_holds(&sim_path(state_dir))?;
     if let SimCommand::Reset { vg_size } = &cmd {
         let path = sim_path(state_dir);
         std::fs::create_dir_all(state_dir)
@@ -549,4 +550,46 @@ fn off_note(node: &str, powered: bool) -> String {
     } else {
         format!(" (it is still off: `xenflux sim power {node} on` boots it)")
     }
+}
+
+/// A `sim` command run by a process that holds the simulated cluster open (a fence agent the
+/// controller runs while it observes through the simulator) would wait for it until the lock
+/// times out, and its change would be overwritten when the holder saves: refused at once, with
+/// what the holder has to do. Nothing is changed.
+fn refuse_if_an_ancestor_holds(path: &Path) -> Result<()> {
+    let lock = crate::fsutil::lock_path(path);
+    if !lock.exists() || crate::fsutil::FileLock::try_acquire(&lock)?.is_some() {
+        return Ok(());
+    }
+    let holder = crate::fsutil::holder(&lock);
+    let Some(pid) = holder
+        .strip_prefix("pid ")
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
+        return Ok(());
+    };
+    if ancestors().contains(&pid) {
+        bail!(
+            "the simulated cluster {} is held by pid {pid}, which runs this command: it must save and release the simulated cluster before running `xenflux sim` (a fence command), or this would wait for it forever; nothing was changed",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// This process's parent, its parent, ... up to (not including) init, as /proc tells.
+fn ancestors() -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut pid = std::os::unix::process::parent_id();
+    while pid > 1 && out.len() < 64 {
+        out.push(pid);
+        // `PID (COMM) STATE PPID ...`: COMM may hold spaces and parentheses.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        pid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+    }
+    out
 }
