@@ -207,9 +207,12 @@ impl SimCluster {
         }
     }
 
-    /// The plug pulled: the node is off (see [`SimCluster::power_off`]).
+    /// The plug pulled: the node is off, as after [`SimCluster::power_off`] (violations it
+    /// causes name `sim crash-node`).
     pub fn crash_node(&self, node: &str) -> bool {
-        self.power_off(node)
+        self.fault(node, "crash-node", |w| {
+            power::power_off(w, node);
+        })
     }
 
     /// Powers a node off, as a fence agent does: its domains, DRBD devices, mounts and o2cb
