@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::alloc::{MetaAlloc, VolumeAlloc};
 use crate::drivers::drbd::{ConnectionState, DiskState, Role};
-use crate::model::{Filesystem, MetaKind, Name, VolumeSpec};
+use crate::model::{FsKind, MetaKind, Name, VolumeSpec};
 use crate::observe::{DrbdResource, LvState, NodeState};
 
 use super::action::{Action, MANAGED_TAG, MD_TAG, MKFS_TAG};
@@ -115,10 +115,15 @@ fn lv_need(steps: &[Action], n: &Name, s: &NodeState, vg: &str) -> u64 {
     steps
         .iter()
         .filter(|a| a.node() == n)
-        .map(|a| match a {
-            Action::CreateLv { size, .. } => *size,
-            Action::ExtendLv { lv: l, size, .. } => size - lv(s, vg, l).map_or(0, |x| x.size),
-            _ => 0,
+        .map(|a| {
+            // Only LV creations and extensions are among the steps; anything else takes nothing.
+            if let Action::CreateLv { size, .. } = a {
+                *size
+            } else if let Action::ExtendLv { lv: l, size, .. } = a {
+                size - lv(s, vg, l).map_or(0, |x| x.size)
+            } else {
+                0
+            }
         })
         .sum()
 }
@@ -154,6 +159,7 @@ fn volume(ctx: &mut Ctx, targets: &BTreeMap<Name, Name>, name: &Name, v: &Volume
         name,
         v,
         alloc,
+        fs: v.filesystem.kind(),
         states: v
             .nodes
             .iter()
@@ -223,6 +229,9 @@ struct Vol<'v> {
     name: &'v Name,
     v: &'v VolumeSpec,
     alloc: VolumeAlloc,
+    /// The filesystem to make and grow on it; None for `filesystem: none`. The one place a
+    /// volume's filesystem becomes the kind its actions carry.
+    fs: Option<FsKind>,
     states: BTreeMap<Name, &'v NodeState>,
 }
 
@@ -302,7 +311,7 @@ impl Vol<'_> {
             for (lv_name, size) in lvs {
                 match lv(s, &vg, &lv_name) {
                     None => {
-                        let for_mkfs = v.filesystem != Filesystem::None && lv_name == name.as_str();
+                        let for_mkfs = self.fs.is_some() && lv_name == name.as_str();
                         out.steps.push(Action::CreateLv { node: n.clone(), vg: vg.clone(), lv: lv_name.clone(), size, for_mkfs });
                         if lv_name == name.as_str() {
                             out.created.insert(n.clone());
@@ -597,22 +606,25 @@ impl Vol<'_> {
             },
         );
         // Only a filesystem blkid has seen on this Primary is grown.
+        let Some(kind) = self.fs else {
+            return;
+        };
         let device = crate::render::drbd::device(alloc.minor.value);
         let has_fs = states
             .get(&on)
             .and_then(|s| s.filesystems.get(&device))
             .and_then(|p| p.known())
-            .is_some_and(|fs| fs.as_deref() == Some(super::action::fs_name(v.filesystem)));
-        if v.filesystem != Filesystem::None && primary.contains(&on) && has_fs {
+            .is_some_and(|fs| fs.as_deref() == Some(kind.name()));
+        if primary.contains(&on) && has_fs {
             let used = ctx
                 .d
                 .domains
                 .values()
                 .any(|d| d.disks.iter().any(|k| &k.volume == name));
-            if used && v.filesystem != Filesystem::Ocfs2 {
+            if used && kind != FsKind::Ocfs2 {
                 ctx.warnings.push(format!(
                     "volume {name}: the {} filesystem is in use by a domain; grow it from inside the guest",
-                    super::action::fs_name(v.filesystem)
+                    kind.name()
                 ));
             } else {
                 ctx.add(
@@ -620,7 +632,7 @@ impl Vol<'_> {
                     Action::GrowFs {
                         node: on,
                         device,
-                        fs: v.filesystem,
+                        fs: kind,
                     },
                 );
             }
@@ -629,10 +641,10 @@ impl Vol<'_> {
 
     /// A filesystem only on a blank device: a new one, or one blkid reads as blank on a Primary.
     fn filesystem(&self, ctx: &mut Ctx, source: &Name, primary: &BTreeSet<Name>) {
-        let (name, v, states) = (self.name, self.v, &self.states);
-        if v.filesystem == Filesystem::None {
+        let (name, states) = (self.name, &self.states);
+        let Some(kind) = self.fs else {
             return;
-        }
+        };
         let device = crate::render::drbd::device(self.alloc.minor.value);
         let blank_new = ctx.new_volumes.contains(name);
         // Besides a volume created now, only an LV still tagged for its filesystem (never used
@@ -674,7 +686,7 @@ impl Vol<'_> {
             ctx.warnings.push(format!(
                 "volume {name}: no {} filesystem on it, and xenflux makes filesystems only on volumes it created \
                  for one (it may hold a domain's data); make it by hand if the volume is really unused",
-                super::action::fs_name(v.filesystem)
+                kind.name()
             ));
         }
         if blank_new || blank_seen {
@@ -694,7 +706,7 @@ impl Vol<'_> {
                 Action::Mkfs {
                     node: on,
                     device,
-                    fs: v.filesystem,
+                    fs: kind,
                     label,
                     slots,
                     cluster,
