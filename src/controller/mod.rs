@@ -2,8 +2,8 @@
 //! watcher, the timer, the webhook, a manual request) feed one queue; one pass runs at a time,
 //! after a short debounce that folds a burst of triggers into one pass. Why a pass runs is logged
 //! and counted but never handed to the pass: reconciling is level-triggered. A failed pass is
-//! retried with a backoff kept per object (the one whose action failed), reset by a pass without
-//! failure. SIGTERM/SIGINT finish the running stage and stop; a second signal stops at once and
+//! retried with a backoff kept per object (each one an action failed for): the next pass comes
+//! when the earliest object is due, and an object that succeeds or disappears loses its backoff. SIGTERM/SIGINT finish the running stage and stop; a second signal stops at once and
 //! leaves the in-flight marker and the journal for the next start to report.
 //!
 //! The controller owns timing and bookkeeping only: the pass itself is [`pass::Pass`], the HTTP
@@ -297,22 +297,40 @@ fn shared_state(
     })
 }
 
-/// When the next timer and retry fire, and the failures per object that drive the backoff.
+/// When the next timer and retry fire, and the backoff of every object that failed.
 struct Schedule {
+    /// `--interval`: overrides the Cluster document's.
+    fixed_interval: Option<Duration>,
+    /// `--retry-base`: an object's first retry delay.
+    retry_base: Duration,
     interval: Duration,
     next_timer: Instant,
     retry_at: Option<Instant>,
-    failures: BTreeMap<String, u32>,
+    backoff: BTreeMap<String, Backoff>,
+}
+
+/// One object's backoff: its consecutive failed passes, and when it is due to be tried again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Backoff {
+    failures: u32,
+    /// None once a pass after the failure tried it again (every pass tries every object).
+    due: Option<Instant>,
 }
 
 impl Schedule {
     fn new(opts: &Options) -> Schedule {
-        let interval = opts.interval.unwrap_or(Duration::from_secs(300));
+        Schedule::starting(opts.interval, opts.retry_base, Instant::now())
+    }
+
+    fn starting(fixed_interval: Option<Duration>, retry_base: Duration, now: Instant) -> Schedule {
+        let interval = fixed_interval.unwrap_or(Duration::from_secs(300));
         Schedule {
+            fixed_interval,
+            retry_base,
             interval,
-            next_timer: Instant::now() + jitter(interval),
+            next_timer: now + jitter(interval),
             retry_at: None,
-            failures: BTreeMap::new(),
+            backoff: BTreeMap::new(),
         }
     }
 
@@ -333,32 +351,61 @@ impl Schedule {
         }
     }
 
-    /// After a pass: the interval it asks for, and a retry with backoff for the object that
-    /// failed (returned), or soon when it made progress with work left.
-    fn after(&mut self, opts: &Options, outcome: &pass::Outcome) -> Option<Duration> {
+    /// After a pass that ended at `now`: the interval it asks for, then each object's backoff
+    /// (see [`Schedule::back_off`]), and the next retry at the earliest object due (its delay
+    /// returned), or soon when the pass made progress with work left.
+    fn after(&mut self, outcome: &pass::Outcome, now: Instant) -> Option<Duration> {
         if let Some(i) = outcome.interval {
-            self.interval = opts.interval.unwrap_or(i);
+            self.interval = self.fixed_interval.unwrap_or(i);
         }
-        match &outcome.failed_object {
-            Some(object) => {
-                let n = self.failures.entry(object.clone()).or_default();
-                *n += 1;
-                let delay = backoff(opts.retry_base, *n, self.interval);
-                self.retry_at = Some(Instant::now() + delay);
-                Some(delay)
-            }
-            None => {
-                if outcome.result != PassResult::Invalid {
-                    self.failures.clear();
-                }
-                // Progress with work left: the next step runs after the retry base, not a
-                // whole interval later.
-                if outcome.more {
-                    self.retry_at = Some(Instant::now() + opts.retry_base);
-                }
-                None
-            }
+        self.back_off(outcome, now);
+        let due = self.backoff.values().filter_map(|b| b.due).min();
+        // Progress with work left: the next step runs after the retry base, not a whole
+        // interval later.
+        let soon = outcome.more.then(|| now + self.retry_base);
+        if let Some(at) = due.into_iter().chain(soon).min() {
+            self.retry_at = Some(at);
         }
+        due.map(|at| at.saturating_duration_since(now))
+    }
+
+    /// Each object that failed in the pass counts one more consecutive failure and is due after
+    /// the retry base doubled per failure, up to the interval. A pass without failure (an
+    /// invalid desired state aside) clears every backoff; a failed pass that saw the objects
+    /// clears those that are gone or were done without failure, and keeps those skipped because
+    /// of another's failure. A due time that passed was served by this pass.
+    fn back_off(&mut self, outcome: &pass::Outcome, now: Instant) {
+        if outcome.failed_objects.is_empty() {
+            if outcome.result != PassResult::Invalid {
+                self.backoff.clear();
+            }
+            return;
+        }
+        if !outcome.objects.is_empty() {
+            self.backoff.retain(|o, _| {
+                outcome.failed_objects.contains(o)
+                    || (outcome.objects.contains_key(o) && outcome.skipped_objects.contains(o))
+            });
+        }
+        for b in self.backoff.values_mut() {
+            b.due = b.due.filter(|at| *at > now);
+        }
+        for o in &outcome.failed_objects {
+            let b = self.backoff.entry(o.clone()).or_insert(Backoff {
+                failures: 0,
+                due: None,
+            });
+            b.failures += 1;
+            b.due = Some(now + backoff(self.retry_base, b.failures, self.interval));
+        }
+    }
+
+    /// Consecutive failed passes per object with a backoff.
+    fn failures(&self) -> BTreeMap<String, u32> {
+        self.backoff
+            .iter()
+            .map(|(o, b)| (o.clone(), b.failures))
+            .collect()
     }
 }
 
@@ -402,7 +449,7 @@ async fn run_loop(
                 break;
             }
         };
-        let retry_after = schedule.after(opts, &outcome);
+        let retry_after = schedule.after(&outcome, Instant::now());
         let record = PassRecord {
             pass: pass_no,
             started,
@@ -416,6 +463,7 @@ async fn run_loop(
                 .filter(|o| o.state != status::Standing::InSync)
                 .count(),
             error: outcome.error.clone(),
+            failed_objects: outcome.failed_objects.iter().cloned().collect(),
             retry_after: retry_after.map(|d| d.as_secs()),
         };
         log_outcome(&record);
@@ -425,7 +473,7 @@ async fn run_loop(
             &mut lock(&shared.status),
             outcome,
             record,
-            &schedule.failures,
+            schedule.failures(),
         );
         shared.completed.send_replace(covers);
         if stopping {
@@ -494,7 +542,7 @@ fn record_status(
     s: &mut Status,
     outcome: pass::Outcome,
     record: PassRecord,
-    failures: &BTreeMap<String, u32>,
+    failures: BTreeMap<String, u32>,
 ) {
     s.reconciling = false;
     if outcome.commit.is_some() {
@@ -508,7 +556,7 @@ fn record_status(
     }
     if record.result != PassResult::Suspended {
         let mut objects = outcome.objects;
-        for (o, n) in failures {
+        for (o, n) in &failures {
             if let Some(st) = objects.get_mut(o) {
                 st.failures = *n;
             }
@@ -518,6 +566,7 @@ fn record_status(
             s.objects = objects;
         }
     }
+    s.failures = failures;
     if !matches!(record.result, PassResult::Failed | PassResult::Invalid) {
         s.last_success = Some(record.clone());
     }
@@ -560,6 +609,7 @@ fn log_outcome(r: &PassRecord) {
             commit,
             result = r.result.as_str(),
             applied = r.applied,
+            failed = r.failed_objects.join(", "),
             retry_after = r.retry_after,
             "{e}"
         ),
@@ -693,6 +743,140 @@ mod tests {
         assert_eq!(backoff(s(5), 4, s(300)), s(40));
         assert_eq!(backoff(s(5), 10, s(300)), s(300));
         assert_eq!(backoff(s(5), 40, s(300)), s(300));
+    }
+
+    /// A pass's outcome: `failed` objects failed, `skipped` were skipped for them, and the
+    /// cluster's objects are `seen` (empty when the pass failed before observing).
+    fn outcome(failed: &[&str], skipped: &[&str], seen: &[&str]) -> pass::Outcome {
+        let set = |v: &[&str]| v.iter().map(|o| o.to_string()).collect();
+        pass::Outcome {
+            commit: None,
+            cluster: None,
+            mode: None,
+            interval: None,
+            result: if failed.is_empty() {
+                PassResult::Applied
+            } else {
+                PassResult::Failed
+            },
+            applied: 0,
+            error: None,
+            failed_objects: set(failed),
+            skipped_objects: set(skipped),
+            more: false,
+            objects: seen
+                .iter()
+                .map(|o| {
+                    let st = status::ObjectState {
+                        state: status::Standing::InSync,
+                        pending: Vec::new(),
+                        detail: None,
+                        failures: 0,
+                    };
+                    (o.to_string(), st)
+                })
+                .collect(),
+            seconds: 0.0,
+        }
+    }
+
+    fn counts(s: &Schedule) -> Vec<(String, u32)> {
+        s.failures().into_iter().collect()
+    }
+
+    #[test]
+    fn each_failed_object_backs_off_on_its_own_count() {
+        let sec = Duration::from_secs;
+        let t0 = Instant::now();
+        let mut s = Schedule::starting(Some(sec(300)), sec(5), t0);
+        let all = ["Volume/a", "Volume/b", "Domain/c"];
+        // a fails twice alone, then a and b fail in the same pass.
+        assert_eq!(
+            s.after(&outcome(&["Volume/a"], &[], &all), t0),
+            Some(sec(5))
+        );
+        let t1 = t0 + sec(5);
+        assert_eq!(
+            s.after(&outcome(&["Volume/a"], &[], &all), t1),
+            Some(sec(10))
+        );
+        let t2 = t1 + sec(10);
+        let both = outcome(&["Volume/a", "Volume/b"], &[], &all);
+        // b (first failure) is due first; a (third) after 20 s.
+        assert_eq!(s.after(&both, t2), Some(sec(5)));
+        assert_eq!(s.retry_at, Some(t2 + sec(5)));
+        assert_eq!(s.backoff["Volume/a"].due, Some(t2 + sec(20)));
+        assert_eq!(s.backoff["Volume/b"].due, Some(t2 + sec(5)));
+        assert_eq!(
+            counts(&s),
+            [("Volume/a".to_string(), 3), ("Volume/b".to_string(), 1)]
+        );
+        // b recovers, a fails again: only b's backoff is cleared.
+        let t3 = t2 + sec(5);
+        assert_eq!(
+            s.after(&outcome(&["Volume/a"], &[], &all), t3),
+            Some(sec(40))
+        );
+        assert_eq!(counts(&s), [("Volume/a".to_string(), 4)]);
+        // a fails again while b fails anew: b starts from the base again.
+        let t4 = t3 + sec(40);
+        let again = outcome(&["Volume/a", "Volume/b"], &[], &all);
+        assert_eq!(s.after(&again, t4), Some(sec(5)));
+        assert_eq!(s.backoff["Volume/a"].due, Some(t4 + sec(80)));
+        assert_eq!(
+            counts(&s),
+            [("Volume/a".to_string(), 5), ("Volume/b".to_string(), 1)]
+        );
+        // A pass without failure clears them all; nothing more is scheduled for them.
+        assert_eq!(s.after(&outcome(&[], &[], &all), t4 + sec(5)), None);
+        assert!(counts(&s).is_empty());
+    }
+
+    #[test]
+    fn backoffs_are_kept_for_skipped_objects_and_cleared_for_gone_ones() {
+        let sec = Duration::from_secs;
+        let t0 = Instant::now();
+        let mut s = Schedule::starting(Some(sec(60)), sec(5), t0);
+        let all = ["Volume/a", "Volume/b", "Domain/c"];
+        s.after(&outcome(&["Volume/a", "Domain/c"], &[], &all), t0);
+        s.after(&outcome(&["Volume/a", "Domain/c"], &[], &all), t0 + sec(5));
+        // Fetching fails: nothing was seen, so every backoff stays; the repository gets its
+        // own, due first.
+        let t2 = t0 + sec(15);
+        assert_eq!(
+            s.after(&outcome(&["Repository"], &[], &[]), t2),
+            Some(sec(5))
+        );
+        assert_eq!(
+            counts(&s),
+            [
+                ("Domain/c".to_string(), 2),
+                ("Repository".to_string(), 1),
+                ("Volume/a".to_string(), 2)
+            ]
+        );
+        // b fails and c is skipped because of it; a succeeds, the repository answered.
+        let t3 = t2 + sec(5);
+        assert_eq!(
+            s.after(&outcome(&["Volume/b"], &["Domain/c"], &all), t3),
+            Some(sec(5))
+        );
+        assert_eq!(
+            counts(&s),
+            [("Domain/c".to_string(), 2), ("Volume/b".to_string(), 1)]
+        );
+        // c is no longer in the desired state: its backoff goes with it.
+        let t4 = t3 + sec(5);
+        let gone = outcome(&["Volume/b"], &["Domain/c"], &["Volume/a", "Volume/b"]);
+        assert_eq!(s.after(&gone, t4), Some(sec(10)));
+        assert_eq!(counts(&s), [("Volume/b".to_string(), 2)]);
+        // The backoff stops at the interval.
+        let mut t = t4;
+        for _ in 0..8 {
+            t += sec(60);
+            s.after(&outcome(&["Volume/b"], &[], &all), t);
+        }
+        assert_eq!(s.retry_at, Some(t + sec(60)));
     }
 
     #[test]
