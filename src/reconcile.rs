@@ -243,10 +243,10 @@ pub enum Decision {
     /// Progress was made and a plan made afresh has more (a step waits on the one before it,
     /// or a stop was asked for): run again soon, after the runtime's short delay.
     Requeue,
-    /// Something failed: try again with a backoff kept for `object` (the first that failed).
-    /// `transient` when every failure may pass by itself (a node that did not answer, an effect
-    /// that did not show yet).
-    Retry { object: String, transient: bool },
+    /// Something failed: try again, with a backoff kept for each object in `objects` (every
+    /// object an action failed for). Each maps to `true` when every failure of it may pass by
+    /// itself (a node that did not answer, an effect that did not show yet).
+    Retry { objects: BTreeMap<String, bool> },
 }
 
 /// The observation after applying and the plan it gives: normally empty.
@@ -440,16 +440,16 @@ fn roll_back(
 
 /// What comes next after applying.
 fn decide(run: &Run, after: &Result<After, ReconcileError>, d: &Desired) -> Decision {
-    if let Some(f) = run.failed.first() {
-        return Decision::Retry {
-            object: f.object.clone(),
-            transient: run.failed.iter().all(|f| f.failure.is_transient()),
-        };
+    if !run.failed.is_empty() {
+        let mut objects = BTreeMap::new();
+        for f in &run.failed {
+            *objects.entry(f.object.clone()).or_insert(true) &= f.failure.is_transient();
+        }
+        return Decision::Retry { objects };
     }
     match after {
         Err(_) => Decision::Retry {
-            object: format!("Cluster/{}", d.cluster_name),
-            transient: true,
+            objects: BTreeMap::from([(format!("Cluster/{}", d.cluster_name), true)]),
         },
         Ok(_) if run.interrupted.is_some() => Decision::Requeue,
         Ok(a) if !a.plan.is_empty() && !run.ran.is_empty() => Decision::Requeue,

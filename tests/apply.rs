@@ -112,7 +112,7 @@ fn a_failing_migration_does_not_stop_another_domains_start() {
         .any(|s| s.because == "Domain/a" || s.because == "Volume/va"));
     assert!(!applied.complete());
     assert!(
-        matches!(&applied.decision, Decision::Retry { object, transient: false } if object == "Domain/a")
+        matches!(&applied.decision, Decision::Retry { objects } if objects.get("Domain/a") == Some(&false))
     );
 }
 
@@ -180,9 +180,13 @@ proptest! {
         }
         let applied = apply(&src, &sim);
         prop_assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+        // Every object that failed is retried, each transient only when all its failures are.
+        let mut failed = std::collections::BTreeMap::new();
+        for f in &applied.failed {
+            *failed.entry(f.object.clone()).or_insert(true) &= f.failure.is_transient();
+        }
         prop_assert_eq!(applied.failed.is_empty(), applied.decision != Decision::Retry {
-            object: applied.failed.first().map(|f| f.object.clone()).unwrap_or_default(),
-            transient: applied.failed.iter().all(|f| f.failure.is_transient()),
+            objects: failed,
         });
         // Every action skipped, and every action still left, belongs to an object that failed
         // or to one that uses such an object.

@@ -384,6 +384,85 @@ fn failures_back_off_and_an_unfinished_run_is_reported() {
     );
 }
 
+/// Two volumes fail in the same pass: both are recorded, and each keeps its own backoff. The one
+/// that recovers loses its count; the other doubles its delay.
+#[test]
+fn every_failed_object_keeps_its_own_backoff() {
+    let r = repos();
+    let c1 = r.push("cluster.yaml", |t| t, "initial state");
+    // dns's data LV fails once (on its first node), vpn's three times (both nodes, then one).
+    for (pattern, count) in [("-n dns --addtag", "1"), ("-n vpn --addtag", "3")] {
+        let (code, out) = xenflux(
+            &r.state_dir,
+            &[
+                "--state",
+                root().join("cluster-state").to_str().unwrap(),
+                "sim",
+                "fail-next",
+                "--count",
+                count,
+                "--",
+                pattern,
+            ],
+        );
+        assert_eq!(code, 0, "{out}");
+    }
+    let mut s = Serve::start(&r, &[], &["--retry-base", "1s", "--no-watch"]);
+    let first = s.wait_pass(&c1, &["failed"]);
+    assert_eq!(
+        first["failedObjects"],
+        serde_json::json!(["Volume/dns", "Volume/vpn"]),
+        "{first}"
+    );
+    assert_eq!(first["retryAfter"], 1, "{first}");
+    // The retry: dns recovered and lost its backoff, vpn failed a second time.
+    let url = s.url.clone();
+    let second = s.wait_for("the first retry", || {
+        let st: Value = serde_json::from_str(&http(&url, "GET", "/status", &[], b"").1).ok()?;
+        (st["last"]["pass"] == 2).then_some(st)
+    });
+    let last = &second["last"];
+    assert_eq!(last["result"], "failed", "{second}");
+    assert_eq!(
+        last["failedObjects"],
+        serde_json::json!(["Volume/vpn"]),
+        "{second}"
+    );
+    assert_eq!(last["retryAfter"], 2, "{second}");
+    assert_eq!(
+        second["failures"],
+        serde_json::json!({"Volume/vpn": 2}),
+        "{second}"
+    );
+    assert_eq!(second["objects"]["Volume/vpn"]["failures"], 2, "{second}");
+    assert!(
+        second["objects"]["Volume/dns"].get("failures").is_none(),
+        "{second}"
+    );
+    // Then vpn recovers too: no backoff is left.
+    s.wait_for("the retries to converge", || {
+        let st: Value = serde_json::from_str(&http(&url, "GET", "/status", &[], b"").1).ok()?;
+        (st["last"]["result"] == "applied").then_some(())
+    });
+    let st = s.status();
+    assert!(st.get("failures").is_none(), "{st}");
+    assert!(
+        !s.get("/metrics").contains("xenflux_object_failures{"),
+        "no object is backed off any more"
+    );
+    let history = std::fs::read_to_string(r.state_dir.join("controller/history.jsonl")).unwrap();
+    let passes: Vec<Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(passes[0]["failedObjects"], first["failedObjects"]);
+    assert_eq!(passes[1]["failedObjects"], last["failedObjects"]);
+    assert!(
+        passes[2..].iter().all(|p| p.get("failedObjects").is_none()),
+        "{history}"
+    );
+}
+
 #[test]
 fn a_stop_request_ends_the_run_after_the_running_stage() {
     use std::sync::atomic::AtomicBool;

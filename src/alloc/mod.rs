@@ -494,58 +494,19 @@ fn assign(
     numbers: &Numbers,
     wants: Vec<Want>,
     kept: impl Fn(&Want, &mut Diagnostics) -> Option<u32>,
-    mut used: BTreeMap<Name, BTreeMap<u32, String>>,
+    mut used: Used,
     loc: &Locator,
     diags: &mut Diagnostics,
-) -> BTreeMap<Name, Assigned<u32>> {
+) -> Assignments {
     let mut out = BTreeMap::new();
     let mut open = Vec::new();
     for w in &wants {
         let existing = kept(w, diags);
-        let pin = w.pin.filter(|p| *p < numbers.pin_limit);
-        let fixed = match (pin, existing) {
-            (Some(p), Some(k)) if p != k => {
-                diags.push(loc.error(Kind::Volume, w.volume.as_str(), numbers.field, format!(
-                    "the resource already uses {} {k} on the cluster and the pin says {p}; an existing resource keeps its {}",
-                    numbers.what, numbers.what)));
-                Some(Assigned {
-                    value: k,
-                    origin: Origin::Kept,
-                })
-            }
-            (_, Some(k)) => Some(Assigned {
-                value: k,
-                origin: Origin::Kept,
-            }),
-            (Some(p), None) => Some(Assigned {
-                value: p,
-                origin: Origin::Pinned,
-            }),
-            (None, None) => None,
-        };
-        let Some(fixed) = fixed else {
+        let Some(fixed) = fixed(numbers, w, existing, loc, diags) else {
             open.push(w);
             continue;
         };
-        let mut clash = false;
-        for n in w.nodes {
-            let slot = used.entry(n.clone()).or_default();
-            if let Some(owner) = slot.get(&fixed.value) {
-                diags.push(loc.error(
-                    Kind::Volume,
-                    w.volume.as_str(),
-                    numbers.field,
-                    format!(
-                        "{} {} on {n} is already taken by {owner}",
-                        numbers.what, fixed.value
-                    ),
-                ));
-                clash = true;
-            } else {
-                slot.insert(fixed.value, format!("volume `{}`", w.volume));
-            }
-        }
-        if !clash {
+        if reserve(numbers, w, fixed.value, &mut used, loc, diags) {
             out.insert(w.volume.clone(), fixed);
         }
     }
@@ -572,42 +533,116 @@ fn assign(
                 );
             }
             None => {
-                // Name the node that is full; with none full, the nodes' free sets do not meet.
-                let full: Vec<&Name> = w
-                    .nodes
-                    .iter()
-                    .filter(|n| {
-                        numbers
-                            .candidates
-                            .iter()
-                            .all(|c| used.get(*n).is_some_and(|u| u.contains_key(c)))
-                    })
-                    .collect();
-                let message = match full.first() {
-                    Some(n) => {
-                        let count = wants.iter().filter(|x| x.nodes.contains(n)).count()
-                            + used.get(*n).map_or(0, |u| {
-                                u.values().filter(|o| !o.starts_with("volume")).count()
-                            });
-                        if !reported.insert((*n).clone()) {
-                            // One message per node is enough; the rest follow from it.
-                            continue;
-                        }
-                        (numbers.exhausted)(n, count)
-                    }
-                    None => format!(
-                        "no {} is free on all of {} at once",
-                        numbers.what,
-                        w.nodes
-                            .iter()
-                            .map(|n| n.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                };
-                diags.push(loc.error(Kind::Volume, w.volume.as_str(), "spec.nodes", message));
+                if let Some(message) = exhausted(numbers, w, &wants, &used, &mut reported) {
+                    diags.push(loc.error(Kind::Volume, w.volume.as_str(), "spec.nodes", message));
+                }
             }
         }
     }
     out
+}
+
+/// The value a volume must have: the one it already uses on the cluster (a pin that says
+/// otherwise is an error), else its pin; None when it is free to take any.
+fn fixed(
+    numbers: &Numbers,
+    w: &Want,
+    existing: Option<u32>,
+    loc: &Locator,
+    diags: &mut Diagnostics,
+) -> Option<Assigned<u32>> {
+    let pin = w.pin.filter(|p| *p < numbers.pin_limit);
+    match (pin, existing) {
+        (Some(p), Some(k)) if p != k => {
+            diags.push(loc.error(Kind::Volume, w.volume.as_str(), numbers.field, format!(
+                "the resource already uses {} {k} on the cluster and the pin says {p}; an existing resource keeps its {}",
+                numbers.what, numbers.what)));
+            Some(Assigned {
+                value: k,
+                origin: Origin::Kept,
+            })
+        }
+        (_, Some(k)) => Some(Assigned {
+            value: k,
+            origin: Origin::Kept,
+        }),
+        (Some(p), None) => Some(Assigned {
+            value: p,
+            origin: Origin::Pinned,
+        }),
+        (None, None) => None,
+    }
+}
+
+/// Takes a fixed value on every node of the volume; where something else holds it, says so.
+/// Returns whether no node clashed.
+fn reserve(
+    numbers: &Numbers,
+    w: &Want,
+    value: u32,
+    used: &mut Used,
+    loc: &Locator,
+    diags: &mut Diagnostics,
+) -> bool {
+    let mut clash = false;
+    for n in w.nodes {
+        let slot = used.entry(n.clone()).or_default();
+        if let Some(owner) = slot.get(&value) {
+            diags.push(loc.error(
+                Kind::Volume,
+                w.volume.as_str(),
+                numbers.field,
+                format!(
+                    "{} {value} on {n} is already taken by {owner}",
+                    numbers.what
+                ),
+            ));
+            clash = true;
+        } else {
+            slot.insert(value, format!("volume `{}`", w.volume));
+        }
+    }
+    !clash
+}
+
+/// Why no value is free on all of a volume's nodes: the node that is full (once per node; None
+/// for the volumes after the first), or, with none full, that the nodes' free sets do not meet.
+fn exhausted(
+    numbers: &Numbers,
+    w: &Want,
+    wants: &[Want],
+    used: &Used,
+    reported: &mut BTreeSet<Name>,
+) -> Option<String> {
+    let full: Vec<&Name> = w
+        .nodes
+        .iter()
+        .filter(|n| {
+            numbers
+                .candidates
+                .iter()
+                .all(|c| used.get(*n).is_some_and(|u| u.contains_key(c)))
+        })
+        .collect();
+    match full.first() {
+        Some(n) => {
+            let count = wants.iter().filter(|x| x.nodes.contains(n)).count()
+                + used.get(*n).map_or(0, |u| {
+                    u.values().filter(|o| !o.starts_with("volume")).count()
+                });
+            // One message per node is enough; the rest follow from it.
+            reported
+                .insert((*n).clone())
+                .then(|| (numbers.exhausted)(n, count))
+        }
+        None => Some(format!(
+            "no {} is free on all of {} at once",
+            numbers.what,
+            w.nodes
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
 }

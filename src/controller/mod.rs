@@ -2,8 +2,8 @@
 //! watcher, the timer, the webhook, a manual request) feed one queue; one pass runs at a time,
 //! after a short debounce that folds a burst of triggers into one pass. Why a pass runs is logged
 //! and counted but never handed to the pass: reconciling is level-triggered. A failed pass is
-//! retried with a backoff kept per object (the one whose action failed), reset by a pass without
-//! failure. SIGTERM/SIGINT finish the running stage and stop; a second signal stops at once and
+//! retried with a backoff kept per object (each one an action failed for): the next pass comes
+//! when the earliest object is due, and an object that succeeds or disappears loses its backoff. SIGTERM/SIGINT finish the running stage and stop; a second signal stops at once and
 //! leaves the in-flight marker and the journal for the next start to report.
 //!
 //! The controller owns timing and bookkeeping only: the pass itself is [`pass::Pass`], the HTTP
@@ -12,6 +12,9 @@
 pub mod client;
 pub mod http;
 pub mod pass;
+mod schedule;
+
+pub use self::schedule::backoff;
 pub mod source;
 pub mod status;
 pub mod watch;
@@ -27,6 +30,7 @@ use tokio::sync::{mpsc, watch as tokio_watch};
 use tokio::time::Instant;
 
 use self::pass::{Connector, Pass};
+use self::schedule::Schedule;
 use self::source::Repo;
 use self::status::{Metrics, PassRecord, Result as PassResult, Status};
 
@@ -297,71 +301,6 @@ fn shared_state(
     })
 }
 
-/// When the next timer and retry fire, and the failures per object that drive the backoff.
-struct Schedule {
-    interval: Duration,
-    next_timer: Instant,
-    retry_at: Option<Instant>,
-    failures: BTreeMap<String, u32>,
-}
-
-impl Schedule {
-    fn new(opts: &Options) -> Schedule {
-        let interval = opts.interval.unwrap_or(Duration::from_secs(300));
-        Schedule {
-            interval,
-            next_timer: Instant::now() + jitter(interval),
-            retry_at: None,
-            failures: BTreeMap::new(),
-        }
-    }
-
-    /// The next trigger: queued, the timer, a retry; None on a signal or a closed queue.
-    async fn next(
-        &mut self,
-        rx: &mut mpsc::UnboundedReceiver<Trigger>,
-        signals: &mut Signals,
-    ) -> Option<Trigger> {
-        tokio::select! {
-            t = rx.recv() => t,
-            _ = tokio::time::sleep_until(self.next_timer) => {
-                self.next_timer = Instant::now() + jitter(self.interval);
-                Some(Trigger::Timer)
-            }
-            _ = sleep_until_opt(self.retry_at) => { self.retry_at = None; Some(Trigger::Retry) }
-            _ = signals.recv() => None,
-        }
-    }
-
-    /// After a pass: the interval it asks for, and a retry with backoff for the object that
-    /// failed (returned), or soon when it made progress with work left.
-    fn after(&mut self, opts: &Options, outcome: &pass::Outcome) -> Option<Duration> {
-        if let Some(i) = outcome.interval {
-            self.interval = opts.interval.unwrap_or(i);
-        }
-        match &outcome.failed_object {
-            Some(object) => {
-                let n = self.failures.entry(object.clone()).or_default();
-                *n += 1;
-                let delay = backoff(opts.retry_base, *n, self.interval);
-                self.retry_at = Some(Instant::now() + delay);
-                Some(delay)
-            }
-            None => {
-                if outcome.result != PassResult::Invalid {
-                    self.failures.clear();
-                }
-                // Progress with work left: the next step runs after the retry base, not a
-                // whole interval later.
-                if outcome.more {
-                    self.retry_at = Some(Instant::now() + opts.retry_base);
-                }
-                None
-            }
-        }
-    }
-}
-
 /// Trigger, debounce, one pass, then its record, metrics and status; until a signal.
 async fn run_loop(
     opts: &Options,
@@ -402,22 +341,8 @@ async fn run_loop(
                 break;
             }
         };
-        let retry_after = schedule.after(opts, &outcome);
-        let record = PassRecord {
-            pass: pass_no,
-            started,
-            seconds: outcome.seconds,
-            commit: outcome.commit.clone(),
-            result: outcome.result,
-            applied: outcome.applied,
-            drift: outcome
-                .objects
-                .values()
-                .filter(|o| o.state != status::Standing::InSync)
-                .count(),
-            error: outcome.error.clone(),
-            retry_after: retry_after.map(|d| d.as_secs()),
-        };
+        let retry_after = schedule.after(&outcome, Instant::now());
+        let record = pass_record(pass_no, started, &outcome, retry_after);
         log_outcome(&record);
         status::append_history(control_dir, &record);
         count_pass(&mut lock(&shared.metrics), &record);
@@ -425,12 +350,37 @@ async fn run_loop(
             &mut lock(&shared.status),
             outcome,
             record,
-            &schedule.failures,
+            schedule.failures(),
         );
         shared.completed.send_replace(covers);
         if stopping {
             break;
         }
+    }
+}
+
+/// A finished pass as recorded in the history and the status.
+fn pass_record(
+    pass: u64,
+    started: String,
+    outcome: &pass::Outcome,
+    retry_after: Option<Duration>,
+) -> PassRecord {
+    PassRecord {
+        pass,
+        started,
+        seconds: outcome.seconds,
+        commit: outcome.commit.clone(),
+        result: outcome.result,
+        applied: outcome.applied,
+        drift: outcome
+            .objects
+            .values()
+            .filter(|o| o.state != status::Standing::InSync)
+            .count(),
+        error: outcome.error.clone(),
+        failed_objects: outcome.failed_objects.iter().cloned().collect(),
+        retry_after: retry_after.map(|d| d.as_secs()),
     }
 }
 
@@ -494,7 +444,7 @@ fn record_status(
     s: &mut Status,
     outcome: pass::Outcome,
     record: PassRecord,
-    failures: &BTreeMap<String, u32>,
+    failures: BTreeMap<String, u32>,
 ) {
     s.reconciling = false;
     if outcome.commit.is_some() {
@@ -508,7 +458,7 @@ fn record_status(
     }
     if record.result != PassResult::Suspended {
         let mut objects = outcome.objects;
-        for (o, n) in failures {
+        for (o, n) in &failures {
             if let Some(st) = objects.get_mut(o) {
                 st.failures = *n;
             }
@@ -518,6 +468,7 @@ fn record_status(
             s.objects = objects;
         }
     }
+    s.failures = failures;
     if !matches!(record.result, PassResult::Failed | PassResult::Invalid) {
         s.last_success = Some(record.clone());
     }
@@ -560,6 +511,7 @@ fn log_outcome(r: &PassRecord) {
             commit,
             result = r.result.as_str(),
             applied = r.applied,
+            failed = r.failed_objects.join(", "),
             retry_after = r.retry_after,
             "{e}"
         ),
@@ -572,35 +524,6 @@ fn log_outcome(r: &PassRecord) {
             seconds = format!("{:.2}", r.seconds),
             "reconcile finished"
         ),
-    }
-}
-
-/// The n-th consecutive failure waits base × 2^(n−1), at most `cap`.
-pub fn backoff(base: Duration, n: u32, cap: Duration) -> Duration {
-    let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
-    base.saturating_mul(factor).min(cap.max(base))
-}
-
-/// The interval ± 10 %, so controllers of several clusters do not fire together.
-fn jitter(interval: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    // xorshift of the clock's nanoseconds and the pid: spread enough for a timer.
-    let mut x = u64::from(nanos) ^ (u64::from(std::process::id()) << 32) | 1;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    let spread = interval / 5;
-    let offset = spread.mul_f64((x % 10_000) as f64 / 10_000.0);
-    interval - interval / 10 + offset
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -683,27 +606,6 @@ mod tests {
         assert!(tail.starts_with('{'), "{}", &tail[..40]);
         assert_eq!(tail.lines().last(), Some("{\"command\": \"last\"}"));
         assert_eq!(journal_tail(&dir.path().join("none")), "");
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let s = Duration::from_secs;
-        assert_eq!(backoff(s(5), 1, s(300)), s(5));
-        assert_eq!(backoff(s(5), 2, s(300)), s(10));
-        assert_eq!(backoff(s(5), 4, s(300)), s(40));
-        assert_eq!(backoff(s(5), 10, s(300)), s(300));
-        assert_eq!(backoff(s(5), 40, s(300)), s(300));
-    }
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        for _ in 0..100 {
-            let j = jitter(Duration::from_secs(300));
-            assert!(
-                j >= Duration::from_secs(270) && j <= Duration::from_secs(330),
-                "{j:?}"
-            );
-        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! to tell what drift remains. Level-triggered: it never learns why it runs. Blocking; the
 //! controller runs it off the async runtime, one at a time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -44,8 +44,11 @@ pub struct Outcome {
     pub result: PassResult,
     pub applied: usize,
     pub error: Option<String>,
-    /// The object a failure is attributed to (for its backoff).
-    pub failed_object: Option<String>,
+    /// Every object a failure is attributed to (each keeps its own backoff).
+    pub failed_objects: BTreeSet<String>,
+    /// Objects whose actions were skipped because something they depend on failed: neither
+    /// failed nor done.
+    pub skipped_objects: BTreeSet<String>,
     /// Applying made progress and a plan made afresh still has actions (a step that waits for
     /// the one before it, such as promoting once a resource is up): reconcile again soon.
     pub more: bool,
@@ -75,7 +78,8 @@ impl Pass<'_> {
             result: PassResult::Failed,
             applied: 0,
             error: None,
-            failed_object: None,
+            failed_objects: BTreeSet::new(),
+            skipped_objects: BTreeSet::new(),
             more: false,
             objects: BTreeMap::new(),
             seconds: 0.0,
@@ -86,14 +90,15 @@ impl Pass<'_> {
     }
 
     fn run_into(&self, out: &mut Outcome) {
-        let fail = |out: &mut Outcome, object: &str, e: String| {
+        let fail = |out: &mut Outcome, objects: BTreeSet<String>, e: String| {
             out.result = PassResult::Failed;
             out.error = Some(e);
-            out.failed_object = Some(object.to_string());
+            out.failed_objects.extend(objects);
         };
+        let one = |object: &str| BTreeSet::from([object.to_string()]);
         let fetched = match self.repo.fetch() {
             Ok(f) => f,
-            Err(e) => return fail(out, "Repository", e.to_string()),
+            Err(e) => return fail(out, one("Repository"), e.to_string()),
         };
         out.commit = Some(fetched.commit.clone());
         if status::read_suspension(self.state_dir).is_some() {
@@ -123,17 +128,17 @@ impl Pass<'_> {
         let cluster_object = format!("Cluster/{}", d.cluster_name);
         let conn = match self.connector.connect(d) {
             Ok(c) => c,
-            Err(e) => return fail(out, &cluster_object, e),
+            Err(e) => return fail(out, one(&cluster_object), e),
         };
         let result = self.converge(&fetched.sources, conn.as_ref(), out);
         if let Err(e) = conn.finish() {
             tracing::error!("{e}");
             if out.error.is_none() {
-                fail(out, &cluster_object, e);
+                fail(out, one(&cluster_object), e);
             }
         }
-        if let Err((object, e)) = result {
-            fail(out, &object, e);
+        if let Err((objects, e)) = result {
+            fail(out, objects, e);
         }
     }
 
@@ -142,20 +147,21 @@ impl Pass<'_> {
         sources: &[crate::load::Source],
         conn: &dyn Connection,
         out: &mut Outcome,
-    ) -> Result<(), (String, String)> {
+    ) -> Result<(), Failure> {
         let t = conn.transport();
+        let one = |object: String| BTreeSet::from([object]);
         let as_failure = |e: ReconcileError| match e {
             ReconcileError::Invalid(diags) => (
-                "Cluster".to_string(),
+                one("Cluster".to_string()),
                 diags
                     .iter()
                     .map(|d| d.to_string())
                     .collect::<Vec<_>>()
                     .join("\n"),
             ),
-            ReconcileError::Plan(e) => ("Cluster".to_string(), e.to_string()),
+            ReconcileError::Plan(e) => (one("Cluster".to_string()), e.to_string()),
         };
-        let cluster_object = || format!("Cluster/{}", sources_cluster(out));
+        let cluster_object = || one(format!("Cluster/{}", sources_cluster(out)));
         let lock = Lock::acquire(self.state_dir).map_err(|e| (cluster_object(), e.to_string()))?;
         let snap = snapshot(sources, t).map_err(as_failure)?;
         let approved = approve(&lock, &snap, false, Intent::Fresh).map_err(|e| match e {
@@ -191,8 +197,8 @@ impl Pass<'_> {
     }
 
     /// Records what an apply did and what it decided: objects and their states, the count, and
-    /// for a failure the object its backoff is kept for.
-    fn record(&self, applied: &Applied, out: &mut Outcome) -> Result<(), (String, String)> {
+    /// for a failure every object a backoff is kept for.
+    fn record(&self, applied: &Applied, out: &mut Outcome) -> Result<(), Failure> {
         out.applied = applied.ran.len();
         match &applied.after {
             Ok(after) => {
@@ -207,6 +213,7 @@ impl Pass<'_> {
             }
         }
         for s in &applied.skipped {
+            out.skipped_objects.insert(s.object.clone());
             if let Some(o) = out.objects.get_mut(&s.object) {
                 if o.detail.is_none() {
                     o.detail = Some(format!("skipped: {} failed", s.because));
@@ -215,7 +222,7 @@ impl Pass<'_> {
         }
         let left = applied.after.as_ref().map(|a| &a.plan);
         match &applied.decision {
-            Decision::Retry { object, .. } => {
+            Decision::Retry { objects } => {
                 let first = applied
                     .failed
                     .first()
@@ -226,7 +233,7 @@ impl Pass<'_> {
                     0 | 1 => first,
                     n => format!("{first} (and {} more failure(s))", n - 1),
                 };
-                Err((object.clone(), error))
+                Err((objects.keys().cloned().collect(), error))
             }
             Decision::Requeue => {
                 out.more = true;
@@ -243,6 +250,9 @@ impl Pass<'_> {
         }
     }
 }
+
+/// A pass that failed: the objects the failure is attributed to, and the error.
+type Failure = (BTreeSet<String>, String);
 
 /// The cluster's name as far as the pass knows it.
 fn sources_cluster(out: &Outcome) -> String {

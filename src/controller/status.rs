@@ -86,7 +86,7 @@ pub struct ObjectState {
     pub pending: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// Consecutive failed passes for this object (reset by a pass without failure).
+    /// Consecutive failed passes for this object (reset when it succeeds).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failures: u32,
 }
@@ -110,7 +110,12 @@ pub struct PassRecord {
     pub drift: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Seconds until the controller tries again because of a failure (backoff).
+    /// Every object the pass failed for (`Kind/name`, or `Repository` / `Cluster/NAME` when
+    /// fetching or reaching the cluster failed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_objects: Vec<String>,
+    /// Seconds until the controller tries again because of a failure: the earliest object's
+    /// backoff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
 }
@@ -141,6 +146,10 @@ pub struct Status {
     /// The last pass that ended without failure.
     pub last_success: Option<PassRecord>,
     pub objects: BTreeMap<String, ObjectState>,
+    /// Every object with a backoff running, and its consecutive failed passes (objects of the
+    /// desired state also show theirs under `objects`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failures: BTreeMap<String, u32>,
     pub drift: usize,
     /// A run a previous controller did not finish (found at start-up).
     pub interrupted: Option<String>,
@@ -223,6 +232,18 @@ impl Metrics {
             "Objects differing from the desired state after the last pass.",
             &one(status.drift.to_string()),
         );
+        let failing: Vec<(String, String)> = status
+            .failures
+            .iter()
+            .map(|(o, n)| (format!("{{object=\"{}\"}}", label(o)), n.to_string()))
+            .collect();
+        family(
+            &mut s,
+            "xenflux_object_failures",
+            "gauge",
+            "Consecutive failed passes of each object the controller backs off for.",
+            &failing,
+        );
         family(
             &mut s,
             "xenflux_suspended",
@@ -247,6 +268,13 @@ impl Metrics {
         );
         s
     }
+}
+
+/// A Prometheus label value with its backslashes, quotes and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// One metric family: its HELP and TYPE lines, then a sample per (name suffix or labels, value).

@@ -319,6 +319,53 @@ fn from_tree(
     rev: &str,
     rel_str: &str,
 ) -> Result<Vec<Source>, LoadError> {
+    let git = |error| LoadError::Git {
+        rev: rev.to_string(),
+        error,
+    };
+    let (tree, label) = state_tree(repo, top, rev, rel_str)?;
+    let mut walk = TreeWalk {
+        repo,
+        odb: repo.odb().map_err(git)?,
+        rev,
+        rel_str,
+        label,
+        found: Found::default(),
+        out: Vec::new(),
+        failure: None,
+    };
+    tree.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
+        walk.visit(parent, entry)
+    })
+    .map_err(git)
+    .or_else(|e| {
+        if walk.failure.is_some() || !walk.found.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })?;
+    if let Some(f) = walk.failure {
+        return Err(f);
+    }
+    if !walk.found.problems.is_empty() {
+        return Err(LoadError::Refused {
+            problems: walk.found.problems,
+        });
+    }
+    let mut out = walk.out;
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// The tree of the state directory `rel_str` at `rev`, and the label its files are shown with
+/// (the commit's short id).
+fn state_tree<'r>(
+    repo: &'r git2::Repository,
+    top: &Path,
+    rev: &str,
+    rel_str: &str,
+) -> Result<(git2::Tree<'r>, String), LoadError> {
     let rel = Path::new(rel_str);
     let git = |error| LoadError::Git {
         rev: rev.to_string(),
@@ -353,23 +400,38 @@ fn from_tree(
         .short_id()
         .ok()
         .and_then(|b| b.as_str().ok().map(String::from));
-    let label = short.unwrap_or_else(|| rev.to_string());
-    let odb = repo.odb().map_err(git)?;
-    let mut found = Found::default();
-    let mut out = Vec::new();
-    let mut failure = None;
-    tree.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
+    Ok((tree, short.unwrap_or_else(|| rev.to_string())))
+}
+
+/// A walk over the state directory's tree in a commit: the YAML files read, what was refused,
+/// and a Git error that ended it.
+struct TreeWalk<'a> {
+    repo: &'a git2::Repository,
+    odb: git2::Odb<'a>,
+    rev: &'a str,
+    rel_str: &'a str,
+    label: String,
+    found: Found,
+    out: Vec<Source>,
+    failure: Option<LoadError>,
+}
+
+impl TreeWalk<'_> {
+    /// One entry: a directory is entered (not too deep), a submodule or symlink refused, and a
+    /// YAML blob read when its size is admitted.
+    fn visit(&mut self, parent: &str, entry: &git2::TreeEntry) -> git2::TreeWalkResult {
         let name = entry.name().unwrap_or("");
         if name.starts_with('.') {
             return git2::TreeWalkResult::Skip;
         }
         let inner = format!("{parent}{name}");
-        let path = if rel_str.is_empty() {
+        let path = if self.rel_str.is_empty() {
             inner
         } else {
-            format!("{rel_str}/{inner}")
+            format!("{}/{inner}", self.rel_str)
         };
-        let shown = PathBuf::from(format!("{label}:{path}"));
+        let shown = PathBuf::from(format!("{}:{path}", self.label));
+        let found = &mut self.found;
         found.entries += 1;
         if found.entries > MAX_ENTRIES {
             found.refuse(
@@ -403,50 +465,38 @@ fn from_tree(
         if entry.kind() != Some(git2::ObjectType::Blob) || !is_yaml(name) {
             return git2::TreeWalkResult::Ok;
         }
-        // The size from the object header, before the blob is read into memory.
-        let size = match odb.read_header(entry.id()) {
+        self.read_blob(entry, &shown)
+    }
+
+    /// A YAML file: its size from the object header, before the blob is read into memory.
+    fn read_blob(&mut self, entry: &git2::TreeEntry, shown: &Path) -> git2::TreeWalkResult {
+        let size = match self.odb.read_header(entry.id()) {
             Ok((size, _)) => size as u64,
-            Err(e) => {
-                failure = Some(git(e));
-                return git2::TreeWalkResult::Abort;
-            }
+            Err(e) => return self.fail(e),
         };
-        if !found.admit(&shown, size) {
+        if !self.found.admit(shown, size) {
             return git2::TreeWalkResult::Ok;
         }
-        match entry.to_object(repo).and_then(|o| o.peel_to_blob()) {
+        match entry.to_object(self.repo).and_then(|o| o.peel_to_blob()) {
             Ok(blob) => match String::from_utf8(blob.content().to_vec()) {
-                Ok(text) => out.push(Source {
+                Ok(text) => self.out.push(Source {
                     path: shown.display().to_string(),
                     text,
                 }),
-                Err(_) => found.refuse(&shown, "not valid UTF-8"),
+                Err(_) => self.found.refuse(shown, "not valid UTF-8"),
             },
-            Err(e) => {
-                failure = Some(git(e));
-                return git2::TreeWalkResult::Abort;
-            }
+            Err(e) => return self.fail(e),
         }
         git2::TreeWalkResult::Ok
-    })
-    .map_err(git)
-    .or_else(|e| {
-        if failure.is_some() || !found.problems.is_empty() {
-            Ok(())
-        } else {
-            Err(e)
-        }
-    })?;
-    if let Some(f) = failure {
-        return Err(f);
     }
-    if !found.problems.is_empty() {
-        return Err(LoadError::Refused {
-            problems: found.problems,
+
+    fn fail(&mut self, error: git2::Error) -> git2::TreeWalkResult {
+        self.failure = Some(LoadError::Git {
+            rev: self.rev.to_string(),
+            error,
         });
+        git2::TreeWalkResult::Abort
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
 }
 
 fn nearest_existing(p: &Path) -> PathBuf {

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::drivers::drbd::meta::MetaLocation;
+use crate::drivers::drbd::meta::{MetaFound, MetaLocation};
 use crate::drivers::drbd::{
     self, dump_xml, proc_drbd, status, ConnectionState, DiskState, ReplState, Role,
 };
@@ -263,127 +263,189 @@ fn no_such_file(o: &Output) -> bool {
 
 /// Reads a batch's outputs (one per command of [`commands`], same order).
 pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
-    let slots = slots(p);
-    let get = |want: &Slot| -> Option<&Output> {
-        slots
+    let b = Batch {
+        p,
+        slots: slots(p),
+        outputs,
+    };
+    let files = b.files();
+    let mut drbd = match (b.get(&Slot::DumpXml), b.get(&Slot::ProcDrbd)) {
+        (Some(x), Some(pd)) => read_drbd(x, pd, b.get(&Slot::DrbdStatusJson), p)
+            .map(|d| with_runtime_options(d, b.get(&Slot::DrbdShow))),
+        _ => Part::Unknown(b.missing("drbd")),
+    };
+    if let Part::Known(d) = &mut drbd {
+        b.device_sizes(d);
+        with_node_ids(d, &files);
+    }
+    NodeState {
+        lvm: match (b.get(&Slot::Vgs), b.get(&Slot::Lvs)) {
+            (Some(v), Some(l)) => read_lvm(v, l),
+            _ => Part::Unknown(b.missing("lvm")),
+        },
+        drbd,
+        xen: match (
+            b.get(&Slot::XlTable),
+            b.get(&Slot::XlList),
+            b.get(&Slot::XlInfo),
+        ) {
+            (Some(t), Some(l), Some(i)) => read_xen(t, l, i),
+            _ => Part::Unknown(b.missing("xl")),
+        },
+        net: b.net(),
+        ocfs2: b.ocfs2(),
+        listening: b.listening(),
+        files,
+        filesystems: b.filesystems(),
+        metadata: b.metadata(),
+    }
+}
+
+/// A batch's outputs, found by the slot of the command that printed them.
+struct Batch<'a> {
+    p: &'a Probe,
+    slots: Vec<(Slot, Cmd)>,
+    outputs: &'a [Output],
+}
+
+impl Batch<'_> {
+    fn get(&self, want: &Slot) -> Option<&Output> {
+        self.slots
             .iter()
             .position(|(s, _)| s == want)
-            .and_then(|i| outputs.get(i))
-    };
-    let missing = |what: &str| Unknown {
-        command: String::new(),
-        status: None,
-        stderr: String::new(),
-        reason: if p.only.is_some() {
-            format!("{what} was not asked about in this observation")
-        } else {
-            format!("no output for {what}")
-        },
-    };
-    let lvm = match (get(&Slot::Vgs), get(&Slot::Lvs)) {
-        (Some(v), Some(l)) => read_lvm(v, l),
-        _ => Part::Unknown(missing("lvm")),
-    };
-    let drbd = match (get(&Slot::DumpXml), get(&Slot::ProcDrbd)) {
-        (Some(x), Some(pd)) => read_drbd(x, pd, get(&Slot::DrbdStatusJson), p)
-            .map(|d| with_runtime_options(d, get(&Slot::DrbdShow))),
-        _ => Part::Unknown(missing("drbd")),
-    };
-    let xen = match (get(&Slot::XlTable), get(&Slot::XlList), get(&Slot::XlInfo)) {
-        (Some(t), Some(l), Some(i)) => read_xen(t, l, i),
-        _ => Part::Unknown(missing("xl")),
-    };
-    let bonds: Vec<(String, Option<&Output>)> = p
-        .bonds
-        .iter()
-        .map(|b| (b.clone(), get(&Slot::Bonding(b.clone()))))
-        .collect();
-    let net = match (
-        get(&Slot::IpLink),
-        get(&Slot::IpAddr),
-        get(&Slot::BridgeLink),
-    ) {
-        (Some(i), Some(a), Some(b)) => read_net(i, a, b, &bonds).map(|mut n| {
-            n.management = get(&Slot::SshConnection)
-                .filter(|o| o.success())
-                .and_then(|o| net::parse_ssh_connection(&o.stdout));
-            n
-        }),
-        _ => Part::Unknown(missing("ip")),
-    };
-    let ocfs2 = match (
-        get(&Slot::ClusterConf),
-        get(&Slot::MountedDetect),
-        get(&Slot::MountedFull),
-        get(&Slot::ProcMounts),
-        get(&Slot::O2cbStatus),
-    ) {
-        (Some(c), Some(d), Some(f), Some(m), Some(st)) => read_ocfs2(c, d, f, m, st),
-        _ => Part::Unknown(missing("ocfs2")),
-    };
-    let listening = match get(&Slot::Listening) {
-        Some(o) if o.success() => match ss::parse(&o.stdout) {
-            Ok(ls) => Part::Known(ls.iter().map(|l| l.port).collect()),
-            Err(e) => Part::Unknown(unknown(o, e.to_string())),
-        },
-        Some(o) => Part::Unknown(failed(o)),
-        None => Part::Unknown(missing("ss")),
-    };
-    let files = p
-        .files
-        .iter()
-        .map(|f| {
-            let part = match get(&Slot::File(f.clone())) {
-                Some(o) if o.success() => Part::Known(Some(o.stdout.clone())),
-                Some(o) if no_such_file(o) => Part::Known(None),
-                Some(o) => Part::Unknown(failed(o)),
-                None => Part::Unknown(missing(f)),
-            };
-            (f.clone(), part)
-        })
-        .collect();
-    let filesystems = p
-        .devices
-        .iter()
-        .map(|d| {
-            let part = match get(&Slot::Blkid(d.clone())) {
-                Some(o) => match o.status.map(|s| ocfs2::blkid_result(&o.stdout, s)) {
-                    // A partition table without a filesystem is not blank either.
-                    Some(Ok(entry)) => Part::Known(entry.and_then(|e| {
-                        e.fs_type()
-                            .map(str::to_string)
-                            .or_else(|| e.get("PTTYPE").map(|t| format!("partition table ({t})")))
-                    })),
-                    Some(Err(e)) => Part::Unknown(unknown(o, e.to_string())),
-                    None => Part::Unknown(failed(o)),
-                },
-                None => Part::Unknown(missing(d)),
-            };
-            (d.clone(), part)
-        })
-        .collect();
-    let metadata = p
-        .meta
-        .iter()
-        .map(|at| {
-            let part = match get(&Slot::DumpMd(at.clone())) {
-                Some(o) => match o
-                    .status
-                    .map(|s| drbd::meta::dump_md_result(&o.stdout, &o.stderr, s))
-                {
-                    Some(Ok(found)) => Part::Known(found),
-                    Some(Err(e)) => Part::Unknown(unknown(o, e.to_string())),
-                    None => Part::Unknown(failed(o)),
-                },
-                None => Part::Unknown(missing(&at.key())),
-            };
-            (at.key(), part)
-        })
-        .collect();
-    let mut drbd = drbd;
-    if let Part::Known(d) = &mut drbd {
-        for m in &p.minors {
-            let Some(o) = get(&Slot::DrbdSize(*m)) else {
+            .and_then(|i| self.outputs.get(i))
+    }
+
+    /// No output for a part: not asked about, or the batch ended before it.
+    fn missing(&self, what: &str) -> Unknown {
+        Unknown {
+            command: String::new(),
+            status: None,
+            stderr: String::new(),
+            reason: if self.p.only.is_some() {
+                format!("{what} was not asked about in this observation")
+            } else {
+                format!("no output for {what}")
+            },
+        }
+    }
+
+    /// Links, addresses, bridge ports and bonds, with the management connection.
+    fn net(&self) -> Part<NetState> {
+        let bonds: Vec<(String, Option<&Output>)> = self
+            .p
+            .bonds
+            .iter()
+            .map(|b| (b.clone(), self.get(&Slot::Bonding(b.clone()))))
+            .collect();
+        match (
+            self.get(&Slot::IpLink),
+            self.get(&Slot::IpAddr),
+            self.get(&Slot::BridgeLink),
+        ) {
+            (Some(i), Some(a), Some(b)) => read_net(i, a, b, &bonds).map(|mut n| {
+                n.management = self
+                    .get(&Slot::SshConnection)
+                    .filter(|o| o.success())
+                    .and_then(|o| net::parse_ssh_connection(&o.stdout));
+                n
+            }),
+            _ => Part::Unknown(self.missing("ip")),
+        }
+    }
+
+    fn ocfs2(&self) -> Part<Ocfs2State> {
+        match (
+            self.get(&Slot::ClusterConf),
+            self.get(&Slot::MountedDetect),
+            self.get(&Slot::MountedFull),
+            self.get(&Slot::ProcMounts),
+            self.get(&Slot::O2cbStatus),
+        ) {
+            (Some(c), Some(d), Some(f), Some(m), Some(st)) => read_ocfs2(c, d, f, m, st),
+            _ => Part::Unknown(self.missing("ocfs2")),
+        }
+    }
+
+    /// The TCP ports something listens on.
+    fn listening(&self) -> Part<BTreeSet<u16>> {
+        match self.get(&Slot::Listening) {
+            Some(o) if o.success() => match ss::parse(&o.stdout) {
+                Ok(ls) => Part::Known(ls.iter().map(|l| l.port).collect()),
+                Err(e) => Part::Unknown(unknown(o, e.to_string())),
+            },
+            Some(o) => Part::Unknown(failed(o)),
+            None => Part::Unknown(self.missing("ss")),
+        }
+    }
+
+    /// Each file asked about: its text, or None where it does not exist.
+    fn files(&self) -> BTreeMap<String, Part<Option<String>>> {
+        self.p
+            .files
+            .iter()
+            .map(|f| {
+                let part = match self.get(&Slot::File(f.clone())) {
+                    Some(o) if o.success() => Part::Known(Some(o.stdout.clone())),
+                    Some(o) if no_such_file(o) => Part::Known(None),
+                    Some(o) => Part::Unknown(failed(o)),
+                    None => Part::Unknown(self.missing(f)),
+                };
+                (f.clone(), part)
+            })
+            .collect()
+    }
+
+    /// What blkid finds on each device asked about: None when it is blank.
+    fn filesystems(&self) -> BTreeMap<String, Part<Option<String>>> {
+        self.p
+            .devices
+            .iter()
+            .map(|d| {
+                let part = match self.get(&Slot::Blkid(d.clone())) {
+                    Some(o) => match o.status.map(|s| ocfs2::blkid_result(&o.stdout, s)) {
+                        // A partition table without a filesystem is not blank either.
+                        Some(Ok(entry)) => Part::Known(entry.and_then(|e| {
+                            e.fs_type().map(str::to_string).or_else(|| {
+                                e.get("PTTYPE").map(|t| format!("partition table ({t})"))
+                            })
+                        })),
+                        Some(Err(e)) => Part::Unknown(unknown(o, e.to_string())),
+                        None => Part::Unknown(failed(o)),
+                    },
+                    None => Part::Unknown(self.missing(d)),
+                };
+                (d.clone(), part)
+            })
+            .collect()
+    }
+
+    /// What drbdmeta finds at each meta-data location asked about.
+    fn metadata(&self) -> BTreeMap<String, Part<MetaFound>> {
+        self.p
+            .meta
+            .iter()
+            .map(|at| {
+                let part = match self.get(&Slot::DumpMd(at.clone())) {
+                    Some(o) => match o
+                        .status
+                        .map(|s| drbd::meta::dump_md_result(&o.stdout, &o.stderr, s))
+                    {
+                        Some(Ok(found)) => Part::Known(found),
+                        Some(Err(e)) => Part::Unknown(unknown(o, e.to_string())),
+                        None => Part::Unknown(failed(o)),
+                    },
+                    None => Part::Unknown(self.missing(&at.key())),
+                };
+                (at.key(), part)
+            })
+            .collect()
+    }
+
+    /// The size of each DRBD device asked about (`blockdev --getsz`).
+    fn device_sizes(&self, d: &mut DrbdState) {
+        for m in &self.p.minors {
+            let Some(o) = self.get(&Slot::DrbdSize(*m)) else {
                 continue;
             };
             // No such device: the minor is not configured in the kernel.
@@ -396,24 +458,17 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
                 d.device_sizes.insert(*m, bytes);
             }
         }
-        for (name, r) in d.resources.iter_mut() {
-            let Some(c) = r.config.as_mut() else { continue };
-            let text = c.file.as_ref().and_then(|f| files_text(&files, f));
-            if let Some(t) = text {
-                c.node_ids = node_ids_in_res(&t, name);
-            }
-        }
     }
-    NodeState {
-        lvm,
-        drbd,
-        xen,
-        net,
-        ocfs2,
-        listening,
-        files,
-        filesystems,
-        metadata,
+}
+
+/// The DRBD 9 node-ids each resource's configuration file gives its hosts.
+fn with_node_ids(d: &mut DrbdState, files: &BTreeMap<String, Part<Option<String>>>) {
+    for (name, r) in d.resources.iter_mut() {
+        let Some(c) = r.config.as_mut() else { continue };
+        let text = c.file.as_ref().and_then(|f| files_text(files, f));
+        if let Some(t) = text {
+            c.node_ids = node_ids_in_res(&t, name);
+        }
     }
 }
 
@@ -488,39 +543,10 @@ fn with_runtime_options(mut state: DrbdState, show: Option<&Output>) -> DrbdStat
 }
 
 fn read_drbd(xml: &Output, proc: &Output, json: Option<&Output>, p: &Probe) -> Part<DrbdState> {
-    // Without /etc/drbd.conf drbdadm says `Can not open '/etc/drbd.conf'.` (exit 20): no resources.
-    let configs = if xml.success() {
-        match dump_xml::parse(&xml.stdout) {
-            Ok(c) => c.resources,
-            Err(e) => return Part::Unknown(unknown(xml, e.to_string())),
-        }
-    } else if xml.status == Some(20) && xml.stderr.contains("Can not open") {
-        Vec::new()
-    } else {
-        return Part::Unknown(failed(xml));
+    let mut state = match configured(xml, &p.host) {
+        Ok(s) => s,
+        Err(u) => return Part::Unknown(u),
     };
-    let mut state = DrbdState::default();
-    for rc in configs {
-        let config = config_of(&rc, &p.host);
-        state.resources.insert(
-            rc.name.clone(),
-            DrbdResource {
-                config: Some(config),
-                kernel: None,
-            },
-        );
-    }
-    let by_minor: BTreeMap<u32, String> = state
-        .resources
-        .iter()
-        .filter_map(|(n, r)| {
-            r.config
-                .as_ref()
-                .and_then(|c| c.minor)
-                .map(|m| (m, n.clone()))
-        })
-        .collect();
-
     if no_such_file(proc) {
         // no module loaded: nothing runs in the kernel
         return Part::Known(state);
@@ -534,88 +560,136 @@ fn read_drbd(xml: &Output, proc: &Output, json: Option<&Output>, p: &Probe) -> P
     };
     state.module_version = Some(pd.version.clone());
     match p.drbd_version {
-        DrbdVersion::V84 => {
-            for dev in pd.devices {
-                let Some(roles) = dev.roles.clone() else {
-                    continue;
-                }; // Unconfigured
-                let disks = dev.disks.clone();
-                let (connection, replication) = dev.cs.split().unwrap_or((
-                    ConnectionState::Unknown(dev.cs.as_str().into()),
-                    ReplState::Off,
-                ));
-                let standalone = connection == ConnectionState::StandAlone;
-                let kernel = DrbdKernel {
-                    minor: Some(dev.minor),
-                    role: roles.local,
-                    disk: disks
-                        .as_ref()
-                        .map_or(DiskState::Unknown("".into()), |d| d.local.clone()),
-                    peers: vec![DrbdPeer {
-                        name: None,
-                        connection,
-                        replication,
-                        role: if standalone {
-                            Role::Unknown
-                        } else {
-                            roles.peer
-                        },
-                        disk: disks.map_or(DiskState::DUnknown, |d| d.peer),
-                        sync_percent: dev.sync.as_ref().map(|s| s.percent),
-                    }],
-                    allow_two_primaries: None,
-                };
-                match by_minor.get(&dev.minor) {
-                    Some(name) => {
-                        if let Some(r) = state.resources.get_mut(name) {
-                            r.kernel = Some(kernel);
-                        }
-                    }
-                    None => {
-                        state.stray_minors.insert(dev.minor);
-                    }
-                }
-            }
-        }
+        DrbdVersion::V84 => kernel_84(&mut state, pd),
         DrbdVersion::V9 => {
-            let Some(json) = json else {
-                return Part::Known(state);
-            };
-            if !json.success() {
-                return Part::Unknown(failed(json));
-            }
-            let list = match status::parse_json(&json.stdout) {
-                Ok(l) => l,
-                Err(e) => return Part::Unknown(unknown(json, e.to_string())),
-            };
-            for rs in list {
-                let dev = rs.devices.first();
-                let kernel = DrbdKernel {
-                    minor: dev.and_then(|d| d.minor),
-                    role: rs.role.clone(),
-                    disk: dev.map_or(DiskState::Diskless, |d| d.disk.clone()),
-                    peers: rs
-                        .connections
-                        .iter()
-                        .map(|c| {
-                            let pd = c.peer_devices.first();
-                            DrbdPeer {
-                                name: c.peer.clone(),
-                                connection: c.state.clone(),
-                                replication: pd.map_or(ReplState::Off, |d| d.replication.clone()),
-                                role: c.peer_role.clone(),
-                                disk: pd.map_or(DiskState::DUnknown, |d| d.peer_disk.clone()),
-                                sync_percent: pd.and_then(|d| d.done_percent),
-                            }
-                        })
-                        .collect(),
-                    allow_two_primaries: None,
-                };
-                state.resources.entry(rs.name.clone()).or_default().kernel = Some(kernel);
+            if let Some(json) = json {
+                if let Err(u) = kernel_9(&mut state, json) {
+                    return Part::Unknown(u);
+                }
             }
         }
     }
     Part::Known(state)
+}
+
+/// The resources configured on the node (`drbdadm dump-xml`), none yet in the kernel.
+fn configured(xml: &Output, host: &str) -> Result<DrbdState, Unknown> {
+    // Without /etc/drbd.conf drbdadm says `Can not open '/etc/drbd.conf'.` (exit 20): no resources.
+    let configs = if xml.success() {
+        match dump_xml::parse(&xml.stdout) {
+            Ok(c) => c.resources,
+            Err(e) => return Err(unknown(xml, e.to_string())),
+        }
+    } else if xml.status == Some(20) && xml.stderr.contains("Can not open") {
+        Vec::new()
+    } else {
+        return Err(failed(xml));
+    };
+    let mut state = DrbdState::default();
+    for rc in configs {
+        let config = config_of(&rc, host);
+        state.resources.insert(
+            rc.name.clone(),
+            DrbdResource {
+                config: Some(config),
+                kernel: None,
+            },
+        );
+    }
+    Ok(state)
+}
+
+/// DRBD 8.4: the kernel's devices from `/proc/drbd`, matched to resources by minor; a device
+/// no configured resource has is a stray minor.
+fn kernel_84(state: &mut DrbdState, pd: proc_drbd::ProcDrbd) {
+    let by_minor: BTreeMap<u32, String> = state
+        .resources
+        .iter()
+        .filter_map(|(n, r)| {
+            r.config
+                .as_ref()
+                .and_then(|c| c.minor)
+                .map(|m| (m, n.clone()))
+        })
+        .collect();
+    for dev in pd.devices {
+        let Some(roles) = dev.roles.clone() else {
+            continue;
+        }; // Unconfigured
+        let disks = dev.disks.clone();
+        let (connection, replication) = dev.cs.split().unwrap_or((
+            ConnectionState::Unknown(dev.cs.as_str().into()),
+            ReplState::Off,
+        ));
+        let standalone = connection == ConnectionState::StandAlone;
+        let kernel = DrbdKernel {
+            minor: Some(dev.minor),
+            role: roles.local,
+            disk: disks
+                .as_ref()
+                .map_or(DiskState::Unknown("".into()), |d| d.local.clone()),
+            peers: vec![DrbdPeer {
+                name: None,
+                connection,
+                replication,
+                role: if standalone {
+                    Role::Unknown
+                } else {
+                    roles.peer
+                },
+                disk: disks.map_or(DiskState::DUnknown, |d| d.peer),
+                sync_percent: dev.sync.as_ref().map(|s| s.percent),
+            }],
+            allow_two_primaries: None,
+        };
+        match by_minor.get(&dev.minor) {
+            Some(name) => {
+                if let Some(r) = state.resources.get_mut(name) {
+                    r.kernel = Some(kernel);
+                }
+            }
+            None => {
+                state.stray_minors.insert(dev.minor);
+            }
+        }
+    }
+}
+
+/// DRBD 9: the kernel's resources from `drbdsetup status --json`.
+fn kernel_9(state: &mut DrbdState, json: &Output) -> Result<(), Unknown> {
+    if !json.success() {
+        return Err(failed(json));
+    }
+    let list = match status::parse_json(&json.stdout) {
+        Ok(l) => l,
+        Err(e) => return Err(unknown(json, e.to_string())),
+    };
+    for rs in list {
+        let dev = rs.devices.first();
+        let kernel = DrbdKernel {
+            minor: dev.and_then(|d| d.minor),
+            role: rs.role.clone(),
+            disk: dev.map_or(DiskState::Diskless, |d| d.disk.clone()),
+            peers: rs
+                .connections
+                .iter()
+                .map(|c| {
+                    let pd = c.peer_devices.first();
+                    DrbdPeer {
+                        name: c.peer.clone(),
+                        connection: c.state.clone(),
+                        replication: pd.map_or(ReplState::Off, |d| d.replication.clone()),
+                        role: c.peer_role.clone(),
+                        disk: pd.map_or(DiskState::DUnknown, |d| d.peer_disk.clone()),
+                        sync_percent: pd.and_then(|d| d.done_percent),
+                    }
+                })
+                .collect(),
+            allow_two_primaries: None,
+        };
+        state.resources.entry(rs.name.clone()).or_default().kernel = Some(kernel);
+    }
+    Ok(())
 }
 
 fn config_of(rc: &dump_xml::ResourceConfig, host: &str) -> DrbdConfig {

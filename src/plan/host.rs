@@ -125,10 +125,9 @@ fn enslave(ctx: &mut Ctx, acts: &mut Vec<Action>, node: &Name, dev: &str, master
         );
         return;
     }
-    let is_planned = acts.iter().any(|a| match a {
-        Action::CreateBond { bond, .. } => bond == dev,
-        _ => false,
-    });
+    let is_planned = acts
+        .iter()
+        .any(|a| matches!(a, Action::CreateBond { bond, .. } if bond == dev));
     match net.links.get(dev) {
         None if is_planned => acts.push(Action::SetMaster {
             node: node.clone(),

@@ -12,7 +12,7 @@
 //! extent` is its stdout note. The simulator has device-mapper, so `lv_attr` is `-wi-a-----`, or
 //! `-wi-ao----` while DRBD, a mount or a domain holds the LV.
 
-use super::state::{Lv, World};
+use super::state::{Lv, Node, World};
 use super::util::{display_size, Out};
 
 /// Parses an LVM size argument into bytes: a number with an optional unit (`b`/`B` bytes, `s`
@@ -428,48 +428,12 @@ fn json_report(kind: &str, rows: &[String]) -> String {
 
 /// `vgs` / `lvs` with `--reportformat json --units b [--nosuffix] -o FIELDS [TARGET]`.
 pub(crate) fn report(w: &World, node: &str, prog: &str, args: &[&str]) -> Out {
-    let mut fields: Option<Vec<String>> = None;
-    let mut json = false;
-    let mut nosuffix = false;
-    let mut units_b = false;
-    let mut target = None;
-    let mut i = 0;
-    while i < args.len() {
-        match args[i] {
-            "--reportformat" => {
-                i += 1;
-                match args.get(i) {
-                    Some(&"json") => json = true,
-                    Some(&"basic") => {}
-                    other => {
-                        return Out::fail(
-                            3,
-                            format!(
-                                "  Invalid argument for --reportformat: {}\n  Error during parsing of command line.\n",
-                                other.unwrap_or(&"")
-                            ),
-                        )
-                    }
-                }
-            }
-            "--units" => {
-                i += 1;
-                units_b = matches!(args.get(i), Some(&"b") | Some(&"B"));
-            }
-            "--nosuffix" => nosuffix = true,
-            "-o" | "--options" => {
-                i += 1;
-                fields = args
-                    .get(i)
-                    .map(|f| f.split(',').map(str::to_string).collect());
-            }
-            a if a.starts_with('-') => {}
-            a => target = Some(a),
-        }
-        i += 1;
-    }
+    let a = match ReportArgs::parse(args) {
+        Ok(a) => a,
+        Err(out) => return out,
+    };
     let is_lvs = prog == "lvs";
-    let fields = fields.unwrap_or_else(|| {
+    let fields = a.fields.unwrap_or_else(|| {
         let d: &[&str] = if is_lvs {
             &["lv_name", "vg_name", "lv_attr", "lv_size"]
         } else {
@@ -485,30 +449,9 @@ pub(crate) fn report(w: &World, node: &str, prog: &str, args: &[&str]) -> Out {
         };
         d.iter().map(|s| s.to_string()).collect()
     });
-    let suffix = if nosuffix || !units_b { "" } else { "B" };
-    let n = w.node(node);
+    let suffix = if a.nosuffix || !a.units_b { "" } else { "B" };
     let kind = if is_lvs { "lv" } else { "vg" };
-    let mut missing: Option<Out> = None;
-    let lvs: Vec<String> = match target {
-        None => n.vg.lvs.keys().cloned().collect(),
-        Some(t) => {
-            let (vg, lv) = t.split_once('/').unwrap_or((t, ""));
-            if vg != n.vg.name {
-                missing = Some(vg_not_found(vg));
-                Vec::new()
-            } else if lv.is_empty() {
-                n.vg.lvs.keys().cloned().collect()
-            } else if n.vg.lvs.contains_key(lv) {
-                vec![lv.to_string()]
-            } else {
-                missing = Some(Out::fail(
-                    5,
-                    format!("  Failed to find logical volume \"{vg}/{lv}\"\n"),
-                ));
-                Vec::new()
-            }
-        }
-    };
+    let (lvs, missing) = selected_lvs(w.node(node), a.target);
     for f in &fields {
         let known =
             (is_lvs && LV_FIELDS.contains(&f.as_str())) || vg_field(w, node, f, "").is_some();
@@ -538,7 +481,7 @@ pub(crate) fn report(w: &World, node: &str, prog: &str, args: &[&str]) -> Out {
     } else {
         Vec::new()
     };
-    let stdout = if json {
+    let stdout = if a.json {
         json_report(kind, &rows.iter().map(|r| json_row(r)).collect::<Vec<_>>())
     } else {
         basic_table(&fields, &rows)
@@ -550,6 +493,95 @@ pub(crate) fn report(w: &World, node: &str, prog: &str, args: &[&str]) -> Out {
         }
         None => Out::ok(stdout),
     }
+}
+
+/// The options of an `lvs` / `vgs` command line.
+struct ReportArgs<'a> {
+    fields: Option<Vec<String>>,
+    json: bool,
+    nosuffix: bool,
+    units_b: bool,
+    target: Option<&'a str>,
+}
+
+impl<'a> ReportArgs<'a> {
+    /// The options, or the tool's refusal of a report format it does not know.
+    fn parse(args: &[&'a str]) -> Result<ReportArgs<'a>, Out> {
+        let mut fields: Option<Vec<String>> = None;
+        let mut json = false;
+        let mut nosuffix = false;
+        let mut units_b = false;
+        let mut target = None;
+        let mut i = 0;
+        while i < args.len() {
+            match args[i] {
+                "--reportformat" => {
+                    i += 1;
+                    match args.get(i) {
+                        Some(&"json") => json = true,
+                        Some(&"basic") => {}
+                        other => {
+                            return Err(Out::fail(
+                                3,
+                                format!(
+                                    "  Invalid argument for --reportformat: {}\n  Error during parsing of command line.\n",
+                                    other.unwrap_or(&"")
+                                ),
+                            ))
+                        }
+                    }
+                }
+                "--units" => {
+                    i += 1;
+                    units_b = matches!(args.get(i), Some(&"b") | Some(&"B"));
+                }
+                "--nosuffix" => nosuffix = true,
+                "-o" | "--options" => {
+                    i += 1;
+                    fields = args
+                        .get(i)
+                        .map(|f| f.split(',').map(str::to_string).collect());
+                }
+                a if a.starts_with('-') => {}
+                a => target = Some(a),
+            }
+            i += 1;
+        }
+        Ok(ReportArgs {
+            fields,
+            json,
+            nosuffix,
+            units_b,
+            target,
+        })
+    }
+}
+
+/// The LVs a report covers: all of the VG, or the one named; a VG or LV that does not exist is
+/// the tool's failure (returned beside an empty list).
+fn selected_lvs(n: &Node, target: Option<&str>) -> (Vec<String>, Option<Out>) {
+    let mut missing: Option<Out> = None;
+    let lvs: Vec<String> = match target {
+        None => n.vg.lvs.keys().cloned().collect(),
+        Some(t) => {
+            let (vg, lv) = t.split_once('/').unwrap_or((t, ""));
+            if vg != n.vg.name {
+                missing = Some(vg_not_found(vg));
+                Vec::new()
+            } else if lv.is_empty() {
+                n.vg.lvs.keys().cloned().collect()
+            } else if n.vg.lvs.contains_key(lv) {
+                vec![lv.to_string()]
+            } else {
+                missing = Some(Out::fail(
+                    5,
+                    format!("  Failed to find logical volume \"{vg}/{lv}\"\n"),
+                ));
+                Vec::new()
+            }
+        }
+    };
+    (lvs, missing)
 }
 
 /// The plain table layout (two-space indent, columns padded).

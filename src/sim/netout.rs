@@ -110,6 +110,19 @@ fn active_slave(n: &Node, bond: &str) -> Option<String> {
 }
 
 fn link_json(n: &Node, name: &str, l: &Link) -> Value {
+    let mut o = link_basics(n, name, l);
+    let mut info = Map::new();
+    kind_info(n, name, l, &mut info);
+    slave_info(n, name, l, &mut info);
+    if !info.is_empty() {
+        o.insert("linkinfo".into(), Value::Object(info));
+    }
+    queues_and_parent(name, l, &mut o);
+    Value::Object(o)
+}
+
+/// What every link shows first: index, name, flags, MTU, queueing, state, addresses.
+fn link_basics(n: &Node, name: &str, l: &Link) -> Map<String, Value> {
     let carrier = has_carrier(n, name);
     let mut o = Map::new();
     o.insert("ifindex".into(), json!(l.ifindex));
@@ -178,7 +191,11 @@ fn link_json(n: &Node, name: &str, l: &Link) -> Value {
             65535
         }),
     );
-    let mut info = Map::new();
+    o
+}
+
+/// `info_kind` and `info_data` of a bridge or a bond.
+fn kind_info(n: &Node, name: &str, l: &Link, info: &mut Map<String, Value>) {
     match &l.kind {
         LinkKind::Bridge {
             stp,
@@ -212,45 +229,71 @@ fn link_json(n: &Node, name: &str, l: &Link) -> Value {
             xmit_hash_policy,
         } => {
             info.insert("info_kind".into(), json!("bond"));
-            let mut d = Map::new();
-            d.insert("mode".into(), json!(mode));
-            if mode == "active-backup" {
-                if let Some(a) = active_slave(n, name) {
-                    d.insert("active_slave".into(), json!(a));
-                }
-            }
-            d.insert("miimon".into(), json!(miimon));
-            d.insert("updelay".into(), json!(0));
-            d.insert("downdelay".into(), json!(0));
-            d.insert("peer_notify_delay".into(), json!(0));
-            d.insert("use_carrier".into(), json!(1));
-            d.insert("arp_interval".into(), json!(0));
-            d.insert("arp_missed_max".into(), json!(2));
-            d.insert("arp_validate".into(), Value::Null);
-            d.insert("arp_all_targets".into(), json!("any"));
-            d.insert("primary_reselect".into(), json!("always"));
-            d.insert("fail_over_mac".into(), json!("none"));
-            d.insert(
-                "xmit_hash_policy".into(),
-                json!(xmit_hash_policy.as_deref().unwrap_or("layer2")),
+            info.insert(
+                "info_data".into(),
+                Value::Object(bond_data(
+                    n,
+                    name,
+                    mode,
+                    *miimon,
+                    lacp_rate,
+                    xmit_hash_policy,
+                )),
             );
-            d.insert("resend_igmp".into(), json!(1));
-            d.insert("num_peer_notif".into(), json!(1));
-            d.insert("all_slaves_active".into(), json!(0));
-            d.insert("min_links".into(), json!(0));
-            d.insert("lp_interval".into(), json!(1));
-            d.insert("packets_per_slave".into(), json!(1));
-            d.insert("ad_lacp_active".into(), json!("on"));
-            d.insert(
-                "ad_lacp_rate".into(),
-                json!(lacp_rate.as_deref().unwrap_or("slow")),
-            );
-            d.insert("ad_select".into(), json!("stable"));
-            d.insert("tlb_dynamic_lb".into(), json!(1));
-            info.insert("info_data".into(), Value::Object(d));
         }
         LinkKind::Loopback | LinkKind::Ether | LinkKind::Vif => {}
     }
+}
+
+/// A bond's `info_data`: its mode and options, with the kernel's defaults for the rest.
+fn bond_data(
+    n: &Node,
+    name: &str,
+    mode: &str,
+    miimon: u32,
+    lacp_rate: &Option<String>,
+    xmit_hash_policy: &Option<String>,
+) -> Map<String, Value> {
+    let mut d = Map::new();
+    d.insert("mode".into(), json!(mode));
+    if mode == "active-backup" {
+        if let Some(a) = active_slave(n, name) {
+            d.insert("active_slave".into(), json!(a));
+        }
+    }
+    d.insert("miimon".into(), json!(miimon));
+    d.insert("updelay".into(), json!(0));
+    d.insert("downdelay".into(), json!(0));
+    d.insert("peer_notify_delay".into(), json!(0));
+    d.insert("use_carrier".into(), json!(1));
+    d.insert("arp_interval".into(), json!(0));
+    d.insert("arp_missed_max".into(), json!(2));
+    d.insert("arp_validate".into(), Value::Null);
+    d.insert("arp_all_targets".into(), json!("any"));
+    d.insert("primary_reselect".into(), json!("always"));
+    d.insert("fail_over_mac".into(), json!("none"));
+    d.insert(
+        "xmit_hash_policy".into(),
+        json!(xmit_hash_policy.as_deref().unwrap_or("layer2")),
+    );
+    d.insert("resend_igmp".into(), json!(1));
+    d.insert("num_peer_notif".into(), json!(1));
+    d.insert("all_slaves_active".into(), json!(0));
+    d.insert("min_links".into(), json!(0));
+    d.insert("lp_interval".into(), json!(1));
+    d.insert("packets_per_slave".into(), json!(1));
+    d.insert("ad_lacp_active".into(), json!("on"));
+    d.insert(
+        "ad_lacp_rate".into(),
+        json!(lacp_rate.as_deref().unwrap_or("slow")),
+    );
+    d.insert("ad_select".into(), json!("stable"));
+    d.insert("tlb_dynamic_lb".into(), json!(1));
+    d
+}
+
+/// `info_slave_kind` and `info_slave_data` of a bridge port or a bond slave.
+fn slave_info(n: &Node, name: &str, l: &Link, info: &mut Map<String, Value>) {
     if let Some(m) = &l.master {
         match n.links.get(m).map(|x| &x.kind) {
             Some(LinkKind::Bridge { .. }) => {
@@ -300,9 +343,10 @@ fn link_json(n: &Node, name: &str, l: &Link) -> Value {
             Some(_) | None => {}
         }
     }
-    if !info.is_empty() {
-        o.insert("linkinfo".into(), Value::Object(info));
-    }
+}
+
+/// What every link shows last: queue and segment limits, and the bus of a NIC or vif.
+fn queues_and_parent(name: &str, l: &Link, o: &mut Map<String, Value>) {
     o.insert("inet6_addr_gen_mode".into(), json!("eui64"));
     o.insert("num_tx_queues".into(), json!(1));
     o.insert("num_rx_queues".into(), json!(1));
@@ -328,7 +372,6 @@ fn link_json(n: &Node, name: &str, l: &Link) -> Value {
         }
         LinkKind::Loopback | LinkKind::Bridge { .. } | LinkKind::Bond { .. } => {}
     }
-    Value::Object(o)
 }
 
 fn by_ifindex(n: &Node) -> Vec<(&String, &Link)> {

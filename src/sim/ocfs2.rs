@@ -19,7 +19,7 @@
 use crate::drivers::ocfs2::parse_cluster_conf;
 
 use super::fs::{dev_size, secondary, write_content};
-use super::state::{Dev, FsSig, World};
+use super::state::{Content, Dev, FsSig, World};
 use super::util::{uuid, Out};
 
 fn defaults(w: &World, node: &str) -> Vec<(String, String)> {
@@ -296,43 +296,16 @@ pub(crate) fn mounted(w: &World, node: &str, args: &[&str]) -> Out {
 
 /// `mkfs.ocfs2 [-N SLOTS] [-L LABEL] [--cluster-stack=S] [--cluster-name=C] [-F] [-q] DEV`.
 pub(crate) fn mkfs(w: &mut World, node: &str, args: &[&str], stdin: Option<&str>) -> Out {
-    let mut slots = 8;
-    let mut label = String::new();
-    let mut stack = None;
-    let mut cluster = None;
-    let mut force = false;
-    let mut quiet = false;
-    let mut local = false;
-    let mut path = None;
-    let mut i = 0;
-    while i < args.len() {
-        match args[i] {
-            "-N" | "--node-slots" => {
-                i += 1;
-                slots = args.get(i).and_then(|s| s.parse().ok()).unwrap_or(0);
-            }
-            "-L" | "--label" => {
-                i += 1;
-                label = args.get(i).map(|s| s.to_string()).unwrap_or_default();
-            }
-            "-F" | "--force" => force = true,
-            "-q" | "--quiet" => quiet = true,
-            "-M" => {
-                i += 1;
-                local = args.get(i) == Some(&"local");
-            }
-            "-b" | "-C" | "-J" | "-T" | "--fs-features" => i += 1,
-            a if a.starts_with("--cluster-stack=") => {
-                stack = Some(a["--cluster-stack=".len()..].to_string())
-            }
-            a if a.starts_with("--cluster-name=") => {
-                cluster = Some(a["--cluster-name=".len()..].to_string())
-            }
-            a if a.starts_with('-') => {}
-            a => path = Some(a),
-        }
-        i += 1;
-    }
+    let MkfsOcfs2 {
+        slots,
+        label,
+        stack,
+        mut cluster,
+        force,
+        quiet,
+        local,
+        path,
+    } = MkfsOcfs2::parse(args);
     // Without --cluster-name, an online o2cb cluster names the filesystem (the lab's mkfs).
     if !local && cluster.is_none() {
         cluster.clone_from(&w.node(node).o2cb.cluster);
@@ -347,30 +320,11 @@ pub(crate) fn mkfs(w: &mut World, node: &str, args: &[&str], stdin: Option<&str>
             format!("{banner}mkfs.ocfs2: Number of node slots must be between 1 and 255\n"),
         );
     }
-    let Some(dev) = w.node(node).resolve(path) else {
-        return Out::fail(
-            1,
-            format!(
-                "{banner}mkfs.ocfs2: No such file or directory while opening device \"{path}\"\n"
-            ),
-        );
+    let dev = match usable_device(w, node, path, banner) {
+        Ok(dev) => dev,
+        Err(out) => return out,
     };
-    if secondary(w, node, &dev) {
-        return Out::fail(
-            1,
-            format!("{banner}mkfs.ocfs2: Wrong medium type while opening device \"{path}\"\n"),
-        );
-    }
     let n = w.node(node);
-    if n.mounts.iter().any(|m| m.device == path) {
-        return Out::fail(
-            1,
-            format!("{banner}{path} is mounted; will not make a ocfs2 volume here!\n"),
-        );
-    }
-    if n.dev_in_use(path) {
-        return Out::fail(1, format!("{banner}{path} is apparently in use by the system; will not make a ocfs2 volume here!\n"));
-    }
     let mut stdout = String::new();
     let mut stderr = banner.to_string();
     match (&stack, &cluster) {
@@ -379,25 +333,8 @@ pub(crate) fn mkfs(w: &mut World, node: &str, args: &[&str], stdin: Option<&str>
         _ => {}
     }
     let content = n.content(&dev);
-    let existing = content.fs.as_ref().filter(|f| f.kind == "ocfs2").cloned();
-    if let Some(old) = existing {
-        stdout.push_str("Overwriting existing ocfs2 partition.\n");
-        if force {
-            stderr.push_str("WARNING: Cluster check disabled.\n");
-        } else if n.o2cb.cluster.is_none() {
-            stderr.push_str(
-                "mkfs.ocfs2: Unable to access cluster service while initializing the cluster\n",
-            );
-            return Out::new(1, stdout, stderr);
-        } else if !mounted_on(w, &old.uuid).is_empty() {
-            stderr.push_str("mkfs.ocfs2: Trylock failed while locking the cluster\nThis volume appears to be in use in the cluster.\n");
-            return Out::new(1, stdout, stderr);
-        }
-        stdout.push_str("Proceed (y/N): ");
-        if !stdin.is_some_and(|s| s.trim_start().starts_with(['y', 'Y'])) {
-            stdout.push_str("Aborting operation.\n");
-            return Out::new(1, stdout, stderr);
-        }
+    if !may_overwrite(w, node, &content, force, stdin, &mut stdout, &mut stderr) {
+        return Out::new(1, stdout, stderr);
     }
     if content.data || content.fs.is_some() {
         w.violations.push(format!(
@@ -431,6 +368,135 @@ pub(crate) fn mkfs(w: &mut World, node: &str, args: &[&str], stdin: Option<&str>
         ));
     }
     Out::new(0, stdout, stderr)
+}
+
+/// The options of a `mkfs.ocfs2` command line.
+struct MkfsOcfs2<'a> {
+    slots: u32,
+    label: String,
+    stack: Option<String>,
+    cluster: Option<String>,
+    force: bool,
+    quiet: bool,
+    local: bool,
+    path: Option<&'a str>,
+}
+
+impl<'a> MkfsOcfs2<'a> {
+    fn parse(args: &[&'a str]) -> MkfsOcfs2<'a> {
+        let mut slots = 8;
+        let mut label = String::new();
+        let mut stack = None;
+        let mut cluster = None;
+        let mut force = false;
+        let mut quiet = false;
+        let mut local = false;
+        let mut path = None;
+        let mut i = 0;
+        while i < args.len() {
+            match args[i] {
+                "-N" | "--node-slots" => {
+                    i += 1;
+                    slots = args.get(i).and_then(|s| s.parse().ok()).unwrap_or(0);
+                }
+                "-L" | "--label" => {
+                    i += 1;
+                    label = args.get(i).map(|s| s.to_string()).unwrap_or_default();
+                }
+                "-F" | "--force" => force = true,
+                "-q" | "--quiet" => quiet = true,
+                "-M" => {
+                    i += 1;
+                    local = args.get(i) == Some(&"local");
+                }
+                "-b" | "-C" | "-J" | "-T" | "--fs-features" => i += 1,
+                a if a.starts_with("--cluster-stack=") => {
+                    stack = Some(a["--cluster-stack=".len()..].to_string())
+                }
+                a if a.starts_with("--cluster-name=") => {
+                    cluster = Some(a["--cluster-name=".len()..].to_string())
+                }
+                a if a.starts_with('-') => {}
+                a => path = Some(a),
+            }
+            i += 1;
+        }
+        MkfsOcfs2 {
+            slots,
+            label,
+            stack,
+            cluster,
+            force,
+            quiet,
+            local,
+            path,
+        }
+    }
+}
+
+/// The device, when mkfs.ocfs2 may open it: it exists, is not a DRBD Secondary, is neither
+/// mounted nor in use. Otherwise the tool's refusal.
+fn usable_device(w: &World, node: &str, path: &str, banner: &str) -> Result<Dev, Out> {
+    let Some(dev) = w.node(node).resolve(path) else {
+        return Err(Out::fail(
+            1,
+            format!(
+                "{banner}mkfs.ocfs2: No such file or directory while opening device \"{path}\"\n"
+            ),
+        ));
+    };
+    if secondary(w, node, &dev) {
+        return Err(Out::fail(
+            1,
+            format!("{banner}mkfs.ocfs2: Wrong medium type while opening device \"{path}\"\n"),
+        ));
+    }
+    let n = w.node(node);
+    if n.mounts.iter().any(|m| m.device == path) {
+        return Err(Out::fail(
+            1,
+            format!("{banner}{path} is mounted; will not make a ocfs2 volume here!\n"),
+        ));
+    }
+    if n.dev_in_use(path) {
+        return Err(Out::fail(1, format!("{banner}{path} is apparently in use by the system; will not make a ocfs2 volume here!\n")));
+    }
+    Ok(dev)
+}
+
+/// An existing OCFS2 filesystem is overwritten only when the cluster check passes (or is
+/// forced off) and the operator answers yes; false when mkfs.ocfs2 stops.
+fn may_overwrite(
+    w: &World,
+    node: &str,
+    content: &Content,
+    force: bool,
+    stdin: Option<&str>,
+    stdout: &mut String,
+    stderr: &mut String,
+) -> bool {
+    let n = w.node(node);
+    let existing = content.fs.as_ref().filter(|f| f.kind == "ocfs2").cloned();
+    if let Some(old) = existing {
+        stdout.push_str("Overwriting existing ocfs2 partition.\n");
+        if force {
+            stderr.push_str("WARNING: Cluster check disabled.\n");
+        } else if n.o2cb.cluster.is_none() {
+            stderr.push_str(
+                "mkfs.ocfs2: Unable to access cluster service while initializing the cluster\n",
+            );
+            return false;
+        } else if !mounted_on(w, &old.uuid).is_empty() {
+            stderr.push_str("mkfs.ocfs2: Trylock failed while locking the cluster\nThis volume appears to be in use in the cluster.\n");
+            return false;
+        }
+        stdout.push_str("Proceed (y/N): ");
+        if !stdin.is_some_and(|s| s.trim_start().starts_with(['y', 'Y'])) {
+            stdout.push_str("Aborting operation.\n");
+            return false;
+        }
+    }
+    true
 }
 
 /// `tunefs.ocfs2 -S DEV`: grows the filesystem to its device.

@@ -163,6 +163,45 @@ fn decode_doc(
             return;
         }
     };
+    let Some((kind, name)) = identify(obj, &at, diags) else {
+        return;
+    };
+    let object = format!("{kind}/{name}");
+    if let Some(first) = loc.file_of(kind, &name) {
+        let first = first.to_string();
+        let mut d = at(
+            "metadata.name",
+            format!("duplicate {kind} `{name}` (first defined in {first})"),
+        );
+        d.object = Some(object);
+        diags.push(d);
+        return;
+    }
+    loc.objects
+        .insert((kind, name.clone()), (src.path.clone(), doc.spans.clone()));
+
+    let mut errors = Vec::new();
+    let ok = store(kind, &name, &doc, out, &mut errors);
+    if ok.is_none() || !errors.is_empty() {
+        out.broken.entry(kind).or_default().push(name);
+    }
+    for (field, message) in errors {
+        if field == "apiVersion" || field == "kind" {
+            continue; // reported above with a better message
+        }
+        let mut d = at(&field, message);
+        d.object = Some(object.clone());
+        diags.push(d);
+    }
+}
+
+/// The document's apiVersion (reported when it is not ours), kind and name; None when it has
+/// no known kind or no name.
+fn identify(
+    obj: &serde_json::Map<String, Value>,
+    at: &dyn Fn(&str, String) -> Diagnostic,
+    diags: &mut Diagnostics,
+) -> Option<(Kind, String)> {
     match obj.get("apiVersion") {
         Some(Value::String(v)) if v == API_VERSION => {}
         Some(other) => diags.push(at(
@@ -183,12 +222,12 @@ fn decode_doc(
                     "kind",
                     format!("unknown kind `{k}`, expected one of {}", all.join(", ")),
                 ));
-                return;
+                return None;
             }
         },
         _ => {
             diags.push(at("kind", "missing field `kind`".into()));
-            return;
+            return None;
         }
     };
     let Some(raw_name) = obj
@@ -200,64 +239,49 @@ fn decode_doc(
             "metadata.name",
             format!("{kind} document without `metadata.name`"),
         ));
-        return;
+        return None;
     };
-    let name = raw_name.to_string();
-    let object = format!("{kind}/{name}");
-    if let Some(first) = loc.file_of(kind, &name) {
-        let first = first.to_string();
-        let mut d = at(
-            "metadata.name",
-            format!("duplicate {kind} `{name}` (first defined in {first})"),
-        );
-        d.object = Some(object);
-        diags.push(d);
-        return;
-    }
-    loc.objects
-        .insert((kind, name.clone()), (src.path.clone(), doc.spans.clone()));
+    Some((kind, raw_name.to_string()))
+}
 
-    let mut errors = Vec::new();
-    let ok = match kind {
-        Kind::Cluster => typed::<ClusterSpec>(&doc, &mut errors).map(|d| {
+/// The document decoded as its kind's type and kept in `out`; None when it did not decode.
+/// Every error found goes to `errors` as (field, message).
+fn store(
+    kind: Kind,
+    name: &str,
+    doc: &yaml::YamlDoc,
+    out: &mut Decoded,
+    errors: &mut Vec<(String, String)>,
+) -> Option<()> {
+    match kind {
+        Kind::Cluster => typed::<ClusterSpec>(doc, errors).map(|d| {
             if let Some((first, _)) = &out.cluster {
                 errors.push((
                     "metadata.name".to_string(),
                     format!("a second Cluster document (`{first}` is already the cluster); there is one per state"),
                 ));
             } else {
-                out.cluster = Some((name.clone(), d.spec));
+                out.cluster = Some((name.to_string(), d.spec));
             }
         }),
-        Kind::Node => typed::<NodeSpec>(&doc, &mut errors).map(|d| {
+        Kind::Node => typed::<NodeSpec>(doc, errors).map(|d| {
             out.nodes.insert(d.metadata.name, d.spec);
         }),
-        Kind::Volume => typed::<VolumeSpec>(&doc, &mut errors).map(|d| {
+        Kind::Volume => typed::<VolumeSpec>(doc, errors).map(|d| {
             out.volumes.insert(d.metadata.name, d.spec);
         }),
-        Kind::Domain => typed::<DomainSpec>(&doc, &mut errors).map(|d| {
+        Kind::Domain => typed::<DomainSpec>(doc, errors).map(|d| {
             out.domains.insert(d.metadata.name, d.spec);
         }),
-        Kind::Bond => typed::<BondSpec>(&doc, &mut errors).map(|d| {
+        Kind::Bond => typed::<BondSpec>(doc, errors).map(|d| {
             out.bonds.insert(d.metadata.name, d.spec);
         }),
-        Kind::Bridge => typed::<BridgeSpec>(&doc, &mut errors).map(|d| {
+        Kind::Bridge => typed::<BridgeSpec>(doc, errors).map(|d| {
             out.bridges.insert(d.metadata.name, d.spec);
         }),
-        Kind::Ocfs2Cluster => typed::<Ocfs2ClusterSpec>(&doc, &mut errors).map(|d| {
+        Kind::Ocfs2Cluster => typed::<Ocfs2ClusterSpec>(doc, errors).map(|d| {
             out.ocfs2.insert(d.metadata.name, d.spec);
         }),
-    };
-    if ok.is_none() || !errors.is_empty() {
-        out.broken.entry(kind).or_default().push(name);
-    }
-    for (field, message) in errors {
-        if field == "apiVersion" || field == "kind" {
-            continue; // reported above with a better message
-        }
-        let mut d = at(&field, message);
-        d.object = Some(object.clone());
-        diags.push(d);
     }
 }
 

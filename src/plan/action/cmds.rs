@@ -65,20 +65,13 @@ impl Action {
                 lv,
                 ..
             } => {
-                // A volume without a filesystem is never given a Mkfs: nothing to run for one.
-                let mut cmds: Vec<Cmd> = fs
-                    .kind()
-                    .map(|k| mkfs(device, k, label, *slots, cluster))
-                    .into_iter()
-                    .collect();
+                let mut cmds = vec![mkfs(device, *fs, label, *slots, cluster)];
                 if let Some((vg, name)) = lv.split_once('/') {
                     cmds.push(Cmd::new(lvm::lvchange_deltag(vg, name, MKFS_TAG)));
                 }
                 cmds
             }
-            Action::GrowFs { device, fs, .. } => {
-                fs.kind().map(|k| grow_fs(device, k)).into_iter().collect()
-            }
+            Action::GrowFs { device, fs, .. } => vec![grow_fs(device, *fs)],
             Action::O2cbStart { .. } => vec![Cmd::new(ocfs2::o2cb_start())],
             Action::Mount {
                 device,
@@ -362,31 +355,56 @@ mod tests {
             fs,
         };
         assert_eq!(
-            argvs(&mkfs(Filesystem::Ext4))[0],
+            argvs(&mkfs(FsKind::Ext4))[0],
             ["mkfs.ext4", "-q", "/dev/drbd1"]
         );
         assert_eq!(
-            argvs(&mkfs(Filesystem::Xfs))[0],
+            argvs(&mkfs(FsKind::Xfs))[0],
             ["mkfs.xfs", "-q", "/dev/drbd1"]
         );
-        assert_eq!(argvs(&mkfs(Filesystem::Ocfs2))[0][0], "mkfs.ocfs2");
+        assert_eq!(argvs(&mkfs(FsKind::Ocfs2))[0][0], "mkfs.ocfs2");
+        assert_eq!(argvs(&grow(FsKind::Ext3)), [["resize2fs", "/dev/drbd1"]]);
+        assert_eq!(argvs(&grow(FsKind::Xfs)), [["xfs_growfs", "/dev/drbd1"]]);
         assert_eq!(
-            argvs(&grow(Filesystem::Ext3)),
-            [["resize2fs", "/dev/drbd1"]]
-        );
-        assert_eq!(
-            argvs(&grow(Filesystem::Xfs)),
-            [["xfs_growfs", "/dev/drbd1"]]
-        );
-        assert_eq!(
-            argvs(&grow(Filesystem::Ocfs2)),
+            argvs(&grow(FsKind::Ocfs2)),
             [["tunefs.ocfs2", "-S", "/dev/drbd1"]]
         );
-        // No filesystem: no mkfs.none, no xfs_growfs.
-        assert!(argvs(&grow(Filesystem::None)).is_empty());
-        assert!(argvs(&mkfs(Filesystem::None))
-            .iter()
-            .all(|a| !a[0].starts_with("mkfs")));
+    }
+
+    /// Saved plans spell the filesystem as the desired state does; `none` is not an action's.
+    #[test]
+    fn filesystem_actions_keep_their_saved_shape() {
+        let grow: Action = serde_json::from_str(
+            r#"{"action":"grow-fs","node":"nodea","device":"/dev/drbd1","fs":"xfs"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            grow,
+            Action::GrowFs {
+                node: "nodea".parse().unwrap(),
+                device: "/dev/drbd1".into(),
+                fs: FsKind::Xfs,
+            }
+        );
+        let mkfs = Action::Mkfs {
+            node: "nodea".parse().unwrap(),
+            device: "/dev/drbd1".into(),
+            fs: FsKind::Ocfs2,
+            label: Some("/OVS".into()),
+            slots: Some(4),
+            cluster: Some("ovscluster".into()),
+            lv: "vg0/ovs".into(),
+        };
+        let json = serde_json::to_value(&mkfs).unwrap();
+        assert_eq!(json["action"], "mkfs");
+        assert_eq!(json["fs"], "ocfs2");
+        assert_eq!(serde_json::from_value::<Action>(json).unwrap(), mkfs);
+        for none in [
+            r#"{"action":"grow-fs","node":"nodea","device":"/dev/drbd1","fs":"none"}"#,
+            r#"{"action":"mkfs","node":"nodea","device":"/dev/drbd1","fs":"none","label":null,"slots":null,"cluster":null,"lv":"vg0/dns"}"#,
+        ] {
+            assert!(serde_json::from_str::<Action>(none).is_err(), "{none}");
+        }
     }
 
     #[test]

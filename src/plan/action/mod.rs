@@ -15,7 +15,7 @@ pub use cmds::{signature_words, Check};
 use serde::{Deserialize, Serialize};
 
 use crate::drivers::drbd::meta::MetaLocation;
-use crate::model::{DrbdVersion, Filesystem, FsKind, Name};
+use crate::model::{DrbdVersion, FsKind, Name};
 
 /// The tag on every LV xenflux creates: it never touches an LV without it.
 pub const MANAGED_TAG: &str = "xenflux";
@@ -110,7 +110,7 @@ pub enum Action {
     Mkfs {
         node: Name,
         device: String,
-        fs: Filesystem,
+        fs: FsKind,
         label: Option<String>,
         slots: Option<u32>,
         cluster: Option<String>,
@@ -119,7 +119,7 @@ pub enum Action {
     GrowFs {
         node: Name,
         device: String,
-        fs: Filesystem,
+        fs: FsKind,
     },
     O2cbStart {
         node: Name,
@@ -318,10 +318,10 @@ impl Action {
                 format!("grow DRBD device {resource} to its backing LVs")
             }
             Action::Mkfs { device, fs, .. } => {
-                format!("make an {} filesystem on {device}", fs_name(*fs))
+                format!("make an {} filesystem on {device}", fs.name())
             }
             Action::GrowFs { device, fs, .. } => {
-                format!("grow the {} filesystem on {device}", fs_name(*fs))
+                format!("grow the {} filesystem on {device}", fs.name())
             }
             Action::O2cbStart { .. } => "start the O2CB cluster stack".to_string(),
             Action::Mount {
@@ -357,8 +357,4 @@ impl Action {
             }
         }
     }
-}
-
-pub fn fs_name(fs: Filesystem) -> &'static str {
-    fs.kind().map_or("none", FsKind::name)
 }

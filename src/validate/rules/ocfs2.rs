@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diag::Diagnostics;
-use crate::model::{Kind, MountPath, Name};
+use crate::model::{Kind, MountPath, Name, Ocfs2ClusterSpec};
 
 use super::super::decode::{Decoded, Locator};
 
@@ -14,194 +14,249 @@ pub(super) fn check_ocfs2(
     out: &mut Diagnostics,
     known: &dyn Fn(Kind, &str) -> bool,
 ) {
-    let mut node_cluster: BTreeMap<&Name, &Name> = BTreeMap::new();
-    let mut fs_volumes: BTreeMap<&Name, &Name> = BTreeMap::new();
-    // Mountpoints per node: (path, cluster, filesystem index).
-    let mut mounts: BTreeMap<&Name, Vec<(&MountPath, &Name, usize)>> = BTreeMap::new();
+    let mut seen = Seen::default();
     for (name, c) in &d.ocfs2 {
         let cn = name.as_str();
-        if c.port == 0 {
-            out.push(loc.error(Kind::Ocfs2Cluster, cn, "spec.port", "must be 1 to 65535"));
-        }
-        if !cn.bytes().all(|b| b.is_ascii_alphanumeric()) || cn.len() > 16 {
-            out.push(loc.error(Kind::Ocfs2Cluster, cn, "metadata.name",
-                "an OCFS2 cluster name has only letters and digits, at most 16 (o2cb rejects others)"));
-        }
-        if c.nodes.is_empty() {
+        check_name_and_port(c, cn, loc, out);
+        let members = check_nodes(c, name, loc, out, known, &mut seen);
+        check_heartbeat(c, cn, loc, out);
+        check_filesystems(d, c, name, &members, loc, out, &mut seen);
+    }
+    check_mountpoints(&seen.mounts, d, loc, out);
+}
+
+/// What the clusters checked so far hold.
+#[derive(Default)]
+struct Seen<'d> {
+    /// The cluster each node is in (o2cb runs one per node).
+    node_cluster: BTreeMap<&'d Name, &'d Name>,
+    /// The cluster each volume is a filesystem of.
+    fs_volumes: BTreeMap<&'d Name, &'d Name>,
+    /// Mountpoints per node: (path, cluster, filesystem index).
+    mounts: BTreeMap<&'d Name, Vec<(&'d MountPath, &'d Name, usize)>>,
+}
+
+/// A port, and a name o2cb accepts; some nodes.
+fn check_name_and_port(c: &Ocfs2ClusterSpec, cn: &str, loc: &Locator, out: &mut Diagnostics) {
+    if c.port == 0 {
+        out.push(loc.error(Kind::Ocfs2Cluster, cn, "spec.port", "must be 1 to 65535"));
+    }
+    if !cn.bytes().all(|b| b.is_ascii_alphanumeric()) || cn.len() > 16 {
+        out.push(loc.error(
+            Kind::Ocfs2Cluster,
+            cn,
+            "metadata.name",
+            "an OCFS2 cluster name has only letters and digits, at most 16 (o2cb rejects others)",
+        ));
+    }
+    if c.nodes.is_empty() {
+        out.push(loc.error(
+            Kind::Ocfs2Cluster,
+            cn,
+            "spec.nodes",
+            "an OCFS2 cluster needs nodes",
+        ));
+    }
+}
+
+/// Each node known, listed once, with its own number (0 to 254) and IPv4 address, and in no
+/// other OCFS2 cluster. Returns the nodes listed.
+fn check_nodes<'d>(
+    c: &'d Ocfs2ClusterSpec,
+    name: &'d Name,
+    loc: &Locator,
+    out: &mut Diagnostics,
+    known: &dyn Fn(Kind, &str) -> bool,
+    seen: &mut Seen<'d>,
+) -> BTreeSet<&'d Name> {
+    let cn = name.as_str();
+    let mut numbers = BTreeSet::new();
+    let mut addrs = BTreeSet::new();
+    let mut members = BTreeSet::new();
+    for (i, n) in c.nodes.iter().enumerate() {
+        let f = format!("spec.nodes[{i}]");
+        if !known(Kind::Node, n.node.as_str()) {
             out.push(loc.error(
                 Kind::Ocfs2Cluster,
                 cn,
-                "spec.nodes",
-                "an OCFS2 cluster needs nodes",
+                &format!("{f}.node"),
+                format!("unknown node `{}`", n.node),
             ));
         }
-        let mut numbers = BTreeSet::new();
-        let mut addrs = BTreeSet::new();
-        let mut members = BTreeSet::new();
-        for (i, n) in c.nodes.iter().enumerate() {
-            let f = format!("spec.nodes[{i}]");
-            if !known(Kind::Node, n.node.as_str()) {
-                out.push(loc.error(
-                    Kind::Ocfs2Cluster,
-                    cn,
-                    &format!("{f}.node"),
-                    format!("unknown node `{}`", n.node),
-                ));
-            }
-            if !members.insert(&n.node) {
-                out.push(loc.error(
-                    Kind::Ocfs2Cluster,
-                    cn,
-                    &format!("{f}.node"),
-                    format!("node `{}` is listed twice", n.node),
-                ));
-            }
-            if !numbers.insert(n.number) {
-                out.push(loc.error(
-                    Kind::Ocfs2Cluster,
-                    cn,
-                    &format!("{f}.number"),
-                    format!("node number {} is used twice", n.number),
-                ));
-            }
-            if n.number > 254 {
-                out.push(loc.error(
-                    Kind::Ocfs2Cluster,
-                    cn,
-                    &format!("{f}.number"),
-                    "node numbers are 0 to 254".to_string(),
-                ));
-            }
-            if n.address.is_ipv6() {
-                out.push(loc.error(
-                    Kind::Ocfs2Cluster,
-                    cn,
-                    &format!("{f}.address"),
-                    "o2cb takes IPv4 node addresses only",
-                ));
-            }
-            if !addrs.insert(n.address) {
-                out.push(loc.error(
-                    Kind::Ocfs2Cluster,
-                    cn,
-                    &format!("{f}.address"),
-                    format!("address {} is used twice", n.address),
-                ));
-            }
-            if let Some(other) = node_cluster.insert(&n.node, name) {
-                out.push(loc.error(Kind::Ocfs2Cluster, cn, &format!("{f}.node"),
-                    format!("node `{}` is already in OCFS2 cluster `{other}`; o2cb runs one cluster per node", n.node)));
-            }
-        }
-        let hb = &c.heartbeat;
-        // Upper bounds: beyond them a dead node goes unnoticed for more than ten minutes.
-        for (field, value, min, max, unit) in [
-            ("deadThreshold", hb.dead_threshold, 7, 300, ""),
-            ("idleTimeoutMs", hb.idle_timeout_ms, 5000, 600_000, " ms"),
-            (
-                "keepaliveDelayMs",
-                hb.keepalive_delay_ms,
-                1000,
-                600_000,
-                " ms",
-            ),
-            (
-                "reconnectDelayMs",
-                hb.reconnect_delay_ms,
-                2000,
-                600_000,
-                " ms",
-            ),
-        ] {
-            if value < min {
-                out.push(loc.error(
-                    Kind::Ocfs2Cluster,
-                    cn,
-                    &format!("spec.heartbeat.{field}"),
-                    format!("{value}{unit} is below the O2CB minimum of {min}{unit}"),
-                ));
-            } else if value > max {
-                out.push(loc.error(
-                    Kind::Ocfs2Cluster,
-                    cn,
-                    &format!("spec.heartbeat.{field}"),
-                    format!("{value}{unit} is above the limit of {max}{unit}"),
-                ));
-            }
-        }
-        if hb.keepalive_delay_ms >= hb.idle_timeout_ms {
+        if !members.insert(&n.node) {
             out.push(loc.error(
                 Kind::Ocfs2Cluster,
                 cn,
-                "spec.heartbeat.keepaliveDelayMs",
-                "the keepalive delay must be shorter than the idle timeout",
+                &format!("{f}.node"),
+                format!("node `{}` is listed twice", n.node),
             ));
         }
-        let mut fs_names = BTreeSet::new();
-        for (i, f) in c.filesystems.iter().enumerate() {
-            let field = format!("spec.filesystems[{i}]");
-            if !fs_names.insert(&f.name) {
-                out.push(loc.error(
-                    Kind::Ocfs2Cluster,
-                    cn,
-                    &format!("{field}.name"),
-                    format!("filesystem `{}` is listed twice", f.name),
-                ));
-            }
-            if f.label.is_empty() || f.label.len() > 63 {
-                out.push(loc.error(
-                    Kind::Ocfs2Cluster,
-                    cn,
-                    &format!("{field}.label"),
-                    "a label has 1 to 63 characters",
-                ));
-            }
-            if let Some(other) = fs_volumes.insert(&f.volume, name) {
+        if !numbers.insert(n.number) {
+            out.push(loc.error(
+                Kind::Ocfs2Cluster,
+                cn,
+                &format!("{f}.number"),
+                format!("node number {} is used twice", n.number),
+            ));
+        }
+        if n.number > 254 {
+            out.push(loc.error(
+                Kind::Ocfs2Cluster,
+                cn,
+                &format!("{f}.number"),
+                "node numbers are 0 to 254".to_string(),
+            ));
+        }
+        if n.address.is_ipv6() {
+            out.push(loc.error(
+                Kind::Ocfs2Cluster,
+                cn,
+                &format!("{f}.address"),
+                "o2cb takes IPv4 node addresses only",
+            ));
+        }
+        if !addrs.insert(n.address) {
+            out.push(loc.error(
+                Kind::Ocfs2Cluster,
+                cn,
+                &format!("{f}.address"),
+                format!("address {} is used twice", n.address),
+            ));
+        }
+        if let Some(other) = seen.node_cluster.insert(&n.node, name) {
+            out.push(loc.error(Kind::Ocfs2Cluster, cn, &format!("{f}.node"),
+                format!("node `{}` is already in OCFS2 cluster `{other}`; o2cb runs one cluster per node", n.node)));
+        }
+    }
+    members
+}
+
+/// O2CB's heartbeat timings within their minimums and sane maximums.
+fn check_heartbeat(c: &Ocfs2ClusterSpec, cn: &str, loc: &Locator, out: &mut Diagnostics) {
+    let hb = &c.heartbeat;
+    // Upper bounds: beyond them a dead node goes unnoticed for more than ten minutes.
+    for (field, value, min, max, unit) in [
+        ("deadThreshold", hb.dead_threshold, 7, 300, ""),
+        ("idleTimeoutMs", hb.idle_timeout_ms, 5000, 600_000, " ms"),
+        (
+            "keepaliveDelayMs",
+            hb.keepalive_delay_ms,
+            1000,
+            600_000,
+            " ms",
+        ),
+        (
+            "reconnectDelayMs",
+            hb.reconnect_delay_ms,
+            2000,
+            600_000,
+            " ms",
+        ),
+    ] {
+        if value < min {
+            out.push(loc.error(
+                Kind::Ocfs2Cluster,
+                cn,
+                &format!("spec.heartbeat.{field}"),
+                format!("{value}{unit} is below the O2CB minimum of {min}{unit}"),
+            ));
+        } else if value > max {
+            out.push(loc.error(
+                Kind::Ocfs2Cluster,
+                cn,
+                &format!("spec.heartbeat.{field}"),
+                format!("{value}{unit} is above the limit of {max}{unit}"),
+            ));
+        }
+    }
+    if hb.keepalive_delay_ms >= hb.idle_timeout_ms {
+        out.push(loc.error(
+            Kind::Ocfs2Cluster,
+            cn,
+            "spec.heartbeat.keepaliveDelayMs",
+            "the keepalive delay must be shorter than the idle timeout",
+        ));
+    }
+}
+
+/// Each filesystem named once, labelled, on a known dual-primary volume of its own whose nodes
+/// are members and fit its slots; its mountpoints are gathered per node.
+fn check_filesystems<'d>(
+    d: &'d Decoded,
+    c: &'d Ocfs2ClusterSpec,
+    name: &'d Name,
+    members: &BTreeSet<&Name>,
+    loc: &Locator,
+    out: &mut Diagnostics,
+    seen: &mut Seen<'d>,
+) {
+    let cn = name.as_str();
+    let mut fs_names = BTreeSet::new();
+    for (i, f) in c.filesystems.iter().enumerate() {
+        let field = format!("spec.filesystems[{i}]");
+        if !fs_names.insert(&f.name) {
+            out.push(loc.error(
+                Kind::Ocfs2Cluster,
+                cn,
+                &format!("{field}.name"),
+                format!("filesystem `{}` is listed twice", f.name),
+            ));
+        }
+        if f.label.is_empty() || f.label.len() > 63 {
+            out.push(loc.error(
+                Kind::Ocfs2Cluster,
+                cn,
+                &format!("{field}.label"),
+                "a label has 1 to 63 characters",
+            ));
+        }
+        if let Some(other) = seen.fs_volumes.insert(&f.volume, name) {
+            out.push(loc.error(
+                Kind::Ocfs2Cluster,
+                cn,
+                &format!("{field}.volume"),
+                format!("volume `{}` is already a filesystem of `{other}`", f.volume),
+            ));
+        }
+        let Some(v) = d.volumes.get(&f.volume) else {
+            if !d.is_broken(Kind::Volume, f.volume.as_str()) {
                 out.push(loc.error(
                     Kind::Ocfs2Cluster,
                     cn,
                     &format!("{field}.volume"),
-                    format!("volume `{}` is already a filesystem of `{other}`", f.volume),
+                    format!("unknown volume `{}`", f.volume),
                 ));
             }
-            let Some(v) = d.volumes.get(&f.volume) else {
-                if !d.is_broken(Kind::Volume, f.volume.as_str()) {
-                    out.push(loc.error(
-                        Kind::Ocfs2Cluster,
-                        cn,
-                        &format!("{field}.volume"),
-                        format!("unknown volume `{}`", f.volume),
-                    ));
-                }
-                continue;
-            };
-            for n in &v.nodes {
-                mounts.entry(n).or_default().push((&f.mountpoint, name, i));
-            }
-            if !v.dual_primary {
-                out.push(loc.error(Kind::Ocfs2Cluster, cn, &format!("{field}.volume"), format!(
-                    "volume `{}` is not dual-primary; OCFS2 on DRBD mounts on every node at once (`dualPrimary: true`)", f.volume)));
-            }
-            for n in &v.nodes {
-                if !members.contains(n) {
-                    out.push(loc.error(
-                        Kind::Ocfs2Cluster,
-                        cn,
-                        &format!("{field}.volume"),
-                        format!(
-                            "volume `{}` is on {n}, which is not a node of this OCFS2 cluster",
-                            f.volume
-                        ),
-                    ));
-                }
-            }
-            if (f.slots as usize) < v.nodes.len() || f.slots == 0 || f.slots > 255 {
-                out.push(loc.error(Kind::Ocfs2Cluster, cn, &format!("{field}.slots"), format!(
-                    "{} slots for {} nodes that mount it: need at least one slot per node (at most 255)", f.slots, v.nodes.len())));
+            continue;
+        };
+        for n in &v.nodes {
+            seen.mounts
+                .entry(n)
+                .or_default()
+                .push((&f.mountpoint, name, i));
+        }
+        if !v.dual_primary {
+            out.push(loc.error(Kind::Ocfs2Cluster, cn, &format!("{field}.volume"), format!(
+                "volume `{}` is not dual-primary; OCFS2 on DRBD mounts on every node at once (`dualPrimary: true`)", f.volume)));
+        }
+        for n in &v.nodes {
+            if !members.contains(n) {
+                out.push(loc.error(
+                    Kind::Ocfs2Cluster,
+                    cn,
+                    &format!("{field}.volume"),
+                    format!(
+                        "volume `{}` is on {n}, which is not a node of this OCFS2 cluster",
+                        f.volume
+                    ),
+                ));
             }
         }
+        if (f.slots as usize) < v.nodes.len() || f.slots == 0 || f.slots > 255 {
+            out.push(loc.error(Kind::Ocfs2Cluster, cn, &format!("{field}.slots"), format!(
+                "{} slots for {} nodes that mount it: need at least one slot per node (at most 255)", f.slots, v.nodes.len())));
+        }
     }
-    check_mountpoints(&mounts, d, loc, out);
 }
 
 /// Two filesystems on one node may not share a mountpoint, nor may one be mounted inside the

@@ -1,0 +1,216 @@
+//! The LVM phases of a volume: the nodes' indexed meta LVs, the data (and flexible meta) LVs
+//! created or grown, an existing LV proven blank before DRBD is initialised on it, and the VG
+//! space they take checked and reserved.
+
+use std::collections::BTreeSet;
+
+use crate::alloc::MetaAlloc;
+use crate::model::Name;
+use crate::observe::NodeState;
+
+use super::super::action::{Action, MANAGED_TAG, MD_TAG};
+use super::super::blank::{blank_proof, waits_for_md};
+use super::super::{Ctx, Phase};
+use super::{lv, Frozen, Vol};
+
+/// The indexed meta-data LV of each node: created or grown to hold the highest slot.
+pub(super) fn meta_lvs(ctx: &mut Ctx) {
+    let sizes: Vec<(Name, u64)> = ctx
+        .a
+        .meta_lv_size
+        .iter()
+        .map(|(n, s)| (n.clone(), s.bytes()))
+        .collect();
+    for (node, size) in sizes {
+        let Some(state) = ctx.known(&node) else {
+            continue;
+        };
+        let spec = &ctx.d.nodes[&node];
+        let (vg, meta) = (spec.volume_group.to_string(), spec.meta_volume.to_string());
+        let grow = size.saturating_sub(lv(state, &vg, &meta).map_or(0, |l| l.size));
+        if let Some(f) = state
+            .lvm
+            .known()
+            .and_then(|l| l.vgs.get(&vg))
+            .map(|g| g.free)
+        {
+            ctx.vg_free.insert(node.clone(), f.saturating_sub(grow));
+        }
+        match lv(state, &vg, &meta) {
+            None => ctx.add(
+                Phase::Lvm,
+                Action::CreateLv {
+                    node,
+                    vg,
+                    lv: meta,
+                    size,
+                    for_mkfs: false,
+                },
+            ),
+            Some(l) if l.size < size => ctx.add(
+                Phase::Lvm,
+                Action::ExtendLv {
+                    node,
+                    vg,
+                    lv: meta,
+                    size,
+                },
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Bytes the planned LV creations and extensions take from a node's VG.
+fn lv_need(steps: &[Action], n: &Name, s: &NodeState, vg: &str) -> u64 {
+    steps
+        .iter()
+        .filter(|a| a.node() == n)
+        .map(|a| {
+            // Only LV creations and extensions are among the steps; anything else takes nothing.
+            if let Action::CreateLv { size, .. } = a {
+                *size
+            } else if let Action::ExtendLv { lv: l, size, .. } = a {
+                size - lv(s, vg, l).map_or(0, |x| x.size)
+            } else {
+                0
+            }
+        })
+        .sum()
+}
+
+/// The LVs planned for a volume, held back until the VG space check passed.
+pub(super) struct LvSteps {
+    /// Nodes where the data LV is created now.
+    pub(super) created: BTreeSet<Name>,
+    /// Some LV is extended.
+    pub(super) grown: bool,
+    pub(super) steps: Vec<Action>,
+}
+
+impl Vol<'_> {
+    /// LVs: data (and a flexible meta LV), created or grown; never one xenflux did not make.
+    pub(super) fn lvs(&self, ctx: &mut Ctx) -> Result<LvSteps, Frozen> {
+        let (name, v) = (self.name, self.v);
+        let mut out = LvSteps {
+            created: BTreeSet::new(),
+            grown: false,
+            steps: Vec::new(),
+        };
+        for (n, s) in &self.states {
+            let vg = ctx.d.nodes[n].volume_group.to_string();
+            let mut lvs = vec![(name.to_string(), v.size.bytes())];
+            if let MetaAlloc::Flexible { size } = self.alloc.meta {
+                lvs.push((format!("{name}-md"), size.bytes()));
+            }
+            for (lv_name, size) in lvs {
+                match lv(s, &vg, &lv_name) {
+                    None => {
+                        let for_mkfs = self.fs.is_some() && lv_name == name.as_str();
+                        out.steps.push(Action::CreateLv { node: n.clone(), vg: vg.clone(), lv: lv_name.clone(), size, for_mkfs });
+                        if lv_name == name.as_str() {
+                            out.created.insert(n.clone());
+                        }
+                    }
+                    Some(l) if !l.tags.contains(MANAGED_TAG) => {
+                        let found = match lv_name == name.as_str() {
+                            true => blank_proof(ctx, n, s, name)
+                                .err()
+                                .map_or(String::new(), |f| format!("; {f}")),
+                            false => String::new(),
+                        };
+                        return Err(self.freeze(
+                            ctx,
+                            format!(
+                                "LV {vg}/{lv_name} on {n} exists but was not created by xenflux (no `{MANAGED_TAG}` tag){found}; \
+                                 if it is this volume's LV, tag it (`lvchange --addtag {MANAGED_TAG} {vg}/{lv_name}`): xenflux then \
+                                 initialises DRBD on it only if it is blank, and otherwise says what it found"
+                            ),
+                            Vec::new(),
+                        ));
+                    }
+                    Some(l) if l.size < size => {
+                        out.steps.push(Action::ExtendLv { node: n.clone(), vg: vg.clone(), lv: lv_name.clone(), size });
+                        out.grown = true;
+                    }
+                    Some(l) if l.size > size && lv_name == name.as_str() => ctx.warnings.push(format!(
+                        "volume {name}: LV {vg}/{lv_name} on {n} is {} but {} is desired; xenflux never shrinks a volume",
+                        crate::model::Size(l.size),
+                        v.size
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An LV that exists without meta-data — an apply that stopped before create-md, or an LV
+    /// an operator tagged to adopt it — is initialised only when it is proven blank now.
+    pub(super) fn proven_blank(
+        &self,
+        ctx: &mut Ctx,
+        created: &BTreeSet<Name>,
+    ) -> Result<(), Frozen> {
+        let name = self.name;
+        for (n, s) in &self.states {
+            if created.contains(n) || !waits_for_md(ctx, n, s, name) {
+                continue;
+            }
+            if let Err(found) = blank_proof(ctx, n, s, name) {
+                let vg = &ctx.d.nodes[n].volume_group;
+                let reason = format!(
+                    "LV {vg}/{name} on {n} has no DRBD meta-data from xenflux (no `{MD_TAG}` tag), and {found}: \
+                     create-md runs only on a device proven blank. {}",
+                    found.hint(vg.as_str(), name.as_str())
+                );
+                return Err(self.freeze(ctx, reason, Vec::new()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Free space in the VG, checked now rather than by a failing lvcreate halfway through;
+    /// once it fits, what the LVs take is reserved.
+    pub(super) fn vg_space(&self, ctx: &mut Ctx, steps: &[Action]) -> Result<(), Frozen> {
+        let free = |ctx: &Ctx, n: &Name, s: &NodeState, vg: &str| {
+            ctx.vg_free
+                .get(n)
+                .copied()
+                .or_else(|| s.lvm.known().and_then(|l| l.vgs.get(vg)).map(|g| g.free))
+        };
+        for (n, s) in &self.states {
+            let vg = ctx.d.nodes[n].volume_group.to_string();
+            let need = lv_need(steps, n, s, &vg);
+            match free(ctx, n, s, &vg) {
+                None => {
+                    return Err(self.freeze(
+                        ctx,
+                        format!("VG {vg} does not exist on {n}"),
+                        Vec::new(),
+                    ));
+                }
+                Some(f) if f < need => {
+                    return Err(self.freeze(
+                        ctx,
+                        format!(
+                            "VG {vg} on {n} has {} free once the LVs planned before it exist; this volume needs {}",
+                            crate::model::Size(f),
+                            crate::model::Size(need)
+                        ),
+                        steps.iter().map(|a| a.describe()).collect(),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        for (n, s) in &self.states {
+            let vg = ctx.d.nodes[n].volume_group.to_string();
+            let need = lv_need(steps, n, s, &vg);
+            if let Some(f) = free(ctx, n, s, &vg) {
+                ctx.vg_free.insert(n.clone(), f.saturating_sub(need));
+            }
+        }
+        Ok(())
+    }
+}

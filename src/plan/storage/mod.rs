@@ -1,0 +1,228 @@
+//! Volumes: LVs (data, flexible meta, the indexed meta LV), DRBD meta-data, up, the initial
+//! sync source of a new pair, growing, and filesystems on new or blank devices.
+//!
+//! Here: which volumes are planned at all (every node observed, none left elsewhere) and the
+//! order of a volume's phases ([`Vol::plan`]); the phases live in `lvm` (LVs and VG space),
+//! `drbd` (meta-data, up, the initial Primary, resize) and `fs` (make and grow filesystems).
+
+mod drbd;
+mod fs;
+mod lvm;
+
+use std::collections::BTreeMap;
+
+use crate::alloc::VolumeAlloc;
+use crate::drivers::drbd::ConnectionState;
+use crate::model::{FsKind, Name, VolumeSpec};
+use crate::observe::{DrbdResource, LvState, NodeState};
+
+use super::action::MANAGED_TAG;
+use super::{Ctx, Phase};
+
+pub(super) fn lv<'s>(state: &'s NodeState, vg: &str, name: &str) -> Option<&'s LvState> {
+    state.lvm.known()?.lvs.get(&format!("{vg}/{name}"))
+}
+
+pub(super) fn resource<'s>(state: &'s NodeState, name: &str) -> Option<&'s DrbdResource> {
+    state.drbd.known()?.resources.get(name)
+}
+
+/// The node that becomes the sync source of a new volume: where its running domain goes, else
+/// its first node.
+fn source_node(targets: &BTreeMap<Name, Name>, name: &Name, v: &VolumeSpec) -> Name {
+    match targets.get(name) {
+        Some(t) if v.nodes.contains(t) => t.clone(),
+        _ => v.nodes[0].clone(),
+    }
+}
+
+/// Where the running domain of each volume will run (its first running domain in name order).
+fn domain_targets(ctx: &Ctx) -> BTreeMap<Name, Name> {
+    let mut out = BTreeMap::new();
+    for dom in ctx
+        .d
+        .domains
+        .values()
+        .filter(|d| d.state == crate::model::DomainState::Running)
+    {
+        let Some(t) = super::domains::target(ctx, dom) else {
+            continue;
+        };
+        for k in &dom.disks {
+            out.entry(k.volume.clone()).or_insert_with(|| t.clone());
+        }
+    }
+    out
+}
+
+pub(super) fn volumes(ctx: &mut Ctx) {
+    lvm::meta_lvs(ctx);
+    let volumes: Vec<(Name, VolumeSpec)> = ctx
+        .d
+        .volumes
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let targets = domain_targets(ctx);
+    for (name, v) in &volumes {
+        volume(ctx, &targets, name, v);
+    }
+}
+
+/// A phase blocked the volume (reported and frozen): the phases after it plan nothing.
+struct Frozen;
+
+/// Report `reason` for the volume and freeze it: no action may touch it in this plan.
+fn freeze(
+    ctx: &mut Ctx,
+    object: String,
+    name: &Name,
+    reason: String,
+    would: Vec<String>,
+) -> Frozen {
+    ctx.block(object, reason, would);
+    ctx.frozen.insert(name.clone());
+    Frozen
+}
+
+fn volume(ctx: &mut Ctx, targets: &BTreeMap<Name, Name>, name: &Name, v: &VolumeSpec) {
+    let Some(alloc) = ctx.a.volumes.get(name).cloned() else {
+        return;
+    };
+    let object = format!("Volume/{name}");
+    if observed_everywhere(ctx, &object, name, v).is_err()
+        || not_elsewhere(ctx, &object, name, v).is_err()
+    {
+        return;
+    }
+    let vol = Vol {
+        object,
+        name,
+        v,
+        alloc,
+        fs: v.filesystem.kind(),
+        states: v
+            .nodes
+            .iter()
+            .filter_map(|n| Some((n.clone(), ctx.known(n)?)))
+            .collect(),
+    };
+    let _ = vol.plan(ctx, targets);
+}
+
+/// Every node of the volume must be observed: creating half a pair is not safe.
+fn observed_everywhere(
+    ctx: &mut Ctx,
+    object: &str,
+    name: &Name,
+    v: &VolumeSpec,
+) -> Result<(), Frozen> {
+    let unknown: Vec<&Name> = v
+        .nodes
+        .iter()
+        .filter(|n| ctx.unknown.contains_key(*n))
+        .collect();
+    if let Some(n) = unknown.first() {
+        let reason =
+            format!("node {n} could not be observed; no change to this volume until it can");
+        return Err(freeze(ctx, object.to_string(), name, reason, Vec::new()));
+    }
+    Ok(())
+}
+
+/// The volume exists on a node that is no longer one of its nodes: its data is there, and
+/// moving data between nodes is not something to do behind an operator's back.
+fn not_elsewhere(ctx: &mut Ctx, object: &str, name: &Name, v: &VolumeSpec) -> Result<(), Frozen> {
+    let elsewhere: Vec<Name> = ctx
+        .d
+        .nodes
+        .iter()
+        .filter(|(n, _)| !v.nodes.contains(n))
+        .filter(|(n, spec)| {
+            ctx.known(n).is_some_and(|s| {
+                resource(s, name.as_str()).is_some()
+                    || lv(s, spec.volume_group.as_str(), name.as_str())
+                        .is_some_and(|l| l.tags.contains(MANAGED_TAG))
+            })
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    if !elsewhere.is_empty() {
+        let list: Vec<&str> = elsewhere.iter().map(|n| n.as_str()).collect();
+        return Err(freeze(
+            ctx,
+            object.to_string(),
+            name,
+            format!(
+                "it still exists on {}, which is no longer among its nodes; changing a volume's nodes \
+                 would leave its data behind: put the nodes back, or create a new volume and copy the data",
+                list.join(", ")
+            ),
+            Vec::new(),
+        ));
+    }
+    Ok(())
+}
+
+/// One volume whose nodes were all observed: what each of its phases reads.
+struct Vol<'v> {
+    object: String,
+    name: &'v Name,
+    v: &'v VolumeSpec,
+    alloc: VolumeAlloc,
+    /// The filesystem to make and grow on it; None for `filesystem: none`. The one place a
+    /// volume's filesystem becomes the kind its actions carry.
+    fs: Option<FsKind>,
+    states: BTreeMap<Name, &'v NodeState>,
+}
+
+impl Vol<'_> {
+    /// The phases in order; a phase that blocks the volume ends it.
+    fn plan(&self, ctx: &mut Ctx, targets: &BTreeMap<Name, Name>) -> Result<(), Frozen> {
+        self.not_standalone(ctx)?;
+        let lvs = self.lvs(ctx)?;
+        self.proven_blank(ctx, &lvs.created)?;
+        self.vg_space(ctx, &lvs.steps)?;
+        for a in lvs.steps {
+            ctx.add(Phase::Lvm, a);
+        }
+        let md_now = self.metadata_and_up(ctx, &lvs.created);
+        let all_new = md_now.len() == self.v.nodes.len();
+        let source = source_node(targets, self.name, self.v);
+        let mut primary = self.initial_primary(ctx, all_new, &source);
+        self.grow(ctx, lvs.grown, all_new, &mut primary);
+        self.filesystem(ctx, &source, &primary);
+        ctx.primary_after_storage.insert(self.name.clone(), primary);
+        Ok(())
+    }
+
+    fn freeze(&self, ctx: &mut Ctx, reason: String, would: Vec<String>) -> Frozen {
+        freeze(ctx, self.object.clone(), self.name, reason, would)
+    }
+
+    /// Split brain, or someone disconnected it by hand: stop, report, let an operator decide.
+    fn not_standalone(&self, ctx: &mut Ctx) -> Result<(), Frozen> {
+        let name = self.name;
+        for (n, s) in &self.states {
+            let standalone = resource(s, name.as_str())
+                .and_then(|r| r.kernel.as_ref())
+                .is_some_and(|k| {
+                    k.peers
+                        .iter()
+                        .any(|p| p.connection == ConnectionState::StandAlone)
+                });
+            if standalone {
+                return Err(self.freeze(
+                    ctx,
+                    format!(
+                        "StandAlone on {n}: split brain or a manual disconnect; nothing is done to this volume or its \
+                         domains until an operator resolves it (on the node whose changes are discarded: \
+                         drbdadm connect --discard-my-data {name}; on the other: drbdadm connect {name})"
+                    ),
+                    Vec::new(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
