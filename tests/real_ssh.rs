@@ -216,13 +216,18 @@ fn a_batch_cut_short_is_an_error_not_a_success() {
     };
     let node = SshNode::start(&client, "cut", 45, &SshNodeOptions::default());
     let ssh = ssh_to(&client, &node, 22, &client.dir.path().join("ctl"));
-    // The second command kills the batch's own shell: the answer stops after one frame.
+    // The second command kills the batch's own shell (its parent, or its grandparent when the
+    // node bounds commands with `timeout`): the answer stops after one frame.
     let err = ssh
         .run_batch(
             "n1",
             &[
                 Cmd::new(["echo", "before"]),
-                Cmd::new(["sh", "-c", "kill -KILL $PPID"]),
+                Cmd::new([
+                    "sh",
+                    "-c",
+                    "p=$PPID; [ \"$(cat /proc/$p/comm)\" = timeout ] && p=$(cut -d' ' -f4 /proc/$p/stat); kill -KILL $p",
+                ]),
                 Cmd::new(["echo", "after"]),
             ],
         )

@@ -361,16 +361,19 @@ fn script(batch: &[Cmd], bound: Option<Duration>) -> (String, String) {
             let words: Vec<String> = cmd.argv.iter().map(|w| always_quote(w)).collect();
             // `exec` in a subshell runs a program from PATH as `Local` does: never a shell
             // builtin or keyword (`exit`, `trap`, `time`), never an assignment (`A=b`).
+            // `timeout` only for a program that exists: a missing one is reported by the shell
+            // (`not found`, 127) exactly as without it.
             let _ = writeln!(
                 s,
-                "(exec $t {}) <{input} >\"$d/o\" 2>\"$d/e\"",
+                "c=$t; command -v {} >/dev/null 2>&1 || c=\n(exec $c {}) <{input} >\"$d/o\" 2>\"$d/e\"",
+                words[0],
                 words.join(" ")
             );
             s.push_str("s=$?\n");
             if let Some(b) = bound {
                 let _ = writeln!(
                     s,
-                    "[ -n \"$t\" ] && [ \"$s\" -eq 124 ] && printf 'xenflux: stopped on the node after {} s\\n' >>\"$d/e\"",
+                    "[ -n \"$c\" ] && [ \"$s\" -eq 124 ] && printf 'xenflux: stopped on the node after {} s\\n' >>\"$d/e\"",
                     b.as_secs().max(1)
                 );
             }
