@@ -222,3 +222,143 @@ fn lab_without_its_scripts_fails_and_says_where_it_looked() {
         "{stderr}"
     );
 }
+
+/// Runs `xenflux lab ARGS --dir DIR` (nothing else of the environment points at a lab).
+fn xenflux_lab_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xenflux"))
+        .arg("lab")
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .env_remove("XENFLUX_LAB_DIR")
+        .output()
+        .expect("run xenflux lab")
+}
+
+/// The power commands take one of the two nodes by name; anything else is refused by the
+/// argument parser (exit 2) before a script runs.
+#[test]
+fn lab_power_commands_refuse_an_unknown_node() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for cmd in ["crash", "fence", "start", "power-status"] {
+        let out = xenflux_lab_in(dir.path(), &[cmd, "nodec"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "lab {cmd} nodec: {stderr}");
+        assert!(
+            stderr.contains("invalid value 'nodec'") && stderr.contains("nodea, nodeb"),
+            "lab {cmd} nodec: {stderr}"
+        );
+        let out = xenflux_lab_in(dir.path(), &[cmd]);
+        assert_eq!(out.status.code(), Some(2), "lab {cmd} without a node");
+    }
+}
+
+/// In a lab directory where nothing runs, every node is confirmed off: `fence` succeeds
+/// (a fence must treat "already off" as success), `crash` has nothing to do, and
+/// `power-status` exits 0 ("off").
+#[test]
+fn lab_fence_crash_and_power_status_of_a_node_that_is_off_succeed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for node in ["nodea", "nodeb"] {
+        let out = xenflux_lab_in(dir.path(), &["fence", node]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "fence {node}: {stdout}");
+        assert!(
+            stdout.contains(&format!("{node} is off (already): fenced")),
+            "{stdout}"
+        );
+        let out = xenflux_lab_in(dir.path(), &["crash", node]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "crash {node}: {stdout}");
+        assert!(stdout.contains("already off"), "{stdout}");
+        let out = xenflux_lab_in(dir.path(), &["power-status", node]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "power-status {node}: {stdout}");
+        assert_eq!(stdout.trim(), format!("{node}: off"));
+    }
+    // Nothing was made in the lab directory: the power commands only look and kill.
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("read dir").count(),
+        0,
+        "{}",
+        dir.path().display()
+    );
+}
+
+/// `start` needs a built lab (it never builds: that is `up`'s job) and says so.
+#[test]
+fn lab_start_without_a_build_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = xenflux_lab_in(dir.path(), &["start", "nodeb"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the lab is not built") && stderr.contains("'lab up' builds it"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("run").exists(),
+        "start without a build made nothing"
+    );
+}
+
+/// The recipe hash covers only what shapes the build: the scripts that run and power nodes
+/// can change without forcing a rebuild, while build.sh, lib.sh, packages.txt and the guest
+/// files are all part of it.
+#[test]
+fn lab_recipe_hash_covers_the_build_and_not_the_run_time_scripts() {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab");
+    let copy = tempfile::tempdir().expect("temp dir");
+    let hash = |dir: &Path| -> String {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!("source {}/lib.sh && recipe_hash", dir.display()))
+            .output()
+            .expect("run bash");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let cp = Command::new("cp")
+        .arg("-r")
+        .arg(scripts.join("."))
+        .arg(copy.path())
+        .status()
+        .expect("run cp");
+    assert!(cp.success());
+    let original = hash(copy.path());
+    assert_eq!(original.len(), 16, "{original}");
+    let append = |file: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(copy.path().join(file))
+            .unwrap_or_else(|e| panic!("open {file}: {e}"));
+        writeln!(f, "# changed").expect("append");
+    };
+    for run_time in [
+        "up.sh",
+        "down.sh",
+        "status.sh",
+        "start.sh",
+        "crash.sh",
+        "fence.sh",
+        "power-status.sh",
+        "node.sh",
+    ] {
+        append(run_time);
+        assert_eq!(
+            hash(copy.path()),
+            original,
+            "{run_time} is not in the recipe"
+        );
+    }
+    for build in ["build.sh", "lib.sh", "packages.txt", "guest/init"] {
+        let before = hash(copy.path());
+        append(build);
+        assert_ne!(hash(copy.path()), before, "{build} is in the recipe");
+    }
+}

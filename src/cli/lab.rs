@@ -1,12 +1,12 @@
-//! `xenflux lab up|down|status`: finds the QEMU lab's scripts (`tests/lab/` of the source tree)
-//! and runs one of them through `transport::Local`. Everything the lab does lives in those
+//! `xenflux lab up|down|status|start|crash|fence|power-status`: finds the QEMU lab's scripts
+//! (`tests/lab/` of the source tree) and runs one of them through `transport::Local`. Everything the lab does lives in those
 //! scripts; this module only locates them, passes the lab directory on and relays the outcome.
 //! It must not build, boot or stop anything itself.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use thiserror::Error;
 
 use crate::transport::{Cmd, Local, Transport};
@@ -36,6 +36,46 @@ pub enum LabCommand {
     Down,
     /// Say whether the lab is built and which nodes run (exit 0 both run, 3 otherwise).
     Status,
+    /// Boot one node again on the data disk it has (DRBD meta-data and LVs kept, root fresh)
+    /// and wait for ssh; refused when it already runs.
+    Start {
+        /// The node to boot.
+        node: LabNode,
+    },
+    /// Pull one node's plug: its QEMU killed with SIGKILL, no shutdown (exit 0 once it is off,
+    /// also when it already was).
+    Crash {
+        /// The node to crash.
+        node: LabNode,
+    },
+    /// Power one node off like a PDU (SIGKILL); exit 0 only when it is confirmed off
+    /// afterwards (already off counts), 1 otherwise.
+    Fence {
+        /// The node to fence.
+        node: LabNode,
+    },
+    /// Whether one node is powered: exit 0 when it is off, 3 when it is on.
+    PowerStatus {
+        /// The node to look at.
+        node: LabNode,
+    },
+}
+
+/// One of the lab's two nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LabNode {
+    Nodea,
+    Nodeb,
+}
+
+impl LabNode {
+    /// The node's name, as the scripts and the ssh config spell it.
+    fn name(self) -> &'static str {
+        match self {
+            LabNode::Nodea => "nodea",
+            LabNode::Nodeb => "nodeb",
+        }
+    }
 }
 
 impl LabCommand {
@@ -44,6 +84,21 @@ impl LabCommand {
             LabCommand::Up => "up.sh",
             LabCommand::Down => "down.sh",
             LabCommand::Status => "status.sh",
+            LabCommand::Start { .. } => "start.sh",
+            LabCommand::Crash { .. } => "crash.sh",
+            LabCommand::Fence { .. } => "fence.sh",
+            LabCommand::PowerStatus { .. } => "power-status.sh",
+        }
+    }
+
+    /// The script's arguments.
+    fn args(self) -> Vec<String> {
+        match self {
+            LabCommand::Up | LabCommand::Down | LabCommand::Status => Vec::new(),
+            LabCommand::Start { node }
+            | LabCommand::Crash { node }
+            | LabCommand::Fence { node }
+            | LabCommand::PowerStatus { node } => vec![node.name().to_string()],
         }
     }
 }
@@ -89,7 +144,10 @@ pub fn cmd_lab(args: &LabArgs) -> Result<ExitCode, LabError> {
             .env
             .push(("XENFLUX_LAB_DIR".into(), lab_dir.display().to_string()));
     }
-    let cmd = Cmd::new(["bash".to_string(), script.display().to_string()]);
+    let argv = ["bash".to_string(), script.display().to_string()]
+        .into_iter()
+        .chain(args.command.args());
+    let cmd = Cmd::new(argv);
     let out = local
         .run_batch("localhost", &[cmd])
         .map_err(|e| LabError::NotRun {

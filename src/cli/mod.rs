@@ -181,7 +181,7 @@ pub enum Command {
         #[arg(long, default_value = "schemas", value_name = "DIR")]
         out: PathBuf,
     },
-    /// The QEMU lab: two real Xen 4.17 + DRBD 8.4 nodes on this machine (up, down, status).
+    /// The QEMU lab: two real Xen 4.17 + DRBD 8.4 nodes on this machine (up, down, status; start, crash, fence, power-status of one node).
     Lab(lab::LabArgs),
     /// Write a synthetic desired state of two-node pairs (for examples and benchmarks).
     Generate {

@@ -1,4 +1,6 @@
-# Shared settings and helpers of the QEMU lab scripts (sourced, not run).
+# Shared settings and helpers of the QEMU lab scripts (sourced, not run). build.sh reads this
+# file, so it is part of the recipe: editing it rebuilds the lab. What only running nodes need
+# lives in node.sh, which is not.
 # Everything the lab keeps lives under one cache directory:
 #   debs/   downloaded .debs (apt-get download), reused across rebuilds
 #   build/  the built artefacts of one recipe (QEMU, Xen, kernel, images, keys); build/recipe
@@ -7,7 +9,8 @@
 #   ssh_config, known_hosts, id_ed25519: what an ssh client needs to reach the nodes
 
 LAB_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-LAB_DIR="${XENFLUX_LAB_DIR:-$HOME/.cache/xenflux-lab}"
+# Absolute: a node's QEMU is recognised by the pid file path on its command line.
+LAB_DIR="$(realpath -m "${XENFLUX_LAB_DIR:-$HOME/.cache/xenflux-lab}")"
 LAB_BUILD="$LAB_DIR/build"
 LAB_RUN="$LAB_DIR/run"
 LAB_DEBS="$LAB_DIR/debs"
@@ -25,12 +28,14 @@ node_index() { case "$1" in nodea) echo 0 ;; nodeb) echo 1 ;; *) die "unknown no
 node_port() { echo $((LAB_PORT_BASE + $(node_index "$1"))); }
 node_link_addr() { echo "169.254.77.$(($(node_index "$1") + 1))"; }
 
-# The recipe: every file that shapes what gets built. up/down/status only run what was built,
-# so editing them must not force a rebuild.
+# The recipe: the files that shape what gets built — build.sh, what it sources (this file),
+# the package list and the guest files it installs. The scripts that run, power and stop nodes
+# (up, down, status, start, crash, fence, power-status, node.sh) only use what was built, so
+# editing or adding them must not force a rebuild.
 recipe_hash() {
   (
     cd "$LAB_SCRIPTS"
-    find . -type f ! -name up.sh ! -name down.sh ! -name status.sh -print0 \
+    find build.sh lib.sh packages.txt guest -type f -print0 \
       | LC_ALL=C sort -z | xargs -0 sha256sum
   ) | sha256sum | cut -c1-16
 }

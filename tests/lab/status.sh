@@ -3,6 +3,7 @@
 # Exit status 0 when both nodes run, 3 when none or only one does.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$LAB_SCRIPTS/node.sh"
 
 echo "lab directory: $LAB_DIR"
 if [[ -f "$LAB_BUILD/recipe" ]]; then
@@ -14,9 +15,10 @@ else
 fi
 running=0
 for n in "${LAB_NODES[@]}"; do
-  if pid_alive "$LAB_RUN/$n.pid" qemu-system; then
+  pids="$(node_qemu_pids "$n" | xargs)"
+  if [[ -n "$pids" ]]; then
     running=$((running + 1))
-    echo "$n: running, QEMU pid $(cat "$LAB_RUN/$n.pid"), ssh 127.0.0.1:$(node_port "$n")"
+    echo "$n: running, QEMU pid $pids, ssh 127.0.0.1:$(node_port "$n")"
   else
     echo "$n: stopped"
   fi
