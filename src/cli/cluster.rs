@@ -131,7 +131,7 @@ fn snapshot_of(
         Err(diags) => return Ok(Err(print_invalid(ReconcileError::Invalid(diags))?)),
     };
     let handle = on.open(&first.desired)?;
-    match snapshot(sources, handle.transport()) {
+    match snapshot(sources, handle.transport()).and_then(|s| reconcile::with_ha(s, on.state_dir)) {
         Ok(s) => {
             for w in &s.validated.warnings {
                 eprintln!("{w}");

@@ -153,7 +153,9 @@ impl Pass<'_> {
                     .collect::<Vec<_>>()
                     .join("\n"),
             ),
-            ReconcileError::Plan(e) => ("Cluster".to_string(), e.to_string()),
+            e @ (ReconcileError::Plan(_) | ReconcileError::Ha(_)) => {
+                ("Cluster".to_string(), e.to_string())
+            }
         };
         let cluster_object = || format!("Cluster/{}", sources_cluster(out));
         let lock = Lock::acquire(self.state_dir).map_err(|e| (cluster_object(), e.to_string()))?;

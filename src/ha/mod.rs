@@ -5,3 +5,82 @@
 
 pub mod fence;
 pub mod record;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::model::{Desired, Failback, Name};
+use crate::observe::Observed;
+use crate::plan::Policy;
+
+pub use record::{By, FenceRecord, Placement, Placements, RecordError};
+
+/// What `STATE_DIR/ha/` holds for the nodes of a desired state: the planner's input about node
+/// loss.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Fence records, by node.
+    pub fenced: BTreeMap<Name, FenceRecord>,
+    pub placements: Placements,
+}
+
+impl Facts {
+    /// Reads the fence record of every node of `d` and the placements.
+    pub fn load(state_dir: &Path, d: &Desired) -> Result<Facts, RecordError> {
+        let mut fenced = BTreeMap::new();
+        for n in d.nodes.keys() {
+            if let Some(r) = record::read_record(state_dir, n)? {
+                fenced.insert(n.clone(), r);
+            }
+        }
+        Ok(Facts {
+            fenced,
+            placements: record::read_placements(state_dir)?,
+        })
+    }
+
+    /// The planner's switches for these facts: fenced nodes, and with manual failback the
+    /// placements of failed-over domains.
+    pub fn policy(&self, d: &Desired, prune: bool) -> Policy {
+        Policy {
+            prune,
+            fenced: self.fenced.keys().cloned().collect(),
+            placed: match d.cluster.ha.failback {
+                Failback::Manual => self
+                    .placements
+                    .domains
+                    .iter()
+                    .map(|(dom, p)| (dom.clone(), p.node.clone()))
+                    .collect(),
+                Failback::Auto => BTreeMap::new(),
+            },
+        }
+    }
+
+    /// Fenced nodes that answer again and have resynced: their records are to be cleared.
+    pub fn resynced(&self, d: &Desired, o: &Observed) -> Vec<Name> {
+        self.fenced
+            .keys()
+            .filter(|n| {
+                o.nodes
+                    .get(*n)
+                    .is_some_and(|s| s.drbd.is_known() && s.xen.is_known())
+                    && crate::plan::resynced(d, o, n)
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// Under the apply lock, before planning: reads the facts and clears the record of every fenced
+/// node that is back and resynced (it is healthy again; failback follows the Cluster's
+/// `ha.failback`).
+pub fn settle(state_dir: &Path, d: &Desired, o: &Observed) -> Result<Facts, RecordError> {
+    let mut facts = Facts::load(state_dir, d)?;
+    for n in facts.resynced(d, o) {
+        record::clear_record(state_dir, &n)?;
+        tracing::info!("node {n} is back and resynced: its fence record is cleared");
+        facts.fenced.remove(&n);
+    }
+    Ok(facts)
+}
