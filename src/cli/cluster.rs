@@ -98,7 +98,7 @@ impl On<'_> {
     }
 }
 
-fn print_invalid(e: ReconcileError) -> Result<ExitCode> {
+pub(super) fn print_invalid(e: ReconcileError) -> Result<ExitCode> {
     match e {
         ReconcileError::Invalid(diags) => {
             for d in &diags {
@@ -122,7 +122,7 @@ fn target_snapshot(
 }
 
 /// Validates `sources`, opens the target and observes it.
-fn snapshot_of(
+pub(super) fn snapshot_of(
     sources: &[crate::load::Source],
     on: &On,
 ) -> Result<Result<(TargetHandle, Snapshot), ExitCode>> {
@@ -237,7 +237,7 @@ fn confirm(plan: &Plan, d: &crate::model::Desired) -> Result<bool> {
 
 /// What an apply did: what ran, what failed, what was skipped because of it, what was rolled
 /// back.
-fn print_applied(a: &Applied) {
+pub(super) fn print_applied(a: &Applied) {
     println!("Applied {} action(s).", a.ran.len());
     for r in &a.rolled_back {
         let kept = r
@@ -294,7 +294,7 @@ fn apply_code(a: &Applied) -> ExitCode {
     blocked_code(&a.plan)
 }
 
-fn print_progress(e: Event) {
+pub(super) fn print_progress(e: Event) {
     match e {
         Event::Stage {
             index,

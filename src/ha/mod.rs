@@ -3,6 +3,7 @@
 //! anything on a node whose peer was not fenced: what starts where is the planner's, and every
 //! change goes through [`crate::reconcile::apply`].
 
+pub mod failover;
 pub mod fence;
 pub mod record;
 
@@ -13,6 +14,10 @@ use crate::model::{Desired, Failback, Name};
 use crate::observe::Observed;
 use crate::plan::Policy;
 
+pub use failover::{
+    assume_dead, failback, failover, may_fence, Confirm, FailedOver, FailoverError, Outcome,
+    Request,
+};
 pub use record::{By, FenceRecord, Placement, Placements, RecordError};
 
 /// What `STATE_DIR/ha/` holds for the nodes of a desired state: the planner's input about node
