@@ -36,12 +36,26 @@ pub enum SimCommand {
         #[arg(long)]
         node: Option<String>,
     },
-    /// Make a node unreachable (or reachable again with --up).
+    /// Cut the controller's network to a node: it runs on and its DRBD peers stay connected
+    /// to it. With --up, restore every network of the node (as `sim heal`).
     FailNode {
         node: String,
         #[arg(long)]
         up: bool,
     },
+    /// Pull a node's plug: it is off and unreachable, its domains, DRBD devices and mounts are
+    /// gone (its disks keep their data), its peers' resources go WFConnection.
+    CrashNode { node: String },
+    /// Cut a node from the controller and from its DRBD peers while it keeps running: its
+    /// domains run on, its resources go WFConnection on both sides.
+    IsolateNode { node: String },
+    /// Restore every network of a node (after fail-node or isolate-node): its resources
+    /// reconnect, resyncing or finding a split brain. A node that is off stays off.
+    Heal { node: String },
+    /// Power control, as a fence agent: `off` (exit 0 once the node is off, also when it
+    /// was off already), `on` (boot: no domains, DRBD resources up as Secondary, connecting),
+    /// `status` (exit 0 when off, 3 when on).
+    Power { node: String, action: PowerAction },
     /// Make the next N commands whose argv contains PATTERN fail.
     FailNext {
         pattern: String,
@@ -71,6 +85,14 @@ pub enum SimCommand {
         #[arg(last = true, required = true, value_name = "ARGV")]
         argv: Vec<String>,
     },
+}
+
+/// `sim power` actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PowerAction {
+    Off,
+    On,
+    Status,
 }
 
 /// What a command runs on: the target and what opening it needs.
@@ -377,6 +399,7 @@ pub fn cmd_sim(
     if let SimCommand::Exec { sim, node, argv } = &cmd {
         return super::simexec::cmd_sim_exec(sim, node, argv);
     }
+    refuse_if_an_ancestor_holds(&sim_path(state_dir))?;
     if let SimCommand::Reset { vg_size } = &cmd {
         let path = sim_path(state_dir);
         std::fs::create_dir_all(state_dir)
@@ -426,14 +449,68 @@ pub fn cmd_sim(
             None => println!("{}", sim.to_json()),
         },
         SimCommand::FailNode { node, up } => {
-            if !sim.node_names().contains(&node) {
-                bail!("the simulated cluster has no node `{node}`");
+            let powered = known_node(sim, &node)?;
+            if up {
+                sim.heal_node(&node);
+                println!("{node}: every network restored{}", off_note(&node, powered));
+            } else {
+                sim.set_node_down(&node, true);
+                println!("{node} is unreachable from the controller (it runs on; its DRBD peers still reach it)");
             }
-            sim.set_node_down(&node, !up);
+        }
+        SimCommand::CrashNode { node } => {
+            known_node(sim, &node)?;
+            sim.crash_node(&node);
             println!(
-                "{node} is {}",
-                if up { "reachable again" } else { "unreachable" }
+                "{node} crashed: powered off, its domains and DRBD devices gone, its disks kept"
             );
+        }
+        SimCommand::IsolateNode { node } => {
+            let powered = known_node(sim, &node)?;
+            sim.isolate_node(&node);
+            println!(
+                "{node} is cut from the controller and its DRBD peers{}",
+                if powered {
+                    " (it runs on)"
+                } else {
+                    " (it is off)"
+                }
+            );
+        }
+        SimCommand::Heal { node } => {
+            let powered = known_node(sim, &node)?;
+            sim.heal_node(&node);
+            println!("{node}: every network restored{}", off_note(&node, powered));
+        }
+        SimCommand::Power { node, action } => {
+            let powered = known_node(sim, &node)?;
+            match action {
+                PowerAction::Off => {
+                    sim.power_off(&node);
+                    println!("{node}: power is off");
+                }
+                PowerAction::On => {
+                    sim.power_on(&node);
+                    let still_cut = sim.node(&node).is_some_and(|v| !v.reachable);
+                    println!(
+                        "{node}: power is on{}",
+                        if still_cut {
+                            format!(" (still cut off: `xenflux sim heal {node}`)")
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                PowerAction::Status => {
+                    println!("{node}: power is {}", if powered { "on" } else { "off" });
+                    handle.finish()?;
+                    return Ok(if powered {
+                        ExitCode::from(3)
+                    } else {
+                        ExitCode::SUCCESS
+                    });
+                }
+            }
         }
         SimCommand::FailNext { pattern, count } => {
             if count == 0 {
@@ -458,4 +535,61 @@ pub fn cmd_sim(
     }
     handle.finish()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a node of the simulated cluster is powered on; an error naming it when the cluster
+/// has no such node.
+fn known_node(sim: &SimCluster, node: &str) -> Result<bool> {
+    sim.powered(node)
+        .ok_or_else(|| anyhow!("the simulated cluster has no node `{node}`"))
+}
+
+fn off_note(node: &str, powered: bool) -> String {
+    if powered {
+        String::new()
+    } else {
+        format!(" (it is still off: `xenflux sim power {node} on` boots it)")
+    }
+}
+
+/// A `sim` command run by a process that holds the simulated cluster open (a fence agent the
+/// controller runs while it observes through the simulator) would wait for it until the lock
+/// times out, and its change would be overwritten when the holder saves: refused at once, with
+/// what the holder has to do. Nothing is changed.
+fn refuse_if_an_ancestor_holds(path: &Path) -> Result<()> {
+    let lock = crate::fsutil::lock_path(path);
+    if !lock.exists() || crate::fsutil::FileLock::try_acquire(&lock)?.is_some() {
+        return Ok(());
+    }
+    let holder = crate::fsutil::holder(&lock);
+    let Some(pid) = holder
+        .strip_prefix("pid ")
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
+        return Ok(());
+    };
+    if ancestors().contains(&pid) {
+        bail!(
+            "the simulated cluster {} is held by pid {pid}, which runs this command: it must save and release the simulated cluster before running `xenflux sim` (a fence command), or this would wait for it forever; nothing was changed",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// This process's parent, its parent, ... up to (not including) init, as /proc tells.
+fn ancestors() -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut pid = std::os::unix::process::parent_id();
+    while pid > 1 && out.len() < 64 {
+        out.push(pid);
+        // `PID (COMM) STATE PPID ...`: COMM may hold spaces and parentheses.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        pid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+    }
+    out
 }

@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 
 use super::state::{Conn, World};
 use super::util::Out;
-use super::{drbdstate, fs, netout};
+use super::{drbdout, fs, netout};
 
 /// The text of a file the kernel synthesises, or `None` when it is an ordinary path.
 fn virtual_file(w: &World, node: &str, path: &str) -> Option<Option<String>> {
     match path {
-        "/proc/drbd" => Some(Some(drbdstate::proc_drbd(w, node))),
+        "/proc/drbd" => Some(Some(drbdout::proc_drbd(w, node))),
         "/proc/mounts" | "/proc/self/mounts" | "/etc/mtab" => Some(Some(fs::proc_mounts(w, node))),
         _ => {
             if let Some(b) = path.strip_prefix("/proc/net/bonding/") {

@@ -200,6 +200,7 @@ impl Node {
             next_ifindex,
             o2cb: O2cb::default(),
             mounts: Vec::new(),
+            presence: Default::default(),
         }
     }
 }

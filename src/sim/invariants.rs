@@ -1,12 +1,18 @@
 //! The rules a cluster must never break, checked after every simulated command: at most one
 //! Primary per resource unless every Primary allows two, no Primaries on both sides of a broken
-//! connection, no domain on two nodes, every running domain's DRBD disks Primary and UpToDate
-//! where it runs, no local filesystem mounted on two nodes at once. Each rule broken is one
-//! sentence naming the nodes and objects.
+//! connection, no Primary on a node still resyncing as SyncTarget after its return, no domain on
+//! two nodes, every running domain's DRBD disks Primary and UpToDate
+//! where it runs, no local filesystem mounted on two nodes at once. A node cut off from the
+//! others but still running counts with everything it runs; a powered-off node runs nothing.
+//! Each rule broken is one sentence naming the nodes and objects.
+//!
+//! One rule is about an act rather than a state, checked when a domain starts
+//! ([`unsafe_start`]): never start a domain on a node whose DRBD peer for one of its disks is
+//! neither connected nor powered off (that peer may run the domain, or write the disk, itself).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::state::{Conn, Dev, Disk, Role, World};
+use super::state::{Conn, Dev, Disk, DomDisk, Role, World};
 
 pub(crate) fn check(w: &World) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -34,6 +40,18 @@ pub(crate) fn check(w: &World) -> BTreeSet<String> {
                 if w.node(a).drbd[*res].conns.get(*b) != Some(&Conn::Connected) {
                     out.insert(format!(
                         "Primary on both sides of a broken connection: {res} on {a} and {b} (their data diverges)"
+                    ));
+                }
+            }
+        }
+    }
+    for (node, n) in &w.nodes {
+        for (res, r) in &n.drbd {
+            if let Some(s) = r.resync.as_ref().filter(|s| !s.source) {
+                if r.role == Role::Primary {
+                    out.insert(format!(
+                        "promoted before resynced: {res} is Primary on {node} while it resyncs from {}",
+                        s.peer
                     ));
                 }
             }
@@ -75,6 +93,28 @@ pub(crate) fn check(w: &World) -> BTreeSet<String> {
                 "local filesystem {uuid} mounted on {} at once",
                 nodes.join(" and ")
             ));
+        }
+    }
+    out
+}
+
+/// Why starting domain `dom` with `disks` on `node` breaks the HA contract: one sentence per
+/// DRBD peer of one of its disks that is neither connected to `node` nor powered off.
+pub(crate) fn unsafe_start(w: &World, node: &str, dom: &str, disks: &[DomDisk]) -> Vec<String> {
+    let n = w.node(node);
+    let mut out = Vec::new();
+    for k in disks {
+        let Some(Dev::Drbd(res)) = n.resolve(&k.target) else {
+            continue;
+        };
+        let r = &n.drbd[&res];
+        for p in &r.conf.peers {
+            if r.conns.get(&p.node) != Some(&Conn::Connected) && !w.is_off(&p.node) {
+                out.push(format!(
+                    "unsafe start: `xl create` of {dom} on {node} while {}, its DRBD peer for {res}, is neither connected nor powered off",
+                    p.node
+                ));
+            }
         }
     }
     out

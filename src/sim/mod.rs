@@ -12,6 +12,7 @@
 
 mod drbd;
 mod drbdconf;
+mod drbdout;
 mod drbdstate;
 mod files;
 mod fresh;
@@ -22,6 +23,7 @@ pub mod mirror;
 mod net;
 mod netout;
 mod ocfs2;
+mod power;
 mod state;
 mod util;
 mod view;
@@ -41,6 +43,7 @@ use crate::transport::{Cmd, Output, Transport, TransportError};
 pub use state::LogEntry;
 pub use view::{DomainView, DrbdView, LinkView, LvView, MountView, NodeView, PeerView};
 
+use drbdstate::Pace;
 use state::{FailRule, World};
 use util::Out;
 
@@ -105,8 +108,11 @@ impl Serialize for SimCluster {
 
 impl<'de> Deserialize<'de> for SimCluster {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        World::deserialize(d).map(|w| SimCluster {
-            world: Mutex::new(w),
+        World::deserialize(d).map(|mut w| {
+            w.upgrade();
+            SimCluster {
+                world: Mutex::new(w),
+            }
         })
     }
 }
@@ -186,15 +192,70 @@ impl SimCluster {
         invariants::check(&self.lock()).into_iter().collect()
     }
 
-    /// Makes a node unreachable (every batch fails with [`TransportError::Unreachable`]) or
-    /// reachable again. Its state is kept: this is the management network failing, not a crash.
+    /// Cuts the controller's network to a node (every batch fails with
+    /// [`TransportError::Unreachable`]), or restores it. Nothing else changes: the node runs on
+    /// and its DRBD peers stay connected to it. This is the management network failing.
     pub fn set_node_down(&self, node: &str, down: bool) {
         let mut w = self.lock();
-        if down {
-            w.faults.down.insert(node.to_string());
-        } else {
-            w.faults.down.remove(node);
+        if w.nodes.contains_key(node) {
+            power::cut_from_controller(&mut w, node, down);
         }
+    }
+
+    /// The plug pulled: the node is off (see [`SimCluster::power_off`]).
+    pub fn crash_node(&self, node: &str) -> bool {
+        self.power_off(node)
+    }
+
+    /// Powers a node off, as a fence agent does: its domains, DRBD devices, mounts and o2cb
+    /// stack are gone, its disks keep what they hold; each peer's resources go `WFConnection`
+    /// keeping their own role and disk state. Works whatever the node's networks; true when
+    /// the node is off afterwards (false only for a node the cluster does not have).
+    pub fn power_off(&self, node: &str) -> bool {
+        self.fault(node, "power off", |w| {
+            power::power_off(w, node);
+        })
+    }
+
+    /// Boots a powered-off node: Domain-0 only, then the DRBD init script's `drbdadm up` of
+    /// every resource its configuration gives it (Secondary, connecting: the handshake resyncs
+    /// it from a peer that changed, or finds a split brain). Its networks stay as they were:
+    /// a node cut off before it was powered off is still cut off. False for an unknown node.
+    pub fn power_on(&self, node: &str) -> bool {
+        self.fault(node, "power on", |w| {
+            power::power_on(w, node);
+        })
+    }
+
+    /// Whether a node is powered on; None for a node the cluster does not have.
+    pub fn powered(&self, node: &str) -> Option<bool> {
+        self.lock().nodes.get(node).map(|n| !n.presence.off)
+    }
+
+    /// Cuts a node from the controller and from its DRBD peers while it keeps running: its
+    /// domains run on, and each of its resources goes `WFConnection` on both sides. False for
+    /// an unknown node.
+    pub fn isolate_node(&self, node: &str) -> bool {
+        self.fault(node, "isolate-node", |w| power::isolate(w, node))
+    }
+
+    /// Restores every network of a node: the controller reaches it again (if it is on) and
+    /// its resources reconnect to their peers, resyncing or finding a split brain. False for
+    /// an unknown node.
+    pub fn heal_node(&self, node: &str) -> bool {
+        self.fault(node, "heal", |w| power::heal(w, node))
+    }
+
+    /// Changes the world around `node`, then lets DRBD settle everywhere and records the
+    /// invariants it broke. False (and nothing changed) for an unknown node.
+    fn fault(&self, node: &str, what: &str, change: impl FnOnce(&mut World)) -> bool {
+        let mut w = self.lock();
+        if !w.nodes.contains_key(node) {
+            return false;
+        }
+        change(&mut w);
+        after_command(&mut w, node, &format!("sim {what}"), None, Pace::Stepped);
+        true
     }
 
     /// The next `n` commands whose argv joined by spaces contains `pattern` fail with exit
@@ -221,6 +282,7 @@ impl SimCluster {
             "(fault injection)",
             &format!("split brain on {resource}"),
             None,
+            Pace::AtOnce,
         );
     }
 
@@ -260,7 +322,11 @@ impl Transport for SimCluster {
         if !w.nodes.contains_key(node) {
             return Err(unreachable(node, "no such node in the simulated cluster"));
         }
-        if w.faults.down.contains(node) {
+        let presence = &w.node(node).presence;
+        if presence.off {
+            return Err(unreachable(node, "node is powered off (simulated)"));
+        }
+        if presence.cut_from_controller {
             return Err(unreachable(node, "node is down (simulated)"));
         }
         let mut outputs = Vec::with_capacity(batch.len());
@@ -276,6 +342,11 @@ impl Transport for SimCluster {
                 *left -= 1;
             }
             outputs.push(run_logged(&mut w, node, cmd));
+        }
+        // Simulated time passes with every batch: resyncs after a node's return move on.
+        let ended = drbdstate::advance(&mut w, node);
+        if !ended.is_empty() {
+            after_command(&mut w, node, "(resync)", Some(&ended), Pace::AtOnce);
         }
         Ok(outputs)
     }
@@ -313,6 +384,7 @@ fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
             node,
             &Cmd::new(cmd.argv.clone()).display(),
             Some(&BTreeSet::new()),
+            Pace::AtOnce,
         ),
         Affects::Drbd => {
             let mut mine = before;
@@ -324,7 +396,13 @@ fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
                 .collect();
             let all = cmd.argv.iter().any(|w| w == "all") || named.is_empty();
             let scope = if all { mine } else { named };
-            after_command(w, node, &Cmd::new(cmd.argv.clone()).display(), Some(&scope));
+            after_command(
+                w,
+                node,
+                &Cmd::new(cmd.argv.clone()).display(),
+                Some(&scope),
+                Pace::AtOnce,
+            );
         }
     }
     Output {
@@ -394,8 +472,14 @@ fn reads_only(argv: &[String]) -> bool {
 
 /// Simulated time passes: DRBD peers connect and resync; then new invariant breaks are recorded.
 /// `scope` as for [`drbdstate::settle`].
-fn after_command(w: &mut World, node: &str, what: &str, scope: Option<&BTreeSet<String>>) {
-    drbdstate::settle(w, scope);
+fn after_command(
+    w: &mut World,
+    node: &str,
+    what: &str,
+    scope: Option<&BTreeSet<String>>,
+    pace: Pace,
+) {
+    drbdstate::settle(w, scope, pace);
     let now = invariants::check(w);
     for v in now.difference(&w.broken).cloned().collect::<Vec<_>>() {
         w.violations.push(format!("after `{what}` on {node}: {v}"));

@@ -35,6 +35,9 @@ pub struct LogEntry {
 /// Injected faults.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Faults {
+    /// Nodes the controller could not reach, in states saved before [`Presence`] existed: read
+    /// once into each node's presence when loaded, never written.
+    #[serde(default, skip_serializing)]
     pub down: BTreeSet<String>,
     pub fail_next: Vec<FailRule>,
     /// Commands left before the crash.
@@ -72,6 +75,25 @@ pub(crate) struct Node {
     pub o2cb: O2cb,
     /// Mounts beyond the base system ones, in mount order.
     pub mounts: Vec<Mount>,
+    /// Powered or not, and which networks reach it.
+    #[serde(default)]
+    pub presence: Presence,
+}
+
+/// How a node stands in the world, apart from what runs on it: what `sim fail-node`,
+/// `crash-node`, `isolate-node`, `heal` and `power` change. The three ways a node is lost are
+/// combinations of these: the management network cut (`cut_from_controller`), the plug pulled
+/// (`off`), cut from everyone while running (`cut_from_controller` and `cut_from_peers`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Presence {
+    /// Powered off (the plug pulled, or fenced): nothing runs, nothing answers; what its disks
+    /// hold is kept.
+    pub off: bool,
+    /// The controller cannot reach it (its management network is cut).
+    pub cut_from_controller: bool,
+    /// Its replication links to every peer are cut: DRBD cannot connect, `xl migrate` cannot
+    /// reach it.
+    pub cut_from_peers: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -254,6 +276,20 @@ pub(crate) struct DrbdRes {
     pub two_primaries: bool,
     /// Device size in bytes.
     pub size: u64,
+    /// A resync in progress over the connection to a peer (see [`Resync`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resync: Option<Resync>,
+}
+
+/// A resync that takes simulated time: the one after a node comes back from a power loss or an
+/// isolation (initial syncs and the resync after a split-brain resolution complete at once).
+/// It ends when `left` more batches have run on either end; both ends keep the same count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Resync {
+    pub peer: String,
+    /// This end sends the data (SyncSource); else it receives it (SyncTarget, Inconsistent).
+    pub source: bool,
+    pub left: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -390,6 +426,30 @@ impl World {
         self.nodes
             .get_mut(name)
             .expect("commands run only on nodes of the simulated cluster")
+    }
+
+    /// Two nodes can talk over their replication network: both on, neither cut from its peers.
+    pub fn linked(&self, a: &str, b: &str) -> bool {
+        let up = |n: &str| {
+            self.nodes
+                .get(n)
+                .is_some_and(|x| !x.presence.off && !x.presence.cut_from_peers)
+        };
+        up(a) && up(b)
+    }
+
+    /// A node is powered off.
+    pub fn is_off(&self, node: &str) -> bool {
+        self.nodes.get(node).is_some_and(|n| n.presence.off)
+    }
+
+    /// Reads the faults of a state saved before [`Presence`] existed into the nodes.
+    pub fn upgrade(&mut self) {
+        for node in std::mem::take(&mut self.faults.down) {
+            if let Some(n) = self.nodes.get_mut(&node) {
+                n.presence.cut_from_controller = true;
+            }
+        }
     }
 }
 

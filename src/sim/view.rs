@@ -14,6 +14,12 @@ use super::state::{Conn, Disk, LinkKind, Role, World};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NodeView {
     pub name: String,
+    /// Powered on (false after `sim crash-node` or `sim power N off`).
+    pub powered: bool,
+    /// The controller reaches it: powered and its management network not cut.
+    pub reachable: bool,
+    /// Its replication links to its peers are up: powered and not isolated.
+    pub peers_reachable: bool,
     pub address: String,
     pub volume_group: String,
     pub vg_size: u64,
@@ -158,7 +164,10 @@ pub(crate) fn node_view(w: &World, name: &str) -> NodeView {
                     let ps = drbdstate::peer_state(w, name, res, &p.node);
                     PeerView {
                         node: p.node.clone(),
-                        connection: conn(c),
+                        connection: match drbdstate::resync_with(r, &p.node) {
+                            Some(s) => ConnState::parse(drbdstate::sync_state(s)),
+                            None => conn(c),
+                        },
                         role: ps.map_or(DrbdRole::Unknown, |(ro, _)| role(ro)),
                         disk: ps.map_or(DiskState::DUnknown, |(_, d)| disk(d)),
                     }
@@ -169,7 +178,7 @@ pub(crate) fn node_view(w: &World, name: &str) -> NodeView {
                 port: r.conf.port,
                 role: role(r.role),
                 disk: disk(r.disk),
-                connection: conn(drbdstate::conn_to_first_peer(r)),
+                connection: ConnState::parse(drbdstate::cstate84(r)),
                 peers,
                 size: r.size,
                 allow_two_primaries: r.two_primaries,
@@ -217,8 +226,12 @@ pub(crate) fn node_view(w: &World, name: &str) -> NodeView {
             (k.clone(), v)
         })
         .collect();
+    let p = &n.presence;
     NodeView {
         name: n.name.clone(),
+        powered: !p.off,
+        reachable: !p.off && !p.cut_from_controller,
+        peers_reachable: !p.off && !p.cut_from_peers,
         address: n.address.to_string(),
         volume_group: n.vg.name.clone(),
         vg_size: n.vg.extents * es,

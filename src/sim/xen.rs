@@ -16,6 +16,7 @@
 
 use crate::drivers::xlcfg::{DiskAccess, DiskSpec, VifSpec, XlConfig};
 
+use super::invariants;
 use super::state::{Dev, DomDisk, DomNic, Domain, Link, LinkKind, Role, World};
 use super::util::{uuid, xen_mac, Out};
 use super::xenout;
@@ -223,11 +224,14 @@ fn parse_cfg(w: &mut World, text: &str) -> Result<(String, Domain), String> {
     ))
 }
 
-/// The node (other than `node`) where a domain of this name runs.
+/// The node (other than `node`) where a domain of this name runs, among the nodes `node` can
+/// reach: a node cut off from it may run the domain without anything here knowing.
 fn runs_elsewhere(w: &World, node: &str, name: &str) -> Option<String> {
     w.nodes
         .iter()
-        .find(|(n, st)| n.as_str() != node && st.domains.contains_key(name))
+        .find(|(n, st)| {
+            n.as_str() != node && st.domains.contains_key(name) && w.linked(node, n.as_str())
+        })
         .map(|(n, _)| n.clone())
 }
 
@@ -333,6 +337,9 @@ fn create(w: &mut World, node: &str, path: &str) -> Out {
     if let Some(e) = start_problem(w, node, domid, &name, &d, None) {
         return Out::fail(3, stderr + &e);
     }
+    for v in invariants::unsafe_start(w, node, &name, &d.disks) {
+        w.violations.push(v);
+    }
     d.domid = domid;
     d.uuid = uuid(w);
     start(w, node, &name, d);
@@ -371,7 +378,7 @@ fn migrate(w: &mut World, node: &str, name: &str, host: &str) -> Out {
         .iter()
         .find(|(n, st)| st.address.to_string() == host || n.as_str() == host)
         .map(|(n, _)| n.clone());
-    let Some(target) = target.filter(|t| t != node) else {
+    let Some(target) = target.filter(|t| t != node && w.linked(node, t)) else {
         return Out::fail(
             1,
             format!("ssh: connect to host {host} port 22: No route to host\nmigration sender: Target did not respond; migration aborted.\n"),

@@ -27,7 +27,7 @@ pub(crate) use meta::drbdmeta;
 use crate::model::DrbdVersion;
 
 use super::drbdconf;
-use super::drbdstate;
+use super::drbdout;
 use super::state::{MetaLoc, ResConf, World};
 use super::util::Out;
 
@@ -190,7 +190,7 @@ pub(crate) fn drbdadm(w: &mut World, node: &str, args: &[&str]) -> Out {
         return Out::ok(drbdconf::dump_xml(&cfg, version));
     }
     if verb == "status" {
-        return drbdstate::status_text(w, node, a.res.filter(|r| *r != "all"));
+        return drbdout::status_text(w, node, a.res.filter(|r| *r != "all"));
     }
     let Some(res) = a.res else {
         return Out::fail(
@@ -227,14 +227,33 @@ pub(crate) fn drbdadm(w: &mut World, node: &str, args: &[&str]) -> Out {
     }
 }
 
+/// What the DRBD init script does at boot: `drbdadm up` of every resource the configuration
+/// gives this host, in the configuration's order. A resource that fails to come up (no
+/// meta-data, no backing LV) is left as its `up` left it; a configuration drbdadm refuses
+/// brings nothing up.
+pub(crate) fn boot(w: &mut World, node: &str) {
+    let Ok(cfg) = drbdconf::load(w.node(node), w.drbd_version) else {
+        return;
+    };
+    let mine: Vec<String> = cfg
+        .resources
+        .iter()
+        .filter(|r| r.host(node).is_some())
+        .map(|r| r.name.clone())
+        .collect();
+    for res in mine {
+        drbdadm(w, node, &["up", &res]);
+    }
+}
+
 /// `drbdsetup status --json` (DRBD 9 kernels).
 pub(crate) fn drbdsetup(w: &World, node: &str, args: &[&str]) -> Out {
     match args {
         ["status", "--json"] | ["status", "--json", "all"] if w.drbd_version == DrbdVersion::V9 => {
-            Out::ok(drbdstate::status_json(w, node))
+            Out::ok(drbdout::status_json(w, node))
         }
         ["status", ..] => Out::fail(20, "drbdsetup-84 status: unrecognized option '--json'\n"),
-        ["show"] if w.drbd_version == DrbdVersion::V84 => Out::ok(drbdstate::show84(w, node)),
+        ["show"] if w.drbd_version == DrbdVersion::V84 => Out::ok(drbdout::show84(w, node)),
         _ => Out::fail(20, format!("drbdsetup {}: not simulated\n", args.join(" "))),
     }
 }

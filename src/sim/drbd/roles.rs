@@ -272,7 +272,7 @@ pub(super) fn query(w: &World, node: &str, ctx: &Ctx, verb: &str) -> Out {
                 "Secondary"
             })
         ),
-        "cstate" => drbdstate::conn_to_first_peer(r).as_str().to_string(),
+        "cstate" => drbdstate::cstate84(r).to_string(),
         _ => format!(
             "{}/{}",
             r.disk.as_str(),

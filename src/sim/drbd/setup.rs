@@ -240,6 +240,7 @@ pub(super) fn up(w: &mut World, node: &str, ctx: &Ctx) -> Out {
             discard_my_data: false,
             two_primaries: c.two_primaries,
             size: 0,
+            resync: None,
         },
     );
     attach_and_connect(w, node, ctx)
