@@ -1,0 +1,363 @@
+#![allow(clippy::disallowed_methods)]
+//! Node loss from the command line, on the simulated cluster: `plan --assume-dead`, `failover
+//! --confirm-fenced` after a plug is pulled, `failover` with a fence agent (`xenflux sim power
+//! NODE off`) that works, fails or hangs, what `failover` refuses, `status`, and a returning
+//! node that resyncs before it gets anything. The simulator's invariants (never a domain on
+//! two nodes, never two Primaries of a single-primary resource, never a start on a node whose
+//! peer is neither connected nor off) are checked after each scenario.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use xenflux::sim::SimCluster;
+
+const BIN: &str = env!("CARGO_BIN_EXE_xenflux");
+
+/// A copy of the example desired state in a scratch directory, with its own state dir.
+struct Cluster {
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// The example cluster, applied until it converges; `fence` (YAML) is added to dom0.
+    fn new(fence: Option<&str>) -> Cluster {
+        Cluster::with(|_| fence.map(str::to_string))
+    }
+
+    /// The example cluster, with the fence `fence` makes for it (it may name the cluster's
+    /// own fence agent, [`Cluster::agent`]).
+    fn with(fence: impl Fn(&Cluster) -> Option<String>) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cluster-state");
+        for e in std::fs::read_dir(root).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), state.join(e.file_name())).unwrap();
+        }
+        let c = Cluster { dir };
+        if let Some(f) = fence(&c) {
+            let nodes = state.join("nodes.yaml");
+            let text = std::fs::read_to_string(&nodes).unwrap();
+            let with = text.replacen(
+                "  memory: 16GiB\n---",
+                &format!("  memory: 16GiB\n  fence: {f}\n---"),
+                1,
+            );
+            assert_ne!(text, with);
+            std::fs::write(&nodes, with).unwrap();
+        }
+        for _ in 0..3 {
+            c.run(&["apply", "--yes"]);
+        }
+        let (code, out, err) = c.run(&["plan"]);
+        assert_eq!(code, 0, "not converged: {out}{err}");
+        c
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("x")
+    }
+
+    /// The fence agent argv for `node` (`sim power NODE ACTION`), as YAML flow items.
+    fn agent(&self, node: &str, action: &str) -> String {
+        format!(
+            "{BIN}, --state, {}, --state-dir, {}, sim, power, {node}, '{action}'",
+            self.state().display(),
+            self.state_dir().display()
+        )
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(BIN)
+            .current_dir(self.dir.path())
+            .arg("--state")
+            .arg(self.state())
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        out
+    }
+
+    fn sim(&self) -> SimCluster {
+        SimCluster::load(&self.state_dir().join("sim.json")).unwrap()
+    }
+
+    fn domains_on(&self, node: &str) -> Vec<String> {
+        self.sim().node(node).unwrap().domains.into_keys().collect()
+    }
+
+    fn record(&self, node: &str) -> Option<serde_json::Value> {
+        let p = self.state_dir().join("ha").join(format!("{node}.json"));
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|t| serde_json::from_str(&t).unwrap())
+    }
+
+    /// The simulator's invariants held for everything xenflux did: violations recorded by the
+    /// simulator's own perturbations (`after \`sim isolate-node\``: an isolated dual-primary
+    /// volume diverges, whatever xenflux does) are left out.
+    fn no_violations(&self) {
+        let v: Vec<String> = self
+            .sim()
+            .violations()
+            .into_iter()
+            .filter(|v| !v.starts_with("after `sim "))
+            .collect();
+        assert_eq!(v, Vec::<String>::new());
+    }
+}
+
+/// The simulated cluster's state without its command log (observing adds to that).
+fn sim_json(c: &Cluster) -> serde_json::Value {
+    let text = std::fs::read_to_string(c.state_dir().join("sim.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("log");
+    v
+}
+
+fn ha_dir_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join("ha")).map_or(true, |mut d| d.next().is_none())
+}
+
+#[test]
+fn plan_assume_dead_shows_the_fence_and_the_failover_plan_and_changes_nothing() {
+    let c = Cluster::new(Some(
+        "{command: [/usr/sbin/fence-dom0, --off], timeout: 30s}",
+    ));
+    let before = sim_json(&c);
+    let (code, out, err) = c.run(&["plan", "--assume-dead", "dom0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with(
+            "If dom0 were lost now, `xenflux failover dom0` would run its fence (on this machine, within 30s): \
+             /usr/sbin/fence-dom0 --off"
+        ),
+        "{out}"
+    );
+    let promote = out.find("[dom0m] promote dns to Primary").expect(&out);
+    let start = out.find("[dom0m] start domain dns").expect(&out);
+    assert!(promote < start, "{out}");
+    assert!(out.contains("[dom0m] start domain mail"), "{out}");
+    assert!(!out.contains("[dom0] "), "nothing on the dead node: {out}");
+    assert_eq!(sim_json(&c), before, "the simulated cluster is unchanged");
+    assert!(ha_dir_empty(&c.state_dir()), "no record is written");
+
+    let (code, out, _) = c.run(&["plan", "--assume-dead", "dom0m", "--format", "json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["assumeDead"], "dom0m");
+    assert!(v["fence"].is_null(), "dom0m declares no fence: {v}");
+    let starts: Vec<String> = v["plan"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["actions"].as_array().unwrap().clone())
+        .filter(|a| a["action"] == "xl-create" && a["node"] == "dom0")
+        .map(|a| a["domain"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(starts, ["vpn"], "{out}");
+    let (code, _, err) = c.run(&["plan", "--assume-dead", "nosuch"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown node `nosuch`"), "{err}");
+}
+
+#[test]
+fn a_crashed_node_without_fence_waits_for_a_person_then_fails_over() {
+    let c = Cluster::new(None);
+    assert_eq!(c.domains_on("dom0"), ["dns", "mail"]);
+    c.ok(&["sim", "crash-node", "dom0"]);
+
+    // Nothing starts on a guess.
+    let (code, out, err) = c.run(&["apply", "--yes"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(c.domains_on("dom0m"), ["vpn"]);
+    let (code, out, _) = c.run(&["plan"]);
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("Domain/dns: it may still be running on dom0, which could not be observed and is not fenced"),
+        "{out}"
+    );
+    assert!(
+        out.contains("no fence is declared for dom0: power it off by hand, then `xenflux failover dom0 --confirm-fenced`"),
+        "{out}"
+    );
+    // `failover` without confirmation needs a fence.
+    let (code, _, err) = c.run(&["failover", "dom0", "--yes"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("dom0 has no fence declared"), "{err}");
+    assert!(c.record("dom0").is_none());
+
+    let (code, out, err) = c.run(&["failover", "dom0", "--confirm-fenced", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("dom0 is fenced (by operator)"), "{out}");
+    assert!(out.contains("Domain dns failed over to dom0m."), "{out}");
+    let r = c.record("dom0").expect("a fence record");
+    assert_eq!(r["by"], "operator");
+    assert_eq!(c.domains_on("dom0m"), ["dns", "mail", "vpn"]);
+    c.no_violations();
+
+    // Running it again applies nothing new and keeps the record.
+    let (code, out, err) = c.run(&["failover", "dom0", "--confirm-fenced", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("already recorded as fenced"), "{out}");
+    assert!(out.contains("Applied 0 action(s)."), "{out}");
+}
+
+#[test]
+fn a_fence_that_fails_starts_nothing_and_says_what_a_person_does() {
+    let c = Cluster::new(Some(
+        "{command: [/bin/sh, -c, 'echo ipmi: session timed out >&2; exit 1'], timeout: 5s}",
+    ));
+    c.ok(&["sim", "isolate-node", "dom0"]);
+    let (code, out, err) = c.run(&["failover", "dom0", "--yes"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("the fence of dom0 is NOT confirmed"), "{err}");
+    assert!(err.contains("exited 1: ipmi: session timed out"), "{err}");
+    assert!(
+        err.contains("power dom0 off by hand, then `xenflux failover dom0 --confirm-fenced`"),
+        "{err}"
+    );
+    assert!(c.record("dom0").is_none(), "no record");
+    assert_eq!(c.domains_on("dom0m"), ["vpn"], "nothing started");
+    assert_eq!(c.domains_on("dom0"), ["dns", "mail"], "it runs on");
+    c.no_violations();
+}
+
+#[test]
+fn a_fence_that_hangs_is_killed_and_the_status_command_decides() {
+    // Isolated, still running: the hanging fence is killed, the status says "on" (exit 3).
+    let c = Cluster::with(|c| {
+        Some(format!(
+            "{{command: [sleep, '30'], status: [{}], timeout: 1s}}",
+            c.agent("dom0", "status")
+        ))
+    });
+    c.ok(&["sim", "isolate-node", "dom0"]);
+    let started = Instant::now();
+    let (code, out, err) = c.run(&["failover", "dom0", "--yes"]);
+    assert!(started.elapsed() < Duration::from_secs(20), "bounded");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("`sleep 30` did not finish within 1 s and was killed"),
+        "{err}"
+    );
+    assert!(err.contains("exited 3"), "{err}");
+    assert!(c.record("dom0").is_none());
+    assert_eq!(c.domains_on("dom0m"), ["vpn"], "nothing started");
+
+    // Crashed (off): the hanging fence is killed, the status says off: confirmed.
+    c.ok(&["sim", "crash-node", "dom0"]);
+    let (code, out, err) = c.run(&["failover", "dom0", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("dom0 is fenced (by fence)"), "{out}");
+    assert!(out.contains("the status command says dom0 is off"), "{out}");
+    assert_eq!(c.record("dom0").unwrap()["by"], "fence");
+    assert_eq!(c.domains_on("dom0m"), ["dns", "mail", "vpn"]);
+    c.no_violations();
+}
+
+#[test]
+fn failover_fences_an_isolated_node_then_it_returns_resyncs_and_stays_put() {
+    let c = Cluster::with(|c| Some(format!("[{}]", c.agent("dom0", "off"))));
+
+    // Refused while dom0 answers.
+    let (code, _, err) = c.run(&["failover", "dom0", "--yes"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("dom0 answers"), "{err}");
+
+    c.ok(&["sim", "isolate-node", "dom0"]);
+    let (code, out, err) = c.run(&["failover", "dom0", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("dom0 is fenced (by fence)"), "{out}");
+    assert!(
+        !c.sim().node("dom0").unwrap().powered,
+        "the fence powered it off"
+    );
+    assert_eq!(c.domains_on("dom0m"), ["dns", "mail", "vpn"]);
+    c.no_violations();
+
+    let (code, out, _) = c.run(&["status"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("dom0: fenced by fence at "), "{out}");
+    assert!(
+        out.contains("dns: running on dom0m (failed over to dom0m; failback manual)"),
+        "{out}"
+    );
+
+    // Back: out of scheduling until resynced, never promoted; then its record goes, and with
+    // manual failback the domains stay.
+    c.ok(&["sim", "heal", "dom0"]);
+    c.ok(&["sim", "power", "dom0", "on"]);
+    for _ in 0..4 {
+        c.run(&["apply", "--yes"]);
+        c.no_violations();
+        let dom0 = c.sim().node("dom0").unwrap();
+        assert!(
+            dom0.domains.is_empty(),
+            "nothing starts on the returning node"
+        );
+    }
+    assert!(
+        c.record("dom0").is_none(),
+        "resynced: the record is cleared"
+    );
+    assert_eq!(c.domains_on("dom0m"), ["dns", "mail", "vpn"]);
+    let (code, out, err) = c.run(&["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // failback: dns goes home by live migration.
+    let out = c.ok(&["failback", "dns"]);
+    assert!(
+        out.contains("Domain dns is no longer kept on dom0m"),
+        "{out}"
+    );
+    c.run(&["apply", "--yes"]);
+    c.run(&["apply", "--yes"]);
+    assert_eq!(c.domains_on("dom0"), ["dns"]);
+    c.no_violations();
+    let (code, _, err) = c.run(&["failback", "dns"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("has no failover placement"), "{err}");
+}
+
+#[test]
+fn failover_does_nothing_when_the_peer_cannot_be_reached_either() {
+    let c = Cluster::new(Some("[/bin/true]"));
+    c.ok(&["sim", "fail-node", "dom0"]);
+    c.ok(&["sim", "fail-node", "dom0m"]);
+    let (code, _, err) = c.run(&["failover", "dom0", "--yes"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "its peer dom0m cannot be reached either: this machine may be the one cut off"
+        ),
+        "{err}"
+    );
+    assert!(c.record("dom0").is_none());
+    // Unreachable from here but still Connected to its peer: not lost.
+    c.ok(&["sim", "fail-node", "dom0m", "--up"]);
+    let (code, _, err) = c.run(&["failover", "dom0", "--yes"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("DRBD on dom0m is still Connected to dom0"),
+        "{err}"
+    );
+    assert!(c.record("dom0").is_none());
+}
