@@ -218,6 +218,66 @@ fn a_crashed_node_without_fence_waits_for_a_person_then_fails_over() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("already recorded as fenced"), "{out}");
     assert!(out.contains("Applied 0 action(s)."), "{out}");
+
+    let (code, out, _) = c.run(&["status"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("dom0: fenced by operator at "), "{out}");
+    assert!(
+        out.contains("dns: running on dom0m (failed over to dom0m; failback manual)"),
+        "{out}"
+    );
+    assert!(!out.contains("not running"), "{out}");
+
+    // Back (the plug was pulled: nothing was written there since): out of scheduling until
+    // resynced, never promoted, runs nothing; then its record goes and, with manual failback,
+    // the domains stay where they are.
+    c.ok(&["sim", "power", "dom0", "on"]);
+    let mut cleared = false;
+    let mut log = String::new();
+    for _ in 0..6 {
+        let (_, out, err) = c.run(&["apply", "--yes"]);
+        log.push_str(&out);
+        log.push_str(&err);
+        c.no_violations();
+        let dom0 = c.sim().node("dom0").unwrap();
+        assert!(
+            dom0.domains.is_empty(),
+            "nothing starts on the returning node"
+        );
+        if c.record("dom0").is_none() {
+            cleared = true;
+            break;
+        }
+        assert!(
+            dom0.drbd
+                .iter()
+                .all(|(name, r)| name == "ovs" || r.role != xenflux::drivers::drbd::Role::Primary),
+            "a returning node is not promoted before it resynced: {:?}",
+            dom0.drbd
+        );
+    }
+    assert!(cleared, "resynced: the record is cleared: {log}");
+    let (code, out, err) = c.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(c.domains_on("dom0m"), ["dns", "mail", "vpn"]);
+    let (code, out, err) = c.run(&["status"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("dom0: observed"), "{out}");
+
+    // failback: dns goes home by live migration; mail stays.
+    let out = c.ok(&["failback", "dns"]);
+    assert!(
+        out.contains("Domain dns is no longer kept on dom0m"),
+        "{out}"
+    );
+    c.run(&["apply", "--yes"]);
+    c.run(&["apply", "--yes"]);
+    assert_eq!(c.domains_on("dom0"), ["dns"]);
+    assert_eq!(c.domains_on("dom0m"), ["mail", "vpn"]);
+    c.no_violations();
+    let (code, _, err) = c.run(&["failback", "dns"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("has no failover placement"), "{err}");
 }
 
 #[test]
@@ -274,7 +334,7 @@ fn a_fence_that_hangs_is_killed_and_the_status_command_decides() {
 }
 
 #[test]
-fn failover_fences_an_isolated_node_then_it_returns_resyncs_and_stays_put() {
+fn failover_fences_an_isolated_node_whose_return_finds_a_split_brain() {
     let c = Cluster::with(|c| Some(format!("[{}]", c.agent("dom0", "off"))));
 
     // Refused while dom0 answers.
@@ -301,40 +361,35 @@ fn failover_fences_an_isolated_node_then_it_returns_resyncs_and_stays_put() {
         "{out}"
     );
 
-    // Back: out of scheduling until resynced, never promoted; then its record goes, and with
-    // manual failback the domains stay.
+    // Back: dom0 wrote while it was cut off, dom0m since the failover: the data diverged.
+    // The split brain is blocked as always; dom0 stays fenced, is never promoted, runs nothing.
     c.ok(&["sim", "heal", "dom0"]);
     c.ok(&["sim", "power", "dom0", "on"]);
-    for _ in 0..4 {
+    for _ in 0..3 {
         c.run(&["apply", "--yes"]);
         c.no_violations();
-        let dom0 = c.sim().node("dom0").unwrap();
-        assert!(
-            dom0.domains.is_empty(),
-            "nothing starts on the returning node"
-        );
+        assert!(c.sim().node("dom0").unwrap().domains.is_empty());
     }
+    let (code, out, _) = c.run(&["plan"]);
+    assert_eq!(code, 2, "{out}");
     assert!(
-        c.record("dom0").is_none(),
-        "resynced: the record is cleared"
-    );
-    assert_eq!(c.domains_on("dom0m"), ["dns", "mail", "vpn"]);
-    let (code, out, err) = c.run(&["plan"]);
-    assert_eq!(code, 0, "{out}{err}");
-
-    // failback: dns goes home by live migration.
-    let out = c.ok(&["failback", "dns"]);
-    assert!(
-        out.contains("Domain dns is no longer kept on dom0m"),
+        out.contains("Volume/dns: StandAlone on dom0: split brain"),
         "{out}"
     );
-    c.run(&["apply", "--yes"]);
-    c.run(&["apply", "--yes"]);
-    assert_eq!(c.domains_on("dom0"), ["dns"]);
-    c.no_violations();
-    let (code, _, err) = c.run(&["failback", "dns"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("has no failover placement"), "{err}");
+    assert!(c.record("dom0").is_some(), "not resynced: still fenced");
+    let (_, out, _) = c.run(&["status"]);
+    assert!(
+        out.contains("dom0: returning (fenced by fence at "),
+        "{out}"
+    );
+    let dom0 = c.sim().node("dom0").unwrap();
+    assert!(
+        dom0.drbd
+            .values()
+            .all(|r| r.role != xenflux::drivers::drbd::Role::Primary),
+        "never promoted: {:?}",
+        dom0.drbd
+    );
 }
 
 #[test]

@@ -230,6 +230,8 @@ pub fn cmd_apply(
         ..approved.plan().clone()
     };
     if plan.is_empty() {
+        // The simulator moves on while it is observed (a resync progresses): kept.
+        handle.finish()?;
         print!("{}", crate::report::text(plan, d));
         return Ok(blocked_code(plan));
     }
@@ -378,7 +380,7 @@ pub fn cmd_status(
         target: Some(on.name(d)),
         ..plan_for(&snap, false)?
     };
-    let status = crate::report::Status::new(d, &snap.observed, &plan);
+    let status = crate::report::Status::with_ha(d, &snap.observed, &plan, &snap.ha);
     match format {
         super::Format::Text => print!("{}", status.text()),
         super::Format::Json => println!("{}", serde_json::to_string_pretty(&status)?),
