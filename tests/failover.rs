@@ -183,6 +183,20 @@ fn a_crashed_node_without_fence_waits_for_a_person_then_fails_over() {
     let c = Cluster::new(None);
     assert_eq!(c.domains_on("dom0"), ["dns", "mail"]);
     c.ok(&["sim", "crash-node", "dom0"]);
+    let (code, out, _) = c.run(&["status"]);
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("unreachable, not fenced; may still run: dns, mail"),
+        "{out}"
+    );
+    assert!(
+        out.contains("next step: no fence is declared for dom0: power it off by hand, then `xenflux failover dom0 --confirm-fenced`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("dns: unknown (dom0 could not be observed)"),
+        "never \"not running\" where nobody could look: {out}"
+    );
 
     // Nothing starts on a guess.
     let (code, out, err) = c.run(&["apply", "--yes"]);
@@ -227,6 +241,18 @@ fn a_crashed_node_without_fence_waits_for_a_person_then_fails_over() {
         "{out}"
     );
     assert!(!out.contains("not running"), "{out}");
+    let (_, json, _) = c.run(&["status", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let dom0 = &v["nodes"][0];
+    assert_eq!(dom0["name"], "dom0");
+    assert_eq!(dom0["ha"]["state"], "fenced", "{json}");
+    assert_eq!(dom0["ha"]["by"], "operator", "{json}");
+    assert_eq!(
+        dom0["ha"]["fenced_at"].as_str().map(str::len),
+        Some(20),
+        "{json}"
+    );
+    assert_eq!(v["domains"][0]["failed_over_to"], "dom0m", "{json}");
 
     // Back (the plug was pulled: nothing was written there since): out of scheduling until
     // resynced, never promoted, runs nothing; then its record goes and, with manual failback,

@@ -89,3 +89,31 @@ pub fn settle(state_dir: &Path, d: &Desired, o: &Observed) -> Result<Facts, Reco
     }
     Ok(facts)
 }
+
+/// A node's state in node loss (DESIGN.md §8), as far as one observation and the records tell.
+/// `suspect` and `dead` need time (the controller's probes over `deadAfter`): one observation
+/// says `Unreachable`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health<'a> {
+    Healthy,
+    /// Not observed and not fenced: what it runs is unknown.
+    Unreachable,
+    /// Recorded as off and not answering.
+    Fenced(&'a FenceRecord),
+    /// Recorded as off and answering again: out of scheduling until resynced.
+    Returning(&'a FenceRecord),
+}
+
+/// The health of `node`: answering means its Xen and DRBD state were both read.
+pub fn health<'a>(facts: &'a Facts, o: &Observed, node: &Name) -> Health<'a> {
+    let answers = o
+        .nodes
+        .get(node)
+        .is_some_and(|s| s.xen.is_known() && s.drbd.is_known());
+    match (facts.fenced.get(node), answers) {
+        (Some(r), false) => Health::Fenced(r),
+        (Some(r), true) => Health::Returning(r),
+        (None, false) => Health::Unreachable,
+        (None, true) => Health::Healthy,
+    }
+}

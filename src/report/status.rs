@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::ha::Facts;
+use crate::ha::{Facts, Health};
 use crate::model::{Desired, DomainState, Name};
 use crate::observe::{NodeState, Observed, Unknown};
 use crate::plan::{Blocked, Plan};
@@ -49,7 +49,6 @@ pub struct NodeStatus {
 
 /// A node's HA state.
 #[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct NodeHa {
     /// `healthy`, `unreachable` (not observed, not fenced), `fenced` (off, recorded) or
     /// `returning` (fenced and answering again: out of scheduling until resynced).
@@ -146,20 +145,23 @@ fn parts(st: &NodeState) -> BTreeMap<&'static str, PartStatus> {
 }
 
 /// The HA state of a node from its observation and the fence records.
-fn node_ha(d: &Desired, observed: &Observed, ha: &Facts, name: &Name, st: &NodeState) -> NodeHa {
-    let answers = st.xen.is_known() && st.drbd.is_known();
-    let rec = ha.fenced.get(name);
+fn node_ha(d: &Desired, observed: &Observed, ha: &Facts, name: &Name) -> NodeHa {
     let mut out = NodeHa {
         state: "healthy",
-        by: rec.map(|r| r.by.to_string()),
-        fenced_at: rec.map(|r| r.fenced_at.clone()),
+        by: None,
+        fenced_at: None,
         may_run: Vec::new(),
         next_step: None,
     };
-    match (rec, answers) {
-        (Some(_), false) => out.state = "fenced",
-        (Some(_), true) => out.state = "returning",
-        (None, false) => {
+    let mut recorded = |state, r: &crate::ha::FenceRecord| {
+        out.state = state;
+        out.by = Some(r.by.to_string());
+        out.fenced_at = Some(r.fenced_at.clone());
+    };
+    match crate::ha::health(ha, observed, name) {
+        Health::Fenced(r) => recorded("fenced", r),
+        Health::Returning(r) => recorded("returning", r),
+        Health::Unreachable => {
             out.state = "unreachable";
             out.may_run = crate::plan::may_run_on(d, observed, name)
                 .iter()
@@ -167,7 +169,7 @@ fn node_ha(d: &Desired, observed: &Observed, ha: &Facts, name: &Name, st: &NodeS
                 .collect();
             out.next_step = Some(crate::plan::next_step(d, name));
         }
-        (None, true) => {}
+        Health::Healthy => {}
     }
     out
 }
@@ -188,7 +190,7 @@ impl Status {
             .map(|(name, st)| NodeStatus {
                 name: name.to_string(),
                 schedulable: d.nodes.get(name).is_none_or(|n| n.schedulable),
-                ha: node_ha(d, observed, ha, name, st),
+                ha: node_ha(d, observed, ha, name),
                 parts: parts(st),
             })
             .collect();
