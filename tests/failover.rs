@@ -151,6 +151,13 @@ fn plan_assume_dead_shows_the_fence_and_the_failover_plan_and_changes_nothing() 
         ),
         "{out}"
     );
+    assert!(
+        out.contains(
+            "  dom0m: 512 MiB in domains now + 2560 MiB started by the failover (dns 512, mail 2048) = 3072 MiB, \
+             16384 MiB declared"
+        ),
+        "{out}"
+    );
     let promote = out.find("[dom0m] promote dns to Primary").expect(&out);
     let start = out.find("[dom0m] start domain dns").expect(&out);
     assert!(promote < start, "{out}");
@@ -441,4 +448,29 @@ fn failover_does_nothing_when_the_peer_cannot_be_reached_either() {
         "{err}"
     );
     assert!(c.record("dom0").is_none());
+}
+
+#[test]
+fn a_corrupt_fence_record_stops_plan_apply_and_status_naming_the_file() {
+    let c = Cluster::new(None);
+    let dir = c.state_dir().join("ha");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dom0.json"), "{\"node\": \"dom0\", \"by\": ").unwrap();
+    for args in [
+        &["plan"][..],
+        &["apply", "--yes"],
+        &["status"],
+        &["failover", "dom0", "--yes"],
+    ] {
+        let (code, out, err) = c.run(args);
+        assert_eq!(code, 1, "{args:?}: {out}{err}");
+        assert!(
+            err.contains(&format!(
+                "{}: corrupt fence record",
+                dir.join("dom0.json").display()
+            )),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(c.domains_on("dom0"), ["dns", "mail"], "nothing changed");
 }

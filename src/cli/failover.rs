@@ -60,10 +60,12 @@ pub fn cmd_plan_assume_dead(
              `xenflux failover {node} --confirm-fenced`\n"
         ),
     };
+    let dead = ha::assume_dead(snap, &node, By::Operator);
     let plan = Plan {
         target: Some(on.name(&d)),
-        ..plan_for(&ha::assume_dead(snap, &node, By::Operator), false)?
+        ..plan_for(&dead, false)?
     };
+    let capacity = ha::capacity(&d, &dead.observed, &plan, &node);
     let text = match format {
         PlanFormat::Json => {
             let fence_json = d.nodes[&node].fence.as_ref().map(|f| {
@@ -76,12 +78,21 @@ pub fn cmd_plan_assume_dead(
             let body = serde_json::json!({
                 "assumeDead": node,
                 "fence": fence_json,
+                "capacity": capacity,
                 "plan": serde_json::from_str::<serde_json::Value>(&crate::report::json(&plan))?,
             });
             serde_json::to_string_pretty(&body)? + "\n"
         }
-        PlanFormat::Text => format!("{fence}\n{}", crate::report::text(&plan, &d)),
-        PlanFormat::Markdown => format!("{fence}\n{}", crate::report::markdown(&plan, &d)),
+        PlanFormat::Text => format!(
+            "{fence}Memory after the failover (MiB):\n{}\n{}",
+            lines(&capacity),
+            crate::report::text(&plan, &d)
+        ),
+        PlanFormat::Markdown => format!(
+            "{fence}Memory after the failover (MiB):\n{}\n{}",
+            lines(&capacity),
+            crate::report::markdown(&plan, &d)
+        ),
         PlanFormat::Sh => crate::report::shell(&plan, &d),
     };
     print!("{text}");
@@ -96,6 +107,10 @@ pub fn cmd_plan_assume_dead(
             ExitCode::SUCCESS
         },
     )
+}
+
+fn lines(l: &[String]) -> String {
+    l.iter().map(|x| format!("  {x}\n")).collect()
 }
 
 /// Asks on the terminal; true to go on.

@@ -187,6 +187,56 @@ pub fn assume_dead(mut s: Snapshot, node: &Name, by: By) -> Snapshot {
     s
 }
 
+/// Each peer's memory after the failover `plan` of `node` (made from `o`): what runs there now,
+/// what the plan starts there, against the Node's declared memory and Xen's free memory — the
+/// N+1 check in numbers, one line per peer.
+pub fn capacity(d: &Desired, o: &Observed, plan: &Plan, node: &Name) -> Vec<String> {
+    peers(d, node)
+        .into_iter()
+        .map(|p| {
+            let xen = o.nodes.get(&p).and_then(|s| s.xen.known());
+            let now: u64 = xen.map_or(0, |x| {
+                x.domains.values().filter_map(|dom| dom.memory_mib).sum()
+            });
+            let started: Vec<(String, u64)> = plan
+                .stages
+                .iter()
+                .flat_map(|s| &s.actions)
+                .filter_map(|a| match a {
+                    Action::XlCreate { node: n, domain } if n == &p => {
+                        let mib = d.domains.get(domain.as_str())?.memory_mib();
+                        Some((domain.clone(), mib))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let add: u64 = started.iter().map(|(_, m)| m).sum();
+            let list = match started.as_slice() {
+                [] => "nothing".to_string(),
+                l => l
+                    .iter()
+                    .map(|(dom, m)| format!("{dom} {m}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            let declared = d
+                .nodes
+                .get(&p)
+                .and_then(|n| n.memory)
+                .map_or("no memory declared".to_string(), |m| {
+                    format!("{} MiB declared", m.bytes() >> 20)
+                });
+            let free = xen
+                .and_then(|x| x.free_memory_mib)
+                .map_or(String::new(), |f| format!("; Xen has {f} MiB free now"));
+            format!(
+                "{p}: {now} MiB in domains now + {add} MiB started by the failover ({list}) = {} MiB, {declared}{free}",
+                now + add
+            )
+        })
+        .collect()
+}
+
 /// What a failover needs from its caller.
 pub struct Request<'a> {
     pub node: &'a Name,

@@ -15,8 +15,8 @@ use crate::observe::Observed;
 use crate::plan::Policy;
 
 pub use failover::{
-    assume_dead, failback, failover, may_fence, Confirm, FailedOver, FailoverError, Outcome,
-    Request,
+    assume_dead, capacity, failback, failover, may_fence, Confirm, FailedOver, FailoverError,
+    Outcome, Request,
 };
 pub use record::{By, FenceRecord, Placement, Placements, RecordError};
 
