@@ -627,11 +627,18 @@ fn fence_is_an_argv_list_or_a_mapping_and_ha_has_defaults() {
     ok(&with(
         "{command: [/usr/bin/ipmitool, chassis, power, off], status: [fence-status, dom0], timeout: 1s}",
     ));
-    ok(&changed(
+    let v = ok(&changed(
         "cluster.yaml",
         "mode: enforce",
         "mode: enforce\n  ha: {enabled: true, deadAfter: 1h, failback: auto}",
     ));
+    let warned: Vec<String> = v.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("Node/dom0m") && w.contains("ha.enabled, but no fence is declared")),
+        "{warned:#?}"
+    );
 }
 
 #[test]

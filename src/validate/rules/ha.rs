@@ -30,10 +30,25 @@ pub(super) fn check_ha(loc: &Locator, out: &mut Diagnostics, cname: &str, ha: &H
     }
 }
 
-/// Every Node's `fence`: bounded argv vectors and timeout.
+/// Every Node's `fence`: bounded argv vectors and timeout. With `ha.enabled`, a node without
+/// one is a warning: its loss waits for a person.
 pub(super) fn check_fences(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
+    let enabled = d.cluster.as_ref().is_some_and(|(_, c)| c.ha.enabled);
     for (name, n) in &d.nodes {
-        let Some(f) = &n.fence else { continue };
+        let Some(f) = &n.fence else {
+            if enabled {
+                out.push(loc.warning(
+                    Kind::Node,
+                    name.as_str(),
+                    "spec",
+                    format!(
+                        "ha.enabled, but no fence is declared: if {name} is lost, its domains wait for a person \
+                         (`xenflux failover {name} --confirm-fenced`)"
+                    ),
+                ));
+            }
+            continue;
+        };
         let mut err = |field: String, msg: String| {
             out.push(loc.error(Kind::Node, name.as_str(), &field, msg));
         };
