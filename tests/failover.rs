@@ -474,3 +474,81 @@ fn a_corrupt_fence_record_stops_plan_apply_and_status_naming_the_file() {
     }
     assert_eq!(c.domains_on("dom0"), ["dns", "mail"], "nothing changed");
 }
+
+/// What happens to a node between two looks, and what an operator runs.
+#[derive(Clone, Debug)]
+enum Step {
+    Crash(&'static str),
+    Isolate(&'static str),
+    Heal(&'static str),
+    PowerOn(&'static str),
+    Failover(&'static str),
+    /// `failover --confirm-fenced`, run only when the node really is off (a person who checked).
+    Confirm(&'static str),
+    Apply,
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let node = prop_oneof![Just("dom0"), Just("dom0m")];
+    prop_oneof![
+        node.clone().prop_map(Step::Crash),
+        node.clone().prop_map(Step::Isolate),
+        node.clone().prop_map(Step::Heal),
+        node.clone().prop_map(Step::PowerOn),
+        node.clone().prop_map(Step::Failover),
+        node.prop_map(Step::Confirm),
+        Just(Step::Apply),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: std::env::var("XENFLUX_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(6),
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Node loss at random points, with both nodes fenced by the simulator's power control:
+    /// whatever happens, the simulator's invariants hold for everything xenflux did, and a node
+    /// with a fence record runs nothing and is Primary nowhere.
+    #[test]
+    fn node_loss_at_random_points_keeps_the_invariants(steps in proptest::collection::vec(step(), 1..7)) {
+        let c = Cluster::with(|c| Some(format!("[{}]", c.agent("dom0", "off"))));
+        let nodes = c.state().join("nodes.yaml");
+        let text = std::fs::read_to_string(&nodes).unwrap();
+        let last = text.rfind("memory: 16GiB").unwrap();
+        let with = format!(
+            "{}memory: 16GiB\n  fence: [{}]{}",
+            &text[..last],
+            c.agent("dom0m", "off"),
+            &text[last + "memory: 16GiB".len()..]
+        );
+        std::fs::write(&nodes, with).unwrap();
+        for s in &steps {
+            match s {
+                Step::Crash(n) => { c.ok(&["sim", "crash-node", n]); }
+                Step::Isolate(n) => { c.ok(&["sim", "isolate-node", n]); }
+                Step::Heal(n) => { c.ok(&["sim", "heal", n]); }
+                Step::PowerOn(n) => { c.ok(&["sim", "power", n, "on"]); }
+                Step::Failover(n) => { c.run(&["failover", n, "--yes"]); }
+                Step::Confirm(n) => {
+                    if !c.sim().node(n).unwrap().powered {
+                        c.run(&["failover", n, "--confirm-fenced", "--yes"]);
+                    }
+                }
+                Step::Apply => { c.run(&["apply", "--yes"]); }
+            }
+            c.no_violations();
+            for n in ["dom0", "dom0m"] {
+                if c.record(n).is_some() {
+                    let v = c.sim().node(n).unwrap();
+                    proptest::prop_assert!(v.domains.is_empty(), "{n} is fenced and runs {:?} after {steps:?}", v.domains.keys());
+                    proptest::prop_assert!(
+                        v.drbd.values().all(|r| r.role != xenflux::drivers::drbd::Role::Primary),
+                        "{n} is fenced and Primary after {steps:?}"
+                    );
+                }
+            }
+        }
+    }
+}
