@@ -376,6 +376,12 @@ fn failover_fences_an_isolated_node_whose_return_finds_a_split_brain() {
     assert!(err.contains("dom0 answers"), "{err}");
 
     c.ok(&["sim", "isolate-node", "dom0"]);
+    // Without a terminal to ask on and without --yes: nothing runs, not even the fence.
+    let (code, out, err) = c.run(&["failover", "dom0"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("pass --yes"), "{err}");
+    assert!(c.sim().node("dom0").unwrap().powered, "no fence ran");
+    assert!(c.record("dom0").is_none());
     let (code, out, err) = c.run(&["failover", "dom0", "--yes"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("dom0 is fenced (by fence)"), "{out}");

@@ -394,8 +394,20 @@ fn decide(state_dir: &Path, r: &Request, t: &dyn Transport) -> Result<Decided, F
             "record that a person powered {node} off, then start its domains on their peers"
         ),
     };
-    // What would run: the plan with the node fenced (its peers' DRBD as after its loss).
-    let preview = reconcile::plan_for(&assume_dead(snap, node, By::Operator), false)?;
+    // What would run: the plan of this observation with the node recorded as fenced (it does
+    // not answer already; its peers' DRBD is shown as it is).
+    let mut snap = snap;
+    snap.ha
+        .fenced
+        .entry(node.clone())
+        .or_insert_with(|| FenceRecord {
+            node: node.clone(),
+            fenced_at: crate::clock::now(),
+            by: By::Operator,
+            command: None,
+            how: "about to be fenced".into(),
+        });
+    let preview = reconcile::plan_for(&snap, false)?;
     Ok(Decided::Go {
         existing,
         fence: fence_spec,
