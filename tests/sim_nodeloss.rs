@@ -302,6 +302,39 @@ fn healing_an_isolation_without_a_failover_reconnects_cleanly() {
 }
 
 #[test]
+fn isolating_a_node_of_a_dual_primary_pair_diverges_its_data_and_says_so() {
+    let lab = Lab::new("cluster-state");
+    lab.prepare();
+    lab.volume("ovs");
+    lab.ok("dom0", drbdcmd::primary_force("ovs"));
+    lab.ok("dom0m", drbdcmd::primary("ovs"));
+    assert_eq!(lab.sim.violations(), Vec::<String>::new());
+    // Both Primaries write on while apart: the fault itself breaks the rule, and says so.
+    lab.sim.isolate_node("dom0m");
+    assert!(
+        violated(
+            &lab,
+            "after `sim isolate-node` on dom0m: Primary on both sides of a broken connection: ovs on dom0 and dom0m"
+        ),
+        "{:?}",
+        lab.sim.violations()
+    );
+    // The fence ends it; the fenced node's return finds the data diverged on both sides.
+    lab.sim.power_off("dom0m");
+    assert_eq!(lab.sim.invariants(), Vec::<String>::new());
+    lab.sim.heal_node("dom0m");
+    lab.sim.power_on("dom0m");
+    let v = lab.view("dom0m");
+    assert_eq!(v.drbd["ovs"].role, Role::Secondary);
+    assert_eq!(v.drbd["ovs"].connection, ConnState::StandAlone);
+    assert!(v.drbd["ovs"].split_brain);
+    assert_eq!(
+        lab.view("dom0").drbd["ovs"].connection,
+        ConnState::StandAlone
+    );
+}
+
+#[test]
 fn a_returning_node_crashing_again_mid_resync_stays_inconsistent() {
     let lab = dns_running_on_dom0();
     lab.sim.crash_node("dom0");

@@ -9,6 +9,11 @@
 //! and followed by an invariant check (two Primaries without allow-two-primaries, a domain on two
 //! nodes, ...); destructive attempts (create-md, mkfs or lvremove over data) are recorded too.
 //! The simulator never spawns a process and never touches the host.
+//!
+//! Nodes are lost as real ones are ([`power`]): the management network cut, the plug pulled
+//! (and power control, what a fence agent does), or cut from everyone while running; each
+//! node's power and reachability are part of the state, and a node's return resyncs it or
+//! finds a split brain.
 
 mod drbd;
 mod drbdconf;
@@ -202,9 +207,12 @@ impl SimCluster {
         }
     }
 
-    /// The plug pulled: the node is off (see [`SimCluster::power_off`]).
+    /// The plug pulled: the node is off, as after [`SimCluster::power_off`] (violations it
+    /// causes name `sim crash-node`).
     pub fn crash_node(&self, node: &str) -> bool {
-        self.power_off(node)
+        self.fault(node, "crash-node", |w| {
+            power::power_off(w, node);
+        })
     }
 
     /// Powers a node off, as a fence agent does: its domains, DRBD devices, mounts and o2cb
