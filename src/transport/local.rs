@@ -250,7 +250,10 @@ mod tests {
         let out = run_within(&argv, &[], None, Duration::from_millis(300)).unwrap();
         assert!(out.timed_out);
         assert_eq!(out.status, None, "killed by a signal");
-        assert_eq!(out.stdout, b"started\n", "what it printed so far comes back");
+        assert_eq!(
+            out.stdout, b"started\n",
+            "what it printed so far comes back"
+        );
         assert!(started.elapsed() < Duration::from_secs(20));
         let quick = ["echo", "hi"].map(String::from).to_vec();
         let ok = run_within(&quick, &[], None, Duration::from_secs(30)).unwrap();

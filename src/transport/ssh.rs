@@ -537,7 +537,9 @@ mod tests {
             other => panic!("expected an interrupted batch, got {other}"),
         }
         assert!(err.to_string().contains("no answer within 1 s"), "{err}");
-        let ok = ssh.run_batch("nodea", &[Cmd::new(["echo", "two"])]).unwrap();
+        let ok = ssh
+            .run_batch("nodea", &[Cmd::new(["echo", "two"])])
+            .unwrap();
         assert_eq!(ok[0].stdout, "two\n");
     }
 }
