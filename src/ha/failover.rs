@@ -111,10 +111,7 @@ pub fn may_fence(d: &Desired, o: &Observed, node: &Name) -> Result<(), String> {
             else {
                 continue;
             };
-            if k.peers
-                .iter()
-                .any(|x| x.connection == ConnectionState::Connected)
-            {
+            if crate::plan::connected_to(k, node) {
                 return Err(format!(
                     "DRBD on {p} is still Connected to {node} for {vol}: {node} may be alive behind a broken \
                      management path; nothing was done (if you know it is off: `xenflux failover {node} --confirm-fenced`)"
@@ -166,7 +163,10 @@ pub fn assume_dead(mut s: Snapshot, node: &Name, by: By) -> Snapshot {
                 .get_mut(vol.as_str())
                 .and_then(|r| r.kernel.as_mut())
             {
-                for x in &mut k.peers {
+                let named = |x: &crate::observe::DrbdPeer| {
+                    x.name.as_deref().is_none_or(|n| n == node.as_str())
+                };
+                for x in k.peers.iter_mut().filter(|x| named(x)) {
                     x.connection = ConnectionState::parse("WFConnection");
                     x.replication = ReplState::Off;
                     x.role = Role::parse("Unknown");

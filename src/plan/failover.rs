@@ -72,6 +72,15 @@ pub fn resynced(d: &Desired, o: &Observed, node: &Name) -> bool {
         .all(|(vol, v)| v.nodes.iter().all(|n| view(n, vol) == Some(true)))
 }
 
+/// Whether a resource is still Connected to `node`: its peer of that name (DRBD 9 names
+/// peers), or any peer when none is named (8.4 has one).
+pub fn connected_to(k: &crate::observe::DrbdKernel, node: &Name) -> bool {
+    k.peers.iter().any(|p| {
+        p.connection == ConnectionState::Connected
+            && p.name.as_deref().is_none_or(|n| n == node.as_str())
+    })
+}
+
 /// What is reported about nodes that did not answer or are fenced.
 pub(super) fn nodes(ctx: &mut Ctx) {
     let names: Vec<Name> = ctx.d.nodes.keys().cloned().collect();
@@ -167,11 +176,7 @@ pub(super) fn degraded_volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) -> boo
         }
         if k.role == Role::Primary {
             primary.insert(n.clone());
-        } else if k
-            .peers
-            .iter()
-            .any(|p| p.connection == ConnectionState::Connected)
-        {
+        } else if connected_to(k, &off) {
             problem = Some(format!(
                 "its peer {off} is recorded as fenced, but DRBD on {n} is still Connected to a peer: nothing is \
                  promoted until {n} reports the connection lost (is {off} really off?)"
@@ -195,4 +200,47 @@ pub(super) fn degraded_volume(ctx: &mut Ctx, name: &Name, v: &VolumeSpec) -> boo
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::drbd::ReplState;
+    use crate::observe::{DrbdKernel, DrbdPeer};
+
+    fn peer(name: Option<&str>, connection: &str) -> DrbdPeer {
+        DrbdPeer {
+            name: name.map(String::from),
+            connection: ConnectionState::parse(connection),
+            replication: ReplState::Off,
+            role: Role::parse("Unknown"),
+            disk: DiskState::DUnknown,
+            sync_percent: None,
+        }
+    }
+
+    fn kernel(peers: Vec<DrbdPeer>) -> DrbdKernel {
+        DrbdKernel {
+            minor: Some(1),
+            role: Role::Secondary,
+            disk: DiskState::UpToDate,
+            peers,
+            allow_two_primaries: None,
+        }
+    }
+
+    #[test]
+    fn connected_to_names_the_peer_on_drbd_9_and_any_peer_on_8_4() {
+        let a: Name = "a".parse().unwrap();
+        // 8.4: one unnamed peer.
+        assert!(connected_to(&kernel(vec![peer(None, "Connected")]), &a));
+        assert!(!connected_to(&kernel(vec![peer(None, "WFConnection")]), &a));
+        // DRBD 9: still Connected to c, not to a.
+        let k = kernel(vec![
+            peer(Some("a"), "Connecting"),
+            peer(Some("c"), "Connected"),
+        ]);
+        assert!(!connected_to(&k, &a));
+        assert!(connected_to(&k, &"c".parse().unwrap()));
+    }
 }

@@ -28,7 +28,7 @@ use crate::render::Rendered;
 
 pub use action::{Action, Check};
 pub use blank::blank_reads;
-pub use failover::{may_run_on, next_step, resynced};
+pub use failover::{connected_to, may_run_on, next_step, resynced};
 
 /// Switches that are not part of the desired state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
