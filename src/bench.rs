@@ -109,6 +109,7 @@ pub fn run(
         let snap = Snapshot {
             validated: v,
             observed,
+            ha: Default::default(),
         };
         let plan = timed(&mut steps, &format!("plan ({round})"), || {
             let p = plan_for(&snap, false);

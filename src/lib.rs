@@ -12,6 +12,7 @@ pub mod drivers;
 pub mod exec;
 pub mod fsutil;
 pub mod generate;
+pub mod ha;
 pub mod load;
 pub mod model;
 pub mod observe;

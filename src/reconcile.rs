@@ -24,6 +24,8 @@ use crate::validate::{validate, Validated};
 pub struct Snapshot {
     pub validated: Validated,
     pub observed: Observed,
+    /// What `STATE_DIR/ha/` says about node loss ([`with_ha`]); empty from [`snapshot`].
+    pub ha: crate::ha::Facts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,8 @@ pub enum ReconcileError {
     Invalid(Vec<Diagnostic>),
     #[error(transparent)]
     Plan(#[from] PlanError),
+    #[error(transparent)]
+    Ha(#[from] crate::ha::RecordError),
 }
 
 /// The probe for one node: its files, bonds and devices under this allocation.
@@ -130,20 +134,31 @@ pub fn snapshot(sources: &[Source], t: &dyn Transport) -> Result<Snapshot, Recon
     Ok(Snapshot {
         validated: v,
         observed,
+        ha: crate::ha::Facts::default(),
     })
 }
 
-/// The plan for a snapshot under a policy (prune from the flag or the Cluster document).
+/// The snapshot with the fence records and placements kept in `state_dir` (a corrupt record is
+/// an error: whether a node is off is never guessed).
+pub fn with_ha(mut s: Snapshot, state_dir: &Path) -> Result<Snapshot, ReconcileError> {
+    s.ha = crate::ha::Facts::load(state_dir, &s.validated.desired)?;
+    Ok(s)
+}
+
+/// The plan for a snapshot under a policy (prune from the flag or the Cluster document; fenced
+/// nodes and placements from the snapshot's HA facts).
 pub fn plan_for(s: &Snapshot, prune_flag: bool) -> Result<Plan, ReconcileError> {
-    let policy = Policy {
-        prune: prune_flag || s.validated.desired.cluster.prune,
-    };
-    Ok(plan(
-        &s.validated.desired,
-        &s.validated.allocation,
-        &s.observed,
-        &policy,
-    )?)
+    plan_with(s, &s.ha, prune_flag)
+}
+
+fn plan_with(
+    s: &Snapshot,
+    ha: &crate::ha::Facts,
+    prune_flag: bool,
+) -> Result<Plan, ReconcileError> {
+    let d = &s.validated.desired;
+    let policy: Policy = ha.policy(d, prune_flag || d.cluster.prune);
+    Ok(plan(d, &s.validated.allocation, &s.observed, &policy)?)
 }
 
 /// The desired state's node names, for transports that need to know them up front.
@@ -182,18 +197,22 @@ pub enum ApproveError {
 }
 
 /// Plans against `snap` under the lock and, for a saved plan, proves it is that plan (same
-/// observation, same actions; made with `--prune` only if prune is on now).
+/// observation, same actions; made with `--prune` only if prune is on now). The HA facts are
+/// read again under the lock (whatever the snapshot carries), and the fence record of a node
+/// that is back and resynced is cleared first ([`crate::ha::settle`]).
 pub fn approve<'a>(
     lock: &'a Lock,
     snap: &'a Snapshot,
     prune: bool,
     intent: Intent,
 ) -> Result<Approved<'a>, ApproveError> {
-    let now = plan_for(snap, prune)?;
+    let ha = crate::ha::settle(lock.state_dir(), &snap.validated.desired, &snap.observed)
+        .map_err(ReconcileError::from)?;
+    let now = plan_with(snap, &ha, prune)?;
     if let Intent::Saved { path, plan: saved } = intent {
         let with_prune = match prune {
             true => None,
-            false => Some(plan_for(snap, true)?),
+            false => Some(plan_with(snap, &ha, true)?),
         };
         crate::plan::saved::prove(path, saved, &now, with_prune.as_ref())?;
     }
@@ -322,10 +341,12 @@ pub fn apply(approved: Approved, ctx: &ApplyCtx, progress: &mut dyn FnMut(Event)
     };
     let _ = std::fs::remove_file(&marker);
     tracing::debug!("observing the cluster after applying");
-    let after = snapshot(ctx.sources, ctx.transport).and_then(|snapshot| {
-        let plan = plan_for(&snapshot, false)?;
-        Ok(After { snapshot, plan })
-    });
+    let after = snapshot(ctx.sources, ctx.transport)
+        .and_then(|s| with_ha(s, state_dir))
+        .and_then(|snapshot| {
+            let plan = plan_for(&snapshot, false)?;
+            Ok(After { snapshot, plan })
+        });
     let decision = decide(&run, &after, &v.desired);
     Applied {
         plan,

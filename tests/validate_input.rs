@@ -7,6 +7,7 @@ mod edits;
 
 use edits::{changed, errors, example, ok, with_file};
 use xenflux::diag::Diagnostic;
+use xenflux::load::Source;
 
 /// The one error whose message contains `needle`; also checks file, line and field.
 fn the<'a>(
@@ -614,18 +615,125 @@ fn the_shell_script_ends_ssh_options_before_the_destination() {
 }
 
 #[test]
-fn fence_is_refused_until_failover_exists() {
-    let errs = errors(&changed(
-        "nodes.yaml",
-        "metaVolume: meta\n  memory: 16GiB\n---",
-        "metaVolume: meta\n  memory: 16GiB\n  fence: [ipmitool, -H, dom0-ipmi, chassis, power, off]\n---",
+fn fence_is_an_argv_list_or_a_mapping_and_ha_has_defaults() {
+    let with = |fence: &str| {
+        changed(
+            "nodes.yaml",
+            "metaVolume: meta\n  memory: 16GiB\n---",
+            &format!("metaVolume: meta\n  memory: 16GiB\n  fence: {fence}\n---"),
+        )
+    };
+    ok(&with("[ipmitool, -H, dom0-ipmi, chassis, power, off]"));
+    ok(&with(
+        "{command: [/usr/bin/ipmitool, chassis, power, off], status: [fence-status, dom0], timeout: 1s}",
     ));
+    let v = ok(&changed(
+        "cluster.yaml",
+        "mode: enforce",
+        "mode: enforce\n  ha: {enabled: true, deadAfter: 1h, failback: auto}",
+    ));
+    let warned: Vec<String> = v.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("Node/dom0m") && w.contains("ha.enabled, but no fence is declared")),
+        "{warned:#?}"
+    );
+}
+
+#[test]
+fn fence_and_ha_errors_name_file_line_and_field() {
+    let fence = |fence: &str| {
+        changed(
+            "nodes.yaml",
+            "metaVolume: meta\n  memory: 16GiB\n---",
+            &format!("metaVolume: meta\n  memory: 16GiB\n  fence: {fence}\n---"),
+        )
+    };
+    let cases: Vec<(Vec<Source>, &str, &str, usize, &str)> = vec![
+        (
+            fence("[]"),
+            "must be 1 to 64 words",
+            "nodes.yaml",
+            12,
+            "spec.fence.command",
+        ),
+        (
+            fence("[bin/ipmitool, off]"),
+            "must be an absolute path or a plain program name",
+            "nodes.yaml",
+            12,
+            "spec.fence.command[0]",
+        ),
+        (
+            fence("[-oProxyCommand=x]"),
+            "must be an absolute path or a plain program name",
+            "nodes.yaml",
+            12,
+            "spec.fence.command[0]",
+        ),
+        (
+            fence("{command: [ipmitool], timeout: 11m}"),
+            "must be 1s to 10m",
+            "nodes.yaml",
+            12,
+            "spec.fence.timeout",
+        ),
+        (
+            fence("{command: [ipmitool], status: [\"\"]}"),
+            "must be an absolute path or a plain program name",
+            "nodes.yaml",
+            12,
+            "spec.fence.status[0]",
+        ),
+        (
+            fence("{command: [ipmitool], statuss: [x]}"),
+            "unknown field `statuss`",
+            "nodes.yaml",
+            12,
+            "spec.fence.statuss",
+        ),
+        (
+            fence(&format!("[ipmitool, {}]", "x".repeat(1025))),
+            "at most 1024 bytes",
+            "nodes.yaml",
+            12,
+            "spec.fence.command[1]",
+        ),
+        (
+            changed(
+                "cluster.yaml",
+                "mode: enforce",
+                "mode: enforce\n  ha: {enabled: true, deadAfter: 2s}",
+            ),
+            "must be 5s to 1h",
+            "cluster.yaml",
+            18,
+            "spec.ha.deadAfter",
+        ),
+        (
+            changed(
+                "cluster.yaml",
+                "mode: enforce",
+                "mode: enforce\n  ha: {failback: sometimes}",
+            ),
+            "unknown variant `sometimes`",
+            "cluster.yaml",
+            18,
+            "spec.ha.failback",
+        ),
+    ];
+    for (src, needle, file, line, field) in &cases {
+        let errs = errors(src);
+        the(&errs, needle, file, *line, field);
+    }
+    let many = fence(&format!("[{}]", vec!["x"; 65].join(", ")));
     the(
-        &errs,
-        "fence is not supported yet: xenflux does not fail over; remove it",
+        &errors(&many),
+        "must be 1 to 64 words",
         "nodes.yaml",
         12,
-        "spec.fence",
+        "spec.fence.command",
     );
 }
 

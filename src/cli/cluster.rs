@@ -120,7 +120,7 @@ impl On<'_> {
     }
 }
 
-fn print_invalid(e: ReconcileError) -> Result<ExitCode> {
+pub(super) fn print_invalid(e: ReconcileError) -> Result<ExitCode> {
     match e {
         ReconcileError::Invalid(diags) => {
             for d in &diags {
@@ -144,7 +144,7 @@ fn target_snapshot(
 }
 
 /// Validates `sources`, opens the target and observes it.
-fn snapshot_of(
+pub(super) fn snapshot_of(
     sources: &[crate::load::Source],
     on: &On,
 ) -> Result<Result<(TargetHandle, Snapshot), ExitCode>> {
@@ -153,7 +153,7 @@ fn snapshot_of(
         Err(diags) => return Ok(Err(print_invalid(ReconcileError::Invalid(diags))?)),
     };
     let handle = on.open(&first.desired)?;
-    match snapshot(sources, handle.transport()) {
+    match snapshot(sources, handle.transport()).and_then(|s| reconcile::with_ha(s, on.state_dir)) {
         Ok(s) => {
             for w in &s.validated.warnings {
                 eprintln!("{w}");
@@ -230,6 +230,8 @@ pub fn cmd_apply(
         ..approved.plan().clone()
     };
     if plan.is_empty() {
+        // The simulator moves on while it is observed (a resync progresses): kept.
+        handle.finish()?;
         print!("{}", crate::report::text(plan, d));
         return Ok(blocked_code(plan));
     }
@@ -259,7 +261,7 @@ fn confirm(plan: &Plan, d: &crate::model::Desired) -> Result<bool> {
 
 /// What an apply did: what ran, what failed, what was skipped because of it, what was rolled
 /// back.
-fn print_applied(a: &Applied) {
+pub(super) fn print_applied(a: &Applied) {
     println!("Applied {} action(s).", a.ran.len());
     for r in &a.rolled_back {
         let kept = r
@@ -316,7 +318,7 @@ fn apply_code(a: &Applied) -> ExitCode {
     blocked_code(&a.plan)
 }
 
-fn print_progress(e: Event) {
+pub(super) fn print_progress(e: Event) {
     match e {
         Event::Stage {
             index,
@@ -378,7 +380,7 @@ pub fn cmd_status(
         target: Some(on.name(d)),
         ..plan_for(&snap, false)?
     };
-    let status = crate::report::Status::new(d, &snap.observed, &plan);
+    let status = crate::report::Status::with_ha(d, &snap.observed, &plan, &snap.ha);
     match format {
         super::Format::Text => print!("{}", status.text()),
         super::Format::Json => println!("{}", serde_json::to_string_pretty(&status)?),

@@ -9,6 +9,7 @@
 //! chain never repeats a cause; `anyhow` context adds the outer layers.
 
 mod cluster;
+mod failover;
 mod lab;
 mod serve;
 mod simexec;
@@ -76,7 +77,28 @@ pub enum Command {
         /// Allow destructive actions (removing what the state no longer has).
         #[arg(long)]
         prune: bool,
+        /// What if NODE died now: the fence that would run and the failover plan (N+1, with
+        /// capacity). Runs no fence and changes nothing.
+        #[arg(long, value_name = "NODE")]
+        assume_dead: Option<String>,
     },
+    /// Fail over a lost node: check that it is lost (it does not answer, its peers do and their
+    /// DRBD lost it), run its fence, record it, and start its domains on their peers. With
+    /// --confirm-fenced, a person has powered it off: no fence runs.
+    Failover {
+        node: String,
+        /// NODE is powered off (a person checked): record that and fail over.
+        #[arg(long)]
+        confirm_fenced: bool,
+        #[arg(long, value_enum, default_value_t = Target::Sim)]
+        target: Target,
+        /// Do not ask for confirmation (required without a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Let a failed-over domain return to its preferred node (with `failback: manual`): its
+    /// failover placement is forgotten; the next apply moves it by live migration.
+    Failback { domain: String },
     /// Run the plan: stages in order, in parallel across nodes, verified after each stage.
     Apply {
         /// A plan saved with `plan -o FILE`: run exactly it (refused if the cluster changed).
@@ -271,8 +293,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan {
             target,
             format,
+            assume_dead: Some(node),
+            ..
+        } => failover::cmd_plan_assume_dead(
+            &cli.state,
+            cli.rev.as_deref(),
+            &cluster_target(target, &cli.state_dir, cli.ssh_config.as_deref())?,
+            &node,
+            format,
+        ),
+        Command::Plan {
+            target,
+            format,
             output,
             prune,
+            assume_dead: None,
         } => cluster::cmd_plan(
             &cli.state,
             cli.rev.as_deref(),
@@ -294,6 +329,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             yes,
             prune,
         ),
+        Command::Failover {
+            node,
+            confirm_fenced,
+            target,
+            yes,
+        } => failover::cmd_failover(
+            &cli.state,
+            cli.rev.as_deref(),
+            &cluster_target(target, &cli.state_dir, cli.ssh_config.as_deref())?,
+            &node,
+            confirm_fenced,
+            yes,
+        ),
+        Command::Failback { domain } => failover::cmd_failback(&cli.state_dir, &domain),
         Command::Status { target, format } => cluster::cmd_status(
             &cli.state,
             cli.rev.as_deref(),

@@ -159,7 +159,9 @@ impl Pass<'_> {
                     .collect::<Vec<_>>()
                     .join("\n"),
             ),
-            ReconcileError::Plan(e) => (one("Cluster".to_string()), e.to_string()),
+            e @ (ReconcileError::Plan(_) | ReconcileError::Ha(_)) => {
+                (one("Cluster".to_string()), e.to_string())
+            }
         };
         let cluster_object = || one(format!("Cluster/{}", sources_cluster(out)));
         let lock = Lock::acquire(self.state_dir).map_err(|e| (cluster_object(), e.to_string()))?;

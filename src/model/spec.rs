@@ -24,6 +24,143 @@ pub struct ClusterSpec {
     pub prune: bool,
     #[serde(default)]
     pub reconcile: ReconcileSettings,
+    /// Node loss: whether xenflux fails over, when a node counts as dead, and failback.
+    #[serde(default, skip_serializing_if = "HaSettings::is_default")]
+    pub ha: HaSettings,
+}
+
+/// Node loss (DESIGN.md §8): a dead node is fenced (its `fence` command powers it off) before
+/// its domains are started on their peers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HaSettings {
+    /// Fail over automatically (the controller fences a dead node and starts its domains on
+    /// the peers). Off by default: `xenflux failover NODE` by hand works either way.
+    #[serde(default)]
+    pub enabled: bool,
+    /// How long a node must be unresponsive (its peer answering, its peer's DRBD disconnected
+    /// from it) before it counts as dead: 5s to 1h, default 30s.
+    #[serde(default = "default_dead_after")]
+    pub dead_after: Duration,
+    /// When a failed node is back and resynced: `auto` moves its domains back by live
+    /// migration; `manual` (default) keeps them where they were failed over to until
+    /// `xenflux failback DOMAIN`.
+    #[serde(default)]
+    pub failback: Failback,
+}
+
+impl Default for HaSettings {
+    fn default() -> Self {
+        HaSettings {
+            enabled: false,
+            dead_after: default_dead_after(),
+            failback: Failback::default(),
+        }
+    }
+}
+
+impl HaSettings {
+    fn is_default(&self) -> bool {
+        self == &HaSettings::default()
+    }
+}
+
+fn default_dead_after() -> Duration {
+    Duration { seconds: 30 }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Failback {
+    /// Domains go back to their preferred node once it is back and resynced.
+    Auto,
+    /// Domains stay where they were failed over to until `xenflux failback DOMAIN`.
+    #[default]
+    Manual,
+}
+
+/// How to power a node off from the controller's machine (IPMI, a PDU, a hypervisor API):
+/// argv vectors, never run through a shell. Written as a mapping, or as a plain argv list
+/// (the `command` alone).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FenceSpec {
+    /// Powers the node off; exit status 0 means "it is off".
+    pub command: Vec<String>,
+    /// Asks whether the node is off: exit status 0 means off, anything else on or unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Vec<String>>,
+    /// How long each of the two may run before it is killed.
+    pub timeout: Duration,
+}
+
+fn default_fence_timeout() -> Duration {
+    Duration { seconds: 60 }
+}
+
+/// The mapping form of [`FenceSpec`], for decoding and the schema.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "FenceCommands")]
+struct FenceMap {
+    /// Powers the node off (argv, run on the controller's machine); exit status 0 means "it
+    /// is off".
+    command: Vec<String>,
+    /// Asks whether the node is off (argv): exit status 0 means off, anything else on or
+    /// unknown. Run when `command` fails or times out (a chassis already off may refuse
+    /// "power off").
+    #[serde(default)]
+    status: Option<Vec<String>>,
+    /// How long each of the two may run before it is killed: 1s to 10m, default 60s.
+    #[serde(default = "default_fence_timeout")]
+    timeout: Duration,
+}
+
+impl JsonSchema for FenceSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FenceSpec".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let map = g.subschema_for::<FenceMap>();
+        schemars::json_schema!({
+            "description": "How to power the node off: an argv list (the command alone), or a mapping with command, status and timeout.",
+            "anyOf": [
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                map
+            ]
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for FenceSpec {
+    /// A mapping (`{command, status, timeout}`) or a plain argv list (the command alone).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FenceSpec, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = FenceSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a fence argv list, or a mapping with command, status and timeout")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<FenceSpec, A::Error> {
+                let command =
+                    Vec::<String>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(FenceSpec {
+                    command,
+                    status: None,
+                    timeout: default_fence_timeout(),
+                })
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<FenceSpec, A::Error> {
+                let m = FenceMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(FenceSpec {
+                    command: m.command,
+                    status: m.status,
+                    timeout: m.timeout,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -174,10 +311,9 @@ pub struct NodeSpec {
     /// false drains the node: its domains move to their peer.
     #[serde(default = "yes")]
     pub schedulable: bool,
-    /// Fence command (argv) that powers the node off. Not supported yet (xenflux does not fail
-    /// over): validation refuses it.
+    /// How to power the node off when it is lost, so its domains can start on their peers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fence: Option<Vec<String>>,
+    pub fence: Option<FenceSpec>,
     /// Let xenflux enslave the interface that carries its own SSH connection to this node (into
     /// a bond or bridge). Off by default: doing so cuts the connection mid-change.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

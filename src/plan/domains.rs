@@ -17,13 +17,25 @@ use super::{Ctx, Phase};
 /// Where a domain should run: its preferred node while schedulable, else the first schedulable
 /// node that holds all its disks. None when there is no such node.
 pub(super) fn target(ctx: &Ctx, dom: &DomainSpec) -> Option<Name> {
-    let schedulable = |n: &Name| ctx.d.nodes.get(n).is_some_and(|s| s.schedulable);
+    let schedulable =
+        |n: &Name| ctx.d.nodes.get(n).is_some_and(|s| s.schedulable) && !ctx.held_out(n);
     if schedulable(&dom.node) {
         return Some(dom.node.clone());
     }
     crate::render::xl::domain_nodes(ctx.d, dom)
         .into_iter()
         .find(|n| n != &dom.node && schedulable(n))
+}
+
+/// [`target`], except that a failed-over domain stays where it was started while failback is
+/// manual (and that node can take it).
+fn target_of(ctx: &Ctx, name: &Name, dom: &DomainSpec) -> Option<Name> {
+    let placed = ctx.policy.placed.get(name).filter(|n| {
+        ctx.d.nodes.get(*n).is_some_and(|s| s.schedulable)
+            && !ctx.held_out(n)
+            && crate::render::xl::domain_nodes(ctx.d, dom).contains(n)
+    });
+    placed.cloned().or_else(|| target(ctx, dom))
 }
 
 pub(super) fn domains(ctx: &mut Ctx) {
@@ -177,6 +189,13 @@ impl Pass {
             .and_then(|n| self.open_by.get(&(name.to_string(), n.clone())))
             .cloned()
             .unwrap_or_default();
+        let possible = crate::render::xl::domain_nodes(ctx.d, dom);
+        if now.is_empty() && dom.state == DomainState::Running {
+            if let Some(reason) = super::failover::blind(ctx, &possible) {
+                ctx.block(object, reason, Vec::new());
+                return;
+            }
+        }
         if let Some(v) = vols
             .iter()
             .chain(running_vols.iter())
@@ -202,7 +221,7 @@ impl Pass {
             object,
             name,
             dom,
-            possible: crate::render::xl::domain_nodes(ctx.d, dom),
+            possible,
             vols,
             running_vols,
             current: now.first().cloned(),
@@ -251,9 +270,9 @@ impl Pass {
         let blind: Vec<&Name> = d
             .possible
             .iter()
-            .filter(|n| ctx.unknown.contains_key(*n))
+            .filter(|n| ctx.unknown.contains_key(*n) && !ctx.off(n))
             .collect();
-        let Some(t) = target(ctx, d.dom) else {
+        let Some(t) = target_of(ctx, name, d.dom) else {
             ctx.block(
                 object.clone(),
                 "no schedulable node holds all its disks".into(),
@@ -265,7 +284,10 @@ impl Pass {
             if let Some(n) = blind.first() {
                 ctx.block(
                     object.clone(),
-                    format!("it may be running on {n}, which could not be observed; it is not started or moved"),
+                    format!(
+                        "it may be running on {n}, which could not be observed; it is not started or moved ({})",
+                        super::failover::next_step(ctx.d, n)
+                    ),
                     vec![format!("start domain {name} on {t}")],
                 );
                 return None;
@@ -440,6 +462,8 @@ impl Pass {
                     continue;
                 }
                 match (want.contains(n), have.contains(n)) {
+                    // A fenced node back before it resynced: never promoted.
+                    (true, false) if ctx.held_out(n) => {}
                     (true, false) => ctx.add(
                         Phase::Promote,
                         Action::Primary {

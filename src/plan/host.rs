@@ -231,6 +231,7 @@ pub(super) fn ocfs2(ctx: &mut Ctx) {
                     continue;
                 };
                 if !v.nodes.contains(node)
+                    || ctx.held_out(node)
                     || ctx.frozen.contains(&f.volume)
                     || v.filesystem != Filesystem::Ocfs2
                 {

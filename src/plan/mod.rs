@@ -10,6 +10,7 @@ pub mod action;
 mod blank;
 mod capacity;
 mod domains;
+mod failover;
 mod host;
 pub mod rollback;
 mod running;
@@ -27,12 +28,19 @@ use crate::render::Rendered;
 
 pub use action::{Action, Check};
 pub use blank::blank_reads;
+pub use failover::{connected_to, may_run_on, next_step, resynced};
 
 /// Switches that are not part of the desired state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Policy {
     /// Destructive actions allowed (`--prune`, or the Cluster's `prune: true`).
     pub prune: bool,
+    /// Nodes confirmed off by a fence or a person (a record in `STATE_DIR/ha/`). One that does
+    /// not answer runs nothing: its domains start on their peers. One that answers again is
+    /// returning: out of scheduling, never promoted, until its record is cleared.
+    pub fenced: BTreeSet<Name>,
+    /// Failed-over domains kept where they were started (failback manual): domain → node.
+    pub placed: BTreeMap<Name, Name>,
 }
 
 /// The phases of a plan, in execution order. Actions of one phase on different nodes run in
@@ -203,6 +211,14 @@ impl<'a> Ctx<'a> {
             would,
         });
     }
+    /// Fenced and not answering: off, running nothing.
+    pub fn off(&self, node: &Name) -> bool {
+        self.policy.fenced.contains(node) && self.unknown.contains_key(node)
+    }
+    /// Fenced (off, or back but not yet resynced): nothing is scheduled or promoted there.
+    pub fn held_out(&self, node: &Name) -> bool {
+        self.policy.fenced.contains(node)
+    }
     /// The node's state when every part of it was observed.
     pub fn known(&self, node: &Name) -> Option<&'a NodeState> {
         if self.unknown.contains_key(node) {
@@ -237,14 +253,10 @@ pub fn plan(d: &Desired, a: &Allocation, o: &Observed, policy: &Policy) -> Resul
     };
     for (name, state) in &o.nodes {
         if let Some(reason) = unknown_reason(state) {
-            ctx.block(
-                format!("node/{name}"),
-                format!("could not be observed ({reason}): nothing is created or deleted there"),
-                Vec::new(),
-            );
             ctx.unknown.insert(name.clone(), reason);
         }
     }
+    failover::nodes(&mut ctx);
     host::network(&mut ctx);
     storage::volumes(&mut ctx);
     let files = host::files(&mut ctx);

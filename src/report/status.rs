@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::ha::{Facts, Health};
 use crate::model::{Desired, DomainState, Name};
 use crate::observe::{NodeState, Observed, Unknown};
 use crate::plan::{Blocked, Plan};
@@ -40,8 +41,29 @@ pub struct Status {
 pub struct NodeStatus {
     pub name: String,
     pub schedulable: bool,
+    /// Node loss: healthy, unreachable, fenced or returning (DESIGN.md §8).
+    pub ha: NodeHa,
     /// `lvm`, `drbd`, `xen`, `net`, `ocfs2`, `listening`, `files`.
     pub parts: BTreeMap<&'static str, PartStatus>,
+}
+
+/// A node's HA state.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeHa {
+    /// `healthy`, `unreachable` (not observed, not fenced), `fenced` (off, recorded) or
+    /// `returning` (fenced and answering again: out of scheduling until resynced).
+    pub state: &'static str,
+    /// Who confirmed it off (`fence` or `operator`), for fenced and returning nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fenced_at: Option<String>,
+    /// Unreachable: the domains that may still run there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub may_run: Vec<String>,
+    /// Unreachable: what a person does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
 }
 
 /// A part of a node's observation.
@@ -95,6 +117,9 @@ pub struct DomainStatus {
     pub running_on: Vec<String>,
     /// Nodes whose Xen could not be read: it may run there.
     pub unknown_on: Vec<String>,
+    /// Where it was failed over to and is kept while failback is manual.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_over_to: Option<String>,
 }
 
 /// The parts status reports, with their JSON names.
@@ -119,15 +144,53 @@ fn parts(st: &NodeState) -> BTreeMap<&'static str, PartStatus> {
     .collect()
 }
 
+/// The HA state of a node from its observation and the fence records.
+fn node_ha(d: &Desired, observed: &Observed, ha: &Facts, name: &Name) -> NodeHa {
+    let mut out = NodeHa {
+        state: "healthy",
+        by: None,
+        fenced_at: None,
+        may_run: Vec::new(),
+        next_step: None,
+    };
+    let mut recorded = |state, r: &crate::ha::FenceRecord| {
+        out.state = state;
+        out.by = Some(r.by.to_string());
+        out.fenced_at = Some(r.fenced_at.clone());
+    };
+    match crate::ha::health(ha, observed, name) {
+        Health::Fenced(r) => recorded("fenced", r),
+        Health::Returning(r) => recorded("returning", r),
+        Health::Unreachable => {
+            out.state = "unreachable";
+            out.may_run = crate::plan::may_run_on(d, observed, name)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            out.next_step = Some(crate::plan::next_step(d, name));
+        }
+        Health::Healthy => {}
+    }
+    out
+}
+
 impl Status {
     /// The status of `observed` against `d`, with the drift the plan would correct.
     pub fn new(d: &Desired, observed: &Observed, plan: &Plan) -> Status {
+        Status::with_ha(d, observed, plan, &Facts::default())
+    }
+
+    /// [`Status::new`] with what `STATE_DIR/ha/` records: fenced nodes (off: nothing runs
+    /// there) and failed-over domains.
+    pub fn with_ha(d: &Desired, observed: &Observed, plan: &Plan, ha: &Facts) -> Status {
+        let manual = d.cluster.ha.failback == crate::model::Failback::Manual;
         let nodes: Vec<NodeStatus> = observed
             .nodes
             .iter()
             .map(|(name, st)| NodeStatus {
                 name: name.to_string(),
                 schedulable: d.nodes.get(name).is_none_or(|n| n.schedulable),
+                ha: node_ha(d, observed, ha, name),
                 parts: parts(st),
             })
             .collect();
@@ -155,9 +218,17 @@ impl Status {
                             running_on.push(n.to_string())
                         }
                         Some(_) => {}
+                        // A fenced node that does not answer is off: it runs nothing.
+                        None if ha.fenced.contains_key(n) => {}
                         None => unknown_on.push(n.to_string()),
                     }
                 }
+                let failed_over_to = ha
+                    .placements
+                    .domains
+                    .get(dom)
+                    .filter(|_| manual)
+                    .map(|p| p.node.to_string());
                 DomainStatus {
                     name: dom.to_string(),
                     desired: match spec.state {
@@ -167,6 +238,7 @@ impl Status {
                     node: spec.node.to_string(),
                     running_on,
                     unknown_on,
+                    failed_over_to,
                 }
             })
             .collect::<Vec<_>>();
@@ -203,9 +275,40 @@ impl Status {
         let _ = writeln!(s, "Nodes:");
         for n in &self.nodes {
             let sched = if n.schedulable {
-                ""
+                String::new()
             } else {
-                ", unschedulable (draining)"
+                ", unschedulable (draining)".to_string()
+            };
+            let at = format!(
+                "by {} at {}",
+                n.ha.by.as_deref().unwrap_or("?"),
+                n.ha.fenced_at.as_deref().unwrap_or("?")
+            );
+            match n.ha.state {
+                "fenced" => {
+                    let _ = writeln!(s, "  {}: fenced {at} (powered off){sched}", n.name);
+                    continue;
+                }
+                "returning" => {
+                    let _ = writeln!(
+                        s,
+                        "  {}: returning (fenced {at}; out of scheduling until its DRBD resources are Connected and \
+                         UpToDate on both sides){sched}",
+                        n.name
+                    );
+                    continue;
+                }
+                _ => {}
+            }
+            let sched = match (n.ha.state, &n.ha.next_step) {
+                ("unreachable", Some(next)) => {
+                    let doms = match n.ha.may_run.as_slice() {
+                        [] => String::new(),
+                        list => format!("; may still run: {}", list.join(", ")),
+                    };
+                    format!("{sched}\n    unreachable, not fenced{doms}\n    next step: {next}")
+                }
+                _ => sched,
             };
             // Parts that failed for the same reason are named together.
             let mut why: Vec<(String, Vec<&str>)> = Vec::new();
@@ -259,8 +362,9 @@ impl Status {
         }
         let _ = writeln!(s, "\nDomains:");
         for dom in &self.domains {
-            let want = match dom.desired {
-                "running" => format!("should run on {}", dom.node),
+            let want = match (dom.desired, &dom.failed_over_to) {
+                ("running", Some(to)) => format!("failed over to {to}; failback manual"),
+                ("running", None) => format!("should run on {}", dom.node),
                 _ => "should be stopped".to_string(),
             };
             let unknown = dom.unknown_on.join(" and ");
@@ -386,6 +490,11 @@ fn drift_lines(
                     spec.node
                 ));
             }
+            DomainState::Running
+                if dom
+                    .failed_over_to
+                    .as_ref()
+                    .is_some_and(|to| on.contains(to)) => {}
             DomainState::Running if !on.is_empty() && !on.contains(&dom.node) => {
                 out.push(format!(
                     "domain {name} runs on {} but should run on {}",

@@ -66,7 +66,7 @@ pub(crate) fn run_captured(
     env: &[(String, String)],
     stdin: Option<&[u8]>,
 ) -> std::io::Result<Captured> {
-    run_bounded(argv, env, stdin, MAX_OUTPUT, None)
+    run_bounded(argv, env, stdin, MAX_OUTPUT, None, false)
 }
 
 /// [`run_captured`] for a process that must have finished within `within`: one still running
@@ -77,7 +77,14 @@ pub(crate) fn run_within(
     stdin: Option<&[u8]>,
     within: Duration,
 ) -> std::io::Result<Captured> {
-    run_bounded(argv, env, stdin, MAX_OUTPUT, Some(within))
+    run_bounded(argv, env, stdin, MAX_OUTPUT, Some(within), false)
+}
+
+/// [`run_within`] for a command that may start children of its own (a fence agent that is a
+/// script): it runs in a process group of its own, and at the deadline the whole group is
+/// killed, so no grandchild holding its output open can outlive the time limit.
+pub(crate) fn run_within_group(argv: &[String], within: Duration) -> std::io::Result<Captured> {
+    run_bounded(argv, &[], None, MAX_OUTPUT, Some(within), true)
 }
 
 /// [`run_captured`] with `max` bytes allowed on each of stdout and stderr, and optionally a
@@ -88,6 +95,7 @@ fn run_bounded(
     stdin: Option<&[u8]>,
     max: u64,
     within: Option<Duration>,
+    own_group: bool,
 ) -> std::io::Result<Captured> {
     let Some((program, args)) = argv.split_first() else {
         return Err(std::io::Error::new(
@@ -107,7 +115,11 @@ fn run_bounded(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if own_group {
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    }
     let mut child = command.spawn()?;
+    let group = own_group.then(|| child.id());
     let pipe = child.stdin.take();
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(std::io::Error::other(
@@ -129,6 +141,11 @@ fn run_bounded(
             scope.spawn(move || {
                 if let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(within) {
                     timed_out.store(true, Ordering::SeqCst);
+                    if let Some(pgid) = group.and_then(|g| libc::pid_t::try_from(g).ok()) {
+                        // SAFETY: kill(2) with a negative pid signals that process group, which
+                        // this child leads; it touches no memory.
+                        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                    }
                     if let Ok(mut c) = child.lock() {
                         let _ = c.kill();
                     }
@@ -214,13 +231,13 @@ mod tests {
     #[test]
     fn a_command_that_prints_without_end_is_stopped() {
         let argv: Vec<String> = ["sh", "-c", "yes; echo never"].map(String::from).to_vec();
-        let err = run_bounded(&argv, &[], None, 1 << 16, None).unwrap_err();
+        let err = run_bounded(&argv, &[], None, 1 << 16, None, false).unwrap_err();
         assert!(
             err.to_string().contains("printed more than 65536 bytes"),
             "{err}"
         );
         let echo = ["echo", "hi"].map(String::from).to_vec();
-        let ok = run_bounded(&echo, &[], None, 1 << 16, None).unwrap();
+        let ok = run_bounded(&echo, &[], None, 1 << 16, None, false).unwrap();
         assert_eq!(ok.stdout, b"hi\n");
     }
 

@@ -3,7 +3,7 @@
 //! simulator and SSH implement the same trait. A transport knows nothing about DRBD or LVM.
 
 mod frames;
-mod local;
+pub(crate) mod local;
 mod ssh;
 
 use serde::{Deserialize, Serialize};

@@ -90,7 +90,8 @@ fn volume(ctx: &mut Ctx, targets: &BTreeMap<Name, Name>, name: &Name, v: &Volume
         return;
     };
     let object = format!("Volume/{name}");
-    if observed_everywhere(ctx, &object, name, v).is_err()
+    if super::failover::degraded_volume(ctx, name, v)
+        || observed_everywhere(ctx, &object, name, v).is_err()
         || not_elsewhere(ctx, &object, name, v).is_err()
     {
         return;

@@ -1,7 +1,7 @@
 //! Semantic checks over the decoded documents: references resolve, and the DRBD, LVM, Xen,
-//! network and OCFS2 rules of DESIGN.md §4 hold. Allocation-related rules (minor, port and slot
+//! network and OCFS2 rules of DESIGN.md §4 hold, and the HA settings of §8. Allocation-related rules (minor, port and slot
 //! exhaustion, pin conflicts) live in `alloc`. Every check reports; none stops the others. One
-//! module per family of rules: `nodes` (and the Cluster), `volumes`, `domains`, `network`,
+//! module per family of rules: `nodes` (and the Cluster), `ha` (node loss and fencing), `volumes`, `domains`, `network`,
 //! `ocfs2`.
 
 use crate::diag::Diagnostics;
@@ -11,6 +11,7 @@ use crate::model::{Kind, Size};
 use super::decode::{Decoded, Locator};
 
 mod domains;
+mod ha;
 mod network;
 mod nodes;
 mod ocfs2;
@@ -103,6 +104,8 @@ pub fn check(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
     let known = |kind: Kind, name: &str| known(d, kind, name);
     nodes::check_cluster(loc, out, &cname, &cluster.drbd);
     nodes::check_nodes(d, loc, out);
+    ha::check_ha(loc, out, &cname, &cluster.ha);
+    ha::check_fences(d, loc, out);
     volumes::check_volumes(d, loc, out, &cluster.drbd, &known);
     domains::check_domains(d, loc, out, &known);
     domains::check_capacity(d, loc, out);

@@ -70,15 +70,6 @@ pub(super) fn check_nodes(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
                 ),
             );
         }
-        if n.fence.is_some() {
-            err(
-                out,
-                Kind::Node,
-                name.as_str(),
-                "spec.fence",
-                "fence is not supported yet: xenflux does not fail over; remove it".into(),
-            );
-        }
         if let Some(ssh) = &n.ssh {
             if let Some(p) = ssh_host_problem(&ssh.host) {
                 err(
