@@ -16,7 +16,7 @@ use crate::controller::pass::{Connection, Connector};
 use crate::controller::status::{self, PassRecord, Result as PassResult, Suspension};
 use crate::controller::{client, source::Repo, Options, Secret};
 use crate::model::{Desired, SshTarget};
-use crate::target::{open_target, ssh_targets, Target, TargetHandle};
+use crate::target::{open_target, ssh_targets, Target, TargetError, TargetHandle};
 use crate::transport::{control_dir, Ssh, SshOptions, Transport};
 
 /// Where a running controller listens, for the commands that talk to it.
@@ -116,6 +116,7 @@ fn serve_connector(
             state_dir: state_dir.to_path_buf(),
         }),
         Target::Ssh => Arc::new(SshConnector {
+            state_dir: state_dir.to_path_buf(),
             control_dir: state_dir.join("controller").join("ssh"),
             config: ssh_config.map(Path::to_path_buf),
             open: Mutex::new(None),
@@ -322,6 +323,12 @@ impl Connector for SimConnector {
             .map(|h| Box::new(SimConnection(h)) as Box<dyn Connection>)
             .map_err(|e| e.to_string())
     }
+    fn open_target(&self, desired: &Desired) -> Result<TargetHandle, TargetError> {
+        open_target(Target::Sim, desired, &self.state_dir, None)
+    }
+    fn settle(&self) -> Option<crate::exec::Settle> {
+        None
+    }
 }
 
 impl Connection for SimConnection {
@@ -337,6 +344,7 @@ impl Connection for SimConnection {
 /// pass to pass while the nodes' SSH targets stay the same; its control sockets live apart from
 /// the CLI's, so a `plan` run beside the controller does not close them.
 struct SshConnector {
+    state_dir: PathBuf,
     control_dir: PathBuf,
     config: Option<PathBuf>,
     open: Mutex<Option<OpenSsh>>,
@@ -365,6 +373,14 @@ impl Connector for SshConnector {
         let ssh = Arc::new(Ssh::new(targets.clone(), options));
         *open = Some((targets, ssh.clone()));
         Ok(Box::new(SshConnection(ssh)))
+    }
+    fn open_target(&self, desired: &Desired) -> Result<TargetHandle, TargetError> {
+        open_target(
+            Target::Ssh,
+            desired,
+            &self.state_dir,
+            self.config.as_deref(),
+        )
     }
 }
 

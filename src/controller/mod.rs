@@ -10,7 +10,9 @@
 //! side is [`http`], the ref watcher [`watch`].
 
 pub mod client;
+mod failover;
 pub mod http;
+pub mod nodewatch;
 pub mod pass;
 mod schedule;
 
@@ -43,6 +45,8 @@ pub enum Trigger {
     Webhook,
     Manual,
     Retry,
+    /// The node watch declared a node dead: fail it over, then reconcile.
+    NodeLost,
 }
 
 impl Trigger {
@@ -54,6 +58,7 @@ impl Trigger {
             Trigger::Webhook => "webhook",
             Trigger::Manual => "manual",
             Trigger::Retry => "retry",
+            Trigger::NodeLost => "node-lost",
         }
     }
 }
@@ -124,6 +129,15 @@ pub struct Shared {
     webhook_secret: Option<Secret>,
     token: Secret,
     state_dir: PathBuf,
+    /// The desired state of the last pass that read one (the node watch probes its nodes).
+    desired: Mutex<Option<Arc<crate::model::Desired>>>,
+    /// Nodes the watch declared dead, waiting for the loop to fail them over (with when).
+    lost: Mutex<BTreeMap<crate::model::Name, std::time::Instant>>,
+    /// Every node as the watch sees it.
+    nodes: Mutex<BTreeMap<String, nodewatch::NodeWatch>>,
+    /// Held by a probe while it has the cluster open and by a failover for its whole run: a
+    /// fence agent acting on the cluster (`xenflux sim power NODE off`) never meets a probe.
+    cluster_gate: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -157,6 +171,7 @@ impl Shared {
     pub fn status(&self) -> Status {
         let mut s = lock(&self.status).clone();
         s.suspended = status::read_suspension(&self.state_dir);
+        s.nodes = lock(&self.nodes).clone();
         s
     }
 
@@ -207,7 +222,11 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
         _ => None,
     };
 
+    let node_watch = tokio::spawn(nodewatch::run(shared.clone(), connector.clone()));
+
     run_loop(&opts, &connector, &shared, rx, &control_dir).await;
+
+    node_watch.abort();
 
     let _ = stop_http.send(true);
     let _ = server.await;
@@ -298,6 +317,10 @@ fn shared_state(
         webhook_secret: opts.webhook_secret.clone(),
         token,
         state_dir: opts.state_dir.clone(),
+        desired: Mutex::new(None),
+        lost: Mutex::new(BTreeMap::new()),
+        nodes: Mutex::new(BTreeMap::new()),
+        cluster_gate: Mutex::new(()),
     })
 }
 
@@ -305,7 +328,7 @@ fn shared_state(
 async fn run_loop(
     opts: &Options,
     connector: &Arc<dyn Connector>,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     mut rx: mpsc::UnboundedReceiver<Trigger>,
     control_dir: &std::path::Path,
 ) {
@@ -326,6 +349,12 @@ async fn run_loop(
                 .or_default() += 1;
             tracing::info!(reason = why.as_str(), "reconcile requested");
         }
+        if why == Trigger::NodeLost {
+            let lost = std::mem::take(&mut *lock(&shared.lost));
+            for (node, declared) in lost {
+                failover::run(opts, connector, shared, node, declared).await;
+            }
+        }
         // Debounce: a burst of pushes and hook calls becomes one pass.
         tokio::time::sleep(opts.debounce).await;
         while rx.try_recv().is_ok() {}
@@ -341,6 +370,9 @@ async fn run_loop(
                 break;
             }
         };
+        if let Some(d) = &outcome.desired {
+            *lock(&shared.desired) = Some(d.clone());
+        }
         let retry_after = schedule.after(&outcome, Instant::now());
         let record = pass_record(pass_no, started, &outcome, retry_after);
         log_outcome(&record);

@@ -13,6 +13,7 @@ use crate::model::{Desired, ReconcileMode};
 use crate::reconcile::{
     self, approve, snapshot, Applied, ApplyCtx, ApproveError, Decision, Intent, ReconcileError,
 };
+use crate::target::{TargetError, TargetHandle};
 use crate::transport::Transport;
 use crate::validate::validate;
 
@@ -25,6 +26,13 @@ pub trait Connector: Send + Sync {
     fn name(&self) -> String;
     /// Opens the cluster for one pass.
     fn connect(&self, desired: &Desired) -> Result<Box<dyn Connection>, String>;
+    /// Opens the cluster as the commands do, for a failover ([`crate::ha::failover`] opens it,
+    /// finishes it before the fence runs, and opens it again).
+    fn open_target(&self, desired: &Desired) -> Result<TargetHandle, TargetError>;
+    /// How verification waits for effects on this target.
+    fn settle(&self) -> Option<crate::exec::Settle> {
+        Some(crate::exec::SETTLE)
+    }
 }
 
 /// The cluster, open for one pass.
@@ -54,6 +62,8 @@ pub struct Outcome {
     pub more: bool,
     pub objects: BTreeMap<String, ObjectState>,
     pub seconds: f64,
+    /// The desired state the pass read (the node watch probes its nodes).
+    pub desired: Option<std::sync::Arc<Desired>>,
 }
 
 /// Inputs of a pass.
@@ -83,6 +93,7 @@ impl Pass<'_> {
             more: false,
             objects: BTreeMap::new(),
             seconds: 0.0,
+            desired: None,
         };
         self.run_into(&mut out);
         out.seconds = started.elapsed().as_secs_f64();
@@ -120,6 +131,7 @@ impl Pass<'_> {
             }
         };
         let d = &first.desired;
+        out.desired = Some(std::sync::Arc::new(d.clone()));
         out.cluster = Some(d.cluster_name.clone());
         out.mode = Some(d.cluster.reconcile.mode);
         out.interval = Some(std::time::Duration::from_secs(
@@ -262,7 +274,7 @@ fn sources_cluster(out: &Outcome) -> String {
 }
 
 /// Progress of an apply, as log lines.
-fn log_progress(e: Event) {
+pub(super) fn log_progress(e: Event) {
     match e {
         Event::Stage {
             index,

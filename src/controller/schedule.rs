@@ -191,6 +191,7 @@ mod tests {
             failed_objects: set(failed),
             skipped_objects: set(skipped),
             more: false,
+            desired: None,
             objects: seen
                 .iter()
                 .map(|o| {

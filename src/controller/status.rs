@@ -153,6 +153,9 @@ pub struct Status {
     pub drift: usize,
     /// A run a previous controller did not finish (found at start-up).
     pub interrupted: Option<String>,
+    /// Each node as the node watch sees it (with `ha.enabled`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes: BTreeMap<String, super::nodewatch::NodeWatch>,
 }
 
 /// Counters for `/metrics`.
@@ -165,6 +168,10 @@ pub struct Metrics {
     pub last_end_unix: u64,
     pub actions_applied: u64,
     pub triggers: BTreeMap<&'static str, u64>,
+    /// Automatic failovers, by result (`failed_over`, `refused`, `not_confirmed`, `error`).
+    pub failovers: BTreeMap<&'static str, u64>,
+    /// Seconds from a node declared dead to its domains started elsewhere, last failover.
+    pub failover_last_seconds: f64,
 }
 
 impl Metrics {
@@ -244,6 +251,42 @@ impl Metrics {
             "Consecutive failed passes of each object the controller backs off for.",
             &failing,
         );
+        let up: Vec<(String, String)> = status
+            .nodes
+            .iter()
+            .map(|(n, w)| {
+                let healthy = u8::from(w.standing == "healthy");
+                (format!("{{node=\"{}\"}}", label(n)), healthy.to_string())
+            })
+            .collect();
+        family(
+            &mut s,
+            "xenflux_node_up",
+            "gauge",
+            "1 while the node answers the controller's probes (with ha.enabled).",
+            &up,
+        );
+        let failovers: Vec<(String, String)> = ["failed_over", "refused", "not_confirmed", "error"]
+            .iter()
+            .map(|r| {
+                let n = self.failovers.get(r).copied().unwrap_or(0);
+                (format!("{{result=\"{r}\"}}"), n.to_string())
+            })
+            .collect();
+        family(
+            &mut s,
+            "xenflux_failovers_total",
+            "counter",
+            "Automatic failovers of nodes declared dead, by result.",
+            &failovers,
+        );
+        family(
+            &mut s,
+            "xenflux_failover_last_seconds",
+            "gauge",
+            "Seconds from a node declared dead to its domains started elsewhere, last failover.",
+            &one(format!("{:.3}", self.failover_last_seconds)),
+        );
         family(
             &mut s,
             "xenflux_suspended",
@@ -251,14 +294,21 @@ impl Metrics {
             "1 while reconciling is suspended.",
             &one(u8::from(status.suspended.is_some()).to_string()),
         );
-        let triggers: Vec<(String, String)> =
-            ["startup", "push", "timer", "webhook", "manual", "retry"]
-                .iter()
-                .map(|reason| {
-                    let n = self.triggers.get(reason).copied().unwrap_or(0);
-                    (format!("{{reason=\"{reason}\"}}"), n.to_string())
-                })
-                .collect();
+        let triggers: Vec<(String, String)> = [
+            "startup",
+            "push",
+            "timer",
+            "webhook",
+            "manual",
+            "retry",
+            "node-lost",
+        ]
+        .iter()
+        .map(|reason| {
+            let n = self.triggers.get(reason).copied().unwrap_or(0);
+            (format!("{{reason=\"{reason}\"}}"), n.to_string())
+        })
+        .collect();
         family(
             &mut s,
             "xenflux_triggers_total",

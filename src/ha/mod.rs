@@ -6,6 +6,7 @@
 pub mod failover;
 pub mod fence;
 pub mod record;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,0 +1,138 @@
+//! The controller's automatic failover: a node the watch declared dead goes through
+//! [`crate::ha::failover`] with its fence — the same decision, fence, record and apply as
+//! `xenflux failover NODE` — under the apply lock, on a blocking thread, between passes.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::exec::Lock;
+use crate::ha::{self, Confirm, Outcome, Request};
+use crate::model::Name;
+use crate::validate::validate;
+
+use super::pass::{log_progress, Connector};
+use super::source::Repo;
+use super::{lock, Options, Shared};
+
+/// What a failover came to, for the log, `/status` and `/metrics`.
+struct Done {
+    /// `failed_over`, `refused`, `not_confirmed` or `error`.
+    result: &'static str,
+    text: String,
+}
+
+/// Fails `node` over (declared dead at `declared`) and records the outcome.
+pub(super) async fn run(
+    opts: &Options,
+    connector: &Arc<dyn Connector>,
+    shared: &Arc<Shared>,
+    node: Name,
+    declared: Instant,
+) {
+    let job = {
+        let (repo, state_dir) = (opts.repo.clone(), opts.state_dir.clone());
+        let (c, n, sh) = (connector.clone(), node.clone(), shared.clone());
+        tokio::task::spawn_blocking(move || {
+            let _gate = lock(&sh.cluster_gate);
+            failover(&repo, &state_dir, c.as_ref(), &n)
+        })
+    };
+    let done = job.await.unwrap_or_else(|_| Done {
+        result: "error",
+        text: "the failover panicked".into(),
+    });
+    match done.result {
+        "failed_over" => tracing::warn!(node = %node, "failover: {}", done.text),
+        _ => tracing::error!(node = %node, result = done.result, "failover: {}", done.text),
+    }
+    let mut m = lock(&shared.metrics);
+    *m.failovers.entry(done.result).or_default() += 1;
+    if done.result == "failed_over" {
+        m.failover_last_seconds = declared.elapsed().as_secs_f64();
+    }
+    drop(m);
+    lock(&shared.nodes)
+        .entry(node.to_string())
+        .or_default()
+        .failover = Some(format!("{}: {}", done.result, done.text));
+}
+
+fn failover(repo: &Repo, state_dir: &Path, c: &dyn Connector, node: &Name) -> Done {
+    let error = |text: String| Done {
+        result: "error",
+        text,
+    };
+    let fetched = match repo.fetch() {
+        Ok(f) => f,
+        Err(e) => return error(e.to_string()),
+    };
+    let d = match validate(&fetched.sources, &Default::default()) {
+        Ok(v) => v.desired,
+        Err(diags) => {
+            return error(format!(
+                "the desired state is invalid ({} problem(s))",
+                diags.len()
+            ))
+        }
+    };
+    let lock = match Lock::acquire(state_dir) {
+        Ok(l) => l,
+        Err(e) => return error(e.to_string()),
+    };
+    let mut open = || c.open_target(&d);
+    let outcome = ha::failover(
+        &lock,
+        Request {
+            node,
+            confirm: Confirm::Fence,
+            sources: &fetched.sources,
+            open: &mut open,
+            settle: c.settle(),
+            journal: true,
+            ask: &mut |_, _| true,
+            progress: &mut log_progress,
+        },
+    );
+    match outcome {
+        Err(e) => error(e.to_string()),
+        Ok(Outcome::Refused { why }) => Done {
+            result: "refused",
+            text: why,
+        },
+        Ok(Outcome::NotConfirmed { why, what_to_do }) => Done {
+            result: "not_confirmed",
+            text: format!("the fence is NOT confirmed ({why}); nothing was started; {what_to_do}"),
+        },
+        Ok(Outcome::Declined) => Done {
+            result: "refused",
+            text: "declined".into(),
+        },
+        Ok(Outcome::FailedOver(f)) => {
+            let placed: Vec<String> = f
+                .placed
+                .iter()
+                .map(|(d, n)| format!("{d} on {n}"))
+                .collect();
+            Done {
+                result: if f.applied.complete() {
+                    "failed_over"
+                } else {
+                    "error"
+                },
+                text: format!(
+                    "fenced by {} ({}); started: {}; {} action(s) ran, {} failed",
+                    f.record.by,
+                    f.record.how,
+                    if placed.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        placed.join(", ")
+                    },
+                    f.applied.ran.len(),
+                    f.applied.failed.len()
+                ),
+            }
+        }
+    }
+}
