@@ -47,6 +47,9 @@ pub enum Trigger {
     Retry,
     /// The node watch declared a node dead: fail it over, then reconcile.
     NodeLost,
+    /// A node the watch saw silent answers again: reconcile (a returning node is configured
+    /// again and resyncs; failback follows once it has).
+    NodeBack,
 }
 
 impl Trigger {
@@ -59,6 +62,7 @@ impl Trigger {
             Trigger::Manual => "manual",
             Trigger::Retry => "retry",
             Trigger::NodeLost => "node-lost",
+            Trigger::NodeBack => "node-back",
         }
     }
 }

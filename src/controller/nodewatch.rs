@@ -76,6 +76,7 @@ pub(super) async fn run(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
                 Some(Change::Back(n)) => {
                     tracing::info!(node = %n, "node answers again");
                     handed.remove(&n);
+                    shared.trigger(Trigger::NodeBack);
                 }
                 Some(Change::Dead { node, silent_for }) => {
                     tracing::error!(node = %node, seconds = silent_for.as_secs(), "node declared dead");

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod ha;
+
 const NODES: [&str; 2] = ["nodea", "nodeb"];
 const MIB: u64 = 1024 * 1024;
 
@@ -521,4 +523,10 @@ pub fn run(config: &Path) {
         }
     }
     run.step(step, t);
+
+    if ha::enabled() {
+        ha::run(&mut run);
+    } else {
+        eprintln!("skipping the node-loss steps: they run with XENFLUX_LAB_HA=1");
+    }
 }
