@@ -215,6 +215,19 @@ impl Run {
             .to_string()
     }
 
+    /// `/proc/drbd` shows the minor Primary on `primary` only, the other node Secondary.
+    fn assert_primary_on(&self, step: &str, primary: &str, minor: u32) {
+        for node in NODES {
+            let role = self.proc_drbd_line(node, minor);
+            let want = if node == primary {
+                "ro:Primary/Secondary"
+            } else {
+                "ro:Secondary/Primary"
+            };
+            assert!(role.contains(want), "step {step}: {node}: {role}");
+        }
+    }
+
     /// Waits (up to 5 minutes: a resync is DRBD's background work, not xenflux's) until the
     /// minor is Connected and UpToDate on both sides as seen from `node`, then asserts it.
     fn assert_in_sync(&self, step: &str, node: &str, minor: u32) {
@@ -429,14 +442,8 @@ pub fn run(config: &Path) {
     );
     eprintln!("step {step}: apply:\n{said}");
     run.assert_dns_runs_on(step, Some("nodea"));
+    run.assert_primary_on(step, "nodea", dns.minor);
     for node in NODES {
-        let role = run.proc_drbd_line(node, dns.minor);
-        let want = if node == "nodea" {
-            "ro:Primary/Secondary"
-        } else {
-            "ro:Secondary/Primary"
-        };
-        assert!(role.contains(want), "step {step}: {node}: {role}\n{said}");
         let shown = run.ssh(node, "drbdsetup show dns");
         assert!(
             !shown.contains("allow-two-primaries"),
@@ -472,15 +479,7 @@ pub fn run(config: &Path) {
     );
     run.apply_then_plan_is_empty(step);
     run.assert_dns_runs_on(step, Some("nodea"));
-    for node in NODES {
-        let role = run.proc_drbd_line(node, dns.minor);
-        let want = if node == "nodea" {
-            "ro:Primary/Secondary"
-        } else {
-            "ro:Secondary/Primary"
-        };
-        assert!(role.contains(want), "step {step}: {node}: {role}");
-    }
+    run.assert_primary_on(step, "nodea", dns.minor);
     run.step(step, t);
 
     // 5: drift behind xenflux's back, repaired by one apply.
