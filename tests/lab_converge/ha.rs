@@ -223,10 +223,19 @@ pub fn run(run: &mut Run) {
         DEAD_AFTER.as_secs(),
         c.log()
     );
-    let f = c.status()["nodes"]["nodea"]["failover"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    // The failover's own record comes once its apply has verified and observed again.
+    let url = c.url.clone();
+    let f = poll(
+        &c,
+        "the failover's outcome in /status",
+        Duration::from_secs(300),
+        || {
+            let st: serde_json::Value = serde_json::from_str(&get(&url, "/status")).ok()?;
+            st["nodes"]["nodea"]["failover"]
+                .as_str()
+                .map(str::to_string)
+        },
+    );
     assert!(
         f.starts_with("failed_over: fenced by fence"),
         "step {step}: {f}\n{}",
