@@ -83,10 +83,6 @@ impl Controller {
         c
     }
 
-    fn status(&self) -> serde_json::Value {
-        serde_json::from_str(&get(&self.url, "/status")).unwrap_or_default()
-    }
-
     fn log(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
