@@ -416,7 +416,7 @@ fn decide(state_dir: &Path, r: &Request, t: &dyn Transport) -> Result<Decided, F
     })
 }
 
-/// Snapshot, approve (under the lock), record the placements, apply.
+/// Snapshot, approve (under the lock; it records the placements), apply.
 fn apply(
     lock: &Lock,
     ctx: &ApplyCtx,
@@ -428,61 +428,29 @@ fn apply(
         lock.state_dir(),
     )?;
     let approved = reconcile::approve(lock, &snap, false, Intent::Fresh)?;
-    let placed = place(
-        lock.state_dir(),
-        &snap.validated.desired,
-        node,
-        approved.plan(),
-    )?;
+    let placed = approved
+        .placed()
+        .iter()
+        .filter(|(_, p)| p.from == *node)
+        .map(|(dom, p)| (dom.clone(), p.node.clone()))
+        .collect();
     Ok((placed, reconcile::apply(approved, ctx, progress)))
 }
 
-/// Records where the plan starts the domains of `node` (their preferred node, or one that may
-/// run them), so manual failback keeps them there.
-fn place(
-    state_dir: &Path,
-    d: &Desired,
-    node: &Name,
-    plan: &Plan,
-) -> Result<Vec<(Name, Name)>, record::RecordError> {
-    let mut placements = record::read_placements(state_dir)?;
-    let mut placed = Vec::new();
-    let at = crate::clock::now();
-    for a in plan.stages.iter().flat_map(|s| &s.actions) {
-        let Action::XlCreate { node: to, domain } = a else {
-            continue;
-        };
-        let Some((name, spec)) = d.domains.get_key_value(domain.as_str()) else {
-            continue;
-        };
-        if to == node || !crate::render::xl::domain_nodes(d, spec).contains(node) {
-            continue;
-        }
-        placements.domains.insert(
-            name.clone(),
-            Placement {
-                node: to.clone(),
-                from: node.clone(),
-                at: at.clone(),
-            },
-        );
-        placed.push((name.clone(), to.clone()));
-    }
-    if !placed.is_empty() {
-        record::write_placements(state_dir, &placements)?;
-    }
-    Ok(placed)
-}
-
-/// `xenflux failback DOMAIN`: forget where the domain was failed over to; the planner's normal
-/// placement (its preferred node) applies from the next plan on. Err when there is none.
+/// `xenflux failback DOMAIN`: release the domain from where it was failed over to; the
+/// planner's normal placement (its preferred node) applies from the next plan on, and the
+/// placement is forgotten once the domain is back ([`super::settle`]). Err when there is none.
 pub fn failback(state_dir: &Path, domain: &Name) -> Result<Placement, String> {
     let mut p = record::read_placements(state_dir).map_err(|e| e.to_string())?;
-    let Some(gone) = p.domains.remove(domain) else {
+    let Some(placed) = p.domains.get_mut(domain) else {
         return Err(format!(
             "domain {domain} has no failover placement (it is placed by its Domain document already)"
         ));
     };
+    if placed.released.is_none() {
+        placed.released = Some(crate::clock::now());
+    }
+    let released = placed.clone();
     record::write_placements(state_dir, &p).map_err(|e| e.to_string())?;
-    Ok(gone)
+    Ok(released)
 }
