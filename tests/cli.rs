@@ -274,6 +274,33 @@ fn generate_refuses_impossible_estates() {
 }
 
 #[test]
+fn bench_checks_the_estate_before_it_counts_or_generates_anything() {
+    // `bench` shares `generate`'s bounds: a huge --pairs used to overflow while printing the
+    // estate's size (a panic), and an unbounded one generated millions of volumes.
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        ["--pairs", "4294967295", "--volumes", "255"],
+        ["--pairs", "100000", "--volumes", "1"],
+        ["--pairs", "0", "--volumes", "1"],
+        ["--pairs", "1", "--volumes", "4294967295"],
+    ] {
+        let mut all = vec!["--state-dir", "sd", "bench"];
+        all.extend(args);
+        let out = xenflux(dir.path(), &all);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(stderr.contains("--pairs") || stderr.contains("--volumes"), "{stderr}");
+    }
+    let out = xenflux(
+        dir.path(),
+        &["bench", "--pairs", "1", "--volumes", "2", "--domains", "3"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--domains (3) exceeds"));
+}
+
+#[test]
 fn render_prints_every_file_of_a_node_with_the_allocations_in_them() {
     let out = xenflux(&root(), &["render", "--node", "dom0m"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
