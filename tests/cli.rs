@@ -411,3 +411,45 @@ fn a_closed_pipe_ends_quietly_without_a_panic() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn serve_refuses_out_of_range_numbers_before_it_starts() {
+    // A debounce of years made every pass (and a stop request) wait for ever.
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        ["--debounce-ms", "999999999999999"],
+        ["--debounce-ms", "10001"],
+        ["--max-connections", "0"],
+        ["--max-connections", "4097"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_xenflux"))
+            .current_dir(dir.path())
+            .args(["--state-dir", "sd", "serve", "--repo", "/nonexistent", "--no-watch"])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stderr).contains(args[0]), "{}", text(&out.stderr));
+    }
+}
