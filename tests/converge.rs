@@ -456,6 +456,34 @@ fn meta_data_from_an_interrupted_create_md_counts_as_blank() {
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
 
+/// The sibling of a swap: a push that moves a running domain's disk to another virtual device
+/// (`xvda` → `xvdb`, same volume) never detaches it from under the guest to attach it again.
+#[test]
+fn a_running_domains_disk_is_never_moved_to_another_target_live() {
+    let (src, sim) = converged_pair();
+    let moved: Vec<Source> = src
+        .iter()
+        .map(|s| Source {
+            path: s.path.clone(),
+            text: s.text.replace("target: xvda}", "target: xvdb}"),
+        })
+        .collect();
+    assert_ne!(moved, src);
+    let (acts, plan, text) = next_plan(&moved, &sim);
+    assert!(
+        !acts
+            .iter()
+            .any(|a| a.contains("detach") || a.contains("attach")),
+        "{text}"
+    );
+    assert!(
+        plan.blocked.iter().any(|b| b.object == "Domain/d0"
+            && b.reason.contains("never replaced live")
+            && b.reason.contains("/dev/drbd0) is xvda")),
+        "{text}"
+    );
+}
+
 /// A push that renames the volume under a running domain's `xvda` (so the same target now
 /// names a new, blank volume) never detaches the disk the guest uses and attaches another live:
 /// the domain is blocked with the reason and the way to do it.
