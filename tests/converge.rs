@@ -456,6 +456,54 @@ fn meta_data_from_an_interrupted_create_md_counts_as_blank() {
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
 
+/// A push that moves an existing resource's meta-data (another `meta` kind, another
+/// `metaVolume`) never rewrites its `.res` file and adjusts it: DRBD would detach the disk and
+/// attach it with no meta-data at the new place. The volume is blocked and names both places.
+#[test]
+fn an_existing_resources_meta_data_is_never_moved() {
+    let (src, sim) = converged_pair();
+    let edit = |from: &str, to: &str| -> Vec<Source> {
+        let out: Vec<Source> = src
+            .iter()
+            .map(|s| Source {
+                path: s.path.clone(),
+                text: s.text.replace(from, to),
+            })
+            .collect();
+        assert_ne!(out, src, "{from}");
+        out
+    };
+    for (edited, want) in [
+        (
+            edit("filesystem: none}", "filesystem: none, meta: flexible}"),
+            "/dev/vg/v0-md",
+        ),
+        (
+            edit("filesystem: none}", "filesystem: none, meta: internal}"),
+            "makes it internal",
+        ),
+        (
+            edit("volumeGroup: vg}", "volumeGroup: vg, metaVolume: md2}"),
+            "/dev/vg/md2[0]",
+        ),
+    ] {
+        let (acts, plan, text) = next_plan(&edited, &sim);
+        assert!(
+            !acts
+                .iter()
+                .any(|a| a.contains("v0.res") || a.contains("configuration file of v0")),
+            "{text}"
+        );
+        assert!(
+            plan.blocked.iter().any(|b| b.object == "Volume/v0"
+                && b.reason.contains("is /dev/vg/meta[0]")
+                && b.reason.contains(want)
+                && b.reason.contains("never moves")),
+            "{text}"
+        );
+    }
+}
+
 /// The sibling of a swap: a push that moves a running domain's disk to another virtual device
 /// (`xvda` → `xvdb`, same volume) never detaches it from under the guest to attach it again.
 #[test]
