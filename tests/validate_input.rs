@@ -795,3 +795,48 @@ fn mount_options_reach_mount_and_converge() {
     }
     panic!("mount options keep the plan from converging");
 }
+
+#[test]
+fn addresses_peers_reach_are_one_hosts_unicast_address() {
+    // DRBD peers connect to a node's replication address, o2cb to its node address, and a
+    // bridge address or gateway is a host's: 0.0.0.0 made each node connect to itself.
+    let cases = [
+        ("nodes.yaml", "address: 192.168.1.190", "address: 0.0.0.0", 7, "spec.address"),
+        ("nodes.yaml", "address: 192.168.1.190", "address: \"::\"", 7, "spec.address"),
+        ("nodes.yaml", "address: 192.168.1.190", "address: 127.0.0.1", 7, "spec.address"),
+        ("nodes.yaml", "address: 192.168.1.190", "address: \"::1\"", 7, "spec.address"),
+        ("nodes.yaml", "address: 192.168.1.190", "address: 224.0.0.1", 7, "spec.address"),
+        ("nodes.yaml", "address: 192.168.1.190", "address: 255.255.255.255", 7, "spec.address"),
+        (
+            "ocfs2.yaml",
+            "address: 192.168.1.191}",
+            "address: 0.0.0.0}",
+            10,
+            "spec.nodes[1].address",
+        ),
+        (
+            "network.yaml",
+            "dom0: 192.168.1.190/24",
+            "dom0: 127.0.0.2/8",
+            22,
+            "spec.addresses.dom0",
+        ),
+        (
+            "network.yaml",
+            "dom0: 192.168.1.1\n",
+            "dom0: 0.0.0.0\n",
+            25,
+            "spec.gateways.dom0",
+        ),
+    ];
+    for (file, from, to, line, field) in cases {
+        let errs = errors(&changed(file, from, to));
+        assert!(
+            errs.iter().any(|e| e.file.ends_with(file)
+                && e.line == line
+                && e.field == field
+                && e.message.contains("address")),
+            "{to}: {errs:#?}"
+        );
+    }
+}

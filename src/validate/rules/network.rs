@@ -155,6 +155,21 @@ fn check_bridge(
             format!("`{bn}` is also a Bond: one interface name, one device"),
         ));
     }
+    for (field, node, ip) in br
+        .addresses
+        .iter()
+        .map(|(n, a)| ("addresses", n, a.addr))
+        .chain(br.gateways.iter().map(|(n, g)| ("gateways", n, *g)))
+    {
+        if let Some(p) = super::unicast_problem(ip) {
+            out.push(loc.error(
+                Kind::Bridge,
+                bn,
+                &format!("spec.{field}.{node}"),
+                format!("{ip} {p}"),
+            ));
+        }
+    }
     for (node, gw) in &br.gateways {
         match br.addresses.get(node) {
             None => out.push(loc.error(
