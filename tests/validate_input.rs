@@ -515,6 +515,15 @@ fn interface_names_are_never_iproute2_keywords() {
         14,
         "spec.nics[0].bridge",
     );
+    // The loopback device is no slave or port: `ip link set lo down` would come first.
+    let errs = errors(&changed(
+        "network.yaml",
+        "slaves: [eth0, eth1]",
+        "slaves: [eth0, lo]",
+    ));
+    the(&errs, "loopback", "network.yaml", 9, "spec.slaves[1]");
+    let errs = errors(&changed("network.yaml", "ports: [bond0]", "ports: [lo]"));
+    the(&errs, "loopback", "network.yaml", 18, "spec.ports[0]");
     // a keyword only in combination is fine
     let mut s = changed("network.yaml", "name: bond0", "name: uplink0");
     s = s
