@@ -181,6 +181,8 @@ fn a_meta_volume_is_a_valid_lv_name_of_its_own() {
                 && e.field == "spec.metaVolume"),
             "{bad}: {errs:#?}"
         );
+        // The one mistake is reported once, not again by every reference to the node.
+        assert_eq!(errs.len(), 1, "{bad}: {errs:#?}");
     }
     let errs = errors(&changed(
         "nodes.yaml",

@@ -229,7 +229,8 @@ fn check_bridge(
         ("gateways", br.gateways.keys().collect()),
     ] {
         for n in keys {
-            if !nodes.contains(n) {
+            // A node whose document is broken is reported there, not again here.
+            if !nodes.contains(n) && !d.is_broken(Kind::Node, n.as_str()) {
                 out.push(loc.error(
                     Kind::Bridge,
                     bn,
