@@ -456,6 +456,29 @@ fn meta_data_from_an_interrupted_create_md_counts_as_blank() {
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
 
+/// A smaller size for an existing volume is never done (it would cut off the end of the data),
+/// and the plan does not pass that off as "no changes": the volume is blocked.
+#[test]
+fn a_shrunk_volume_is_blocked_not_in_sync() {
+    let (src, sim) = converged_pair();
+    let shrunk: Vec<Source> = src
+        .iter()
+        .map(|s| Source {
+            path: s.path.clone(),
+            text: s.text.replace("{size: 1GiB,", "{size: 512MiB,"),
+        })
+        .collect();
+    assert_ne!(shrunk, src);
+    let (acts, plan, text) = next_plan(&shrunk, &sim);
+    assert!(acts.is_empty(), "{text}");
+    assert!(
+        plan.blocked.iter().any(|b| b.object == "Volume/v0"
+            && b.reason.contains("is 1GiB but 512MiB is desired")
+            && b.reason.contains("never shrinks")),
+        "{text}"
+    );
+}
+
 /// A push that moves an existing resource's meta-data (another `meta` kind, another
 /// `metaVolume`) never rewrites its `.res` file and adjusts it: DRBD would detach the disk and
 /// attach it with no meta-data at the new place. The volume is blocked and names both places.
