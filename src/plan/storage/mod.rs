@@ -165,6 +165,33 @@ fn not_elsewhere(ctx: &mut Ctx, object: &str, name: &Name, v: &VolumeSpec) -> Re
     Ok(())
 }
 
+/// A device path with device-mapper's name of an LV (`/dev/mapper/VG-LV`, each `-` inside a
+/// name doubled) spelt as `/dev/VG/LV`, so one LV compares equal under both names.
+fn lvm_path(path: &str) -> String {
+    let Some(dm) = path.strip_prefix("/dev/mapper/") else {
+        return path.to_string();
+    };
+    let (name, index) = match dm.find('[') {
+        Some(i) => dm.split_at(i),
+        None => (dm, ""),
+    };
+    // The separator is the first `-` that is not doubled.
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'-' {
+            if bytes.get(i + 1) == Some(&b'-') {
+                i += 2;
+                continue;
+            }
+            let (vg, lv) = (&name[..i], &name[i + 1..]);
+            return format!("/dev/{}/{}{index}", vg.replace("--", "-"), lv.replace("--", "-"));
+        }
+        i += 1;
+    }
+    path.to_string()
+}
+
 /// One volume whose nodes were all observed: what each of its phases reads.
 struct Vol<'v> {
     object: String,
@@ -225,7 +252,7 @@ impl Vol<'_> {
                 .into_iter()
                 .filter_map(|(what, have, want)| {
                     let have = have.as_ref()?;
-                    (*have != want).then(|| format!("its {what} on {n} is {have}, the desired state makes it {want}"))
+                    (lvm_path(have) != lvm_path(&want)).then(|| format!("its {what} on {n} is {have}, the desired state makes it {want}"))
                 })
                 .collect::<Vec<_>>();
             if !moved.is_empty() {
@@ -268,5 +295,20 @@ impl Vol<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lvm_path;
+
+    #[test]
+    fn device_mapper_names_are_the_lvs_they_name() {
+        assert_eq!(lvm_path("/dev/mapper/XEN-dns"), "/dev/XEN/dns");
+        assert_eq!(lvm_path("/dev/mapper/my--vg-a--b"), "/dev/my-vg/a-b");
+        assert_eq!(lvm_path("/dev/mapper/XEN-meta[3]"), "/dev/XEN/meta[3]");
+        assert_eq!(lvm_path("/dev/XEN/dns"), "/dev/XEN/dns");
+        assert_eq!(lvm_path("internal"), "internal");
+        assert_eq!(lvm_path("/dev/mapper/nodash"), "/dev/mapper/nodash");
     }
 }
