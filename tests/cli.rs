@@ -290,7 +290,10 @@ fn bench_checks_the_estate_before_it_counts_or_generates_anything() {
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-        assert!(stderr.contains("--pairs") || stderr.contains("--volumes"), "{stderr}");
+        assert!(
+            stderr.contains("--pairs") || stderr.contains("--volumes"),
+            "{stderr}"
+        );
     }
     let out = xenflux(
         dir.path(),
@@ -424,7 +427,14 @@ fn serve_refuses_out_of_range_numbers_before_it_starts() {
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_xenflux"))
             .current_dir(dir.path())
-            .args(["--state-dir", "sd", "serve", "--repo", "/nonexistent", "--no-watch"])
+            .args([
+                "--state-dir",
+                "sd",
+                "serve",
+                "--repo",
+                "/nonexistent",
+                "--no-watch",
+            ])
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .stdout(std::process::Stdio::null())

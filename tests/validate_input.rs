@@ -812,12 +812,48 @@ fn addresses_peers_reach_are_one_hosts_unicast_address() {
     // DRBD peers connect to a node's replication address, o2cb to its node address, and a
     // bridge address or gateway is a host's: 0.0.0.0 made each node connect to itself.
     let cases = [
-        ("nodes.yaml", "address: 192.168.1.190", "address: 0.0.0.0", 7, "spec.address"),
-        ("nodes.yaml", "address: 192.168.1.190", "address: \"::\"", 7, "spec.address"),
-        ("nodes.yaml", "address: 192.168.1.190", "address: 127.0.0.1", 7, "spec.address"),
-        ("nodes.yaml", "address: 192.168.1.190", "address: \"::1\"", 7, "spec.address"),
-        ("nodes.yaml", "address: 192.168.1.190", "address: 224.0.0.1", 7, "spec.address"),
-        ("nodes.yaml", "address: 192.168.1.190", "address: 255.255.255.255", 7, "spec.address"),
+        (
+            "nodes.yaml",
+            "address: 192.168.1.190",
+            "address: 0.0.0.0",
+            7,
+            "spec.address",
+        ),
+        (
+            "nodes.yaml",
+            "address: 192.168.1.190",
+            "address: \"::\"",
+            7,
+            "spec.address",
+        ),
+        (
+            "nodes.yaml",
+            "address: 192.168.1.190",
+            "address: 127.0.0.1",
+            7,
+            "spec.address",
+        ),
+        (
+            "nodes.yaml",
+            "address: 192.168.1.190",
+            "address: \"::1\"",
+            7,
+            "spec.address",
+        ),
+        (
+            "nodes.yaml",
+            "address: 192.168.1.190",
+            "address: 224.0.0.1",
+            7,
+            "spec.address",
+        ),
+        (
+            "nodes.yaml",
+            "address: 192.168.1.190",
+            "address: 255.255.255.255",
+            7,
+            "spec.address",
+        ),
         (
             "ocfs2.yaml",
             "address: 192.168.1.191}",

@@ -185,7 +185,11 @@ fn lvm_path(path: &str) -> String {
                 continue;
             }
             let (vg, lv) = (&name[..i], &name[i + 1..]);
-            return format!("/dev/{}/{}{index}", vg.replace("--", "-"), lv.replace("--", "-"));
+            return format!(
+                "/dev/{}/{}{index}",
+                vg.replace("--", "-"),
+                lv.replace("--", "-")
+            );
         }
         i += 1;
     }
@@ -248,13 +252,18 @@ impl Vol<'_> {
                 MetaDisk::Indexed { path, index } => format!("{path}[{index}]"),
                 MetaDisk::Flexible { path } => path.clone(),
             });
-            let moved = [("backing disk", &c.disk, want_disk), ("meta-disk", &have_meta, want_meta)]
-                .into_iter()
-                .filter_map(|(what, have, want)| {
-                    let have = have.as_ref()?;
-                    (lvm_path(have) != lvm_path(&want)).then(|| format!("its {what} on {n} is {have}, the desired state makes it {want}"))
+            let moved = [
+                ("backing disk", &c.disk, want_disk),
+                ("meta-disk", &have_meta, want_meta),
+            ]
+            .into_iter()
+            .filter_map(|(what, have, want)| {
+                let have = have.as_ref()?;
+                (lvm_path(have) != lvm_path(&want)).then(|| {
+                    format!("its {what} on {n} is {have}, the desired state makes it {want}")
                 })
-                .collect::<Vec<_>>();
+            })
+            .collect::<Vec<_>>();
             if !moved.is_empty() {
                 return Err(self.freeze(
                     ctx,
