@@ -456,6 +456,34 @@ fn meta_data_from_an_interrupted_create_md_counts_as_blank() {
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
 
+/// A filesystem asked for on an existing volume that holds something else (here a domain's
+/// disk) is never made, and the plan does not pass that off as "no changes".
+#[test]
+fn a_filesystem_xenflux_will_not_make_is_blocked_not_in_sync() {
+    let (src, sim) = converged_pair();
+    let with_fs: Vec<Source> = src
+        .iter()
+        .map(|s| Source {
+            path: s.path.clone(),
+            text: s.text.replace("filesystem: none}", "filesystem: ext4}"),
+        })
+        .collect();
+    assert_ne!(with_fs, src);
+    let (acts, plan, text) = next_plan(&with_fs, &sim);
+    assert!(
+        !acts
+            .iter()
+            .any(|a| a.contains("mkfs") || a.contains("filesystem")),
+        "{text}"
+    );
+    assert!(
+        plan.blocked.iter().any(|b| b.object == "Volume/v0"
+            && (b.reason.contains("never makes a filesystem over another")
+                || b.reason.contains("no ext4 filesystem on it"))),
+        "{text}"
+    );
+}
+
 /// A smaller size for an existing volume is never done (it would cut off the end of the data),
 /// and the plan does not pass that off as "no changes": the volume is blocked.
 #[test]
