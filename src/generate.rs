@@ -15,6 +15,44 @@ pub struct Estate {
     pub domains: u32,
 }
 
+/// Most pairs an estate may have (5,000 nodes).
+pub const MAX_PAIRS: u32 = 2500;
+/// Most volumes per pair: DRBD's 255 minors per node.
+pub const MAX_VOLUMES_PER_PAIR: u32 = 255;
+
+impl Estate {
+    /// Checks the shape before anything is generated: 1 to [`MAX_PAIRS`] pairs, at most
+    /// [`MAX_VOLUMES_PER_PAIR`] volumes per pair, and no more domains than volumes (each uses one).
+    pub fn check(&self) -> Result<(), String> {
+        if self.pairs == 0 || self.pairs > MAX_PAIRS {
+            return Err(format!("--pairs must be 1 to {MAX_PAIRS}"));
+        }
+        if self.volumes_per_pair > MAX_VOLUMES_PER_PAIR {
+            return Err(format!(
+                "--volumes is per pair and at most {MAX_VOLUMES_PER_PAIR} (DRBD's minor limit per node)"
+            ));
+        }
+        let volumes = self.volumes();
+        if u64::from(self.domains) > volumes {
+            return Err(format!(
+                "--domains ({}) exceeds the number of volumes ({volumes}): each domain uses one",
+                self.domains
+            ));
+        }
+        Ok(())
+    }
+
+    /// Nodes of the estate (two per pair).
+    pub fn nodes(&self) -> u64 {
+        u64::from(self.pairs) * 2
+    }
+
+    /// Volumes of the estate.
+    pub fn volumes(&self) -> u64 {
+        u64::from(self.pairs) * u64::from(self.volumes_per_pair)
+    }
+}
+
 /// `file name → YAML text` for the estate.
 pub fn estate(e: Estate) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();

@@ -274,6 +274,36 @@ fn generate_refuses_impossible_estates() {
 }
 
 #[test]
+fn bench_checks_the_estate_before_it_counts_or_generates_anything() {
+    // `bench` shares `generate`'s bounds: a huge --pairs used to overflow while printing the
+    // estate's size (a panic), and an unbounded one generated millions of volumes.
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        ["--pairs", "4294967295", "--volumes", "255"],
+        ["--pairs", "100000", "--volumes", "1"],
+        ["--pairs", "0", "--volumes", "1"],
+        ["--pairs", "1", "--volumes", "4294967295"],
+    ] {
+        let mut all = vec!["--state-dir", "sd", "bench"];
+        all.extend(args);
+        let out = xenflux(dir.path(), &all);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("--pairs") || stderr.contains("--volumes"),
+            "{stderr}"
+        );
+    }
+    let out = xenflux(
+        dir.path(),
+        &["bench", "--pairs", "1", "--volumes", "2", "--domains", "3"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--domains (3) exceeds"));
+}
+
+#[test]
 fn render_prints_every_file_of_a_node_with_the_allocations_in_them() {
     let out = xenflux(&root(), &["render", "--node", "dom0m"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -383,4 +413,53 @@ fn a_closed_pipe_ends_quietly_without_a_panic() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn serve_refuses_out_of_range_numbers_before_it_starts() {
+    // A debounce of years made every pass (and a stop request) wait for ever.
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        ["--debounce-ms", "999999999999999"],
+        ["--debounce-ms", "10001"],
+        ["--max-connections", "0"],
+        ["--max-connections", "4097"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_xenflux"))
+            .current_dir(dir.path())
+            .args([
+                "--state-dir",
+                "sd",
+                "serve",
+                "--repo",
+                "/nonexistent",
+                "--no-watch",
+            ])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stderr).contains(args[0]), "{}", text(&out.stderr));
+    }
 }

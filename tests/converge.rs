@@ -456,6 +456,133 @@ fn meta_data_from_an_interrupted_create_md_counts_as_blank() {
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
 
+/// A filesystem asked for on an existing volume that holds something else (here a domain's
+/// disk) is never made, and the plan does not pass that off as "no changes".
+#[test]
+fn a_filesystem_xenflux_will_not_make_is_blocked_not_in_sync() {
+    let (src, sim) = converged_pair();
+    let with_fs: Vec<Source> = src
+        .iter()
+        .map(|s| Source {
+            path: s.path.clone(),
+            text: s.text.replace("filesystem: none}", "filesystem: ext4}"),
+        })
+        .collect();
+    assert_ne!(with_fs, src);
+    let (acts, plan, text) = next_plan(&with_fs, &sim);
+    assert!(
+        !acts
+            .iter()
+            .any(|a| a.contains("mkfs") || a.contains("filesystem")),
+        "{text}"
+    );
+    assert!(
+        plan.blocked.iter().any(|b| b.object == "Volume/v0"
+            && (b.reason.contains("never makes a filesystem over another")
+                || b.reason.contains("no ext4 filesystem on it"))),
+        "{text}"
+    );
+}
+
+/// A smaller size for an existing volume is never done (it would cut off the end of the data),
+/// and the plan does not pass that off as "no changes": the volume is blocked.
+#[test]
+fn a_shrunk_volume_is_blocked_not_in_sync() {
+    let (src, sim) = converged_pair();
+    let shrunk: Vec<Source> = src
+        .iter()
+        .map(|s| Source {
+            path: s.path.clone(),
+            text: s.text.replace("{size: 1GiB,", "{size: 512MiB,"),
+        })
+        .collect();
+    assert_ne!(shrunk, src);
+    let (acts, plan, text) = next_plan(&shrunk, &sim);
+    assert!(acts.is_empty(), "{text}");
+    assert!(
+        plan.blocked.iter().any(|b| b.object == "Volume/v0"
+            && b.reason.contains("is 1GiB but 512MiB is desired")
+            && b.reason.contains("never shrinks")),
+        "{text}"
+    );
+}
+
+/// A push that moves an existing resource's meta-data (another `meta` kind, another
+/// `metaVolume`) never rewrites its `.res` file and adjusts it: DRBD would detach the disk and
+/// attach it with no meta-data at the new place. The volume is blocked and names both places.
+#[test]
+fn an_existing_resources_meta_data_is_never_moved() {
+    let (src, sim) = converged_pair();
+    let edit = |from: &str, to: &str| -> Vec<Source> {
+        let out: Vec<Source> = src
+            .iter()
+            .map(|s| Source {
+                path: s.path.clone(),
+                text: s.text.replace(from, to),
+            })
+            .collect();
+        assert_ne!(out, src, "{from}");
+        out
+    };
+    for (edited, want) in [
+        (
+            edit("filesystem: none}", "filesystem: none, meta: flexible}"),
+            "/dev/vg/v0-md",
+        ),
+        (
+            edit("filesystem: none}", "filesystem: none, meta: internal}"),
+            "makes it internal",
+        ),
+        (
+            edit("volumeGroup: vg}", "volumeGroup: vg, metaVolume: md2}"),
+            "/dev/vg/md2[0]",
+        ),
+    ] {
+        let (acts, plan, text) = next_plan(&edited, &sim);
+        assert!(
+            !acts
+                .iter()
+                .any(|a| a.contains("v0.res") || a.contains("configuration file of v0")),
+            "{text}"
+        );
+        assert!(
+            plan.blocked.iter().any(|b| b.object == "Volume/v0"
+                && b.reason.contains("is /dev/vg/meta[0]")
+                && b.reason.contains(want)
+                && b.reason.contains("never moves")),
+            "{text}"
+        );
+    }
+}
+
+/// The sibling of a swap: a push that moves a running domain's disk to another virtual device
+/// (`xvda` → `xvdb`, same volume) never detaches it from under the guest to attach it again.
+#[test]
+fn a_running_domains_disk_is_never_moved_to_another_target_live() {
+    let (src, sim) = converged_pair();
+    let moved: Vec<Source> = src
+        .iter()
+        .map(|s| Source {
+            path: s.path.clone(),
+            text: s.text.replace("target: xvda}", "target: xvdb}"),
+        })
+        .collect();
+    assert_ne!(moved, src);
+    let (acts, plan, text) = next_plan(&moved, &sim);
+    assert!(
+        !acts
+            .iter()
+            .any(|a| a.contains("detach") || a.contains("attach")),
+        "{text}"
+    );
+    assert!(
+        plan.blocked.iter().any(|b| b.object == "Domain/d0"
+            && b.reason.contains("never replaced live")
+            && b.reason.contains("/dev/drbd0) is xvda")),
+        "{text}"
+    );
+}
+
 /// A push that renames the volume under a running domain's `xvda` (so the same target now
 /// names a new, blank volume) never detaches the disk the guest uses and attaches another live:
 /// the domain is blocked with the reason and the way to do it.

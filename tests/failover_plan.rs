@@ -287,3 +287,36 @@ fn a_placement_keeps_a_failed_over_domain_with_manual_failback_only() {
         "auto failback ignores placements: {plan:#?}"
     );
 }
+
+/// A node that answers but one of whose parts could not be read (here its DRBD: a
+/// `drbdsetup status` the module does not understand) still gets nothing created or started
+/// elsewhere — but the advice is to fix the read, never to power off a node that runs.
+#[test]
+fn a_node_that_answers_with_a_part_unread_is_never_advised_to_be_powered_off() {
+    let src = state("", &DOMAINS);
+    let sim = converged(&src);
+    let mut s = snapshot(&src, &sim).unwrap();
+    let a = s.observed.nodes.get_mut(&n("a")).unwrap();
+    a.drbd = Part::Unknown(xenflux::observe::Unknown {
+        command: "drbdsetup status --json".into(),
+        status: Some(20),
+        stderr: String::new(),
+        reason: "exit status 20".into(),
+    });
+    let plan = plan_for(&s, false).unwrap();
+    let node = blocked(&plan, "node/a");
+    assert!(
+        node.contains("a answers but part of it could not be read"),
+        "{node}"
+    );
+    assert!(!node.contains("power it off"), "{node}");
+    assert!(!node.contains("until it is fenced"), "{node}");
+    for b in &plan.blocked {
+        assert!(
+            !b.reason.contains("--confirm-fenced"),
+            "{}: {}",
+            b.object,
+            b.reason
+        );
+    }
+}

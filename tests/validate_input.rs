@@ -181,6 +181,8 @@ fn a_meta_volume_is_a_valid_lv_name_of_its_own() {
                 && e.field == "spec.metaVolume"),
             "{bad}: {errs:#?}"
         );
+        // The one mistake is reported once, not again by every reference to the node.
+        assert_eq!(errs.len(), 1, "{bad}: {errs:#?}");
     }
     let errs = errors(&changed(
         "nodes.yaml",
@@ -515,6 +517,15 @@ fn interface_names_are_never_iproute2_keywords() {
         14,
         "spec.nics[0].bridge",
     );
+    // The loopback device is no slave or port: `ip link set lo down` would come first.
+    let errs = errors(&changed(
+        "network.yaml",
+        "slaves: [eth0, eth1]",
+        "slaves: [eth0, lo]",
+    ));
+    the(&errs, "loopback", "network.yaml", 9, "spec.slaves[1]");
+    let errs = errors(&changed("network.yaml", "ports: [bond0]", "ports: [lo]"));
+    the(&errs, "loopback", "network.yaml", 18, "spec.ports[0]");
     // a keyword only in combination is fine
     let mut s = changed("network.yaml", "name: bond0", "name: uplink0");
     s = s
@@ -794,4 +805,85 @@ fn mount_options_reach_mount_and_converge() {
         assert!(applied.complete(), "{:?}", applied.failed);
     }
     panic!("mount options keep the plan from converging");
+}
+
+#[test]
+fn addresses_peers_reach_are_one_hosts_unicast_address() {
+    // DRBD peers connect to a node's replication address, o2cb to its node address, and a
+    // bridge address or gateway is a host's: 0.0.0.0 made each node connect to itself.
+    let cases = [
+        (
+            "nodes.yaml",
+            "address: 192.168.1.190",
+            "address: 0.0.0.0",
+            7,
+            "spec.address",
+        ),
+        (
+            "nodes.yaml",
+            "address: 192.168.1.190",
+            "address: \"::\"",
+            7,
+            "spec.address",
+        ),
+        (
+            "nodes.yaml",
+            "address: 192.168.1.190",
+            "address: 127.0.0.1",
+            7,
+            "spec.address",
+        ),
+        (
+            "nodes.yaml",
+            "address: 192.168.1.190",
+            "address: \"::1\"",
+            7,
+            "spec.address",
+        ),
+        (
+            "nodes.yaml",
+            "address: 192.168.1.190",
+            "address: 224.0.0.1",
+            7,
+            "spec.address",
+        ),
+        (
+            "nodes.yaml",
+            "address: 192.168.1.190",
+            "address: 255.255.255.255",
+            7,
+            "spec.address",
+        ),
+        (
+            "ocfs2.yaml",
+            "address: 192.168.1.191}",
+            "address: 0.0.0.0}",
+            10,
+            "spec.nodes[1].address",
+        ),
+        (
+            "network.yaml",
+            "dom0: 192.168.1.190/24",
+            "dom0: 127.0.0.2/8",
+            22,
+            "spec.addresses.dom0",
+        ),
+        (
+            "network.yaml",
+            "dom0: 192.168.1.1\n",
+            "dom0: 0.0.0.0\n",
+            25,
+            "spec.gateways.dom0",
+        ),
+    ];
+    for (file, from, to, line, field) in cases {
+        let errs = errors(&changed(file, from, to));
+        assert!(
+            errs.iter().any(|e| e.file.ends_with(file)
+                && e.line == line
+                && e.field == field
+                && e.message.contains("address")),
+            "{to}: {errs:#?}"
+        );
+    }
 }

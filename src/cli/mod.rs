@@ -669,16 +669,17 @@ fn cmd_observe(
 }
 
 fn cmd_bench(pairs: u32, volumes: u32, domains: u32) -> Result<ExitCode> {
-    let dir = tempfile_dir()?;
     let e = crate::generate::Estate {
         pairs,
         volumes_per_pair: volumes,
         domains,
     };
+    e.check().map_err(|e| anyhow::anyhow!(e))?;
+    let dir = tempfile_dir()?;
     println!(
         "estate: {pairs} pairs ({} nodes), {} volumes, {domains} domains",
-        pairs * 2,
-        pairs * volumes
+        e.nodes(),
+        e.volumes()
     );
     let steps = crate::bench::run(e, &dir, &mut |s| {
         println!(
@@ -722,24 +723,14 @@ fn cmd_schema(out: &Path) -> Result<ExitCode> {
 }
 
 fn cmd_generate(pairs: u32, volumes: u32, domains: u32, out: &Path) -> Result<ExitCode> {
-    if pairs == 0 || pairs > 2500 {
-        bail!("--pairs must be 1 to 2500");
-    }
-    if volumes > 255 {
-        bail!("--volumes is per pair and at most 255 (DRBD's minor limit per node)");
-    }
-    if u64::from(domains) > u64::from(pairs) * u64::from(volumes) {
-        bail!(
-            "--domains ({domains}) exceeds the number of volumes ({}): each domain uses one",
-            pairs * volumes
-        );
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let files = crate::generate::estate(crate::generate::Estate {
+    let e = crate::generate::Estate {
         pairs,
         volumes_per_pair: volumes,
         domains,
-    });
+    };
+    e.check().map_err(|e| anyhow::anyhow!(e))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let files = crate::generate::estate(e);
     for (name, text) in &files {
         let path = out.join(name);
         crate::fsutil::write_atomic(&path, text)

@@ -22,6 +22,9 @@ use crate::transport::{control_dir, Ssh, SshOptions, Transport};
 /// Where a running controller listens, for the commands that talk to it.
 const DEFAULT_CONTROLLER: &str = "http://127.0.0.1:9292";
 
+/// The longest `--debounce-ms`: every pass waits that long before it starts.
+const MAX_DEBOUNCE_MS: u64 = 10_000;
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The cluster-state repository: a path (bare or not) or any URL `git fetch` takes.
@@ -59,7 +62,7 @@ pub struct ServeArgs {
     /// Do not watch a local repository's refs (rely on the hook, webhook and timer).
     #[arg(long)]
     no_watch: bool,
-    /// Fold triggers arriving within this many milliseconds into one pass.
+    /// Fold triggers arriving within this many milliseconds into one pass (0 to 10000).
     #[arg(long, default_value_t = 200, value_name = "MS")]
     debounce_ms: u64,
     /// First retry after a failure; doubles per consecutive failure, up to the interval.
@@ -145,6 +148,10 @@ fn serve_options(args: ServeArgs, state_dir: &Path) -> Result<Options> {
     }
     if args.header_timeout.seconds == 0 || args.header_timeout.seconds > 3600 {
         bail!("--header-timeout must be 1s to 1h");
+    }
+    // Every pass waits the debounce first, deaf to signals: a long one wedges the controller.
+    if args.debounce_ms > MAX_DEBOUNCE_MS {
+        bail!("--debounce-ms must be 0 to {MAX_DEBOUNCE_MS}");
     }
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;

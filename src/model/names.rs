@@ -109,6 +109,14 @@ fn check_ifname(s: &str) -> Result<(), String> {
             "invalid interface name `{s}`: use 1 to 15 letters, digits, '-', '_' or '.'"
         ));
     }
+    // The loopback device: enslaving it starts with `ip link set lo down`, which cuts every
+    // local service of the node, and a bond or bridge of that name cannot be made.
+    if s == "lo" {
+        return Err(
+            "invalid interface name `lo`: the loopback device is never enslaved, bonded or bridged"
+                .into(),
+        );
+    }
     match iproute2_keyword(s) {
         Some(k) if k == s => Err(format!(
             "invalid interface name `{s}`: `ip link` reads it as its keyword `{k}`"

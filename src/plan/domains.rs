@@ -286,7 +286,7 @@ impl Pass {
                     object.clone(),
                     format!(
                         "it may be running on {n}, which could not be observed; it is not started or moved ({})",
-                        super::failover::next_step(ctx.d, n)
+                        super::failover::next_step(ctx.d, ctx.o, n)
                     ),
                     vec![format!("start domain {name} on {t}")],
                 );

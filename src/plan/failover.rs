@@ -13,9 +13,16 @@ use crate::observe::Observed;
 use super::storage::resource;
 use super::Ctx;
 
-/// What a person (or `xenflux failover`) does about `node`, which does not answer and is not
-/// fenced.
-pub fn next_step(d: &Desired, node: &Name) -> String {
+/// What a person (or `xenflux failover`) does about `node`, which could not be observed and is
+/// not fenced. A node that answered (only part of it could not be read) is never to be powered
+/// off: that would stop what runs there because a probe failed.
+pub fn next_step(d: &Desired, o: &Observed, node: &Name) -> String {
+    if o.nodes.get(node).is_some_and(answered) {
+        return format!(
+            "{node} answers but part of it could not be read: fix that (the reason above) and plan again; \
+             a node that answers is not fenced or failed over"
+        );
+    }
     match d.nodes.get(node).and_then(|n| n.fence.as_ref()) {
         Some(_) => format!(
             "`xenflux failover {node}` runs its fence command and then starts them on their peers; \
@@ -25,6 +32,14 @@ pub fn next_step(d: &Desired, node: &Name) -> String {
             "no fence is declared for {node}: power it off by hand, then `xenflux failover {node} --confirm-fenced`"
         ),
     }
+}
+
+/// Whether the node answered its observation: some part of it was read.
+fn answered(s: &crate::observe::NodeState) -> bool {
+    s.lvm.known().is_some()
+        || s.drbd.known().is_some()
+        || s.xen.known().is_some()
+        || s.net.known().is_some()
 }
 
 /// The domains of the desired state that may run on `node` (it could hold their disks) and
@@ -95,12 +110,16 @@ pub(super) fn nodes(ctx: &mut Ctx) {
             ),
             (Some(reason), false) => {
                 let doms = may_run_on(ctx.d, ctx.o, &name);
+                let until = match ctx.o.nodes.get(&name).is_some_and(answered) {
+                    true => "",
+                    false => " until it is fenced",
+                };
                 let domains = match doms.as_slice() {
                     [] => String::new(),
                     list => format!(
-                        "; domains that may still run there ({}) are not started elsewhere until it is fenced: {}",
+                        "; domains that may still run there ({}) are not started elsewhere{until}: {}",
                         list.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", "),
-                        next_step(ctx.d, &name)
+                        next_step(ctx.d, ctx.o, &name)
                     ),
                 };
                 ctx.block(
@@ -135,7 +154,7 @@ pub(super) fn blind(ctx: &Ctx, possible: &[Name]) -> Option<String> {
     Some(format!(
         "it may still be running on {n}, which could not be observed and is not fenced: nothing is promoted \
          or started elsewhere; {}",
-        next_step(ctx.d, n)
+        next_step(ctx.d, ctx.o, n)
     ))
 }
 

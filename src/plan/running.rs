@@ -175,18 +175,26 @@ pub(super) fn disks(
         .map(|(p, v, _)| (p.clone(), v.clone()))
         .collect();
     // A virtual device the domain runs with, given another volume by the desired state (a
-    // volume renamed or swapped under it): the guest would lose the disk it is using and find
-    // another in its place. Never done live.
+    // volume renamed or swapped under it), or a device it runs with given another virtual
+    // device: the guest would lose the disk it is using. Never done live.
     let swapped: Vec<String> = dom
         .disks
         .iter()
         .filter_map(|disk| {
             let a = ctx.a.volumes.get(&disk.volume)?;
             let dev = crate::render::drbd::device(a.minor.value);
-            let (old, _) = have.iter().find(|(d, v)| *v == disk.target && *d != dev)?;
+            if let Some((old, _)) = have.iter().find(|(d, v)| *v == disk.target && *d != dev) {
+                return Some(format!(
+                    "{} is {old} in the running domain, but volume {} ({dev}) in the desired state",
+                    disk.target, disk.volume
+                ));
+            }
+            // The same device moved to another virtual device: detaching it from under the
+            // guest takes away a disk it is using, whatever name it comes back under.
+            let (_, at) = have.iter().find(|(d, v)| *d == dev && *v != disk.target)?;
             Some(format!(
-                "{} is {old} in the running domain, but volume {} ({dev}) in the desired state",
-                disk.target, disk.volume
+                "volume {} ({dev}) is {at} in the running domain, but {} in the desired state",
+                disk.volume, disk.target
             ))
         })
         .collect();

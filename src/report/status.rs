@@ -167,7 +167,7 @@ fn node_ha(d: &Desired, observed: &Observed, ha: &Facts, name: &Name) -> NodeHa 
                 .iter()
                 .map(ToString::to_string)
                 .collect();
-            out.next_step = Some(crate::plan::next_step(d, name));
+            out.next_step = Some(crate::plan::next_step(d, observed, name));
         }
         Health::Healthy => {}
     }

@@ -100,12 +100,38 @@ impl Vol<'_> {
             true => None,
             false => primary.iter().find(|n| tagged_blank(n)).cloned(),
         };
+        // Not warnings: a plan that leaves the filesystem missing or another one in its place
+        // must not say the cluster matches the desired state.
         if blank_on.is_none() && primary.iter().any(blank) {
-            ctx.warnings.push(format!(
-                "volume {name}: no {} filesystem on it, and xenflux makes filesystems only on volumes it created \
-                 for one (it may hold a domain's data); make it by hand if the volume is really unused",
-                kind.name()
-            ));
+            ctx.block(
+                self.object.clone(),
+                format!(
+                    "no {} filesystem on it, and xenflux makes filesystems only on volumes it created \
+                     for one (it may hold a domain's data); make it by hand if the volume is really unused",
+                    kind.name()
+                ),
+                Vec::new(),
+            );
+        }
+        let other = primary.iter().find_map(|n| {
+            let found = states
+                .get(n)?
+                .filesystems
+                .get(&device)?
+                .known()?
+                .as_deref()?;
+            (found != kind.name()).then(|| format!("blkid finds {found} on {device} on {n}"))
+        });
+        if let Some(other) = other {
+            ctx.block(
+                self.object.clone(),
+                format!(
+                    "{other}, the desired state says {}: xenflux never makes a filesystem over another; \
+                     put `filesystem` back, or convert it by hand",
+                    kind.name()
+                ),
+                Vec::new(),
+            );
         }
         blank_on
     }

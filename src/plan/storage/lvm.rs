@@ -133,11 +133,17 @@ impl Vol<'_> {
                         out.steps.push(Action::ExtendLv { node: n.clone(), vg: vg.clone(), lv: lv_name.clone(), size });
                         out.grown = true;
                     }
-                    Some(l) if l.size > size && lv_name == name.as_str() => ctx.warnings.push(format!(
-                        "volume {name}: LV {vg}/{lv_name} on {n} is {} but {} is desired; xenflux never shrinks a volume",
-                        crate::model::Size(l.size),
-                        v.size
-                    )),
+                    // Not a warning: a plan that leaves it so must not say the cluster matches.
+                    Some(l) if l.size > size && lv_name == name.as_str() => ctx.block(
+                        self.object.clone(),
+                        format!(
+                            "LV {vg}/{lv_name} on {n} is {} but {} is desired; xenflux never shrinks a volume \
+                             (it would cut off the end of the data): put the size back",
+                            crate::model::Size(l.size),
+                            v.size
+                        ),
+                        Vec::new(),
+                    ),
                     Some(_) => {}
                 }
             }

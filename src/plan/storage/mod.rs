@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use crate::alloc::VolumeAlloc;
 use crate::drivers::drbd::ConnectionState;
 use crate::model::{FsKind, Name, VolumeSpec};
-use crate::observe::{DrbdResource, LvState, NodeState};
+use crate::observe::{DrbdResource, LvState, MetaDisk, NodeState};
 
 use super::action::MANAGED_TAG;
 use super::{Ctx, Phase};
@@ -165,6 +165,37 @@ fn not_elsewhere(ctx: &mut Ctx, object: &str, name: &Name, v: &VolumeSpec) -> Re
     Ok(())
 }
 
+/// A device path with device-mapper's name of an LV (`/dev/mapper/VG-LV`, each `-` inside a
+/// name doubled) spelt as `/dev/VG/LV`, so one LV compares equal under both names.
+fn lvm_path(path: &str) -> String {
+    let Some(dm) = path.strip_prefix("/dev/mapper/") else {
+        return path.to_string();
+    };
+    let (name, index) = match dm.find('[') {
+        Some(i) => dm.split_at(i),
+        None => (dm, ""),
+    };
+    // The separator is the first `-` that is not doubled.
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'-' {
+            if bytes.get(i + 1) == Some(&b'-') {
+                i += 2;
+                continue;
+            }
+            let (vg, lv) = (&name[..i], &name[i + 1..]);
+            return format!(
+                "/dev/{}/{}{index}",
+                vg.replace("--", "-"),
+                lv.replace("--", "-")
+            );
+        }
+        i += 1;
+    }
+    path.to_string()
+}
+
 /// One volume whose nodes were all observed: what each of its phases reads.
 struct Vol<'v> {
     object: String,
@@ -181,6 +212,7 @@ impl Vol<'_> {
     /// The phases in order; a phase that blocks the volume ends it.
     fn plan(&self, ctx: &mut Ctx, targets: &BTreeMap<Name, Name>) -> Result<(), Frozen> {
         self.not_standalone(ctx)?;
+        self.disks_stay(ctx)?;
         let lvs = self.lvs(ctx)?;
         self.proven_blank(ctx, &lvs.created)?;
         self.vg_space(ctx, &lvs.steps)?;
@@ -199,6 +231,53 @@ impl Vol<'_> {
 
     fn freeze(&self, ctx: &mut Ctx, reason: String, would: Vec<String>) -> Frozen {
         freeze(ctx, self.object.clone(), self.name, reason, would)
+    }
+
+    /// A resource a node has configured keeps its backing disk and its meta-data where they
+    /// are: a new `meta` kind, `metaVolume` or `volumeGroup` would rewrite the file and
+    /// `adjust` (or `up`) would detach the disk and attach one with no meta-data there.
+    fn disks_stay(&self, ctx: &mut Ctx) -> Result<(), Frozen> {
+        let name = self.name;
+        for (n, s) in &self.states {
+            let Some(c) = resource(s, name.as_str()).and_then(|r| r.config.as_ref()) else {
+                continue;
+            };
+            let Some(spec) = ctx.d.nodes.get(n) else {
+                continue;
+            };
+            let want_disk = format!("/dev/{}/{name}", spec.volume_group);
+            let want_meta = crate::render::drbd::meta_disk(name, spec, &self.alloc);
+            let have_meta = c.meta.as_ref().map(|m| match m {
+                MetaDisk::Internal => "internal".to_string(),
+                MetaDisk::Indexed { path, index } => format!("{path}[{index}]"),
+                MetaDisk::Flexible { path } => path.clone(),
+            });
+            let moved = [
+                ("backing disk", &c.disk, want_disk),
+                ("meta-disk", &have_meta, want_meta),
+            ]
+            .into_iter()
+            .filter_map(|(what, have, want)| {
+                let have = have.as_ref()?;
+                (lvm_path(have) != lvm_path(&want)).then(|| {
+                    format!("its {what} on {n} is {have}, the desired state makes it {want}")
+                })
+            })
+            .collect::<Vec<_>>();
+            if !moved.is_empty() {
+                return Err(self.freeze(
+                    ctx,
+                    format!(
+                        "{}: xenflux never moves an existing resource's disk or meta-data (DRBD would detach the \
+                         disk and find no meta-data at the new place); put `meta`, `metaVolume` and `volumeGroup` \
+                         back, or create a new volume and copy the data",
+                        moved.join("; ")
+                    ),
+                    Vec::new(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Split brain, or someone disconnected it by hand: stop, report, let an operator decide.
@@ -225,5 +304,20 @@ impl Vol<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lvm_path;
+
+    #[test]
+    fn device_mapper_names_are_the_lvs_they_name() {
+        assert_eq!(lvm_path("/dev/mapper/XEN-dns"), "/dev/XEN/dns");
+        assert_eq!(lvm_path("/dev/mapper/my--vg-a--b"), "/dev/my-vg/a-b");
+        assert_eq!(lvm_path("/dev/mapper/XEN-meta[3]"), "/dev/XEN/meta[3]");
+        assert_eq!(lvm_path("/dev/XEN/dns"), "/dev/XEN/dns");
+        assert_eq!(lvm_path("internal"), "internal");
+        assert_eq!(lvm_path("/dev/mapper/nodash"), "/dev/mapper/nodash");
     }
 }

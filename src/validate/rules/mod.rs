@@ -62,6 +62,21 @@ pub fn ssh_host_problem(host: &str) -> Option<&'static str> {
 }
 
 /// Whether `user` is a POSIX user name (`^[a-z_][a-z0-9_-]{0,31}$`).
+/// Why `ip` cannot be a host's own address that peers reach (a replication, o2cb, bridge
+/// address or a gateway): unspecified, loopback, multicast or broadcast. None when it can.
+pub fn unicast_problem(ip: std::net::IpAddr) -> Option<&'static str> {
+    let broadcast = matches!(ip, std::net::IpAddr::V4(v4) if v4.is_broadcast());
+    if ip.is_unspecified() {
+        Some("is the unspecified address (any host), not one a peer can reach")
+    } else if ip.is_loopback() {
+        Some("is a loopback address: every node would reach itself")
+    } else if ip.is_multicast() || broadcast {
+        Some("is a multicast or broadcast address, not one host's")
+    } else {
+        None
+    }
+}
+
 pub fn ssh_user_ok(user: &str) -> bool {
     let mut b = user.bytes();
     b.next()

@@ -155,6 +155,21 @@ fn check_bridge(
             format!("`{bn}` is also a Bond: one interface name, one device"),
         ));
     }
+    for (field, node, ip) in br
+        .addresses
+        .iter()
+        .map(|(n, a)| ("addresses", n, a.addr))
+        .chain(br.gateways.iter().map(|(n, g)| ("gateways", n, *g)))
+    {
+        if let Some(p) = super::unicast_problem(ip) {
+            out.push(loc.error(
+                Kind::Bridge,
+                bn,
+                &format!("spec.{field}.{node}"),
+                format!("{ip} {p}"),
+            ));
+        }
+    }
     for (node, gw) in &br.gateways {
         match br.addresses.get(node) {
             None => out.push(loc.error(
@@ -214,7 +229,8 @@ fn check_bridge(
         ("gateways", br.gateways.keys().collect()),
     ] {
         for n in keys {
-            if !nodes.contains(n) {
+            // A node whose document is broken is reported there, not again here.
+            if !nodes.contains(n) && !d.is_broken(Kind::Node, n.as_str()) {
                 out.push(loc.error(
                     Kind::Bridge,
                     bn,

@@ -58,6 +58,15 @@ pub(super) fn check_nodes(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
     }
     let mut addresses: BTreeMap<std::net::IpAddr, &Name> = BTreeMap::new();
     for (name, n) in &d.nodes {
+        if let Some(p) = super::unicast_problem(n.address) {
+            err(
+                out,
+                Kind::Node,
+                name.as_str(),
+                "spec.address",
+                format!("{} {p}", n.address),
+            );
+        }
         if let Some(first) = addresses.insert(n.address, name) {
             err(
                 out,

@@ -115,6 +115,14 @@ fn check_nodes<'d>(
                 "o2cb takes IPv4 node addresses only",
             ));
         }
+        if let Some(p) = super::unicast_problem(n.address) {
+            out.push(loc.error(
+                Kind::Ocfs2Cluster,
+                cn,
+                &format!("{f}.address"),
+                format!("{} {p}", n.address),
+            ));
+        }
         if !addrs.insert(n.address) {
             out.push(loc.error(
                 Kind::Ocfs2Cluster,
