@@ -24,6 +24,42 @@ pub fn write_atomic_mode(path: &Path, data: impl AsRef<[u8]>, mode: u32) -> io::
     write_atomic_inner(path, data.as_ref(), Some(mode), &mut || Ok(()))
 }
 
+/// Opens `path` for reading only if it is a regular file (after symlinks): a FIFO, a device
+/// or a directory put where xenflux keeps a file is refused at once — never waited on (the open
+/// does not block) and never read without end.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    Ok(f)
+}
+
+/// The text of a regular file of at most `max` bytes ([`open_regular`]); Ok(None) when it does
+/// not exist, an error when it is something else or larger (never read past `max` + 1 bytes).
+pub fn read_small(path: &Path, max: u64) -> io::Result<Option<String>> {
+    let f = match open_regular(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut text = String::new();
+    f.take(max + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(Some(text))
+}
+
 /// Temporary names tried before giving up (another writer holding each is next to impossible).
 const TEMP_ATTEMPTS: u32 = 16;
 
@@ -186,7 +222,7 @@ impl FileLock {
 /// holder has not written its id yet (or never does).
 pub fn holder(path: &Path) -> String {
     let mut text = String::new();
-    let _ = File::open(path).and_then(|f| f.take(32).read_to_string(&mut text));
+    let _ = open_regular(path).and_then(|f| f.take(32).read_to_string(&mut text));
     match text.trim().parse::<u32>() {
         Ok(pid) => format!("pid {pid}"),
         Err(_) => "another process".to_string(),
@@ -202,6 +238,30 @@ pub fn lock_path(file: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn only_small_regular_files_are_read_and_a_fifo_is_never_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        assert!(read_small(&p, 10).unwrap().is_none());
+        std::fs::write(&p, "0123456789").unwrap();
+        assert_eq!(read_small(&p, 10).unwrap().as_deref(), Some("0123456789"));
+        assert!(read_small(&p, 9)
+            .unwrap_err()
+            .to_string()
+            .contains("larger than 9"));
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let started = Instant::now();
+        let e = read_small(&fifo, 10).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(read_small(dir.path(), 10).is_err(), "a directory");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
     use super::*;
 
     fn entries(dir: &Path) -> Vec<String> {

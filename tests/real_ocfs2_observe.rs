@@ -65,6 +65,7 @@ fn a_formatted_and_a_blank_loop_device_are_observed() {
     let t = Local::new();
     let probe = Probe {
         devices: vec![dev.path.clone(), blank.path.clone()],
+        cluster_view: true,
         ..Default::default()
     };
 

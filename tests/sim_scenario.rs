@@ -325,7 +325,7 @@ fn an_operator_brings_volumes_a_domain_ocfs2_a_bond_and_a_bridge_up() {
         lab.ok(node, ocfs2::mount_ocfs2(&ovs_dev, &fs.mountpoint));
     }
     for node in nodes {
-        let s = lab.observe(node);
+        let s = lab.observe_cluster_view(node);
         let o = s.ocfs2.known().expect("ocfs2");
         assert_eq!(o.mounts["/OVS"], (ovs_dev.clone(), "ocfs2".to_string()));
         let d = &o.devices[&ovs_dev];

@@ -234,3 +234,74 @@ fn sim_perturbations_of_what_does_not_exist_are_refused() {
         assert_eq!(std::fs::read_to_string(&sim).unwrap(), before, "{args:?}");
     }
 }
+
+/// Runs a command that must end on its own within `within` (killed and failed otherwise).
+fn run_within(state_dir: &Path, args: &[&str], within: Duration) -> (i32, String) {
+    let mut child = command(state_dir, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xenflux runs");
+    let deadline = Instant::now() + within;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("xenflux {args:?} still waiting after {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn mkfifo(p: &Path) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+        0,
+        "{}",
+        p.display()
+    );
+}
+
+/// A FIFO put where xenflux keeps one of its files (by a careless operator, or anyone who can
+/// write the state directory) is refused at once, naming the file: nothing waits on it.
+#[test]
+fn a_fifo_in_place_of_a_state_file_is_refused_not_waited_on() {
+    for (file, args) in [
+        ("sim.json", &["plan"][..]),
+        ("ha/dom0.json", &["plan"]),
+        ("ha/placements.json", &["status"]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        if file != "sim.json" {
+            let (code, text) = run(dir.path(), &["sim", "show", "--node", "dom0"]);
+            assert_eq!(code, 0, "{text}");
+        }
+        mkfifo(&dir.path().join(file));
+        let (code, text) = run_within(dir.path(), args, Duration::from_secs(20));
+        assert_ne!(code, 0, "{file}: {args:?}: {text}");
+        assert!(
+            text.contains(file) && text.contains("not a regular file"),
+            "{file}: {args:?}: {text}"
+        );
+        assert!(!text.contains("panicked"), "{text}");
+    }
+    // The controller's token, read by local commands: unreadable is no token (the controller
+    // then refuses the request), never a wait.
+    let dir = tempfile::tempdir().unwrap();
+    mkfifo(&dir.path().join("controller/token"));
+    let (code, text) = run_within(dir.path(), &["reconcile", "--now"], Duration::from_secs(20));
+    assert_ne!(code, 0, "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+}

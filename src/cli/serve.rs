@@ -182,8 +182,9 @@ fn serve_options(args: ServeArgs, state_dir: &Path) -> Result<Options> {
 fn read_secret(file: Option<&Path>, env: &str) -> Result<Option<Vec<u8>>> {
     match (file, std::env::var(env)) {
         (Some(f), _) => {
-            let text =
-                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let text = crate::fsutil::read_small(f, 64 << 10)
+                .and_then(|t| t.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound)))
+                .with_context(|| format!("reading {}", f.display()))?;
             Ok(Some(
                 text.trim_end_matches(['\n', '\r']).as_bytes().to_vec(),
             ))
@@ -197,8 +198,9 @@ fn read_secret(file: Option<&Path>, env: &str) -> Result<Option<Vec<u8>>> {
 pub fn controller_url(given: Option<String>, state_dir: &Path) -> String {
     given
         .or_else(|| {
-            std::fs::read_to_string(crate::controller::address_path(state_dir))
+            crate::fsutil::read_small(&crate::controller::address_path(state_dir), 4096)
                 .ok()
+                .flatten()
                 .map(|s| s.trim().to_string())
         })
         .unwrap_or_else(|| DEFAULT_CONTROLLER.to_string())

@@ -59,7 +59,8 @@ pub enum ClientError {
 /// serving `state_dir` made (`STATE_DIR/controller/token`), else none.
 pub fn token(state_dir: &Path, token_file: Option<&Path>) -> Result<Option<String>, ClientError> {
     let read = |p: &Path| {
-        std::fs::read_to_string(p)
+        crate::fsutil::read_small(p, 64 << 10)
+            .and_then(|t| t.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound)))
             .map(|t| t.trim().to_string())
             .map_err(|error| ClientError::Io {
                 path: p.to_path_buf(),
@@ -302,7 +303,7 @@ pub fn install_hook(
     }
     let hooks = repo.join("hooks");
     let path = hooks.join("post-receive");
-    if let Ok(old) = std::fs::read_to_string(&path) {
+    if let Ok(Some(old)) = crate::fsutil::read_small(&path, 1 << 20) {
         if !force && !old.contains(HOOK_MARK) {
             return Err(ClientError::ForeignHook { path });
         }

@@ -235,7 +235,12 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
     let _ = stop_http.send(true);
     let _ = server.await;
     // Only what this controller wrote (the serve lock guarantees no other wrote since).
-    if std::fs::read_to_string(&address_file).ok().as_deref() == Some(address.as_str()) {
+    if crate::fsutil::read_small(&address_file, 4096)
+        .ok()
+        .flatten()
+        .as_deref()
+        == Some(address.as_str())
+    {
         let _ = std::fs::remove_file(&address_file);
     }
     if let Some(t) = made_token {
@@ -600,7 +605,11 @@ impl Signals {
 /// A run a previous controller left unfinished: its marker and the journal's last lines.
 fn read_interrupted(state_dir: &std::path::Path) -> Option<String> {
     let marker = pass::inflight_path(state_dir);
-    let note = std::fs::read_to_string(&marker).ok()?;
+    let note = match crate::fsutil::read_small(&marker, 64 << 10) {
+        Ok(Some(n)) => n,
+        Ok(None) => return None,
+        Err(e) => format!("{}: {e}", marker.display()),
+    };
     let journal = journal_tail(&state_dir.join("journal.jsonl"));
     let last = journal.lines().last().unwrap_or("(no journal entry)");
     let _ = std::fs::remove_file(&marker);
@@ -613,7 +622,7 @@ fn read_interrupted(state_dir: &std::path::Path) -> Option<String> {
 fn journal_tail(path: &std::path::Path) -> String {
     use std::io::{Read, Seek, SeekFrom};
     const TAIL: u64 = 64 << 10;
-    let Ok(mut f) = std::fs::File::open(path) else {
+    let Ok(mut f) = crate::fsutil::open_regular(path) else {
         return String::new();
     };
     let len = f.metadata().map_or(0, |m| m.len());

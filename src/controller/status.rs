@@ -406,7 +406,9 @@ pub fn suspension_path(state_dir: &Path) -> PathBuf {
 
 /// The suspension in force, if any.
 pub fn read_suspension(state_dir: &Path) -> Option<Suspension> {
-    let text = std::fs::read_to_string(suspension_path(state_dir)).ok()?;
+    let text = crate::fsutil::read_small(&suspension_path(state_dir), 64 << 10)
+        .ok()
+        .flatten()?;
     Some(serde_json::from_str(&text).unwrap_or(Suspension {
         since: String::new(),
         reason: text.trim().to_string(),

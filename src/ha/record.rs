@@ -6,7 +6,6 @@
 //! that does not read back is an error naming the file, never a guess.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -95,28 +94,13 @@ pub fn placements_path(state_dir: &Path) -> PathBuf {
 
 /// Reads a file of at most [`MAX_BYTES`]; Ok(None) when it does not exist.
 fn read_bounded(path: &Path) -> Result<Option<String>, RecordError> {
-    let err = |problem: String| RecordError {
+    crate::fsutil::read_small(path, MAX_BYTES).map_err(|e| RecordError {
         path: path.to_path_buf(),
-        problem,
-    };
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(err(e.to_string())),
-    };
-    if !meta.is_file() {
-        return Err(err("not a regular file".into()));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_BYTES + 1).read_to_string(&mut text))
-        .map_err(|e| err(e.to_string()))?;
-    if text.len() as u64 > MAX_BYTES {
-        return Err(err(format!(
-            "larger than {MAX_BYTES} bytes: not a record xenflux wrote"
-        )));
-    }
-    Ok(Some(text))
+        problem: match e.kind() {
+            std::io::ErrorKind::InvalidData => format!("{e}: not a record xenflux wrote"),
+            _ => e.to_string(),
+        },
+    })
 }
 
 fn write(path: &Path, text: String) -> Result<(), RecordError> {

@@ -122,6 +122,9 @@ impl<'de> Deserialize<'de> for SimCluster {
     }
 }
 
+/// The largest saved simulated cluster read back (a 64-node estate saves a few MiB).
+pub const MAX_SAVED: u64 = 512 << 20;
+
 impl SimCluster {
     /// Every node of `desired` as a freshly installed Xen dom0: an empty volume group, the NICs
     /// up without masters, the DRBD module loaded without resources, Domain-0 only, sshd on 22,
@@ -132,12 +135,15 @@ impl SimCluster {
         }
     }
 
-    /// Reads a cluster saved by [`SimCluster::save`].
+    /// Reads a cluster saved by [`SimCluster::save`] (a regular file of at most [`MAX_SAVED`]
+    /// bytes).
     pub fn load(path: &Path) -> Result<SimCluster, SimError> {
-        let text = std::fs::read_to_string(path).map_err(|error| SimError::Io {
-            path: path.display().to_string(),
-            error,
-        })?;
+        let text = crate::fsutil::read_small(path, MAX_SAVED)
+            .and_then(|t| t.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound)))
+            .map_err(|error| SimError::Io {
+                path: path.display().to_string(),
+                error,
+            })?;
         serde_json::from_str(&text).map_err(|error| SimError::Json {
             path: path.display().to_string(),
             error,

@@ -131,6 +131,16 @@ impl Lab {
         observe_node(&self.sim, node, &self.probe(node))
     }
 
+    /// [`Lab::observe`] with OCFS2's cluster-wide view (`mounted.ocfs2 -f`), as `xenflux
+    /// observe` asks it.
+    pub fn observe_cluster_view(&self, node: &str) -> NodeState {
+        let p = Probe {
+            cluster_view: true,
+            ..self.probe(node)
+        };
+        observe_node(&self.sim, node, &p)
+    }
+
     pub fn view(&self, node: &str) -> NodeView {
         self.sim.node(node).expect("a node of the cluster")
     }
