@@ -161,14 +161,19 @@ impl LvAttr {
         self.0.chars().nth(i)
     }
 
+    /// `Some(true)` for `set`, `Some(false)` for `-`, `None` for anything else: `X` (LVM could
+    /// not tell) and the other states LVM prints there (suspended `s`, a device without or with
+    /// an inactive table `d`/`i`, an invalid snapshot `I`, ...), which are neither.
     fn flag(&self, i: usize, set: char) -> Option<bool> {
         match self.bit(i)? {
-            'X' | '?' => None,
-            c => Some(c == set),
+            '-' => Some(false),
+            c if c == set => Some(true),
+            _ => None,
         }
     }
 
-    /// Position 5: `a` active, `-` not; `None` when unknown (`X`) or the string is short.
+    /// Position 5: `a` active, `-` not; `None` when unknown (`X`), in another state (`s`
+    /// suspended, `d`, `i`, `I`, ...) or the string is short.
     pub fn active(&self) -> Option<bool> {
         self.flag(4, 'a')
     }
@@ -356,6 +361,20 @@ pub fn parse_lvs(stdout: &str) -> Result<Vec<Lv>, ParseError> {
             ),
             tags: split_tags(row.get("lv_tags").and_then(Value::as_str).unwrap_or("")),
         });
+        let new = &out[out.len() - 1];
+        if out[..out.len() - 1]
+            .iter()
+            .any(|l| l.vg == new.vg && l.name == new.name)
+        {
+            // Two VGs of one name (a cloned disk) list their LVs under the same VG/LV.
+            return Err(row_error(
+                TOOL_LVS,
+                stdout,
+                row,
+                "lv_name",
+                format!("a second row for {}/{}", new.vg, new.name),
+            ));
+        }
     }
     Ok(out)
 }
@@ -374,6 +393,17 @@ pub fn parse_vgs(stdout: &str) -> Result<Vec<Vg>, ParseError> {
             extent_size_bytes: b("vg_extent_size")?,
             tags: split_tags(row.get("vg_tags").and_then(Value::as_str).unwrap_or("")),
         });
+        let new = &out[out.len() - 1];
+        if out[..out.len() - 1].iter().any(|v| v.name == new.name) {
+            // Two VGs of one name (a cloned disk): which one the LVs belong to is not known.
+            return Err(row_error(
+                TOOL_VGS,
+                stdout,
+                row,
+                "vg_name",
+                format!("a second volume group named {}", new.name),
+            ));
+        }
     }
     Ok(out)
 }

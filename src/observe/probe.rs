@@ -496,6 +496,20 @@ fn read_lvm(vgs: &Output, lvs: &Output) -> Part<LvmState> {
         Ok(lvm::Lookup::NotFound(_)) => Vec::new(),
         Err(e) => return Part::Unknown(unknown(lvs, e.to_string())),
     };
+    if let Some(l) = lv_list
+        .iter()
+        .find(|l| !vg_list.iter().any(|v| v.name == l.vg))
+    {
+        // The two reports disagree (a VG appeared or vanished between them, or one was skipped):
+        // neither can be trusted for what exists.
+        return Part::Unknown(unknown(
+            lvs,
+            format!(
+                "`lvs` lists {}/{} but `vgs` has no volume group {}",
+                l.vg, l.name, l.vg
+            ),
+        ));
+    }
     let vgs = vg_list
         .into_iter()
         .map(|v| {
@@ -788,6 +802,17 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
                  (it is being created or destroyed)",
                 r.name, r.domid
             ),
+        ));
+    }
+    let mut names = BTreeSet::new();
+    if let Some(n) = doms
+        .iter()
+        .filter_map(|d| d.config.name.as_deref())
+        .find(|n| !names.insert(*n))
+    {
+        return Part::Unknown(unknown(
+            list,
+            format!("`xl list -l` lists two domains named {n}: which one runs is not known"),
         ));
     }
     let info_parsed = match xl::parse_info(&info.stdout) {
