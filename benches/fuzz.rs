@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use xenflux::drivers::drbd::{dump_xml, events2, proc_drbd, show, status};
+use xenflux::drivers::drbd::{dump_xml, events2, meta, proc_drbd, show, status};
 use xenflux::drivers::xlcfg::{DiskSpec, VifSpec, XlConfig};
 use xenflux::drivers::{lvm, net, ocfs2, ss, xl};
 use xenflux::load::Source;
@@ -251,6 +251,17 @@ fn mutate(rng: &mut Rng, text: &str, others: &[String]) -> String {
             }
         }
     }
+    // The whole output with CRLF line ends, as a capture copied through Windows would be.
+    if rng.chance(50) {
+        let text = String::from_utf8_lossy(&bytes).replace('\n', "\r\n");
+        bytes = text.into_bytes();
+    }
+    // The whole output repeated up to the size bound: every name, minor and domain listed
+    // many times over, and an output of megabytes.
+    if rng.chance(200) && !bytes.is_empty() {
+        let times = MAX_INPUT / bytes.len();
+        bytes = bytes.repeat(1 + rng.below(times.max(1)));
+    }
     bytes.truncate(MAX_INPUT);
     String::from_utf8_lossy(&bytes).into_owned()
 }
@@ -336,6 +347,11 @@ fn parsers() -> Vec<Target> {
         ("drbdsetup-show", |s| {
             let _ = show::parse(s);
         }),
+        ("drbdmeta-dump-md", |s| {
+            let _ = meta::dump_md_result(s, "", 0);
+            let _ = meta::dump_md_result("", s, 1);
+            let _ = meta::dump_md_result("", s, 10);
+        }),
         ("xl-list-long", |s| {
             let _ = xl::parse_list_long(s);
             let _ = xl::parse_create_dry_run(s);
@@ -407,13 +423,17 @@ fn seeds_for(target: &str) -> &'static [&'static str] {
         "events2" => &["drbdsetup-events2-"],
         "dump-xml" => &["drbdadm-dump-xml-"],
         "drbdsetup-show" => &["drbdsetup-show-"],
+        "drbdmeta-dump-md" => &["drbdmeta-"],
         "xl-list-long" => &["xl-4.17-list-long", "xl-4.17-create"],
         "xl-list" => &[
             "xl-4.17-list-shutdown",
             "xl-4.17-list.txt",
             "xl-4.17-list-crashed",
+            "xl-4.17-list-rebooting",
+            "xl-4.0.1-list-",
+            "xl-4.4-list-",
         ],
-        "xl-info" => &["xl-4.17-info", "xl-4.4-info"],
+        "xl-info" => &["xl-4.17-info", "xl-4.4-info", "xl-4.0.1-info"],
         "xl-cfg" => &["xl-cfg-", "xl-4.17-dns.cfg"],
         "ip-link" => &["ip-"],
         "bridge-link" => &["bridge-"],

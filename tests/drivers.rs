@@ -1873,3 +1873,21 @@ fn lv_attr_states_other_than_active_or_not_are_unknown() {
         assert_eq!(lv(attr).0, None, "{attr}");
     }
 }
+
+#[test]
+fn drbdmeta_dump_md_of_meta_data_just_created() {
+    // real-tools/11-drbdmeta.txt: `drbdmeta 9 v08 /dev/loop0 internal dump-md` right after
+    // `create-md` (its first line starts with "# ", so it is read without the helper).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/drbdmeta-9.22-dump-md-v08-just-created.txt");
+    let text = std::fs::read_to_string(path).unwrap();
+    assert_eq!(
+        xenflux::drivers::drbd::meta::dump_md_result(&text, "", 0),
+        Ok(xenflux::drivers::drbd::meta::MetaFound::Unused)
+    );
+    // the same dump with CRLF line ends reads the same
+    assert_eq!(
+        xenflux::drivers::drbd::meta::dump_md_result(&text.replace('\n', "\r\n"), "", 0),
+        Ok(xenflux::drivers::drbd::meta::MetaFound::Unused)
+    );
+}

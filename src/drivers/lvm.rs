@@ -346,7 +346,8 @@ fn bytes_field(
 pub fn parse_lvs(stdout: &str) -> Result<Vec<Lv>, ParseError> {
     let v: Value =
         serde_json::from_str(stdout).map_err(|e| ParseError::json(TOOL_LVS, stdout, &e))?;
-    let mut out = Vec::new();
+    let mut out: Vec<Lv> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for row in report_rows(TOOL_LVS, stdout, &v, "lv")? {
         let f = |k| field(TOOL_LVS, stdout, row, "lv_name", k);
         out.push(Lv {
@@ -362,10 +363,7 @@ pub fn parse_lvs(stdout: &str) -> Result<Vec<Lv>, ParseError> {
             tags: split_tags(row.get("lv_tags").and_then(Value::as_str).unwrap_or("")),
         });
         let new = &out[out.len() - 1];
-        if out[..out.len() - 1]
-            .iter()
-            .any(|l| l.vg == new.vg && l.name == new.name)
-        {
+        if !seen.insert((new.vg.clone(), new.name.clone())) {
             // Two VGs of one name (a cloned disk) list their LVs under the same VG/LV.
             return Err(row_error(
                 TOOL_LVS,
@@ -383,7 +381,8 @@ pub fn parse_lvs(stdout: &str) -> Result<Vec<Lv>, ParseError> {
 pub fn parse_vgs(stdout: &str) -> Result<Vec<Vg>, ParseError> {
     let v: Value =
         serde_json::from_str(stdout).map_err(|e| ParseError::json(TOOL_VGS, stdout, &e))?;
-    let mut out = Vec::new();
+    let mut out: Vec<Vg> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for row in report_rows(TOOL_VGS, stdout, &v, "vg")? {
         let b = |k| bytes_field(TOOL_VGS, stdout, row, "vg_name", k);
         out.push(Vg {
@@ -394,7 +393,7 @@ pub fn parse_vgs(stdout: &str) -> Result<Vec<Vg>, ParseError> {
             tags: split_tags(row.get("vg_tags").and_then(Value::as_str).unwrap_or("")),
         });
         let new = &out[out.len() - 1];
-        if out[..out.len() - 1].iter().any(|v| v.name == new.name) {
+        if !seen.insert(new.name.clone()) {
             // Two VGs of one name (a cloned disk): which one the LVs belong to is not known.
             return Err(row_error(
                 TOOL_VGS,

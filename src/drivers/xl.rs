@@ -436,6 +436,7 @@ pub struct XlListEntry {
 /// with spaces stays whole.
 pub fn parse_list(input: &str) -> Result<Vec<XlListEntry>, ParseError> {
     let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for (no, line) in input.lines().enumerate() {
         let no = no + 1;
         if line.trim().is_empty() || (out.is_empty() && line.starts_with("Name")) {
@@ -451,7 +452,7 @@ pub fn parse_list(input: &str) -> Result<Vec<XlListEntry>, ParseError> {
             return Err(err("expected five columns after the name"));
         };
         let domid: u32 = id.parse().map_err(|_| err("ID is not a number"))?;
-        if out.iter().any(|e: &XlListEntry| e.domid == domid) {
+        if !seen.insert(domid) {
             return Err(err("a second row for the same domain ID"));
         }
         out.push(XlListEntry {

@@ -121,6 +121,7 @@ pub fn parse(input: &str) -> Result<ProcDrbd, ParseError> {
         devices: Vec::new(),
     };
     let mut seen_version = false;
+    let mut minors = std::collections::BTreeSet::new();
     for (no, raw) in input.lines().enumerate() {
         let no = no + 1;
         let err = |m: &str| ParseError::new(TOOL, no, raw, m);
@@ -148,7 +149,7 @@ pub fn parse(input: &str) -> Result<ProcDrbd, ParseError> {
         } else if is_device_line(line) {
             // The kernel prints `%2d:`: " 0:" up to " 9:", then "10:", "254:" with no indent.
             let dev = parse_device(line).map_err(|m| err(&m))?;
-            if out.devices.iter().any(|d| d.minor == dev.minor) {
+            if !minors.insert(dev.minor) {
                 // Two readings of one minor: neither can be trusted.
                 return Err(err("a second line for the same minor"));
             }

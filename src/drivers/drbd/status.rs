@@ -59,6 +59,7 @@ pub fn parse_json(input: &str) -> Result<Vec<ResourceStatus>, ParseError> {
         .as_array()
         .ok_or_else(|| ParseError::whole(TOOL_JSON, "top level is not an array"))?;
     let mut out: Vec<ResourceStatus> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for r in items {
         let name = r.get("name").and_then(Value::as_str).unwrap_or("?");
         let err = |m: String| {
@@ -69,7 +70,7 @@ pub fn parse_json(input: &str) -> Result<Vec<ResourceStatus>, ParseError> {
             ParseError::at(TOOL_JSON, input, line, format!("resource {name:?}: {m}"))
         };
         let rs = json_resource(r).map_err(err)?;
-        if out.iter().any(|o| o.name == rs.name) {
+        if !seen.insert(rs.name.clone()) {
             return Err(err("listed twice".into()));
         }
         out.push(rs);

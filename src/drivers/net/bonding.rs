@@ -66,6 +66,7 @@ pub fn parse_bonding(input: &str) -> Result<BondStatus, ParseError> {
         .to_string();
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut slaves: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
     for (no, line) in lines {
         if line.starts_with([' ', '\t']) {
             continue;
@@ -89,7 +90,7 @@ pub fn parse_bonding(input: &str) -> Result<BondStatus, ParseError> {
                     "slave without a name",
                 ));
             }
-            if slaves.iter().any(|(n, _)| *n == v) {
+            if !names.insert(v.clone()) {
                 return Err(ParseError::new(
                     TOOL_BONDING,
                     no + 1,
