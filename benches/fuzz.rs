@@ -4,7 +4,8 @@
 //! Run with `cargo bench --bench fuzz`. Inputs are mutations of the real captures in
 //! `tests/fixtures/` and of the example `cluster-state/` (byte flips, line duplication, deletion
 //! and truncation, lines spliced in from other captures, huge numbers, NUL and control
-//! characters, multibyte UTF-8, very long lines, deep nesting). Each input runs under
+//! characters, multibyte UTF-8, very long lines, CRLF line ends, deep nesting, and for the tool
+//! outputs the whole output repeated up to a few MiB). Each input runs under
 //! `catch_unwind`; a panic, or an input taking longer than [`HANG`], is saved under
 //! `target/fuzz-failures/` and makes the run exit non-zero.
 //!
@@ -256,14 +257,25 @@ fn mutate(rng: &mut Rng, text: &str, others: &[String]) -> String {
         let text = String::from_utf8_lossy(&bytes).replace('\n', "\r\n");
         bytes = text.into_bytes();
     }
-    // The whole output repeated up to the size bound: every name, minor and domain listed
-    // many times over, and an output of megabytes.
-    if rng.chance(200) && !bytes.is_empty() {
-        let times = MAX_INPUT / bytes.len();
-        bytes = bytes.repeat(1 + rng.below(times.max(1)));
-    }
     bytes.truncate(MAX_INPUT);
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A tool's whole output repeated up to the size bound: every name, minor and domain listed
+/// many times over, and an output of megabytes (tool outputs only: the state files have their
+/// own size limits in the loader).
+fn repeat_whole(rng: &mut Rng, text: String) -> String {
+    if text.is_empty() {
+        return text;
+    }
+    let times = (MAX_INPUT / text.len()).max(1);
+    let mut out = text.repeat(1 + rng.below(times));
+    let cut = (0..=out.len().min(MAX_INPUT))
+        .rev()
+        .find(|c| out.is_char_boundary(*c))
+        .unwrap_or(0);
+    out.truncate(cut);
+    out
 }
 
 /// Deeply nested input of the shapes the parsers read.
@@ -595,6 +607,11 @@ fn main() {
             } else {
                 let base = seeds[rng.below(seeds.len())];
                 mutate(&mut rng, base, &all)
+            };
+            let input = if rng.chance(200) {
+                repeat_whole(&mut rng, input)
+            } else {
+                input
             };
             if let Some((kind, message)) = run_one(f, &input) {
                 failures.push(Failure {

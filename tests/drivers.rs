@@ -1891,3 +1891,10 @@ fn drbdmeta_dump_md_of_meta_data_just_created() {
         Ok(xenflux::drivers::drbd::meta::MetaFound::Unused)
     );
 }
+
+#[test]
+fn xl_list_long_in_sxp_is_refused_not_misread() {
+    // Xen 4.0.1's `xl list -l` (Ganeti's capture) prints S-expressions, not JSON.
+    let e = xl::parse_list_long(&fixture("xl-4.0.1-list-long-ganeti-sxp.txt")).unwrap_err();
+    assert!(e.message.contains("JSON"), "{e}");
+}

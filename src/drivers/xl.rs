@@ -6,6 +6,13 @@
 //! `b_info`; `c_info.domid` of a domU is 4294967295 (the real id is the outer `domid`); booleans
 //! are strings (`"True"`); the guest-type union is `type.pv`/`type.hvm`; fields left at their
 //! default are omitted; the output ends with an empty line. The `xl list` header uses tabs.
+//! Older `xl` (Xen 4.0/4.1, Ganeti's `xen-xl-list-long-4.0.1.txt`) and `output_format="sxp"`
+//! print S-expressions instead: refused, so Xen is unknown there rather than misread.
+//!
+//! `xl list` rows are `%-40s %5d %5lu %5d     %s  %8.1f` (`xl_list.c`) and were checked on Xen
+//! 4.0.1, 4.4 (Ganeti's captures) and 4.17; the fifth state position is a shutdown reason
+//! (see [`DomainState`]). `xl info` is read on 4.0.1, 4.4 and 4.17 (`xen_version`, or
+//! `xen_major`/`xen_minor`/`xen_extra` before it existed).
 //! The domain config file syntax lives in [`super::xlcfg`]. Nothing here runs `xl`.
 
 use serde_json::{Map, Value};
