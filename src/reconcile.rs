@@ -172,11 +172,23 @@ pub struct Approved<'a> {
     lock: &'a Lock,
     snap: &'a Snapshot,
     plan: Plan,
+    failed_back: Vec<(Name, crate::ha::Placement)>,
+    placed: Vec<(Name, crate::ha::Placement)>,
 }
 
 impl Approved<'_> {
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// Failed-over domains found back home while approving (their placements forgotten).
+    pub fn failed_back(&self) -> &[(Name, crate::ha::Placement)] {
+        &self.failed_back
+    }
+
+    /// Domains the plan starts on a survivor of a fenced node ([`crate::ha::place`]).
+    pub fn placed(&self) -> &[(Name, crate::ha::Placement)] {
+        &self.placed
     }
 }
 
@@ -206,20 +218,25 @@ pub fn approve<'a>(
     prune: bool,
     intent: Intent,
 ) -> Result<Approved<'a>, ApproveError> {
-    let ha = crate::ha::settle(lock.state_dir(), &snap.validated.desired, &snap.observed)
+    let settled = crate::ha::settle(lock.state_dir(), &snap.validated.desired, &snap.observed)
         .map_err(ReconcileError::from)?;
-    let now = plan_with(snap, &ha, prune)?;
+    let ha = &settled.facts;
+    let now = plan_with(snap, ha, prune)?;
     if let Intent::Saved { path, plan: saved } = intent {
         let with_prune = match prune {
             true => None,
-            false => Some(plan_with(snap, &ha, true)?),
+            false => Some(plan_with(snap, ha, true)?),
         };
         crate::plan::saved::prove(path, saved, &now, with_prune.as_ref())?;
     }
+    let placed = crate::ha::place(lock.state_dir(), &snap.validated.desired, ha, &now)
+        .map_err(ReconcileError::from)?;
     Ok(Approved {
         lock,
         snap,
         plan: now,
+        failed_back: settled.failed_back,
+        placed,
     })
 }
 
@@ -322,7 +339,9 @@ pub fn inflight_path(state_dir: &Path) -> PathBuf {
 /// (a failure stays with its object; a failed live migration is rolled back in the same apply),
 /// then the cluster observed again to decide what comes next.
 pub fn apply(approved: Approved, ctx: &ApplyCtx, progress: &mut dyn FnMut(Event)) -> Applied {
-    let Approved { lock, snap, plan } = approved;
+    let Approved {
+        lock, snap, plan, ..
+    } = approved;
     let state_dir = lock.state_dir();
     let marker = mark_inflight(state_dir, ctx, &plan);
     let v = &snap.validated;

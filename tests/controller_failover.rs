@@ -18,18 +18,23 @@ const BIN: &str = env!("CARGO_BIN_EXE_xenflux");
 /// The example cluster with `ha` enabled (dead after 5 s), and `fence` on dom0 when given.
 fn cluster(fence: bool) -> (Repos, String) {
     let r = Repos::new(Path::new(BIN), Some(&root().join("cluster-state")));
+    let agent = format!(
+        "[{BIN}, --state-dir, {}, sim, power, dom0, 'off']",
+        r.state_dir.display()
+    );
+    with_agent(r, fence.then_some(agent))
+}
+
+/// The example cluster with `ha` enabled and `agent` (a YAML flow sequence) as dom0's fence.
+fn with_agent(r: Repos, agent: Option<String>) -> (Repos, String) {
     let ha = r.push(
         "cluster.yaml",
         |t| t + "  ha: {enabled: true, deadAfter: 5s, failback: manual}\n",
         "ha",
     );
-    if !fence {
+    let Some(agent) = agent else {
         return (r, ha);
-    }
-    let agent = format!(
-        "[{BIN}, --state-dir, {}, sim, power, dom0, 'off']",
-        r.state_dir.display()
-    );
+    };
     let commit = r.push(
         "nodes.yaml",
         |t| {
@@ -153,6 +158,89 @@ fn without_a_fence_nothing_starts_and_the_status_names_the_next_step() {
         0.0
     );
     assert!(s.metric("xenflux_failovers_total{result=\"refused\"}") >= 1.0);
+    let st = s.terminate();
+    assert!(st.success(), "{st}\n{}", s.log());
+}
+
+/// The controller is killed (SIGKILL, no chance to clean up) right after it recorded the fence
+/// and before it started anything: the controller started again finishes the failover from the
+/// record, without fencing again. Then the node comes back, the domain is released
+/// (`xenflux failback`, failback manual) and goes home, and the failback is counted.
+#[test]
+fn a_controller_killed_mid_failover_finishes_it_when_started_again() {
+    let r = Repos::new(Path::new(BIN), Some(&root().join("cluster-state")));
+    let sd = r.state_dir.display().to_string();
+    // Powers dom0 off, then — in the background, so the fence itself is confirmed — kills the
+    // controller (the fence agent's parent) as soon as the fence record is on disk.
+    let script = format!(
+        "{BIN} --state-dir {sd} sim power dom0 off || exit 1; \
+         echo fenced >>{sd}/fence-runs; \
+         ( while [ ! -e {sd}/ha/dom0.json ]; do sleep 0.02; done; kill -9 $PPID ) \
+         >/dev/null 2>&1 </dev/null & exit 0"
+    );
+    let (r, commit) = with_agent(r, Some(format!("[/bin/sh, -c, '{script}']")));
+    let mut s = converged(&r, &commit);
+    let url = s.url.clone();
+    s.wait_for("the node watch to see dom0 healthy", || {
+        let st: Value =
+            serde_json::from_str(&common::serve::http(&url, "GET", "/status", &[], b"").1).ok()?;
+        (st["nodes"]["dom0"]["standing"] == "healthy").then_some(())
+    });
+    crash(&r, "dom0");
+    let killed = s.wait_exit();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&killed),
+        Some(libc::SIGKILL),
+        "{killed}\n{}",
+        s.log()
+    );
+    assert!(r.state_dir.join("ha/dom0.json").is_file());
+    assert!(
+        !r.sim().node("dom0m").unwrap().domains.contains_key("dns"),
+        "killed before anything started"
+    );
+
+    // Started again: the record says dom0 is off; its domains start on dom0m.
+    let mut s = Serve::start(&r, &[], &["--interval", "1h"]);
+    s.wait_for("dns started on dom0m", || {
+        r.sim()
+            .node("dom0m")
+            .unwrap()
+            .domains
+            .contains_key("dns")
+            .then_some(())
+    });
+    let sim = r.sim();
+    assert_eq!(sim.violations(), Vec::<String>::new());
+    assert_eq!(sim.powered("dom0"), Some(false));
+    let runs = std::fs::read_to_string(r.state_dir.join("fence-runs")).unwrap();
+    assert_eq!(runs.lines().count(), 1, "fenced once: {runs}");
+
+    // Back, resynced, released by a person, home again: one failback.
+    let (code, out) = common::serve::xenflux(
+        Path::new(BIN),
+        &r.state_dir,
+        &["sim", "power", "dom0", "on"],
+    );
+    assert_eq!(code, 0, "{out}");
+    s.wait_for("dom0's fence record cleared", || {
+        let _ = common::serve::xenflux(Path::new(BIN), &r.state_dir, &["reconcile", "--now"]);
+        (!r.state_dir.join("ha/dom0.json").exists()).then_some(())
+    });
+    s.wait_for("dns released", || {
+        let (code, _) = common::serve::xenflux(Path::new(BIN), &r.state_dir, &["failback", "dns"]);
+        (code == 0).then_some(())
+    });
+    s.wait_for("dns home on dom0, its placement forgotten", || {
+        let _ = common::serve::xenflux(Path::new(BIN), &r.state_dir, &["reconcile", "--now"]);
+        let home = r.sim().node("dom0").unwrap().domains.contains_key("dns");
+        let placed = std::fs::read_to_string(r.state_dir.join("ha/placements.json"))
+            .unwrap_or_default()
+            .contains("\"dns\"");
+        (home && !placed).then_some(())
+    });
+    assert_eq!(r.sim().violations(), Vec::<String>::new());
+    assert_eq!(s.metric("xenflux_failbacks_total"), 1.0);
     let st = s.terminate();
     assert!(st.success(), "{st}\n{}", s.log());
 }

@@ -303,10 +303,26 @@ fn a_crashed_node_without_fence_waits_for_a_person_then_fails_over() {
         out.contains("Domain dns is no longer kept on dom0m"),
         "{out}"
     );
-    c.run(&["apply", "--yes"]);
-    c.run(&["apply", "--yes"]);
+    let placements = |c: &Cluster| {
+        std::fs::read_to_string(c.state_dir().join("ha/placements.json")).unwrap_or_default()
+    };
+    assert!(
+        placements(&c).contains("\"released\""),
+        "{}",
+        placements(&c)
+    );
+    let (_, moved, _) = c.run(&["apply", "--yes"]);
+    let (_, settled, _) = c.run(&["apply", "--yes"]);
     assert_eq!(c.domains_on("dom0"), ["dns"]);
     assert_eq!(c.domains_on("dom0m"), ["mail", "vpn"]);
+    assert!(
+        format!("{moved}{settled}")
+            .contains("Domain dns is back from dom0m (failed over there from dom0"),
+        "{moved}{settled}"
+    );
+    // Its placement is forgotten once it is back; mail's is kept.
+    assert!(!placements(&c).contains("\"dns\""), "{}", placements(&c));
+    assert!(placements(&c).contains("\"mail\""), "{}", placements(&c));
     c.no_violations();
     let (code, _, err) = c.run(&["failback", "dns"]);
     assert_eq!(code, 1);

@@ -265,6 +265,7 @@ fn a_placement_keeps_a_failed_over_domain_with_manual_failback_only() {
                 node: n("b"),
                 from: n("a"),
                 at: "2026-12-07T11:00:00Z".into(),
+                released: None,
             },
         );
         Snapshot { ha, ..s }

@@ -79,13 +79,30 @@ impl Drop for LabGuard {
 }
 
 /// Runs a remote shell command on a lab node over the generated ssh config; returns stdout.
+/// ssh's own failure (255: the connection dropped, e.g. keepalives unanswered while an emulated
+/// node is starved of CPU) is tried twice more; the remote command's failure is not.
 fn ssh(config: &Path, node: &str, remote: &str) -> String {
-    let out = Command::new("ssh")
-        .arg("-F")
-        .arg(config)
-        .args([node, remote])
-        .output()
-        .expect("run ssh");
+    let run = || {
+        Command::new("ssh")
+            .arg("-F")
+            .arg(config)
+            .args([node, remote])
+            .output()
+            .expect("run ssh")
+    };
+    let mut out = run();
+    for _ in 0..2 {
+        if out.status.code() != Some(255) {
+            break;
+        }
+        eprintln!(
+            "ssh {node} {remote:?}: ssh failed ({}), trying again: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        out = run();
+    }
     assert!(
         out.status.success(),
         "ssh {node} {remote:?} failed ({}): {}",

@@ -31,6 +31,7 @@ fn probe() -> Probe {
         files: vec!["/etc/drbd.d/dns.res".into(), "/etc/xen/absent.cfg".into()],
         devices: vec!["/dev/drbd1".into()],
         minors: vec![0],
+        cluster_view: true,
         ..Default::default()
     }
 }
@@ -560,4 +561,51 @@ fn lvs_and_vgs_that_disagree_make_lvm_unknown() {
         Part::Unknown(u) => assert!(u.reason.contains("no volume group XEN"), "{}", u.reason),
         Part::Known(l) => panic!("LVs without their VG read as known: {l:?}"),
     }
+}
+
+/// Planning never asks `mounted.ocfs2 -f`, which waits on OCFS2's cluster locks for as long as
+/// the cluster recovers a lost node: its OCFS2 part is known from the node's own reads, and who
+/// has a device mounted is left unknown.
+#[test]
+fn planning_does_not_wait_on_the_cluster_wide_ocfs2_view() {
+    let p = Probe {
+        cluster_view: false,
+        ..probe()
+    };
+    assert!(commands(&p)
+        .iter()
+        .all(|c| !c.argv.join(" ").starts_with("mounted.ocfs2 -f")));
+    let s = interpret(&p, &lab_outputs(&p));
+    let ocfs2 = s
+        .ocfs2
+        .known()
+        .expect("ocfs2 known without mounted.ocfs2 -f");
+    assert_eq!(ocfs2.devices["/dev/drbd1"].mounted_on, None);
+    assert_eq!(ocfs2.mounts["/OVS"].0, "/dev/drbd1");
+
+    // `xenflux observe` asks, bounded: a view that did not come in time says why.
+    let full = probe();
+    let ask = commands(&full)
+        .into_iter()
+        .find(|c| c.argv.join(" ").starts_with("mounted.ocfs2 -f"))
+        .expect("observe asks for the cluster-wide view");
+    assert_eq!(
+        ask.within,
+        Some(xenflux::drivers::ocfs2::CLUSTER_READ_WITHIN)
+    );
+    let mut outs = lab_outputs(&full);
+    for o in outs.iter_mut() {
+        if o.argv.join(" ").starts_with("mounted.ocfs2 -f") {
+            o.status = Some(124);
+            o.stdout.clear();
+            o.stderr = "xenflux: stopped on the node after 15 s\n".into();
+        }
+    }
+    let s = interpret(&full, &outs);
+    let u = s
+        .ocfs2
+        .unknown()
+        .expect("unknown when the asked view timed out");
+    assert!(u.reason.contains("did not answer in time"), "{u}");
+    assert!(u.reason.contains("recovers its journal"), "{u}");
 }

@@ -224,6 +224,12 @@ pub fn cmd_apply(
         _ => Intent::Fresh,
     };
     let approved = approve(&lock, &snap, prune, intent)?;
+    for (dom, p) in approved.failed_back() {
+        println!(
+            "Domain {dom} is back from {} (failed over there from {} at {}): failback done.",
+            p.node, p.from, p.at
+        );
+    }
     let d = &snap.validated.desired;
     let plan = &Plan {
         target: Some(on.name(d)),

@@ -641,9 +641,13 @@ fn cmd_observe(
             v.desired.nodes.contains_key(&name).then_some((v, name))
         });
     let probe = match &known {
-        Some((v, name)) => crate::reconcile::probe(v, name),
+        Some((v, name)) => crate::observe::Probe {
+            cluster_view: true,
+            ..crate::reconcile::probe(v, name)
+        },
         None => crate::observe::Probe {
             host: host.clone(),
+            cluster_view: true,
             ..Default::default()
         },
     };

@@ -381,7 +381,11 @@ async fn run_loop(
         let record = pass_record(pass_no, started, &outcome, retry_after);
         log_outcome(&record);
         status::append_history(control_dir, &record);
-        count_pass(&mut lock(&shared.metrics), &record);
+        {
+            let mut m = lock(&shared.metrics);
+            count_pass(&mut m, &record);
+            m.failbacks += outcome.failed_back as u64;
+        }
         record_status(
             &mut lock(&shared.status),
             outcome,

@@ -64,6 +64,8 @@ pub struct Outcome {
     pub seconds: f64,
     /// The desired state the pass read (the node watch probes its nodes).
     pub desired: Option<std::sync::Arc<Desired>>,
+    /// Failed-over domains this pass found back home.
+    pub failed_back: usize,
 }
 
 /// Inputs of a pass.
@@ -90,6 +92,7 @@ impl Pass<'_> {
             error: None,
             failed_objects: BTreeSet::new(),
             skipped_objects: BTreeSet::new(),
+            failed_back: 0,
             more: false,
             objects: BTreeMap::new(),
             seconds: 0.0,
@@ -182,6 +185,7 @@ impl Pass<'_> {
             ApproveError::Reconcile(e) => as_failure(e),
             ApproveError::Saved(e) => (cluster_object(), e.to_string()),
         })?;
+        out.failed_back = approved.failed_back().len();
         let plan = approved.plan();
         let d = &snap.validated.desired;
         out.objects = status::objects(d, plan);

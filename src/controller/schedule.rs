@@ -190,6 +190,7 @@ mod tests {
             error: None,
             failed_objects: set(failed),
             skipped_objects: set(skipped),
+            failed_back: 0,
             more: false,
             desired: None,
             objects: seen

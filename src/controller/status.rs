@@ -172,6 +172,8 @@ pub struct Metrics {
     pub failovers: BTreeMap<&'static str, u64>,
     /// Seconds from a node declared dead to its domains started elsewhere, last failover.
     pub failover_last_seconds: f64,
+    /// Failed-over domains found back on another node (failback done).
+    pub failbacks: u64,
 }
 
 impl Metrics {
@@ -286,6 +288,13 @@ impl Metrics {
             "gauge",
             "Seconds from a node declared dead to its domains started elsewhere, last failover.",
             &one(format!("{:.3}", self.failover_last_seconds)),
+        );
+        family(
+            &mut s,
+            "xenflux_failbacks_total",
+            "counter",
+            "Failed-over domains found back on another node than the one they were failed over to.",
+            &one(self.failbacks.to_string()),
         );
         family(
             &mut s,

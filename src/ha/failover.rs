@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 
 use crate::drivers::drbd::{ConnectionState, DiskState, ReplState, Role};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::exec::{Event, Lock, Settle};
 use crate::load::Source;
@@ -265,8 +266,17 @@ enum Decided {
         fence: Option<FenceSpec>,
         what: String,
         preview: Box<Plan>,
+        /// The observation decided on, and when it was made.
+        snap: Box<Snapshot>,
+        observed: Instant,
     },
 }
+
+/// An observation the decision was made on is applied with when it is at most this old once
+/// the fence is confirmed: the fence does not change what the survivors see (they lost the node
+/// already), and observing an emulated node again costs ten seconds and more. Older (a person
+/// took time to confirm, a fence agent was slow), the cluster is observed again.
+const DECIDED_FRESH_FOR: Duration = Duration::from_secs(15);
 
 /// Decide, fence, record, plan and apply, under `lock` (held by the caller for the whole
 /// failover).
@@ -274,14 +284,16 @@ pub fn failover(lock: &Lock, r: Request) -> Result<Outcome, FailoverError> {
     let h = (r.open)()?;
     let decided = decide(lock.state_dir(), &r, h.transport());
     h.finish()?;
-    let (existing, fence_spec, what, preview) = match decided? {
+    let (existing, fence_spec, what, preview, snap, observed) = match decided? {
         Decided::Stop(outcome) => return Ok(outcome),
         Decided::Go {
             existing,
             fence,
             what,
             preview,
-        } => (existing, fence, what, preview),
+            snap,
+            observed,
+        } => (existing, fence, what, preview, snap, observed),
     };
     if !(r.ask)(&what, &preview) {
         return Ok(Outcome::Declined);
@@ -316,7 +328,8 @@ pub fn failover(lock: &Lock, r: Request) -> Result<Outcome, FailoverError> {
             (rec, false)
         }
     };
-    // Open and observe again: the fence changed what the peers see.
+    // Open again (a fence agent may have acted on the cluster); observe again unless the
+    // decision's observation is fresh.
     let h = (r.open)()?;
     let ctx = ApplyCtx {
         sources: r.sources,
@@ -326,7 +339,8 @@ pub fn failover(lock: &Lock, r: Request) -> Result<Outcome, FailoverError> {
         journal: r.journal,
         commit: None,
     };
-    let applied = apply(lock, &ctx, node, r.progress);
+    let fresh = (observed.elapsed() <= DECIDED_FRESH_FOR).then_some(*snap);
+    let applied = apply(lock, &ctx, node, fresh, r.progress);
     h.finish()?;
     let (placed, applied) = applied?;
     Ok(Outcome::FailedOver(Box::new(FailedOver {
@@ -342,6 +356,7 @@ fn decide(state_dir: &Path, r: &Request, t: &dyn Transport) -> Result<Decided, F
     let node = r.node;
     let stop = |why: String| Ok(Decided::Stop(Outcome::Refused { why }));
     let snap = reconcile::with_ha(reconcile::snapshot(r.sources, t)?, state_dir)?;
+    let observed = Instant::now();
     let d = &snap.validated.desired;
     let Some(spec) = d.nodes.get(node) else {
         return stop(format!("the desired state has no node `{node}`"));
@@ -408,81 +423,57 @@ fn decide(state_dir: &Path, r: &Request, t: &dyn Transport) -> Result<Decided, F
             how: "about to be fenced".into(),
         });
     let preview = reconcile::plan_for(&snap, false)?;
+    if existing.is_none() {
+        snap.ha.fenced.remove(node);
+    }
     Ok(Decided::Go {
         existing,
         fence: fence_spec,
         what,
         preview: Box::new(preview),
+        snap: Box::new(snap),
+        observed,
     })
 }
 
-/// Snapshot, approve (under the lock), record the placements, apply.
+/// Snapshot (unless `fresh` is given), approve (under the lock; it records the placements),
+/// apply.
 fn apply(
     lock: &Lock,
     ctx: &ApplyCtx,
     node: &Name,
+    fresh: Option<Snapshot>,
     progress: &mut dyn FnMut(Event),
 ) -> Result<(Vec<(Name, Name)>, Applied), FailoverError> {
-    let snap = reconcile::with_ha(
-        reconcile::snapshot(ctx.sources, ctx.transport)?,
-        lock.state_dir(),
-    )?;
+    let snap = match fresh {
+        Some(s) => s,
+        None => reconcile::snapshot(ctx.sources, ctx.transport)?,
+    };
+    let snap = reconcile::with_ha(snap, lock.state_dir())?;
     let approved = reconcile::approve(lock, &snap, false, Intent::Fresh)?;
-    let placed = place(
-        lock.state_dir(),
-        &snap.validated.desired,
-        node,
-        approved.plan(),
-    )?;
+    let placed = approved
+        .placed()
+        .iter()
+        .filter(|(_, p)| p.from == *node)
+        .map(|(dom, p)| (dom.clone(), p.node.clone()))
+        .collect();
     Ok((placed, reconcile::apply(approved, ctx, progress)))
 }
 
-/// Records where the plan starts the domains of `node` (their preferred node, or one that may
-/// run them), so manual failback keeps them there.
-fn place(
-    state_dir: &Path,
-    d: &Desired,
-    node: &Name,
-    plan: &Plan,
-) -> Result<Vec<(Name, Name)>, record::RecordError> {
-    let mut placements = record::read_placements(state_dir)?;
-    let mut placed = Vec::new();
-    let at = crate::clock::now();
-    for a in plan.stages.iter().flat_map(|s| &s.actions) {
-        let Action::XlCreate { node: to, domain } = a else {
-            continue;
-        };
-        let Some((name, spec)) = d.domains.get_key_value(domain.as_str()) else {
-            continue;
-        };
-        if to == node || !crate::render::xl::domain_nodes(d, spec).contains(node) {
-            continue;
-        }
-        placements.domains.insert(
-            name.clone(),
-            Placement {
-                node: to.clone(),
-                from: node.clone(),
-                at: at.clone(),
-            },
-        );
-        placed.push((name.clone(), to.clone()));
-    }
-    if !placed.is_empty() {
-        record::write_placements(state_dir, &placements)?;
-    }
-    Ok(placed)
-}
-
-/// `xenflux failback DOMAIN`: forget where the domain was failed over to; the planner's normal
-/// placement (its preferred node) applies from the next plan on. Err when there is none.
+/// `xenflux failback DOMAIN`: release the domain from where it was failed over to; the
+/// planner's normal placement (its preferred node) applies from the next plan on, and the
+/// placement is forgotten once the domain is back ([`super::settle`]). Err when there is none.
 pub fn failback(state_dir: &Path, domain: &Name) -> Result<Placement, String> {
     let mut p = record::read_placements(state_dir).map_err(|e| e.to_string())?;
-    let Some(gone) = p.domains.remove(domain) else {
+    let Some(placed) = p.domains.get_mut(domain) else {
         return Err(format!(
             "domain {domain} has no failover placement (it is placed by its Domain document already)"
         ));
     };
+    if placed.released.is_none() {
+        placed.released = Some(crate::clock::now());
+    }
+    let released = placed.clone();
     record::write_placements(state_dir, &p).map_err(|e| e.to_string())?;
-    Ok(gone)
+    Ok(released)
 }

@@ -56,6 +56,7 @@ impl Facts {
                     .placements
                     .domains
                     .iter()
+                    .filter(|(_, p)| p.released.is_none())
                     .map(|(dom, p)| (dom.clone(), p.node.clone()))
                     .collect(),
                 Failback::Auto => BTreeMap::new(),
@@ -78,17 +79,111 @@ impl Facts {
     }
 }
 
-/// Under the apply lock, before planning: reads the facts and clears the record of every fenced
+/// What [`settle`] found: the facts to plan with, and the failed-over domains it found back
+/// home (their placements forgotten).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    pub facts: Facts,
+    pub failed_back: Vec<(Name, Placement)>,
+}
+
+/// Under the apply lock, before planning: reads the facts, clears the record of every fenced
 /// node that is back and resynced (it is healthy again; failback follows the Cluster's
-/// `ha.failback`).
-pub fn settle(state_dir: &Path, d: &Desired, o: &Observed) -> Result<Facts, RecordError> {
+/// `ha.failback`), and forgets the placement of every failed-over domain that runs elsewhere
+/// now — failed back — or is no longer desired.
+pub fn settle(state_dir: &Path, d: &Desired, o: &Observed) -> Result<Settled, RecordError> {
     let mut facts = Facts::load(state_dir, d)?;
     for n in facts.resynced(d, o) {
         record::clear_record(state_dir, &n)?;
         tracing::info!("node {n} is back and resynced: its fence record is cleared");
         facts.fenced.remove(&n);
     }
-    Ok(facts)
+    let mut failed_back = Vec::new();
+    let mut kept = facts.placements.clone();
+    for (dom, p) in &facts.placements.domains {
+        let gone = !d.domains.contains_key(dom);
+        let back = failed_back_from(o, dom, &p.node);
+        if gone || back.is_some() {
+            kept.domains.remove(dom);
+        }
+        if let Some(on) = back {
+            tracing::info!(
+                "domain {dom} failed back: it runs on {on}, no longer on {} where it was failed over \
+                 to at {}",
+                p.node,
+                p.at
+            );
+            failed_back.push((dom.clone(), p.clone()));
+        }
+    }
+    if kept != facts.placements {
+        record::write_placements(state_dir, &kept)?;
+        facts.placements = kept;
+    }
+    Ok(Settled { facts, failed_back })
+}
+
+/// Under the apply lock, once the plan is approved: records where it starts a domain that could
+/// run on a fenced node (on a survivor), so manual failback keeps it there — whoever applies
+/// the plan (the failover, a pass of a controller restarted half way through one, `apply`).
+/// Returns the placements made now.
+pub fn place(
+    state_dir: &Path,
+    d: &Desired,
+    facts: &Facts,
+    plan: &crate::plan::Plan,
+) -> Result<Vec<(Name, Placement)>, RecordError> {
+    if facts.fenced.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut placements = facts.placements.clone();
+    let mut placed = Vec::new();
+    let at = crate::clock::now();
+    for a in plan.stages.iter().flat_map(|s| &s.actions) {
+        let crate::plan::Action::XlCreate { node: to, domain } = a else {
+            continue;
+        };
+        let Some((name, spec)) = d.domains.get_key_value(domain.as_str()) else {
+            continue;
+        };
+        let may_run = crate::render::xl::domain_nodes(d, spec);
+        let from = match facts.fenced.contains_key(&spec.node) {
+            true => Some(&spec.node),
+            false => facts.fenced.keys().find(|n| may_run.contains(*n)),
+        };
+        let Some(from) = from.filter(|f| *f != to) else {
+            continue;
+        };
+        let p = Placement {
+            node: to.clone(),
+            from: from.clone(),
+            at: at.clone(),
+            released: None,
+        };
+        placements.domains.insert(name.clone(), p.clone());
+        placed.push((name.clone(), p));
+    }
+    if !placed.is_empty() {
+        record::write_placements(state_dir, &placements)?;
+    }
+    Ok(placed)
+}
+
+/// The node `dom` runs on when that is not `survivor`, and `survivor` was read and does not run
+/// it: the domain left the node it was failed over to.
+fn failed_back_from<'a>(o: &'a Observed, dom: &Name, survivor: &Name) -> Option<&'a Name> {
+    let runs = |n: &Name| {
+        o.nodes
+            .get(n)
+            .and_then(|s| s.xen.known())
+            .map(|x| x.domains.contains_key(dom.as_str()))
+    };
+    if runs(survivor) != Some(false) {
+        return None;
+    }
+    o.nodes
+        .keys()
+        .find(|n| *n != survivor && runs(n) == Some(true))
 }
 
 /// A node's state in node loss (DESIGN.md §8), as far as one observation and the records tell.

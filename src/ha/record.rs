@@ -60,6 +60,10 @@ pub struct Placement {
     pub node: Name,
     pub from: Name,
     pub at: String,
+    /// When `xenflux failback DOMAIN` let it go home (manual failback): the planner places it
+    /// by its Domain document again, and the placement is forgotten once it is back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released: Option<String>,
 }
 
 /// `STATE_DIR/ha/placements.json`.
@@ -206,7 +210,9 @@ pub fn read_placements(state_dir: &Path) -> Result<Placements, RecordError> {
     if p.domains.len() > MAX_PLACEMENTS {
         return Err(corrupt(format!("more than {MAX_PLACEMENTS} domains")));
     }
-    if let Some((d, x)) = p.domains.iter().find(|(_, x)| !is_timestamp(&x.at)) {
+    if let Some((d, x)) = p.domains.iter().find(|(_, x)| {
+        !is_timestamp(&x.at) || x.released.as_deref().is_some_and(|r| !is_timestamp(r))
+    }) {
         return Err(corrupt(format!(
             "domain {d}: `{}` is not a UTC time",
             x.at.escape_debug()
@@ -309,10 +315,20 @@ mod tests {
                 node: n("dom0m"),
                 from: n("dom0"),
                 at: "2026-12-07T11:02:03Z".into(),
+                released: None,
             },
         );
         write_placements(dir.path(), &p).unwrap();
         assert_eq!(read_placements(dir.path()).unwrap(), p);
+        p.domains.get_mut(&n("dns")).unwrap().released = Some("2026-12-07T12:00:00Z".into());
+        write_placements(dir.path(), &p).unwrap();
+        assert_eq!(read_placements(dir.path()).unwrap(), p);
+        p.domains.get_mut(&n("dns")).unwrap().released = Some("soon\u{1b}[2K".into());
+        write_placements(dir.path(), &p).unwrap();
+        assert!(read_placements(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("is not a UTC time"));
         write_placements(dir.path(), &Placements::default()).unwrap();
         assert!(!placements_path(dir.path()).exists());
         std::fs::create_dir_all(dir.path().join("ha")).unwrap();

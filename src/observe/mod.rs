@@ -369,7 +369,8 @@ pub struct Ocfs2Device {
     pub cluster: Option<String>,
     /// None when `mounted.ocfs2 -d` printed none.
     pub uuid: Option<String>,
-    /// Nodes that have it mounted, when the tool says and names them.
+    /// Nodes that have it mounted, when asked (`xenflux observe` asks; planning does not) and the
+    /// tool says and names them.
     pub mounted_on: Option<Vec<String>>,
     /// A global-heartbeat device (never mounted as a filesystem).
     #[serde(skip_serializing_if = "std::ops::Not::not")]

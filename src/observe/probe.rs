@@ -37,6 +37,12 @@ pub struct Probe {
     pub meta: Vec<MetaLocation>,
     /// Only these parts (None: all). The others come back unknown, with "not asked".
     pub only: Option<BTreeSet<PartKind>>,
+    /// Also ask OCFS2 which nodes have each device mounted (`mounted.ocfs2 -f`, shown by
+    /// `xenflux observe`). Planning does not: every node's own mounts come from its
+    /// `/proc/mounts`, and the cluster-wide view waits on the filesystem's cluster locks —
+    /// about a minute and a half after a peer is lost ([`ocfs2::mounted_full`]), which a
+    /// failover must not spend.
+    pub cluster_view: bool,
 }
 
 impl Probe {
@@ -77,6 +83,7 @@ impl Probe {
             minors: sizes,
             meta: Vec::new(),
             only: None,
+            cluster_view: false,
         }
     }
 
@@ -156,7 +163,12 @@ fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
     if p.asks(PartKind::Ocfs2) {
         v.push((Slot::ClusterConf, Cmd::new(ocfs2::cat_cluster_conf())));
         v.push((Slot::MountedDetect, Cmd::new(ocfs2::mounted_detect(None))));
-        v.push((Slot::MountedFull, Cmd::new(ocfs2::mounted_full(None))));
+        if p.cluster_view {
+            v.push((
+                Slot::MountedFull,
+                Cmd::new(ocfs2::mounted_full(None)).bounded(ocfs2::CLUSTER_READ_WITHIN),
+            ));
+        }
         v.push((Slot::ProcMounts, Cmd::new(ocfs2::cat_proc_mounts())));
         v.push((Slot::O2cbStatus, Cmd::new(ocfs2::o2cb_cluster_status())));
     }
@@ -250,6 +262,10 @@ fn unknown(o: &Output, reason: impl Into<String>) -> Unknown {
 fn failed(o: &Output) -> Unknown {
     let reason = match o.status {
         Some(127) => "not installed".to_string(),
+        // The bound a transport puts on a command ([`Cmd::within`], the batch's own).
+        Some(124) if o.stderr.contains("xenflux: stopped") => {
+            "did not answer in time and was stopped".to_string()
+        }
         Some(s) => format!("exit status {s}"),
         None => "killed by a signal".to_string(),
     };
@@ -355,14 +371,17 @@ impl Batch<'_> {
     }
 
     fn ocfs2(&self) -> Part<Ocfs2State> {
+        let full = self.get(&Slot::MountedFull);
+        if self.p.cluster_view && full.is_none() {
+            return Part::Unknown(self.missing("mounted.ocfs2 -f"));
+        }
         match (
             self.get(&Slot::ClusterConf),
             self.get(&Slot::MountedDetect),
-            self.get(&Slot::MountedFull),
             self.get(&Slot::ProcMounts),
             self.get(&Slot::O2cbStatus),
         ) {
-            (Some(c), Some(d), Some(f), Some(m), Some(st)) => read_ocfs2(c, d, f, m, st),
+            (Some(c), Some(d), Some(m), Some(st)) => read_ocfs2(c, d, full, m, st),
             _ => Part::Unknown(self.missing("ocfs2")),
         }
     }
@@ -957,10 +976,12 @@ fn read_net(
     Part::Known(state)
 }
 
+/// The OCFS2 part; `full` (`mounted.ocfs2 -f`) only when the cluster-wide view was asked for
+/// ([`Probe::cluster_view`]): without it, who has a device mounted is not known (`None`).
 fn read_ocfs2(
     conf: &Output,
     detect: &Output,
-    full: &Output,
+    full: Option<&Output>,
     mounts: &Output,
     status: &Output,
 ) -> Part<Ocfs2State> {
@@ -1002,16 +1023,26 @@ fn read_ocfs2(
     if !detect.success() {
         return Part::Unknown(failed(detect));
     }
-    if !full.success() {
-        return Part::Unknown(failed(full));
-    }
     let devices = match ocfs2::parse_mounted_detect(&detect.stdout) {
         Ok(d) => d,
         Err(e) => return Part::Unknown(unknown(detect, e.to_string())),
     };
-    let fulls = match ocfs2::parse_mounted_full(&full.stdout) {
-        Ok(f) => f,
-        Err(e) => return Part::Unknown(unknown(full, e.to_string())),
+    let fulls = match full {
+        None => Vec::new(),
+        Some(f) if !f.success() => {
+            let mut u = failed(f);
+            if f.status == Some(124) {
+                u.reason.push_str(
+                    " (it waits on the filesystem's cluster locks, which OCFS2 holds while it \
+                     waits for a lost node's death and recovers its journal)",
+                );
+            }
+            return Part::Unknown(u);
+        }
+        Some(f) => match ocfs2::parse_mounted_full(&f.stdout) {
+            Ok(parsed) => parsed,
+            Err(e) => return Part::Unknown(unknown(f, e.to_string())),
+        },
     };
     for d in devices {
         let mounted_on = fulls

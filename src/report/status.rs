@@ -227,7 +227,7 @@ impl Status {
                     .placements
                     .domains
                     .get(dom)
-                    .filter(|_| manual)
+                    .filter(|p| manual && p.released.is_none())
                     .map(|p| p.node.to_string());
                 DomainStatus {
                     name: dom.to_string(),

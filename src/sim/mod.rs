@@ -520,6 +520,7 @@ fn execute(w: &mut World, node: &str, cmd: &Cmd) -> Out {
                         .map(|a| a.to_string())
                         .collect(),
                     stdin: cmd.stdin.clone(),
+                    within: None,
                 };
                 execute(w, node, &inner)
             }

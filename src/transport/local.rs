@@ -33,7 +33,22 @@ impl Local {
         let Some(program) = argv.first() else {
             return not_run(127, "empty command".into());
         };
-        match run_captured(&argv, &self.env, cmd.stdin.as_deref().map(str::as_bytes)) {
+        let stdin = cmd.stdin.as_deref().map(str::as_bytes);
+        let ran = match cmd.within {
+            Some(w) => run_within(&argv, &self.env, stdin, w),
+            None => run_captured(&argv, &self.env, stdin),
+        };
+        match ran {
+            Ok(out) if out.timed_out => Output {
+                argv: cmd.argv.clone(),
+                status: Some(124),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: format!(
+                    "{}xenflux: stopped after {} s\n",
+                    String::from_utf8_lossy(&out.stderr),
+                    cmd.within.map_or(0, |w| w.as_secs().max(1))
+                ),
+            },
             Ok(out) => Output {
                 argv: cmd.argv.clone(),
                 status: out.status,
@@ -227,6 +242,26 @@ fn block_sigpipe() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_past_its_own_bound_is_stopped_with_124() {
+        let out = Local::new()
+            .run_batch(
+                "here",
+                &[
+                    Cmd::new(["sleep", "30"]).bounded(Duration::from_millis(300)),
+                    Cmd::new(["echo", "next"]),
+                ],
+            )
+            .unwrap();
+        assert_eq!(out[0].status, Some(124));
+        assert!(
+            out[0].stderr.contains("xenflux: stopped after 1 s"),
+            "{:?}",
+            out[0]
+        );
+        assert_eq!((out[1].status, out[1].stdout.as_str()), (Some(0), "next\n"));
+    }
 
     #[test]
     fn a_command_that_prints_without_end_is_stopped() {

@@ -18,6 +18,11 @@ pub struct Cmd {
     pub argv: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
+    /// How long the command may run before it is stopped (status 124, and a line on its
+    /// stderr saying so), when that is shorter than its batch's bound: a read that can wait
+    /// on a cluster lock ([`crate::drivers::ocfs2::CLUSTER_READ_WITHIN`]). Never saved.
+    #[serde(skip)]
+    pub within: Option<std::time::Duration>,
 }
 
 impl Cmd {
@@ -25,7 +30,13 @@ impl Cmd {
         Cmd {
             argv: argv.into_iter().map(Into::into).collect(),
             stdin: None,
+            within: None,
         }
+    }
+    /// The same command, stopped after `within` (see [`Cmd::within`]).
+    pub fn bounded(mut self, within: std::time::Duration) -> Cmd {
+        self.within = Some(within);
+        self
     }
     pub fn with_stdin(mut self, input: impl Into<String>) -> Cmd {
         self.stdin = Some(input.into());

@@ -332,16 +332,7 @@ fn script(batch: &[Cmd], bound: Option<Duration>) -> (String, String) {
         // Signals with a trap still run the EXIT trap, so the directory goes on a hang-up.
         "trap 'exit 129' HUP\ntrap 'exit 130' INT\ntrap 'exit 141' PIPE\ntrap 'exit 143' TERM\n",
     ));
-    match bound {
-        Some(b) => {
-            let _ = writeln!(
-                s,
-                "t=; command -v timeout >/dev/null 2>&1 && t='timeout -k 10 {}'",
-                b.as_secs().max(1)
-            );
-        }
-        None => s.push_str("t=\n"),
-    }
+    s.push_str("t=; command -v timeout >/dev/null 2>&1 && t=timeout\n");
     let _ = writeln!(
         s,
         "printf '%s\\n' {}",
@@ -363,19 +354,30 @@ fn script(batch: &[Cmd], bound: Option<Duration>) -> (String, String) {
             // builtin or keyword (`exit`, `trap`, `time`), never an assignment (`A=b`).
             // `timeout` only for a program that exists: a missing one is reported by the shell
             // (`not found`, 127) exactly as without it.
-            let _ = writeln!(
-                s,
-                "c=$t; command -v {} >/dev/null 2>&1 || c=\n(exec $c {}) <{input} >\"$d/o\" 2>\"$d/e\"",
-                words[0],
-                words.join(" ")
-            );
-            s.push_str("s=$?\n");
-            if let Some(b) = bound {
-                let _ = writeln!(
-                    s,
-                    "[ -n \"$c\" ] && [ \"$s\" -eq 124 ] && printf 'xenflux: stopped on the node after {} s\\n' >>\"$d/e\"",
-                    b.as_secs().max(1)
-                );
+            let bound = match (bound, cmd.within) {
+                (Some(b), Some(w)) => Some(b.min(w)),
+                (b, w) => b.or(w),
+            };
+            match bound {
+                Some(b) => {
+                    let secs = b.as_secs().max(1);
+                    let _ = writeln!(
+                        s,
+                        "c=; [ -n \"$t\" ] && command -v {} >/dev/null 2>&1 && c='timeout -k 10 {secs}'\n\
+                         (exec $c {}) <{input} >\"$d/o\" 2>\"$d/e\"\n\
+                         s=$?\n\
+                         [ -n \"$c\" ] && [ \"$s\" -eq 124 ] && printf 'xenflux: stopped on the node after {secs} s\\n' >>\"$d/e\"",
+                        words[0],
+                        words.join(" ")
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "(exec {}) <{input} >\"$d/o\" 2>\"$d/e\"\ns=$?",
+                        words.join(" ")
+                    );
+                }
             }
         }
         // `[ -s ]` is a builtin: an empty stream (most stderr) costs no wc or head process.
@@ -636,6 +638,32 @@ mod tests {
         );
         assert_eq!((f[1].status, f[1].stdout.as_slice()), (0, &b"next\n"[..]));
         assert!(started.elapsed() < Duration::from_secs(25));
+    }
+
+    #[test]
+    fn a_command_with_its_own_shorter_bound_is_ended_at_that_bound() {
+        for batch_bound in [None, Some(Duration::from_secs(600))] {
+            let batch = [
+                Cmd::new(["sleep", "30"]).bounded(Duration::from_secs(1)),
+                Cmd::new(["sh", "-c", "sleep 2; echo slow"]),
+            ];
+            let (nonce, text) = script(&batch, batch_bound);
+            let started = std::time::Instant::now();
+            let out = Local::new()
+                .run_batch("here", &[Cmd::new(["sh", "-s"]).with_stdin(text)])
+                .unwrap()
+                .remove(0);
+            let f = frames::parse(out.stdout.as_bytes(), &nonce, batch.len()).unwrap();
+            assert_eq!(f[0].status, 124, "{batch_bound:?}");
+            assert!(
+                String::from_utf8_lossy(&f[0].stderr).contains("stopped on the node after 1 s"),
+                "{:?}",
+                String::from_utf8_lossy(&f[0].stderr)
+            );
+            // The other command keeps the batch's bound (none, or 600 s): it is not cut at 1 s.
+            assert_eq!((f[1].status, f[1].stdout.as_slice()), (0, &b"slow\n"[..]));
+            assert!(started.elapsed() < Duration::from_secs(25));
+        }
     }
 
     #[test]
