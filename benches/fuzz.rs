@@ -4,7 +4,8 @@
 //! Run with `cargo bench --bench fuzz`. Inputs are mutations of the real captures in
 //! `tests/fixtures/` and of the example `cluster-state/` (byte flips, line duplication, deletion
 //! and truncation, lines spliced in from other captures, huge numbers, NUL and control
-//! characters, multibyte UTF-8, very long lines, deep nesting). Each input runs under
+//! characters, multibyte UTF-8, very long lines, CRLF line ends, deep nesting, and for the tool
+//! outputs the whole output repeated up to a few MiB). Each input runs under
 //! `catch_unwind`; a panic, or an input taking longer than [`HANG`], is saved under
 //! `target/fuzz-failures/` and makes the run exit non-zero.
 //!
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use xenflux::drivers::drbd::{dump_xml, events2, proc_drbd, show, status};
+use xenflux::drivers::drbd::{dump_xml, events2, meta, proc_drbd, show, status};
 use xenflux::drivers::xlcfg::{DiskSpec, VifSpec, XlConfig};
 use xenflux::drivers::{lvm, net, ocfs2, ss, xl};
 use xenflux::load::Source;
@@ -251,8 +252,30 @@ fn mutate(rng: &mut Rng, text: &str, others: &[String]) -> String {
             }
         }
     }
+    // The whole output with CRLF line ends, as a capture copied through Windows would be.
+    if rng.chance(50) {
+        let text = String::from_utf8_lossy(&bytes).replace('\n', "\r\n");
+        bytes = text.into_bytes();
+    }
     bytes.truncate(MAX_INPUT);
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A tool's whole output repeated up to the size bound: every name, minor and domain listed
+/// many times over, and an output of megabytes (tool outputs only: the state files have their
+/// own size limits in the loader).
+fn repeat_whole(rng: &mut Rng, text: String) -> String {
+    if text.is_empty() {
+        return text;
+    }
+    let times = (MAX_INPUT / text.len()).max(1);
+    let mut out = text.repeat(1 + rng.below(times));
+    let cut = (0..=out.len().min(MAX_INPUT))
+        .rev()
+        .find(|c| out.is_char_boundary(*c))
+        .unwrap_or(0);
+    out.truncate(cut);
+    out
 }
 
 /// Deeply nested input of the shapes the parsers read.
@@ -336,6 +359,11 @@ fn parsers() -> Vec<Target> {
         ("drbdsetup-show", |s| {
             let _ = show::parse(s);
         }),
+        ("drbdmeta-dump-md", |s| {
+            let _ = meta::dump_md_result(s, "", 0);
+            let _ = meta::dump_md_result("", s, 1);
+            let _ = meta::dump_md_result("", s, 10);
+        }),
         ("xl-list-long", |s| {
             let _ = xl::parse_list_long(s);
             let _ = xl::parse_create_dry_run(s);
@@ -407,13 +435,17 @@ fn seeds_for(target: &str) -> &'static [&'static str] {
         "events2" => &["drbdsetup-events2-"],
         "dump-xml" => &["drbdadm-dump-xml-"],
         "drbdsetup-show" => &["drbdsetup-show-"],
+        "drbdmeta-dump-md" => &["drbdmeta-"],
         "xl-list-long" => &["xl-4.17-list-long", "xl-4.17-create"],
         "xl-list" => &[
             "xl-4.17-list-shutdown",
             "xl-4.17-list.txt",
             "xl-4.17-list-crashed",
+            "xl-4.17-list-rebooting",
+            "xl-4.0.1-list-",
+            "xl-4.4-list-",
         ],
-        "xl-info" => &["xl-4.17-info", "xl-4.4-info"],
+        "xl-info" => &["xl-4.17-info", "xl-4.4-info", "xl-4.0.1-info"],
         "xl-cfg" => &["xl-cfg-", "xl-4.17-dns.cfg"],
         "ip-link" => &["ip-"],
         "bridge-link" => &["bridge-"],
@@ -575,6 +607,11 @@ fn main() {
             } else {
                 let base = seeds[rng.below(seeds.len())];
                 mutate(&mut rng, base, &all)
+            };
+            let input = if rng.chance(200) {
+                repeat_whole(&mut rng, input)
+            } else {
+                input
             };
             if let Some((kind, message)) = run_one(f, &input) {
                 failures.push(Failure {

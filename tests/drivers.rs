@@ -1427,3 +1427,474 @@ fn mounted_ocfs2_a_line_of_many_glued_rows_stays_linear() {
     assert!(ocfs2::parse_mounted_full(&many).is_err());
     assert!(start.elapsed() < std::time::Duration::from_secs(1));
 }
+
+// ------------------------------------------- captures from other projects (Ganeti test/data)
+
+/// One line per minor: `MINOR CS LOCAL/PEER-ROLE LOCAL/PEER-DISK PROTOCOL FLAGS`.
+fn proc_drbd_summary(name: &str) -> Vec<String> {
+    let p = proc_drbd::parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    p.devices
+        .iter()
+        .map(|d| {
+            let pair =
+                |p: Option<(String, String)>| p.map_or("-".into(), |(a, b)| format!("{a}/{b}"));
+            format!(
+                "{} {} {} {} {} {}",
+                d.minor,
+                d.cs,
+                pair(
+                    d.roles
+                        .as_ref()
+                        .map(|r| (r.local.to_string(), r.peer.to_string()))
+                ),
+                pair(
+                    d.disks
+                        .as_ref()
+                        .map(|r| (r.local.to_string(), r.peer.to_string()))
+                ),
+                d.protocol.map_or("-".into(), String::from),
+                d.flags.as_deref().unwrap_or("-"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn proc_drbd_ganeti_8_0_st_instead_of_ro_and_four_flags() {
+    let p = proc_drbd::parse(&fixture("proc-drbd-8.0.12-ganeti.txt")).unwrap();
+    assert_eq!(
+        (p.version.as_str(), p.api.as_deref()),
+        ("8.0.12", Some("86"))
+    );
+    assert_eq!(
+        p.build.as_deref(),
+        Some("5c9f89594553e32adb87d9638dce591782f947e3")
+    );
+    assert_eq!(
+        proc_drbd_summary("proc-drbd-8.0.12-ganeti.txt"),
+        [
+            "0 Connected Primary/Secondary UpToDate/UpToDate C r---",
+            "1 Connected Secondary/Primary UpToDate/UpToDate C r---",
+            "2 Unconfigured - - - -",
+            "4 WFConnection Primary/Unknown UpToDate/DUnknown C r---",
+            "5 Connected Primary/Secondary UpToDate/Diskless C r---",
+            "6 Connected Secondary/Primary Diskless/UpToDate C r---",
+            "7 WFConnection Secondary/Unknown UpToDate/DUnknown C r---",
+            "8 StandAlone Secondary/Unknown UpToDate/DUnknown - r---",
+        ]
+    );
+    // the tab- and space-indented resync:/act_log: detail lines are not counters
+    assert_eq!(p.devices[0].counter("ns"), Some(4375577));
+    assert_eq!(p.devices[0].counter("used"), None);
+    // a blank line between minors
+    assert_eq!(
+        proc_drbd_summary("proc-drbd-8.0.12-ganeti-emptyline.txt")
+            .iter()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect::<Vec<_>>(),
+        ["0", "1", "2", "5", "6"]
+    );
+    // without its version line the file is not trusted
+    let e = proc_drbd::parse(&fixture("proc-drbd-8.0.12-ganeti-emptyversion.txt")).unwrap_err();
+    assert!(e.message.contains("version"), "{e}");
+}
+
+#[test]
+fn proc_drbd_ganeti_8_3_nul_flags_and_sync_bars() {
+    assert_eq!(
+        proc_drbd_summary("proc-drbd-8.3.1-ganeti.txt"),
+        [
+            "0 Connected Primary/Secondary UpToDate/UpToDate C r----",
+            "1 Connected Secondary/Primary UpToDate/UpToDate C r---",
+            "2 Unconfigured - - - -",
+            "4 WFConnection Primary/Unknown UpToDate/DUnknown C r----",
+            "5 Connected Primary/Secondary UpToDate/Diskless C r----",
+            "6 Connected Secondary/Primary Diskless/UpToDate C r---",
+            "7 WFConnection Secondary/Unknown UpToDate/DUnknown C r---",
+            "8 StandAlone Secondary/Unknown UpToDate/DUnknown - r---",
+        ]
+    );
+    // a bar counted in M, its finish: on the next line
+    let p = proc_drbd::parse(&fixture("proc-drbd-8.3.1-ganeti-sync.txt")).unwrap();
+    let d = p.devices.iter().find(|d| d.minor == 3).unwrap();
+    assert_eq!(d.cs, ConnState::SyncTarget);
+    let s = d.sync.as_ref().unwrap();
+    assert_eq!(
+        (s.percent, s.remaining_kib, s.total_kib),
+        (34.9, 346112 * 1024, 524288 * 1024)
+    );
+    assert_eq!((s.finish_secs, s.speed_kib_s), (Some(5), Some(59392)));
+    // kernel 2.6.39: no newline between `)M` and `finish:`
+    let p = proc_drbd::parse(&fixture("proc-drbd-8.3.1-ganeti-sync-krnl2.6.39.txt")).unwrap();
+    let d = p.devices.iter().find(|d| d.minor == 3).unwrap();
+    assert_eq!(
+        (d.cs.clone(), d.protocol),
+        (ConnState::SyncSource, Some('A'))
+    );
+    let s = d.sync.as_ref().unwrap();
+    assert_eq!(
+        (
+            s.percent,
+            s.remaining_kib,
+            s.total_kib,
+            s.finish_secs,
+            s.speed_kib_s
+        ),
+        (2.4, 14996 * 1024, 15360 * 1024, Some(248), Some(61736))
+    );
+    assert_eq!(p.devices.len(), 5);
+    // 8.3.11 with srcversion:, a trailing blank after oos: and want:
+    let p = proc_drbd::parse(&fixture("proc-drbd-8.3.11-ganeti-sync-want.txt")).unwrap();
+    assert_eq!(p.build.as_deref(), Some("2D876214BAAD53B31ADC1D6"));
+    let s = p.devices[0].sync.as_ref().unwrap();
+    assert_eq!(
+        (s.percent, s.remaining_kib, s.total_kib, s.want_kib_s),
+        (44.4, 588416, 1048576, Some(61440))
+    );
+    assert_eq!(p.devices[0].out_of_sync_kib(), Some(588416));
+    assert_eq!(p.devices.len(), 4);
+}
+
+#[test]
+fn proc_drbd_ganeti_8_4_blank_lines_and_paused_sync_flags() {
+    let all = [
+        "0 Connected Primary/Secondary UpToDate/UpToDate C r-----",
+        "1 Connected Secondary/Primary UpToDate/UpToDate C r-----",
+        "2 Unconfigured - - - -",
+        "4 WFConnection Primary/Unknown UpToDate/DUnknown C r-----",
+        "6 Connected Secondary/Primary Diskless/UpToDate C r-----",
+        "8 StandAlone Secondary/Unknown UpToDate/DUnknown - r-----",
+    ];
+    assert_eq!(proc_drbd_summary("proc-drbd-8.4.2-ganeti.txt"), all);
+    // a blank line right after the version lines
+    assert_eq!(
+        proc_drbd_summary("proc-drbd-8.4.2-ganeti-emptyfirst.txt"),
+        all[1..]
+    );
+    let p = proc_drbd::parse(&fixture("proc-drbd-8.4.2-ganeti-sync.txt")).unwrap();
+    assert_eq!(
+        proc_drbd_summary("proc-drbd-8.4.2-ganeti-sync.txt"),
+        [
+            "0 StandAlone Primary/Unknown UpToDate/DUnknown - r-----",
+            "3 Unconfigured - - - -",
+            "5 SyncSource Secondary/Secondary UpToDate/Inconsistent C r---n-",
+        ]
+    );
+    let s = p.devices[2].sync.as_ref().unwrap();
+    assert_eq!(
+        (s.percent, s.remaining_kib, s.total_kib),
+        (68.5, 335744, 1048576)
+    );
+}
+
+#[test]
+fn proc_drbd_refuses_what_it_cannot_trust() {
+    let head = "version: 8.4.11 (api:1/proto:86-101)\nsrcversion: F73C670A7EC572DB9CF3E5B\n";
+    let ok = " 0: cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate C r-----\n    ns:0 nr:0 dw:0 dr:0 al:0 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:0\n";
+    assert!(proc_drbd::parse(&format!("{head}{ok}")).is_ok());
+    // the same minor twice: neither line can be believed
+    let e = proc_drbd::parse(&format!("{head}{ok}{ok}")).unwrap_err();
+    assert_eq!(e.line, 5, "{e}");
+    assert!(e.message.contains("same minor"), "{e}");
+    // minors beyond the kernel's 20 bits
+    let big =
+        format!("{head}1048576: cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate C r-----\n");
+    assert!(proc_drbd::parse(&big)
+        .unwrap_err()
+        .message
+        .contains("minor"));
+    let top =
+        format!("{head}1048575: cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate C r-----\n");
+    assert_eq!(proc_drbd::parse(&top).unwrap().devices[0].minor, 1048575);
+    // a configured minor without roles or disk states would read as "not in the kernel"
+    for line in [
+        " 0: cs:Connected\n",
+        " 0: cs:WFConnection ds:UpToDate/DUnknown C r-----\n",
+        " 0: cs:SomethingNew ro:Primary/Unknown\n",
+    ] {
+        let e = proc_drbd::parse(&format!("{head}{line}")).unwrap_err();
+        assert_eq!(e.line, 3, "{line:?}: {e}");
+    }
+    // a percentage outside 0..100
+    let bar = format!(
+        "{head} 0: cs:SyncSource ro:Primary/Secondary ds:UpToDate/Inconsistent C r-----\n\t[>....] sync'ed:-3.0% (10/100)K\n"
+    );
+    assert_eq!(proc_drbd::parse(&bar).unwrap_err().line, 4);
+    // counters that overflow u64 or are negative are not numbers
+    let p = proc_drbd::parse(&format!(
+        "{head} 0: cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate C r-----\n    ns:99999999999999999999999 nr:-5 oos:0\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            p.devices[0].counter("ns"),
+            p.devices[0].counter("nr"),
+            p.devices[0].out_of_sync_kib()
+        ),
+        (None, None, Some(0))
+    );
+    // CRLF line ends and NULs anywhere read like the clean file
+    let dirty = format!("{head}{ok}")
+        .replace('\n', "\r\n")
+        .replace("cs:", "cs:\0");
+    assert_eq!(
+        proc_drbd::parse(&dirty).unwrap().devices,
+        proc_drbd::parse(&format!("{head}{ok}")).unwrap().devices
+    );
+}
+
+#[test]
+fn xl_list_ganeti_long_names_big_ids_and_old_xen() {
+    let rows = xl::parse_list(&fixture("xl-4.0.1-list-ganeti-four-instances.txt")).unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.domid,
+                r.mem_mib,
+                r.vcpus,
+                r.state.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Domain-0", 0, 1023, 1, "r-----".to_string()),
+            ("server01.example.com", 1, 1024, 1, "-b----".to_string()),
+            (
+                "web3106215069.example.com",
+                3,
+                4096,
+                1,
+                "-b----".to_string()
+            ),
+            ("testinstance.example.com", 2, 2048, 2, "r-----".to_string()),
+        ]
+    );
+    assert_eq!(rows[2].time_secs, 466690.9);
+    let rows = xl::parse_list(&fixture("xl-4.0.1-list-ganeti-dom0-only.txt")).unwrap();
+    assert_eq!(rows.len(), 1);
+    // Xen 4.4: a nameless domain and a dying one, five-digit IDs, both crashed
+    let rows = xl::parse_list(&fixture("xl-4.4-list-ganeti-crashed-instances.txt")).unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| (r.name.as_str(), r.domid, r.state.crashed, r.state.shutdown))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Domain-0", 0, false, false),
+            ("server01.example.com", 1, false, false),
+            ("(null)", 28441, true, true),
+            ("alsodying.example.com", 28448, true, true),
+        ]
+    );
+    let info = xl::parse_info(&fixture("xl-4.0.1-info-ganeti.txt")).unwrap();
+    assert_eq!(info.xen_version().as_deref(), Some("4.0.1"));
+    assert_eq!(
+        (
+            info.host(),
+            info.total_memory_mib(),
+            info.free_memory_mib(),
+            info.nr_cpus()
+        ),
+        (Some("host.example.com"), Some(16378), Some(8004), Some(4))
+    );
+    // `virt_caps :` with nothing after it is an empty value, not an error
+    assert_eq!(info.get("virt_caps"), Some(""));
+}
+
+#[test]
+fn xl_list_reads_every_shutdown_reason_letter() {
+    // xl_list.c prints the shutdown reason in the fifth position: "-rscwS", or "?".
+    let rows = xl::parse_list(&fixture("xl-4.17-list-rebooting.txt")).unwrap();
+    let dns = &rows[1];
+    assert_eq!(dns.state.to_string(), "--psr-");
+    assert!(dns.state.shutdown && !dns.state.crashed);
+    assert_eq!(dns.state.reason, Some('r'));
+}
+
+#[test]
+fn xl_listings_refuse_one_domain_id_twice() {
+    let t = "Name                                        ID   Mem VCPUs\tState\tTime(s)\nDomain-0                                     0  1024     1     r-----     225.3\ndns                                          4   128     1     -b----       5.8\nweb                                          4   128     1     -b----       5.8\n";
+    let e = xl::parse_list(t).unwrap_err();
+    assert_eq!(e.line, 4, "{e}");
+    let long = fixture("xl-4.17-list-long.json");
+    let v: serde_json::Value = serde_json::from_str(&long).unwrap();
+    let arr = v.as_array().unwrap();
+    let twice =
+        serde_json::to_string_pretty(&[arr[0].clone(), arr[1].clone(), arr[1].clone()]).unwrap();
+    let e = xl::parse_list_long(&twice).unwrap_err();
+    assert!(e.message.contains("second domain"), "{e}");
+}
+
+// ---------------------------------------------- bonding: every shape of bond_procfs.c
+
+#[test]
+fn proc_net_bonding_802_3ad_with_a_slave_down() {
+    let b = net::parse_bonding(&fixture("proc-net-bonding-6.1-802.3ad-source.txt")).unwrap();
+    assert_eq!(b.mode, BondMode::Ieee8023ad);
+    assert_eq!(b.miimon_ms, Some(100));
+    assert_eq!(b.active_slave, None);
+    let slaves: Vec<_> = b
+        .slaves
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.mii_status.as_deref(),
+                s.link_failure_count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        slaves,
+        [
+            ("eth0", Some("up"), Some(0)),
+            ("eth1", Some("down"), Some(3))
+        ]
+    );
+    // the LACP PDU details (indented) do not leak into the slave's fields
+    assert!(b.slaves[0].fields.iter().all(|(k, _)| k != "port state"));
+    let get = |k: &str| {
+        b.fields
+            .iter()
+            .find(|(f, _)| f == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("LACP rate"), Some("fast"));
+    assert_eq!(get("Transmit Hash Policy"), Some("layer3+4 (1)"));
+}
+
+#[test]
+fn proc_net_bonding_fail_over_mac_and_primary_reselect_are_not_part_of_the_names() {
+    let b = net::parse_bonding(&fixture(
+        "proc-net-bonding-6.1-active-backup-fail-over-mac-source.txt",
+    ))
+    .unwrap();
+    assert_eq!(b.mode, BondMode::ActiveBackup);
+    assert_eq!(b.primary_slave.as_deref(), Some("eth1"));
+    assert_eq!(b.active_slave.as_deref(), Some("eth1"));
+    let get = |k: &str| {
+        b.fields
+            .iter()
+            .find(|(f, _)| f == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("NS IPv6 target/s (xx::xx form)"), Some("fe80::1"));
+    assert_eq!(get("ARP IP target/s (n.n.n.n form)"), Some("192.168.1.1"));
+    let b = net::parse_bonding(&fixture(
+        "proc-net-bonding-6.1-balance-alb-no-slaves-source.txt",
+    ))
+    .unwrap();
+    assert_eq!(b.mode, BondMode::BalanceAlb);
+    assert!(b.slaves.is_empty());
+    assert_eq!((b.active_slave, b.primary_slave), (None, None));
+    // one slave listed twice
+    let text = fixture("proc-net-bonding-6.1-active-backup.txt").replace("dummy1", "dummy0");
+    let e = net::parse_bonding(&text).unwrap_err();
+    assert!(e.message.contains("twice"), "{e}");
+}
+
+// ------------------------------------------------------- duplicates in JSON reports
+
+#[test]
+fn json_reports_refuse_one_name_twice() {
+    // lvs: two VGs of one name (a cloned disk) list the same VG/LV twice
+    let lvs = r#"{"report":[{"lv":[
+{"lv_name":"dns", "vg_name":"XEN", "lv_size":"67108864", "lv_attr":"-wi-ao----", "lv_tags":""},
+{"lv_name":"dns", "vg_name":"XEN", "lv_size":"1048576", "lv_attr":"-wi-------", "lv_tags":""}
+]}]}"#;
+    let e = lvm::parse_lvs(lvs).unwrap_err();
+    assert!(e.message.contains("XEN/dns"), "{e}");
+    let vgs = r#"{"report":[{"vg":[
+{"vg_name":"XEN", "vg_size":"1073741824", "vg_free":"0", "vg_extent_size":"4194304", "vg_tags":""},
+{"vg_name":"XEN", "vg_size":"2147483648", "vg_free":"0", "vg_extent_size":"4194304", "vg_tags":""}
+]}]}"#;
+    assert!(lvm::parse_vgs(vgs).unwrap_err().message.contains("XEN"));
+    // drbdsetup status --json
+    let j = fixture("drbdsetup-status-json-9.2-documented.json");
+    let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+    let first = v.as_array().unwrap()[0].clone();
+    let twice = serde_json::to_string_pretty(&[first.clone(), first]).unwrap();
+    assert!(status::parse_json(&twice)
+        .unwrap_err()
+        .message
+        .contains("twice"));
+    // ip -j link / addr
+    let links = fixture("ip-6.1.0-link-bond-bridge.json");
+    let v: serde_json::Value = serde_json::from_str(&links).unwrap();
+    let first = v.as_array().unwrap()[0].clone();
+    let twice = serde_json::to_string(&[first.clone(), first]).unwrap();
+    assert!(net::parse_ip_link(&twice)
+        .unwrap_err()
+        .message
+        .contains("twice"));
+    let addrs = fixture("ip-6.1.0-addr-host.json");
+    let v: serde_json::Value = serde_json::from_str(&addrs).unwrap();
+    let first = v.as_array().unwrap()[0].clone();
+    let twice = serde_json::to_string(&[first.clone(), first]).unwrap();
+    assert!(net::parse_ip_addr(&twice)
+        .unwrap_err()
+        .message
+        .contains("twice"));
+}
+
+#[test]
+fn drbd_status_json_missing_peer_state_is_an_error_not_a_default() {
+    let j = fixture("drbdsetup-status-json-9.2-documented.json");
+    for key in ["replication-state", "peer-disk-state", "peer-role"] {
+        let cut: String = j
+            .lines()
+            .filter(|l| !l.trim_start().starts_with(&format!("\"{key}\"")))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let e = status::parse_json(&cut).unwrap_err();
+        assert!(e.message.contains(key), "{key}: {e}");
+    }
+}
+
+#[test]
+fn lv_attr_states_other_than_active_or_not_are_unknown() {
+    let lv = |attr: &str| {
+        let t = format!(
+            r#"{{"report":[{{"lv":[{{"lv_name":"a","vg_name":"XEN","lv_size":"1","lv_attr":"{attr}","lv_tags":""}}]}}]}}"#
+        );
+        let l = &lvm::parse_lvs(&t).unwrap()[0];
+        (l.attr.active(), l.attr.open())
+    };
+    assert_eq!(lv("-wi-ao----"), (Some(true), Some(true)));
+    assert_eq!(lv("-wi-------"), (Some(false), Some(false)));
+    assert_eq!(lv("-wi-XX----"), (None, None));
+    // suspended, mapped without a table, with an inactive table, an invalid snapshot
+    for attr in ["-wi-so----", "-wi-d-----", "-wi-i-----", "swi-I-s---"] {
+        assert_eq!(lv(attr).0, None, "{attr}");
+    }
+}
+
+#[test]
+fn drbdmeta_dump_md_of_meta_data_just_created() {
+    // real-tools/11-drbdmeta.txt: `drbdmeta 9 v08 /dev/loop0 internal dump-md` right after
+    // `create-md` (its first line starts with "# ", so it is read without the helper).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/drbdmeta-9.22-dump-md-v08-just-created.txt");
+    let text = std::fs::read_to_string(path).unwrap();
+    assert_eq!(
+        xenflux::drivers::drbd::meta::dump_md_result(&text, "", 0),
+        Ok(xenflux::drivers::drbd::meta::MetaFound::Unused)
+    );
+    // the same dump with CRLF line ends reads the same
+    assert_eq!(
+        xenflux::drivers::drbd::meta::dump_md_result(&text.replace('\n', "\r\n"), "", 0),
+        Ok(xenflux::drivers::drbd::meta::MetaFound::Unused)
+    );
+}
+
+#[test]
+fn xl_list_long_in_sxp_is_refused_not_misread() {
+    // Xen 4.0.1's `xl list -l` (Ganeti's capture) prints S-expressions, not JSON.
+    let e = xl::parse_list_long(&fixture("xl-4.0.1-list-long-ganeti-sxp.txt")).unwrap_err();
+    assert!(e.message.contains("JSON"), "{e}");
+}

@@ -505,6 +505,64 @@ fn a_device_size_beyond_u64_bytes_is_unknown_not_a_panic() {
     assert_eq!(drbd.device_sizes.get(&0), None);
 }
 
+#[test]
+fn a_rebooting_domain_leaves_xen_known_and_is_stopping() {
+    // `xl list` prints the shutdown reason in the fifth state position: `--psr-` while a domain
+    // reboots. That used to make the whole Xen part unreadable.
+    let p = probe();
+    let s = interpret(
+        &p,
+        &with_xl(
+            &p,
+            "xl-4.17-list-rebooting.txt",
+            "xl-4.17-list-long-shutdown.json",
+        ),
+    );
+    let xen = s.xen.known().expect("xen is known");
+    assert!(xen.domains["dns"].stopping, "{:?}", xen.domains["dns"]);
+}
+
+#[test]
+fn two_domains_of_one_name_make_xen_unknown() {
+    let p = probe();
+    let mut outs = lab_outputs(&p);
+    for o in outs.iter_mut() {
+        if o.argv.join(" ") == "xl list -l" {
+            let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+            let mut arr = v.as_array().unwrap().clone();
+            let mut copy = arr[1].clone();
+            copy["domid"] = serde_json::json!(9);
+            arr.push(copy);
+            o.stdout = serde_json::to_string_pretty(&arr).unwrap();
+        }
+    }
+    match &s_xen(&p, &outs) {
+        Part::Unknown(u) => assert!(u.reason.contains("two domains named dns"), "{}", u.reason),
+        Part::Known(x) => panic!("one of two domains named dns was dropped: {x:?}"),
+    }
+}
+
+fn s_xen(p: &Probe, outs: &[Output]) -> Part<xenflux::observe::XenState> {
+    interpret(p, outs).xen
+}
+
+#[test]
+fn lvs_and_vgs_that_disagree_make_lvm_unknown() {
+    // An LV whose VG `vgs` did not list (a VG skipped, or one appearing between the two
+    // reports) is not evidence about what exists.
+    let p = probe();
+    let mut outs = lab_outputs(&p);
+    for o in outs.iter_mut() {
+        if o.argv[0] == "vgs" {
+            o.stdout = r#"{"report":[{"vg":[]}]}"#.into();
+        }
+    }
+    match &interpret(&p, &outs).lvm {
+        Part::Unknown(u) => assert!(u.reason.contains("no volume group XEN"), "{}", u.reason),
+        Part::Known(l) => panic!("LVs without their VG read as known: {l:?}"),
+    }
+}
+
 /// Planning never asks `mounted.ocfs2 -f`, which waits on OCFS2's cluster locks for as long as
 /// the cluster recovers a lost node: its OCFS2 part is known from the node's own reads, and who
 /// has a device mounted is left unknown.

@@ -161,14 +161,19 @@ impl LvAttr {
         self.0.chars().nth(i)
     }
 
+    /// `Some(true)` for `set`, `Some(false)` for `-`, `None` for anything else: `X` (LVM could
+    /// not tell) and the other states LVM prints there (suspended `s`, a device without or with
+    /// an inactive table `d`/`i`, an invalid snapshot `I`, ...), which are neither.
     fn flag(&self, i: usize, set: char) -> Option<bool> {
         match self.bit(i)? {
-            'X' | '?' => None,
-            c => Some(c == set),
+            '-' => Some(false),
+            c if c == set => Some(true),
+            _ => None,
         }
     }
 
-    /// Position 5: `a` active, `-` not; `None` when unknown (`X`) or the string is short.
+    /// Position 5: `a` active, `-` not; `None` when unknown (`X`), in another state (`s`
+    /// suspended, `d`, `i`, `I`, ...) or the string is short.
     pub fn active(&self) -> Option<bool> {
         self.flag(4, 'a')
     }
@@ -341,7 +346,8 @@ fn bytes_field(
 pub fn parse_lvs(stdout: &str) -> Result<Vec<Lv>, ParseError> {
     let v: Value =
         serde_json::from_str(stdout).map_err(|e| ParseError::json(TOOL_LVS, stdout, &e))?;
-    let mut out = Vec::new();
+    let mut out: Vec<Lv> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for row in report_rows(TOOL_LVS, stdout, &v, "lv")? {
         let f = |k| field(TOOL_LVS, stdout, row, "lv_name", k);
         out.push(Lv {
@@ -356,6 +362,17 @@ pub fn parse_lvs(stdout: &str) -> Result<Vec<Lv>, ParseError> {
             ),
             tags: split_tags(row.get("lv_tags").and_then(Value::as_str).unwrap_or("")),
         });
+        let new = &out[out.len() - 1];
+        if !seen.insert((new.vg.clone(), new.name.clone())) {
+            // Two VGs of one name (a cloned disk) list their LVs under the same VG/LV.
+            return Err(row_error(
+                TOOL_LVS,
+                stdout,
+                row,
+                "lv_name",
+                format!("a second row for {}/{}", new.vg, new.name),
+            ));
+        }
     }
     Ok(out)
 }
@@ -364,7 +381,8 @@ pub fn parse_lvs(stdout: &str) -> Result<Vec<Lv>, ParseError> {
 pub fn parse_vgs(stdout: &str) -> Result<Vec<Vg>, ParseError> {
     let v: Value =
         serde_json::from_str(stdout).map_err(|e| ParseError::json(TOOL_VGS, stdout, &e))?;
-    let mut out = Vec::new();
+    let mut out: Vec<Vg> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for row in report_rows(TOOL_VGS, stdout, &v, "vg")? {
         let b = |k| bytes_field(TOOL_VGS, stdout, row, "vg_name", k);
         out.push(Vg {
@@ -374,6 +392,17 @@ pub fn parse_vgs(stdout: &str) -> Result<Vec<Vg>, ParseError> {
             extent_size_bytes: b("vg_extent_size")?,
             tags: split_tags(row.get("vg_tags").and_then(Value::as_str).unwrap_or("")),
         });
+        let new = &out[out.len() - 1];
+        if !seen.insert(new.name.clone()) {
+            // Two VGs of one name (a cloned disk): which one the LVs belong to is not known.
+            return Err(row_error(
+                TOOL_VGS,
+                stdout,
+                row,
+                "vg_name",
+                format!("a second volume group named {}", new.name),
+            ));
+        }
     }
     Ok(out)
 }

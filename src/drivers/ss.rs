@@ -49,13 +49,20 @@ fn parse_local(s: &str) -> Result<Listener, String> {
     let port: u16 = port
         .parse()
         .map_err(|_| format!("port {port:?} is not a number"))?;
+    // ss prints the interface a socket is bound to after the address, brackets and all:
+    // `127.0.0.53%lo:53`, `[fe80::1]%eth0:8080` (iproute2 `sock_addr_print`); a `%` inside
+    // the brackets (a scope ID) is read too.
+    let (host, iface) = match host.rsplit_once('%') {
+        Some((h, i)) if !i.contains(']') => (h, Some(i.to_string())),
+        _ => (host, None),
+    };
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     let (host, iface) = match host.split_once('%') {
-        Some((h, i)) => (h, Some(i.to_string())),
-        None => (host, None),
+        Some((h, i)) if iface.is_none() => (h, Some(i.to_string())),
+        _ => (host, iface),
     };
     let addr = if host == "*" {
         ListenAddr::Any
@@ -113,6 +120,23 @@ mod tests {
         assert_eq!(l[1].iface.as_deref(), Some("lo"));
         assert_eq!(l[2].addr, ListenAddr::Any);
         assert_eq!((l[3].port, l[3].iface.as_deref()), (8080, Some("eth0")));
+        // what ss really prints for an IPv6 socket bound to a device: the interface after the
+        // brackets
+        let bound =
+            parse("LISTEN 0 32 [fe80::1]%virbr0:53 [::]:*\nLISTEN 0 32 [::]%lo:7788 [::]:*\n")
+                .unwrap();
+        assert_eq!(
+            (&bound[0].addr, bound[0].port, bound[0].iface.as_deref()),
+            (
+                &ListenAddr::Ip("fe80::1".parse().unwrap()),
+                53,
+                Some("virbr0")
+            )
+        );
+        assert_eq!(
+            (bound[1].port, bound[1].iface.as_deref()),
+            (7788, Some("lo"))
+        );
         assert!(l[0].covers("2001:db8::1".parse().unwrap()));
         assert!(!l[0].covers("10.0.0.1".parse().unwrap()));
         assert!(l[2].covers("10.0.0.1".parse().unwrap()));

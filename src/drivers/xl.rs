@@ -6,6 +6,13 @@
 //! `b_info`; `c_info.domid` of a domU is 4294967295 (the real id is the outer `domid`); booleans
 //! are strings (`"True"`); the guest-type union is `type.pv`/`type.hvm`; fields left at their
 //! default are omitted; the output ends with an empty line. The `xl list` header uses tabs.
+//! Older `xl` (Xen 4.0/4.1, Ganeti's `xen-xl-list-long-4.0.1.txt`) and `output_format="sxp"`
+//! print S-expressions instead: refused, so Xen is unknown there rather than misread.
+//!
+//! `xl list` rows are `%-40s %5d %5lu %5d     %s  %8.1f` (`xl_list.c`) and were checked on Xen
+//! 4.0.1, 4.4 (Ganeti's captures) and 4.17; the fifth state position is a shutdown reason
+//! (see [`DomainState`]). `xl info` is read on 4.0.1, 4.4 and 4.17 (`xen_version`, or
+//! `xen_major`/`xen_minor`/`xen_extra` before it existed).
 //! The domain config file syntax lives in [`super::xlcfg`]. Nothing here runs `xl`.
 
 use serde_json::{Map, Value};
@@ -293,6 +300,7 @@ pub fn parse_list_long(input: &str) -> Result<Vec<XlDomain>, ParseError> {
             "top level is not an array (xl.conf output_format=sxp?)",
         )
     })?;
+    let mut seen = std::collections::BTreeSet::new();
     items
         .iter()
         .enumerate()
@@ -317,6 +325,9 @@ pub fn parse_list_long(input: &str) -> Result<Vec<XlDomain>, ParseError> {
                         .ok_or_else(|| err(format!("bad domid {d}")))?,
                 ),
             };
+            if let Some(d) = domid.filter(|d| !seen.insert(*d)) {
+                return Err(err(format!("a second domain with domid {d}")));
+            }
             let cfg = obj(o, "config").ok_or_else(|| err("no config object".into()))?;
             Ok(XlDomain {
                 domid,
@@ -343,58 +354,76 @@ pub fn parse_create_dry_run(input: &str) -> Result<DomainConfig, ParseError> {
 /// How `xl list` names a domain libxl has no name for (one kept after a crash).
 pub const NO_NAME: &str = "(null)";
 
-/// The six state flags of `xl list`, in the order `r b p s c d`.
+/// The six state flags of `xl list`, in the order `r b p s` + shutdown reason + `d`.
+///
+/// The fifth position is not a flag but the shutdown reason's letter (`xl_list.c`
+/// `shutdown_reason_letters`): `-` (none, or power-off), `r` reboot, `s` suspend, `c` crash,
+/// `w` watchdog, `S` soft reset, and `?` for a reason code this `xl` does not know. So a domain
+/// rebooting is listed `--psr-` and a suspended one `--pss-`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DomainState {
     pub running: bool,
     pub blocked: bool,
     pub paused: bool,
     pub shutdown: bool,
+    /// The shutdown reason is a crash (`c`).
     pub crashed: bool,
     pub dying: bool,
+    /// The shutdown reason's letter when it is not `-`: one of `rscwS?` (`c` also sets
+    /// `crashed`).
+    pub reason: Option<char>,
 }
 
+/// The letters `xl list` prints in the fifth state position, `-` aside.
+const REASON_LETTERS: &str = "rscwS?";
+
 impl std::fmt::Display for DomainState {
-    /// The six flags as `xl list` prints them, e.g. `--p--d`.
+    /// The six positions as `xl list` prints them, e.g. `--p--d` or `--psr-`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let flags = [
-            self.running,
-            self.blocked,
-            self.paused,
-            self.shutdown,
-            self.crashed,
-            self.dying,
-        ];
-        for (on, letter) in flags.iter().zip("rbpscd".chars()) {
-            write!(f, "{}", if *on { letter } else { '-' })?;
-        }
-        Ok(())
+        let flag = |on: bool, letter: char| if on { letter } else { '-' };
+        let reason = match self.reason {
+            Some(c) => c,
+            None => flag(self.crashed, 'c'),
+        };
+        write!(
+            f,
+            "{}{}{}{}{}{}",
+            flag(self.running, 'r'),
+            flag(self.blocked, 'b'),
+            flag(self.paused, 'p'),
+            flag(self.shutdown, 's'),
+            reason,
+            flag(self.dying, 'd'),
+        )
     }
 }
 
 impl DomainState {
-    /// Parses `r-----`, `-b----`, ...: each position is its letter or `-`.
+    /// Parses `r-----`, `-b----`, `--psr-`, ...: each flag position is its letter or `-`, the
+    /// fifth a shutdown reason letter or `-`.
     pub fn parse(s: &str) -> Option<DomainState> {
         let c: Vec<char> = s.chars().collect();
-        if c.len() != 6 {
+        let [r, b, p, sd, reason, d] = c[..] else {
             return None;
-        }
-        let mut flags = [false; 6];
-        for (i, (got, letter)) in c.iter().zip("rbpscd".chars()).enumerate() {
-            match *got {
-                '-' => {}
-                g if g == letter => flags[i] = true,
-                _ => return None,
-            }
-        }
-        let [running, blocked, paused, shutdown, crashed, dying] = flags;
+        };
+        let flag = |got: char, letter: char| match got {
+            '-' => Some(false),
+            g if g == letter => Some(true),
+            _ => None,
+        };
+        let reason = match reason {
+            '-' => None,
+            x if REASON_LETTERS.contains(x) => Some(x),
+            _ => return None,
+        };
         Some(DomainState {
-            running,
-            blocked,
-            paused,
-            shutdown,
-            crashed,
-            dying,
+            running: flag(r, 'r')?,
+            blocked: flag(b, 'b')?,
+            paused: flag(p, 'p')?,
+            shutdown: flag(sd, 's')?,
+            crashed: reason == Some('c'),
+            dying: flag(d, 'd')?,
+            reason,
         })
     }
 }
@@ -414,6 +443,7 @@ pub struct XlListEntry {
 /// with spaces stays whole.
 pub fn parse_list(input: &str) -> Result<Vec<XlListEntry>, ParseError> {
     let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for (no, line) in input.lines().enumerate() {
         let no = no + 1;
         if line.trim().is_empty() || (out.is_empty() && line.starts_with("Name")) {
@@ -428,9 +458,13 @@ pub fn parse_list(input: &str) -> Result<Vec<XlListEntry>, ParseError> {
         let [id, mem, vcpus, state, time] = cols else {
             return Err(err("expected five columns after the name"));
         };
+        let domid: u32 = id.parse().map_err(|_| err("ID is not a number"))?;
+        if !seen.insert(domid) {
+            return Err(err("a second row for the same domain ID"));
+        }
         out.push(XlListEntry {
             name: name.join(" "),
-            domid: id.parse().map_err(|_| err("ID is not a number"))?,
+            domid,
             mem_mib: mem.parse().map_err(|_| err("Mem is not a number"))?,
             vcpus: vcpus.parse().map_err(|_| err("VCPUs is not a number"))?,
             state: DomainState::parse(state)
@@ -564,6 +598,27 @@ mod tests {
         assert_eq!(DomainState::parse("--p---").map(|s| s.paused), Some(true));
         assert_eq!(DomainState::parse("b-----"), None);
         assert_eq!(DomainState::parse("r--"), None);
+        assert_eq!(DomainState::parse("r------"), None);
+        // the fifth position is the shutdown reason: reboot, suspend, crash, watchdog, ...
+        for (text, reason) in [
+            ("--psr-", 'r'),
+            ("--pss-", 's'),
+            ("--psw-", 'w'),
+            ("--psS-", 'S'),
+            ("--ps?-", '?'),
+        ] {
+            let st = DomainState::parse(text).unwrap();
+            assert_eq!(
+                (st.shutdown, st.crashed, st.reason),
+                (true, false, Some(reason)),
+                "{text}"
+            );
+            assert_eq!(st.to_string(), text);
+        }
+        let st = DomainState::parse("--psc-").unwrap();
+        assert_eq!((st.crashed, st.reason), (true, Some('c')));
+        assert_eq!(st.to_string(), "--psc-");
+        assert_eq!(DomainState::parse("--psx-"), None);
     }
 
     #[test]

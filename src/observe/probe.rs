@@ -515,6 +515,18 @@ fn read_lvm(vgs: &Output, lvs: &Output) -> Part<LvmState> {
         Ok(lvm::Lookup::NotFound(_)) => Vec::new(),
         Err(e) => return Part::Unknown(unknown(lvs, e.to_string())),
     };
+    let vg_names: BTreeSet<&str> = vg_list.iter().map(|v| v.name.as_str()).collect();
+    if let Some(l) = lv_list.iter().find(|l| !vg_names.contains(l.vg.as_str())) {
+        // The two reports disagree (a VG appeared or vanished between them, or one was skipped):
+        // neither can be trusted for what exists.
+        return Part::Unknown(unknown(
+            lvs,
+            format!(
+                "`lvs` lists {}/{} but `vgs` has no volume group {}",
+                l.vg, l.name, l.vg
+            ),
+        ));
+    }
     let vgs = vg_list
         .into_iter()
         .map(|v| {
@@ -769,15 +781,22 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
         Ok(d) => d,
         Err(e) => return Part::Unknown(unknown(list, e.to_string())),
     };
+    // Both listings by domid (each parser refuses a domid listed twice), so that joining them
+    // stays linear in the number of domains.
+    let row_of: BTreeMap<u32, &xl::XlListEntry> = rows.iter().map(|r| (r.domid, r)).collect();
+    let long_of: BTreeMap<u32, &xl::XlDomain> = doms
+        .iter()
+        .filter_map(|d| d.domid.map(|id| (id, d)))
+        .collect();
     // A domain kept after a crash: `(null)` in the table, no name in the long listing.
     let nameless_row = |domid: Option<u32>| {
-        rows.iter()
-            .find(|r| Some(r.domid) == domid)
+        domid
+            .and_then(|id| row_of.get(&id))
             .filter(|r| r.name == xl::NO_NAME)
     };
     let mut kept = BTreeMap::new();
     for r in rows.iter().filter(|r| r.name == xl::NO_NAME) {
-        let long = doms.iter().find(|d| d.domid == Some(r.domid));
+        let long = long_of.get(&r.domid);
         kept.insert(
             r.domid,
             KeptDomain {
@@ -798,7 +817,7 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
     if let Some(r) = rows
         .iter()
         .filter(|r| r.domid != 0 && r.name != xl::NO_NAME)
-        .find(|r| !doms.iter().any(|d| d.domid == Some(r.domid)))
+        .find(|r| !long_of.contains_key(&r.domid))
     {
         return Part::Unknown(unknown(
             list,
@@ -807,6 +826,17 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
                  (it is being created or destroyed)",
                 r.name, r.domid
             ),
+        ));
+    }
+    let mut names = BTreeSet::new();
+    if let Some(n) = doms
+        .iter()
+        .filter_map(|d| d.config.name.as_deref())
+        .find(|n| !names.insert(*n))
+    {
+        return Part::Unknown(unknown(
+            list,
+            format!("`xl list -l` lists two domains named {n}: which one runs is not known"),
         ));
     }
     let info_parsed = match xl::parse_info(&info.stdout) {
@@ -836,9 +866,9 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
                 .map(|n| (n.mac.clone(), n.bridge.clone()))
                 .collect();
             let memory_mib = c.memory_mib();
-            let stopping = rows
-                .iter()
-                .find(|r| Some(r.domid) == d.domid)
+            let stopping = d
+                .domid
+                .and_then(|id| row_of.get(&id))
                 .is_some_and(|r| r.state.shutdown || r.state.dying);
             Some((
                 name,

@@ -205,8 +205,16 @@ pub fn parse(input: &str) -> Result<DrbdConfig, ParseError> {
         Some(c) => sections(&cx, c)?,
         None => Vec::new(),
     };
+    let mut names = std::collections::BTreeSet::new();
     let resources = elements(root, "resource")
-        .map(|r| resource(&cx, r))
+        .map(|r| {
+            let rc = resource(&cx, r)?;
+            if !names.insert(rc.name.clone()) {
+                // drbdadm refuses two resources of one name; two here cannot both be true.
+                return Err(cx.err(r, format!("resource {} is listed twice", rc.name)));
+            }
+            Ok(rc)
+        })
         .collect::<Result<_, _>>()?;
     Ok(DrbdConfig {
         file: root.attribute("file").map(str::to_string),

@@ -1,5 +1,6 @@
-//! Parser for `/proc/drbd` as DRBD 8.3 and 8.4 print it (fixtures `proc-drbd-8.3*` and
-//! `proc-drbd-8.4*`): a `version:` line, then `GIT-hash: … build by …` (8.3, 8.4 from git) or
+//! Parser for `/proc/drbd` as DRBD 8.0, 8.3 and 8.4 print it (fixtures `proc-drbd-8.0*`,
+//! `proc-drbd-8.3*` and `proc-drbd-8.4*`, among them Ganeti's captures of 8.0.12, 8.3.1, 8.3.11
+//! and 8.4.2): a `version:` line, then `GIT-hash: … build by …` (8.3, 8.4 from git) or
 //! `srcversion:` (8.4 packaged builds, with a trailing space), then per minor
 //! ` N: cs:.. ro:a/b ds:a/b C r-----` (`%2d:`, so minors from 10 on are not indented; 8.3 prints
 //! five flags, 8.4 six), an indented counters line, and during a resync a progress bar and a
@@ -11,13 +12,22 @@
 //! `finish:` follows on the same line (no newline after `)M` in some 8.3/8.4 kernels), and the
 //! tab-indented detail lines `proc_details` adds (`sector pos:`, `resync:`/`act_log:` cache
 //! statistics, `rs_left` dumps), which are skipped. DRBD 9 lists no devices here (only the
-//! version lines): use `drbdsetup status --json` there. DRBD 8.0's `st:`/`ld:` lines are not
-//! claimed. Pure text in, values out; no file is read here.
+//! version lines): use `drbdsetup status --json` there. DRBD 8.0 says `st:` where later
+//! versions say `ro:` and prints four flags; both are read. DRBD 0.7's `ld:` layout is not.
+//!
+//! What it refuses (an error, so the caller makes DRBD unknown rather than guess): a file with
+//! no `version:` line, two lines for one minor, a minor above 2^20-1, a configured minor without
+//! `ro:`/`ds:` (it would read as "not in the kernel"), a progress percentage outside 0–100.
+//! Counters that do not fit a `u64` are kept as text and read as absent by [`ProcDrbdDevice::counter`].
+//! Pure text in, values out; no file is read here.
 
 use super::{ConnState, DiskState, Role};
 use crate::drivers::ParseError;
 
 const TOOL: &str = "/proc/drbd";
+
+/// The highest minor a DRBD device can have (the kernel's 20 minor bits).
+pub const MAX_MINOR: u32 = (1 << 20) - 1;
 
 /// Everything in `/proc/drbd`.
 #[derive(Clone, Debug, PartialEq)]
@@ -111,6 +121,7 @@ pub fn parse(input: &str) -> Result<ProcDrbd, ParseError> {
         devices: Vec::new(),
     };
     let mut seen_version = false;
+    let mut minors = std::collections::BTreeSet::new();
     for (no, raw) in input.lines().enumerate() {
         let no = no + 1;
         let err = |m: &str| ParseError::new(TOOL, no, raw, m);
@@ -137,7 +148,12 @@ pub fn parse(input: &str) -> Result<ProcDrbd, ParseError> {
             parse_detail(line, dev).map_err(|m| err(&m))?;
         } else if is_device_line(line) {
             // The kernel prints `%2d:`: " 0:" up to " 9:", then "10:", "254:" with no indent.
-            out.devices.push(parse_device(line).map_err(|m| err(&m))?);
+            let dev = parse_device(line).map_err(|m| err(&m))?;
+            if !minors.insert(dev.minor) {
+                // Two readings of one minor: neither can be trusted.
+                return Err(err("a second line for the same minor"));
+            }
+            out.devices.push(dev);
         } else if !line.starts_with([' ', '\t']) {
             return Err(err("unexpected line (not a version, build or device line)"));
         } else {
@@ -200,8 +216,9 @@ fn parse_device(line: &str) -> Result<ProcDrbdDevice, String> {
     let minor = words
         .next()
         .and_then(|w| w.strip_suffix(':'))
-        .and_then(|n| n.parse().ok())
-        .ok_or("bad minor number")?;
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|m| *m <= MAX_MINOR)
+        .ok_or("bad minor number (DRBD minors are 0 to 2^20-1)")?;
     let mut dev = ProcDrbdDevice {
         minor,
         cs: ConnState::Unknown(String::new()),
@@ -248,6 +265,11 @@ fn parse_device(line: &str) -> Result<ProcDrbdDevice, String> {
     }
     if !seen_cs {
         return Err("device line without cs:".into());
+    }
+    // Only an unconfigured minor is printed without roles and disk states; a configured one
+    // missing them would otherwise read as "not in the kernel".
+    if dev.cs != ConnState::Unconfigured && (dev.roles.is_none() || dev.disks.is_none()) {
+        return Err("device line without ro: and ds: (only cs:Unconfigured has none)".into());
     }
     Ok(dev)
 }
@@ -298,7 +320,7 @@ fn parse_bar(t: &str) -> Result<SyncProgress, String> {
         .trim()
         .parse::<f64>()
         .ok()
-        .filter(|p: &f64| p.is_finite())
+        .filter(|p: &f64| (0.0..=100.0).contains(p))
         .ok_or_else(|| format!("bad percentage {pct:?}"))?;
     let inner = rest
         .split_once('(')

@@ -102,6 +102,7 @@ fn tokens(input: &str) -> Result<Vec<(usize, Token)>, ParseError> {
 /// Parses `drbdsetup show` (DRBD 8.4 and 9).
 pub fn parse(input: &str) -> Result<Vec<Shown>, ParseError> {
     let mut out: Vec<Shown> = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
     let mut depth = 0usize;
     let mut words: Vec<String> = Vec::new();
     for (no, tok) in tokens(input)? {
@@ -120,10 +121,15 @@ pub fn parse(input: &str) -> Result<Vec<Shown>, ParseError> {
                 let head = std::mem::take(&mut words);
                 if depth == 0 {
                     match head.as_slice() {
-                        [kw, name] if kw == "resource" => out.push(Shown {
-                            name: name.clone(),
-                            allow_two_primaries: false,
-                        }),
+                        [kw, name] if kw == "resource" => {
+                            if !names.insert(name.clone()) {
+                                return Err(err("a resource shown twice"));
+                            }
+                            out.push(Shown {
+                                name: name.clone(),
+                                allow_two_primaries: false,
+                            })
+                        }
                         _ => return Err(err("expected `resource NAME {` at the top level")),
                     }
                 } else if head.is_empty() {
@@ -139,11 +145,13 @@ pub fn parse(input: &str) -> Result<Vec<Shown>, ParseError> {
                 if depth == 0 {
                     return Err(err("an option outside a resource"));
                 }
-                if let [key, value, ..] = statement.as_slice() {
+                if let [key, rest @ ..] = statement.as_slice() {
                     if key == "allow-two-primaries" {
-                        let yes = match value.as_str() {
-                            "yes" => true,
-                            "no" => false,
+                        // A bare flag (`allow-two-primaries;`, the older drbdsetup style) is on;
+                        // a trailing `_is_default` changes nothing.
+                        let yes = match rest.first().map(String::as_str) {
+                            None | Some("yes") => true,
+                            Some("no") => false,
                             _ => return Err(err("expected yes or no")),
                         };
                         // DRBD 9 has one net block per connection: any that allows it counts.
@@ -184,5 +192,17 @@ mod tests {
         assert!(parse("protocol C;\n").is_err());
         assert!(parse("volume 0 {\n}\n").is_err());
         assert_eq!(parse("").unwrap(), Vec::new());
+        let e = parse("resource dns {\n}\nresource dns {\n}\n").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+    }
+
+    #[test]
+    fn a_bare_flag_is_on() {
+        let shown = parse("resource dns {\n  net {\n    allow-two-primaries;\n  }\n}\n").unwrap();
+        assert!(shown[0].allow_two_primaries);
+        let shown =
+            parse("resource dns {\n  net {\n    allow-two-primaries no _is_default;\n  }\n}\n")
+                .unwrap();
+        assert!(!shown[0].allow_two_primaries);
     }
 }

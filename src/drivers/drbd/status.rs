@@ -58,19 +58,24 @@ pub fn parse_json(input: &str) -> Result<Vec<ResourceStatus>, ParseError> {
     let items = v
         .as_array()
         .ok_or_else(|| ParseError::whole(TOOL_JSON, "top level is not an array"))?;
-    items
-        .iter()
-        .map(|r| {
-            let name = r.get("name").and_then(Value::as_str).unwrap_or("?");
-            json_resource(r).map_err(|m| {
-                let line = input
-                    .lines()
-                    .position(|l| l.contains(&format!("\"{name}\"")))
-                    .map_or(0, |i| i + 1);
-                ParseError::at(TOOL_JSON, input, line, format!("resource {name:?}: {m}"))
-            })
-        })
-        .collect()
+    let mut out: Vec<ResourceStatus> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for r in items {
+        let name = r.get("name").and_then(Value::as_str).unwrap_or("?");
+        let err = |m: String| {
+            let line = input
+                .lines()
+                .position(|l| l.contains(&format!("\"{name}\"")))
+                .map_or(0, |i| i + 1);
+            ParseError::at(TOOL_JSON, input, line, format!("resource {name:?}: {m}"))
+        };
+        let rs = json_resource(r).map_err(err)?;
+        if !seen.insert(rs.name.clone()) {
+            return Err(err("listed twice".into()));
+        }
+        out.push(rs);
+    }
+    Ok(out)
 }
 
 fn json_resource(r: &Value) -> Result<ResourceStatus, String> {
@@ -96,8 +101,15 @@ fn json_resource(r: &Value) -> Result<ResourceStatus, String> {
         for p in get_list(c, "peer-devices")? {
             peer_devices.push(PeerDeviceStatus {
                 volume: get_u32(p, "volume").unwrap_or(0),
-                replication: ReplState::parse(get_str(p, "replication-state").unwrap_or("Off")),
-                peer_disk: DiskState::parse(get_str(p, "peer-disk-state").unwrap_or("DUnknown")),
+                // drbdsetup always prints both: a missing one is not "Off"/"DUnknown".
+                replication: ReplState::parse(
+                    get_str(p, "replication-state")
+                        .ok_or("peer device without \"replication-state\"")?,
+                ),
+                peer_disk: DiskState::parse(
+                    get_str(p, "peer-disk-state")
+                        .ok_or("peer device without \"peer-disk-state\"")?,
+                ),
                 done_percent: get(p, "percent-in-sync").and_then(Value::as_f64),
             });
         }
@@ -107,7 +119,9 @@ fn json_resource(r: &Value) -> Result<ResourceStatus, String> {
             state: ConnectionState::parse(
                 get_str(c, "connection-state").ok_or("connection without \"connection-state\"")?,
             ),
-            peer_role: Role::parse(get_str(c, "peer-role").unwrap_or("Unknown")),
+            peer_role: Role::parse(
+                get_str(c, "peer-role").ok_or("connection without \"peer-role\"")?,
+            ),
             peer_devices,
         });
     }

@@ -1,6 +1,11 @@
 //! Parser for `/proc/net/bonding/bondN`: the bond's mode and MII settings, then one
 //! `Slave Interface:` block per slave (`Speed: Unknown` for dummy slaves). Real capture: kernel
-//! 6.1, active-backup over two dummies (`tests/fixtures/proc-net-bonding-*`). Pure text in.
+//! 6.1, active-backup over two dummies (`tests/fixtures/proc-net-bonding-*`); the other shapes
+//! follow the kernel's `bond_procfs.c`: an active-backup bond with `fail_over_mac` set prints
+//! `Bonding Mode: fault-tolerance (active-backup) (fail_over_mac active)`, a primary slave is
+//! followed by ` (primary_reselect always)`, 802.3ad adds an `802.3ad info` block, a
+//! tab-indented `Active Aggregator Info` and per-slave LACP PDU details, and the IPv6 ARP
+//! target line's key holds `::`. A slave listed twice is refused. Pure text in.
 
 use super::BondMode;
 use crate::drivers::ParseError;
@@ -61,11 +66,18 @@ pub fn parse_bonding(input: &str) -> Result<BondStatus, ParseError> {
         .to_string();
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut slaves: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
     for (no, line) in lines {
         if line.starts_with([' ', '\t']) {
             continue;
         }
-        let Some((k, v)) = line.split_once(':') else {
+        // "key: value", "key:" (an empty list), and keys that hold colons themselves
+        // ("NS IPv6 target/s (xx::xx form): ...").
+        let Some((k, v)) = line
+            .split_once(": ")
+            .or_else(|| line.trim_end().strip_suffix(':').map(|k| (k, "")))
+            .or_else(|| line.split_once(':'))
+        else {
             continue;
         };
         let (k, v) = (k.trim().to_string(), v.trim().to_string());
@@ -78,6 +90,14 @@ pub fn parse_bonding(input: &str) -> Result<BondStatus, ParseError> {
                     "slave without a name",
                 ));
             }
+            if !names.insert(v.clone()) {
+                return Err(ParseError::new(
+                    TOOL_BONDING,
+                    no + 1,
+                    line,
+                    "a slave listed twice",
+                ));
+            }
             slaves.push((v, Vec::new()));
         } else if let Some((_, f)) = slaves.last_mut() {
             f.push((k, v));
@@ -88,10 +108,15 @@ pub fn parse_bonding(input: &str) -> Result<BondStatus, ParseError> {
     let mode = lookup(&fields, "Bonding Mode")
         .ok_or_else(|| ParseError::whole(TOOL_BONDING, "no \"Bonding Mode:\" line"))?;
     let some = |v: Option<&str>| v.filter(|v| *v != "None").map(str::to_string);
+    // "fault-tolerance (active-backup) (fail_over_mac active)": the option is not the mode.
+    let mode = mode.split_once(" (fail_over_mac ").map_or(mode, |(m, _)| m);
+    // "eth0 (primary_reselect always)": the slave's name is the first word.
+    let primary = lookup(&fields, "Primary Slave")
+        .map(|p| p.split_once(" (primary_reselect ").map_or(p, |(n, _)| n));
     Ok(BondStatus {
         driver_version,
         mode: BondMode::from_proc(mode),
-        primary_slave: some(lookup(&fields, "Primary Slave")),
+        primary_slave: some(primary),
         active_slave: some(lookup(&fields, "Currently Active Slave")),
         mii_status: lookup(&fields, "MII Status").map(str::to_string),
         miimon_ms: lookup(&fields, "MII Polling Interval (ms)").and_then(|v| v.parse().ok()),

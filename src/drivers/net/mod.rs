@@ -287,10 +287,39 @@ fn link(o: &Map<String, Value>) -> Result<Link, String> {
 /// Parses `ip -j -d link show`.
 pub fn parse_ip_link(input: &str) -> Result<Vec<Link>, ParseError> {
     let v: Value = serde_json::from_str(input).map_err(|e| ParseError::json(TOOL_IP, input, &e))?;
-    json_array(TOOL_IP, input, &v)?
+    let links: Vec<Link> = json_array(TOOL_IP, input, &v)?
         .into_iter()
         .map(|o| link(o).map_err(|m| ParseError::at(TOOL_IP, input, 1, m)))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    no_twice(TOOL_IP, input, links.iter().map(|l| l.ifname.as_str()))?;
+    Ok(links)
+}
+
+/// One interface name twice in one listing: which entry is true is not known.
+fn no_twice<'a>(
+    tool: &'static str,
+    input: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), ParseError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for n in names {
+        if !seen.insert(n) {
+            let needle = format!("\"ifname\":\"{n}\"");
+            let line = input
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.contains(&needle))
+                .nth(1)
+                .map_or(0, |(i, _)| i + 1);
+            return Err(ParseError::at(
+                tool,
+                input,
+                line,
+                format!("interface {n} is listed twice"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One port of `bridge -j link show`.
@@ -359,7 +388,11 @@ pub fn parse_ip_addr(input: &str) -> Result<Vec<(String, Vec<String>)>, ParseErr
                 .unwrap_or_default();
             Ok((name.to_string(), addrs))
         })
-        .collect()
+        .collect::<Result<Vec<_>, ParseError>>()
+        .and_then(|all| {
+            no_twice(TOOL_IP, input, all.iter().map(|(n, _)| n.as_str()))?;
+            Ok(all)
+        })
 }
 
 /// `bridge -j link show`.
