@@ -1,4 +1,4 @@
-//! Node loss on the real lab (with `XENFLUX_LAB_HA=1`, after the other steps): `xenflux serve
+//! Node loss on the real lab (after the other steps; `XENFLUX_LAB_HA=0` skips it): `xenflux serve
 //! --target ssh` runs with `ha` enabled and each node's fence the lab's power control (`xenflux
 //! lab fence NODE`); nodea's plug is pulled (`xenflux lab crash nodea`) while `dns` runs there,
 //! and the controller alone fences it and starts `dns` on nodeb; nodea is booted again, resyncs
@@ -18,9 +18,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_xenflux");
 /// The dead-after time the lab declares (examples/lab).
 const DEAD_AFTER: Duration = Duration::from_secs(20);
 
-/// Whether the node-loss steps run (they add about ten minutes of emulation).
+/// Whether the node-loss steps run (they add about eight minutes of emulation):
+/// `XENFLUX_LAB_HA=0` skips them on a developer's machine.
 pub fn enabled() -> bool {
-    std::env::var("XENFLUX_LAB_HA").as_deref() == Ok("1")
+    std::env::var("XENFLUX_LAB_HA").as_deref() != Ok("0")
 }
 
 /// `xenflux serve` over the lab, on a Git repository holding the state copy.
@@ -211,13 +212,19 @@ pub fn run(run: &mut Run) {
             (runs && primary).then_some(())
         },
     );
-    // A bound, not a goal: the time is printed (the issue asks for deadAfter + 60 s).
-    let failover_seconds = t.elapsed().as_secs_f64();
+    // The HA contract: the failover completes within deadAfter + 60 s, under emulation.
+    let failover = t.elapsed();
     eprintln!(
-        "step {step}: plug pulled → dns running on nodeb (Primary): {failover_seconds:.1} s \
+        "step {step}: plug pulled → dns running on nodeb (Primary): {:.1} s \
          (deadAfter {} s)\ncontroller log:\n{}",
+        failover.as_secs_f64(),
         DEAD_AFTER.as_secs(),
         c.log()
+    );
+    assert!(
+        failover <= DEAD_AFTER + Duration::from_secs(60),
+        "step {step}: the failover took {:.1} s, more than deadAfter + 60 s",
+        failover.as_secs_f64()
     );
     // The failover's own record comes once its apply has verified and observed again.
     let url = c.url.clone();

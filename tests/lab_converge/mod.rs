@@ -526,6 +526,6 @@ pub fn run(config: &Path) {
     if ha::enabled() {
         ha::run(&mut run);
     } else {
-        eprintln!("skipping the node-loss steps: they run with XENFLUX_LAB_HA=1");
+        eprintln!("skipping the node-loss steps (XENFLUX_LAB_HA=0)");
     }
 }
