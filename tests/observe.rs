@@ -609,3 +609,54 @@ fn planning_does_not_wait_on_the_cluster_wide_ocfs2_view() {
     assert!(u.reason.contains("did not answer in time"), "{u}");
     assert!(u.reason.contains("recovers its journal"), "{u}");
 }
+
+/// A meta-data location is read in both on-disk formats: `dump-md v08` does not see DRBD 9
+/// meta-data (real drbdmeta 9.22 says "No valid meta data found", exit 1), so an 8.4 cluster
+/// would otherwise take a slot holding used v09 meta-data for blank and create-md over it.
+#[test]
+fn meta_data_of_the_other_format_is_found() {
+    use xenflux::drivers::drbd::meta::{MetaFound, MetaLocation};
+    let at = MetaLocation {
+        minor: 0,
+        device: "/dev/XEN/dns".into(),
+        index: "internal".into(),
+    };
+    let p = Probe {
+        host: "nodea".into(),
+        meta: vec![at.clone()],
+        ..Default::default()
+    }
+    .only(&[PartKind::MetaData].into());
+    let cmds = commands(&p);
+    let formats: Vec<&str> = cmds.iter().map(|c| c.argv[2].as_str()).collect();
+    assert_eq!(formats, ["v08", "v09"], "{cmds:?}");
+    let v09 = fixture("drbdmeta-9.22-dump-md-v09-in-use.txt");
+    let outs: Vec<Output> = cmds
+        .iter()
+        .map(|c| match c.argv[2].as_str() {
+            "v08" => Output {
+                argv: c.argv.clone(),
+                status: Some(1),
+                stdout: String::new(),
+                stderr: "No valid meta data found\n".into(),
+            },
+            _ => ok(c, v09.clone()),
+        })
+        .collect();
+    let s = interpret(&p, &outs);
+    assert_eq!(s.metadata[&at.key()], Part::Known(MetaFound::InUse));
+    // Neither finds any: blank.
+    let blank: Vec<Output> = cmds
+        .iter()
+        .map(|c| Output {
+            argv: c.argv.clone(),
+            status: Some(1),
+            stdout: String::new(),
+            stderr: "No valid meta data found\n".into(),
+        })
+        .collect();
+    assert_eq!(
+        interpret(&p, &blank).metadata[&at.key()],
+        Part::Known(MetaFound::Nothing)
+    );
+}

@@ -124,7 +124,7 @@ enum Slot {
     File(String),
     Blkid(String),
     DrbdSize(u32),
-    DumpMd(MetaLocation),
+    DumpMd(MetaLocation, DrbdVersion),
 }
 
 fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
@@ -192,10 +192,12 @@ fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
     }
     if p.asks(PartKind::MetaData) {
         for at in &p.meta {
-            v.push((
-                Slot::DumpMd(at.clone()),
-                Cmd::new(drbd::meta::dump_md(at, p.drbd_version)),
-            ));
+            for format in drbd::meta::FORMATS {
+                v.push((
+                    Slot::DumpMd(at.clone(), format),
+                    Cmd::new(drbd::meta::dump_md(at, format)),
+                ));
+            }
         }
     }
     v
@@ -445,17 +447,26 @@ impl Batch<'_> {
             .meta
             .iter()
             .map(|at| {
-                let part = match self.get(&Slot::DumpMd(at.clone())) {
-                    Some(o) => match o
-                        .status
-                        .map(|s| drbd::meta::dump_md_result(&o.stdout, &o.stderr, s))
-                    {
-                        Some(Ok(found)) => Part::Known(found),
-                        Some(Err(e)) => Part::Unknown(unknown(o, e.to_string())),
-                        None => Part::Unknown(failed(o)),
-                    },
-                    None => Part::Unknown(self.missing(&at.key())),
-                };
+                // Read in every format: the most used meta-data either finds, unknown when
+                // either cannot say.
+                let mut part = Part::Known(MetaFound::Nothing);
+                for format in drbd::meta::FORMATS {
+                    let this = match self.get(&Slot::DumpMd(at.clone(), format)) {
+                        Some(o) => match o
+                            .status
+                            .map(|s| drbd::meta::dump_md_result(&o.stdout, &o.stderr, s))
+                        {
+                            Some(Ok(found)) => Part::Known(found),
+                            Some(Err(e)) => Part::Unknown(unknown(o, e.to_string())),
+                            None => Part::Unknown(failed(o)),
+                        },
+                        None => Part::Unknown(self.missing(&at.key())),
+                    };
+                    part = match (part, this) {
+                        (Part::Unknown(u), _) | (_, Part::Unknown(u)) => Part::Unknown(u),
+                        (Part::Known(a), Part::Known(b)) => Part::Known(a.max(b)),
+                    };
+                }
                 (at.key(), part)
             })
             .collect()

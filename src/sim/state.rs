@@ -154,6 +154,10 @@ pub(crate) struct MetaData {
     pub gen: u64,
     /// Generation last shared with each peer (DRBD's bitmap UUID).
     pub peer_gens: BTreeMap<String, u64>,
+    /// The on-disk format `create-md` wrote (`v09` for DRBD 9): `dump-md` in the other format
+    /// finds "No valid meta data", as the real drbdmeta does.
+    #[serde(default)]
+    pub v9: bool,
 }
 
 /// Where a resource keeps its meta-data.

@@ -38,6 +38,11 @@ impl MetaLocation {
     }
 }
 
+/// The on-disk formats a meta-data location is read in before anything is written there:
+/// `dump-md` in one format does not see meta-data of the other ("No valid meta data found"),
+/// so a location is blank only when neither finds any — whatever DRBD the cluster runs now.
+pub const FORMATS: [DrbdVersion; 2] = [DrbdVersion::V84, DrbdVersion::V9];
+
 /// `drbdmeta MINOR v08|v09 DEV INDEX dump-md`: read-only.
 pub fn dump_md(at: &MetaLocation, version: DrbdVersion) -> Argv {
     let format = match version {
@@ -55,7 +60,8 @@ pub fn dump_md(at: &MetaLocation, version: DrbdVersion) -> Argv {
 }
 
 /// What a meta-data location holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+/// Ordered from nothing to most in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MetaFound {
     /// No valid meta-data (or, for an indexed slot, the slot lies beyond the device's end).

@@ -152,22 +152,20 @@ impl Action {
     /// never evidence that a device is blank.
     pub fn checks(&self) -> Vec<Check> {
         match self {
-            Action::CreateMd {
-                vg,
-                lv,
-                meta,
-                version,
-                ..
-            } => vec![
-                Check::NoSignature {
-                    device: format!("/dev/{vg}/{lv}"),
-                    own_internal_meta: meta.index == "internal",
-                },
-                Check::NoMetaDataInUse {
-                    at: meta.clone(),
-                    version: *version,
-                },
-            ],
+            // The meta-data location in every on-disk format: one does not see the other's.
+            Action::CreateMd { vg, lv, meta, .. } => std::iter::once(Check::NoSignature {
+                device: format!("/dev/{vg}/{lv}"),
+                own_internal_meta: meta.index == "internal",
+            })
+            .chain(
+                drbd::meta::FORMATS
+                    .into_iter()
+                    .map(|version| Check::NoMetaDataInUse {
+                        at: meta.clone(),
+                        version,
+                    }),
+            )
+            .collect(),
             Action::Mkfs { device, .. } => vec![Check::NoSignature {
                 device: device.clone(),
                 own_internal_meta: false,

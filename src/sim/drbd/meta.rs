@@ -56,7 +56,13 @@ pub(crate) fn drbdmeta(w: &World, node: &str, args: &[&str]) -> Out {
             Err(_) => return Out::fail(20, format!("'{i}' is not a valid index number.\n")),
         },
     };
-    let Some(md) = n.vg.lvs[&lv].md.get(&slot) else {
+    // Meta-data of the other format is no valid meta-data to this one (real drbdmeta 9.22:
+    // `v08 … dump-md` over `v09` meta-data says exactly this, exit 1).
+    let Some(md) = n.vg.lvs[&lv]
+        .md
+        .get(&slot)
+        .filter(|md| md.v9 == (*format == "v09"))
+    else {
         return Out::fail(1, "No valid meta data found\n");
     };
     let current = uuid(md.gen);

@@ -110,6 +110,7 @@ pub(super) fn create_md(w: &mut World, node: &str, ctx: &Ctx) -> Out {
                 consistent: false,
                 gen: 0,
                 peer_gens: BTreeMap::new(),
+                v9: ctx.v9,
             },
         );
     }
