@@ -305,3 +305,34 @@ fn a_fifo_in_place_of_a_state_file_is_refused_not_waited_on() {
     assert_ne!(code, 0, "{text}");
     assert!(!text.contains("panicked"), "{text}");
 }
+
+/// `sim reset --vg-size` with a size no volume group has, or over an invalid desired state, is
+/// refused before the old simulated cluster goes: nothing changes.
+#[test]
+fn a_refused_sim_reset_keeps_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = run(dir.path(), &["sim", "show", "--node", "dom0"]);
+    assert_eq!(code, 0, "{text}");
+    let sim = dir.path().join("sim.json");
+    let before = std::fs::read_to_string(&sim).unwrap();
+    for size in ["0", "1MiB", "2PiB"] {
+        let (code, text) = run(dir.path(), &["sim", "reset", "--vg-size", size]);
+        assert_ne!(code, 0, "{size}: {text}");
+        assert!(text.contains("--vg-size"), "{size}: {text}");
+        assert_eq!(std::fs::read_to_string(&sim).unwrap(), before, "{size}");
+    }
+    let bad = tempfile::tempdir().unwrap();
+    let (code, text) = run(
+        dir.path(),
+        &[
+            "--state",
+            bad.path().join("missing").to_str().unwrap(),
+            "sim",
+            "reset",
+            "--vg-size",
+            "1TiB",
+        ],
+    );
+    assert_ne!(code, 0, "{text}");
+    assert_eq!(std::fs::read_to_string(&sim).unwrap(), before);
+}

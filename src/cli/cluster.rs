@@ -398,6 +398,10 @@ pub fn cmd_status(
     })
 }
 
+/// The volume group size `sim reset --vg-size` accepts: one 4 MiB extent to 1 PiB.
+const SIM_VG_MIN: u64 = 4 << 20;
+const SIM_VG_MAX: u64 = 1 << 50;
+
 pub fn cmd_sim(
     state: &Path,
     rev: Option<&str>,
@@ -409,6 +413,22 @@ pub fn cmd_sim(
     }
     refuse_if_an_ancestor_holds(&sim_path(state_dir))?;
     if let SimCommand::Reset { vg_size } = &cmd {
+        // Everything is checked before the old cluster goes: a refused reset changes nothing.
+        let fresh = match vg_size {
+            None => None,
+            Some(size) => {
+                if !(SIM_VG_MIN..=SIM_VG_MAX).contains(&size.bytes()) {
+                    bail!(
+                        "--vg-size {size}: a simulated volume group holds 4MiB (one extent) to 1PiB"
+                    );
+                }
+                let sources = read_state(state, rev)?;
+                match crate::validate::validate(&sources, &Default::default()) {
+                    Ok(v) => Some((v, *size)),
+                    Err(diags) => return print_invalid(ReconcileError::Invalid(diags)),
+                }
+            }
+        };
         let path = sim_path(state_dir);
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("creating {}", state_dir.display()))?;
@@ -416,14 +436,9 @@ pub fn cmd_sim(
         if path.exists() {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         }
-        let Some(size) = vg_size else {
+        let Some((v, size)) = fresh else {
             println!("simulated cluster reset: the next command starts from fresh dom0s");
             return Ok(ExitCode::SUCCESS);
-        };
-        let sources = read_state(state, rev)?;
-        let v = match crate::validate::validate(&sources, &Default::default()) {
-            Ok(v) => v,
-            Err(diags) => return print_invalid(ReconcileError::Invalid(diags)),
         };
         let sim = SimCluster::fresh(
             &v.desired,
