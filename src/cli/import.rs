@@ -68,7 +68,8 @@ pub fn cmd_import(
             let lock = lock_sim(&path)?;
             let sim = SimCluster::load(&path)?;
             let obs = import::observe_all(&sim, &nodes);
-            // Reads only: the file is left as it was.
+            // Saved as every command saves it (time passed, injected failures were used up).
+            sim.save(&path)?;
             drop(lock);
             (obs?, format!("the simulated cluster {}", path.display()))
         }

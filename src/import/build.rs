@@ -290,6 +290,29 @@ fn volumes(
                 .and_then(|r| r.config.as_ref())
                 .is_some_and(|c| c.allow_two_primaries)
         });
+        // xenflux touches only LVs it owns: an untagged one blocks its volume until handed over.
+        let tag = crate::plan::action::MANAGED_TAG;
+        for s in &sides {
+            let mut lvs = vec![res.clone()];
+            if matches!(s.meta, MetaDisk::Flexible { .. }) {
+                lvs.push(format!("{res}-md"));
+            }
+            let lvm = s.node.state.lvm.known().expect("complete observation");
+            for lv in lvs {
+                let key = format!("{}/{lv}", s.vg);
+                if lvm.lvs.get(&key).is_some_and(|l| !l.tags.contains(tag)) {
+                    out.note(
+                        &object,
+                        format!(
+                            "LV {key} on {} has no `{tag}` tag, so xenflux does not own it and its \
+                             plans block this volume (and its domains) until it is handed over: \
+                             `lvchange --addtag {tag} {key}` on {}",
+                            s.node.hostname, s.node.hostname
+                        ),
+                    );
+                }
+            }
+        }
         let filesystem = filesystem_of(out, &sides, &object);
         out.volumes.insert(
             vname,
@@ -737,18 +760,18 @@ fn domain_spec(
             );
         }
     }
-    for (k, ours) in [
-        ("on_poweroff", "destroy"),
-        ("on_reboot", "restart"),
-        ("on_crash", "restart"),
+    // (key, what xenflux writes, xl's default when the key is absent: xl.cfg(5)).
+    for (k, ours, default) in [
+        ("on_poweroff", "destroy", "destroy"),
+        ("on_reboot", "restart", "restart"),
+        ("on_crash", "restart", "destroy"),
     ] {
-        if let Some(v) = cfg.get_str(k) {
-            if v != ours {
-                out.note(
-                    object,
-                    format!("xl cfg `{k} = \"{v}\"` is not modelled: xenflux writes `{ours}`"),
-                );
-            }
+        let v = cfg.get_str(k).unwrap_or_else(|| default.to_string());
+        if v != ours {
+            out.note(
+                object,
+                format!("xl cfg `{k} = \"{v}\"` (set or xl's default) is not modelled: xenflux writes `{ours}`"),
+            );
         }
     }
     let kind = match (cfg.get_str("type"), cfg.get_str("builder")) {
