@@ -274,6 +274,15 @@ fn a_node_that_cannot_be_observed_refuses_and_writes_nothing() {
     assert!(o.stderr.contains("`lvs "), "{o}");
     assert!(is_empty_dir(&out), "something was written");
 
+    // A volume replicated to a node not named cannot be written: refused.
+    let o = xenflux(
+        &sd,
+        &["import", "--node", "dom0", "--out", out.to_str().unwrap()],
+    );
+    assert_eq!(o.code, Some(1), "{o}");
+    assert!(o.stderr.contains("not among the nodes imported"), "{o}");
+    assert!(is_empty_dir(&out), "something was written");
+
     // A node the simulated cluster does not have is refused the same way.
     let o = xenflux(
         &sd,
@@ -370,24 +379,45 @@ disk = [ 'phy:/dev/drbd7,xvda,w' ]
 vif = [ 'mac=00:16:3e:5a:00:07,bridge=xenbr0' ]
 ";
 
+const LEGACY_CFG: &str = "\
+name = 'legacy'
+memory = 256
+bootloader = 'pygrub'
+disk = [ 'phy:/dev/XEN/legacy,xvda,w' ]
+vif = [ 'mac=00:16:3e:5a:00:08,bridge=xenbr0' ]
+";
+
 /// Two dom0s set up by hand with the tools, as an operator did before xenflux: no tags, a meta
 /// LV called `md`, slot 5, port 7915, minor 7, a domain config with a key xenflux does not
 /// model.
 fn hand_built(sd: &Path) {
+    hand_built_with(sd, WEB_RES, "web");
+}
+
+/// [`hand_built`] with another resource file whose backing LV is `lv`.
+fn hand_built_with(sd: &Path, res: &str, lv: &str) {
     let v = validated(&example());
     let sim = SimCluster::fresh(&v.desired, &SimOptions::default());
     for node in ["dom0", "dom0m"] {
-        run(&sim, node, lvm::lvcreate("XEN", "web", 4 << 30, &[], &[]));
+        run(&sim, node, lvm::lvcreate("XEN", lv, 4 << 30, &[], &[]));
         run(&sim, node, lvm::lvcreate("XEN", "md", 1 << 30, &[], &[]));
         run(&sim, node, net::bridge_add("xenbr0", true, 400));
         run(&sim, node, net::link_set_up("xenbr0"));
-        install(&sim, node, "/etc/drbd.d/web.res", WEB_RES);
+        install(&sim, node, "/etc/drbd.d/web.res", res);
         run(&sim, node, drbd::create_md("web"));
         run(&sim, node, drbd::up("web"));
         install(&sim, node, "/etc/xen/web.cfg", WEB_CFG);
     }
     run(&sim, "dom0", drbd::primary_force("web"));
     run(&sim, "dom0", xl::create("/etc/xen/web.cfg"));
+    // A domain on a plain LV, as many were before DRBD: xenflux cannot say it.
+    run(
+        &sim,
+        "dom0m",
+        lvm::lvcreate("XEN", "legacy", 1 << 30, &[], &[]),
+    );
+    install(&sim, "dom0m", "/etc/xen/legacy.cfg", LEGACY_CFG);
+    run(&sim, "dom0m", xl::create("/etc/xen/legacy.cfg"));
     std::fs::create_dir_all(sd).unwrap();
     sim.save(&sd.join("sim.json")).expect("save");
 }
@@ -425,6 +455,11 @@ fn a_hand_built_cluster_is_imported_with_its_allocations_and_notes() {
     let notes = std::fs::read_to_string(out.join("IMPORT-NOTES.md")).unwrap();
     assert!(notes.contains("## Domain/web"), "{notes}");
     assert!(notes.contains("`cpu_weight = 512`"), "{notes}");
+    assert!(
+        notes.contains("disk `phy:/dev/XEN/legacy,xvda,w` is not on a DRBD volume"),
+        "{notes}"
+    );
+    assert!(!d.domains.contains_key("legacy"));
     let domains = std::fs::read_to_string(out.join("domains.yaml")).unwrap();
     assert!(
         domains.contains("# import: xl cfg key `cpu_weight = 512` is not modelled"),
@@ -459,4 +494,68 @@ fn a_hand_built_cluster_is_imported_with_its_allocations_and_notes() {
         .map(|v| v.domains.keys().cloned().collect())
         .unwrap_or_default();
     assert!(running.contains("web"), "{running:?}");
+    // The domain xenflux could not import runs on, untouched.
+    let legacy: BTreeSet<String> = sim
+        .node("dom0m")
+        .map(|v| v.domains.keys().cloned().collect())
+        .unwrap_or_default();
+    assert!(legacy.contains("legacy"), "{legacy:?}");
+}
+
+#[test]
+fn a_layout_xenflux_cannot_say_is_refused_naming_node_and_resource() {
+    // The backing LV is not named after its resource: xenflux would look for /dev/XEN/web.
+    let dir = common::scratch();
+    let sd = dir.path().join("sd");
+    hand_built_with(
+        &sd,
+        &WEB_RES.replace("/dev/XEN/web;", "/dev/XEN/web-data;"),
+        "web-data",
+    );
+    let out = dir.path().join("out");
+    let o = xenflux(
+        &sd,
+        &[
+            "import",
+            "--node",
+            "dom0",
+            "--node",
+            "dom0m",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.code, Some(1), "{o}");
+    assert!(
+        o.stderr
+            .contains("node `dom0`: DRBD resource `web` has disk /dev/XEN/web-data"),
+        "{o}"
+    );
+    assert!(!out.exists(), "something was written");
+}
+
+#[test]
+fn the_simulator_lists_directories_and_names_its_hosts_as_a_real_node_does() {
+    let v = validated(&example());
+    let sim = SimCluster::fresh(&v.desired, &SimOptions::default());
+    install(&sim, "dom0", "/etc/xen/a.cfg", "name = 'a'\n");
+    install(&sim, "dom0", "/etc/xen/auto/a.cfg", "name = 'a'\n");
+    let ls = |node: &str, dir: &str| {
+        sim.run(node, &Cmd::new(xenflux::drivers::files::ls(dir)))
+            .expect("reachable")
+    };
+    let o = ls("dom0", "/etc/xen");
+    assert_eq!((o.status, o.stdout.as_str()), (Some(0), "a.cfg\nauto\n"));
+    let o = ls("dom0m", "/etc/xen");
+    assert_eq!((o.status, o.stdout.as_str()), (Some(0), ""), "{o:?}");
+    let o = ls("dom0m", "/etc/nosuch");
+    assert_eq!(o.status, Some(2), "{o:?}");
+    assert_eq!(
+        o.stderr,
+        "ls: cannot access '/etc/nosuch': No such file or directory\n"
+    );
+    let o = sim
+        .run("dom0m", &Cmd::new(xenflux::drivers::files::hostname()))
+        .expect("reachable");
+    assert_eq!(o.stdout, "dom0m\n");
 }
