@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)]
 //! `xenflux import` on the simulated cluster: the example state applied and imported back (a
 //! round trip whose first plan changes nothing disruptive and whose documents match the
 //! original), a cluster built by hand with the tools (odd port, non-zero meta slot, a meta LV
@@ -325,7 +326,7 @@ fn an_output_directory_that_is_not_empty_is_refused() {
     );
     // A file in place of the directory, too.
     let file = dir.path().join("file");
-    std::fs::write(&file, "x").unwrap();
+    common::write(dir.path(), "file", "x");
     let o = xenflux(
         &sd,
         &["import", "--node", "dom0", "--out", file.to_str().unwrap()],
