@@ -388,6 +388,20 @@ disk = [ 'phy:/dev/XEN/legacy,xvda,w' ]
 vif = [ 'mac=00:16:3e:5a:00:08,bridge=xenbr0' ]
 ";
 
+const ODD_CFG: &str = "\
+name = 'odd'
+memory = 128
+kernel = '/boot/vmlinuz'
+vif = [ 'mac=52:54:00:12:34:56,bridge=xenbr0' ]
+";
+
+const SPARE_CFG: &str = "\
+name = 'spare'
+memory = 256
+kernel = '/boot/vmlinuz'
+vif = [ 'mac=00:16:3e:5a:00:09,bridge=xenbr0' ]
+";
+
 /// Two dom0s set up by hand with the tools, as an operator did before xenflux: no tags, a meta
 /// LV called `md`, slot 5, port 7915, minor 7, a domain config with a key xenflux does not
 /// model.
@@ -419,6 +433,9 @@ fn hand_built_with(sd: &Path, res: &str, lv: &str) {
     );
     install(&sim, "dom0m", "/etc/xen/legacy.cfg", LEGACY_CFG);
     run(&sim, "dom0m", xl::create("/etc/xen/legacy.cfg"));
+    // Stopped domains: one with a MAC outside Xen's range, one whose file has another name.
+    install(&sim, "dom0", "/etc/xen/odd.cfg", ODD_CFG);
+    install(&sim, "dom0m", "/etc/xen/old-spare.cfg", SPARE_CFG);
     std::fs::create_dir_all(sd).unwrap();
     sim.save(&sd.join("sim.json")).expect("save");
 }
@@ -461,6 +478,20 @@ fn a_hand_built_cluster_is_imported_with_its_allocations_and_notes() {
         "{notes}"
     );
     assert!(!d.domains.contains_key("legacy"));
+    assert!(
+        notes.contains("MAC 52:54:00:12:34:56 is outside Xen's range"),
+        "{notes}"
+    );
+    assert!(!d.domains.contains_key("odd"));
+    let spare = &d.domains["spare"];
+    assert_eq!(
+        (spare.node.as_str(), spare.state),
+        ("dom0m", xenflux::model::DomainState::Stopped)
+    );
+    assert!(
+        notes.contains("its config is /etc/xen/old-spare.cfg"),
+        "{notes}"
+    );
     let domains = std::fs::read_to_string(out.join("domains.yaml")).unwrap();
     assert!(
         domains.contains("# import: xl cfg key `cpu_weight = 512` is not modelled"),

@@ -100,7 +100,7 @@ pub fn build(obs: &[NodeObs], cluster_name: &str) -> Result<Imported, ImportErro
     cluster(&mut out, obs);
     domains(&mut out, obs);
     network(&mut out, obs);
-    ocfs2(&mut out, obs);
+    ocfs2(&mut out, obs)?;
     out.notes.sort();
     out.notes.dedup();
     Ok(out)
@@ -722,6 +722,23 @@ fn domains(out: &mut Imported, obs: &[NodeObs]) {
             }
         };
         let node = runs.first().copied().unwrap_or(cfg_node);
+        if runs.is_empty() && cfgs.len() > 1 {
+            out.note(
+                &object,
+                format!(
+                    "runs nowhere and has a config on several nodes: {} is written as its preferred node",
+                    node.hostname
+                ),
+            );
+        }
+        if file.trim_end_matches(".cfg") != d {
+            out.note(
+                &object,
+                format!(
+                    "its config is /etc/xen/{file}: xenflux writes /etc/xen/{d}.cfg and leaves the old file alone"
+                ),
+            );
+        }
         match domain_spec(out, &object, &cfg, node, obs) {
             Some(mut spec) => {
                 spec.state = if runs.is_empty() {
@@ -902,7 +919,15 @@ fn domain_spec(
             );
             return None;
         };
-        let mac = spec.mac.as_deref().and_then(|m| m.parse().ok());
+        let mac: Option<crate::model::Mac> = spec.mac.as_deref().and_then(|m| m.parse().ok());
+        if let Some(m) = mac.filter(|m| !m.is_xen()) {
+            // A new MAC would be a new NIC to the guest: not imported rather than changed.
+            out.note(
+                object,
+                format!("vif `{v}`: MAC {m} is outside Xen's range 00:16:3e, which xenflux requires: domain not imported"),
+            );
+            return None;
+        }
         if mac.is_none() {
             out.note(
                 object,
@@ -1190,7 +1215,7 @@ fn o2cb_default(text: &str, key: &str) -> Option<u32> {
         .and_then(|(_, v)| v.trim().trim_matches('"').parse().ok())
 }
 
-fn ocfs2(out: &mut Imported, obs: &[NodeObs]) {
+fn ocfs2(out: &mut Imported, obs: &[NodeObs]) -> Result<(), ImportError> {
     let mut clusters: BTreeMap<String, BTreeMap<String, (u32, String, u16)>> = BTreeMap::new();
     for o in obs {
         let s = o.state.ocfs2.known().expect("complete");
@@ -1211,17 +1236,14 @@ fn ocfs2(out: &mut Imported, obs: &[NodeObs]) {
         let mut ports = BTreeSet::new();
         for (m, (number, ip, port)) in &members {
             let (Some(n), Ok(address)) = (name(m), ip.parse::<IpAddr>()) else {
-                out.note(
-                    &object,
-                    format!("member `{m}` ({ip}) cannot be written: not imported"),
-                );
-                return;
+                return Err(ImportError::Cluster(format!(
+                    "O2CB cluster `{c}`: member `{m}` ({ip}) is not a valid node name or address"
+                )));
             };
             if !out.nodes.contains_key(&n) {
-                out.note(
-                    &object,
-                    format!("member `{m}` is not among the nodes imported"),
-                );
+                return Err(ImportError::Cluster(format!(
+                    "O2CB cluster `{c}` has member `{m}`, which is not among the nodes imported: add --node for it"
+                )));
             }
             nodes.push(Ocfs2Node {
                 node: n,
@@ -1319,6 +1341,7 @@ fn ocfs2(out: &mut Imported, obs: &[NodeObs]) {
             },
         );
     }
+    Ok(())
 }
 
 #[cfg(test)]
