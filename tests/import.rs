@@ -16,6 +16,7 @@ use xenflux::sim::{SimCluster, SimOptions};
 use xenflux::transport::Cmd;
 use xenflux::validate::Validated;
 
+use common::sshnode::{SshClient, SshNode, SshNodeOptions};
 use common::Output;
 
 fn xenflux(state_dir: &Path, args: &[&str]) -> Output {
@@ -283,6 +284,39 @@ fn a_node_that_cannot_be_observed_refuses_and_writes_nothing() {
     assert_eq!(o.code, Some(1), "{o}");
     assert!(o.stderr.contains("not among the nodes imported"), "{o}");
     assert!(is_empty_dir(&out), "something was written");
+
+    // Every node's refusal is shown at once; a node named twice is one of them.
+    xenflux(&sd, &["--state", &example(), "sim", "fail-node", "dom0m"]).expect_ok();
+    let o = xenflux(
+        &sd,
+        &[
+            "import",
+            "--node",
+            "dom0",
+            "--node",
+            "dom0m",
+            "--node",
+            "nosuch",
+            "--node",
+            "dom0",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.code, Some(1), "{o}");
+    for want in [
+        "node `dom0m`",
+        "node `nosuch`",
+        "`dom0` and `dom0` are the same node",
+    ] {
+        assert!(o.stderr.contains(want), "{want}: {o}");
+    }
+    assert!(is_empty_dir(&out), "something was written");
+    xenflux(
+        &sd,
+        &["--state", &example(), "sim", "fail-node", "dom0m", "--up"],
+    )
+    .expect_ok();
 
     // A node the simulated cluster does not have is refused the same way.
     let o = xenflux(
@@ -590,4 +624,35 @@ fn the_simulator_lists_directories_and_names_its_hosts_as_a_real_node_does() {
         .run("dom0m", &Cmd::new(xenflux::drivers::files::hostname()))
         .expect("reachable");
     assert_eq!(o.stdout, "dom0m\n");
+}
+
+/// Over real SSH (a namespace with its own sshd, 10.200.47/24): the destination is parsed as
+/// the operator typed it, the node is read through the ssh transport, and a node that is no
+/// Xen dom0 (no `xl` here) is refused with the node, the part and the command, nothing written.
+#[test]
+fn over_ssh_a_node_that_cannot_be_observed_completely_is_refused() {
+    let Some(client) = SshClient::new() else {
+        return;
+    };
+    let node = SshNode::start(&client, "import", 47, &SshNodeOptions::default());
+    let dir = common::scratch();
+    let out = dir.path().join("out");
+    let dest = format!("root@{}:22", node.address);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xenflux"));
+    cmd.arg("--state-dir")
+        .arg(dir.path().join("sd"))
+        .arg("--ssh-config")
+        .arg(&client.config)
+        .args(["import", "--target", "ssh", "--node", &dest, "--out"])
+        .arg(&out);
+    let o = common::run(&mut cmd);
+    assert_eq!(o.code, Some(1), "{o}");
+    assert!(o.stderr.contains(&format!("node `{dest}`")), "{o}");
+    assert!(o.stderr.contains("could not be observed"), "{o}");
+    assert!(!out.exists(), "something was written");
+    assert!(
+        node.sessions() > 0,
+        "the node was asked:\n{}",
+        node.log_text()
+    );
 }

@@ -44,6 +44,9 @@ pub enum ImportError {
     Invalid(String),
     #[error("{0}")]
     OutDir(String),
+    /// Every node's refusal, so one run shows them all.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<ImportError>),
 }
 
 /// A node as the operator named it on the command line.
@@ -121,7 +124,7 @@ pub struct Note {
     pub text: String,
 }
 
-/// Observes every node, refusing on the first that cannot be observed completely.
+/// Observes every node; refuses when any cannot be observed completely, naming each.
 pub fn observe_all(t: &dyn Transport, nodes: &[NodeArg]) -> Result<Vec<NodeObs>, ImportError> {
     if nodes.is_empty() {
         return Err(ImportError::Cluster("give at least one --node".into()));
@@ -133,17 +136,29 @@ pub fn observe_all(t: &dyn Transport, nodes: &[NodeArg]) -> Result<Vec<NodeObs>,
         )));
     }
     let mut out: Vec<NodeObs> = Vec::new();
+    let mut errors = Vec::new();
     for n in nodes {
-        let obs = read_node(t, n)?;
+        let obs = match read_node(t, n) {
+            Ok(o) => o,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         if let Some(prev) = out.iter().find(|o| o.hostname == obs.hostname) {
-            return Err(ImportError::Cluster(format!(
+            errors.push(ImportError::Cluster(format!(
                 "`{}` and `{}` are the same node (host name `{}`)",
                 prev.arg.key, n.key, obs.hostname
             )));
+            continue;
         }
         out.push(obs);
     }
-    Ok(out)
+    match errors.len() {
+        0 => Ok(out),
+        1 => Err(errors.remove(0)),
+        _ => Err(ImportError::Several(errors)),
+    }
 }
 
 #[cfg(test)]
