@@ -78,16 +78,26 @@ const MODELLED_RESOURCE_OPTIONS: &[(&str, &str)] = &[
     ("startup", "become-primary-on"),
 ];
 
-/// Builds the state from every node's observation.
+/// One refusal as itself, several as [`ImportError::Several`].
+fn several(mut errors: Vec<ImportError>) -> ImportError {
+    if errors.len() == 1 {
+        errors.remove(0)
+    } else {
+        ImportError::Several(errors)
+    }
+}
+
+/// Builds the state from every node's observation; every refusal at once.
 pub fn build(obs: &[NodeObs], cluster_name: &str) -> Result<Imported, ImportError> {
     let mut out = Imported {
         cluster_name: cluster_name.to_string(),
         ..Default::default()
     };
     let hosts: BTreeMap<&str, &NodeObs> = obs.iter().map(|o| (o.hostname.as_str(), o)).collect();
+    let mut errors = Vec::new();
     for o in obs {
         if name(&o.hostname).is_none() {
-            return Err(inexpressible(
+            errors.push(inexpressible(
                 &o.arg.key,
                 format!(
                     "host name `{}` is not a valid object name (lower-case letters, digits, `-`)",
@@ -96,12 +106,20 @@ pub fn build(obs: &[NodeObs], cluster_name: &str) -> Result<Imported, ImportErro
             ));
         }
     }
-    volumes(&mut out, obs, &hosts)?;
-    nodes(&mut out, obs)?;
+    if !errors.is_empty() {
+        return Err(several(errors));
+    }
+    volumes(&mut out, obs, &hosts, &mut errors);
+    nodes(&mut out, obs, &mut errors);
+    if let Err(e) = ocfs2(&mut out, obs) {
+        errors.push(e);
+    }
+    if !errors.is_empty() {
+        return Err(several(errors));
+    }
     cluster(&mut out, obs);
     domains(&mut out, obs);
     network(&mut out, obs);
-    ocfs2(&mut out, obs)?;
     out.notes.sort();
     out.notes.dedup();
     Ok(out)
