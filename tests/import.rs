@@ -129,6 +129,13 @@ fn the_example_cluster_round_trips_through_import() {
     )
     .expect_ok();
     assert!(o.stdout.contains("4 volume(s), 3 domain(s)"), "{o}");
+    // import planned it itself before writing.
+    assert!(
+        o.stdout.contains(
+            "first plan: nothing but config files in xenflux's format (0 object(s) blocked"
+        ),
+        "{o}"
+    );
     let out_s = out.to_str().unwrap();
     xenflux(&sd, &["--state", out_s, "validate"]).expect_ok();
 
@@ -506,6 +513,9 @@ fn a_hand_built_cluster_is_imported_with_its_allocations_and_notes() {
 
     let notes = std::fs::read_to_string(out.join("IMPORT-NOTES.md")).unwrap();
     assert!(notes.contains("## Domain/web"), "{notes}");
+    assert!(notes.contains("## First plan"), "{notes}");
+    assert!(notes.contains("- blocks Volume/web: "), "{notes}");
+    assert!(!notes.contains("would run"), "{notes}");
     assert!(notes.contains("`cpu_weight = 512`"), "{notes}");
     assert!(
         notes.contains("disk `phy:/dev/XEN/legacy,xvda,w` is not on a DRBD volume"),

@@ -97,7 +97,23 @@ pub fn cmd_import(
             (obs?, format!("ssh nodes {}", list.join(", ")))
         }
     };
-    let imported = import::build(&obs, &args.cluster_name)?;
+    let mut imported = import::build(&obs, &args.cluster_name)?;
+    // The first plan against the same nodes, before anything is written.
+    let sources = import::sources(&import::render(&imported, &origin), &args.out);
+    let fp = match crate::validate::validate(&sources, &Default::default()) {
+        Ok(v) => {
+            let handle =
+                crate::target::open_target(args.target, &v.desired, state_dir, ssh_config)?;
+            let fp = import::first_plan(&sources, handle.transport());
+            handle.finish()?;
+            fp
+        }
+        Err(diags) => Err(format!("{} problem(s) in the imported state", diags.len())),
+    };
+    match &fp {
+        Ok(fp) => import::note_first_plan(&mut imported, fp),
+        Err(e) => eprintln!("warning: the first plan of the imported state could not be made: {e}"),
+    }
     let written = import::write_out(&imported, &origin, &args.out)?;
     println!(
         "imported {} node(s), {} volume(s), {} domain(s), {} bond(s), {} bridge(s), {} OCFS2 cluster(s) from {origin}",
@@ -110,6 +126,19 @@ pub fn cmd_import(
     );
     for f in written.files.keys() {
         println!("  wrote {}", args.out.join(f).display());
+    }
+    if let Ok(fp) = &fp {
+        if fp.disruptive.is_empty() {
+            println!(
+                "first plan: nothing but config files in xenflux's format ({} object(s) blocked until handed over)",
+                fp.blocked.len()
+            );
+        } else {
+            eprintln!(
+                "warning: the first plan would run {} action(s) beyond rewriting config files (listed in IMPORT-NOTES.md): read `xenflux plan` before applying",
+                fp.disruptive.len()
+            );
+        }
     }
     println!(
         "{} note(s) in {}",

@@ -7,6 +7,7 @@
 //! changes a node. A node that cannot be observed completely refuses the whole import.
 
 mod build;
+mod check;
 mod read;
 mod write;
 
@@ -18,9 +19,10 @@ use crate::model::SshTarget;
 use crate::observe::NodeState;
 use crate::transport::Transport;
 
-pub use build::build;
+pub use build::{build, Imported};
+pub use check::{first_plan, note_first_plan, FirstPlan, HARMLESS};
 pub use read::read_node;
-pub use write::{check_out_dir, write_out, Written};
+pub use write::{check_out_dir, render, sources, write_out, Written};
 
 /// At most this many nodes in one import (the bound on the work one command does).
 pub const MAX_NODES: usize = 64;

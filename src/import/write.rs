@@ -150,20 +150,24 @@ pub fn render(i: &Imported, origin: &str) -> Written {
     Written { files }
 }
 
-/// Renders, validates the YAML as `validate` would, and writes it into `dir` (created; it
-/// must not exist or be empty).
-pub fn write_out(i: &Imported, origin: &str, dir: &Path) -> Result<Written, ImportError> {
-    check_out_dir(dir)?;
-    let w = render(i, origin);
-    let sources: Vec<Source> = w
-        .files
+/// The YAML files of `w` as sources named under `dir`, as `validate` and `plan` read them.
+pub fn sources(w: &Written, dir: &Path) -> Vec<Source> {
+    w.files
         .iter()
         .filter(|(f, _)| f.ends_with(".yaml"))
         .map(|(f, t)| Source {
             path: format!("{}/{f}", dir.display()),
             text: t.clone(),
         })
-        .collect();
+        .collect()
+}
+
+/// Renders, validates the YAML as `validate` would, and writes it into `dir` (created; it
+/// must not exist or be empty).
+pub fn write_out(i: &Imported, origin: &str, dir: &Path) -> Result<Written, ImportError> {
+    check_out_dir(dir)?;
+    let w = render(i, origin);
+    let sources = sources(&w, dir);
     if let Err(diags) = crate::validate::validate(&sources, &crate::alloc::Existing::default()) {
         let errors: Vec<String> = diags
             .iter()
