@@ -666,3 +666,49 @@ fn over_ssh_a_node_that_cannot_be_observed_completely_is_refused() {
         node.log_text()
     );
 }
+
+/// `--target local` reads this machine, which is no Xen dom0 (no `xl` without a hypervisor):
+/// refused, naming the part, nothing written.
+#[test]
+fn this_machine_without_xen_is_refused() {
+    let dir = common::scratch();
+    let out = dir.path().join("out");
+    let o = xenflux(
+        &dir.path().join("sd"),
+        &[
+            "import",
+            "--target",
+            "local",
+            "--node",
+            "here",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    if o.code == Some(0) {
+        // A real dom0 with every tool: then the import must have written a valid state.
+        xenflux(dir.path(), &["--state", out.to_str().unwrap(), "validate"]).expect_ok();
+        return;
+    }
+    assert_eq!(o.code, Some(1), "{o}");
+    assert!(o.stderr.contains("node `here`: "), "{o}");
+    assert!(o.stderr.contains("could not be observed"), "{o}");
+    assert!(!out.exists(), "something was written");
+    // One node only: this machine is one node.
+    let o = xenflux(
+        &dir.path().join("sd"),
+        &[
+            "import",
+            "--target",
+            "local",
+            "--node",
+            "a",
+            "--node",
+            "b",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.code, Some(1), "{o}");
+    assert!(o.stderr.contains("exactly one --node"), "{o}");
+}
