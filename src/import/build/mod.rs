@@ -95,6 +95,11 @@ pub fn build(obs: &[NodeObs], cluster_name: &str) -> Result<Imported, ImportErro
     };
     let hosts: BTreeMap<&str, &NodeObs> = obs.iter().map(|o| (o.hostname.as_str(), o)).collect();
     let mut errors = Vec::new();
+    if name(cluster_name).is_none() {
+        errors.push(ImportError::Cluster(format!(
+            "cluster name `{cluster_name}` is not a valid object name (lower-case letters, digits, `-`)"
+        )));
+    }
     for o in obs {
         if name(&o.hostname).is_none() {
             errors.push(inexpressible(
