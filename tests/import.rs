@@ -712,3 +712,41 @@ fn this_machine_without_xen_is_refused() {
     assert_eq!(o.code, Some(1), "{o}");
     assert!(o.stderr.contains("exactly one --node"), "{o}");
 }
+
+/// Backing LVs of different sizes on the two ends: the larger is written, so the first plan
+/// would grow the smaller one — import says so before anything is applied (a warning, and
+/// "First plan" in IMPORT-NOTES.md), rather than leaving it to be found in the plan.
+#[test]
+fn a_first_plan_that_would_do_more_than_rewrite_files_is_announced() {
+    let dir = common::scratch();
+    let sd = dir.path().join("sd");
+    hand_built(&sd);
+    let sim = SimCluster::load(&sd.join("sim.json")).expect("sim");
+    run(&sim, "dom0m", lvm::lvextend("XEN", "web", 5 << 30, &[]));
+    // Handed over already, so nothing blocks the volume.
+    for node in ["dom0", "dom0m"] {
+        run(&sim, node, lvm::lvchange_addtag("XEN", "web", "xenflux"));
+    }
+    sim.save(&sd.join("sim.json")).expect("save");
+    let out = dir.path().join("out");
+    let o = xenflux(
+        &sd,
+        &[
+            "import",
+            "--node",
+            "dom0",
+            "--node",
+            "dom0m",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .expect_ok();
+    assert!(
+        o.stderr.contains("warning: the first plan would run"),
+        "{o}"
+    );
+    let notes = std::fs::read_to_string(out.join("IMPORT-NOTES.md")).unwrap();
+    assert!(notes.contains("backing LVs differ in size"), "{notes}");
+    assert!(notes.contains("- would run "), "{notes}");
+}
