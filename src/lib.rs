@@ -13,6 +13,7 @@ pub mod exec;
 pub mod fsutil;
 pub mod generate;
 pub mod ha;
+pub mod import;
 pub mod load;
 pub mod model;
 pub mod observe;

@@ -10,6 +10,7 @@
 
 mod cluster;
 mod failover;
+mod import;
 mod lab;
 mod serve;
 mod simexec;
@@ -197,6 +198,10 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
     },
+    /// Adopt a running cluster: observe the nodes completely and write the desired state that
+    /// describes them (every minor, port, meta-data slot and MAC pinned) into a new directory,
+    /// with IMPORT-NOTES.md for what it cannot say. Changes nothing on the nodes.
+    Import(import::ImportArgs),
     /// Write the JSON Schema of every kind.
     Schema {
         /// Directory to write into (created if missing).
@@ -380,6 +385,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             reason.as_deref(),
             client_token(&cli.state_dir, token_file.as_deref())?.as_deref(),
         ),
+        Command::Import(args) => {
+            import::cmd_import(&args, &cli.state_dir, cli.ssh_config.as_deref())
+        }
         Command::Schema { out } => cmd_schema(&out),
         Command::Lab(args) => Ok(lab::cmd_lab(&args)?),
         Command::Generate {

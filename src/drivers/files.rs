@@ -24,6 +24,16 @@ pub fn cat(path: &str) -> Argv {
     argv(["cat", path])
 }
 
+/// `ls -1 DIR`: the names in a directory, one a line.
+pub fn ls(dir: &str) -> Argv {
+    argv(["ls", "-1", dir])
+}
+
+/// `cat /proc/sys/kernel/hostname`: the node's host name (what `uname -n` prints).
+pub fn hostname() -> Argv {
+    cat("/proc/sys/kernel/hostname")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,8 @@ use super::{drbdout, fs, netout};
 fn virtual_file(w: &World, node: &str, path: &str) -> Option<Option<String>> {
     match path {
         "/proc/drbd" => Some(Some(drbdout::proc_drbd(w, node))),
+        // A simulated node's host name is its name.
+        "/proc/sys/kernel/hostname" => Some(Some(format!("{node}\n"))),
         "/proc/mounts" | "/proc/self/mounts" | "/etc/mtab" => Some(Some(fs::proc_mounts(w, node))),
         _ => {
             if let Some(b) = path.strip_prefix("/proc/net/bonding/") {
@@ -57,6 +59,46 @@ pub(crate) fn cat(w: &World, node: &str, args: &[&str]) -> Out {
         }
     }
     out
+}
+
+/// `ls -1 DIR`: the names in a directory, one a line, sorted (as GNU ls sorts them in the C
+/// locale); a missing directory is `ls`'s exit 2.
+pub(crate) fn ls(w: &World, node: &str, args: &[&str]) -> Out {
+    let n = w.node(node);
+    let dirs: Vec<&str> = args
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let [dir] = dirs.as_slice() else {
+        return Out::fail(2, "ls: the simulator lists one directory at a time\n");
+    };
+    let dir = dir.trim_end_matches('/');
+    if n.files.contains_key(dir) {
+        return Out::ok(format!("{dir}\n"));
+    }
+    if !n.dirs.contains(dir) && !n.files.keys().any(|f| f.starts_with(&format!("{dir}/"))) {
+        return Out::fail(
+            2,
+            format!("ls: cannot access '{dir}': No such file or directory\n"),
+        );
+    }
+    let prefix = format!("{dir}/");
+    let names: BTreeSet<&str> = n
+        .files
+        .keys()
+        .map(String::as_str)
+        .chain(n.dirs.iter().map(String::as_str))
+        .filter_map(|p| p.strip_prefix(&prefix))
+        .filter_map(|rest| rest.split('/').next())
+        .filter(|name| !name.is_empty())
+        .collect();
+    let mut out = String::new();
+    for name in names {
+        out.push_str(name);
+        out.push('\n');
+    }
+    Out::ok(out)
 }
 
 /// Every ancestor directory of `path` (not `path` itself), from the root down.

@@ -455,7 +455,7 @@ fn affects(argv: &[String]) -> Affects {
 fn reads_only(argv: &[String]) -> bool {
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     match words.as_slice() {
-        ["cat" | "ss" | "vgs" | "lvs" | "mounted.ocfs2" | "blkid" | "printenv", ..] => true,
+        ["cat" | "ls" | "ss" | "vgs" | "lvs" | "mounted.ocfs2" | "blkid" | "printenv", ..] => true,
         ["drbdadm", rest @ ..] => {
             // The subcommand is the first word that is neither an option nor `-c`'s file.
             let mut words = rest.iter();
@@ -536,6 +536,7 @@ fn execute(w: &mut World, node: &str, cmd: &Cmd) -> Out {
             ),
         },
         "cat" => files::cat(w, node, args),
+        "ls" => files::ls(w, node, args),
         // A simulated node is not reached over SSH: nothing is set, as printenv reports it.
         "printenv" => Out::fail(1, ""),
         "install" => files::install(w, node, args, stdin),
