@@ -117,12 +117,12 @@ pub fn cmd_import(
     let written = import::write_out(&imported, &origin, &args.out)?;
     println!(
         "imported {} node(s), {} volume(s), {} domain(s), {} bond(s), {} bridge(s), {} OCFS2 cluster(s) from {origin}",
-        imported.nodes.len(),
-        imported.volumes.len(),
-        imported.domains.len(),
-        imported.bonds.len(),
-        imported.bridges.len(),
-        imported.ocfs2.len()
+        imported.state.nodes.len(),
+        imported.state.volumes.len(),
+        imported.state.domains.len(),
+        imported.state.bonds.len(),
+        imported.state.bridges.len(),
+        imported.state.ocfs2.len()
     );
     for f in written.files.keys() {
         println!("  wrote {}", args.out.join(f).display());

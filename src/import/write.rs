@@ -90,43 +90,49 @@ pub fn render(i: &Imported, origin: &str) -> Written {
     };
     put(
         "cluster.yaml",
-        vec![doc("Cluster", &i.cluster_name, &i.cluster, n)],
+        vec![doc("Cluster", &i.state.cluster_name, &i.state.cluster, n)],
     );
     put(
         "nodes.yaml",
-        i.nodes
+        i.state
+            .nodes
             .iter()
             .map(|(k, v)| doc("Node", k.as_str(), v, n))
             .collect(),
     );
     put(
         "volumes.yaml",
-        i.volumes
+        i.state
+            .volumes
             .iter()
             .map(|(k, v)| doc("Volume", k.as_str(), v, n))
             .collect(),
     );
     put(
         "domains.yaml",
-        i.domains
+        i.state
+            .domains
             .iter()
             .map(|(k, v)| doc("Domain", k.as_str(), v, n))
             .collect(),
     );
     let mut net: Vec<String> = i
+        .state
         .bonds
         .iter()
         .map(|(k, v)| doc("Bond", k.as_str(), v, n))
         .collect();
     net.extend(
-        i.bridges
+        i.state
+            .bridges
             .iter()
             .map(|(k, v)| doc("Bridge", k.as_str(), v, n)),
     );
     put("network.yaml", net);
     put(
         "ocfs2.yaml",
-        i.ocfs2
+        i.state
+            .ocfs2
             .iter()
             .map(|(k, v)| doc("Ocfs2Cluster", k.as_str(), v, n))
             .collect(),

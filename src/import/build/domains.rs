@@ -140,7 +140,7 @@ pub(super) fn domains(out: &mut Imported, obs: &[NodeObs]) {
                     DomainState::Running
                 };
                 spec.node = name(&node.hostname).expect("checked");
-                out.domains.insert(dname, spec);
+                out.state.domains.insert(dname, spec);
             }
             None => continue,
         }
@@ -220,6 +220,7 @@ fn domain_spec(
     }
     // Volumes by minor on this node.
     let by_minor: BTreeMap<u32, Name> = out
+        .state
         .volumes
         .iter()
         .filter_map(|(n, v)| Some((v.minor?, n.clone())))
@@ -253,7 +254,7 @@ fn domain_spec(
             .strip_prefix("drbd:")
             .or_else(|| (spec.script.as_deref() == Some("block-drbd")).then_some(target))
         {
-            name(res).filter(|n| out.volumes.contains_key(n))
+            name(res).filter(|n| out.state.volumes.contains_key(n))
         } else {
             None
         };

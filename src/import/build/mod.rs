@@ -4,10 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::drivers::drbd::dump_xml::Section;
-use crate::model::{
-    BondSpec, BridgeSpec, ClusterSpec, DomainSpec, DrbdVersion, Name, NodeSpec, Ocfs2ClusterSpec,
-    PortRange, Rate, VolumeSpec,
-};
+use crate::model::{ClusterSpec, Desired, DrbdVersion, Name, PortRange, Rate};
 
 use super::{ImportError, NodeObs, Note};
 
@@ -19,17 +16,10 @@ use domains::domains;
 use network::{network, ocfs2};
 use storage::{nodes, volumes};
 
-/// The imported state: specs by kind and name, and the notes.
+/// The imported state — the documents, as the desired state holds them — and the notes.
 #[derive(Clone, Debug, Default)]
 pub struct Imported {
-    pub cluster_name: String,
-    pub cluster: ClusterSpec,
-    pub nodes: BTreeMap<Name, NodeSpec>,
-    pub volumes: BTreeMap<Name, VolumeSpec>,
-    pub domains: BTreeMap<Name, DomainSpec>,
-    pub bonds: BTreeMap<Name, BondSpec>,
-    pub bridges: BTreeMap<Name, BridgeSpec>,
-    pub ocfs2: BTreeMap<Name, Ocfs2ClusterSpec>,
+    pub state: Desired,
     pub notes: Vec<Note>,
 }
 
@@ -89,10 +79,8 @@ fn several(mut errors: Vec<ImportError>) -> ImportError {
 
 /// Builds the state from every node's observation; every refusal at once.
 pub fn build(obs: &[NodeObs], cluster_name: &str) -> Result<Imported, ImportError> {
-    let mut out = Imported {
-        cluster_name: cluster_name.to_string(),
-        ..Default::default()
-    };
+    let mut out = Imported::default();
+    out.state.cluster_name = cluster_name.to_string();
     let hosts: BTreeMap<&str, &NodeObs> = obs.iter().map(|o| (o.hostname.as_str(), o)).collect();
     let mut errors = Vec::new();
     if name(cluster_name).is_none() {
@@ -144,7 +132,7 @@ fn cluster(out: &mut Imported, obs: &[NodeObs]) {
     } else {
         DrbdVersion::V84
     };
-    let ports: Vec<u16> = out.volumes.values().filter_map(|v| v.port).collect();
+    let ports: Vec<u16> = out.state.volumes.values().filter_map(|v| v.port).collect();
     let default = PortRange::default();
     spec.drbd.ports = PortRange {
         first: ports
@@ -160,19 +148,19 @@ fn cluster(out: &mut Imported, obs: &[NodeObs]) {
     };
     // The most common resync rate becomes the default when every volume has one.
     let mut rates: BTreeMap<String, usize> = BTreeMap::new();
-    for v in out.volumes.values() {
+    for v in out.state.volumes.values() {
         if let Some(r) = &v.sync_rate {
             *rates.entry(r.to_string()).or_default() += 1;
         }
     }
-    let all_rated = out.volumes.values().all(|v| v.sync_rate.is_some());
+    let all_rated = out.state.volumes.values().all(|v| v.sync_rate.is_some());
     if all_rated {
         if let Some((common, _)) = rates
             .iter()
             .max_by_key(|(r, n)| (**n, std::cmp::Reverse(*r)))
         {
             let common: Rate = common.parse().expect("rendered from a Rate");
-            for v in out.volumes.values_mut() {
+            for v in out.state.volumes.values_mut() {
                 if v.sync_rate.as_ref() == Some(&common) {
                     v.sync_rate = None;
                 }
@@ -180,7 +168,7 @@ fn cluster(out: &mut Imported, obs: &[NodeObs]) {
             spec.drbd.sync_rate = Some(common);
         }
     }
-    for v in out.volumes.values_mut() {
+    for v in out.state.volumes.values_mut() {
         if v.protocol == Some(spec.drbd.protocol) {
             v.protocol = None;
         }
@@ -203,7 +191,7 @@ fn cluster(out: &mut Imported, obs: &[NodeObs]) {
             }
         }
     }
-    out.cluster = spec;
+    out.state.cluster = spec;
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ fn ifupdown_gateway(text: &str, iface: &str) -> Option<IpAddr> {
 }
 
 pub(super) fn network(out: &mut Imported, obs: &[NodeObs]) {
-    let all: BTreeSet<Name> = out.nodes.keys().cloned().collect();
+    let all: BTreeSet<Name> = out.state.nodes.keys().cloned().collect();
     let mut bonds: BTreeMap<String, Vec<(Name, BondSpec)>> = BTreeMap::new();
     let mut bridges: BTreeMap<String, Vec<(Name, BridgeSpec)>> = BTreeMap::new();
     for o in obs {
@@ -195,7 +195,7 @@ pub(super) fn network(out: &mut Imported, obs: &[NodeObs]) {
             );
         }
         let on: BTreeSet<Name> = per_node.iter().map(|(n, _)| n.clone()).collect();
-        out.bonds.insert(
+        out.state.bonds.insert(
             bname,
             BondSpec {
                 nodes: (on != all).then(|| on.into_iter().collect()),
@@ -227,7 +227,7 @@ pub(super) fn network(out: &mut Imported, obs: &[NodeObs]) {
         }
         let on: BTreeSet<Name> = per_node.iter().map(|(n, _)| n.clone()).collect();
         merged.nodes = (on != all).then(|| on.into_iter().collect());
-        out.bridges.insert(bname, merged);
+        out.state.bridges.insert(bname, merged);
     }
 }
 
@@ -278,7 +278,7 @@ pub(super) fn ocfs2(out: &mut Imported, obs: &[NodeObs]) -> Result<(), ImportErr
                     "O2CB cluster `{c}`: member `{m}` ({ip}) is not a valid node name or address"
                 )));
             };
-            if !out.nodes.contains_key(&n) {
+            if !out.state.nodes.contains_key(&n) {
                 return Err(ImportError::Cluster(format!(
                     "O2CB cluster `{c}` has member `{m}`, which is not among the nodes imported: add --node for it"
                 )));
@@ -331,7 +331,11 @@ pub(super) fn ocfs2(out: &mut Imported, obs: &[NodeObs]) -> Result<(), ImportErr
                 else {
                     continue;
                 };
-                let Some((vname, _)) = out.volumes.iter().find(|(_, v)| v.minor == Some(minor))
+                let Some((vname, _)) = out
+                    .state
+                    .volumes
+                    .iter()
+                    .find(|(_, v)| v.minor == Some(minor))
                 else {
                     continue;
                 };
@@ -366,7 +370,7 @@ pub(super) fn ocfs2(out: &mut Imported, obs: &[NodeObs]) -> Result<(), ImportErr
                 ),
             );
         }
-        out.ocfs2.insert(
+        out.state.ocfs2.insert(
             cname,
             Ocfs2ClusterSpec {
                 port: ports

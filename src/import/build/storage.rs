@@ -243,7 +243,7 @@ fn volume(out: &mut Imported, res: String, sides: Vec<Side>) -> Result<(), Impor
         }
     }
     let filesystem = filesystem_of(out, &sides, &object);
-    out.volumes.insert(
+    out.state.volumes.insert(
         vname,
         VolumeSpec {
             size: Size(size),
@@ -447,7 +447,7 @@ fn node(out: &mut Imported, o: &NodeObs) -> Result<(), ImportError> {
         .unwrap_or_else(|| "meta".into())
         .parse()
         .map_err(|e: String| inexpressible(&o.arg.key, e))?;
-    out.nodes.insert(
+    out.state.nodes.insert(
         n,
         NodeSpec {
             address,
