@@ -218,16 +218,26 @@ impl FileLock {
     }
 }
 
-/// Who holds the lock at `path`, as its file says: `pid N`, or `another process` while the
-/// holder has not written its id yet (or never does).
+/// Who holds the lock at `path`, as its file says: `pid N`, or `another process` when the
+/// holder has not written its id within [`HOLDER_WRITES_WITHIN`] (a holder writes it right
+/// after it takes the lock; a racer that lost may read the file in between).
 pub fn holder(path: &Path) -> String {
-    let mut text = String::new();
-    let _ = open_regular(path).and_then(|f| f.take(32).read_to_string(&mut text));
-    match text.trim().parse::<u32>() {
-        Ok(pid) => format!("pid {pid}"),
-        Err(_) => "another process".to_string(),
+    let deadline = Instant::now() + HOLDER_WRITES_WITHIN;
+    loop {
+        let mut text = String::new();
+        let _ = open_regular(path).and_then(|f| f.take(32).read_to_string(&mut text));
+        if let Ok(pid) = text.trim().parse::<u32>() {
+            return format!("pid {pid}");
+        }
+        if Instant::now() >= deadline {
+            return "another process".to_string();
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// How long [`holder`] waits for a holder that has just taken the lock to write its id.
+const HOLDER_WRITES_WITHIN: Duration = Duration::from_millis(500);
 
 /// `FILE.lock` beside `file`: the lock every change of `file` takes.
 pub fn lock_path(file: &Path) -> PathBuf {
