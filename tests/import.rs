@@ -47,9 +47,9 @@ fn converge(sd: &Path, state: &str) {
 }
 
 /// Action kinds a first plan of an imported state may hold: rewriting a config file in
-/// xenflux's format, and DRBD re-reading it. Anything else creates, destroys, restarts,
-/// re-initialises or re-wires something.
-const HARMLESS: &[&str] = &["write-file", "adjust"];
+/// xenflux's format, DRBD re-reading it, and tagging a hand-made LV as xenflux's. Anything else
+/// creates, destroys, restarts, re-initialises or re-wires something.
+const HARMLESS: &[&str] = &["write-file", "adjust", "adopt-lv"];
 
 /// The action kinds of `plan --format json` for `state` (nothing may be blocked).
 fn plan_actions(sd: &Path, state: &str) -> Vec<String> {
@@ -513,9 +513,8 @@ fn a_hand_built_cluster_is_imported_with_its_allocations_and_notes() {
 
     let notes = std::fs::read_to_string(out.join("IMPORT-NOTES.md")).unwrap();
     assert!(notes.contains("## Domain/web"), "{notes}");
-    assert!(notes.contains("## First plan"), "{notes}");
-    assert!(notes.contains("- blocks Volume/web: "), "{notes}");
-    assert!(!notes.contains("would run"), "{notes}");
+    // The first plan neither blocks nor runs anything to note.
+    assert!(!notes.contains("## First plan"), "{notes}");
     assert!(notes.contains("`cpu_weight = 512`"), "{notes}");
     assert!(
         notes.contains("disk `phy:/dev/XEN/legacy,xvda,w` is not on a DRBD volume"),
@@ -542,27 +541,32 @@ fn a_hand_built_cluster_is_imported_with_its_allocations_and_notes() {
         "{domains}"
     );
 
-    // The LVs were made by hand: the notes say how to hand them over, and until then the
-    // first plan blocks the volume (and its domain) rather than touching them.
+    // The LVs were made by hand: the volume says `adopt`, and the first plan tags them — on
+    // both nodes, where resource web runs attached to them — and does nothing else to them.
+    assert!(web.adopt);
     assert!(
-        notes.contains("`lvchange --addtag xenflux XEN/web` on dom0m"),
+        notes.contains("LV XEN/web on dom0m has no `xenflux` tag"),
         "{notes}"
     );
-    let (kinds, blocked) = plan_json(&sd, out_s);
+    let kinds = plan_actions(&sd, out_s);
     assert_harmless(&kinds);
-    assert!(
-        blocked.iter().any(|b| b.contains("no `xenflux` tag")),
-        "{blocked:?}"
-    );
-    let sim = SimCluster::load(&sd.join("sim.json")).expect("sim");
     for node in ["dom0", "dom0m"] {
-        run(&sim, node, lvm::lvchange_addtag("XEN", "web", "xenflux"));
+        assert!(kinds.contains(&format!("adopt-lv on {node}")), "{kinds:?}");
     }
-    sim.save(&sd.join("sim.json")).expect("save");
-    assert_harmless(&plan_actions(&sd, out_s));
     xenflux(&sd, &["--state", out_s, "apply", "--yes"]).expect_ok();
     let again = xenflux(&sd, &["--state", out_s, "plan"]);
     assert_eq!(again.code, Some(0), "{again}");
+    let sim = SimCluster::load(&sd.join("sim.json")).expect("sim");
+    for node in ["dom0", "dom0m"] {
+        let o = sim
+            .run(node, &Cmd::new(lvm::lvs(Some("XEN/web"))))
+            .expect("lvs");
+        let tags = match lvm::lvs_result(&o.stdout, &o.stderr, o.status.unwrap_or(-1)) {
+            Ok(lvm::Lookup::Found(l)) if l.len() == 1 => l[0].tags.clone(),
+            other => panic!("lvs XEN/web on {node}: {other:?}"),
+        };
+        assert_eq!(tags, ["xenflux", "xenflux-md"], "{node}: {o:?}");
+    }
     // Nothing was re-created: the same LVs, the domain still on dom0.
     let sim = SimCluster::load(&sd.join("sim.json")).expect("sim");
     let running: BTreeSet<String> = sim
@@ -749,4 +753,102 @@ fn a_first_plan_that_would_do_more_than_rewrite_files_is_announced() {
     let notes = std::fs::read_to_string(out.join("IMPORT-NOTES.md")).unwrap();
     assert!(notes.contains("backing LVs differ in size"), "{notes}");
     assert!(notes.contains("- would run "), "{notes}");
+}
+
+/// Imports the hand-built cluster of `sd` into `out`, returning its volumes.yaml.
+fn import_hand_built(sd: &Path, out: &Path) -> String {
+    let o = xenflux(
+        sd,
+        &[
+            "import",
+            "--node",
+            "dom0",
+            "--node",
+            "dom0m",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{o}");
+    std::fs::read_to_string(out.join("volumes.yaml")).unwrap()
+}
+
+/// `adopt` takes a hand-made LV only where the running resource proves it is the volume's:
+/// not without `adopt`, not where the resource is down; and a
+/// resource defined in a file of the operator's own naming is never defined twice.
+#[test]
+fn adoption_takes_only_what_the_running_resource_proves() {
+    let blocked_with = |sd: &Path, out: &Path, want: &str| {
+        let (kinds, blocked) = plan_json(sd, out.to_str().unwrap());
+        assert!(
+            !kinds.iter().any(|k| k.starts_with("adopt-lv")),
+            "{kinds:?}"
+        );
+        assert!(
+            blocked
+                .iter()
+                .any(|b| b.contains("Volume/web") && b.contains(want)),
+            "want `{want}` in {blocked:?}"
+        );
+    };
+    let dir = common::scratch();
+
+    // Down on one node: nothing is taken on either.
+    let sd = dir.path().join("down");
+    hand_built(&sd);
+    let sim = SimCluster::load(&sd.join("sim.json")).expect("sim");
+    run(&sim, "dom0m", drbd::down("web"));
+    sim.save(&sd.join("sim.json")).expect("save");
+    let out = dir.path().join("down-out");
+    import_hand_built(&sd, &out);
+    let notes = std::fs::read_to_string(out.join("IMPORT-NOTES.md")).unwrap();
+    assert!(notes.contains("- blocks Volume/web: "), "{notes}");
+    blocked_with(
+        &sd,
+        &out,
+        "`adopt: true` does not take it: DRBD resource web is not up on dom0m",
+    );
+    // Brought up again, it is adopted.
+    let sim = SimCluster::load(&sd.join("sim.json")).expect("sim");
+    run(&sim, "dom0m", drbd::up("web"));
+    sim.save(&sd.join("sim.json")).expect("save");
+    let kinds = plan_actions(&sd, out.to_str().unwrap());
+    assert!(
+        kinds.contains(&"adopt-lv on dom0m".to_string()),
+        "{kinds:?}"
+    );
+
+    // Without `adopt`, the LV is not taken, and the reason says how to hand it over.
+    let sd = dir.path().join("plain");
+    hand_built(&sd);
+    let out = dir.path().join("plain-out");
+    let volumes = import_hand_built(&sd, &out);
+    assert!(volumes.contains("adopt: true"), "{volumes}");
+    xenflux::fsutil::write_atomic(
+        &out.join("volumes.yaml"),
+        volumes.replace("adopt: true", "").as_bytes(),
+    )
+    .unwrap();
+    blocked_with(&sd, &out, "say `adopt: true` in the volume");
+
+    // Defined in a file of another name: xenflux's own file would define it twice.
+    let sd = dir.path().join("r0");
+    hand_built(&sd);
+    let sim = SimCluster::load(&sd.join("sim.json")).expect("sim");
+    for node in ["dom0", "dom0m"] {
+        install(&sim, node, "/etc/drbd.d/r0.res", WEB_RES);
+        run(
+            &sim,
+            node,
+            xenflux::drivers::files::remove("/etc/drbd.d/web.res"),
+        );
+    }
+    sim.save(&sd.join("sim.json")).expect("save");
+    let out = dir.path().join("r0-out");
+    import_hand_built(&sd, &out);
+    blocked_with(
+        &sd,
+        &out,
+        "is defined in /etc/drbd.d/r0.res, and xenflux writes it to /etc/drbd.d/web.res",
+    );
 }

@@ -10,121 +10,13 @@
 //! `XENFLUX_LAB=1`; skipped otherwise, saying so. It needs root, about 3 GB of disk and, on first
 //! use, a download and a two-minute build; two emulated CPUs take both cores for ~12 minutes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+mod common;
 mod lab_converge;
 
-/// True when the lab test should run (`CI=true` or `XENFLUX_LAB=1`); says why not otherwise.
-fn lab_enabled() -> bool {
-    if std::env::var("XENFLUX_LAB").as_deref() == Ok("1")
-        || std::env::var("CI").as_deref() == Ok("true")
-    {
-        return true;
-    }
-    eprintln!(
-        "skipping: the QEMU lab (root, ~12 minutes of emulation) runs under CI=true or with XENFLUX_LAB=1"
-    );
-    false
-}
-
-/// Boots a fresh lab for one test (refusing when one already runs) and returns its guard,
-/// which stops the QEMUs by pid when dropped.
-fn boot_lab() -> LabGuard {
-    let dir = lab_dir();
-    let status = xenflux_lab("status");
-    assert_ne!(
-        status.status.code(),
-        Some(0),
-        "a lab is already running in {}: this test boots its own (at most two guests at once); stop it with `xenflux lab down`",
-        dir.display()
-    );
-    let guard = LabGuard;
-    let up = xenflux_lab("up");
-    assert!(
-        up.status.success(),
-        "xenflux lab up failed ({}):\n{}",
-        up.status,
-        String::from_utf8_lossy(&up.stderr)
-    );
-    if let Ok(t) = std::fs::read_to_string(dir.join("run/timings")) {
-        eprintln!("lab timings: {}", t.trim());
-    }
-    guard
-}
-
-fn lab_dir() -> PathBuf {
-    std::env::var_os("XENFLUX_LAB_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/xenflux-lab")
-        })
-}
-
-fn xenflux_lab(cmd: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xenflux"))
-        .args(["lab", cmd])
-        .output()
-        .expect("run xenflux lab")
-}
-
-/// Stops the lab when the test ends, passed or not.
-struct LabGuard;
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let out = xenflux_lab("down");
-        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    }
-}
-
-/// Runs a remote shell command on a lab node over the generated ssh config; returns stdout.
-/// ssh's own failure (255: the connection dropped, e.g. keepalives unanswered while an emulated
-/// node is starved of CPU) is tried twice more; the remote command's failure is not.
-fn ssh(config: &Path, node: &str, remote: &str) -> String {
-    let run = || {
-        Command::new("ssh")
-            .arg("-F")
-            .arg(config)
-            .args([node, remote])
-            .output()
-            .expect("run ssh")
-    };
-    let mut out = run();
-    for _ in 0..2 {
-        if out.status.code() != Some(255) {
-            break;
-        }
-        eprintln!(
-            "ssh {node} {remote:?}: ssh failed ({}), trying again: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(std::time::Duration::from_secs(5));
-        out = run();
-    }
-    assert!(
-        out.status.success(),
-        "ssh {node} {remote:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn qemu_pids(dir: &Path) -> Vec<u32> {
-    ["nodea", "nodeb"]
-        .iter()
-        .map(|n| {
-            let file = dir.join(format!("run/{n}.pid"));
-            std::fs::read_to_string(&file)
-                .unwrap_or_else(|e| panic!("read {}: {e}", file.display()))
-                .trim()
-                .parse()
-                .unwrap_or_else(|e| panic!("{}: not a pid: {e}", file.display()))
-        })
-        .collect()
-}
+use common::lab::{boot_lab, lab_dir, lab_enabled, qemu_pids, ssh};
 
 /// The booted nodes are what they claim: Xen 4.17 dom0s with the DRBD 8.4.11 module, LVM
 /// without udev on the data disk, and a private link between them.

@@ -11,7 +11,7 @@ use super::build::Imported;
 use super::Note;
 
 /// Action kinds a first plan may hold (the `action` names of `plan --format json`).
-pub const HARMLESS: &[&str] = &["write-file", "adjust"];
+pub const HARMLESS: &[&str] = &["write-file", "adjust", "adopt-lv"];
 
 /// Where IMPORT-NOTES.md lists the first plan's findings.
 pub const FIRST_PLAN: &str = "First plan";

@@ -368,6 +368,13 @@ pub struct VolumeSpec {
     /// Pin the indexed meta-data slot; allocated when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta_index: Option<u32>,
+    /// The volume's LVs were made by hand and its DRBD resource already runs on them: xenflux
+    /// takes them over (`lvchange --addtag xenflux`) on a node only where the running resource
+    /// proves they are this volume's — its minor, backing disk and meta-data location are the
+    /// ones desired. Written by `xenflux import`; without it, an LV xenflux did not make blocks
+    /// its volume.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

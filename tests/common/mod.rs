@@ -8,6 +8,7 @@
 
 pub mod hybrid;
 pub mod hybrid_checks;
+pub mod lab;
 pub mod loopdev;
 pub mod serve;
 pub mod sshnode;

@@ -182,7 +182,7 @@ impl Run {
     }
 
     fn ssh(&self, node: &str, remote: &str) -> String {
-        super::ssh(&self.config, node, remote)
+        crate::common::lab::ssh(&self.config, node, remote)
     }
 
     /// Minor and meta-data slot of a resource, read from the file xenflux wrote on the node.

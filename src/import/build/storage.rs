@@ -219,8 +219,10 @@ fn volume(out: &mut Imported, res: String, sides: Vec<Side>) -> Result<(), Impor
             .and_then(|r| r.config.as_ref())
             .is_some_and(|c| c.allow_two_primaries)
     });
-    // xenflux touches only LVs it owns: an untagged one blocks its volume until handed over.
+    // xenflux touches only LVs it owns. Hand-made ones are handed over by `adopt`: the plan tags
+    // them where the running resource proves they are this volume's, and blocks otherwise.
     let tag = crate::plan::action::MANAGED_TAG;
+    let mut adopt = false;
     for s in &sides {
         let mut lvs = vec![res.clone()];
         if matches!(s.meta, MetaDisk::Flexible { .. }) {
@@ -230,13 +232,15 @@ fn volume(out: &mut Imported, res: String, sides: Vec<Side>) -> Result<(), Impor
         for lv in lvs {
             let key = format!("{}/{lv}", s.vg);
             if lvm.lvs.get(&key).is_some_and(|l| !l.tags.contains(tag)) {
+                adopt = true;
                 out.note(
                     &object,
                     format!(
-                        "LV {key} on {} has no `{tag}` tag, so xenflux does not own it and its \
-                         plans block this volume (and its domains) until it is handed over: \
-                         `lvchange --addtag {tag} {key}` on {}",
-                        s.node.hostname, s.node.hostname
+                        "LV {key} on {} has no `{tag}` tag (made by hand): the volume says `adopt: true`, \
+                         so the first apply tags it (`lvchange --addtag`) once it sees DRBD resource {res} \
+                         attached to it with this minor and meta-data — nothing is written to the LV; \
+                         if the resource is not running there, the volume stays blocked until it is",
+                        s.node.hostname
                     ),
                 );
             }
@@ -256,6 +260,7 @@ fn volume(out: &mut Imported, res: String, sides: Vec<Side>) -> Result<(), Impor
             minor: Some(first.minor),
             port: Some(first.port),
             meta_index,
+            adopt,
         },
     );
     Ok(())

@@ -34,6 +34,18 @@ impl Action {
                 vec![Cmd::new(lvm::lvextend(vg, lv, *size, lvm_extra))]
             }
             Action::RemoveLv { vg, lv, .. } => vec![Cmd::new(lvm::lvremove(vg, lv))],
+            Action::AdoptLv {
+                vg,
+                lv,
+                initialised,
+                ..
+            } => {
+                let mut cmds = vec![Cmd::new(lvm::lvchange_addtag(vg, lv, MANAGED_TAG))];
+                if *initialised {
+                    cmds.push(Cmd::new(lvm::lvchange_addtag(vg, lv, MD_TAG)));
+                }
+                cmds
+            }
             Action::CreateMd {
                 resource, vg, lv, ..
             } => vec![
@@ -175,6 +187,7 @@ impl Action {
             | Action::CreateLv { .. }
             | Action::ExtendLv { .. }
             | Action::RemoveLv { .. }
+            | Action::AdoptLv { .. }
             | Action::Up { .. }
             | Action::Adjust { .. }
             | Action::Down { .. }

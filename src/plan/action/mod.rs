@@ -61,6 +61,18 @@ pub enum Action {
         vg: String,
         lv: String,
     },
+    /// Take over an LV made by hand that a running DRBD resource of the volume proves is the
+    /// volume's (`adopt: true`): tag it `xenflux`, and `xenflux-md` when the meta-data on it is
+    /// the resource's own (it is attached). Nothing is written to the LV.
+    AdoptLv {
+        node: Name,
+        vg: String,
+        lv: String,
+        resource: String,
+        /// The resource's meta-data is in use on it: tag `xenflux-md` too, so create-md is never
+        /// planned for it.
+        initialised: bool,
+    },
     /// `drbdadm create-md` on an LV created by xenflux that has none yet, then mark it. Its
     /// [`Action::checks`] read the LV and the meta-data location first.
     CreateMd {
@@ -213,6 +225,7 @@ impl Action {
             | Action::CreateLv { node, .. }
             | Action::ExtendLv { node, .. }
             | Action::RemoveLv { node, .. }
+            | Action::AdoptLv { node, .. }
             | Action::CreateMd { node, .. }
             | Action::Up { node, .. }
             | Action::Adjust { node, .. }
@@ -249,6 +262,7 @@ impl Action {
             Action::WriteFile { .. }
             | Action::CreateLv { .. }
             | Action::ExtendLv { .. }
+            | Action::AdoptLv { .. }
             | Action::CreateMd { .. }
             | Action::Up { .. }
             | Action::Adjust { .. }
@@ -289,6 +303,9 @@ impl Action {
                 format!("grow LV {vg}/{lv} to {}", crate::model::Size(*size))
             }
             Action::RemoveLv { vg, lv, .. } => format!("remove LV {vg}/{lv}"),
+            Action::AdoptLv {
+                vg, lv, resource, ..
+            } => format!("adopt LV {vg}/{lv}, on which DRBD resource {resource} runs (tag it)"),
             Action::CreateMd { resource, .. } => format!("create DRBD meta-data for {resource}"),
             Action::Up { resource, .. } => format!("bring DRBD resource {resource} up"),
             Action::Adjust { resource, .. } => {

@@ -60,6 +60,7 @@ impl Action {
             Action::CreateLv { lv, .. }
             | Action::ExtendLv { lv, .. }
             | Action::RemoveLv { lv, .. } => lv_object(lv),
+            Action::AdoptLv { resource, .. } => volume(resource),
             Action::CreateMd { resource, .. }
             | Action::Up { resource, .. }
             | Action::Adjust { resource, .. }

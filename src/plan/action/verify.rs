@@ -45,6 +45,21 @@ impl Action {
                 Some(l) => Err(format!("LV {vg}/{name} is {} bytes, not {size}", l.size)),
                 None => Err(format!("LV {vg}/{name} does not exist")),
             },
+            Action::AdoptLv {
+                vg,
+                lv: name,
+                initialised,
+                ..
+            } => match lv(vg, name) {
+                Some(l)
+                    if l.tags.contains(super::MANAGED_TAG)
+                        && (!initialised || l.tags.contains(super::MD_TAG)) =>
+                {
+                    Ok(())
+                }
+                Some(_) => Err(format!("LV {vg}/{name} is not tagged as xenflux's")),
+                None => Err(format!("LV {vg}/{name} does not exist")),
+            },
             Action::RemoveLv { vg, lv: name, .. } => match lv(vg, name) {
                 None => Ok(()),
                 Some(_) => Err(format!("LV {vg}/{name} still exists")),
@@ -144,9 +159,10 @@ impl Action {
     pub fn part(&self) -> Option<PartKind> {
         match self {
             Action::WriteFile { .. } => Some(PartKind::Files),
-            Action::CreateLv { .. } | Action::ExtendLv { .. } | Action::RemoveLv { .. } => {
-                Some(PartKind::Lvm)
-            }
+            Action::CreateLv { .. }
+            | Action::ExtendLv { .. }
+            | Action::RemoveLv { .. }
+            | Action::AdoptLv { .. } => Some(PartKind::Lvm),
             Action::Up { .. }
             | Action::Down { .. }
             | Action::InitialPrimary { .. }

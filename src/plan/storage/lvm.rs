@@ -11,7 +11,8 @@ use crate::observe::NodeState;
 use super::super::action::{Action, MANAGED_TAG, MD_TAG};
 use super::super::blank::{blank_proof, waits_for_md};
 use super::super::{Ctx, Phase};
-use super::{lv, Frozen, Vol};
+use super::{lv, lvm_path, resource, Frozen, Vol};
+use crate::drivers::drbd::DiskState;
 
 /// The indexed meta-data LV of each node: created or grown to hold the highest slot.
 pub(super) fn meta_lvs(ctx: &mut Ctx) {
@@ -113,21 +114,45 @@ impl Vol<'_> {
                         }
                     }
                     Some(l) if !l.tags.contains(MANAGED_TAG) => {
-                        let found = match lv_name == name.as_str() {
-                            true => blank_proof(ctx, n, s, name)
-                                .err()
-                                .map_or(String::new(), |f| format!("; {f}")),
-                            false => String::new(),
-                        };
-                        return Err(self.freeze(
-                            ctx,
-                            format!(
-                                "LV {vg}/{lv_name} on {n} exists but was not created by xenflux (no `{MANAGED_TAG}` tag){found}; \
-                                 if it is this volume's LV, tag it (`lvchange --addtag {MANAGED_TAG} {vg}/{lv_name}`): xenflux then \
-                                 initialises DRBD on it only if it is blank, and otherwise says what it found"
-                            ),
-                            Vec::new(),
-                        ));
+                        let data = lv_name == name.as_str();
+                        match self.adoption(ctx, n, s) {
+                            Ok(()) if v.adopt => {
+                                out.steps.push(Action::AdoptLv {
+                                    node: n.clone(),
+                                    vg: vg.clone(),
+                                    lv: lv_name.clone(),
+                                    resource: name.to_string(),
+                                    initialised: data,
+                                });
+                                continue;
+                            }
+                            proof => {
+                                let found = match data {
+                                    true => blank_proof(ctx, n, s, name)
+                                        .err()
+                                        .map_or(String::new(), |f| format!("; {f}")),
+                                    false => String::new(),
+                                };
+                                let hint = match (v.adopt, proof) {
+                                    (true, Err(why)) => format!("`adopt: true` does not take it: {why}"),
+                                    (_, Ok(())) => format!(
+                                        "DRBD resource {name} runs on it as desired: say `adopt: true` in the volume \
+                                         and xenflux takes it over (`lvchange --addtag`, nothing written to it)"
+                                    ),
+                                    (false, Err(_)) => format!(
+                                        "if it is this volume's LV, tag it (`lvchange --addtag {MANAGED_TAG} {vg}/{lv_name}`): \
+                                         xenflux then initialises DRBD on it only if it is blank, and otherwise says what it found"
+                                    ),
+                                };
+                                return Err(self.freeze(
+                                    ctx,
+                                    format!(
+                                        "LV {vg}/{lv_name} on {n} exists but was not created by xenflux (no `{MANAGED_TAG}` tag){found}; {hint}"
+                                    ),
+                                    Vec::new(),
+                                ));
+                            }
+                        }
                     }
                     Some(l) if l.size < size => {
                         out.steps.push(Action::ExtendLv { node: n.clone(), vg: vg.clone(), lv: lv_name.clone(), size });
@@ -149,6 +174,49 @@ impl Vol<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// Whether the volume's DRBD resource runs on `n` on the LVs the desired state gives it —
+    /// configured with the desired minor, backing disk and meta-data location (`disks_stay` has
+    /// compared the last two), and attached in the kernel under that minor — which proves a
+    /// hand-made LV is this volume's and its meta-data the resource's own. The reason otherwise.
+    fn adoption(&self, ctx: &Ctx, n: &Name, s: &NodeState) -> Result<(), String> {
+        let name = self.name;
+        let minor = self.alloc.minor.value;
+        let r = resource(s, name.as_str());
+        let Some(c) = r.and_then(|r| r.config.as_ref()) else {
+            return Err(format!("no DRBD resource {name} is configured on {n}"));
+        };
+        let want_disk = format!("/dev/{}/{name}", ctx.d.nodes[n].volume_group);
+        if c.disk.as_deref().map(lvm_path) != Some(want_disk.clone()) || c.meta.is_none() {
+            return Err(format!(
+                "DRBD resource {name} on {n} is not configured on {want_disk} with its meta-data"
+            ));
+        }
+        if c.minor != Some(minor) {
+            return Err(format!(
+                "DRBD resource {name} on {n} has minor {}, the volume's is {minor}",
+                c.minor.map_or("none".into(), |m| m.to_string())
+            ));
+        }
+        let Some(k) = r.and_then(|r| r.kernel.as_ref()) else {
+            return Err(format!("DRBD resource {name} is not up on {n}"));
+        };
+        let attached = matches!(
+            k.disk,
+            DiskState::UpToDate
+                | DiskState::Consistent
+                | DiskState::Outdated
+                | DiskState::Inconsistent
+        );
+        if !attached || k.minor.is_some_and(|m| m != minor) {
+            return Err(format!(
+                "DRBD resource {name} on {n} does not run attached to its disk (minor {}, disk {})",
+                k.minor.map_or("?".into(), |m| m.to_string()),
+                k.disk
+            ));
+        }
+        Ok(())
     }
 
     /// An LV that exists without meta-data — an apply that stopped before create-md, or an LV

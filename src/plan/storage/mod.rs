@@ -213,6 +213,7 @@ impl Vol<'_> {
     fn plan(&self, ctx: &mut Ctx, targets: &BTreeMap<Name, Name>) -> Result<(), Frozen> {
         self.not_standalone(ctx)?;
         self.disks_stay(ctx)?;
+        self.one_definition(ctx)?;
         let lvs = self.lvs(ctx)?;
         self.proven_blank(ctx, &lvs.created)?;
         self.vg_space(ctx, &lvs.steps)?;
@@ -272,6 +273,31 @@ impl Vol<'_> {
                          disk and find no meta-data at the new place); put `meta`, `metaVolume` and `volumeGroup` \
                          back, or create a new volume and copy the data",
                         moved.join("; ")
+                    ),
+                    Vec::new(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A resource defined in a file of its own choosing (`drbd.conf`, `r0.res`) would be defined
+    /// twice once xenflux writes its file, and drbdadm refuses every command on a configuration
+    /// that defines a resource twice: the operator moves the definition first.
+    fn one_definition(&self, ctx: &mut Ctx) -> Result<(), Frozen> {
+        let name = self.name;
+        let ours = crate::render::drbd::res_path(name);
+        for (n, s) in &self.states {
+            let file = resource(s, name.as_str())
+                .and_then(|r| r.config.as_ref())
+                .and_then(|c| c.file.as_deref());
+            if let Some(f) = file.filter(|f| *f != ours) {
+                return Err(self.freeze(
+                    ctx,
+                    format!(
+                        "DRBD resource {name} on {n} is defined in {f}, and xenflux writes it to {ours}: DRBD \
+                         refuses a resource defined twice, so move its definition there (`mv {f} {ours}` when {f} \
+                         holds nothing else, or cut it out) and plan again"
                     ),
                     Vec::new(),
                 ));
