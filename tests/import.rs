@@ -218,18 +218,18 @@ fn the_example_cluster_round_trips_through_import() {
         let fs: Vec<_> = spec
             .filesystems
             .iter()
-            .map(|f| (&f.name, &f.volume, &f.label, &f.mountpoint))
+            .map(|f| (&f.name, &f.volume, &f.label, &f.mountpoint, f.slots))
             .collect();
         let ofs: Vec<_> = o
             .filesystems
             .iter()
-            .map(|f| (&f.name, &f.volume, &f.label, &f.mountpoint))
+            .map(|f| (&f.name, &f.volume, &f.label, &f.mountpoint, f.slots))
             .collect();
         assert_eq!(fs, ofs);
     }
-    // What could not be read is said, not dropped.
+    // The slot counts were read from the filesystems (tunefs.ocfs2 -Q), not guessed.
     let notes = std::fs::read_to_string(out.join("IMPORT-NOTES.md")).expect("notes");
-    assert!(notes.contains("slot count is not read"), "{notes}");
+    assert!(!notes.contains("slot count"), "{notes}");
 }
 
 #[test]
@@ -851,4 +851,84 @@ fn adoption_takes_only_what_the_running_resource_proves() {
         &out,
         "is defined in /etc/drbd.d/r0.res, and xenflux writes it to /etc/drbd.d/web.res",
     );
+}
+
+/// DRBD 9 (a three-node mesh and a pair, node-ids): applied, imported back with its three
+/// nodes, planned to nothing disruptive, applied to an empty plan, with the same allocations.
+#[test]
+fn a_drbd9_three_node_cluster_round_trips_through_import() {
+    let dir = common::scratch();
+    let sd = dir.path().join("sd");
+    let state = common::repo_root()
+        .join("examples/drbd9-three-node")
+        .display()
+        .to_string();
+    converge(&sd, &state);
+    let out = dir.path().join("out");
+    let out_s = out.to_str().unwrap();
+    xenflux(
+        &sd,
+        &[
+            "import", "--node", "xen1", "--node", "xen2", "--node", "xen3", "--out", out_s,
+        ],
+    )
+    .expect_ok();
+    let cluster = std::fs::read_to_string(out.join("cluster.yaml")).unwrap();
+    assert!(
+        cluster.contains("version: '9'") || cluster.contains("version: \"9\""),
+        "{cluster}"
+    );
+    assert_harmless(&plan_actions(&sd, out_s));
+    xenflux(&sd, &["--state", out_s, "apply", "--yes"]).expect_ok();
+    let again = xenflux(&sd, &["--state", out_s, "plan"]);
+    assert_eq!(again.code, Some(0), "{again}");
+    let (orig, imp) = (validated(&state), validated(out_s));
+    for (name, a) in &orig.allocation.volumes {
+        let v = &imp.desired.volumes[name];
+        assert_eq!(
+            (v.minor, v.port, &v.nodes),
+            (
+                Some(a.minor.value),
+                Some(a.port.value),
+                &orig.desired.volumes[name].nodes
+            ),
+            "{name}"
+        );
+        assert_eq!(
+            imp.allocation.volumes[name].node_ids, a.node_ids,
+            "{name} node-ids"
+        );
+    }
+    assert_eq!(
+        imp.desired.domains.keys().collect::<Vec<_>>(),
+        orig.desired.domains.keys().collect::<Vec<_>>()
+    );
+}
+
+/// A resync rate under DRBD's dynamic controller is said to change in the kernel on the first
+/// adjust (xenflux writes a fixed rate), never silently.
+#[test]
+fn a_rate_under_the_dynamic_resync_controller_is_noted() {
+    let dir = common::scratch();
+    let sd = dir.path().join("sd");
+    hand_built_with(
+        &sd,
+        &WEB_RES.replace(
+            "    protocol C;\n  }\n",
+            "    protocol C;\n  }\n  disk {\n    resync-rate 20M;\n  }\n",
+        ),
+        "web",
+    );
+    let out = dir.path().join("out");
+    import_hand_built(&sd, &out);
+    let notes = std::fs::read_to_string(out.join("IMPORT-NOTES.md")).unwrap();
+    assert!(
+        notes.contains(
+            "with the dynamic resync controller on (c-plan-ahead unset, DRBD's default 20)"
+        ),
+        "{notes}"
+    );
+    // The only resource's rate becomes the cluster's default.
+    let cluster = std::fs::read_to_string(out.join("cluster.yaml")).unwrap();
+    assert!(cluster.contains("syncRate: 20M"), "{cluster}");
 }

@@ -122,6 +122,17 @@ fn a_formatted_and_a_blank_loop_device_are_observed() {
         d.uuid.clone()
     );
 
+    // The slot count, as import reads it: from the superblock, without a cluster stack.
+    let q = exec(&t, ocfs2::tunefs_query_slots(&dev.path));
+    assert!(q.success(), "{}", q.describe());
+    assert_eq!(ocfs2::parse_slots(&q.stdout), Ok(4), "{:?}", q.stdout);
+    let q = exec(&t, ocfs2::tunefs_query_slots(&blank.path));
+    assert!(
+        !q.success(),
+        "a blank device has no slot count: {:?}",
+        q.stdout
+    );
+
     // Formatting again without -F is refused (no cluster stack here), and changes nothing.
     let again = exec(&t, argv);
     assert_eq!(again.status, Some(1), "{}", again.stdout);

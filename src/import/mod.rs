@@ -116,6 +116,9 @@ pub struct NodeObs {
     pub xl_configs: BTreeMap<String, String>,
     /// `/proc/net/bonding/NAME` by bond.
     pub bonding: BTreeMap<String, crate::drivers::net::bonding::BondStatus>,
+    /// Node slots of the OCFS2 filesystem on each backing device that holds one, or why they
+    /// could not be read.
+    pub ocfs2_slots: BTreeMap<String, Result<u32, String>>,
 }
 
 /// Something the state cannot say, for IMPORT-NOTES.md and a comment at its document.

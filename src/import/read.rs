@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::drivers::drbd::{self, dump_xml};
 use crate::drivers::net::bonding;
-use crate::drivers::{files, net};
+use crate::drivers::{files, net, ocfs2};
 use crate::model::DrbdVersion;
 use crate::observe::{self, NodeState, Part, PartKind, Probe};
 use crate::transport::{Cmd, Output, Transport};
@@ -185,6 +185,7 @@ pub fn read_node(t: &dyn Transport, arg: &NodeArg) -> Result<NodeObs, ImportErro
             bonding_out.insert(b.clone(), s);
         }
     }
+    let ocfs2_slots = ocfs2_slots(t, node, &state);
     let xl_configs = configs
         .iter()
         .filter_map(|c| {
@@ -200,7 +201,54 @@ pub fn read_node(t: &dyn Transport, arg: &NodeArg) -> Result<NodeObs, ImportErro
         drbd_xml,
         xl_configs,
         bonding: bonding_out,
+        ocfs2_slots,
     })
+}
+
+/// The node slots of every OCFS2 filesystem on a backing device (`tunefs.ocfs2 -Q`, bounded
+/// like the other reads of OCFS2), or why they could not be read: only `mkfs.ocfs2` uses the
+/// count, so an unread one is noted, never refused.
+fn ocfs2_slots(
+    t: &dyn Transport,
+    node: &str,
+    state: &NodeState,
+) -> BTreeMap<String, Result<u32, String>> {
+    let devices: Vec<String> = state
+        .filesystems
+        .iter()
+        .filter(|(_, p)| matches!(p.known(), Some(Some(k)) if k == "ocfs2"))
+        .map(|(d, _)| d.clone())
+        .collect();
+    if devices.is_empty() {
+        return BTreeMap::new();
+    }
+    let cmds: Vec<Cmd> = devices
+        .iter()
+        .map(|d| Cmd::new(ocfs2::tunefs_query_slots(d)).bounded(ocfs2::CLUSTER_READ_WITHIN))
+        .collect();
+    let outs = t.run_reads(node, &cmds);
+    devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let slots = match &outs {
+                Err(e) => Err(e.to_string()),
+                Ok(outs) => match outs.get(i) {
+                    Some(o) if o.success() => {
+                        ocfs2::parse_slots(&o.stdout).map_err(|e| e.to_string())
+                    }
+                    Some(o) => Err(format!(
+                        "`{}` exited {}: {}",
+                        Cmd::new(o.argv.clone()).display(),
+                        o.status.map_or("on a signal".into(), |s| s.to_string()),
+                        o.stderr.trim()
+                    )),
+                    None => Err("no answer".into()),
+                },
+            };
+            (d.clone(), slots)
+        })
+        .collect()
 }
 
 /// Refuses a node any part of which is unknown.

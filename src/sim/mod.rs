@@ -475,6 +475,7 @@ fn reads_only(argv: &[String]) -> bool {
         }
         ["drbdsetup", sub, ..] => matches!(*sub, "status" | "events2" | "show"),
         ["drbdmeta", .., "dump-md"] => true,
+        ["tunefs.ocfs2", "-Q", ..] => true,
         ["xl", sub, ..] => matches!(*sub, "list" | "info" | "block-list" | "network-list"),
         ["ip" | "bridge", rest @ ..] => {
             rest.contains(&"show") && !rest.iter().any(|w| matches!(*w, "add" | "set" | "del"))

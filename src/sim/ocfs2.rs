@@ -3,7 +3,7 @@
 //! "X": OK`, `Cluster X already online`, and it exits 0 even when registering failed),
 //! `o2cb cluster-status` (op_status.c: `Cluster 'X' is online` exit 0; without the stack loaded
 //! `offline` plus `o2cb: Unable to access cluster service while initializing the cluster`, exit 1,
-//! as captured in real-tools/30-ocfs2.txt), `mkfs.ocfs2`, `tunefs.ocfs2 -S`, `mounted.ocfs2
+//! as captured in real-tools/30-ocfs2.txt), `mkfs.ocfs2`, `tunefs.ocfs2 -S` and `-Q '%N\n'`, `mounted.ocfs2
 //! -d/-f` (columns sized to their content, Cluster and F possibly blank, a filesystem on DRBD
 //! listed on both the backing LV and `/dev/drbdN`) and the checks of `mount -t ocfs2`.
 //!
@@ -504,16 +504,30 @@ pub(crate) fn tunefs(w: &mut World, node: &str, args: &[&str]) -> Out {
     let Some(path) = args.iter().rev().find(|a| a.starts_with('/')).copied() else {
         return Out::fail(1, "Usage: tunefs.ocfs2 [options] <device> [new-size]\n");
     };
-    if !args.contains(&"-S") {
+    let query = match args {
+        ["-Q", format, _] => Some(*format),
+        _ => None,
+    };
+    if query.is_none() && !args.contains(&"-S") {
         return Out::fail(
             1,
-            "tunefs.ocfs2: the simulator implements only -S (grow to the device size)\n",
+            "tunefs.ocfs2: the simulator implements only -S (grow to the device size) and -Q '%N\\n'\n",
         );
     }
-    let Some(dev) = w.node(node).resolve(path) else {
+    if query.is_some_and(|f| f != "%N\\n") {
         return Out::fail(
             1,
-            format!("tunefs.ocfs2: No such file or directory while opening device \"{path}\"\n"),
+            format!(
+                "tunefs.ocfs2: the simulator answers only the query '%N\\n', not {:?}\n",
+                query.unwrap_or_default()
+            ),
+        );
+    }
+    // ocfs2-tools 1.8.7 says so on stderr and exits 0 (measured, with -S and -Q alike).
+    let Some(dev) = w.node(node).resolve(path) else {
+        return Out::fail(
+            0,
+            format!("tunefs.ocfs2: Device name specified was not found while opening device \"{path}\"\n"),
         );
     };
     if secondary(w, node, &dev) {
@@ -529,11 +543,16 @@ pub(crate) fn tunefs(w: &mut World, node: &str, args: &[&str]) -> Out {
         .is_none()
     {
         return Out::fail(
-            1,
+            8,
             format!(
                 "tunefs.ocfs2: Bad magic number in superblock while opening device \"{path}\"\n"
             ),
         );
+    }
+    // A query reads the superblock and needs no cluster stack.
+    if query.is_some() {
+        let slots = w.node(node).content(&dev).fs.map_or(0, |f| f.slots);
+        return Out::ok(format!("{slots}\n"));
     }
     if w.node(node).o2cb.cluster.is_none() {
         return Out::fail(

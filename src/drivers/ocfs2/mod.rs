@@ -49,6 +49,24 @@ pub fn tunefs_grow(device: &str) -> Argv {
     argv(["tunefs.ocfs2", "-S", device])
 }
 
+/// `tunefs.ocfs2 -Q '%N\n' DEV`: the number of node slots of the OCFS2 volume on `DEV`, read
+/// from its superblock (a query opens the device read-only and needs no cluster stack).
+pub fn tunefs_query_slots(device: &str) -> Argv {
+    argv(["tunefs.ocfs2", "-Q", "%N\\n", device])
+}
+
+/// The answer of [`tunefs_query_slots`]: one number, 1 to 255 (OCFS2's limit).
+pub fn parse_slots(stdout: &str) -> Result<u32, ParseError> {
+    let text = stdout.trim();
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=255).contains(n))
+        .ok_or_else(|| {
+            let first: String = text.lines().next().unwrap_or("").chars().take(80).collect();
+            ParseError::new("tunefs.ocfs2 -Q", 1, &first, "not a slot count (1 to 255)")
+        })
+}
+
 /// `/etc/init.d/o2cb start`: loads the O2CB cluster stack and brings the configured cluster
 /// online.
 pub fn o2cb_start() -> Argv {

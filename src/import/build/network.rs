@@ -351,24 +351,36 @@ pub(super) fn ocfs2(out: &mut Imported, obs: &[NodeObs]) -> Result<(), ImportErr
                     out.note(&object, format!("{dev} has no label: not imported"));
                     continue;
                 };
-                filesystems.entry(vname.clone()).or_insert(Ocfs2Filesystem {
-                    name: vname.clone(),
-                    volume: vname.clone(),
-                    label,
-                    slots: (nodes.len() as u32).max(2),
-                    mountpoint,
-                    mount_options: None,
-                });
+                if filesystems.contains_key(vname) {
+                    continue;
+                }
+                let vname = vname.clone();
+                let slots = match fs_slots(obs, out, &vname) {
+                    Ok(n) => n,
+                    Err(why) => {
+                        let n = (nodes.len() as u32).max(2);
+                        out.note(
+                            &object,
+                            format!(
+                                "filesystem {vname}: its slot count could not be read ({why}); {n} is written \
+                                 (used only by mkfs.ocfs2, which never runs on a filesystem that exists)"
+                            ),
+                        );
+                        n
+                    }
+                };
+                filesystems.insert(
+                    vname.clone(),
+                    Ocfs2Filesystem {
+                        name: vname.clone(),
+                        volume: vname,
+                        label,
+                        slots,
+                        mountpoint,
+                        mount_options: None,
+                    },
+                );
             }
-        }
-        for f in filesystems.values() {
-            out.note(
-                &object,
-                format!(
-                    "filesystem {}: its slot count is not read; {} is written (used only by mkfs.ocfs2, which never runs on a filesystem that exists)",
-                    f.name, f.slots
-                ),
-            );
         }
         out.state.ocfs2.insert(
             cname,
@@ -384,6 +396,24 @@ pub(super) fn ocfs2(out: &mut Imported, obs: &[NodeObs]) -> Result<(), ImportErr
         );
     }
     Ok(())
+}
+
+/// The node slots of the OCFS2 filesystem on volume `vname`, as the first node that read its
+/// backing LV says; every node's reason when none could.
+fn fs_slots(obs: &[NodeObs], out: &Imported, vname: &Name) -> Result<u32, String> {
+    let mut why = Vec::new();
+    for o in obs {
+        let Some(spec) = name(&o.hostname).and_then(|n| out.state.nodes.get(&n)) else {
+            continue;
+        };
+        let device = format!("/dev/{}/{vname}", spec.volume_group);
+        match o.ocfs2_slots.get(&device) {
+            Some(Ok(n)) => return Ok(*n),
+            Some(Err(e)) => why.push(format!("{}: {e}", o.hostname)),
+            None => why.push(format!("{}: {device} was not read as OCFS2", o.hostname)),
+        }
+    }
+    Err(why.join("; "))
 }
 
 #[cfg(test)]

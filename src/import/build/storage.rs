@@ -210,6 +210,27 @@ fn volume(out: &mut Imported, res: String, sides: Vec<Side>) -> Result<(), Impor
     };
     let sync_rate =
         section_option(sections, "disk", "resync-rate").and_then(|r| r.parse::<Rate>().ok());
+    // xenflux writes a rate as a fixed rate (`c-plan-ahead 0`) and no controller setting
+    // without one: anything else is a setting its first adjust changes in the kernel.
+    match (sync_rate.is_some(), section_option(sections, "disk", "c-plan-ahead")) {
+        (true, Some("0")) | (false, None) => {}
+        (true, plan_ahead) => out.note(
+            &object,
+            format!(
+                "`disk {{ resync-rate; }}` with the dynamic resync controller on (c-plan-ahead {}): \
+                 xenflux writes the rate as a fixed rate (`c-plan-ahead 0`), so its first adjust \
+                 turns the controller off in the kernel",
+                plan_ahead.unwrap_or("unset, DRBD's default 20")
+            ),
+        ),
+        (false, Some(v)) => out.note(
+            &object,
+            format!(
+                "`disk {{ c-plan-ahead {v}; }}` without a resync-rate is not modelled: the rewritten \
+                 .res file drops it and its first adjust sets DRBD's default in the kernel"
+            ),
+        ),
+    }
     let dual = sides.iter().any(|s| {
         s.node
             .state
