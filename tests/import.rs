@@ -205,6 +205,22 @@ fn the_example_cluster_round_trips_through_import() {
         );
     }
     assert_eq!(od.nodes.len(), id.nodes.len());
+    // Memory for domains, as Xen counts it: what is free plus what the domains there hold.
+    for (name, n) in &id.nodes {
+        let held: u64 = id
+            .domains
+            .values()
+            .filter(|d| &d.node == name && d.state == xenflux::model::DomainState::Running)
+            .map(|d| d.memory.bytes())
+            .sum();
+        let m = n
+            .memory
+            .unwrap_or_else(|| panic!("node {name}: no memory imported"));
+        assert!(
+            m.bytes() > held,
+            "node {name}: {m} for domains holding {held} B"
+        );
+    }
     assert_eq!(id.bonds, od.bonds);
     assert_eq!(id.bridges, od.bridges);
     let (oc, ic) = (&od.ocfs2, &id.ocfs2);
@@ -931,4 +947,50 @@ fn a_rate_under_the_dynamic_resync_controller_is_noted() {
     // The only resource's rate becomes the cluster's default.
     let cluster = std::fs::read_to_string(out.join("cluster.yaml")).unwrap();
     assert!(cluster.contains("syncRate: 20M"), "{cluster}");
+}
+
+/// Flexible and internal meta-data (no meta slot to pin) come back as such, and plan to
+/// nothing disruptive.
+#[test]
+fn flexible_and_internal_meta_data_round_trip_through_import() {
+    let dir = common::scratch();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    for e in std::fs::read_dir(example()).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, state.join(p.file_name().unwrap())).unwrap();
+    }
+    let volumes = state.join("volumes.yaml");
+    let mut text = std::fs::read_to_string(&volumes).unwrap();
+    for (name, meta) in [("flex", "flexible"), ("intl", "internal")] {
+        text.push_str(&format!(
+            "---\napiVersion: xenflux/v1\nkind: Volume\nmetadata:\n  name: {name}\nspec:\n  size: 1GiB\n  nodes: [dom0, dom0m]\n  meta: {meta}\n"
+        ));
+    }
+    xenflux::fsutil::write_atomic(&volumes, text.as_bytes()).unwrap();
+    let sd = dir.path().join("sd");
+    let state_s = state.to_str().unwrap();
+    converge(&sd, state_s);
+    let out = dir.path().join("out");
+    let out_s = out.to_str().unwrap();
+    xenflux(
+        &sd,
+        &[
+            "import", "--node", "dom0", "--node", "dom0m", "--out", out_s,
+        ],
+    )
+    .expect_ok();
+    let imp = validated(out_s);
+    let kind = |n: &str| {
+        (
+            imp.desired.volumes[n].meta,
+            imp.desired.volumes[n].meta_index,
+        )
+    };
+    assert_eq!(kind("flex"), (xenflux::model::MetaKind::Flexible, None));
+    assert_eq!(kind("intl"), (xenflux::model::MetaKind::Internal, None));
+    assert_harmless(&plan_actions(&sd, out_s));
+    xenflux(&sd, &["--state", out_s, "apply", "--yes"]).expect_ok();
+    let again = xenflux(&sd, &["--state", out_s, "plan"]);
+    assert_eq!(again.code, Some(0), "{again}");
 }

@@ -140,10 +140,30 @@ pub fn observe_all(t: &dyn Transport, nodes: &[NodeArg]) -> Result<Vec<NodeObs>,
             nodes.len()
         )));
     }
+    // Every node at once (at most MAX_NODES threads): an import reads as long as its slowest node.
+    let read: Vec<Result<NodeObs, ImportError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|n| scope.spawn(move || read_node(t, n)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(nodes)
+            .map(|(h, n)| {
+                h.join().unwrap_or_else(|_| {
+                    Err(ImportError::Unobserved {
+                        node: n.key.clone(),
+                        part: "the node".into(),
+                        reason: "reading it failed unexpectedly".into(),
+                    })
+                })
+            })
+            .collect()
+    });
     let mut out: Vec<NodeObs> = Vec::new();
     let mut errors = Vec::new();
-    for n in nodes {
-        let obs = match read_node(t, n) {
+    for (n, obs) in nodes.iter().zip(read) {
+        let obs = match obs {
             Ok(o) => o,
             Err(e) => {
                 errors.push(e);

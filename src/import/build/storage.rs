@@ -480,7 +480,7 @@ fn node(out: &mut Imported, o: &NodeObs) -> Result<(), ImportError> {
             ssh: o.arg.ssh.clone(),
             volume_group: vg,
             meta_volume,
-            memory: None,
+            memory: domain_memory(o),
             schedulable: true,
             fence: None,
             allow_management_change: false,
@@ -501,4 +501,19 @@ fn fallback_address(o: &NodeObs) -> Option<IpAddr> {
         .flat_map(|l| &l.addresses)
         .filter_map(|a| a.split('/').next()?.parse::<IpAddr>().ok())
         .find(|ip| !ip.is_loopback())
+}
+
+/// Memory the node has for domains, as Xen counts it now: what is free plus what its domains
+/// (crashed ones kept by Xen included) hold — dom0's own share is not in it. None when Xen did
+/// not say how much is free.
+fn domain_memory(o: &NodeObs) -> Option<Size> {
+    let xen = o.state.xen.known()?;
+    let free = xen.free_memory_mib?;
+    let held = xen
+        .domains
+        .values()
+        .filter_map(|d| d.memory_mib)
+        .chain(xen.kept.values().map(|k| k.memory_mib))
+        .fold(free, u64::saturating_add);
+    Some(Size(held.saturating_mul(1 << 20)))
 }
