@@ -133,6 +133,7 @@ pub fn run(
             journal: None,
             observe: &observe,
             stop: None,
+            guard: None,
             settle: None,
             deps: crate::exec::Deps::of(&v.desired, &plan.allocation),
         };

@@ -316,6 +316,8 @@ pub(crate) struct Executor<'a> {
     pub(crate) observe: &'a (dyn Fn(&Name, &BTreeSet<PartKind>) -> NodeState + Sync),
     /// Set from outside to stop after the stage that is running (graceful shutdown).
     pub(crate) stop: Option<&'a AtomicBool>,
+    /// Asked before every stage: an error stops the run there (a deposed leader).
+    pub(crate) guard: Option<&'a crate::reconcile::Guard>,
     /// How a failed verification is tried again; None verifies once.
     pub(crate) settle: Option<Settle>,
     /// What each action belongs to and what depends on it.
@@ -365,8 +367,13 @@ impl<'a> Executor<'a> {
         run
     }
 
-    /// Whether a stop was asked for before stage `i` (0-based; the first stage always runs).
+    /// Whether a stop was asked for before stage `i` (0-based; the first stage always runs),
+    /// or the guard refuses stage `i` (the first included).
     pub(crate) fn stopping(&self, i: usize) -> bool {
+        if let Some(Err(why)) = self.guard.map(|g| g()) {
+            tracing::warn!(stage = i + 1, "stopping before this stage: {why}");
+            return true;
+        }
         i > 0 && self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
     }
 
@@ -727,6 +734,7 @@ mod tests {
             journal: None,
             observe: &observe,
             stop: None,
+            guard: None,
             settle,
             deps: Deps::per_node(),
         };
@@ -802,6 +810,41 @@ mod tests {
         );
     }
 
+    /// A guard that refuses (a controller deposed as leader) stops the run before the stage it
+    /// refuses, the first included; one that refuses later lets the stages before it run.
+    #[test]
+    fn a_refusing_guard_stops_before_its_stage() {
+        let observe = |_: &Name, _: &BTreeSet<PartKind>| node_with(&[("dns", false)]);
+        let mut plan = plan_of(create());
+        plan.stages.push(Stage {
+            title: "o2cb".into(),
+            actions: vec![Action::O2cbStart {
+                node: "nodea".parse().unwrap(),
+            }],
+        });
+        for (allowed, ran) in [(0, 0), (1, 1), (2, 2)] {
+            let asked = std::sync::Arc::new(AtomicUsize::new(0));
+            let guard = move || match asked.fetch_add(1, Ordering::SeqCst) < allowed {
+                true => Ok(()),
+                false => Err("deposed".to_string()),
+            };
+            let exec = Executor {
+                transport: &Obliging,
+                lvm_extra: Vec::new(),
+                journal: None,
+                observe: &observe,
+                stop: None,
+                guard: Some(&guard),
+                settle: None,
+                deps: Deps::per_node(),
+            };
+            let r = exec.run(&plan, &mut |_| {});
+            assert_eq!(r.ran.len(), ran, "guard allowing {allowed} stage(s)");
+            let stopped = (ran < 2).then_some((ran, 2));
+            assert_eq!(r.interrupted, stopped);
+        }
+    }
+
     #[test]
     fn verification_asks_only_about_what_the_stage_changed() {
         let asked = std::sync::Mutex::new(Vec::new());
@@ -815,6 +858,7 @@ mod tests {
             journal: None,
             observe: &observe,
             stop: None,
+            guard: None,
             settle: None,
             deps: Deps::per_node(),
         };

@@ -240,6 +240,9 @@ pub fn approve<'a>(
     })
 }
 
+/// A check made before each stage of an apply (see [`ApplyCtx::guard`]).
+pub type Guard = dyn Fn() -> Result<(), String> + Sync;
+
 /// How an apply reaches the cluster.
 pub struct ApplyCtx<'a> {
     /// The desired state, for the observation after applying.
@@ -247,6 +250,9 @@ pub struct ApplyCtx<'a> {
     pub transport: &'a dyn Transport,
     /// Set from outside to stop after the running stage.
     pub stop: Option<&'a AtomicBool>,
+    /// Asked before every stage, the first included: an error (a controller deposed as leader)
+    /// stops the apply there, saying why.
+    pub guard: Option<&'a Guard>,
     /// How verification waits for effects to settle; None looks once (the simulator needs no
     /// patience).
     pub settle: Option<Settle>,
@@ -263,6 +269,7 @@ impl<'a> ApplyCtx<'a> {
             sources,
             transport,
             stop: None,
+            guard: None,
             settle: Some(SETTLE),
             journal: true,
             commit: None,
@@ -353,6 +360,7 @@ pub fn apply(approved: Approved, ctx: &ApplyCtx, progress: &mut dyn FnMut(Event)
             journal: ctx.journal.then(|| state_dir.join("journal.jsonl")),
             observe: &observe,
             stop: ctx.stop,
+            guard: ctx.guard,
             settle: ctx.settle,
             deps: Deps::of(&v.desired, &plan.allocation),
         };

@@ -164,6 +164,7 @@ pub fn cmd_failover(
     let outcome = ha::failover(
         &lock,
         Request {
+            guard: None,
             node: &node,
             confirm: if confirm_fenced {
                 Confirm::Operator

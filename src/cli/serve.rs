@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 
+use crate::controller::lease::LeaseOptions;
 use crate::controller::pass::{Connection, Connector};
 use crate::controller::status::{self, PassRecord, Result as PassResult, Suspension};
 use crate::controller::{client, source::Repo, Options, Secret};
@@ -68,6 +69,16 @@ pub struct ServeArgs {
     /// First retry after a failure; doubles per consecutive failure, up to the interval.
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     retry_base: crate::model::units::Duration,
+    /// Act only while holding a lease on etcd (`etcd=http://HOST:PORT`): of the controllers of
+    /// one cluster, exactly one observes, fences and applies; the others answer `/status` only.
+    #[arg(long, value_name = "etcd=URL")]
+    lease: Option<String>,
+    /// The etcd key the controllers of one cluster compete for.
+    #[arg(long, default_value = crate::controller::lease::DEFAULT_KEY, value_name = "KEY")]
+    lease_key: String,
+    /// The lease's TTL: a leader that died is replaced within it (2s to 5m).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    lease_ttl: crate::model::units::Duration,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: tracing::Level,
@@ -153,6 +164,7 @@ fn serve_options(args: ServeArgs, state_dir: &Path) -> Result<Options> {
     if args.debounce_ms > MAX_DEBOUNCE_MS {
         bail!("--debounce-ms must be 0 to {MAX_DEBOUNCE_MS}");
     }
+    let lease = lease_options(&args)?;
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
     Ok(Options {
@@ -175,7 +187,39 @@ fn serve_options(args: ServeArgs, state_dir: &Path) -> Result<Options> {
             ..Default::default()
         },
         watch: !args.no_watch,
+        lease,
     })
+}
+
+/// `--lease etcd=URL` with its key and TTL, checked.
+fn lease_options(args: &ServeArgs) -> Result<Option<LeaseOptions>> {
+    let Some(spec) = &args.lease else {
+        return Ok(None);
+    };
+    let endpoint = LeaseOptions::parse_endpoint(spec).map_err(|e| anyhow!("--lease {e}"))?;
+    let key = &args.lease_key;
+    if key.is_empty() || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        bail!("--lease-key {key:?}: 1 to 256 visible ASCII characters");
+    }
+    let ttl = Duration::from_secs(args.lease_ttl.seconds);
+    let (min, max) = crate::controller::lease::TTL_RANGE;
+    if ttl < min || ttl > max {
+        bail!(
+            "--lease-ttl {}s: from {} s to {} s",
+            ttl.as_secs(),
+            min.as_secs(),
+            max.as_secs()
+        );
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().chars().take(64).collect::<String>())
+        .unwrap_or_else(|_| "unknown".into());
+    Ok(Some(LeaseOptions {
+        endpoint,
+        key: key.clone(),
+        ttl,
+        holder: format!("{host}:{}", std::process::id()),
+    }))
 }
 
 /// A secret from `file` (its last line break dropped), else from the environment variable `env`.

@@ -8,9 +8,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Bytes};
-use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST};
+use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
@@ -26,23 +26,21 @@ pub enum ClientError {
     BadUrl { url: String },
     #[error("{what} cannot be sent in a request: {why}")]
     BadRequest { what: String, why: String },
-    #[error("no controller answers at {url}: {error}")]
+    #[error("nothing answers at {url}: {error}")]
     Unreachable { url: String, error: std::io::Error },
-    #[error("the controller at {url} did not answer within {seconds} s")]
+    #[error("{url} did not answer within {seconds} s")]
     TimedOut { url: String, seconds: u64 },
-    #[error("the controller at {url} answered something that is not HTTP/1.1: {detail}")]
+    #[error("{url} answered something that is not HTTP/1.1: {detail}")]
     Malformed { url: String, detail: String },
-    #[error(
-        "the controller at {url} answered more than {MAX_HEAD} bytes of head or {MAX_RESPONSE} bytes of body"
-    )]
+    #[error("{url} answered more than {MAX_HEAD} bytes of head or {MAX_RESPONSE} bytes of body")]
     TooLarge { url: String },
-    #[error("the controller at {url} answered {status}: {body}")]
+    #[error("{url} answered {status}: {body}")]
     Refused {
         url: String,
         status: u16,
         body: String,
     },
-    #[error("starting the runtime to talk to the controller at {url}: {error}")]
+    #[error("starting the runtime to talk to {url}: {error}")]
     Runtime { url: String, error: std::io::Error },
     #[error("{path}: {error}")]
     Io {
@@ -92,6 +90,18 @@ pub fn request(
     token: Option<&str>,
     timeout: Duration,
 ) -> Result<String, ClientError> {
+    request_with(base, method, path, token, None, timeout)
+}
+
+/// [`request`] with a body: `(content type, bytes)`.
+pub fn request_with(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, Vec<u8>)>,
+    timeout: Duration,
+) -> Result<String, ClientError> {
     let deadline = Instant::now() + timeout;
     let bad = || ClientError::BadUrl {
         url: base.to_string(),
@@ -118,18 +128,22 @@ pub fn request(
             why: NOT_SENDABLE.into(),
         });
     }
+    let (content_type, bytes) = body.unwrap_or(("", Vec::new()));
     let mut req = Request::builder()
         .method(method)
         .uri(path)
         .header(HOST, hostport)
-        .header(CONTENT_LENGTH, "0")
+        .header(CONTENT_LENGTH, bytes.len().to_string())
         .header(CONNECTION, "close");
+    if !content_type.is_empty() {
+        req = req.header(CONTENT_TYPE, content_type);
+    }
     if let Some(t) = token {
         req = req.header(AUTHORIZATION, format!("Bearer {t}"));
     }
     // Visible ASCII can still be outside what a method or a request target may hold.
     let req = req
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(Bytes::from(bytes)))
         .map_err(|e| ClientError::BadRequest {
             what: format!("the request line {method} {path}"),
             why: e.to_string(),
@@ -176,7 +190,7 @@ pub fn request(
 async fn exchange(
     base: &str,
     addr: SocketAddr,
-    req: Request<Empty<Bytes>>,
+    req: Request<Full<Bytes>>,
     connect_within: Duration,
 ) -> Result<(u16, Vec<u8>), ClientError> {
     let unreachable = |error| ClientError::Unreachable {

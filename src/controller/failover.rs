@@ -29,13 +29,16 @@ pub(super) async fn run(
     shared: &Arc<Shared>,
     node: Name,
     declared: Instant,
+    lease: Option<(Arc<super::lease::Leadership>, super::lease::Token)>,
 ) {
     let job = {
         let (repo, state_dir) = (opts.repo.clone(), opts.state_dir.clone());
         let (c, n, sh) = (connector.clone(), node.clone(), shared.clone());
         tokio::task::spawn_blocking(move || {
             let _gate = lock(&sh.cluster_gate);
-            failover(&repo, &state_dir, c.as_ref(), &n)
+            let confirm = lease.map(|(l, token)| move || l.confirm(token));
+            let guard = confirm.as_ref().map(|c| c as &crate::reconcile::Guard);
+            failover(&repo, &state_dir, c.as_ref(), &n, guard)
         })
     };
     let done = job.await.unwrap_or_else(|_| Done {
@@ -58,7 +61,13 @@ pub(super) async fn run(
         .failover = Some(format!("{}: {}", done.result, done.text));
 }
 
-fn failover(repo: &Repo, state_dir: &Path, c: &dyn Connector, node: &Name) -> Done {
+fn failover(
+    repo: &Repo,
+    state_dir: &Path,
+    c: &dyn Connector,
+    node: &Name,
+    guard: Option<&crate::reconcile::Guard>,
+) -> Done {
     let error = |text: String| Done {
         result: "error",
         text,
@@ -92,6 +101,7 @@ fn failover(repo: &Repo, state_dir: &Path, c: &dyn Connector, node: &Name) -> Do
             journal: true,
             ask: &mut |_, _| true,
             progress: &mut log_progress,
+            guard,
         },
     );
     match outcome {

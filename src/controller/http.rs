@@ -223,6 +223,14 @@ async fn reconcile(
         Some("push") => Trigger::Push,
         _ => Trigger::Manual,
     };
+    // With a lease, only the leader reconciles: say so rather than wait for nothing.
+    if let Err(why) = s.acting() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("this controller does not reconcile now: {why}\n"),
+        )
+            .into_response();
+    }
     let n = s.trigger(why);
     if !q.wait {
         return (StatusCode::ACCEPTED, Json(serde_json::json!({"queued": n}))).into_response();

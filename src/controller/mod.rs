@@ -12,6 +12,7 @@
 pub mod client;
 mod failover;
 pub mod http;
+pub mod lease;
 pub mod nodewatch;
 pub mod pass;
 mod schedule;
@@ -50,6 +51,8 @@ pub enum Trigger {
     /// A node the watch saw silent answers again: reconcile (a returning node is configured
     /// again and resyncs; failback follows once it has).
     NodeBack,
+    /// This controller took the lease: it leads now.
+    Elected,
 }
 
 impl Trigger {
@@ -63,6 +66,7 @@ impl Trigger {
             Trigger::Retry => "retry",
             Trigger::NodeLost => "node-lost",
             Trigger::NodeBack => "node-back",
+            Trigger::Elected => "elected",
         }
     }
 }
@@ -99,6 +103,9 @@ pub struct Options {
     pub http: http::Limits,
     /// Watch a local repository's refs (works without a hook).
     pub watch: bool,
+    /// Compete for leadership on etcd with the other controllers of the cluster; without it,
+    /// this controller acts alone.
+    pub lease: Option<lease::LeaseOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +149,8 @@ pub struct Shared {
     /// Held by a probe while it has the cluster open and by a failover for its whole run: a
     /// fence agent acting on the cluster (`xenflux sim power NODE off`) never meets a probe.
     cluster_gate: Mutex<()>,
+    /// This controller's candidacy, with `--lease`.
+    leadership: Option<Arc<lease::Leadership>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -176,7 +185,26 @@ impl Shared {
         let mut s = lock(&self.status).clone();
         s.suspended = status::read_suspension(&self.state_dir);
         s.nodes = lock(&self.nodes).clone();
+        s.leadership = self.leadership.as_ref().map(|l| l.role());
         s
+    }
+
+    /// Whether this controller may act now, and the token its applies confirm: always without
+    /// a lease; with one, only while it leads.
+    pub(crate) fn acting(&self) -> Result<Option<lease::Token>, String> {
+        match &self.leadership {
+            None => Ok(None),
+            Some(l) => l.acting().map(Some).ok_or_else(|| match l.role() {
+                lease::Role::Follower { leader } => format!(
+                    "following: {} leads",
+                    leader.as_deref().unwrap_or("another controller")
+                ),
+                lease::Role::Unavailable { reason } => format!("no leader known: {reason}"),
+                lease::Role::Starting | lease::Role::Leader { .. } => {
+                    "not the leader (yet)".to_string()
+                }
+            }),
+        }
     }
 
     pub fn metrics_text(&self) -> String {
@@ -210,7 +238,7 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
         error,
     })?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let shared = shared_state(&opts, connector.as_ref(), tx, token);
+    let shared = shared_state(&opts, connector.as_ref(), tx, token, bound);
 
     let (stop_http, stop_http_rx) = tokio_watch::channel(false);
     let server = tokio::spawn(http::serve(
@@ -227,10 +255,21 @@ pub async fn serve(opts: Options, connector: Arc<dyn Connector>) -> Result<(), C
     };
 
     let node_watch = tokio::spawn(nodewatch::run(shared.clone(), connector.clone()));
+    let campaign = shared
+        .leadership
+        .clone()
+        .map(|l| tokio::spawn(campaign(l, shared.clone())));
 
     run_loop(&opts, &connector, &shared, rx, &control_dir).await;
 
     node_watch.abort();
+    if let Some(c) = campaign {
+        c.abort();
+    }
+    if let Some(l) = shared.leadership.clone() {
+        // Given back, so that another controller takes over now rather than after the TTL.
+        let _ = tokio::task::spawn_blocking(move || l.resign()).await;
+    }
 
     let _ = stop_http.send(true);
     let _ = server.await;
@@ -304,6 +343,7 @@ fn shared_state(
     connector: &dyn Connector,
     tx: mpsc::UnboundedSender<Trigger>,
     token: Secret,
+    bound: SocketAddr,
 ) -> Arc<Shared> {
     let (completed, _) = tokio_watch::channel(0u64);
     let interrupted = read_interrupted(&opts.state_dir);
@@ -330,6 +370,11 @@ fn shared_state(
         lost: Mutex::new(BTreeMap::new()),
         nodes: Mutex::new(BTreeMap::new()),
         cluster_gate: Mutex::new(()),
+        // The others show where the leader answers.
+        leadership: opts.lease.clone().map(|mut l| {
+            l.holder = format!("{} http://{bound}", l.holder);
+            Arc::new(lease::Leadership::new(l))
+        }),
     })
 }
 
@@ -358,20 +403,35 @@ async fn run_loop(
                 .or_default() += 1;
             tracing::info!(reason = why.as_str(), "reconcile requested");
         }
-        if why == Trigger::NodeLost {
-            let lost = std::mem::take(&mut *lock(&shared.lost));
-            for (node, declared) in lost {
-                failover::run(opts, connector, shared, node, declared).await;
-            }
-        }
         // Debounce: a burst of pushes and hook calls becomes one pass.
         tokio::time::sleep(opts.debounce).await;
         while rx.try_recv().is_ok() {}
         let covers = shared.requested.load(Ordering::SeqCst);
+        // With a lease, only the leader fences, fails over and applies; the others wait.
+        let token = match shared.acting() {
+            Ok(t) => t,
+            Err(why) => {
+                tracing::info!(reason = why.as_str(), "reconcile skipped: {why}");
+                *lock(&shared.metrics)
+                    .triggers
+                    .entry("skipped-not-leader")
+                    .or_default() += 1;
+                shared.completed.send_replace(covers);
+                continue;
+            }
+        };
+        if why == Trigger::NodeLost {
+            let lost = std::mem::take(&mut *lock(&shared.lost));
+            for (node, declared) in lost {
+                let lease = shared.leadership.clone().zip(token);
+                failover::run(opts, connector, shared, node, declared, lease).await;
+            }
+        }
         pass_no += 1;
         lock(&shared.status).reconciling = true;
         let started = crate::clock::now();
-        let (outcome, stopping) = run_pass(opts, connector, &stop, &mut signals).await;
+        let guard = shared.leadership.clone().zip(token);
+        let (outcome, stopping) = run_pass(opts, connector, &stop, guard, &mut signals).await;
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) => {
@@ -401,6 +461,24 @@ async fn run_loop(
         if stopping {
             break;
         }
+    }
+}
+
+/// The candidacy: a leader renews every third of the TTL; the others look for a free key every
+/// eighth of it (a read), so that one takes over soon after a dead leader's lease ran out.
+/// Becoming the leader asks for a pass at once.
+async fn campaign(l: Arc<lease::Leadership>, shared: Arc<Shared>) {
+    let ttl = l.options().ttl;
+    loop {
+        let was = l.acting().is_some();
+        let round = l.clone();
+        let leads = tokio::task::spawn_blocking(move || round.step())
+            .await
+            .unwrap_or(false);
+        if leads && !was {
+            shared.trigger(Trigger::Elected);
+        }
+        tokio::time::sleep(if leads { ttl / 3 } else { ttl / 8 }).await;
     }
 }
 
@@ -435,6 +513,7 @@ async fn run_pass(
     opts: &Options,
     connector: &Arc<dyn Connector>,
     stop: &Arc<AtomicBool>,
+    lease: Option<(Arc<lease::Leadership>, lease::Token)>,
     signals: &mut Signals,
 ) -> (Result<pass::Outcome, tokio::task::JoinError>, bool) {
     let job = {
@@ -443,11 +522,13 @@ async fn run_pass(
         let connector = connector.clone();
         let stop = stop.clone();
         tokio::task::spawn_blocking(move || {
+            let confirm = lease.map(|(l, token)| move || l.confirm(token));
             Pass {
                 repo: &repo,
                 state_dir: &state_dir,
                 connector: connector.as_ref(),
                 stop: &stop,
+                guard: confirm.as_ref().map(|c| c as &crate::reconcile::Guard),
             }
             .run()
         })

@@ -75,6 +75,8 @@ pub struct Pass<'a> {
     pub connector: &'a dyn Connector,
     /// Set to stop after the running stage.
     pub stop: &'a AtomicBool,
+    /// Asked before every stage of an apply (the leader's lease, confirmed on etcd).
+    pub guard: Option<&'a crate::reconcile::Guard>,
 }
 
 pub use crate::reconcile::inflight_path;
@@ -207,6 +209,7 @@ impl Pass<'_> {
         }
         let ctx = ApplyCtx {
             stop: Some(self.stop),
+            guard: self.guard,
             commit: out.commit.as_deref(),
             ..ApplyCtx::new(sources, t)
         };

@@ -156,6 +156,9 @@ pub struct Status {
     /// Each node as the node watch sees it (with `ha.enabled`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub nodes: BTreeMap<String, super::nodewatch::NodeWatch>,
+    /// This controller's role among the controllers of the cluster (`serve --lease`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leadership: Option<super::lease::Role>,
 }
 
 /// Counters for `/metrics`.

@@ -256,6 +256,9 @@ pub struct Request<'a> {
     /// stops with [`Outcome::Declined`].
     pub ask: &'a mut dyn FnMut(&str, &Plan) -> bool,
     pub progress: &'a mut dyn FnMut(Event),
+    /// Asked right before the fence and before every stage of the apply (a controller's lease on
+    /// etcd): an error refuses the failover, or stops it between stages.
+    pub guard: Option<&'a crate::reconcile::Guard>,
 }
 
 /// What the checks came to: stop with an outcome, or go on.
@@ -298,6 +301,11 @@ pub fn failover(lock: &Lock, r: Request) -> Result<Outcome, FailoverError> {
     if !(r.ask)(&what, &preview) {
         return Ok(Outcome::Declined);
     }
+    if let Some(Err(why)) = r.guard.map(|g| g()) {
+        return Ok(Outcome::Refused {
+            why: format!("nothing was fenced: {why}"),
+        });
+    }
     let node = r.node;
     let (record, already) = match existing {
         Some(rec) => (rec, true),
@@ -335,6 +343,7 @@ pub fn failover(lock: &Lock, r: Request) -> Result<Outcome, FailoverError> {
         sources: r.sources,
         transport: h.transport(),
         stop: None,
+        guard: r.guard,
         settle: r.settle,
         journal: r.journal,
         commit: None,

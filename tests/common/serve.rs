@@ -98,12 +98,18 @@ pub struct Serve {
 impl Serve {
     /// Starts `xenflux [GLOBAL...] serve --repo BARE --listen 127.0.0.1:0 [EXTRA...]`.
     pub fn start(r: &Repos, global: &[&str], extra: &[&str]) -> Serve {
-        std::fs::create_dir_all(&r.state_dir).unwrap();
-        let log = r.state_dir.join("serve.log");
-        let address = r.state_dir.join("controller").join("address");
+        Serve::start_in(r, &r.state_dir, global, extra)
+    }
+
+    /// [`Serve::start`] with a state directory of its own (a second controller of the same
+    /// repository).
+    pub fn start_in(r: &Repos, state_dir: &Path, global: &[&str], extra: &[&str]) -> Serve {
+        std::fs::create_dir_all(state_dir).unwrap();
+        let log = state_dir.join("serve.log");
+        let address = state_dir.join("controller").join("address");
         let _ = std::fs::remove_file(&address);
         let child = Command::new(&r.bin)
-            .args(["--state-dir", r.state_dir.to_str().unwrap()])
+            .args(["--state-dir", state_dir.to_str().unwrap()])
             .args(global)
             .arg("serve")
             .args(["--repo", r.bare.to_str().unwrap()])
@@ -118,7 +124,7 @@ impl Serve {
             child: Some(child),
             url: String::new(),
             log,
-            state_dir: r.state_dir.clone(),
+            state_dir: state_dir.to_path_buf(),
         };
         s.url = s.wait_for("the controller's address", || {
             std::fs::read_to_string(&address)
@@ -202,6 +208,13 @@ impl Serve {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// SIGKILL: the controller dies without cleaning up (a machine that lost power).
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     pub fn terminate(&mut self) -> std::process::ExitStatus {
