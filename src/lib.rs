@@ -1,6 +1,6 @@
 //! xenflux keeps a Xen + DRBD + LVM + OCFS2 cluster in line with a desired state kept as YAML in
 //! Git. Data flows one way: load → validate → desired model → (with observed state) plan →
-//! execute. See the README for the module map.
+//! execute. See docs/architecture.md for the module map.
 
 pub mod alloc;
 pub mod bench;
