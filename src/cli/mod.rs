@@ -196,8 +196,8 @@ pub enum Command {
         /// The running controller (default: the one of --state-dir, else http://127.0.0.1:9292).
         #[arg(long, value_name = "URL")]
         controller: Option<String>,
-        /// The controller's token (default: the config file's `serve.tokenFile`, else
-        /// XENFLUX_TOKEN, else STATE_DIR/controller/token).
+        /// The controller's token (default: the token itself in XENFLUX_TOKEN, else the config
+        /// file's `serve.tokenFile`, else STATE_DIR/controller/token).
         #[arg(long, value_name = "FILE", env = "XENFLUX_TOKEN_FILE")]
         token_file: Option<PathBuf>,
     },
@@ -216,8 +216,8 @@ pub enum Command {
         /// The running controller (default: the one of --state-dir, else http://127.0.0.1:9292).
         #[arg(long, value_name = "URL")]
         controller: Option<String>,
-        /// The controller's token (default: the config file's `serve.tokenFile`, else
-        /// XENFLUX_TOKEN, else STATE_DIR/controller/token).
+        /// The controller's token (default: the token itself in XENFLUX_TOKEN, else the config
+        /// file's `serve.tokenFile`, else STATE_DIR/controller/token).
         #[arg(long, value_name = "FILE", env = "XENFLUX_TOKEN_FILE")]
         token_file: Option<PathBuf>,
     },

@@ -439,3 +439,91 @@ impl Connection for SshConnection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn args(argv: &[&str]) -> ServeArgs {
+        Serve::try_parse_from(std::iter::once("serve").chain(argv.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    fn settings(dir: &Path) -> ServeSettings {
+        let token = dir.join("token");
+        crate::fsutil::write_atomic(&token, "from-the-settings-file-0123\n").unwrap();
+        ServeSettings {
+            repo: Some("/srv/git/a.git".into()),
+            branch: Some("production".into()),
+            interval: Some("10m".parse().unwrap()),
+            listen: Some("0.0.0.0:9000".parse().unwrap()),
+            webhook_secret_file: None,
+            token_file: Some(token),
+        }
+    }
+
+    #[test]
+    fn the_settings_file_fills_what_the_flags_leave_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = serve_options(args(&[]), &settings(dir.path()), dir.path()).unwrap();
+        assert_eq!(o.repo.url, "/srv/git/a.git");
+        assert_eq!(o.repo.branch, "production");
+        assert_eq!(o.listen, "0.0.0.0:9000".parse::<SocketAddr>().unwrap());
+        assert_eq!(o.interval, Some(Duration::from_secs(600)));
+        // The token itself in the environment wins over the file's path to one.
+        if std::env::var_os("XENFLUX_TOKEN").is_none() {
+            assert_eq!(
+                o.token.map(|t| t.0),
+                Some(b"from-the-settings-file-0123".to_vec())
+            );
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_settings_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = serve_options(
+            args(&[
+                "--repo",
+                "/srv/git/b.git",
+                "--branch",
+                "test",
+                "--listen",
+                "127.0.0.1:9393",
+                "--interval",
+                "1m",
+            ]),
+            &settings(dir.path()),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(o.repo.url, "/srv/git/b.git");
+        assert_eq!(o.repo.branch, "test");
+        assert_eq!(o.listen, "127.0.0.1:9393".parse::<SocketAddr>().unwrap());
+        assert_eq!(o.interval, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn without_either_the_defaults_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = serve_options(
+            args(&["--repo", "r"]),
+            &ServeSettings::default(),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(o.repo.branch, "main");
+        assert_eq!(o.listen, "127.0.0.1:9292".parse::<SocketAddr>().unwrap());
+        assert_eq!(o.interval, None);
+        let e = serve_options(args(&[]), &ServeSettings::default(), dir.path()).unwrap_err();
+        assert!(e.to_string().contains("XENFLUX_REPO"), "{e}");
+    }
+}
