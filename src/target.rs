@@ -15,7 +15,8 @@ use crate::sim::{SimCluster, SimError, SimOptions};
 use crate::transport::{control_dir, Local, Ssh, SshError, SshOptions, Transport};
 
 /// Where commands run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Target {
     /// The simulated cluster in STATE_DIR/sim.json (the default for plan and apply).
     Sim,

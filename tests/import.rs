@@ -294,9 +294,9 @@ fn a_node_that_cannot_be_observed_refuses_and_writes_nothing() {
     assert_eq!(o.code, Some(1), "{o}");
     // The nodes are read at once: the one failure lands on whichever asked first.
     assert!(
-        ["dom0", "dom0m"]
-            .iter()
-            .any(|n| o.stderr.contains(&format!("node `{n}`: LVM could not be observed"))),
+        ["dom0", "dom0m"].iter().any(|n| o
+            .stderr
+            .contains(&format!("node `{n}`: LVM could not be observed"))),
         "{o}"
     );
     assert!(o.stderr.contains("`lvs "), "{o}");

@@ -13,9 +13,10 @@ use crate::transport::{control_dir, Local, Ssh, SshOptions, Transport};
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
-    /// Where the nodes are: the simulated cluster of --state-dir, this machine, or ssh.
-    #[arg(long, value_enum, default_value_t = Target::Sim)]
-    pub target: Target,
+    /// Where the nodes are: the simulated cluster of --state-dir, this machine, or ssh
+    /// [default: the config file's `target`, else sim].
+    #[arg(long, value_enum, env = "XENFLUX_TARGET")]
+    pub target: Option<Target>,
     /// A node to observe, as ssh reaches it (user@host[:port] or a Host alias) or the
     /// simulated node's name. Repeat for every node of the cluster.
     #[arg(long = "node", value_name = "HOST", required = true)]
@@ -30,6 +31,7 @@ pub struct ImportArgs {
 
 pub fn cmd_import(
     args: &ImportArgs,
+    target: Target,
     state_dir: &Path,
     ssh_config: Option<&Path>,
 ) -> Result<ExitCode> {
@@ -41,7 +43,7 @@ pub fn cmd_import(
             args.cluster_name
         );
     }
-    let nodes: Vec<NodeArg> = match args.target {
+    let nodes: Vec<NodeArg> = match target {
         Target::Ssh => args
             .nodes
             .iter()
@@ -56,7 +58,7 @@ pub fn cmd_import(
             })
             .collect(),
     };
-    let (obs, origin) = match args.target {
+    let (obs, origin) = match target {
         Target::Sim => {
             let path = sim_path(state_dir);
             if !path.exists() {
@@ -102,8 +104,7 @@ pub fn cmd_import(
     let sources = import::sources(&import::render(&imported, &origin), &args.out);
     let fp = match crate::validate::validate(&sources, &Default::default()) {
         Ok(v) => {
-            let handle =
-                crate::target::open_target(args.target, &v.desired, state_dir, ssh_config)?;
+            let handle = crate::target::open_target(target, &v.desired, state_dir, ssh_config)?;
             let fp = import::first_plan(&sources, handle.transport());
             handle.finish()?;
             fp

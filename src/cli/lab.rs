@@ -1,5 +1,6 @@
 //! `xenflux lab up|down|status|start|crash|fence|power-status`: finds the QEMU lab's scripts
-//! (`tests/lab/` of the source tree) and runs one of them through `transport::Local`. Everything the lab does lives in those
+//! (installed beside the binary, or `tests/lab/` of the source tree) and runs one of them
+//! through `transport::Local`. Everything the lab does lives in those
 //! scripts; this module only locates them, passes the lab directory on and relays the outcome.
 //! It must not build, boot or stop anything itself.
 
@@ -18,9 +19,10 @@ pub struct LabArgs {
     /// $XENFLUX_LAB_DIR, else ~/.cache/xenflux-lab).
     #[arg(long, global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// The lab scripts (default: $XENFLUX_LAB_SCRIPTS, else tests/lab of the source tree
-    /// xenflux was built from, else ./tests/lab).
-    #[arg(long, global = true, value_name = "DIR")]
+    /// The lab scripts (default: $XENFLUX_LAB_SCRIPTS, else ../share/xenflux/lab beside the
+    /// binary (/usr/share/xenflux/lab when installed from the package), else tests/lab of the
+    /// source tree xenflux was built from, else ./tests/lab).
+    #[arg(long, global = true, value_name = "DIR", env = "XENFLUX_LAB_SCRIPTS")]
     pub scripts: Option<PathBuf>,
     #[command(subcommand)]
     pub command: LabCommand,
@@ -114,12 +116,14 @@ pub enum LabError {
     NotRun { script: PathBuf, reason: String },
 }
 
-/// Where the scripts are: the first candidate holding `up.sh`.
+/// Where the scripts are: the directory given (`--scripts` or `XENFLUX_LAB_SCRIPTS`), else the
+/// first candidate holding `up.sh` of: `share/xenflux/lab` next to the binary's `bin/` (so an
+/// installed xenflux uses the scripts of its own package, even on the machine it was built on),
+/// the source tree it was built from (`cargo run` in a checkout), `./tests/lab`.
 pub fn find_scripts(explicit: Option<&Path>) -> Result<PathBuf, LabError> {
     let candidates: Vec<PathBuf> = match explicit {
         Some(dir) => vec![dir.to_path_buf()],
-        None => std::env::var_os("XENFLUX_LAB_SCRIPTS")
-            .map(PathBuf::from)
+        None => installed_scripts()
             .into_iter()
             .chain([
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab"),
@@ -127,11 +131,20 @@ pub fn find_scripts(explicit: Option<&Path>) -> Result<PathBuf, LabError> {
             ])
             .collect(),
     };
-    candidates
+    let found = candidates
         .iter()
         .find(|dir| dir.join("up.sh").is_file())
         .cloned()
-        .ok_or(LabError::ScriptsNotFound { looked: candidates })
+        .ok_or(LabError::ScriptsNotFound { looked: candidates })?;
+    tracing::debug!(scripts = %found.display(), "lab scripts");
+    Ok(found)
+}
+
+/// `PREFIX/share/xenflux/lab` for a binary at `PREFIX/bin/xenflux`.
+fn installed_scripts() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let prefix = exe.parent()?.parent()?;
+    Some(prefix.join("share/xenflux/lab"))
 }
 
 /// Runs the subcommand's script and relays its output and exit status.

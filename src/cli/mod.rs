@@ -9,6 +9,7 @@
 //! chain never repeats a cause; `anyhow` context adds the outer layers.
 
 mod cluster;
+mod docs;
 mod failover;
 mod import;
 mod lab;
@@ -27,10 +28,19 @@ use crate::load::{self, Source};
 use crate::model::Kind;
 use crate::validate::{self, Validated};
 
+/// The version `--version` prints: the package's and the commit it was built from (`unknown`
+/// when not built from a Git checkout; see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("XENFLUX_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "xenflux",
-    version,
+    version = VERSION,
     about = "Keeps a Xen + DRBD + LVM + OCFS2 cluster in line with a desired state kept in Git"
 )]
 pub struct Cli {
@@ -45,12 +55,19 @@ pub struct Cli {
     /// Read the state from this Git revision of the repository holding --state, not the working tree.
     #[arg(long, global = true, value_name = "REV")]
     pub rev: Option<String>,
-    /// Where xenflux keeps its own state: the simulated cluster, the journal, the apply lock.
-    #[arg(long, global = true, default_value = ".xenflux", value_name = "DIR")]
-    pub state_dir: PathBuf,
-    /// With --target ssh: an ssh config file used instead of ~/.ssh/config (ssh -F).
-    #[arg(long, global = true, value_name = "FILE")]
+    /// Where xenflux keeps its own state: the simulated cluster, the journal, the apply lock
+    /// [default: the config file's `stateDir`, else .xenflux].
+    #[arg(long, global = true, value_name = "DIR", env = "XENFLUX_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// With --target ssh: an ssh config file used instead of ~/.ssh/config (ssh -F)
+    /// [default: the config file's `sshConfig`].
+    #[arg(long, global = true, value_name = "FILE", env = "XENFLUX_SSH_CONFIG")]
     pub ssh_config: Option<PathBuf>,
+    /// Settings file (YAML): defaults for the target, --ssh-config, --state-dir and serve's
+    /// options. A flag wins over its environment variable, which wins over the file
+    /// [default: /etc/xenflux/config.yaml, if it exists].
+    #[arg(long, global = true, value_name = "FILE", env = "XENFLUX_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -68,8 +85,9 @@ pub enum Command {
     /// Dry run: print every action in order, with its commands, the file diffs, what is
     /// blocked and why. Exit status 0 no changes, 2 changes pending, 1 error.
     Plan {
-        #[arg(long, value_enum, default_value_t = Target::Sim)]
-        target: Target,
+        /// Where the cluster is [default: the config file's `target`, else sim].
+        #[arg(long, value_enum, env = "XENFLUX_TARGET")]
+        target: Option<Target>,
         #[arg(long, value_enum, default_value_t = cluster::PlanFormat::Text)]
         format: cluster::PlanFormat,
         /// Also save the plan (JSON) for `xenflux apply FILE`.
@@ -91,8 +109,9 @@ pub enum Command {
         /// NODE is powered off (a person checked): record that and fail over.
         #[arg(long)]
         confirm_fenced: bool,
-        #[arg(long, value_enum, default_value_t = Target::Sim)]
-        target: Target,
+        /// Where the cluster is [default: the config file's `target`, else sim].
+        #[arg(long, value_enum, env = "XENFLUX_TARGET")]
+        target: Option<Target>,
         /// Do not ask for confirmation (required without a terminal).
         #[arg(long)]
         yes: bool,
@@ -104,8 +123,9 @@ pub enum Command {
     Apply {
         /// A plan saved with `plan -o FILE`: run exactly it (refused if the cluster changed).
         plan: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Target::Sim)]
-        target: Target,
+        /// Where the cluster is [default: the config file's `target`, else sim].
+        #[arg(long, value_enum, env = "XENFLUX_TARGET")]
+        target: Option<Target>,
         /// Do not ask for confirmation (required without a terminal).
         #[arg(long)]
         yes: bool,
@@ -115,8 +135,9 @@ pub enum Command {
     /// Observed state and drift, in an operator's words (or JSON). Exit status 0 in sync, 2
     /// drift or blocked items remain, 1 error.
     Status {
-        #[arg(long, value_enum, default_value_t = Target::Sim)]
-        target: Target,
+        /// Where the cluster is [default: the config file's `target`, else sim].
+        #[arg(long, value_enum, env = "XENFLUX_TARGET")]
+        target: Option<Target>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -175,8 +196,9 @@ pub enum Command {
         /// The running controller (default: the one of --state-dir, else http://127.0.0.1:9292).
         #[arg(long, value_name = "URL")]
         controller: Option<String>,
-        /// The controller's token (default: XENFLUX_TOKEN, else STATE_DIR/controller/token).
-        #[arg(long, value_name = "FILE")]
+        /// The controller's token (default: the token itself in XENFLUX_TOKEN, else the config
+        /// file's `serve.tokenFile`, else STATE_DIR/controller/token).
+        #[arg(long, value_name = "FILE", env = "XENFLUX_TOKEN_FILE")]
         token_file: Option<PathBuf>,
     },
     /// Ask the running controller for a pass now and print its outcome (exit 0 in sync or
@@ -194,8 +216,9 @@ pub enum Command {
         /// The running controller (default: the one of --state-dir, else http://127.0.0.1:9292).
         #[arg(long, value_name = "URL")]
         controller: Option<String>,
-        /// The controller's token (default: XENFLUX_TOKEN, else STATE_DIR/controller/token).
-        #[arg(long, value_name = "FILE")]
+        /// The controller's token (default: the token itself in XENFLUX_TOKEN, else the config
+        /// file's `serve.tokenFile`, else STATE_DIR/controller/token).
+        #[arg(long, value_name = "FILE", env = "XENFLUX_TOKEN_FILE")]
         token_file: Option<PathBuf>,
     },
     /// Adopt a running cluster: observe the nodes completely and write the desired state that
@@ -210,6 +233,17 @@ pub enum Command {
     },
     /// The QEMU lab: two real Xen 4.17 + DRBD 8.4 nodes on this machine (up, down, status; start, crash, fence, power-status of one node).
     Lab(lab::LabArgs),
+    /// Print the completion script of SHELL (bash, zsh, fish, elvish, powershell) for xenflux.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (xenflux.1 and one per command) into DIR.
+    #[command(hide = true)]
+    Manpages {
+        #[arg(value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Write a synthetic desired state of two-node pairs (for examples and benchmarks).
     Generate {
         #[arg(long, default_value_t = 1)]
@@ -270,6 +304,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if !matches!(cli.command, Command::Serve(_)) {
         log_from_env();
     }
+    // Each value: the flag, else its environment variable (both through clap), else the
+    // settings file, else the built-in default.
+    let settings = crate::config::load(cli.config.as_deref())?;
+    let state_dir = cli
+        .state_dir
+        .or_else(|| settings.state_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(".xenflux"));
+    let ssh_config = cli.ssh_config.or_else(|| settings.ssh_config.clone());
+    let ssh_config = ssh_config.as_deref();
+    let default_target = |t: Option<Target>| t.or(settings.target).unwrap_or(Target::Sim);
+    let client_token_file =
+        |t: Option<PathBuf>| secret_file(t, "XENFLUX_TOKEN", settings.serve.token_file.as_ref());
     match cli.command {
         Command::Validate { verbose, format } => {
             cmd_validate(&cli.state, cli.rev.as_deref(), verbose, format)
@@ -289,8 +335,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             cli.rev.as_deref(),
             &cluster::On {
                 target,
-                state_dir: &cli.state_dir,
-                ssh_config: cli.ssh_config.as_deref(),
+                state_dir: &state_dir,
+                ssh_config,
             },
             node,
             format,
@@ -303,7 +349,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => failover::cmd_plan_assume_dead(
             &cli.state,
             cli.rev.as_deref(),
-            &cluster_target(target, &cli.state_dir, cli.ssh_config.as_deref())?,
+            &cluster_target(default_target(target), &state_dir, ssh_config)?,
             &node,
             format,
         ),
@@ -316,7 +362,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => cluster::cmd_plan(
             &cli.state,
             cli.rev.as_deref(),
-            &cluster_target(target, &cli.state_dir, cli.ssh_config.as_deref())?,
+            &cluster_target(default_target(target), &state_dir, ssh_config)?,
             format,
             output.as_deref(),
             prune,
@@ -329,7 +375,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => cluster::cmd_apply(
             &cli.state,
             cli.rev.as_deref(),
-            &cluster_target(target, &cli.state_dir, cli.ssh_config.as_deref())?,
+            &cluster_target(default_target(target), &state_dir, ssh_config)?,
             plan.as_deref(),
             yes,
             prune,
@@ -342,36 +388,39 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => failover::cmd_failover(
             &cli.state,
             cli.rev.as_deref(),
-            &cluster_target(target, &cli.state_dir, cli.ssh_config.as_deref())?,
+            &cluster_target(default_target(target), &state_dir, ssh_config)?,
             &node,
             confirm_fenced,
             yes,
         ),
-        Command::Failback { domain } => failover::cmd_failback(&cli.state_dir, &domain),
+        Command::Failback { domain } => failover::cmd_failback(&state_dir, &domain),
         Command::Status { target, format } => cluster::cmd_status(
             &cli.state,
             cli.rev.as_deref(),
-            &cluster_target(target, &cli.state_dir, cli.ssh_config.as_deref())?,
+            &cluster_target(default_target(target), &state_dir, ssh_config)?,
             format,
         ),
         Command::Sim { command } => {
-            cluster::cmd_sim(&cli.state, cli.rev.as_deref(), &cli.state_dir, command)
+            cluster::cmd_sim(&cli.state, cli.rev.as_deref(), &state_dir, command)
         }
         Command::Bench {
             pairs,
             volumes,
             domains,
         } => cmd_bench(pairs, volumes, domains),
-        Command::Serve(args) => serve::cmd_serve(args, &cli.state_dir, cli.ssh_config.as_deref()),
-        Command::Hook { command } => serve::cmd_hook(command, &cli.state_dir),
-        Command::Suspend { reason } => serve::cmd_suspend(&cli.state_dir, reason),
+        Command::Serve(args) => {
+            let target = default_target(args.target);
+            serve::cmd_serve(args, &settings.serve, target, &state_dir, ssh_config)
+        }
+        Command::Hook { command } => serve::cmd_hook(command, &state_dir),
+        Command::Suspend { reason } => serve::cmd_suspend(&state_dir, reason),
         Command::Resume {
             controller,
             token_file,
         } => serve::cmd_resume(
-            &cli.state_dir,
-            &serve::controller_url(controller, &cli.state_dir),
-            client_token(&cli.state_dir, token_file.as_deref())?.as_deref(),
+            &state_dir,
+            &serve::controller_url(controller, &state_dir),
+            client_token(&state_dir, client_token_file(token_file).as_deref())?.as_deref(),
         ),
         Command::Reconcile {
             now: _,
@@ -380,15 +429,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             controller,
             token_file,
         } => serve::cmd_reconcile(
-            &serve::controller_url(controller, &cli.state_dir),
+            &serve::controller_url(controller, &state_dir),
             !no_wait,
             reason.as_deref(),
-            client_token(&cli.state_dir, token_file.as_deref())?.as_deref(),
+            client_token(&state_dir, client_token_file(token_file).as_deref())?.as_deref(),
         ),
         Command::Import(args) => {
-            import::cmd_import(&args, &cli.state_dir, cli.ssh_config.as_deref())
+            import::cmd_import(&args, default_target(args.target), &state_dir, ssh_config)
         }
         Command::Schema { out } => cmd_schema(&out),
+        Command::Completion { shell } => docs::cmd_completion(shell),
+        Command::Manpages { out } => docs::cmd_manpages(&out),
         Command::Lab(args) => Ok(lab::cmd_lab(&args)?),
         Command::Generate {
             pairs,
@@ -397,6 +448,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
         } => cmd_generate(pairs, volumes, domains, &out),
     }
+}
+
+/// A secret's file: the one given (flag or its environment variable), else, unless the secret
+/// itself is in the environment variable `value_env` (which wins over the settings file), the
+/// settings file's.
+pub(crate) fn secret_file(
+    given: Option<PathBuf>,
+    value_env: &str,
+    from_settings: Option<&PathBuf>,
+) -> Option<PathBuf> {
+    given.or_else(|| {
+        let in_env = std::env::var_os(value_env).is_some_and(|v| !v.is_empty());
+        (!in_env).then(|| from_settings.cloned()).flatten()
+    })
 }
 
 /// The target of a command that drives a whole cluster (plan, apply, status): not `local`.

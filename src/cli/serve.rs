@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 
+use crate::config::ServeSettings;
 use crate::controller::lease::LeaseOptions;
 use crate::controller::pass::{Connection, Connector};
 use crate::controller::status::{self, PassRecord, Result as PassResult, Suspension};
@@ -28,30 +29,37 @@ const MAX_DEBOUNCE_MS: u64 = 10_000;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The cluster-state repository: a path (bare or not) or any URL `git fetch` takes.
-    #[arg(long, value_name = "PATH_OR_URL")]
-    repo: String,
-    #[arg(long, default_value = "main")]
-    branch: String,
+    /// The cluster-state repository: a path (bare or not) or any URL `git fetch` takes
+    /// (required here, in XENFLUX_REPO or as the config file's `serve.repo`).
+    #[arg(long, value_name = "PATH_OR_URL", env = "XENFLUX_REPO")]
+    repo: Option<String>,
+    /// The branch to follow [default: the config file's `serve.branch`, else main].
+    #[arg(long, env = "XENFLUX_BRANCH")]
+    branch: Option<String>,
     /// The directory inside the repository holding the desired state.
     #[arg(long, default_value = "cluster-state", value_name = "DIR")]
     path: String,
-    /// Full reconcile this often (± 10 %); default: the Cluster document's reconcile.interval.
-    #[arg(long, value_name = "DURATION")]
+    /// Full reconcile this often (± 10 %) [default: the config file's `serve.interval`, else
+    /// the Cluster document's reconcile.interval].
+    #[arg(long, value_name = "DURATION", env = "XENFLUX_INTERVAL")]
     interval: Option<crate::model::units::Duration>,
-    /// Address for /status, /metrics, /healthz, /hooks/git and /reconcile.
-    #[arg(long, default_value = "127.0.0.1:9292")]
-    listen: SocketAddr,
-    #[arg(long, value_enum, default_value_t = Target::Sim)]
-    target: Target,
-    /// File holding the webhook's HMAC secret (or set XENFLUX_WEBHOOK_SECRET); without one the
-    /// webhook is off.
-    #[arg(long, value_name = "FILE")]
+    /// Address for /status, /metrics, /healthz, /hooks/git and /reconcile [default: the config
+    /// file's `serve.listen`, else 127.0.0.1:9292].
+    #[arg(long, env = "XENFLUX_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Where the cluster is [default: the config file's `target`, else sim].
+    #[arg(long, value_enum, env = "XENFLUX_TARGET")]
+    pub target: Option<Target>,
+    /// File holding the webhook's HMAC secret (or set the secret itself in
+    /// XENFLUX_WEBHOOK_SECRET; else the config file's `serve.webhookSecretFile`); without one
+    /// the webhook is off.
+    #[arg(long, value_name = "FILE", env = "XENFLUX_WEBHOOK_SECRET_FILE")]
     webhook_secret_file: Option<PathBuf>,
     /// File holding the bearer token POST /reconcile needs (or set XENFLUX_TOKEN); without one
     /// the controller makes a random token and writes it to STATE_DIR/controller/token (0600),
     /// where `reconcile --now`, `resume` and the post-receive hook of this machine read it.
-    #[arg(long, value_name = "FILE")]
+    /// The config file's `serve.tokenFile` is used when neither is set.
+    #[arg(long, value_name = "FILE", env = "XENFLUX_TOKEN_FILE")]
     token_file: Option<PathBuf>,
     /// Close a connection whose request headers have not all arrived in this time (also how
     /// long an idle connection stays open).
@@ -103,14 +111,20 @@ pub enum HookCommand {
     },
 }
 
-pub fn cmd_serve(args: ServeArgs, state_dir: &Path, ssh_config: Option<&Path>) -> Result<ExitCode> {
+pub fn cmd_serve(
+    args: ServeArgs,
+    settings: &ServeSettings,
+    target: Target,
+    state_dir: &Path,
+    ssh_config: Option<&Path>,
+) -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_max_level(args.log_level)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let connector = serve_connector(args.target, state_dir, ssh_config)?;
-    let opts = serve_options(args, state_dir)?;
+    let connector = serve_connector(target, state_dir, ssh_config)?;
+    let opts = serve_options(args, settings, state_dir)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -139,16 +153,41 @@ fn serve_connector(
     })
 }
 
-/// The controller's options, from checked arguments and secrets; the state directory made.
-fn serve_options(args: ServeArgs, state_dir: &Path) -> Result<Options> {
-    let secret = read_secret(
-        args.webhook_secret_file.as_deref(),
+/// The controller's options, from checked arguments (each else the settings file's, else the
+/// default) and secrets; the state directory made.
+fn serve_options(args: ServeArgs, settings: &ServeSettings, state_dir: &Path) -> Result<Options> {
+    let lease = lease_options(&args)?;
+    let Some(repo) = args.repo.or_else(|| settings.repo.clone()) else {
+        bail!("serve needs the cluster-state repository: --repo, XENFLUX_REPO or `serve.repo` in the config file");
+    };
+    if repo.is_empty() {
+        bail!("--repo must not be empty");
+    }
+    let branch = args
+        .branch
+        .or_else(|| settings.branch.clone())
+        .unwrap_or_else(|| "main".to_string());
+    crate::config::check_branch(&branch).map_err(|e| anyhow!("--branch: {e}"))?;
+    let listen = args
+        .listen
+        .or(settings.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9292)));
+    let interval = args.interval.or(settings.interval);
+    let webhook_secret_file = super::secret_file(
+        args.webhook_secret_file,
         "XENFLUX_WEBHOOK_SECRET",
-    )?;
+        settings.webhook_secret_file.as_ref(),
+    );
+    let token_file = super::secret_file(
+        args.token_file,
+        "XENFLUX_TOKEN",
+        settings.token_file.as_ref(),
+    );
+    let secret = read_secret(webhook_secret_file.as_deref(), "XENFLUX_WEBHOOK_SECRET")?;
     if secret.as_ref().is_some_and(|s| s.is_empty()) {
         bail!("the webhook secret is empty");
     }
-    let token = read_secret(args.token_file.as_deref(), "XENFLUX_TOKEN")?;
+    let token = read_secret(token_file.as_deref(), "XENFLUX_TOKEN")?;
     if let Some(t) = &token {
         if t.len() < 16 || !t.iter().all(u8::is_ascii_graphic) {
             bail!("the controller's token must be at least 16 visible ASCII characters (no spaces): clients send it in a header");
@@ -164,19 +203,18 @@ fn serve_options(args: ServeArgs, state_dir: &Path) -> Result<Options> {
     if args.debounce_ms > MAX_DEBOUNCE_MS {
         bail!("--debounce-ms must be 0 to {MAX_DEBOUNCE_MS}");
     }
-    let lease = lease_options(&args)?;
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
     Ok(Options {
         repo: Repo {
-            url: args.repo,
-            branch: args.branch,
+            url: repo,
+            branch,
             path: args.path,
             mirror: state_dir.join("controller").join("repo.git"),
         },
         state_dir: state_dir.to_path_buf(),
-        listen: args.listen,
-        interval: args.interval.map(|d| Duration::from_secs(d.seconds)),
+        listen,
+        interval: interval.map(|d| Duration::from_secs(d.seconds)),
         debounce: Duration::from_millis(args.debounce_ms),
         retry_base: Duration::from_secs(args.retry_base.seconds),
         webhook_secret: secret.map(Secret),
@@ -443,5 +481,93 @@ impl Connection for SshConnection {
     }
     fn finish(self: Box<Self>) -> Result<(), String> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn args(argv: &[&str]) -> ServeArgs {
+        Serve::try_parse_from(std::iter::once("serve").chain(argv.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    fn settings(dir: &Path) -> ServeSettings {
+        let token = dir.join("token");
+        crate::fsutil::write_atomic(&token, "from-the-settings-file-0123\n").unwrap();
+        ServeSettings {
+            repo: Some("/srv/git/a.git".into()),
+            branch: Some("production".into()),
+            interval: Some("10m".parse().unwrap()),
+            listen: Some("0.0.0.0:9000".parse().unwrap()),
+            webhook_secret_file: None,
+            token_file: Some(token),
+        }
+    }
+
+    #[test]
+    fn the_settings_file_fills_what_the_flags_leave_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = serve_options(args(&[]), &settings(dir.path()), dir.path()).unwrap();
+        assert_eq!(o.repo.url, "/srv/git/a.git");
+        assert_eq!(o.repo.branch, "production");
+        assert_eq!(o.listen, "0.0.0.0:9000".parse::<SocketAddr>().unwrap());
+        assert_eq!(o.interval, Some(Duration::from_secs(600)));
+        // The token itself in the environment wins over the file's path to one.
+        if std::env::var_os("XENFLUX_TOKEN").is_none() {
+            assert_eq!(
+                o.token.map(|t| t.0),
+                Some(b"from-the-settings-file-0123".to_vec())
+            );
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_settings_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = serve_options(
+            args(&[
+                "--repo",
+                "/srv/git/b.git",
+                "--branch",
+                "test",
+                "--listen",
+                "127.0.0.1:9393",
+                "--interval",
+                "1m",
+            ]),
+            &settings(dir.path()),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(o.repo.url, "/srv/git/b.git");
+        assert_eq!(o.repo.branch, "test");
+        assert_eq!(o.listen, "127.0.0.1:9393".parse::<SocketAddr>().unwrap());
+        assert_eq!(o.interval, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn without_either_the_defaults_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = serve_options(
+            args(&["--repo", "r"]),
+            &ServeSettings::default(),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(o.repo.branch, "main");
+        assert_eq!(o.listen, "127.0.0.1:9292".parse::<SocketAddr>().unwrap());
+        assert_eq!(o.interval, None);
+        let e = serve_options(args(&[]), &ServeSettings::default(), dir.path()).unwrap_err();
+        assert!(e.to_string().contains("XENFLUX_REPO"), "{e}");
     }
 }

@@ -292,14 +292,35 @@ fn typed<S: DeserializeOwned>(
     doc: &yaml::YamlDoc,
     errors: &mut Vec<(String, String)>,
 ) -> Option<Document<S>> {
-    let mut value = doc.value.clone();
+    decode_all(&doc.value, errors)
+}
+
+/// `value` decoded as `T`, going on past the first problem: each offending field is reported
+/// as (dotted path as written, message) and set aside, and decoding retried. Some only when
+/// nothing was wrong.
+pub fn decode_all<T: DeserializeOwned>(
+    value: &Value,
+    errors: &mut Vec<(String, String)>,
+) -> Option<T> {
+    let before = errors.len();
+    decode_lenient(value, errors).filter(|_| errors.len() == before)
+}
+
+/// Like [`decode_all`], but what is left once every offending field is set aside is returned
+/// too (None only when a required field is missing or nothing decodes), so later checks can
+/// report their problems in the same run.
+pub fn decode_lenient<T: DeserializeOwned>(
+    value: &Value,
+    errors: &mut Vec<(String, String)>,
+) -> Option<T> {
+    let mut value = value.clone();
     let before = errors.len();
     // Array items removed so far, by array path (in original indices), so later error paths in
     // the same array still name the item as written.
     let mut removed: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for _ in 0..64 {
-        match serde_path_to_error::deserialize::<_, Document<S>>(&value) {
-            Ok(d) => return (errors.len() == before).then_some(d),
+        match serde_path_to_error::deserialize::<_, T>(&value) {
+            Ok(d) => return Some(d),
             Err(e) => {
                 let path = e.path().to_string();
                 let path = if path == "." { String::new() } else { path };
