@@ -12,6 +12,7 @@ mod cluster;
 mod failover;
 mod import;
 mod lab;
+mod logging;
 mod serve;
 mod simexec;
 
@@ -51,6 +52,9 @@ pub struct Cli {
     /// With --target ssh: an ssh config file used instead of ~/.ssh/config (ssh -F).
     #[arg(long, global = true, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
+    /// Log lines on stderr as text or as one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    pub log_format: logging::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -251,24 +255,23 @@ pub fn main() -> ExitCode {
 }
 
 /// `XENFLUX_LOG=debug` (or error, warn, info, trace) logs what a one-shot command does to
-/// stderr: each ssh batch sent and answered, each verification look. `serve` has --log-level.
-fn log_from_env() {
-    let Some(level) = std::env::var("XENFLUX_LOG")
+/// stderr: each ssh batch sent and answered, each verification look; `RUST_LOG` directives do
+/// too, and refine it. Neither set: a one-shot command logs nothing. `serve` has --log-level.
+fn log_from_env(format: logging::LogFormat) -> Result<()> {
+    let level = std::env::var("XENFLUX_LOG")
         .ok()
-        .and_then(|l| l.parse::<tracing::Level>().ok())
-    else {
-        return;
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+        .and_then(|l| l.parse::<tracing::Level>().ok());
+    let rust_log = std::env::var_os("RUST_LOG").is_some_and(|v| !v.is_empty());
+    match (level, rust_log) {
+        (None, false) => Ok(()),
+        (Some(l), _) => logging::init(l.into(), format),
+        (None, true) => logging::init(tracing_subscriber::filter::LevelFilter::OFF, format),
+    }
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
     if !matches!(cli.command, Command::Serve(_)) {
-        log_from_env();
+        log_from_env(cli.log_format)?;
     }
     match cli.command {
         Command::Validate { verbose, format } => {
@@ -362,7 +365,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             volumes,
             domains,
         } => cmd_bench(pairs, volumes, domains),
-        Command::Serve(args) => serve::cmd_serve(args, &cli.state_dir, cli.ssh_config.as_deref()),
+        Command::Serve(args) => serve::cmd_serve(
+            args,
+            &cli.state_dir,
+            cli.ssh_config.as_deref(),
+            cli.log_format,
+        ),
         Command::Hook { command } => serve::cmd_hook(command, &cli.state_dir),
         Command::Suspend { reason } => serve::cmd_suspend(&cli.state_dir, reason),
         Command::Resume {

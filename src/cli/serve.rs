@@ -2,7 +2,6 @@
 //! Argument handling and printing only; the controller lives in `crate::controller`.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -68,7 +67,8 @@ pub struct ServeArgs {
     /// First retry after a failure; doubles per consecutive failure, up to the interval.
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     retry_base: crate::model::units::Duration,
-    /// Log level: error, warn, info, debug or trace.
+    /// Log level: error, warn, info, debug or trace (RUST_LOG directives refine it, e.g.
+    /// RUST_LOG=xenflux=debug,hyper=warn).
     #[arg(long, default_value = "info")]
     log_level: tracing::Level,
 }
@@ -92,12 +92,13 @@ pub enum HookCommand {
     },
 }
 
-pub fn cmd_serve(args: ServeArgs, state_dir: &Path, ssh_config: Option<&Path>) -> Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_max_level(args.log_level)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+pub fn cmd_serve(
+    args: ServeArgs,
+    state_dir: &Path,
+    ssh_config: Option<&Path>,
+    log_format: super::logging::LogFormat,
+) -> Result<ExitCode> {
+    super::logging::init(args.log_level.into(), log_format)?;
     let connector = serve_connector(args.target, state_dir, ssh_config)?;
     let opts = serve_options(args, state_dir)?;
     let rt = tokio::runtime::Builder::new_current_thread()
