@@ -389,7 +389,10 @@ async fn run_loop(
         {
             let mut m = lock(&shared.metrics);
             count_pass(&mut m, &record);
-            m.failbacks += outcome.failed_back as u64;
+            m.failbacks += outcome.failed_back.len() as u64;
+            if let Some(c) = &outcome.census {
+                m.census = c.clone();
+            }
         }
         record_status(
             &mut lock(&shared.status),
@@ -480,6 +483,9 @@ fn count_pass(m: &mut Metrics, record: &PassRecord) {
     m.seconds_sum += record.seconds;
     m.last_seconds = record.seconds;
     m.last_end_unix = crate::clock::unix_now();
+    if !matches!(record.result, PassResult::Failed | PassResult::Invalid) {
+        m.last_success_unix = m.last_end_unix;
+    }
     m.actions_applied += record.applied as u64;
 }
 
