@@ -524,6 +524,15 @@ pub fn summary(
         (Kind::Ocfs2Cluster, d.ocfs2.len()),
     ]
     .into_iter()
+    // The notification kinds only when there are some (a state without them reads as before).
+    .chain(
+        [
+            (Kind::Provider, d.providers.len()),
+            (Kind::Alert, d.alerts.len()),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0),
+    )
     .collect();
     let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     out.push_str(&format!("  objects: {}\n", parts.join(", ")));
