@@ -10,6 +10,7 @@
 //! side is [`http`], the ref watcher [`watch`].
 
 pub mod client;
+mod events;
 mod failover;
 pub mod http;
 pub mod nodewatch;
@@ -142,6 +143,8 @@ pub struct Shared {
     /// Held by a probe while it has the cluster open and by a failover for its whole run: a
     /// fence agent acting on the cluster (`xenflux sim power NODE off`) never meets a probe.
     cluster_gate: Mutex<()>,
+    /// Where events go (the desired state's Providers and Alerts).
+    notifier: crate::notify::Notifier,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -181,7 +184,10 @@ impl Shared {
 
     pub fn metrics_text(&self) -> String {
         let s = self.status();
-        lock(&self.metrics).render(&s)
+        let mut m = lock(&self.metrics).clone();
+        m.notifications = self.notifier.results();
+        m.notifications_dropped = self.notifier.dropped();
+        m.render(&s)
     }
 }
 
@@ -330,6 +336,7 @@ fn shared_state(
         lost: Mutex::new(BTreeMap::new()),
         nodes: Mutex::new(BTreeMap::new()),
         cluster_gate: Mutex::new(()),
+        notifier: crate::notify::Notifier::default(),
     })
 }
 
@@ -346,6 +353,7 @@ async fn run_loop(
     let mut schedule = Schedule::new(opts);
     let stop = Arc::new(AtomicBool::new(false));
     let mut pass_no = 0u64;
+    let mut notified = events::Memory::default();
 
     loop {
         let Some(why) = schedule.next(&mut rx, &mut signals).await else {
@@ -385,6 +393,7 @@ async fn run_loop(
         let retry_after = schedule.after(&outcome, Instant::now());
         let record = pass_record(pass_no, started, &outcome, retry_after);
         log_outcome(&record);
+        notified.after_pass(&shared.notifier, &outcome, &record);
         status::append_history(control_dir, &record);
         {
             let mut m = lock(&shared.metrics);

@@ -14,7 +14,7 @@ mod domains;
 mod ha;
 mod network;
 mod nodes;
-mod notify;
+pub mod notify;
 mod ocfs2;
 mod volumes;
 
