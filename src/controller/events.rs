@@ -43,7 +43,10 @@ impl Memory {
                         EventKind::InvalidCommit,
                         EventSeverity::Error,
                         "Repository",
-                        format!("commit {} is invalid; nothing was changed:\n{error}", short(commit)),
+                        format!(
+                            "commit {} is invalid; nothing was changed:\n{error}",
+                            short(commit)
+                        ),
                     );
                     e.commit = record.commit.clone();
                     n.emit(e);
@@ -59,10 +62,7 @@ impl Memory {
                         .unwrap_or_else(|| "Repository".into());
                     let mut msg = error.clone();
                     if record.failed_objects.len() > 1 {
-                        msg.push_str(&format!(
-                            " (objects: {})",
-                            record.failed_objects.join(", ")
-                        ));
+                        msg.push_str(&format!(" (objects: {})", record.failed_objects.join(", ")));
                     }
                     n.emit(Event::new(
                         EventKind::PassFailed,

@@ -140,7 +140,10 @@ fn failover(repo: &Repo, state_dir: &Path, c: &dyn Connector, node: &Name) -> Do
                     f.applied.ran.len(),
                     f.applied.failed.len()
                 ),
-                fence: Some((true, format!("fenced by {} ({})", f.record.by, f.record.how))),
+                fence: Some((
+                    true,
+                    format!("fenced by {} ({})", f.record.by, f.record.how),
+                )),
             }
         }
     }

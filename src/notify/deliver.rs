@@ -22,7 +22,10 @@ use super::Event;
 #[derive(Clone)]
 pub enum Target {
     /// `HOST:PORT` and the request target (`/path?query`).
-    Http { hostport: String, path: String },
+    Http {
+        hostport: String,
+        path: String,
+    },
     Command(Vec<String>),
 }
 
@@ -215,7 +218,10 @@ mod tests {
             http("http://127.0.0.1:9000/hooks/a?t=1#x"),
             ("127.0.0.1:9000".into(), "/hooks/a?t=1".into())
         );
-        assert_eq!(http("http://chat.example.net"), ("chat.example.net:80".into(), "/".into()));
+        assert_eq!(
+            http("http://chat.example.net"),
+            ("chat.example.net:80".into(), "/".into())
+        );
         assert_eq!(http("http://h?x=1"), ("h:80".into(), "/?x=1".into()));
         assert_eq!(http("http://[::1]:81/p"), ("[::1]:81".into(), "/p".into()));
         assert_eq!(http("http://[::1]/p"), ("[::1]:80".into(), "/p".into()));

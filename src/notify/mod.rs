@@ -93,7 +93,13 @@ impl Event {
                 "xenflux{cluster}: {n} events within the rate limit's period, folded into one:\n{}",
                 self.events
                     .iter()
-                    .map(|e| format!("• {} {} {}: {}", e.severity.as_str(), e.kind.as_str(), e.object, e.message))
+                    .map(|e| format!(
+                        "• {} {} {}: {}",
+                        e.severity.as_str(),
+                        e.kind.as_str(),
+                        e.object,
+                        e.message
+                    ))
                     .collect::<Vec<_>>()
                     .join("\n")
             ),
@@ -109,11 +115,7 @@ impl Event {
 
     /// A summary standing for `events` (at least two).
     fn summary(events: Vec<Event>) -> Event {
-        let severity = events
-            .iter()
-            .map(|e| e.severity)
-            .max()
-            .unwrap_or_default();
+        let severity = events.iter().map(|e| e.severity).max().unwrap_or_default();
         let first = &events[0];
         let mut s = Event::new(
             first.kind,
@@ -237,7 +239,9 @@ impl Notifier {
         to.sort();
         to.dedup();
         for p in to {
-            let Some(run) = r.providers.get(p) else { continue };
+            let Some(run) = r.providers.get(p) else {
+                continue;
+            };
             let mut items = lock(&run.queue.items);
             if items.len() >= QUEUE {
                 items.pop_front();
@@ -337,7 +341,11 @@ async fn deliver_with_retries(
     for attempt in 1..=attempts {
         match target.send(spec, event, timeout).await {
             Ok(()) => {
-                tracing::debug!(provider = name, kind = event.kind.as_str(), "notification sent");
+                tracing::debug!(
+                    provider = name,
+                    kind = event.kind.as_str(),
+                    "notification sent"
+                );
                 return true;
             }
             Err(e) => {
@@ -379,8 +387,18 @@ mod tests {
 
     #[test]
     fn alerts_filter_by_kind_severity_and_object() {
-        let dead = Event::new(EventKind::NodeDead, EventSeverity::Error, "Node/dom0m", "silent");
-        let drift = Event::new(EventKind::Drift, EventSeverity::Info, "Volume/dns", "pending");
+        let dead = Event::new(
+            EventKind::NodeDead,
+            EventSeverity::Error,
+            "Node/dom0m",
+            "silent",
+        );
+        let drift = Event::new(
+            EventKind::Drift,
+            EventSeverity::Info,
+            "Volume/dns",
+            "pending",
+        );
         let all = alert(vec![], EventSeverity::Info, &[]);
         assert!(wants(&all, &dead) && wants(&all, &drift));
         let errors = alert(vec![], EventSeverity::Error, &[]);
@@ -393,7 +411,12 @@ mod tests {
 
     #[test]
     fn long_messages_are_cut_on_a_character() {
-        let e = Event::new(EventKind::PassFailed, EventSeverity::Error, "Repository", "é".repeat(5000));
+        let e = Event::new(
+            EventKind::PassFailed,
+            EventSeverity::Error,
+            "Repository",
+            "é".repeat(5000),
+        );
         assert!(e.message.len() <= MAX_MESSAGE + 4);
         assert!(e.message.ends_with(" …"));
     }
@@ -401,7 +424,14 @@ mod tests {
     #[test]
     fn a_summary_counts_and_lists_a_bounded_few() {
         let events: Vec<Event> = (0..50)
-            .map(|i| Event::new(EventKind::Blocked, EventSeverity::Error, format!("Volume/v{i}"), "x"))
+            .map(|i| {
+                Event::new(
+                    EventKind::Blocked,
+                    EventSeverity::Error,
+                    format!("Volume/v{i}"),
+                    "x",
+                )
+            })
             .collect();
         let s = Event::summary(events);
         assert_eq!(s.count, Some(50));
