@@ -67,6 +67,20 @@ impl Receiver {
         Receiver { url, got }
     }
 
+    /// Waits until nothing more has arrived for a second (a pass's events are delivered one
+    /// after the other); returns how many bodies `path` got.
+    fn settled(&self, path: &str) -> usize {
+        let mut n = self.on(path).len();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = self.on(path).len();
+            if now == n {
+                return n;
+            }
+            n = now;
+        }
+    }
+
     fn on(&self, path: &str) -> Vec<Value> {
         self.got
             .lock()
@@ -211,7 +225,7 @@ apiVersion: xenflux/v1\nkind: Alert\nmetadata: {{name: mail-invalid}}\nspec: {{p
             .is_some_and(|t| t.contains("split-brain"))
     });
     // Still blocked at the next pass: not sent again.
-    let before = rx.on("/generic").len();
+    let before = rx.settled("/generic");
     let (code, _) = xenflux(&r, &["reconcile", "--now"]);
     assert_eq!(code, 2);
     std::thread::sleep(Duration::from_millis(500));

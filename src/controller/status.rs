@@ -192,13 +192,16 @@ impl Census {
             if let Some(drbd) = st.drbd.known() {
                 for (res, r) in &drbd.resources {
                     let Some(k) = &r.kernel else { continue };
-                    let conn = k
+                    // As the planner sees it: a peer connection StandAlone blocks the volume.
+                    let standalone = k
                         .peers
-                        .first()
-                        .map_or("StandAlone", |p| p.connection.as_str());
-                    if conn == "StandAlone" {
+                        .iter()
+                        .any(|p| p.connection == crate::drivers::drbd::ConnectionState::StandAlone);
+                    if standalone {
                         c.standalone.insert((bounded(res), node.clone()));
                     }
+                    // The connection to the first peer (`none` without one).
+                    let conn = k.peers.first().map_or("none", |p| p.connection.as_str());
                     *c.drbd
                         .entry((node.clone(), bounded(conn), bounded(k.disk.as_str())))
                         .or_default() += 1;

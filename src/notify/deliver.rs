@@ -226,4 +226,44 @@ mod tests {
         assert_eq!(http("http://[::1]:81/p"), ("[::1]:81".into(), "/p".into()));
         assert_eq!(http("http://[::1]/p"), ("[::1]:80".into(), "/p".into()));
     }
+
+    /// Why `spec` has no target (Target has no Debug: it holds the secret URL).
+    fn refused(spec: &ProviderSpec) -> String {
+        match Target::of(spec, 4096) {
+            Ok(_) => panic!("taken up"),
+            Err(e) => e,
+        }
+    }
+
+    fn webhook(file: &Path) -> ProviderSpec {
+        serde_json::from_value(json!({"type": "generic", "addressFile": file})).unwrap()
+    }
+
+    #[test]
+    fn an_address_file_is_small_regular_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("url");
+        crate::fsutil::write_atomic(&ok, "http://127.0.0.1:9/hook/TOKEN\n").unwrap();
+        match Target::of(&webhook(&ok), 4096).unwrap() {
+            Target::Http { hostport, path } => {
+                assert_eq!(
+                    (hostport.as_str(), path.as_str()),
+                    ("127.0.0.1:9", "/hook/TOKEN")
+                )
+            }
+            Target::Command(_) => panic!("a webhook"),
+        }
+        // A directory (or a FIFO, a device) is refused rather than read.
+        let e = refused(&webhook(dir.path()));
+        assert!(e.contains(&dir.path().display().to_string()), "{e}");
+        let big = dir.path().join("big");
+        crate::fsutil::write_atomic(&big, format!("http://h/{}", "a".repeat(5000))).unwrap();
+        refused(&webhook(&big));
+        let tls = dir.path().join("tls");
+        crate::fsutil::write_atomic(&tls, "https://hooks.example.net/TOKEN").unwrap();
+        let e = refused(&webhook(&tls));
+        assert!(e.contains("https://") && !e.contains("TOKEN"), "{e}");
+        let e = refused(&webhook(&dir.path().join("none")));
+        assert!(e.contains("no such file"), "{e}");
+    }
 }
