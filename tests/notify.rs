@@ -381,3 +381,41 @@ apiVersion: xenflux/v1\nkind: Alert\nmetadata: {{name: burst}}\nspec: {{provider
     let (code, o) = xenflux(&r, &["reconcile", "--now"]);
     assert_eq!(code, 2, "{o}");
 }
+
+#[test]
+fn a_failed_pass_is_heard_of_once() {
+    let rx = Receiver::start();
+    let r = Repos::new(Path::new(BIN), Some(&root().join("cluster-state")));
+    let notify = format!(
+        "apiVersion: xenflux/v1\nkind: Provider\nmetadata: {{name: hook}}\nspec: {{type: generic, address: '{}/failed'}}\n---\n\
+apiVersion: xenflux/v1\nkind: Alert\nmetadata: {{name: failures}}\nspec: {{provider: hook, events: [pass-failed], severity: error}}\n",
+        rx.url
+    );
+    let commit = r.push("notify.yaml", |_| notify, "notifications");
+    let state = root().join("cluster-state");
+    let (code, o) = xenflux(
+        &r,
+        &[
+            "--state",
+            state.to_str().unwrap(),
+            "sim",
+            "fail-next",
+            "lvcreate",
+            "--count",
+            "1",
+        ],
+    );
+    assert_eq!(code, 0, "{o}");
+    let mut s = Serve::start(&r, &[], &["--retry-base", "1s", "--interval", "1h"]);
+    s.wait_pass(&commit, &["failed"]);
+    let e = rx.wait(&s, "/failed", "pass-failed", kind_is("pass-failed"));
+    assert_eq!(e["severity"], "error");
+    // The object the failed action was for (the first lvcreate makes a node's meta LV; the
+    // nodes of a stage run in parallel, so either node's).
+    let object = e["object"].as_str().unwrap();
+    assert!(object == "Node/dom0" || object == "Node/dom0m", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("lvcreate"), "{e}");
+    // The retry converges: nothing more to hear of.
+    converge(&mut s, &r, &commit);
+    assert_eq!(rx.settled("/failed"), 1, "{:?}", rx.on("/failed"));
+}
