@@ -288,7 +288,8 @@ fn a_dead_node_is_heard_of_declared_fenced_and_failed_over() {
     );
     let notify = format!(
         "apiVersion: xenflux/v1\nkind: Provider\nmetadata: {{name: hook}}\nspec: {{type: generic, address: '{}/ha'}}\n---\n\
-apiVersion: xenflux/v1\nkind: Alert\nmetadata: {{name: node-loss}}\nspec: {{provider: hook, events: [node-dead, fence, failover], objects: ['Node/*']}}\n",
+apiVersion: xenflux/v1\nkind: Alert\nmetadata: {{name: node-loss}}\nspec: {{provider: hook, events: [node-dead, fence, failover], objects: ['Node/*']}}\n---\n\
+apiVersion: xenflux/v1\nkind: Alert\nmetadata: {{name: home}}\nspec: {{provider: hook, events: [failback]}}\n",
         rx.url
     );
     let commit = r.push("notify.yaml", |_| notify, "notifications");
@@ -322,6 +323,29 @@ apiVersion: xenflux/v1\nkind: Alert\nmetadata: {{name: node-loss}}\nspec: {{prov
         .map(|v| v["kind"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(&kinds[..3], ["node-dead", "fence", "failover"], "{kinds:?}");
+
+    // Back, resynced, released by a person, home again: a failback.
+    let (code, o) = xenflux(&r, &["sim", "power", "dom0", "on"]);
+    assert_eq!(code, 0, "{o}");
+    s.wait_for("dom0's fence record cleared", || {
+        let _ = xenflux(&r, &["reconcile", "--now"]);
+        (!r.state_dir.join("ha/dom0.json").exists()).then_some(())
+    });
+    s.wait_for("dns released", || {
+        (xenflux(&r, &["failback", "dns"]).0 == 0).then_some(())
+    });
+    s.wait_for("dns home on dom0", || {
+        let _ = xenflux(&r, &["reconcile", "--now"]);
+        r.sim()
+            .node("dom0")
+            .unwrap()
+            .domains
+            .contains_key("dns")
+            .then_some(())
+    });
+    let back = rx.wait(&s, "/ha", "failback", kind_is("failback"));
+    assert_eq!(back["object"], "Domain/dns", "{back}");
+    assert_eq!(back["severity"], "info", "{back}");
 }
 
 #[test]

@@ -409,6 +409,41 @@ mod tests {
         assert!(!wants(&one, &dead) && wants(&one, &drift));
     }
 
+    #[tokio::test]
+    async fn a_full_queue_drops_its_oldest_and_counts_them() {
+        let mut d = Desired::default();
+        let spec: ProviderSpec = serde_json::from_value(serde_json::json!({
+            "type": "generic",
+            "address": "http://127.0.0.1:9/x",
+        }))
+        .unwrap();
+        d.providers.insert("p".parse().unwrap(), spec);
+        d.alerts.insert(
+            "a".parse().unwrap(),
+            alert(vec![], EventSeverity::Info, &[]),
+        );
+        let n = Notifier::default();
+        n.configure(&d, None);
+        // No await in between: the sender has not taken anything yet.
+        for i in 0..QUEUE + 44 {
+            n.emit(Event::new(
+                EventKind::Drift,
+                EventSeverity::Info,
+                format!("Volume/v{i}"),
+                "x",
+            ));
+        }
+        assert_eq!(n.dropped(), 44);
+        let r = lock(&n.routes);
+        let q = lock(&r.providers[&"p".parse::<Name>().unwrap()].queue.items);
+        assert_eq!(q.len(), QUEUE);
+        assert_eq!(
+            q.front().unwrap().object,
+            "Volume/v44",
+            "the oldest went first"
+        );
+    }
+
     #[test]
     fn long_messages_are_cut_on_a_character() {
         let e = Event::new(
