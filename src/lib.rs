@@ -17,6 +17,7 @@ pub mod ha;
 pub mod import;
 pub mod load;
 pub mod model;
+pub mod notify;
 pub mod observe;
 pub mod plan;
 pub mod reconcile;

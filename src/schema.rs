@@ -8,8 +8,8 @@ use schemars::{JsonSchema, Schema};
 use serde_json::{json, Value};
 
 use crate::model::{
-    BondSpec, BridgeSpec, ClusterSpec, Document, DomainSpec, Kind, NodeSpec, Ocfs2ClusterSpec,
-    VolumeSpec, API_VERSION,
+    AlertSpec, BondSpec, BridgeSpec, ClusterSpec, Document, DomainSpec, Kind, NodeSpec,
+    Ocfs2ClusterSpec, ProviderSpec, VolumeSpec, API_VERSION,
 };
 
 /// File name of a kind's schema: `volume.json`, `ocfs2cluster.json`, ...
@@ -29,6 +29,8 @@ pub fn all() -> BTreeMap<String, String> {
             Kind::Bond => for_kind::<BondSpec>(kind),
             Kind::Bridge => for_kind::<BridgeSpec>(kind),
             Kind::Ocfs2Cluster => for_kind::<Ocfs2ClusterSpec>(kind),
+            Kind::Provider => for_kind::<ProviderSpec>(kind),
+            Kind::Alert => for_kind::<AlertSpec>(kind),
         };
         out.insert(file_name(kind), pretty(&schema));
     }

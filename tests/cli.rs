@@ -2,6 +2,8 @@
 //! The command line as a user runs it: exit codes, what is printed, and `--rev` reading the state
 //! straight out of a Git commit.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -223,18 +225,17 @@ fn schema_command_writes_every_kind() {
 
 #[test]
 fn every_example_validates_and_the_generated_one_is_current() {
-    for entry in std::fs::read_dir(root().join("examples")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            let out = xenflux(&root(), &["--state", path.to_str().unwrap(), "validate"]);
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}: {}",
-                path.display(),
-                text(&out.stderr)
-            );
-        }
+    let states = common::example_states();
+    assert!(states.len() >= 2, "{states:?}");
+    for path in states {
+        let out = xenflux(&root(), &["--state", path.to_str().unwrap(), "validate"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            text(&out.stderr)
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let out = xenflux(

@@ -363,14 +363,7 @@ fn every_example_passes_sh_nop() {
     if !require_tool("drbdadm") {
         return;
     }
-    let root = repo_root().join("examples");
-    let entries = std::fs::read_dir(&root).expect("examples/ exists");
-    let mut dirs: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
+    let dirs = common::example_states();
     let dir = scratch();
     let mut checked = 0;
     for example in dirs {

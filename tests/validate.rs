@@ -732,3 +732,64 @@ fn documents_may_be_laid_out_freely() {
     assert_eq!(v.allocation, b.allocation);
     let _: BTreeMap<_, _> = v.desired.volumes;
 }
+
+const NOTIFY_OK: &str = "apiVersion: xenflux/v1\nkind: Provider\nmetadata: {name: ops}\nspec:\n  type: slack\n  addressFile: /etc/xenflux/slack-url\n  channel: '#ops'\n---\n\
+apiVersion: xenflux/v1\nkind: Provider\nmetadata: {name: mail}\nspec:\n  type: command\n  command: [/usr/local/bin/mail-event, ops@example.net]\n---\n\
+apiVersion: xenflux/v1\nkind: Alert\nmetadata: {name: on-call}\nspec:\n  provider: ops\n  events: [node-dead, fence, failover, split-brain]\n  severity: error\n  objects: [Node/*, Volume/dns]\n";
+
+#[test]
+fn providers_and_alerts_are_kinds_of_the_desired_state() {
+    let v = ok(&with_file(example(), "notify.yaml", NOTIFY_OK));
+    assert_eq!(v.desired.providers.len(), 2);
+    let a = &v.desired.alerts[&name("on-call")];
+    assert_eq!(a.provider, name("ops"));
+    assert_eq!(a.events.len(), 4);
+}
+
+#[test]
+fn bad_providers_and_alerts_are_each_located() {
+    let text = "apiVersion: xenflux/v1\nkind: Provider\nmetadata: {name: web}\nspec:\n  type: generic\n  address: https://hooks.example.net/x\n  timeout: 1h\n  retries: 50\n---\n\
+apiVersion: xenflux/v1\nkind: Provider\nmetadata: {name: both}\nspec:\n  type: slack\n  address: http://127.0.0.1:1/x\n  addressFile: relative/path\n---\n\
+apiVersion: xenflux/v1\nkind: Provider\nmetadata: {name: cmd}\nspec:\n  type: command\n  address: http://127.0.0.1:1/\n  rateLimit: {events: 0, per: 1s}\n---\n\
+apiVersion: xenflux/v1\nkind: Provider\nmetadata: {name: odd}\nspec:\n  type: pager\n---\n\
+apiVersion: xenflux/v1\nkind: Alert\nmetadata: {name: lost}\nspec:\n  provider: nobody\n  events: [node-dead]\n  objects: [Volume, Domain/*]\n---\n\
+apiVersion: xenflux/v1\nkind: Alert\nmetadata: {name: tea}\nspec:\n  provider: web\n  events: [node-dead, coffee]\n";
+    let errs = errors(&with_file(example(), "notify.yaml", text));
+    let at = |needle: &str| {
+        let d = find(&errs, needle);
+        (d.file.as_str(), d.line, d.field.as_str())
+    };
+    assert_eq!(
+        at("https:// is not supported"),
+        ("notify.yaml", 6, "spec.address")
+    );
+    assert_eq!(at("must be 1s to 5m"), ("notify.yaml", 7, "spec.timeout"));
+    assert_eq!(at("must be 0 to 10"), ("notify.yaml", 8, "spec.retries"));
+    assert_eq!(
+        at("give `address` or `addressFile`, not both"),
+        ("notify.yaml", 15, "spec.address")
+    );
+    assert_eq!(
+        at("must be an absolute path"),
+        ("notify.yaml", 16, "spec.addressFile")
+    );
+    assert_eq!(at("needs `command`"), ("notify.yaml", 21, "spec.command"));
+    assert_eq!(
+        at("a `command` provider has no address"),
+        ("notify.yaml", 23, "spec.address")
+    );
+    assert_eq!(
+        at("must be 1 to 1000"),
+        ("notify.yaml", 24, "spec.rateLimit.events")
+    );
+    assert_eq!(at("pager").2, "spec.type");
+    assert_eq!(
+        at("no Provider named `nobody`"),
+        ("notify.yaml", 36, "spec.provider")
+    );
+    assert_eq!(at("coffee").2, "spec.events[1]");
+    assert_eq!(
+        at("is not `Kind/name` or `Kind/*`"),
+        ("notify.yaml", 38, "spec.objects[0]")
+    );
+}

@@ -13,6 +13,7 @@ mod docs;
 mod failover;
 mod import;
 mod lab;
+mod logging;
 mod serve;
 mod simexec;
 
@@ -68,6 +69,9 @@ pub struct Cli {
     /// [default: /etc/xenflux/config.yaml, if it exists].
     #[arg(long, global = true, value_name = "FILE", env = "XENFLUX_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Log lines on stderr as text or as one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    pub log_format: logging::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -285,24 +289,23 @@ pub fn main() -> ExitCode {
 }
 
 /// `XENFLUX_LOG=debug` (or error, warn, info, trace) logs what a one-shot command does to
-/// stderr: each ssh batch sent and answered, each verification look. `serve` has --log-level.
-fn log_from_env() {
-    let Some(level) = std::env::var("XENFLUX_LOG")
+/// stderr: each ssh batch sent and answered, each verification look; `RUST_LOG` directives do
+/// too, and refine it. Neither set: a one-shot command logs nothing. `serve` has --log-level.
+fn log_from_env(format: logging::LogFormat) -> Result<()> {
+    let level = std::env::var("XENFLUX_LOG")
         .ok()
-        .and_then(|l| l.parse::<tracing::Level>().ok())
-    else {
-        return;
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+        .and_then(|l| l.parse::<tracing::Level>().ok());
+    let rust_log = std::env::var_os("RUST_LOG").is_some_and(|v| !v.is_empty());
+    match (level, rust_log) {
+        (None, false) => Ok(()),
+        (Some(l), _) => logging::init(l.into(), format),
+        (None, true) => logging::init(tracing_subscriber::filter::LevelFilter::OFF, format),
+    }
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
     if !matches!(cli.command, Command::Serve(_)) {
-        log_from_env();
+        log_from_env(cli.log_format)?;
     }
     // Each value: the flag, else its environment variable (both through clap), else the
     // settings file, else the built-in default.
@@ -410,7 +413,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => cmd_bench(pairs, volumes, domains),
         Command::Serve(args) => {
             let target = default_target(args.target);
-            serve::cmd_serve(args, &settings.serve, target, &state_dir, ssh_config)
+            serve::cmd_serve(
+                args,
+                &settings.serve,
+                target,
+                &state_dir,
+                ssh_config,
+                cli.log_format,
+            )
         }
         Command::Hook { command } => serve::cmd_hook(command, &state_dir),
         Command::Suspend { reason } => serve::cmd_suspend(&state_dir, reason),
@@ -581,6 +591,15 @@ pub fn summary(
         (Kind::Ocfs2Cluster, d.ocfs2.len()),
     ]
     .into_iter()
+    // The notification kinds only when there are some (a state without them reads as before).
+    .chain(
+        [
+            (Kind::Provider, d.providers.len()),
+            (Kind::Alert, d.alerts.len()),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0),
+    )
     .collect();
     let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     out.push_str(&format!("  objects: {}\n", parts.join(", ")));

@@ -2,7 +2,6 @@
 //! Argument handling and printing only; the controller lives in `crate::controller`.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -87,7 +86,8 @@ pub struct ServeArgs {
     /// The lease's TTL: a leader that died is replaced within it (2s to 5m).
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     lease_ttl: crate::model::units::Duration,
-    /// Log level: error, warn, info, debug or trace.
+    /// Log level: error, warn, info, debug or trace (RUST_LOG directives refine it, e.g.
+    /// RUST_LOG=xenflux=debug,hyper=warn).
     #[arg(long, default_value = "info")]
     log_level: tracing::Level,
 }
@@ -117,12 +117,9 @@ pub fn cmd_serve(
     target: Target,
     state_dir: &Path,
     ssh_config: Option<&Path>,
+    log_format: super::logging::LogFormat,
 ) -> Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_max_level(args.log_level)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    super::logging::init(args.log_level.into(), log_format)?;
     let connector = serve_connector(target, state_dir, ssh_config)?;
     let opts = serve_options(args, settings, state_dir)?;
     let rt = tokio::runtime::Builder::new_current_thread()

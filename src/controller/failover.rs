@@ -15,11 +15,13 @@ use super::pass::{log_progress, Connector};
 use super::source::Repo;
 use super::{lock, Options, Shared};
 
-/// What a failover came to, for the log, `/status` and `/metrics`.
+/// What a failover came to, for the log, `/status`, `/metrics` and the notifications.
 struct Done {
     /// `failed_over`, `refused`, `not_confirmed` or `error`.
     result: &'static str,
     text: String,
+    /// The fence, when it ran: whether it confirmed the node off, and how.
+    fence: Option<(bool, String)>,
 }
 
 /// Fails `node` over (declared dead at `declared`) and records the outcome.
@@ -44,7 +46,9 @@ pub(super) async fn run(
     let done = job.await.unwrap_or_else(|_| Done {
         result: "error",
         text: "the failover panicked".into(),
+        fence: None,
     });
+    notify(shared, &node, &done);
     match done.result {
         "failed_over" => tracing::warn!(node = %node, "failover: {}", done.text),
         _ => tracing::error!(node = %node, result = done.result, "failover: {}", done.text),
@@ -71,6 +75,7 @@ fn failover(
     let error = |text: String| Done {
         result: "error",
         text,
+        fence: None,
     };
     let fetched = match repo.fetch() {
         Ok(f) => f,
@@ -109,14 +114,17 @@ fn failover(
         Ok(Outcome::Refused { why }) => Done {
             result: "refused",
             text: why,
+            fence: None,
         },
         Ok(Outcome::NotConfirmed { why, what_to_do }) => Done {
             result: "not_confirmed",
             text: format!("the fence is NOT confirmed ({why}); nothing was started; {what_to_do}"),
+            fence: Some((false, format!("{why}; {what_to_do}"))),
         },
         Ok(Outcome::Declined) => Done {
             result: "refused",
             text: "declined".into(),
+            fence: None,
         },
         Ok(Outcome::FailedOver(f)) => {
             let placed: Vec<String> = f
@@ -142,7 +150,42 @@ fn failover(
                     f.applied.ran.len(),
                     f.applied.failed.len()
                 ),
+                fence: Some((
+                    true,
+                    format!("fenced by {} ({})", f.record.by, f.record.how),
+                )),
             }
         }
     }
+}
+
+/// The fence (when it ran) and the failover as events.
+fn notify(shared: &Shared, node: &Name, done: &Done) {
+    use crate::model::{EventKind, EventSeverity};
+    use crate::notify::Event;
+    let object = format!("Node/{node}");
+    if let Some((confirmed, how)) = &done.fence {
+        let (severity, what) = if *confirmed {
+            (EventSeverity::Info, format!("{node} is off: {how}"))
+        } else {
+            (
+                EventSeverity::Error,
+                format!("the fence of {node} is NOT confirmed: {how}"),
+            )
+        };
+        shared
+            .notifier
+            .emit(Event::new(EventKind::Fence, severity, object.clone(), what));
+    }
+    let severity = if done.result == "failed_over" {
+        EventSeverity::Info
+    } else {
+        EventSeverity::Error
+    };
+    shared.notifier.emit(Event::new(
+        EventKind::Failover,
+        severity,
+        object,
+        format!("{}: {}", done.result.replace('_', " "), done.text),
+    ));
 }

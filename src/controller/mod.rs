@@ -10,6 +10,7 @@
 //! side is [`http`], the ref watcher [`watch`].
 
 pub mod client;
+mod events;
 mod failover;
 pub mod http;
 pub mod lease;
@@ -151,6 +152,8 @@ pub struct Shared {
     cluster_gate: Mutex<()>,
     /// This controller's candidacy, with `--lease`.
     leadership: Option<Arc<lease::Leadership>>,
+    /// Where events go (the desired state's Providers and Alerts).
+    notifier: crate::notify::Notifier,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -209,7 +212,10 @@ impl Shared {
 
     pub fn metrics_text(&self) -> String {
         let s = self.status();
-        lock(&self.metrics).render(&s)
+        let mut m = lock(&self.metrics).clone();
+        m.notifications = self.notifier.results();
+        m.notifications_dropped = self.notifier.dropped();
+        m.render(&s)
     }
 }
 
@@ -375,6 +381,7 @@ fn shared_state(
             l.holder = format!("{} http://{bound}", l.holder);
             Arc::new(lease::Leadership::new(l))
         }),
+        notifier: crate::notify::Notifier::default(),
     })
 }
 
@@ -391,6 +398,7 @@ async fn run_loop(
     let mut schedule = Schedule::new(opts);
     let stop = Arc::new(AtomicBool::new(false));
     let mut pass_no = 0u64;
+    let mut notified = events::Memory::default();
 
     loop {
         let Some(why) = schedule.next(&mut rx, &mut signals).await else {
@@ -445,11 +453,15 @@ async fn run_loop(
         let retry_after = schedule.after(&outcome, Instant::now());
         let record = pass_record(pass_no, started, &outcome, retry_after);
         log_outcome(&record);
+        notified.after_pass(&shared.notifier, &outcome, &record);
         status::append_history(control_dir, &record);
         {
             let mut m = lock(&shared.metrics);
             count_pass(&mut m, &record);
-            m.failbacks += outcome.failed_back as u64;
+            m.failbacks += outcome.failed_back.len() as u64;
+            if let Some(c) = &outcome.census {
+                m.census = c.clone();
+            }
         }
         record_status(
             &mut lock(&shared.status),
@@ -561,6 +573,9 @@ fn count_pass(m: &mut Metrics, record: &PassRecord) {
     m.seconds_sum += record.seconds;
     m.last_seconds = record.seconds;
     m.last_end_unix = crate::clock::unix_now();
+    if !matches!(record.result, PassResult::Failed | PassResult::Invalid) {
+        m.last_success_unix = m.last_end_unix;
+    }
     m.actions_applied += record.applied as u64;
 }
 

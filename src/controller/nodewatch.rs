@@ -80,6 +80,15 @@ pub(super) async fn run(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
                 }
                 Some(Change::Dead { node, silent_for }) => {
                     tracing::error!(node = %node, seconds = silent_for.as_secs(), "node declared dead");
+                    shared.notifier.emit(crate::notify::Event::new(
+                        crate::model::EventKind::NodeDead,
+                        crate::model::EventSeverity::Error,
+                        format!("Node/{node}"),
+                        format!(
+                            "{node} has not answered for {} s: declared dead; failing over once its fence confirms it is off",
+                            silent_for.as_secs()
+                        ),
+                    ));
                     hand_over(&shared, &node, &mut handed, now);
                 }
                 None => {

@@ -65,7 +65,9 @@ pub struct Outcome {
     /// The desired state the pass read (the node watch probes its nodes).
     pub desired: Option<std::sync::Arc<Desired>>,
     /// Failed-over domains this pass found back home.
-    pub failed_back: usize,
+    pub failed_back: Vec<String>,
+    /// What the pass's last observation counted (None when it observed nothing).
+    pub census: Option<status::Census>,
 }
 
 /// Inputs of a pass.
@@ -94,7 +96,8 @@ impl Pass<'_> {
             error: None,
             failed_objects: BTreeSet::new(),
             skipped_objects: BTreeSet::new(),
-            failed_back: 0,
+            failed_back: Vec::new(),
+            census: None,
             more: false,
             objects: BTreeMap::new(),
             seconds: 0.0,
@@ -187,7 +190,17 @@ impl Pass<'_> {
             ApproveError::Reconcile(e) => as_failure(e),
             ApproveError::Saved(e) => (cluster_object(), e.to_string()),
         })?;
-        out.failed_back = approved.failed_back().len();
+        out.census = Some(status::Census::of(&snap.observed));
+        out.failed_back = approved
+            .failed_back()
+            .iter()
+            .map(|(dom, p)| {
+                format!(
+                    "Domain/{dom} (failed over to {}, away from {})",
+                    p.node, p.from
+                )
+            })
+            .collect();
         let plan = approved.plan();
         let d = &snap.validated.desired;
         out.objects = status::objects(d, plan);
@@ -223,7 +236,8 @@ impl Pass<'_> {
         out.applied = applied.ran.len();
         match &applied.after {
             Ok(after) => {
-                out.objects = status::objects(&after.snapshot.validated.desired, &after.plan)
+                out.objects = status::objects(&after.snapshot.validated.desired, &after.plan);
+                out.census = Some(status::Census::of(&after.snapshot.observed));
             }
             Err(e) => tracing::warn!("observing after the apply: {e}"),
         }

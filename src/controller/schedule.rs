@@ -190,7 +190,8 @@ mod tests {
             error: None,
             failed_objects: set(failed),
             skipped_objects: set(skipped),
-            failed_back: 0,
+            failed_back: Vec::new(),
+            census: None,
             more: false,
             desired: None,
             objects: seen

@@ -3,13 +3,14 @@
 //! commit), the state of every object of the desired state, the suspension. Pure data and its
 //! renderings; nothing here runs a pass.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::Desired;
+use crate::observe::Observed;
 use crate::plan::Plan;
 
 /// How a pass ended.
@@ -161,6 +162,76 @@ pub struct Status {
     pub leadership: Option<super::lease::Role>,
 }
 
+/// What the last observation of a pass counted, for `/metrics` and the notifications.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Census {
+    /// Nodes whose DRBD and Xen parts were observed (the others did not answer, or not fully).
+    pub answered: BTreeMap<String, bool>,
+    /// DRBD resources by (node, connection to the peer, local disk state).
+    pub drbd: BTreeMap<(String, String, String), u64>,
+    /// Domains by (node, state): `running`, `stopping`, or `kept` (crashed, kept by Xen).
+    pub domains: BTreeMap<(String, String), u64>,
+    /// (resource, node) where the resource is StandAlone: a split brain or a manual
+    /// disconnect, which the planner blocks until an operator decides.
+    pub standalone: BTreeSet<(String, String)>,
+}
+
+/// The longest label value taken from what a node printed (a tool's unknown state word).
+const MAX_OBSERVED_LABEL: usize = 64;
+
+/// `s` cut to [`MAX_OBSERVED_LABEL`] characters.
+fn bounded(s: &str) -> String {
+    s.chars().take(MAX_OBSERVED_LABEL).collect()
+}
+
+impl Census {
+    /// Counts what `observed` shows.
+    pub fn of(observed: &Observed) -> Census {
+        let mut c = Census::default();
+        for (node, st) in &observed.nodes {
+            let node = node.to_string();
+            c.answered
+                .insert(node.clone(), st.drbd.is_known() && st.xen.is_known());
+            if let Some(drbd) = st.drbd.known() {
+                for (res, r) in &drbd.resources {
+                    let Some(k) = &r.kernel else { continue };
+                    // As the planner sees it: a peer connection StandAlone blocks the volume.
+                    let standalone = k
+                        .peers
+                        .iter()
+                        .any(|p| p.connection == crate::drivers::drbd::ConnectionState::StandAlone);
+                    if standalone {
+                        c.standalone.insert((bounded(res), node.clone()));
+                    }
+                    // The connection to the first peer (`none` without one).
+                    let conn = k.peers.first().map_or("none", |p| p.connection.as_str());
+                    *c.drbd
+                        .entry((node.clone(), bounded(conn), bounded(k.disk.as_str())))
+                        .or_default() += 1;
+                }
+            }
+            if let Some(xen) = st.xen.known() {
+                for d in xen.domains.values() {
+                    let state = if d.stopping { "stopping" } else { "running" };
+                    *c.domains
+                        .entry((node.clone(), state.to_string()))
+                        .or_default() += 1;
+                }
+                if !xen.kept.is_empty() {
+                    *c.domains.entry((node.clone(), "kept".into())).or_default() +=
+                        xen.kept.len() as u64;
+                }
+            }
+        }
+        c
+    }
+}
+
+/// The version and the commit xenflux was built from (`XENFLUX_COMMIT` at build time).
+pub fn build_commit() -> &'static str {
+    option_env!("XENFLUX_COMMIT").unwrap_or("unknown")
+}
+
 /// Counters for `/metrics`.
 #[derive(Clone, Debug, Default)]
 pub struct Metrics {
@@ -169,6 +240,8 @@ pub struct Metrics {
     pub seconds_sum: f64,
     pub last_seconds: f64,
     pub last_end_unix: u64,
+    /// When the last pass that did not fail ended (Unix time; 0: none yet).
+    pub last_success_unix: u64,
     pub actions_applied: u64,
     pub triggers: BTreeMap<&'static str, u64>,
     /// Automatic failovers, by result (`failed_over`, `refused`, `not_confirmed`, `error`).
@@ -177,12 +250,32 @@ pub struct Metrics {
     pub failover_last_seconds: f64,
     /// Failed-over domains found back on another node (failback done).
     pub failbacks: u64,
+    /// What the last observation counted.
+    pub census: Census,
+    /// Notifications by (provider, result: `sent`, `failed`, `coalesced`).
+    pub notifications: BTreeMap<(String, &'static str), u64>,
+    /// Notifications dropped because a provider's queue was full.
+    pub notifications_dropped: u64,
 }
 
 impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self, status: &Status) -> String {
         let mut s = String::new();
+        family(
+            &mut s,
+            "xenflux_build_info",
+            "gauge",
+            "The xenflux version and the commit it was built from.",
+            &[(
+                format!(
+                    "{{version=\"{}\",commit=\"{}\"}}",
+                    label(env!("CARGO_PKG_VERSION")),
+                    label(build_commit())
+                ),
+                "1".into(),
+            )],
+        );
         let results: Vec<(String, String)> = Result::ALL
             .iter()
             .map(|r| {
@@ -232,6 +325,13 @@ impl Metrics {
         );
         family(
             &mut s,
+            "xenflux_reconcile_last_success_timestamp_seconds",
+            "gauge",
+            "When the last reconcile pass that did not fail ended (Unix time; 0: none yet).",
+            &one(self.last_success_unix.to_string()),
+        );
+        family(
+            &mut s,
             "xenflux_actions_applied_total",
             "counter",
             "Actions completed on the cluster.",
@@ -256,21 +356,8 @@ impl Metrics {
             "Consecutive failed passes of each object the controller backs off for.",
             &failing,
         );
-        let up: Vec<(String, String)> = status
-            .nodes
-            .iter()
-            .map(|(n, w)| {
-                let healthy = u8::from(w.standing == "healthy");
-                (format!("{{node=\"{}\"}}", label(n)), healthy.to_string())
-            })
-            .collect();
-        family(
-            &mut s,
-            "xenflux_node_up",
-            "gauge",
-            "1 while the node answers the controller's probes (with ha.enabled).",
-            &up,
-        );
+        self.render_objects(&mut s, status);
+        self.render_cluster(&mut s, status);
         let failovers: Vec<(String, String)> = ["failed_over", "refused", "not_confirmed", "error"]
             .iter()
             .map(|r| {
@@ -314,6 +401,7 @@ impl Metrics {
             "manual",
             "retry",
             "node-lost",
+            "node-back",
         ]
         .iter()
         .map(|reason| {
@@ -328,7 +416,143 @@ impl Metrics {
             "Triggers received, by reason.",
             &triggers,
         );
+        self.render_notifications(&mut s);
         s
+    }
+
+    /// Each object of the desired state: one sample per state, 1 for the one it is in.
+    fn render_objects(&self, s: &mut String, status: &Status) {
+        const STATES: [Standing; 4] = [
+            Standing::InSync,
+            Standing::Drift,
+            Standing::Blocked,
+            Standing::Failing,
+        ];
+        let samples: Vec<(String, String)> = status
+            .objects
+            .iter()
+            .flat_map(|(o, st)| {
+                let (kind, name) = o.split_once('/').unwrap_or((o.as_str(), ""));
+                STATES.iter().map(move |state| {
+                    (
+                        format!(
+                            "{{kind=\"{}\",name=\"{}\",state=\"{}\"}}",
+                            label(kind),
+                            label(name),
+                            state.as_str()
+                        ),
+                        u8::from(st.state == *state).to_string(),
+                    )
+                })
+            })
+            .collect();
+        family(
+            s,
+            "xenflux_object_state",
+            "gauge",
+            "Where each object of the desired state stands after the last pass (1 for its state).",
+            &samples,
+        );
+    }
+
+    /// Nodes, DRBD resources and domains as the last observation (and the node watch) saw them.
+    fn render_cluster(&self, s: &mut String, status: &Status) {
+        let c = &self.census;
+        // The node watch's probes when it runs (ha.enabled), else the last pass's observation.
+        let mut up: BTreeMap<&str, bool> =
+            c.answered.iter().map(|(n, a)| (n.as_str(), *a)).collect();
+        for (n, w) in &status.nodes {
+            up.insert(n.as_str(), w.standing == "healthy");
+        }
+        let up: Vec<(String, String)> = up
+            .iter()
+            .map(|(n, a)| {
+                (
+                    format!("{{node=\"{}\"}}", label(n)),
+                    u8::from(*a).to_string(),
+                )
+            })
+            .collect();
+        family(
+            s,
+            "xenflux_node_up",
+            "gauge",
+            "1 while the node answers: the controller's probes with ha.enabled, else the last pass's observation.",
+            &up,
+        );
+        let drbd: Vec<(String, String)> = c
+            .drbd
+            .iter()
+            .map(|((node, conn, disk), n)| {
+                (
+                    format!(
+                        "{{node=\"{}\",connection=\"{}\",disk=\"{}\"}}",
+                        label(node),
+                        label(conn),
+                        label(disk)
+                    ),
+                    n.to_string(),
+                )
+            })
+            .collect();
+        family(
+            s,
+            "xenflux_drbd_resources",
+            "gauge",
+            "DRBD resources up on each node, by connection to the peer and local disk state (last observation).",
+            &drbd,
+        );
+        family(
+            s,
+            "xenflux_drbd_split_brain",
+            "gauge",
+            "DRBD resources StandAlone on a node (split brain or a manual disconnect; blocked until an operator decides).",
+            &[(String::new(), c.standalone.len().to_string())],
+        );
+        let domains: Vec<(String, String)> = c
+            .domains
+            .iter()
+            .map(|((node, state), n)| {
+                (
+                    format!("{{node=\"{}\",state=\"{}\"}}", label(node), label(state)),
+                    n.to_string(),
+                )
+            })
+            .collect();
+        family(
+            s,
+            "xenflux_domains",
+            "gauge",
+            "Xen domains on each node, by state (running, stopping, kept), last observation.",
+            &domains,
+        );
+    }
+
+    fn render_notifications(&self, s: &mut String) {
+        let sent: Vec<(String, String)> = self
+            .notifications
+            .iter()
+            .map(|((p, r), n)| {
+                (
+                    format!("{{provider=\"{}\",result=\"{r}\"}}", label(p)),
+                    n.to_string(),
+                )
+            })
+            .collect();
+        family(
+            s,
+            "xenflux_notifications_sent_total",
+            "counter",
+            "Notifications handed to each provider, by result (sent, failed after its retries, coalesced into a summary).",
+            &sent,
+        );
+        family(
+            s,
+            "xenflux_notifications_dropped_total",
+            "counter",
+            "Notifications dropped, oldest first, because a provider's queue was full.",
+            &[(String::new(), self.notifications_dropped.to_string())],
+        );
     }
 }
 
@@ -434,5 +658,69 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", st.as_str()));
             assert_eq!(serde_json::from_str::<Standing>(&json).unwrap(), st);
         }
+    }
+
+    /// Every sample line is `name{labels} value` with each label value closed on its line.
+    fn assert_exposition(text: &str) {
+        for line in text.lines() {
+            if line.starts_with('#') {
+                continue;
+            }
+            let (head, value) = line.rsplit_once(' ').expect(line);
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+            let name_end = head.find('{').unwrap_or(head.len());
+            assert!(
+                head[..name_end]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{line}"
+            );
+            if name_end < head.len() {
+                assert!(head.ends_with('}'), "{line}");
+                // Quotes inside values are escaped: unescaped ones pair up.
+                let unescaped = head
+                    .replace("\\\\", "")
+                    .replace("\\\"", "")
+                    .matches('"')
+                    .count();
+                assert_eq!(unescaped % 2, 0, "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_observed_words_do_not_break_the_exposition() {
+        let mut m = Metrics::default();
+        let evil = "Up\"ToDate\\\n} 1\nxenflux_fake 9";
+        m.census
+            .drbd
+            .insert(("dom0".into(), evil.into(), bounded(&evil.repeat(40))), 2);
+        m.census.domains.insert(("dom0".into(), evil.into()), 1);
+        m.census.answered.insert("dom0".into(), true);
+        m.notifications.insert((evil.into(), "sent"), 3);
+        let mut status = Status::default();
+        status.objects.insert(
+            format!("Volume/{evil}"),
+            ObjectState {
+                state: Standing::Blocked,
+                pending: vec![],
+                detail: None,
+                failures: 0,
+            },
+        );
+        let text = m.render(&status);
+        assert_exposition(&text);
+        assert!(
+            !text.lines().any(|l| l.starts_with("xenflux_fake")),
+            "{text}"
+        );
+        assert!(text.contains("xenflux_build_info{version=\""), "{text}");
+        assert!(
+            text.contains("xenflux_object_state{kind=\"Volume\""),
+            "{text}"
+        );
+        assert!(text.contains(",state=\"blocked\"} 1"), "{text}");
+        assert!(text.contains("xenflux_node_up{node=\"dom0\"} 1"), "{text}");
+        assert!(bounded(&evil.repeat(40)).chars().count() <= MAX_OBSERVED_LABEL);
     }
 }

@@ -2,6 +2,7 @@
 //! validated whole they form. No I/O here; `load` reads files and `validate` builds a [`Desired`].
 
 pub mod names;
+pub mod notify;
 pub mod spec;
 pub mod units;
 
@@ -12,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use names::{Cidr, IfName, LvName, LvmName, Mac, MountOptions, MountPath, Name};
+pub use notify::{AlertSpec, EventKind, EventSeverity, ProviderSpec, ProviderType, RateLimit};
 pub use spec::*;
 pub use units::{Duration, Rate, Size};
 
@@ -27,10 +29,12 @@ pub enum Kind {
     Bond,
     Bridge,
     Ocfs2Cluster,
+    Provider,
+    Alert,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Cluster,
         Kind::Node,
         Kind::Volume,
@@ -38,6 +42,8 @@ impl Kind {
         Kind::Bond,
         Kind::Bridge,
         Kind::Ocfs2Cluster,
+        Kind::Provider,
+        Kind::Alert,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +55,8 @@ impl Kind {
             Kind::Bond => "Bond",
             Kind::Bridge => "Bridge",
             Kind::Ocfs2Cluster => "Ocfs2Cluster",
+            Kind::Provider => "Provider",
+            Kind::Alert => "Alert",
         }
     }
 
@@ -94,6 +102,10 @@ pub struct Desired {
     pub bonds: BTreeMap<Name, BondSpec>,
     pub bridges: BTreeMap<Name, BridgeSpec>,
     pub ocfs2: BTreeMap<Name, Ocfs2ClusterSpec>,
+    /// Where notifications go.
+    pub providers: BTreeMap<Name, ProviderSpec>,
+    /// Which events go to which provider.
+    pub alerts: BTreeMap<Name, AlertSpec>,
 }
 
 impl Desired {

@@ -102,6 +102,16 @@ pub(crate) fn run_within_group(argv: &[String], within: Duration) -> std::io::Re
     run_bounded(argv, &[], None, MAX_OUTPUT, Some(within), true)
 }
 
+/// [`run_within_group`] with `stdin` fed to the command (a notification command reading the
+/// event).
+pub(crate) fn run_within_group_input(
+    argv: &[String],
+    stdin: &[u8],
+    within: Duration,
+) -> std::io::Result<Captured> {
+    run_bounded(argv, &[], Some(stdin), MAX_OUTPUT, Some(within), true)
+}
+
 /// [`run_captured`] with `max` bytes allowed on each of stdout and stderr, and optionally a
 /// time limit.
 fn run_bounded(

@@ -11,8 +11,8 @@ use crate::diag::{Diagnostic, Diagnostics, Severity};
 use crate::load::yaml::{self, Spans};
 use crate::load::Source;
 use crate::model::{
-    BondSpec, BridgeSpec, ClusterSpec, Document, DomainSpec, Kind, Name, NodeSpec,
-    Ocfs2ClusterSpec, VolumeSpec, API_VERSION,
+    AlertSpec, BondSpec, BridgeSpec, ClusterSpec, Document, DomainSpec, Kind, Name, NodeSpec,
+    Ocfs2ClusterSpec, ProviderSpec, VolumeSpec, API_VERSION,
 };
 
 /// Where each document was written, so later checks can point at a field.
@@ -80,6 +80,8 @@ pub struct Decoded {
     pub bonds: BTreeMap<Name, BondSpec>,
     pub bridges: BTreeMap<Name, BridgeSpec>,
     pub ocfs2: BTreeMap<Name, Ocfs2ClusterSpec>,
+    pub providers: BTreeMap<Name, ProviderSpec>,
+    pub alerts: BTreeMap<Name, AlertSpec>,
     pub broken: BTreeMap<Kind, Vec<String>>,
 }
 
@@ -281,6 +283,12 @@ fn store(
         }),
         Kind::Ocfs2Cluster => typed::<Ocfs2ClusterSpec>(doc, errors).map(|d| {
             out.ocfs2.insert(d.metadata.name, d.spec);
+        }),
+        Kind::Provider => typed::<ProviderSpec>(doc, errors).map(|d| {
+            out.providers.insert(d.metadata.name, d.spec);
+        }),
+        Kind::Alert => typed::<AlertSpec>(doc, errors).map(|d| {
+            out.alerts.insert(d.metadata.name, d.spec);
         }),
     }
 }

@@ -38,6 +38,8 @@ pub fn validate(sources: &[Source], existing: &Existing) -> Result<Validated, Ve
         bonds: decoded.bonds,
         bridges: decoded.bridges,
         ocfs2: decoded.ocfs2,
+        providers: decoded.providers,
+        alerts: decoded.alerts,
     };
     let mut alloc_diags = Diagnostics::default();
     let allocation = alloc::allocate(&desired, existing, &locator, &mut alloc_diags);

@@ -197,6 +197,19 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The directories of `examples/` holding a desired state (sorted): all but the monitoring
+/// configuration (`prometheus/`, `grafana/`), which tests/observability.rs checks.
+pub fn example_states() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(repo_root().join("examples"))
+        .expect("examples/ exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.ends_with("prometheus") && !p.ends_with("grafana"))
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 /// Loads and validates a desired-state directory with nothing observed; panics with every
 /// diagnostic when it does not validate.
 pub fn load_state(dir: &Path) -> Validated {

@@ -14,6 +14,7 @@ mod domains;
 mod ha;
 mod network;
 mod nodes;
+pub mod notify;
 mod ocfs2;
 mod volumes;
 
@@ -126,6 +127,7 @@ pub fn check(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
     domains::check_capacity(d, loc, out);
     network::check_network(d, loc, out, &known);
     ocfs2::check_ocfs2(d, loc, out, &known);
+    notify::check_notifications(d, loc, out, &known);
 }
 
 /// Whether a document of `kind` named `name` exists, decoded or broken (a broken one is
@@ -139,6 +141,8 @@ fn known(d: &Decoded, kind: Kind, name: &str) -> bool {
         Kind::Domain => d.domains.keys().any(|n| n == name),
         Kind::Ocfs2Cluster => d.ocfs2.keys().any(|n| n == name),
         Kind::Cluster => d.cluster.is_some(),
+        Kind::Provider => d.providers.keys().any(|n| n == name),
+        Kind::Alert => d.alerts.keys().any(|n| n == name),
     };
     present || d.is_broken(kind, name)
 }
