@@ -41,31 +41,46 @@ pub enum ReconcileError {
 /// The probe for one node: its files, bonds and devices under this allocation.
 pub fn probe(v: &Validated, node: &Name) -> Probe {
     let files = crate::render::render_node(&v.desired, &v.allocation, node).into_keys();
-    let minors: BTreeMap<Name, u32> = v
-        .allocation
+    Probe::for_node(&v.desired, files, &minors(v), node)
+}
+
+/// The probe of every node of the desired state, rendering the cluster's files once.
+pub fn probes(v: &Validated) -> BTreeMap<Name, Probe> {
+    let rendered = crate::render::render(&v.desired, &v.allocation);
+    Probe::for_nodes(&v.desired, rendered.nodes, &minors(v))
+}
+
+fn minors(v: &Validated) -> BTreeMap<Name, u32> {
+    v.allocation
         .volumes
         .iter()
         .map(|(n, a)| (n.clone(), a.minor.value))
-        .collect();
-    Probe::for_node(&v.desired, files, &minors, node)
+        .collect()
 }
 
 /// What the executor observes after a stage: `probe`, asking only about the parts it names.
+/// The probes are made once, not after every stage.
 pub fn observer<'a>(
     v: &'a Validated,
     t: &'a dyn Transport,
 ) -> impl Fn(&Name, &BTreeSet<PartKind>) -> NodeState + Sync + 'a {
-    move |node, parts| observe_node(t, node.as_str(), &probe(v, node).only(parts))
+    let probes = probes(v);
+    move |node, parts| {
+        let probe = match probes.get(node) {
+            Some(p) => p.clone(),
+            None => probe(v, node),
+        };
+        observe_node(t, node.as_str(), &probe.only(parts))
+    }
 }
 
 /// Observes every node of the desired state, all in parallel.
 pub fn observe_cluster(v: &Validated, t: &dyn Transport) -> Observed {
-    let probes: Vec<(Name, Probe)> = v
-        .desired
-        .nodes
-        .keys()
-        .map(|n| (n.clone(), probe(v, n)))
-        .collect();
+    observe_probes(&probes(v), t)
+}
+
+/// Observes every node of `probes`, all in parallel.
+fn observe_probes(probes: &BTreeMap<Name, Probe>, t: &dyn Transport) -> Observed {
     let nodes: BTreeMap<Name, NodeState> = std::thread::scope(|scope| {
         let handles: Vec<_> = probes
             .iter()
@@ -118,17 +133,14 @@ fn with_blank_reads(v: &Validated, t: &dyn Transport, mut observed: Observed) ->
 /// Validates, observes and allocates (sticky: what the cluster uses is kept).
 pub fn snapshot(sources: &[Source], t: &dyn Transport) -> Result<Snapshot, ReconcileError> {
     let first = validate(sources, &Default::default()).map_err(ReconcileError::Invalid)?;
-    let observed = observe_cluster(&first, t);
+    let first_probes = probes(&first);
+    let observed = observe_probes(&first_probes, t);
     let v = validate(sources, &observed.existing()).map_err(ReconcileError::Invalid)?;
-    let same_probes = v
-        .desired
-        .nodes
-        .keys()
-        .all(|n| probe(&v, n) == probe(&first, n));
-    let observed = if same_probes {
+    let v_probes = probes(&v);
+    let observed = if v_probes == first_probes {
         observed
     } else {
-        observe_cluster(&v, t)
+        observe_probes(&v_probes, t)
     };
     let observed = with_blank_reads(&v, t, observed);
     Ok(Snapshot {

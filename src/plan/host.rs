@@ -159,49 +159,35 @@ fn enslave(ctx: &mut Ctx, acts: &mut Vec<Action>, node: &Name, dev: &str, master
 /// Every rendered file that differs from the node's copy is written; returns the changes.
 pub(super) fn files(ctx: &mut Ctx) -> Vec<FileChange> {
     let mut out = Vec::new();
-    let per_node: Vec<(Name, Vec<(String, String)>)> = ctx
-        .files
-        .nodes
-        .iter()
-        .map(|(n, f)| {
-            (
-                n.clone(),
-                f.iter().map(|(p, c)| (p.clone(), c.clone())).collect(),
-            )
-        })
-        .collect();
-    for (node, files) in per_node {
-        let Some(state) = ctx.known(&node) else {
+    // Files of a volume that is blocked stay as they are.
+    let frozen: BTreeSet<String> = ctx.frozen.iter().map(crate::render::drbd::res_path).collect();
+    let rendered = ctx.files;
+    for (node, files) in &rendered.nodes {
+        let Some(state) = ctx.known(node) else {
             continue;
         };
         for (path, content) in files {
-            let have = match state.files.get(&path).and_then(|p| p.known()) {
-                Some(h) => h.clone(),
-                None => None,
-            };
-            if have.as_ref() == Some(&content) {
-                continue;
+            let have = state.files.get(path).and_then(|p| p.known());
+            if let Some(Some(h)) = have {
+                if h == content {
+                    continue;
+                }
             }
-            // Files of a volume that is blocked stay as they are.
-            if ctx
-                .frozen
-                .iter()
-                .any(|v| path == crate::render::drbd::res_path(v))
-            {
+            if frozen.contains(path) {
                 continue;
             }
             out.push(FileChange {
                 node: node.clone(),
                 path: path.clone(),
-                old: have,
+                old: have.cloned().flatten(),
                 new: Some(content.clone()),
             });
             ctx.add(
                 Phase::Files,
                 Action::WriteFile {
                     node: node.clone(),
-                    path,
-                    content,
+                    path: path.clone(),
+                    content: content.clone(),
                 },
             );
         }
