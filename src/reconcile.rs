@@ -133,14 +133,22 @@ fn with_blank_reads(v: &Validated, t: &dyn Transport, mut observed: Observed) ->
 /// Validates, observes and allocates (sticky: what the cluster uses is kept).
 pub fn snapshot(sources: &[Source], t: &dyn Transport) -> Result<Snapshot, ReconcileError> {
     let first = validate(sources, &Default::default()).map_err(ReconcileError::Invalid)?;
+    snapshot_of(first, t)
+}
+
+/// [`snapshot`] of a desired state already validated with nothing observed.
+pub fn snapshot_of(first: Validated, t: &dyn Transport) -> Result<Snapshot, ReconcileError> {
     let first_probes = probes(&first);
     let observed = observe_probes(&first_probes, t);
-    let v = validate(sources, &observed.existing()).map_err(ReconcileError::Invalid)?;
-    let v_probes = probes(&v);
-    let observed = if v_probes == first_probes {
+    let first_allocation = first.allocation.clone();
+    let v = crate::validate::reallocate(first, &observed.existing())
+        .map_err(ReconcileError::Invalid)?;
+    // The probes follow from the desired state (unchanged) and the allocation.
+    let same_probes = v.allocation == first_allocation || probes(&v) == first_probes;
+    let observed = if same_probes {
         observed
     } else {
-        observe_probes(&v_probes, t)
+        observe_cluster(&v, t)
     };
     let observed = with_blank_reads(&v, t, observed);
     Ok(Snapshot {

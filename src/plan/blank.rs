@@ -34,12 +34,11 @@ pub fn blank_reads(
         return (devices, meta);
     };
     let vg = spec.volume_group.as_str();
-    for (name, v) in &d.volumes {
+    for (name, _) in d.volumes.iter().filter(|(_, v)| v.nodes.contains(node)) {
         let Some(va) = a.volumes.get(name) else {
             continue;
         };
-        let waits = v.nodes.contains(node)
-            && lv(s, vg, name.as_str()).is_some_and(|l| !l.tags.contains(MD_TAG))
+        let waits = lv(s, vg, name.as_str()).is_some_and(|l| !l.tags.contains(MD_TAG))
             && resource(s, name.as_str())
                 .and_then(|r| r.kernel.as_ref())
                 .is_none();

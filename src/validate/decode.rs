@@ -2,7 +2,7 @@
 //! within a document decoding goes on past the first problem (the offending field is set aside
 //! and decoding retried), so one run reports as much as it can.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -80,14 +80,14 @@ pub struct Decoded {
     pub bonds: BTreeMap<Name, BondSpec>,
     pub bridges: BTreeMap<Name, BridgeSpec>,
     pub ocfs2: BTreeMap<Name, Ocfs2ClusterSpec>,
-    pub broken: BTreeMap<Kind, Vec<String>>,
+    pub broken: BTreeMap<Kind, BTreeSet<String>>,
 }
 
 impl Decoded {
     pub fn is_broken(&self, kind: Kind, name: &str) -> bool {
         self.broken
             .get(&kind)
-            .is_some_and(|v| v.iter().any(|n| n == name))
+            .is_some_and(|v| v.contains(name))
     }
 }
 
@@ -183,7 +183,7 @@ fn decode_doc(
     let mut errors = Vec::new();
     let ok = store(kind, &name, &doc, out, &mut errors);
     if ok.is_none() || !errors.is_empty() {
-        out.broken.entry(kind).or_default().push(name);
+        out.broken.entry(kind).or_default().insert(name);
     }
     for (field, message) in errors {
         if field == "apiVersion" || field == "kind" {
