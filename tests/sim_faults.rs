@@ -196,6 +196,31 @@ fn the_same_commands_give_the_same_state_and_a_saved_cluster_loads_back() {
         .contains("not a simulated cluster"));
 }
 
+/// Every plan observes through the simulator and every command lands in its log: a saved
+/// cluster keeps only the latest commands, so saving after each plan does not make the file
+/// (and every later load and save) grow without end.
+#[test]
+fn a_saved_cluster_keeps_only_the_latest_commands_of_its_log() {
+    let lab = Lab::new("cluster-state");
+    let cmd = Cmd::new(xl::list_long());
+    let batch = vec![cmd.clone(); 1000];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sim.json");
+    let mut sizes = Vec::new();
+    for _ in 0..3 {
+        for _ in 0..(xenflux::sim::SAVED_LOG / 1000 + 1) {
+            lab.sim.run_batch("dom0", &batch).expect("run");
+        }
+        lab.sim.save(&path).expect("save");
+        sizes.push(std::fs::metadata(&path).expect("saved").len());
+    }
+    let loaded = SimCluster::load(&path).expect("load");
+    let log = loaded.log();
+    assert_eq!(log.len(), xenflux::sim::SAVED_LOG);
+    assert_eq!(log.last().map(|e| e.argv.clone()), Some(cmd.argv));
+    assert_eq!(sizes[1], sizes[2], "saving again does not grow the file");
+}
+
 #[test]
 fn a_drbd9_three_node_cluster_observes_through_drbdsetup_status_json() {
     let lab = Lab::new("examples/drbd9-three-node");

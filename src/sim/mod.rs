@@ -125,6 +125,9 @@ impl<'de> Deserialize<'de> for SimCluster {
 /// The largest saved simulated cluster read back (a 64-node estate saves a few MiB).
 pub const MAX_SAVED: u64 = 512 << 20;
 
+/// How many of the latest commands a saved cluster keeps in its log.
+pub const SAVED_LOG: usize = 10_000;
+
 impl SimCluster {
     /// Every node of `desired` as a freshly installed Xen dom0: an empty volume group, the NICs
     /// up without masters, the DRBD module loaded without resources, Domain-0 only, sshd on 22,
@@ -150,12 +153,19 @@ impl SimCluster {
         })
     }
 
-    /// Writes the whole state as JSON.
+    /// Writes the whole state as JSON, with the last [`SAVED_LOG`] commands of its log (the
+    /// older ones are dropped here too): every command would make each load and save of the
+    /// file slower than the last.
     pub fn save(&self, path: &Path) -> Result<(), SimError> {
         let io = |error| SimError::Io {
             path: path.display().to_string(),
             error,
         };
+        {
+            let mut w = self.lock();
+            let over = w.log.len().saturating_sub(SAVED_LOG);
+            w.log.drain(..over);
+        }
         crate::fsutil::write_atomic(path, self.to_json()).map_err(io)
     }
 
