@@ -43,13 +43,16 @@ fn allocation_lines(plan: &Plan, d: &Desired) -> Vec<(&'static str, String)> {
             MetaAlloc::Flexible { size } => format!("meta {name}-md ({size}, flexible)"),
             MetaAlloc::Internal => "meta internal".to_string(),
         };
-        out.push(("volume", format!(
-            "volume {name}: minor {} ({}), port {} ({}), {meta}",
-            a.minor.value,
-            origin(a.minor.origin),
-            a.port.value,
-            origin(a.port.origin)
-        )));
+        out.push((
+            "volume",
+            format!(
+                "volume {name}: minor {} ({}), port {} ({}), {meta}",
+                a.minor.value,
+                origin(a.minor.origin),
+                a.port.value,
+                origin(a.port.origin)
+            ),
+        ));
     }
     for (dom, macs) in &plan.allocation.macs {
         for (i, m) in macs.iter().enumerate() {
@@ -158,10 +161,7 @@ fn folded_files(files: &[FileChange]) -> (Vec<&FileChange>, Vec<String>) {
         format!("{change} {dir}/")
     };
     let (shown, groups) = fold::fold(files, key, |f| f.node.as_str());
-    let lines = groups
-        .iter()
-        .map(|g| g.line("files", ALL_FILES))
-        .collect();
+    let lines = groups.iter().map(|g| g.line("files", ALL_FILES)).collect();
     (shown, lines)
 }
 
@@ -246,7 +246,11 @@ fn markdown_within(plan: &Plan, d: &Desired, limit: usize) -> String {
         4,
         "allocation lines",
         "<details><summary>Allocations</summary>\n\n".into(),
-        lines.iter().chain(&folds).map(|l| format!("- {l}\n")).collect(),
+        lines
+            .iter()
+            .chain(&folds)
+            .map(|l| format!("- {l}\n"))
+            .collect(),
         "\n</details>\n\n".into(),
     );
     for (i, stage) in plan.stages.iter().enumerate() {
@@ -259,7 +263,12 @@ fn markdown_within(plan: &Plan, d: &Desired, limit: usize) -> String {
                     .iter()
                     .map(|c| format!("`{}`", c.display()))
                     .collect();
-                format!("- **{}** {} — {}\n", a.node(), a.describe(), cmds.join(", "))
+                format!(
+                    "- **{}** {} — {}\n",
+                    a.node(),
+                    a.describe(),
+                    cmds.join(", ")
+                )
             })
             .collect();
         items.extend(folds.iter().map(|l| format!("- {l}\n")));

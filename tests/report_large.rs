@@ -65,8 +65,14 @@ fn the_text_report_of_a_big_plan_shows_a_few_of_each_kind_and_counts_the_rest() 
             assert_eq!(text.contains(&line), n > 20, "{kind} ×{n}\n{text}");
         }
     }
-    assert!(text.contains("more new /etc/drbd.d/ files like these"), "{text}");
-    assert!(text.contains("more volume allocations like these"), "{text}");
+    assert!(
+        text.contains("more new /etc/drbd.d/ files like these"),
+        "{text}"
+    );
+    assert!(
+        text.contains("more volume allocations like these"),
+        "{text}"
+    );
     assert_eq!(
         text.matches("+++ ").count(),
         3 + 3 + 4 + 4,
@@ -102,9 +108,16 @@ fn the_markdown_report_of_a_huge_plan_fits_a_pull_request_comment_and_says_what_
         .map(|i| format!("node xen{i:05}: something an operator should read about this node"))
         .collect();
     let md = xenflux::report::markdown(&plan, &d);
-    assert!(md.chars().count() <= 65_536, "{} characters", md.chars().count());
+    assert!(
+        md.chars().count() <= 65_536,
+        "{} characters",
+        md.chars().count()
+    );
     assert!(md.len() <= 65_536, "{} bytes", md.len());
-    assert!(md.starts_with("## xenflux plan for cluster `estate`"), "{md}");
+    assert!(
+        md.starts_with("## xenflux plan for cluster `estate`"),
+        "{md}"
+    );
     assert!(
         md.contains(&format!("**Plan: {} action(s)", plan.action_count())),
         "the summary is never cut"

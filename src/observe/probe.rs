@@ -54,7 +54,10 @@ impl Probe {
         minors: &BTreeMap<Name, u32>,
         node: &Name,
     ) -> Probe {
-        let volumes = desired.volumes.iter().filter(|(_, v)| v.nodes.contains(node));
+        let volumes = desired
+            .volumes
+            .iter()
+            .filter(|(_, v)| v.nodes.contains(node));
         Probe::of_volumes(desired, files, minors, node, volumes)
     }
 

@@ -160,7 +160,11 @@ fn enslave(ctx: &mut Ctx, acts: &mut Vec<Action>, node: &Name, dev: &str, master
 pub(super) fn files(ctx: &mut Ctx) -> Vec<FileChange> {
     let mut out = Vec::new();
     // Files of a volume that is blocked stay as they are.
-    let frozen: BTreeSet<String> = ctx.frozen.iter().map(crate::render::drbd::res_path).collect();
+    let frozen: BTreeSet<String> = ctx
+        .frozen
+        .iter()
+        .map(crate::render::drbd::res_path)
+        .collect();
     let rendered = ctx.files;
     for (node, files) in &rendered.nodes {
         let Some(state) = ctx.known(node) else {

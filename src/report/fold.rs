@@ -259,7 +259,13 @@ mod tests {
 
         let mut small = Budget::default();
         small.text("# head\n".into());
-        small.part(1, "actions", "## a\n".into(), vec!["- one\n".into()], "\n".into());
+        small.part(
+            1,
+            "actions",
+            "## a\n".into(),
+            vec!["- one\n".into()],
+            "\n".into(),
+        );
         assert_eq!(small.finish(4096, "x"), "# head\n## a\n- one\n\n");
     }
 }

@@ -85,9 +85,7 @@ pub struct Decoded {
 
 impl Decoded {
     pub fn is_broken(&self, kind: Kind, name: &str) -> bool {
-        self.broken
-            .get(&kind)
-            .is_some_and(|v| v.contains(name))
+        self.broken.get(&kind).is_some_and(|v| v.contains(name))
     }
 }
 
