@@ -95,11 +95,14 @@ fn observe_probes(probes: &BTreeMap<Name, Probe>, t: &dyn Transport) -> Observed
 /// [`crate::plan::blank_reads`]) to the observation of each node that has one, so the planner
 /// can prove it blank or say what is there. Nodes without such an LV are not asked again.
 fn with_blank_reads(v: &Validated, t: &dyn Transport, mut observed: Observed) -> Observed {
+    let by_node = v.desired.volumes_by_node();
     let probes: Vec<(Name, Probe)> = observed
         .nodes
         .iter()
         .filter_map(|(n, s)| {
-            let (devices, meta) = crate::plan::blank_reads(&v.desired, &v.allocation, n, s);
+            let on_node = by_node.get(n).into_iter().flatten().map(|(name, _)| *name);
+            let (devices, meta) =
+                crate::plan::blank_reads_of(&v.desired, &v.allocation, n, s, on_node);
             if devices.is_empty() && meta.is_empty() {
                 return None;
             }

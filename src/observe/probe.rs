@@ -68,16 +68,7 @@ impl Probe {
         mut files: BTreeMap<Name, crate::render::Files>,
         minors: &BTreeMap<Name, u32>,
     ) -> BTreeMap<Name, Probe> {
-        let mut by_node: BTreeMap<&Name, Vec<(&Name, &VolumeSpec)>> = BTreeMap::new();
-        for (name, v) in &desired.volumes {
-            for n in &v.nodes {
-                let list = by_node.entry(n).or_default();
-                // A volume that names a node twice (invalid) is still one volume there.
-                if list.last().is_none_or(|(last, _)| *last != name) {
-                    list.push((name, v));
-                }
-            }
-        }
+        let by_node = desired.volumes_by_node();
         desired
             .nodes
             .keys()

@@ -28,13 +28,29 @@ pub fn blank_reads(
     node: &Name,
     s: &NodeState,
 ) -> (Vec<String>, Vec<MetaLocation>) {
+    let on_node = d
+        .volumes
+        .keys()
+        .filter(|n| d.volumes[*n].nodes.contains(node));
+    blank_reads_of(d, a, node, s, on_node)
+}
+
+/// [`blank_reads`] of the volumes `on_node` (those of the node, in name order; see
+/// [`crate::model::Desired::volumes_by_node`]).
+pub fn blank_reads_of<'v>(
+    d: &crate::model::Desired,
+    a: &crate::alloc::Allocation,
+    node: &Name,
+    s: &NodeState,
+    on_node: impl Iterator<Item = &'v Name>,
+) -> (Vec<String>, Vec<MetaLocation>) {
     let mut devices = Vec::new();
     let mut meta = Vec::new();
     let Some(spec) = d.nodes.get(node) else {
         return (devices, meta);
     };
     let vg = spec.volume_group.as_str();
-    for (name, _) in d.volumes.iter().filter(|(_, v)| v.nodes.contains(node)) {
+    for name in on_node {
         let Some(va) = a.volumes.get(name) else {
             continue;
         };

@@ -254,6 +254,8 @@ pub(super) fn ocfs2(ctx: &mut Ctx) {
 /// DRBD resources a node has that the desired state does not put there: taken down, their file
 /// and LVs removed — with prune; otherwise listed as blocked orphans.
 pub(super) fn prune(ctx: &mut Ctx) {
+    let d = ctx.d;
+    let by_node = d.volumes_by_node();
     let nodes: Vec<Name> = ctx.d.nodes.keys().cloned().collect();
     for node in nodes {
         let Some(state) = ctx.known(&node) else {
@@ -263,15 +265,14 @@ pub(super) fn prune(ctx: &mut Ctx) {
             continue;
         };
         let vg = ctx.d.nodes[&node].volume_group.to_string();
-        let wanted: BTreeSet<String> = ctx
-            .d
-            .volumes
-            .iter()
-            .filter(|(_, v)| v.nodes.contains(&node))
-            .map(|(n, _)| n.to_string())
+        let wanted: BTreeSet<&str> = by_node
+            .get(&node)
+            .into_iter()
+            .flatten()
+            .map(|(n, _)| n.as_str())
             .collect();
         for (res, r) in &drbd.resources {
-            if wanted.contains(res) {
+            if wanted.contains(res.as_str()) {
                 continue;
             }
             let mut acts = Vec::new();
