@@ -79,16 +79,40 @@ pub fn observe_cluster(v: &Validated, t: &dyn Transport) -> Observed {
     observe_probes(&probes(v), t)
 }
 
-/// Observes every node of `probes`, all in parallel.
+/// Observes every node of `probes`, in parallel.
 fn observe_probes(probes: &BTreeMap<Name, Probe>, t: &dyn Transport) -> Observed {
-    let nodes: BTreeMap<Name, NodeState> = std::thread::scope(|scope| {
-        let handles: Vec<_> = probes
-            .iter()
-            .map(|(n, p)| scope.spawn(move || (n.clone(), observe_node(t, n.as_str(), p))))
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    let probes: Vec<(&Name, &Probe)> = probes.iter().collect();
+    Observed {
+        nodes: observe_all(&probes, t),
+    }
+}
+
+/// How many nodes are observed at once: each is one batch (one SSH session, one simulator
+/// call), and a large estate must not open hundreds of SSH connections together.
+pub const OBSERVE_AT_ONCE: usize = 32;
+
+/// Observes each node with its probe, up to [`OBSERVE_AT_ONCE`] at a time; a node whose
+/// observation panicked is left out (the planner then refuses: not observed).
+pub fn observe_all(probes: &[(&Name, &Probe)], t: &dyn Transport) -> BTreeMap<Name, NodeState> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::Mutex::new(BTreeMap::new());
+    std::thread::scope(|scope| {
+        for _ in 0..probes.len().min(OBSERVE_AT_ONCE) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some((n, p)) = probes.get(i) else {
+                    break;
+                };
+                let seen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    observe_node(t, n.as_str(), p)
+                }));
+                if let (Ok(state), Ok(mut done)) = (seen, done.lock()) {
+                    done.insert((*n).clone(), state);
+                }
+            });
+        }
     });
-    Observed { nodes }
+    done.into_inner().unwrap_or_default()
 }
 
 /// Adds what an LV that waits for `create-md` holds (its signatures and its meta-data location,
@@ -117,14 +141,8 @@ fn with_blank_reads(v: &Validated, t: &dyn Transport, mut observed: Observed) ->
             Some((n.clone(), probe))
         })
         .collect();
-    let reads: Vec<(Name, NodeState)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = probes
-            .iter()
-            .map(|(n, p)| scope.spawn(move || (n.clone(), observe_node(t, n.as_str(), p))))
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    for (n, read) in reads {
+    let probes: Vec<(&Name, &Probe)> = probes.iter().map(|(n, p)| (n, p)).collect();
+    for (n, read) in observe_all(&probes, t) {
         if let Some(s) = observed.nodes.get_mut(&n) {
             s.filesystems.extend(read.filesystems);
             s.metadata.extend(read.metadata);
