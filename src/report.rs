@@ -128,7 +128,7 @@ const ALL_ALLOCATIONS: &str = "--format json lists every one";
 /// The allocation lines to show, and the lines counting the folded ones.
 fn folded_allocations(plan: &Plan, d: &Desired) -> (Vec<String>, Vec<String>) {
     let lines = allocation_lines(plan, d);
-    let (shown, groups) = fold::fold(&lines, |(k, _)| (*k).to_string(), |_| "");
+    let (shown, groups) = fold::fold(&lines, |(k, _)| *k, |_| "");
     (
         shown.into_iter().map(|(_, l)| l.clone()).collect(),
         groups
@@ -140,7 +140,7 @@ fn folded_allocations(plan: &Plan, d: &Desired) -> (Vec<String>, Vec<String>) {
 
 /// A stage's actions to show, and the lines counting the folded ones.
 fn folded_actions(actions: &[Action]) -> (Vec<&Action>, Vec<String>) {
-    let (shown, groups) = fold::fold(actions, |a| a.kind().to_string(), |a| a.node().as_str());
+    let (shown, groups) = fold::fold(actions, Action::kind, |a| a.node().as_str());
     let lines = groups
         .iter()
         .map(|g| g.line("actions", ALL_ACTIONS))

@@ -240,15 +240,17 @@ impl Kept<'_> {
         field: &str,
         diags: &mut Diagnostics,
     ) -> Option<u32> {
-        let seen: BTreeMap<&Name, u32> = nodes
+        // Most volumes have two nodes: no map or set is built unless they disagree.
+        let seen: Vec<(&Name, u32)> = nodes
             .iter()
             .filter_map(|n| {
                 let r = self.existing.nodes.get(n)?.resources.get(volume.as_str())?;
                 pick(r).map(|v| (n, v))
             })
             .collect();
-        let values: BTreeSet<u32> = seen.values().copied().collect();
-        if values.len() > 1 {
+        let lowest = seen.iter().map(|(_, v)| *v).min();
+        if seen.iter().any(|(_, v)| Some(*v) != lowest) {
+            let seen: BTreeMap<&Name, u32> = seen.into_iter().collect();
             let list: Vec<String> = seen.iter().map(|(n, v)| format!("{n}: {v}")).collect();
             diags.push(self.loc.error(
                 Kind::Volume,
@@ -259,7 +261,7 @@ impl Kept<'_> {
                 field.trim_start_matches("spec."), list.join(", ")),
             ));
         }
-        values.into_iter().next()
+        lowest
     }
 }
 
@@ -522,20 +524,40 @@ fn assign(
         }
     }
     let mut reported: BTreeSet<Name> = BTreeSet::new();
+    // Per node, every candidate below this position is taken there (nothing is released while
+    // assigning): the search for the lowest value free on all of a volume's nodes starts at
+    // the highest of its nodes' floors, so a node's candidates are passed over once in all,
+    // not once per volume.
+    let mut floor: BTreeMap<&Name, usize> = BTreeMap::new();
     for w in open {
+        let start = w
+            .nodes
+            .iter()
+            .map(|n| floor.get(n).copied().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
         let taken: Vec<&BTreeMap<u32, String>> =
             w.nodes.iter().filter_map(|n| used.get(n)).collect();
         let free = numbers
             .candidates
+            .get(start..)
+            .unwrap_or_default()
             .iter()
             .copied()
             .find(|c| taken.iter().all(|u| !u.contains_key(c)));
         match free {
             Some(value) => {
                 for n in w.nodes {
-                    used.entry(n.clone())
-                        .or_default()
-                        .insert(value, format!("volume `{}`", w.volume));
+                    let u = used.entry(n.clone()).or_default();
+                    u.insert(value, format!("volume `{}`", w.volume));
+                    let f = floor.entry(n).or_default();
+                    while numbers
+                        .candidates
+                        .get(*f)
+                        .is_some_and(|c| u.contains_key(c))
+                    {
+                        *f += 1;
+                    }
                 }
                 out.insert(
                     w.volume.clone(),

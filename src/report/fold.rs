@@ -41,17 +41,17 @@ impl Group {
 /// The items to show (in their order) and the groups folded: a group is the items with the
 /// same `key`; one with more than [`FOLD_OVER`] items shows only its first [`FOLD_SHOWN`].
 /// Groups come in the order of their first item; `node` is "" for items of no node.
-pub fn fold<'a, T>(
+pub fn fold<'a, T, K: Ord + std::fmt::Display>(
     items: &'a [T],
-    key: impl Fn(&T) -> String,
-    node: impl Fn(&T) -> &str,
+    key: impl Fn(&'a T) -> K,
+    node: impl Fn(&'a T) -> &'a str,
 ) -> (Vec<&'a T>, Vec<Group>) {
-    let keys: Vec<String> = items.iter().map(&key).collect();
-    let mut counts: BTreeMap<&str, (usize, BTreeSet<&str>)> = BTreeMap::new();
-    let mut order: Vec<&str> = Vec::new();
+    let keys: Vec<K> = items.iter().map(&key).collect();
+    let mut counts: BTreeMap<&K, (usize, BTreeSet<&str>)> = BTreeMap::new();
+    let mut order: Vec<&K> = Vec::new();
     for (k, item) in keys.iter().zip(items) {
-        let entry = counts.entry(k.as_str()).or_insert_with(|| {
-            order.push(k.as_str());
+        let entry = counts.entry(k).or_insert_with(|| {
+            order.push(k);
             (0, BTreeSet::new())
         });
         entry.0 += 1;
@@ -60,12 +60,12 @@ pub fn fold<'a, T>(
             entry.1.insert(n);
         }
     }
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut seen: BTreeMap<&K, usize> = BTreeMap::new();
     let mut shown = Vec::new();
     for (k, item) in keys.iter().zip(items) {
-        let n = seen.entry(k.as_str()).or_default();
+        let n = seen.entry(k).or_default();
         *n += 1;
-        if counts[k.as_str()].0 <= FOLD_OVER || *n <= FOLD_SHOWN {
+        if counts[k].0 <= FOLD_OVER || *n <= FOLD_SHOWN {
             shown.push(item);
         }
     }
@@ -212,7 +212,7 @@ mod tests {
             .map(|i| ("a".to_string(), format!("n{}", i % 2)))
             .collect();
         items.insert(1, ("b".to_string(), "n0".to_string()));
-        let (shown, groups) = fold(&items, |i| i.0.clone(), |i| i.1.as_str());
+        let (shown, groups) = fold(&items, |i| i.0.as_str(), |i| i.1.as_str());
         let kinds: Vec<&str> = shown.iter().map(|i| i.0.as_str()).collect();
         assert_eq!(kinds, ["a", "b", "a", "a"]);
         assert_eq!(
@@ -227,7 +227,7 @@ mod tests {
         let twenty: Vec<(String, String)> = (0..FOLD_OVER)
             .map(|_| ("a".to_string(), "n".to_string()))
             .collect();
-        let (shown, groups) = fold(&twenty, |i| i.0.clone(), |i| i.1.as_str());
+        let (shown, groups) = fold(&twenty, |i| i.0.as_str(), |i| i.1.as_str());
         assert_eq!(shown.len(), FOLD_OVER);
         assert!(groups.is_empty());
     }
