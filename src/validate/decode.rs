@@ -99,24 +99,51 @@ pub fn decode(sources: &[Source]) -> (Decoded, Locator, Diagnostics) {
             "no YAML files found (expected *.yaml or *.yml)",
         ));
     }
-    for src in sources {
-        let (docs, problems) = yaml::parse(&src.text);
-        for e in problems {
-            diags.push(Diagnostic {
-                file: src.path.clone(),
-                line: e.pos.line,
-                column: e.pos.column,
-                severity: Severity::Error,
-                object: None,
-                field: e.field,
-                message: e.message,
-            });
-        }
-        for doc in docs {
-            decode_doc(src, doc, &mut out, &mut loc, &mut diags);
+    // Files are parsed a few at a time in parallel (parsing is most of decoding a large
+    // estate) and decoded in their order, so the result is the same as one by one.
+    let at_once = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    for chunk in sources.chunks(at_once) {
+        let parsed: Vec<_> = std::thread::scope(|scope| {
+            let parsing: Vec<_> = chunk
+                .iter()
+                .map(|src| scope.spawn(move || yaml::parse(&src.text)))
+                .collect();
+            parsing.into_iter().map(|p| p.join()).collect()
+        });
+        for (src, p) in chunk.iter().zip(parsed) {
+            match p {
+                Ok((docs, problems)) => {
+                    decode_source(src, docs, problems, &mut out, &mut loc, &mut diags)
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         }
     }
     (out, loc, diags)
+}
+
+fn decode_source(
+    src: &Source,
+    docs: Vec<yaml::YamlDoc>,
+    problems: Vec<yaml::SyntaxError>,
+    out: &mut Decoded,
+    loc: &mut Locator,
+    diags: &mut Diagnostics,
+) {
+    for e in problems {
+        diags.push(Diagnostic {
+            file: src.path.clone(),
+            line: e.pos.line,
+            column: e.pos.column,
+            severity: Severity::Error,
+            object: None,
+            field: e.field,
+            message: e.message,
+        });
+    }
+    for doc in docs {
+        decode_doc(src, doc, out, loc, diags);
+    }
 }
 
 fn plain_error(file: &str, message: &str) -> Diagnostic {
