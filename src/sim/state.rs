@@ -22,6 +22,9 @@ pub(crate) struct World {
     /// State invariants broken after the last command (a violation is recorded when it appears).
     pub broken: BTreeSet<String>,
     pub faults: Faults,
+    /// What each node's drbdadm last read (see [`super::drbdconf::Cache`]).
+    #[serde(skip)]
+    pub drbd_conf: super::drbdconf::Cache,
 }
 
 /// One command the simulator ran (or refused to run because of an injected fault).
