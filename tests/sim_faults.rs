@@ -300,7 +300,8 @@ fn drbdadm_reads_the_configuration_again_after_any_change() {
     lab.install("dom0", "/etc/drbd.d/zz.res", "resource zz {\n");
     assert_ne!(dump(&lab).status, Some(0), "a broken file is read");
     assert_eq!(
-        lab.run("dom0", argv(&["rm", "-f", "/etc/drbd.d/zz.res"])).status,
+        lab.run("dom0", argv(&["rm", "-f", "/etc/drbd.d/zz.res"]))
+            .status,
         Some(0)
     );
     assert_eq!(dump(&lab).status, Some(0), "and its removal too");
