@@ -703,10 +703,7 @@ fn a_large_cluster_is_observed_in_parallel_but_at_most_so_many_nodes_at_once() {
             domains: 0,
         })
         .into_iter()
-        .map(|(path, text)| xenflux::load::Source {
-            path: path.into(),
-            text,
-        })
+        .map(|(path, text)| xenflux::load::Source { path, text })
         .collect();
     let v = xenflux::validate::validate(&sources, &Default::default()).expect("valid");
     let bound = xenflux::reconcile::OBSERVE_AT_ONCE;

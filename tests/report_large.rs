@@ -16,10 +16,7 @@ fn big_plan(pairs: u32, volumes: u32, domains: u32) -> (Plan, xenflux::model::De
         domains,
     })
     .into_iter()
-    .map(|(path, text)| Source {
-        path: path.into(),
-        text,
-    })
+    .map(|(path, text)| Source { path, text })
     .collect();
     let v = xenflux::validate::validate(&sources, &Default::default()).expect("valid estate");
     let sim = SimCluster::fresh(
