@@ -379,8 +379,19 @@ impl Transport for SimCluster {
 /// Runs one command, logs it, settles DRBD and checks the invariants.
 fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
     let line = cmd.argv.join(" ");
-    let before = resources(w, node);
-    let named_before = named_state(w, node, &cmd.argv);
+    // What the rules read, before a command that can change DRBD (reads, the most frequent
+    // commands, need none of it).
+    let drbd = matches!(affects(&cmd.argv), Affects::Drbd);
+    let before = if drbd {
+        resources(w, node)
+    } else {
+        BTreeSet::new()
+    };
+    let named_before = if drbd {
+        named_state(w, node, &cmd.argv)
+    } else {
+        None
+    };
     let injected = w
         .faults
         .fail_next
@@ -520,9 +531,10 @@ fn check_rules(w: &mut World, node: &str, what: &str) {
     w.broken = now;
 }
 
-/// The DRBD state, on every node, of each resource `argv` names (None when the node has a
-/// local filesystem mounted, whose content a DRBD command could change): what the rules read
-/// of them.
+/// The DRBD state, on every node, of each resource of `node` that `argv` names (None when
+/// the node has a local filesystem mounted, whose content a DRBD command could change): what
+/// the rules read of them. A resource the command creates is not named before it and named
+/// after, so the two never compare equal.
 fn named_state(w: &World, node: &str, argv: &[String]) -> Option<Vec<Option<state::DrbdRes>>> {
     let n = w.nodes.get(node)?;
     if n.mounts.iter().any(|m| m.fstype != "ocfs2") {
@@ -530,6 +542,7 @@ fn named_state(w: &World, node: &str, argv: &[String]) -> Option<Vec<Option<stat
     }
     Some(
         argv.iter()
+            .filter(|word| n.drbd.contains_key(*word))
             .flat_map(|word| w.nodes.values().map(move |n| n.drbd.get(word).cloned()))
             .collect(),
     )
