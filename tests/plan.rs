@@ -376,6 +376,10 @@ fn reports_lay_out_the_same_plan() {
         text.trim_end().ends_with("0 blocked; 0 warning(s)."),
         "{text}"
     );
+    assert!(
+        !text.contains("like these"),
+        "a pair's plan is shown whole, not folded: {text}"
+    );
 
     let md = xenflux::report::markdown(&p, &v.desired);
     assert!(md.starts_with("## xenflux plan for cluster `xg`"));

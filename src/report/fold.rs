@@ -5,8 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A group with more items than this is folded.
-pub const FOLD_OVER: usize = 20;
+/// A group with more items than this is folded (a pair's worth of one kind of change, as in
+/// the example state, is shown whole).
+pub const FOLD_OVER: usize = 50;
 /// How many items of a folded group are still shown.
 pub const FOLD_SHOWN: usize = 3;
 /// GitHub's limit on a pull-request comment, in characters.
@@ -208,7 +209,7 @@ mod tests {
 
     #[test]
     fn short_groups_are_kept_whole_and_long_ones_show_their_first_items() {
-        let mut items: Vec<(String, String)> = (0..25)
+        let mut items: Vec<(String, String)> = (0..FOLD_OVER + 5)
             .map(|i| ("a".to_string(), format!("n{}", i % 2)))
             .collect();
         items.insert(1, ("b".to_string(), "n0".to_string()));
@@ -219,8 +220,8 @@ mod tests {
             groups,
             [Group {
                 what: "a".into(),
-                hidden: 22,
-                total: 25,
+                hidden: FOLD_OVER + 2,
+                total: FOLD_OVER + 5,
                 nodes: 2
             }]
         );
