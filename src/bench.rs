@@ -1,7 +1,10 @@
 //! `xenflux bench`: a generated estate of two-node pairs, timed through every step of a
 //! reconcile against the simulated cluster — load, validate, observe, plan, apply — first on
-//! fresh dom0s, then once more on the converged cluster. Prints figures; asserts nothing.
+//! fresh dom0s, then once more on the converged cluster ([`run`]); and whole `xenflux plan`
+//! processes, as an operator runs them, measured by the kernel ([`whole_plan`]). Prints
+//! figures; asserts nothing.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::exec::Executor;
@@ -42,21 +45,19 @@ fn timed<T>(steps: &mut Steps, name: &str, f: impl FnOnce() -> (T, String)) -> T
     value
 }
 
-/// Runs the benchmark, telling `report` of each step as it completes; the steps in order, or
-/// what failed.
+/// Runs the benchmark on the estate written into `dir`, telling `report` of each step as it
+/// completes; the steps in order and the simulated cluster as the last step left it, or what
+/// failed.
 pub fn run(
     e: Estate,
-    dir: &std::path::Path,
+    dir: &Path,
     report: &mut dyn FnMut(&Step),
-) -> Result<Vec<Step>, String> {
+) -> Result<(Vec<Step>, SimCluster), String> {
     let mut steps = Steps {
         done: Vec::new(),
         report,
     };
-    for (name, text) in estate(e) {
-        crate::fsutil::write_atomic(&dir.join(&name), text)
-            .map_err(|err| format!("writing {name}: {err}"))?;
-    }
+    write_estate(e, dir)?;
     let sources = timed(&mut steps, "load", || {
         let s = crate::load::from_dir(dir);
         let n = s.as_ref().map_or(0, |s| s.len());
@@ -81,12 +82,7 @@ pub fn run(
             d.first().map(|x| x.to_string()).unwrap_or_default()
         )
     })?;
-    // Each pair holds up to 255 volumes of 4-32 GiB: give the VGs room for them.
-    let opts = SimOptions {
-        vg_size: 16 << 40,
-        ..SimOptions::default()
-    };
-    let sim = SimCluster::fresh(&first.desired, &opts);
+    let sim = SimCluster::fresh(&first.desired, &sim_options());
     for round in ["fresh", "converged"] {
         let observed = timed(&mut steps, &format!("observe ({round})"), || {
             (
@@ -154,5 +150,157 @@ pub fn run(
             },
         )?;
     }
-    Ok(steps.done)
+    Ok((steps.done, sim))
+}
+
+/// Each pair holds up to 255 volumes of 4-32 GiB: the VGs have room for them.
+fn sim_options() -> SimOptions {
+    SimOptions {
+        vg_size: 16 << 40,
+        ..SimOptions::default()
+    }
+}
+
+/// Writes the estate's YAML files into `dir`.
+fn write_estate(e: Estate, dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|err| format!("creating {}: {err}", dir.display()))?;
+    for (name, text) in estate(e) {
+        crate::fsutil::write_atomic(&dir.join(&name), text)
+            .map_err(|err| format!("writing {name}: {err}"))?;
+    }
+    Ok(())
+}
+
+/// Where a whole-process run finds its desired state and its simulated cluster.
+pub struct Prepared {
+    pub state: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Prepared {
+    /// `dir/state` and `dir/sd`.
+    pub fn at(dir: &Path) -> Prepared {
+        Prepared {
+            state: dir.join("state"),
+            state_dir: dir.join("sd"),
+        }
+    }
+
+    /// `exe --state STATE --state-dir STATE_DIR ARGS...`.
+    fn argv(&self, exe: &Path, args: &[&str]) -> Vec<String> {
+        [
+            exe.display().to_string(),
+            "--state".into(),
+            self.state.display().to_string(),
+            "--state-dir".into(),
+            self.state_dir.display().to_string(),
+        ]
+        .into_iter()
+        .chain(args.iter().map(|a| a.to_string()))
+        .collect()
+    }
+}
+
+/// Writes the estate into `dir/state` and has `exe sim reset --vg-size 16TiB` (another
+/// process, so that this one stays small) make fresh dom0s for it.
+pub fn prepare(exe: &Path, e: Estate, dir: &Path) -> Result<Prepared, String> {
+    let p = Prepared::at(dir);
+    write_estate(e, &p.state)?;
+    measured(
+        &p.argv(exe, &["sim", "reset", "--vg-size", "16TiB"]),
+        &[0],
+        false,
+    )?;
+    Ok(p)
+}
+
+/// Runs the in-process steps ([`run`]) for estate `e` in `dir/state` and saves the simulated
+/// cluster they leave in `dir/sd` (what `bench --steps-only --keep DIR` does).
+pub fn steps_into(
+    e: Estate,
+    dir: &Path,
+    report: &mut dyn FnMut(&Step),
+) -> Result<Vec<Step>, String> {
+    let p = Prepared::at(dir);
+    let (steps, sim) = run(e, &p.state, report)?;
+    std::fs::create_dir_all(&p.state_dir)
+        .map_err(|err| format!("creating {}: {err}", p.state_dir.display()))?;
+    sim.save(&p.state_dir.join("sim.json"))
+        .map_err(|err| err.to_string())?;
+    Ok(steps)
+}
+
+/// Runs `argv` measured; an exit status outside `ok` is an error with its stderr.
+fn measured(argv: &[String], ok: &[i32], show: bool) -> Result<crate::transport::Measured, String> {
+    let m = crate::transport::run_measured(argv, &[], show)
+        .map_err(|err| format!("running {}: {err}", argv.join(" ")))?;
+    match m.status {
+        Some(code) if ok.contains(&code) => Ok(m),
+        other => Err(format!(
+            "`{}` exited with {other:?}: {}",
+            argv.join(" "),
+            m.stderr.trim()
+        )),
+    }
+}
+
+/// Runs `exe --state STATE --state-dir STATE_DIR plan` as its own process, its report
+/// discarded, and measures it. Exit 0 (nothing to do) and 2 (changes planned) are results.
+pub fn whole_plan(exe: &Path, p: &Prepared) -> Result<crate::transport::Measured, String> {
+    measured(&p.argv(exe, &["plan"]), &[0, 2], false)
+}
+
+/// Runs `exe ARGS` as its own process with its output shown, and measures it.
+pub fn whole(exe: &Path, args: &[String]) -> Result<crate::transport::Measured, String> {
+    let argv: Vec<String> = std::iter::once(exe.display().to_string())
+        .chain(args.iter().cloned())
+        .collect();
+    measured(&argv, &[0], true)
+}
+
+/// `drbdadm -d -c FILE adjust all` on one node's view of a pair's rendered configuration (the
+/// whole cluster's resources in one file, DRBD 8.4 syntax): what it takes drbd-utils to work
+/// out the same changes for the same resources. None when drbdadm is not installed.
+pub fn drbdadm_adjust(e: Estate, dir: &Path) -> Result<Option<crate::transport::Measured>, String> {
+    write_estate(e, dir)?;
+    let sources = crate::load::from_dir(dir).map_err(|err| err.to_string())?;
+    let v = crate::validate::validate(&sources, &Default::default())
+        .map_err(|d| format!("the generated estate is invalid ({} problems)", d.len()))?;
+    let Some(node) = v.desired.nodes.keys().next() else {
+        return Ok(None);
+    };
+    let config = dir.join("drbd.conf");
+    crate::fsutil::write_atomic(
+        &config,
+        crate::render::drbd::cluster_config(&v.desired, &v.allocation),
+    )
+    .map_err(|err| format!("writing {}: {err}", config.display()))?;
+    let argv: Vec<String> = [
+        "drbdadm",
+        "-d",
+        "-c",
+        &config.display().to_string(),
+        "adjust",
+        "all",
+    ]
+    .map(String::from)
+    .to_vec();
+    let env = [
+        ("__DRBD_NODE__".to_string(), node.to_string()),
+        (
+            "DRBD_DRIVER_VERSION_OVERRIDE".to_string(),
+            "8.4.11".to_string(),
+        ),
+    ];
+    match crate::transport::run_measured(&argv, &env, false) {
+        Ok(m) if m.status == Some(0) => Ok(Some(m)),
+        Ok(m) => Err(format!(
+            "`{}` exited with {:?}: {}",
+            argv.join(" "),
+            m.status,
+            m.stderr.trim()
+        )),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(format!("running drbdadm: {err}")),
+    }
 }

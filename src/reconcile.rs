@@ -41,50 +41,92 @@ pub enum ReconcileError {
 /// The probe for one node: its files, bonds and devices under this allocation.
 pub fn probe(v: &Validated, node: &Name) -> Probe {
     let files = crate::render::render_node(&v.desired, &v.allocation, node).into_keys();
-    let minors: BTreeMap<Name, u32> = v
-        .allocation
+    Probe::for_node(&v.desired, files, &minors(v), node)
+}
+
+/// The probe of every node of the desired state, rendering the cluster's files once.
+pub fn probes(v: &Validated) -> BTreeMap<Name, Probe> {
+    let rendered = crate::render::render(&v.desired, &v.allocation);
+    Probe::for_nodes(&v.desired, rendered.nodes, &minors(v))
+}
+
+fn minors(v: &Validated) -> BTreeMap<Name, u32> {
+    v.allocation
         .volumes
         .iter()
         .map(|(n, a)| (n.clone(), a.minor.value))
-        .collect();
-    Probe::for_node(&v.desired, files, &minors, node)
+        .collect()
 }
 
 /// What the executor observes after a stage: `probe`, asking only about the parts it names.
+/// The probes are made once, not after every stage.
 pub fn observer<'a>(
     v: &'a Validated,
     t: &'a dyn Transport,
 ) -> impl Fn(&Name, &BTreeSet<PartKind>) -> NodeState + Sync + 'a {
-    move |node, parts| observe_node(t, node.as_str(), &probe(v, node).only(parts))
+    let probes = probes(v);
+    move |node, parts| {
+        let probe = match probes.get(node) {
+            Some(p) => p.clone(),
+            None => probe(v, node),
+        };
+        observe_node(t, node.as_str(), &probe.only(parts))
+    }
 }
 
 /// Observes every node of the desired state, all in parallel.
 pub fn observe_cluster(v: &Validated, t: &dyn Transport) -> Observed {
-    let probes: Vec<(Name, Probe)> = v
-        .desired
-        .nodes
-        .keys()
-        .map(|n| (n.clone(), probe(v, n)))
-        .collect();
-    let nodes: BTreeMap<Name, NodeState> = std::thread::scope(|scope| {
-        let handles: Vec<_> = probes
-            .iter()
-            .map(|(n, p)| scope.spawn(move || (n.clone(), observe_node(t, n.as_str(), p))))
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    observe_probes(&probes(v), t)
+}
+
+/// Observes every node of `probes`, in parallel.
+fn observe_probes(probes: &BTreeMap<Name, Probe>, t: &dyn Transport) -> Observed {
+    let probes: Vec<(&Name, &Probe)> = probes.iter().collect();
+    Observed {
+        nodes: observe_all(&probes, t),
+    }
+}
+
+/// How many nodes are observed at once: each is one batch (one SSH session, one simulator
+/// call), and a large estate must not open hundreds of SSH connections together.
+pub const OBSERVE_AT_ONCE: usize = 32;
+
+/// Observes each node with its probe, up to [`OBSERVE_AT_ONCE`] at a time; a node whose
+/// observation panicked is left out (the planner then refuses: not observed).
+pub fn observe_all(probes: &[(&Name, &Probe)], t: &dyn Transport) -> BTreeMap<Name, NodeState> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::Mutex::new(BTreeMap::new());
+    std::thread::scope(|scope| {
+        for _ in 0..probes.len().min(OBSERVE_AT_ONCE) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some((n, p)) = probes.get(i) else {
+                    break;
+                };
+                let seen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    observe_node(t, n.as_str(), p)
+                }));
+                if let (Ok(state), Ok(mut done)) = (seen, done.lock()) {
+                    done.insert((*n).clone(), state);
+                }
+            });
+        }
     });
-    Observed { nodes }
+    done.into_inner().unwrap_or_default()
 }
 
 /// Adds what an LV that waits for `create-md` holds (its signatures and its meta-data location,
 /// [`crate::plan::blank_reads`]) to the observation of each node that has one, so the planner
 /// can prove it blank or say what is there. Nodes without such an LV are not asked again.
 fn with_blank_reads(v: &Validated, t: &dyn Transport, mut observed: Observed) -> Observed {
+    let by_node = v.desired.volumes_by_node();
     let probes: Vec<(Name, Probe)> = observed
         .nodes
         .iter()
         .filter_map(|(n, s)| {
-            let (devices, meta) = crate::plan::blank_reads(&v.desired, &v.allocation, n, s);
+            let on_node = by_node.get(n).into_iter().flatten().map(|(name, _)| *name);
+            let (devices, meta) =
+                crate::plan::blank_reads_of(&v.desired, &v.allocation, n, s, on_node);
             if devices.is_empty() && meta.is_empty() {
                 return None;
             }
@@ -99,14 +141,8 @@ fn with_blank_reads(v: &Validated, t: &dyn Transport, mut observed: Observed) ->
             Some((n.clone(), probe))
         })
         .collect();
-    let reads: Vec<(Name, NodeState)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = probes
-            .iter()
-            .map(|(n, p)| scope.spawn(move || (n.clone(), observe_node(t, n.as_str(), p))))
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    for (n, read) in reads {
+    let probes: Vec<(&Name, &Probe)> = probes.iter().map(|(n, p)| (n, p)).collect();
+    for (n, read) in observe_all(&probes, t) {
         if let Some(s) = observed.nodes.get_mut(&n) {
             s.filesystems.extend(read.filesystems);
             s.metadata.extend(read.metadata);
@@ -118,13 +154,18 @@ fn with_blank_reads(v: &Validated, t: &dyn Transport, mut observed: Observed) ->
 /// Validates, observes and allocates (sticky: what the cluster uses is kept).
 pub fn snapshot(sources: &[Source], t: &dyn Transport) -> Result<Snapshot, ReconcileError> {
     let first = validate(sources, &Default::default()).map_err(ReconcileError::Invalid)?;
-    let observed = observe_cluster(&first, t);
-    let v = validate(sources, &observed.existing()).map_err(ReconcileError::Invalid)?;
-    let same_probes = v
-        .desired
-        .nodes
-        .keys()
-        .all(|n| probe(&v, n) == probe(&first, n));
+    snapshot_of(first, t)
+}
+
+/// [`snapshot`] of a desired state already validated with nothing observed.
+pub fn snapshot_of(first: Validated, t: &dyn Transport) -> Result<Snapshot, ReconcileError> {
+    let first_probes = probes(&first);
+    let observed = observe_probes(&first_probes, t);
+    let first_allocation = first.allocation.clone();
+    let v = crate::validate::reallocate(first, &observed.existing())
+        .map_err(ReconcileError::Invalid)?;
+    // The probes follow from the desired state (unchanged) and the allocation.
+    let same_probes = v.allocation == first_allocation || probes(&v) == first_probes;
     let observed = if same_probes {
         observed
     } else {

@@ -9,9 +9,10 @@ use similar::TextDiff;
 
 use crate::alloc::{MetaAlloc, Origin};
 use crate::model::Desired;
-use crate::plan::{Check, FileChange, Plan};
+use crate::plan::{Action, Check, FileChange, Plan};
 use crate::target::TargetName;
 
+mod fold;
 mod status;
 use crate::transport::Cmd;
 pub use status::{DomainStatus, NodeStatus, PartStatus, Status, VolumeOnNode, VolumeStatus};
@@ -24,7 +25,8 @@ fn origin(o: Origin) -> &'static str {
     }
 }
 
-fn allocation_lines(plan: &Plan, d: &Desired) -> Vec<String> {
+/// Each allocation line with what it allocates (`volume`, `MAC`), for folding.
+fn allocation_lines(plan: &Plan, d: &Desired) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     for (name, a) in &plan.allocation.volumes {
         let meta = match a.meta {
@@ -41,20 +43,26 @@ fn allocation_lines(plan: &Plan, d: &Desired) -> Vec<String> {
             MetaAlloc::Flexible { size } => format!("meta {name}-md ({size}, flexible)"),
             MetaAlloc::Internal => "meta internal".to_string(),
         };
-        out.push(format!(
-            "volume {name}: minor {} ({}), port {} ({}), {meta}",
-            a.minor.value,
-            origin(a.minor.origin),
-            a.port.value,
-            origin(a.port.origin)
+        out.push((
+            "volume",
+            format!(
+                "volume {name}: minor {} ({}), port {} ({}), {meta}",
+                a.minor.value,
+                origin(a.minor.origin),
+                a.port.value,
+                origin(a.port.origin)
+            ),
         ));
     }
     for (dom, macs) in &plan.allocation.macs {
         for (i, m) in macs.iter().enumerate() {
-            out.push(format!(
-                "domain {dom} NIC {i}: MAC {} ({})",
-                m.value,
-                origin(m.origin)
+            out.push((
+                "MAC",
+                format!(
+                    "domain {dom} NIC {i}: MAC {} ({})",
+                    m.value,
+                    origin(m.origin)
+                ),
             ));
         }
     }
@@ -112,7 +120,53 @@ fn target_suffix(target: Option<&TargetName>) -> String {
     target.map_or(String::new(), |t| format!(" — target: {t}"))
 }
 
-/// The terminal report.
+/// Where the folded-away items are, for the lines that count them.
+const ALL_ACTIONS: &str = "--format json or sh lists every one";
+const ALL_FILES: &str = "--format json has every content";
+const ALL_ALLOCATIONS: &str = "--format json lists every one";
+
+/// The allocation lines to show, and the lines counting the folded ones.
+fn folded_allocations(plan: &Plan, d: &Desired) -> (Vec<String>, Vec<String>) {
+    let lines = allocation_lines(plan, d);
+    let (shown, groups) = fold::fold(&lines, |(k, _)| *k, |_| "");
+    (
+        shown.into_iter().map(|(_, l)| l.clone()).collect(),
+        groups
+            .iter()
+            .map(|g| g.line("allocations", ALL_ALLOCATIONS))
+            .collect(),
+    )
+}
+
+/// A stage's actions to show, and the lines counting the folded ones.
+fn folded_actions(actions: &[Action]) -> (Vec<&Action>, Vec<String>) {
+    let (shown, groups) = fold::fold(actions, Action::kind, |a| a.node().as_str());
+    let lines = groups
+        .iter()
+        .map(|g| g.line("actions", ALL_ACTIONS))
+        .collect();
+    (shown, lines)
+}
+
+/// The file changes to show as diffs, and the lines counting the folded ones (grouped by
+/// new, changed or removed, and directory).
+fn folded_files(files: &[FileChange]) -> (Vec<&FileChange>, Vec<String>) {
+    let key = |f: &FileChange| {
+        let change = match (&f.old, &f.new) {
+            (None, _) => "new",
+            (Some(_), Some(_)) => "changed",
+            (Some(_), None) => "removed",
+        };
+        let dir = f.path.rsplit_once('/').map_or("", |(d, _)| d);
+        format!("{change} {dir}/")
+    };
+    let (shown, groups) = fold::fold(files, key, |f| f.node.as_str());
+    let lines = groups.iter().map(|g| g.line("files", ALL_FILES)).collect();
+    (shown, lines)
+}
+
+/// The terminal report. Long runs of one kind of action, file or allocation show their first
+/// few and a count ([`fold`]).
 pub fn text(plan: &Plan, d: &Desired) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -122,13 +176,15 @@ pub fn text(plan: &Plan, d: &Desired) -> String {
         target_suffix(plan.target.as_ref())
     );
     let _ = writeln!(s, "Allocations:");
-    for l in allocation_lines(plan, d) {
+    let (lines, folds) = folded_allocations(plan, d);
+    for l in lines.iter().chain(&folds) {
         let _ = writeln!(s, "  {l}");
     }
     let total = plan.stages.len();
     for (i, stage) in plan.stages.iter().enumerate() {
         let _ = writeln!(s, "\nStage {}/{total}: {}", i + 1, stage.title);
-        for a in &stage.actions {
+        let (shown, folds) = folded_actions(&stage.actions);
+        for a in shown {
             let _ = writeln!(s, "  [{}] {}", a.node(), a.describe());
             for c in a.checks() {
                 let _ = writeln!(s, "      check: {} ($ {})", c.describe(), c.cmd().display());
@@ -137,11 +193,18 @@ pub fn text(plan: &Plan, d: &Desired) -> String {
                 let _ = writeln!(s, "      $ {}", c.display());
             }
         }
+        for l in folds {
+            let _ = writeln!(s, "  {l}");
+        }
     }
     if !plan.files.is_empty() {
         let _ = writeln!(s, "\nFiles:");
-        for f in &plan.files {
+        let (shown, folds) = folded_files(&plan.files);
+        for f in shown {
             s.push_str(&diff(f));
+        }
+        for l in folds {
+            let _ = writeln!(s, "  {l}");
         }
     }
     if !plan.blocked.is_empty() {
@@ -163,60 +226,98 @@ pub fn text(plan: &Plan, d: &Desired) -> String {
     s
 }
 
-/// A pull-request comment.
+/// A pull-request comment: folded as [`text`], and cut to [`fold::COMMENT_LIMIT`] characters
+/// with a note of what was left out (blocked items and warnings first, then actions, diffs
+/// and allocations).
 pub fn markdown(plan: &Plan, d: &Desired) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "## xenflux plan for cluster `{}`{}\n",
+    markdown_within(plan, d, fold::COMMENT_LIMIT)
+}
+
+fn markdown_within(plan: &Plan, d: &Desired, limit: usize) -> String {
+    let mut b = fold::Budget::default();
+    b.text(format!(
+        "## xenflux plan for cluster `{}`{}\n\n**{}**\n\n",
         plan.cluster,
-        target_suffix(plan.target.as_ref())
+        target_suffix(plan.target.as_ref()),
+        summary(plan)
+    ));
+    let (lines, folds) = folded_allocations(plan, d);
+    b.part(
+        4,
+        "allocation lines",
+        "<details><summary>Allocations</summary>\n\n".into(),
+        lines
+            .iter()
+            .chain(&folds)
+            .map(|l| format!("- {l}\n"))
+            .collect(),
+        "\n</details>\n\n".into(),
     );
-    let _ = writeln!(s, "**{}**\n", summary(plan));
-    let _ = writeln!(s, "<details><summary>Allocations</summary>\n");
-    for l in allocation_lines(plan, d) {
-        let _ = writeln!(s, "- {l}");
-    }
-    let _ = writeln!(s, "\n</details>\n");
     for (i, stage) in plan.stages.iter().enumerate() {
-        let _ = writeln!(s, "### Stage {}: {}\n", i + 1, stage.title);
-        for a in &stage.actions {
-            let cmds: Vec<String> = a
-                .cmds(&[])
-                .iter()
-                .map(|c| format!("`{}`", c.display()))
-                .collect();
-            let _ = writeln!(
-                s,
-                "- **{}** {} — {}",
-                a.node(),
-                a.describe(),
-                cmds.join(", ")
-            );
-        }
-        s.push('\n');
+        let (shown, folds) = folded_actions(&stage.actions);
+        let mut items: Vec<String> = shown
+            .into_iter()
+            .map(|a| {
+                let cmds: Vec<String> = a
+                    .cmds(&[])
+                    .iter()
+                    .map(|c| format!("`{}`", c.display()))
+                    .collect();
+                format!(
+                    "- **{}** {} — {}\n",
+                    a.node(),
+                    a.describe(),
+                    cmds.join(", ")
+                )
+            })
+            .collect();
+        items.extend(folds.iter().map(|l| format!("- {l}\n")));
+        b.part(
+            2,
+            "action lines",
+            format!("### Stage {}: {}\n\n", i + 1, stage.title),
+            items,
+            "\n".into(),
+        );
     }
     if !plan.files.is_empty() {
-        let _ = writeln!(s, "### Files\n\n```diff");
-        for f in &plan.files {
-            s.push_str(&diff(f));
-        }
-        let _ = writeln!(s, "```\n");
+        let (shown, folds) = folded_files(&plan.files);
+        let tail: String = folds.iter().map(|l| format!("- {l}\n")).collect();
+        let tail = if tail.is_empty() {
+            "```\n\n".to_string()
+        } else {
+            format!("```\n\n{tail}\n")
+        };
+        b.part(
+            3,
+            "file diffs",
+            "### Files\n\n```diff\n".into(),
+            shown.into_iter().map(diff).collect(),
+            tail,
+        );
     }
     if !plan.blocked.is_empty() {
-        let _ = writeln!(s, "### Blocked\n");
-        for b in &plan.blocked {
-            let _ = writeln!(s, "- `{}`: {}", b.object, b.reason);
-        }
-        s.push('\n');
+        b.part(
+            1,
+            "blocked items",
+            "### Blocked\n\n".into(),
+            plan.blocked
+                .iter()
+                .map(|x| format!("- `{}`: {}\n", x.object, x.reason))
+                .collect(),
+            "\n".into(),
+        );
     }
     if !plan.warnings.is_empty() {
-        let _ = writeln!(s, "### Warnings\n");
-        for w in &plan.warnings {
-            let _ = writeln!(s, "- {w}");
-        }
+        b.part(
+            1,
+            "warnings",
+            "### Warnings\n\n".into(),
+            plan.warnings.iter().map(|w| format!("- {w}\n")).collect(),
+            String::new(),
+        );
     }
-    s
+    b.finish(limit, "`xenflux plan --format json` has everything")
 }
 
 /// The plan as JSON (stable: the serialised [`Plan`]).

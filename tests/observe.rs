@@ -660,3 +660,65 @@ fn meta_data_of_the_other_format_is_found() {
         Part::Known(MetaFound::Nothing)
     );
 }
+
+/// A transport that counts the batches in flight: each one waits (10 s at most) until as
+/// many as may run at once have arrived, so a sequential observation is seen as one at a
+/// time, and a bound that is not kept as more than the bound.
+struct Rendezvous {
+    want: usize,
+    state: std::sync::Mutex<(usize, usize, usize)>,
+    arrived: std::sync::Condvar,
+}
+
+impl Transport for Rendezvous {
+    fn run_batch(&self, node: &str, _batch: &[Cmd]) -> Result<Vec<Output>, TransportError> {
+        let mut s = self.state.lock().unwrap();
+        s.0 += 1;
+        s.1 = s.1.max(s.0);
+        s.2 += 1;
+        self.arrived.notify_all();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while s.1 < self.want {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            s = self.arrived.wait_timeout(s, left).unwrap().0;
+        }
+        s.0 -= 1;
+        Err(TransportError::Unreachable {
+            node: node.into(),
+            reason: "test".into(),
+        })
+    }
+}
+
+#[test]
+fn a_large_cluster_is_observed_in_parallel_but_at_most_so_many_nodes_at_once() {
+    let pairs = 25;
+    let sources: Vec<xenflux::load::Source> =
+        xenflux::generate::estate(xenflux::generate::Estate {
+            pairs,
+            volumes_per_pair: 1,
+            domains: 0,
+        })
+        .into_iter()
+        .map(|(path, text)| xenflux::load::Source { path, text })
+        .collect();
+    let v = xenflux::validate::validate(&sources, &Default::default()).expect("valid");
+    let bound = xenflux::reconcile::OBSERVE_AT_ONCE;
+    let t = Rendezvous {
+        want: bound,
+        state: Default::default(),
+        arrived: Default::default(),
+    };
+    let o = xenflux::reconcile::observe_cluster(&v, &t);
+    assert_eq!(o.nodes.len(), 2 * pairs as usize, "every node has a state");
+    assert!(o
+        .nodes
+        .values()
+        .all(|s| s.unknown_in(PartKind::Lvm).is_some()));
+    let (_, most, calls) = *t.state.lock().unwrap();
+    assert_eq!(calls, 2 * pairs as usize);
+    assert_eq!(most, bound, "{bound} nodes at once, no more, no fewer");
+}

@@ -376,6 +376,10 @@ fn reports_lay_out_the_same_plan() {
         text.trim_end().ends_with("0 blocked; 0 warning(s)."),
         "{text}"
     );
+    assert!(
+        !text.contains("like these"),
+        "a pair's plan is shown whole, not folded: {text}"
+    );
 
     let md = xenflux::report::markdown(&p, &v.desired);
     assert!(md.starts_with("## xenflux plan for cluster `xg`"));
@@ -497,4 +501,78 @@ fn a_domain_xen_kept_after_a_crash_is_warned_about_and_left_alone() {
     assert_eq!(p.stages, without.stages);
     assert!(xenflux::report::status(&v.desired, &o, &p).contains(warning));
     assert!(xenflux::report::text(&p, &v.desired).contains(warning));
+}
+
+/// A volume that still exists on a node no longer among its nodes (its DRBD resource, or an
+/// LV xenflux made in that node's VG) is blocked, naming every such node in name order; an LV
+/// of the same name xenflux did not make, or in another VG, does not count.
+#[test]
+fn a_volume_left_on_a_node_no_longer_its_own_is_blocked_naming_those_nodes() {
+    let mut y =
+        String::from("apiVersion: xenflux/v1\nkind: Cluster\nmetadata: {name: xg}\nspec: {}\n");
+    for (i, n) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        y.push_str(&format!(
+            "---\napiVersion: xenflux/v1\nkind: Node\nmetadata: {{name: {n}}}\nspec: {{address: 10.0.0.{}, volumeGroup: VG{n}}}\n",
+            i + 1
+        ));
+    }
+    y.push_str("---\napiVersion: xenflux/v1\nkind: Volume\nmetadata: {name: dns}\nspec: {size: 1GiB, nodes: [a, b]}\n");
+    y.push_str("---\napiVersion: xenflux/v1\nkind: Volume\nmetadata: {name: web}\nspec: {size: 1GiB, nodes: [a, b]}\n");
+    let sources = [xenflux::load::Source {
+        path: "state.yaml".into(),
+        text: y,
+    }];
+    let v = validate(&sources, &Default::default()).unwrap();
+    let mut o = Observed {
+        nodes: ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|n| (name(n), fresh(&v, n)))
+            .collect(),
+    };
+    let lv = |tags: &[&str]| xenflux::observe::LvState {
+        size: 1 << 30,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        active: Some(true),
+        open: Some(false),
+    };
+    let with = |s: &mut NodeState, key: &str, tags: &[&str]| {
+        if let Part::Known(l) = &mut s.lvm {
+            l.lvs.insert(key.to_string(), lv(tags));
+        }
+    };
+    // e: the DRBD resource; d: a managed LV in its own VG; c: an LV xenflux did not make,
+    // and a managed one of that name in another VG.
+    if let Part::Known(d) = &mut o.nodes.get_mut(&name("e")).unwrap().drbd {
+        d.resources.insert(
+            "dns".into(),
+            DrbdResource {
+                config: None,
+                kernel: None,
+            },
+        );
+    }
+    with(
+        o.nodes.get_mut(&name("d")).unwrap(),
+        "VGd/dns",
+        &["xenflux"],
+    );
+    with(o.nodes.get_mut(&name("c")).unwrap(), "VGc/dns", &[]);
+    with(
+        o.nodes.get_mut(&name("c")).unwrap(),
+        "VGa/web",
+        &["xenflux"],
+    );
+    let p = plan(&v.desired, &v.allocation, &o, &Policy::default()).unwrap();
+    let b = blocked_on(&p, "Volume/dns");
+    assert!(
+        b.reason
+            .starts_with("it still exists on d, e, which is no longer among its nodes"),
+        "{}",
+        b.reason
+    );
+    assert!(
+        !p.blocked.iter().any(|b| b.object == "Volume/web"),
+        "{:?}",
+        p.blocked
+    );
 }

@@ -196,6 +196,31 @@ fn the_same_commands_give_the_same_state_and_a_saved_cluster_loads_back() {
         .contains("not a simulated cluster"));
 }
 
+/// Every plan observes through the simulator and every command lands in its log: a saved
+/// cluster keeps only the latest commands, so saving after each plan does not make the file
+/// (and every later load and save) grow without end.
+#[test]
+fn a_saved_cluster_keeps_only_the_latest_commands_of_its_log() {
+    let lab = Lab::new("cluster-state");
+    let cmd = Cmd::new(xl::list_long());
+    let batch = vec![cmd.clone(); 1000];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sim.json");
+    let mut sizes = Vec::new();
+    for _ in 0..3 {
+        for _ in 0..(xenflux::sim::SAVED_LOG / 1000 + 1) {
+            lab.sim.run_batch("dom0", &batch).expect("run");
+        }
+        lab.sim.save(&path).expect("save");
+        sizes.push(std::fs::metadata(&path).expect("saved").len());
+    }
+    let loaded = SimCluster::load(&path).expect("load");
+    let log = loaded.log();
+    assert_eq!(log.len(), xenflux::sim::SAVED_LOG);
+    assert_eq!(log.last().map(|e| e.argv.clone()), Some(cmd.argv));
+    assert_eq!(sizes[1], sizes[2], "saving again does not grow the file");
+}
+
 #[test]
 fn a_drbd9_three_node_cluster_observes_through_drbdsetup_status_json() {
     let lab = Lab::new("examples/drbd9-three-node");
@@ -248,4 +273,58 @@ fn a_drbd9_three_node_cluster_observes_through_drbdsetup_status_json() {
         3,
         "DRBD 9 lists no devices in /proc/drbd"
     );
+}
+
+/// drbdadm keeps what it last read of a node's configuration: a changed, broken or removed
+/// file and a changed address are read again, never answered from what was read before.
+#[test]
+fn drbdadm_reads_the_configuration_again_after_any_change() {
+    let lab = Lab::new("cluster-state");
+    let dns = lab.files("dom0")["/etc/drbd.d/dns.res"].clone();
+    let port = lab.port("dns");
+    let dump = |lab: &Lab| lab.run("dom0", argv(&["drbdadm", "dump-xml"]));
+    assert_eq!(dump(&lab).status, Some(0));
+    lab.install("dom0", "/etc/drbd.d/dns.res", &dns);
+    let first = dump(&lab);
+    let at = |port: u16| format!("port=\"{port}\"");
+    assert!(first.stdout.contains(&at(port)), "{}", first.stdout);
+    assert_eq!(dump(&lab).stdout, first.stdout, "read twice, the same");
+
+    let moved = dns.replace(&format!(":{port};"), ":7999;");
+    assert_ne!(moved, dns);
+    lab.install("dom0", "/etc/drbd.d/dns.res", &moved);
+    let again = dump(&lab);
+    assert!(again.stdout.contains(&at(7999)), "{}", again.stdout);
+    assert!(!again.stdout.contains(&at(port)), "{}", again.stdout);
+
+    lab.install("dom0", "/etc/drbd.d/zz.res", "resource zz {\n");
+    assert_ne!(dump(&lab).status, Some(0), "a broken file is read");
+    assert_eq!(
+        lab.run("dom0", argv(&["rm", "-f", "/etc/drbd.d/zz.res"]))
+            .status,
+        Some(0)
+    );
+    assert_eq!(dump(&lab).status, Some(0), "and its removal too");
+
+    // The host's own address is checked against its `on` section: taking it away is seen.
+    let ip = lab.v.desired.nodes[&name("dom0")].address.to_string();
+    let addrs = lab.run("dom0", argv(&["ip", "-j", "addr", "show"]));
+    let dev = addrs
+        .stdout
+        .split("\"ifname\":\"")
+        .skip(1)
+        .find(|s| {
+            let end = s.find("\"ifname\"").unwrap_or(s.len());
+            s[..end].contains(&format!("\"local\":\"{ip}\""))
+        })
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no link holds {ip}: {}", addrs.stdout))
+        .to_string();
+    let del = lab.run(
+        "dom0",
+        argv(&["ip", "addr", "del", &format!("{ip}/24"), "dev", &dev]),
+    );
+    assert_eq!(del.status, Some(0), "{del:?}");
+    let gone = dump(&lab);
+    assert_ne!(gone.status, Some(0), "{gone:?}");
 }

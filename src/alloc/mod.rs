@@ -198,8 +198,8 @@ fn busy(desired: &Desired, existing: &Existing) -> Busy {
         for (res, r) in &usage.resources {
             let desired_here = desired
                 .volumes
-                .iter()
-                .any(|(n, v)| n.as_str() == res && v.nodes.contains(node));
+                .get(res.as_str())
+                .is_some_and(|v| v.nodes.contains(node));
             if desired_here {
                 continue;
             }
@@ -240,15 +240,17 @@ impl Kept<'_> {
         field: &str,
         diags: &mut Diagnostics,
     ) -> Option<u32> {
-        let seen: BTreeMap<&Name, u32> = nodes
+        // Most volumes have two nodes: no map or set is built unless they disagree.
+        let seen: Vec<(&Name, u32)> = nodes
             .iter()
             .filter_map(|n| {
                 let r = self.existing.nodes.get(n)?.resources.get(volume.as_str())?;
                 pick(r).map(|v| (n, v))
             })
             .collect();
-        let values: BTreeSet<u32> = seen.values().copied().collect();
-        if values.len() > 1 {
+        let lowest = seen.iter().map(|(_, v)| *v).min();
+        if seen.iter().any(|(_, v)| Some(*v) != lowest) {
+            let seen: BTreeMap<&Name, u32> = seen.into_iter().collect();
             let list: Vec<String> = seen.iter().map(|(n, v)| format!("{n}: {v}")).collect();
             diags.push(self.loc.error(
                 Kind::Volume,
@@ -259,7 +261,7 @@ impl Kept<'_> {
                 field.trim_start_matches("spec."), list.join(", ")),
             ));
         }
-        values.into_iter().next()
+        lowest
     }
 }
 
@@ -397,6 +399,7 @@ fn volume_allocs(
     slots: &Assignments,
     existing: &Existing,
 ) -> BTreeMap<Name, VolumeAlloc> {
+    let seen_ids = seen_node_ids(existing);
     let mut out = BTreeMap::new();
     for (name, v) in volumes {
         let (Some(minor), Some(port)) = (minors.get(*name), ports.get(*name)) else {
@@ -419,7 +422,7 @@ fn volume_allocs(
             value: u16::try_from(port.value).unwrap_or(u16::MAX),
             origin: port.origin,
         };
-        let node_ids = node_ids(name, &v.nodes, existing);
+        let node_ids = node_ids(name, &v.nodes, &seen_ids);
         out.insert(
             (*name).clone(),
             VolumeAlloc {
@@ -460,19 +463,29 @@ fn meta_lv_sizes(
         .collect()
 }
 
+/// The node-id each (resource, host) has in the first node's configuration (in node order)
+/// that gives it one: one pass over the observation instead of one per host of every volume.
+type SeenIds<'e> = BTreeMap<(&'e str, &'e str), u32>;
+
+fn seen_node_ids(existing: &Existing) -> SeenIds<'_> {
+    let mut seen = SeenIds::new();
+    for usage in existing.nodes.values() {
+        for (res, r) in &usage.resources {
+            for (host, id) in &r.node_ids {
+                seen.entry((res.as_str(), host.as_str())).or_insert(*id);
+            }
+        }
+    }
+    seen
+}
+
 /// DRBD 9 node-ids within one resource: an id any node's configuration already gives a host is
 /// kept (so reordering `nodes` changes nothing), the other hosts take the lowest free ids.
-fn node_ids(volume: &Name, nodes: &[Name], existing: &Existing) -> BTreeMap<Name, u32> {
+fn node_ids(volume: &Name, nodes: &[Name], seen_ids: &SeenIds) -> BTreeMap<Name, u32> {
     let mut out = BTreeMap::new();
     let mut taken = BTreeSet::new();
     for n in nodes {
-        let seen = existing.nodes.values().find_map(|u| {
-            u.resources
-                .get(volume.as_str())?
-                .node_ids
-                .get(n.as_str())
-                .copied()
-        });
+        let seen = seen_ids.get(&(volume.as_str(), n.as_str())).copied();
         if let Some(id) = seen.filter(|id| !taken.contains(id)) {
             taken.insert(id);
             out.insert(n.clone(), id);
@@ -511,18 +524,40 @@ fn assign(
         }
     }
     let mut reported: BTreeSet<Name> = BTreeSet::new();
+    // Per node, every candidate below this position is taken there (nothing is released while
+    // assigning): the search for the lowest value free on all of a volume's nodes starts at
+    // the highest of its nodes' floors, so a node's candidates are passed over once in all,
+    // not once per volume.
+    let mut floor: BTreeMap<&Name, usize> = BTreeMap::new();
     for w in open {
-        let free = numbers.candidates.iter().copied().find(|c| {
-            w.nodes
-                .iter()
-                .all(|n| used.get(n).is_none_or(|u| !u.contains_key(c)))
-        });
+        let start = w
+            .nodes
+            .iter()
+            .map(|n| floor.get(n).copied().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        let taken: Vec<&BTreeMap<u32, String>> =
+            w.nodes.iter().filter_map(|n| used.get(n)).collect();
+        let free = numbers
+            .candidates
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .copied()
+            .find(|c| taken.iter().all(|u| !u.contains_key(c)));
         match free {
             Some(value) => {
                 for n in w.nodes {
-                    used.entry(n.clone())
-                        .or_default()
-                        .insert(value, format!("volume `{}`", w.volume));
+                    let u = used.entry(n.clone()).or_default();
+                    u.insert(value, format!("volume `{}`", w.volume));
+                    let f = floor.entry(n).or_default();
+                    while numbers
+                        .candidates
+                        .get(*f)
+                        .is_some_and(|c| u.contains_key(c))
+                    {
+                        *f += 1;
+                    }
                 }
                 out.insert(
                     w.volume.clone(),

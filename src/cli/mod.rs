@@ -170,16 +170,26 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = DataFormat::Yaml)]
         format: DataFormat,
     },
-    /// Time a reconcile of a generated estate on the simulated cluster (fresh, then converged)
-    /// and print the figures.
+    /// Time a reconcile of a generated estate on the simulated cluster (fresh, then converged),
+    /// then whole `xenflux plan` processes on it and on an estate twice its size, and print the
+    /// figures.
     Bench {
+        /// Pairs of the estate (the 2× estate has twice as many; at most 1250).
         #[arg(long, default_value_t = 32)]
         pairs: u32,
         /// Volumes per pair.
         #[arg(long, default_value_t = 255)]
         volumes: u32,
+        /// Domains of the estate (the 2× estate has twice as many).
         #[arg(long, default_value_t = 4000)]
         domains: u32,
+        /// Only the whole-process figures (no in-process steps, no apply, no converged plan).
+        #[arg(long)]
+        whole_only: bool,
+        /// Run only the in-process steps, keeping the estate and the simulated cluster they
+        /// leave in DIR/state and DIR/sd (the bench runs itself so for its figures).
+        #[arg(long, hide = true, value_name = "DIR")]
+        steps_only: Option<PathBuf>,
     },
     /// Run the controller: follow a Git branch, reconcile on push, webhook, timer or request;
     /// serve /status, /metrics and /healthz.
@@ -410,7 +420,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             pairs,
             volumes,
             domains,
-        } => cmd_bench(pairs, volumes, domains),
+            whole_only,
+            steps_only,
+        } => cmd_bench(pairs, volumes, domains, whole_only, steps_only.as_deref()),
         Command::Serve(args) => {
             let target = default_target(args.target);
             serve::cmd_serve(
@@ -760,34 +772,163 @@ fn cmd_observe(
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_bench(pairs: u32, volumes: u32, domains: u32) -> Result<ExitCode> {
+fn cmd_bench(
+    pairs: u32,
+    volumes: u32,
+    domains: u32,
+    whole_only: bool,
+    steps_only: Option<&Path>,
+) -> Result<ExitCode> {
     let e = crate::generate::Estate {
         pairs,
         volumes_per_pair: volumes,
         domains,
     };
     e.check().map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(dir) = steps_only {
+        return bench_steps(e, dir);
+    }
+    let double = crate::generate::Estate {
+        pairs: pairs.saturating_mul(2),
+        volumes_per_pair: volumes,
+        domains: domains.saturating_mul(2),
+    };
+    double.check().map_err(|err| {
+        anyhow::anyhow!("the 2× estate: {err} (give at most half as many --pairs)")
+    })?;
     let dir = tempfile_dir()?;
-    println!(
-        "estate: {pairs} pairs ({} nodes), {} volumes, {domains} domains",
-        e.nodes(),
-        e.volumes()
-    );
-    let steps = crate::bench::run(e, &dir, &mut |s| {
+    let result = bench_in(e, double, whole_only, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// The reconcile steps in this process, printed as they complete.
+fn bench_steps(e: crate::generate::Estate, dir: &Path) -> Result<ExitCode> {
+    println!("reconcile steps in one process (1×):");
+    crate::bench::steps_into(e, dir, &mut |s| {
         println!(
             "  {:<40} {:>10.1} ms  {}",
             s.name,
             s.took.as_secs_f64() * 1000.0,
             s.detail
         );
-    });
-    let _ = std::fs::remove_dir_all(&dir);
-    steps.map_err(|e| anyhow::anyhow!(e))?;
+    })
+    .map_err(|e| anyhow::anyhow!(e))?;
     if let Some(kib) = crate::bench::peak_rss_kib() {
         println!(
-            "  peak memory (VmHWM)                      {:>10.1} MiB",
+            "  {:<40} {:>10.1} MiB",
+            "peak memory (VmHWM)",
             kib as f64 / 1024.0
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every heavy step runs in a process of its own: Linux counts what a process held when it
+/// started a child into that child's peak memory, so this one stays small.
+fn bench_in(
+    e: crate::generate::Estate,
+    double: crate::generate::Estate,
+    whole_only: bool,
+    dir: &Path,
+) -> Result<ExitCode> {
+    let describe = |e: &crate::generate::Estate| {
+        format!(
+            "{} pairs ({} nodes), {} volumes, {} domains",
+            e.pairs,
+            e.nodes(),
+            e.volumes(),
+            e.domains
+        )
+    };
+    println!("estate (1×): {}", describe(&e));
+    println!("estate (2×): {}", describe(&double));
+    let exe = std::env::current_exe().context("finding this program")?;
+    let fail = |e: String| anyhow::anyhow!(e);
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let secs = |d: std::time::Duration| d.as_secs_f64();
+    let steps = dir.join("steps");
+    if !whole_only {
+        let args: Vec<String> = [
+            "bench",
+            "--pairs",
+            &e.pairs.to_string(),
+            "--volumes",
+            &e.volumes_per_pair.to_string(),
+            "--domains",
+            &e.domains.to_string(),
+            "--steps-only",
+            &steps.display().to_string(),
+        ]
+        .map(String::from)
+        .to_vec();
+        crate::bench::whole(&exe, &args).map_err(fail)?;
+    }
+    println!("whole `xenflux plan` processes ({}):", exe.display());
+    println!(
+        "  {:<40} {:>9} {:>9} {:>12}",
+        "", "wall", "CPU", "peak memory"
+    );
+    let row = |name: &str, m: &crate::transport::Measured| {
+        println!(
+            "  {:<40} {:>7.3} s {:>7.3} s {:>8.1} MiB",
+            name,
+            secs(m.wall),
+            secs(m.cpu),
+            mib(m.max_rss_kib)
+        );
+    };
+    let one = crate::bench::prepare(&exe, e, &dir.join("1x")).map_err(fail)?;
+    let m1 = crate::bench::whole_plan(&exe, &one).map_err(fail)?;
+    row(
+        &format!("plan, fresh cluster, 1× ({} nodes)", e.nodes()),
+        &m1,
+    );
+    let two = crate::bench::prepare(&exe, double, &dir.join("2x")).map_err(fail)?;
+    let m2 = crate::bench::whole_plan(&exe, &two).map_err(fail)?;
+    row(
+        &format!("plan, fresh cluster, 2× ({} nodes)", double.nodes()),
+        &m2,
+    );
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    println!(
+        "  {:<40} {:>7.2} × {:>7.2} × {:>8.2} ×",
+        "2× / 1×",
+        ratio(secs(m2.wall), secs(m1.wall)),
+        ratio(secs(m2.cpu), secs(m1.cpu)),
+        ratio(mib(m2.max_rss_kib), mib(m1.max_rss_kib))
+    );
+    if !whole_only {
+        let converged = crate::bench::Prepared::at(&steps);
+        let m = crate::bench::whole_plan(&exe, &converged).map_err(fail)?;
+        row("plan, converged cluster, 1×", &m);
+    }
+    if let Some(kib) = crate::bench::peak_rss_kib() {
+        println!(
+            "  (a child's peak memory includes the {:.1} MiB this process held)",
+            mib(kib)
+        );
+    }
+    let pair = crate::generate::Estate {
+        pairs: 1,
+        volumes_per_pair: crate::generate::MAX_VOLUMES_PER_PAIR,
+        domains: crate::generate::MAX_VOLUMES_PER_PAIR / 2,
+    };
+    let one_pair = crate::bench::prepare(&exe, pair, &dir.join("pair")).map_err(fail)?;
+    let plan = crate::bench::whole_plan(&exe, &one_pair).map_err(fail)?;
+    match crate::bench::drbdadm_adjust(pair, &dir.join("drbdadm")).map_err(fail)? {
+        Some(adjust) => println!(
+            "one pair, {} volumes: `xenflux plan` {:.3} s; `drbdadm -d adjust all` on the same rendered resources {:.3} s ({:.1}× as long)",
+            pair.volumes(),
+            secs(plan.wall),
+            secs(adjust.wall),
+            ratio(secs(adjust.wall), secs(plan.wall))
+        ),
+        None => println!(
+            "one pair, {} volumes: `xenflux plan` {:.3} s (drbdadm is not installed: no comparison)",
+            pair.volumes(),
+            secs(plan.wall)
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -32,11 +32,7 @@ pub fn first_plan(sources: &[Source], t: &dyn Transport) -> Result<FirstPlan, St
     let mut out = FirstPlan::default();
     for stage in &plan.stages {
         for a in &stage.actions {
-            let kind = serde_json::to_value(a)
-                .ok()
-                .and_then(|v| v.get("action").and_then(|k| k.as_str()).map(String::from))
-                .unwrap_or_default();
-            if !HARMLESS.contains(&kind.as_str()) {
+            if !HARMLESS.contains(&a.kind()) {
                 out.disruptive
                     .push(format!("{}: {}", a.node(), a.describe()));
             }

@@ -109,6 +109,22 @@ pub struct Desired {
 }
 
 impl Desired {
+    /// The volumes on each node (any node a volume names, known or not), each once and in
+    /// name order: one pass, for work done node by node over a large estate.
+    pub fn volumes_by_node(&self) -> BTreeMap<&Name, Vec<(&Name, &VolumeSpec)>> {
+        let mut by_node: BTreeMap<&Name, Vec<(&Name, &VolumeSpec)>> = BTreeMap::new();
+        for (name, v) in &self.volumes {
+            for n in &v.nodes {
+                let list = by_node.entry(n).or_default();
+                // A volume that names a node twice (invalid) is still one volume there.
+                if list.last().is_none_or(|(last, _)| *last != name) {
+                    list.push((name, v));
+                }
+            }
+        }
+        by_node
+    }
+
     /// Nodes a Bond or Bridge with `nodes` (None = all) is on.
     pub fn nodes_of(&self, nodes: &Option<Vec<Name>>) -> Vec<Name> {
         match nodes {

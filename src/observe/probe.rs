@@ -10,7 +10,7 @@ use crate::drivers::drbd::{
     self, dump_xml, proc_drbd, status, ConnectionState, DiskState, ReplState, Role,
 };
 use crate::drivers::{files, lvm, net, ocfs2, ss, xl};
-use crate::model::{Desired, DrbdVersion, Name};
+use crate::model::{Desired, DrbdVersion, Name, VolumeSpec};
 use crate::transport::{Cmd, Output, Transport};
 
 use super::{
@@ -54,24 +54,56 @@ impl Probe {
         minors: &BTreeMap<Name, u32>,
         node: &Name,
     ) -> Probe {
+        let volumes = desired
+            .volumes
+            .iter()
+            .filter(|(_, v)| v.nodes.contains(node));
+        Probe::of_volumes(desired, files, minors, node, volumes)
+    }
+
+    /// [`Probe::for_node`] for every node of the desired state, `files` holding each node's
+    /// rendered files; the volumes are sorted by node once rather than scanned per node.
+    pub fn for_nodes(
+        desired: &Desired,
+        mut files: BTreeMap<Name, crate::render::Files>,
+        minors: &BTreeMap<Name, u32>,
+    ) -> BTreeMap<Name, Probe> {
+        let by_node = desired.volumes_by_node();
+        desired
+            .nodes
+            .keys()
+            .map(|node| {
+                let node_files = files.remove(node).unwrap_or_default().into_keys();
+                let volumes = by_node.get(node).into_iter().flatten().copied();
+                let probe = Probe::of_volumes(desired, node_files, minors, node, volumes);
+                (node.clone(), probe)
+            })
+            .collect()
+    }
+
+    /// The probe of `node` holding `volumes` (in name order).
+    fn of_volumes<'v>(
+        desired: &Desired,
+        files: impl IntoIterator<Item = String>,
+        minors: &BTreeMap<Name, u32>,
+        node: &Name,
+        volumes: impl Iterator<Item = (&'v Name, &'v VolumeSpec)> + Clone,
+    ) -> Probe {
         let bonds = desired
             .bonds
             .iter()
-            .filter(|(_, b)| desired.nodes_of(&b.nodes).contains(node))
+            .filter(|(_, b)| match &b.nodes {
+                Some(ns) => ns.contains(node),
+                None => desired.nodes.contains_key(node),
+            })
             .map(|(n, _)| n.to_string())
             .collect();
-        let devices = desired
-            .volumes
-            .iter()
-            .filter(|(_, v)| {
-                v.nodes.contains(node) && v.filesystem != crate::model::Filesystem::None
-            })
+        let devices = volumes
+            .clone()
+            .filter(|(_, v)| v.filesystem != crate::model::Filesystem::None)
             .filter_map(|(n, _)| minors.get(n).map(|m| crate::render::drbd::device(*m)))
             .collect();
-        let sizes = desired
-            .volumes
-            .iter()
-            .filter(|(_, v)| v.nodes.contains(node))
+        let sizes = volumes
             .filter_map(|(n, _)| minors.get(n).copied())
             .collect();
         Probe {

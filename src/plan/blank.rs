@@ -28,18 +28,33 @@ pub fn blank_reads(
     node: &Name,
     s: &NodeState,
 ) -> (Vec<String>, Vec<MetaLocation>) {
+    let on_node = d
+        .volumes
+        .keys()
+        .filter(|n| d.volumes[*n].nodes.contains(node));
+    blank_reads_of(d, a, node, s, on_node)
+}
+
+/// [`blank_reads`] of the volumes `on_node` (those of the node, in name order; see
+/// [`crate::model::Desired::volumes_by_node`]).
+pub fn blank_reads_of<'v>(
+    d: &crate::model::Desired,
+    a: &crate::alloc::Allocation,
+    node: &Name,
+    s: &NodeState,
+    on_node: impl Iterator<Item = &'v Name>,
+) -> (Vec<String>, Vec<MetaLocation>) {
     let mut devices = Vec::new();
     let mut meta = Vec::new();
     let Some(spec) = d.nodes.get(node) else {
         return (devices, meta);
     };
     let vg = spec.volume_group.as_str();
-    for (name, v) in &d.volumes {
+    for name in on_node {
         let Some(va) = a.volumes.get(name) else {
             continue;
         };
-        let waits = v.nodes.contains(node)
-            && lv(s, vg, name.as_str()).is_some_and(|l| !l.tags.contains(MD_TAG))
+        let waits = lv(s, vg, name.as_str()).is_some_and(|l| !l.tags.contains(MD_TAG))
             && resource(s, name.as_str())
                 .and_then(|r| r.kernel.as_ref())
                 .is_none();

@@ -159,49 +159,39 @@ fn enslave(ctx: &mut Ctx, acts: &mut Vec<Action>, node: &Name, dev: &str, master
 /// Every rendered file that differs from the node's copy is written; returns the changes.
 pub(super) fn files(ctx: &mut Ctx) -> Vec<FileChange> {
     let mut out = Vec::new();
-    let per_node: Vec<(Name, Vec<(String, String)>)> = ctx
-        .files
-        .nodes
+    // Files of a volume that is blocked stay as they are.
+    let frozen: BTreeSet<String> = ctx
+        .frozen
         .iter()
-        .map(|(n, f)| {
-            (
-                n.clone(),
-                f.iter().map(|(p, c)| (p.clone(), c.clone())).collect(),
-            )
-        })
+        .map(crate::render::drbd::res_path)
         .collect();
-    for (node, files) in per_node {
-        let Some(state) = ctx.known(&node) else {
+    let rendered = ctx.files;
+    for (node, files) in &rendered.nodes {
+        let Some(state) = ctx.known(node) else {
             continue;
         };
         for (path, content) in files {
-            let have = match state.files.get(&path).and_then(|p| p.known()) {
-                Some(h) => h.clone(),
-                None => None,
-            };
-            if have.as_ref() == Some(&content) {
-                continue;
+            let have = state.files.get(path).and_then(|p| p.known());
+            if let Some(Some(h)) = have {
+                if h == content {
+                    continue;
+                }
             }
-            // Files of a volume that is blocked stay as they are.
-            if ctx
-                .frozen
-                .iter()
-                .any(|v| path == crate::render::drbd::res_path(v))
-            {
+            if frozen.contains(path) {
                 continue;
             }
             out.push(FileChange {
                 node: node.clone(),
                 path: path.clone(),
-                old: have,
+                old: have.cloned().flatten(),
                 new: Some(content.clone()),
             });
             ctx.add(
                 Phase::Files,
                 Action::WriteFile {
                     node: node.clone(),
-                    path,
-                    content,
+                    path: path.clone(),
+                    content: content.clone(),
                 },
             );
         }
@@ -264,6 +254,8 @@ pub(super) fn ocfs2(ctx: &mut Ctx) {
 /// DRBD resources a node has that the desired state does not put there: taken down, their file
 /// and LVs removed — with prune; otherwise listed as blocked orphans.
 pub(super) fn prune(ctx: &mut Ctx) {
+    let d = ctx.d;
+    let by_node = d.volumes_by_node();
     let nodes: Vec<Name> = ctx.d.nodes.keys().cloned().collect();
     for node in nodes {
         let Some(state) = ctx.known(&node) else {
@@ -273,15 +265,14 @@ pub(super) fn prune(ctx: &mut Ctx) {
             continue;
         };
         let vg = ctx.d.nodes[&node].volume_group.to_string();
-        let wanted: BTreeSet<String> = ctx
-            .d
-            .volumes
-            .iter()
-            .filter(|(_, v)| v.nodes.contains(&node))
-            .map(|(n, _)| n.to_string())
+        let wanted: BTreeSet<&str> = by_node
+            .get(&node)
+            .into_iter()
+            .flatten()
+            .map(|(n, _)| n.as_str())
             .collect();
         for (res, r) in &drbd.resources {
-            if wanted.contains(res) {
+            if wanted.contains(res.as_str()) {
                 continue;
             }
             let mut acts = Vec::new();

@@ -27,7 +27,7 @@ use crate::observe::{NodeState, Observed, PartKind};
 use crate::render::Rendered;
 
 pub use action::{Action, Check};
-pub use blank::blank_reads;
+pub use blank::{blank_reads, blank_reads_of};
 pub use failover::{connected_to, may_run_on, next_step, resynced};
 
 /// Switches that are not part of the desired state.

@@ -8,7 +8,7 @@
 //! LV are in that host's own volume group. Numbers come from the [`Allocation`]; nothing is
 //! decided here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::alloc::{Allocation, MetaAlloc, VolumeAlloc};
@@ -76,14 +76,25 @@ pub fn resource(desired: &Desired, alloc: &Allocation, volume: &Name) -> Option<
 
 /// Adds the `.res` files and `global_common.conf` to the nodes that hold a DRBD resource.
 pub(super) fn add_files(desired: &Desired, alloc: &Allocation, nodes: &mut BTreeMap<Name, Files>) {
+    let mut holders: BTreeSet<Name> = BTreeSet::new();
     for (name, spec) in &desired.volumes {
+        if !super::wanted(nodes, spec.nodes.iter()) {
+            continue;
+        }
         let Some(text) = resource(desired, alloc, name) else {
             continue;
         };
         for node in &spec.nodes {
             put(nodes, node, res_path(name), text.clone());
-            put(nodes, node, GLOBAL_COMMON_PATH.into(), global_common());
+            holders.insert(node.clone());
         }
+    }
+    if holders.is_empty() {
+        return;
+    }
+    let common = global_common();
+    for node in &holders {
+        put(nodes, node, GLOBAL_COMMON_PATH.into(), common.clone());
     }
 }
 

@@ -47,12 +47,18 @@ pub fn render(desired: &Desired, alloc: &Allocation) -> Rendered {
     Rendered { nodes }
 }
 
-/// The files one node receives; empty for a node the desired state does not know.
+/// The files one node receives; empty for a node the desired state does not know. Only that
+/// node's files are rendered: asking each node in turn costs what [`render`] costs once.
 pub fn render_node(desired: &Desired, alloc: &Allocation, node: &Name) -> Files {
-    render(desired, alloc)
-        .nodes
-        .remove(node)
-        .unwrap_or_default()
+    if !desired.nodes.contains_key(node) {
+        return Files::new();
+    }
+    let mut nodes = BTreeMap::from([(node.clone(), Files::new())]);
+    drbd::add_files(desired, alloc, &mut nodes);
+    xl::add_files(desired, alloc, &mut nodes);
+    ocfs2::add_files(desired, &mut nodes);
+    net::add_files(desired, &mut nodes);
+    nodes.remove(node).unwrap_or_default()
 }
 
 /// Adds a file to a node the desired state knows; files for unknown nodes are dropped.
@@ -60,6 +66,11 @@ fn put(nodes: &mut BTreeMap<Name, Files>, node: &Name, path: String, content: St
     if let Some(files) = nodes.get_mut(node) {
         files.insert(path, content);
     }
+}
+
+/// Whether any of `targets` is a node being rendered (the text is worth making).
+fn wanted<'n>(nodes: &BTreeMap<Name, Files>, mut targets: impl Iterator<Item = &'n Name>) -> bool {
+    targets.any(|n| nodes.contains_key(n))
 }
 
 #[cfg(test)]

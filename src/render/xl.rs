@@ -49,16 +49,29 @@ pub fn domain_nodes(desired: &Desired, spec: &DomainSpec) -> Vec<Name> {
         });
         disks && nics
     };
-    let mut out: Vec<Name> = desired
-        .nodes
-        .keys()
-        .filter(|n| *n == &spec.node || holds(n))
+    // Only the nodes of the first disk's volume can hold every disk: looking there, not at every
+    // node of the cluster, keeps rendering a large estate linear in its size.
+    let candidates: Vec<&Name> = match spec.disks.first() {
+        Some(d) => desired
+            .volumes
+            .get(&d.volume)
+            .map(|v| {
+                v.nodes
+                    .iter()
+                    .filter(|n| desired.nodes.contains_key(*n))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => desired.nodes.keys().collect(),
+    };
+    let mut out: Vec<Name> = candidates
+        .into_iter()
+        .filter(|n| holds(n))
         .cloned()
         .collect();
-    if !out.contains(&spec.node) {
-        out.push(spec.node.clone());
-        out.sort();
-    }
+    out.push(spec.node.clone());
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -123,10 +136,14 @@ pub fn domain_config(desired: &Desired, alloc: &Allocation, domain: &Name) -> Op
 /// Adds each domain's config to every node it may run on.
 pub(super) fn add_files(desired: &Desired, alloc: &Allocation, nodes: &mut BTreeMap<Name, Files>) {
     for (name, spec) in &desired.domains {
+        let on = domain_nodes(desired, spec);
+        if !super::wanted(nodes, on.iter()) {
+            continue;
+        }
         let Some(text) = domain_config(desired, alloc, name) else {
             continue;
         };
-        for node in domain_nodes(desired, spec) {
+        for node in on {
             put(nodes, &node, cfg_path(name), text.clone());
         }
     }

@@ -112,6 +112,7 @@ impl World {
             violations: Vec::new(),
             broken: BTreeSet::new(),
             faults: Faults::default(),
+            drbd_conf: Default::default(),
         }
     }
 }

@@ -10,13 +10,15 @@
 //! ([`unsafe_start`]): never start a domain on a node whose DRBD peer for one of its disks is
 //! neither connected nor powered off (that peer may run the domain, or write the disk, itself).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::state::{Conn, Dev, Disk, DomDisk, Role, World};
 
 pub(crate) fn check(w: &World) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let mut primaries: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    // Hash maps for speed (this runs after most simulated commands); the result is a sorted
+    // set, and each list keeps the nodes' name order, so nothing depends on hashing.
+    let mut primaries: HashMap<&str, Vec<&str>> = HashMap::new();
     for (node, n) in &w.nodes {
         for (res, r) in &n.drbd {
             if r.role == Role::Primary {
@@ -57,13 +59,28 @@ pub(crate) fn check(w: &World) -> BTreeSet<String> {
             }
         }
     }
-    let mut runs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut runs: HashMap<&str, Vec<&str>> = HashMap::new();
     for (node, n) in &w.nodes {
+        // Node::resolve of a DRBD device, without a search of every resource per disk: the
+        // first resource (in name order) with that minor.
+        let mut by_minor: HashMap<u32, &str> = HashMap::new();
+        if !n.domains.is_empty() {
+            for (res, r) in &n.drbd {
+                by_minor.entry(r.conf.minor).or_insert(res);
+            }
+        }
         for (dom, d) in &n.domains {
             runs.entry(dom).or_default().push(node);
             for k in &d.disks {
-                if let Some(Dev::Drbd(res)) = n.resolve(&k.target) {
-                    let r = &n.drbd[&res];
+                let drbd = match k.target.strip_prefix("/dev/drbd") {
+                    Some(minor) => minor
+                        .parse::<u32>()
+                        .ok()
+                        .and_then(|m| by_minor.get(&m).copied()),
+                    None => None,
+                };
+                if let Some(res) = drbd {
+                    let r = &n.drbd[res];
                     if r.role != Role::Primary || r.disk != Disk::UpToDate {
                         out.insert(format!(
                             "domain {dom} on {node} uses {} which is not Primary and UpToDate there",

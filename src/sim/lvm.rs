@@ -366,7 +366,14 @@ const LV_FIELDS: [&str; 8] = [
 ];
 
 /// The value of one report field, or `None` for a field the simulator does not know.
-fn lv_field(w: &World, node: &str, lv: &str, field: &str, suffix: &str) -> Option<String> {
+fn lv_field(
+    w: &World,
+    node: &str,
+    holders: &super::state::Holders,
+    lv: &str,
+    field: &str,
+    suffix: &str,
+) -> Option<String> {
     let n = w.node(node);
     let l = &n.vg.lvs[lv];
     let size = l.extents * n.vg.extent_size;
@@ -374,7 +381,7 @@ fn lv_field(w: &World, node: &str, lv: &str, field: &str, suffix: &str) -> Optio
         "lv_name" => lv.to_string(),
         "vg_name" => n.vg.name.clone(),
         "lv_size" => format!("{size}{suffix}"),
-        "lv_attr" => if n.lv_open(lv) {
+        "lv_attr" => if holders.hold(n, lv) {
             "-wi-ao----"
         } else {
             "-wi-a-----"
@@ -459,13 +466,14 @@ pub(crate) fn report(w: &World, node: &str, prog: &str, args: &[&str]) -> Out {
             return Out::fail(5, format!("  Unrecognised field: {f}\n"));
         }
     }
+    let holders = w.node(node).holders();
     let rows: Vec<Vec<(String, String)>> = if is_lvs {
         lvs.iter()
             .map(|lv| {
                 fields
                     .iter()
                     .map(|f| {
-                        let v = lv_field(w, node, lv, f, suffix)
+                        let v = lv_field(w, node, &holders, lv, f, suffix)
                             .or_else(|| vg_field(w, node, f, suffix))
                             .unwrap_or_default();
                         (f.clone(), v)

@@ -22,6 +22,9 @@ pub(crate) struct World {
     /// State invariants broken after the last command (a violation is recorded when it appears).
     pub broken: BTreeSet<String>,
     pub faults: Faults,
+    /// What each node's drbdadm last read (see [`super::drbdconf::Cache`]).
+    #[serde(skip)]
+    pub drbd_conf: super::drbdconf::Cache,
 }
 
 /// One command the simulator ran (or refused to run because of an injected fault).
@@ -539,27 +542,61 @@ impl Node {
 
     /// An LV is open: DRBD holds it (data or meta-data), or it is mounted or in a domain.
     pub fn lv_open(&self, lv: &str) -> bool {
-        let vg = &self.vg.name;
+        self.holders().hold(self, lv)
+    }
+
+    /// What holds this node's LVs open, gathered once (a report of every LV asks about each).
+    pub fn holders(&self) -> Holders<'_> {
+        // A minor whose attach failed holds neither its disk nor its meta-data.
+        let drbd = self
+            .drbd
+            .values()
+            .filter(|r| r.disk != Disk::Diskless)
+            .flat_map(|r| {
+                let md = r.conf.meta.device(&r.conf.disk);
+                [r.conf.disk.as_str(), md]
+            })
+            .filter_map(|p| self.lv_of_path(p))
+            .collect();
+        let devices = self
+            .mounts
+            .iter()
+            .map(|m| m.device.as_str())
+            .chain(
+                self.domains
+                    .values()
+                    .flat_map(|d| d.disks.iter().map(|k| k.target.as_str())),
+            )
+            .collect();
+        Holders { drbd, devices }
+    }
+}
+
+/// The LVs DRBD holds on a node and the device paths its mounts and domains use
+/// ([`Node::holders`]).
+pub struct Holders<'n> {
+    drbd: BTreeSet<String>,
+    devices: BTreeSet<&'n str>,
+}
+
+impl Holders<'_> {
+    /// Whether LV `lv` of `node` is open: DRBD holds it (data or meta-data), or it is mounted
+    /// or a domain's disk (by either of its names).
+    pub fn hold(&self, node: &Node, lv: &str) -> bool {
+        let vg = &node.vg.name;
         let path = format!("/dev/{vg}/{lv}");
         let mapper = format!(
             "/dev/mapper/{}-{}",
             vg.replace('-', "--"),
             lv.replace('-', "--")
         );
-        // A minor whose attach failed holds neither its disk nor its meta-data.
-        let drbd = self
-            .drbd
-            .values()
-            .filter(|r| r.disk != Disk::Diskless)
-            .any(|r| {
-                let md = r.conf.meta.device(&r.conf.disk);
-                [r.conf.disk.as_str(), md]
-                    .iter()
-                    .any(|p| self.lv_of_path(p).as_deref() == Some(lv))
-            });
-        drbd || self.dev_in_use(&path) || self.dev_in_use(&mapper)
+        self.drbd.contains(lv)
+            || self.devices.contains(path.as_str())
+            || self.devices.contains(mapper.as_str())
     }
+}
 
+impl Node {
     /// Memory in use by domains (Domain-0 included), MiB.
     pub fn used_memory_mib(&self) -> u64 {
         self.dom0_memory_mib + self.domains.values().map(|d| d.memory_mib).sum::<u64>()

@@ -131,6 +131,7 @@ fn conn(c: Conn) -> ConnState {
 pub(crate) fn node_view(w: &World, name: &str) -> NodeView {
     let n = w.node(name);
     let es = n.vg.extent_size;
+    let holders = n.holders();
     let lvs =
         n.vg.lvs
             .iter()
@@ -138,7 +139,7 @@ pub(crate) fn node_view(w: &World, name: &str) -> NodeView {
                 let v = LvView {
                     size: l.extents * es,
                     tags: l.tags.clone(),
-                    open: n.lv_open(k),
+                    open: holders.hold(n, k),
                     has_data: l.content.data,
                     fs: l.content.fs.as_ref().map(|f| f.kind.clone()),
                     fs_label: l.content.fs.as_ref().map(|f| f.label.clone()),

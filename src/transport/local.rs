@@ -331,3 +331,89 @@ mod tests {
         assert!(out[2].describe().contains("command not found"));
     }
 }
+
+/// What a finished command cost, as the kernel accounted it ([`run_measured`]).
+#[derive(Clone, Debug)]
+pub struct Measured {
+    /// Exit status; None when a signal ended it.
+    pub status: Option<i32>,
+    pub wall: Duration,
+    /// User plus system time.
+    pub cpu: Duration,
+    /// Peak resident memory (`ru_maxrss`), in KiB.
+    pub max_rss_kib: u64,
+    /// The first [`MEASURED_STDERR`] bytes of its stderr.
+    pub stderr: String,
+}
+
+/// How much of a measured command's stderr is kept.
+pub const MEASURED_STDERR: u64 = 64 << 10;
+
+/// Runs `argv` on this machine with `env` added, its stdout discarded (or passed on to ours
+/// with `show`), and measures it: wall time, CPU time and peak memory of that one child
+/// (wait4(2)), for benchmarks of whole commands. Linux counts into a child's peak memory what
+/// this process held when it started the child: measure from a small process.
+pub fn run_measured(
+    argv: &[String],
+    env: &[(String, String)],
+    show: bool,
+) -> std::io::Result<Measured> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "empty command",
+        ));
+    };
+    let start = std::time::Instant::now();
+    #[allow(clippy::disallowed_methods)]
+    let mut child = Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(if show {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let Some(stderr) = child.stderr.take() else {
+        return Err(std::io::Error::other("the child's stderr pipe is missing"));
+    };
+    let pid = libc::pid_t::try_from(child.id()).map_err(std::io::Error::other)?;
+    // stderr is read (the rest drained) while the child runs, so a noisy one never blocks.
+    let reader = std::thread::spawn(move || {
+        let mut stderr = stderr;
+        let mut kept = Vec::new();
+        let _ = Read::take(&mut stderr, MEASURED_STDERR).read_to_end(&mut kept);
+        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+        kept
+    });
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data; zeroed is a valid value for it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: wait4(2) on our own child, writing into the two locals above.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    let wall = start.elapsed();
+    let stderr = reader.join().unwrap_or_default();
+    let time = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    Ok(Measured {
+        status: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        wall,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
+}

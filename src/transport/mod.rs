@@ -9,7 +9,7 @@ mod ssh;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use local::Local;
+pub use local::{run_measured, Local, Measured};
 pub use ssh::{control_dir, Ssh, SshError, SshOptions};
 
 /// One command of a batch: an argv (never a shell string) and optional standard input.

@@ -2,7 +2,7 @@
 //! within a document decoding goes on past the first problem (the offending field is set aside
 //! and decoding retried), so one run reports as much as it can.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -82,14 +82,12 @@ pub struct Decoded {
     pub ocfs2: BTreeMap<Name, Ocfs2ClusterSpec>,
     pub providers: BTreeMap<Name, ProviderSpec>,
     pub alerts: BTreeMap<Name, AlertSpec>,
-    pub broken: BTreeMap<Kind, Vec<String>>,
+    pub broken: BTreeMap<Kind, BTreeSet<String>>,
 }
 
 impl Decoded {
     pub fn is_broken(&self, kind: Kind, name: &str) -> bool {
-        self.broken
-            .get(&kind)
-            .is_some_and(|v| v.iter().any(|n| n == name))
+        self.broken.get(&kind).is_some_and(|v| v.contains(name))
     }
 }
 
@@ -103,24 +101,51 @@ pub fn decode(sources: &[Source]) -> (Decoded, Locator, Diagnostics) {
             "no YAML files found (expected *.yaml or *.yml)",
         ));
     }
-    for src in sources {
-        let (docs, problems) = yaml::parse(&src.text);
-        for e in problems {
-            diags.push(Diagnostic {
-                file: src.path.clone(),
-                line: e.pos.line,
-                column: e.pos.column,
-                severity: Severity::Error,
-                object: None,
-                field: e.field,
-                message: e.message,
-            });
-        }
-        for doc in docs {
-            decode_doc(src, doc, &mut out, &mut loc, &mut diags);
+    // Files are parsed a few at a time in parallel (parsing is most of decoding a large
+    // estate) and decoded in their order, so the result is the same as one by one.
+    let at_once = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    for chunk in sources.chunks(at_once) {
+        let parsed: Vec<_> = std::thread::scope(|scope| {
+            let parsing: Vec<_> = chunk
+                .iter()
+                .map(|src| scope.spawn(move || yaml::parse(&src.text)))
+                .collect();
+            parsing.into_iter().map(|p| p.join()).collect()
+        });
+        for (src, p) in chunk.iter().zip(parsed) {
+            match p {
+                Ok((docs, problems)) => {
+                    decode_source(src, docs, problems, &mut out, &mut loc, &mut diags)
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         }
     }
     (out, loc, diags)
+}
+
+fn decode_source(
+    src: &Source,
+    docs: Vec<yaml::YamlDoc>,
+    problems: Vec<yaml::SyntaxError>,
+    out: &mut Decoded,
+    loc: &mut Locator,
+    diags: &mut Diagnostics,
+) {
+    for e in problems {
+        diags.push(Diagnostic {
+            file: src.path.clone(),
+            line: e.pos.line,
+            column: e.pos.column,
+            severity: Severity::Error,
+            object: None,
+            field: e.field,
+            message: e.message,
+        });
+    }
+    for doc in docs {
+        decode_doc(src, doc, out, loc, diags);
+    }
 }
 
 fn plain_error(file: &str, message: &str) -> Diagnostic {
@@ -185,7 +210,7 @@ fn decode_doc(
     let mut errors = Vec::new();
     let ok = store(kind, &name, &doc, out, &mut errors);
     if ok.is_none() || !errors.is_empty() {
-        out.broken.entry(kind).or_default().push(name);
+        out.broken.entry(kind).or_default().insert(name);
     }
     for (field, message) in errors {
         if field == "apiVersion" || field == "kind" {

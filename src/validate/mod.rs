@@ -55,3 +55,20 @@ pub fn validate(sources: &[Source], existing: &Existing) -> Result<Validated, Ve
         locator,
     })
 }
+
+/// What [`validate`] gives for the same sources under another `existing`, without reading and
+/// checking them again: the checks do not depend on `existing` and allocation adds only errors,
+/// so the warnings carry over and only the allocation is made anew.
+pub fn reallocate(v: Validated, existing: &Existing) -> Result<Validated, Vec<Diagnostic>> {
+    let mut diags = Diagnostics(v.warnings);
+    let allocation = alloc::allocate(&v.desired, existing, &v.locator, &mut diags);
+    if diags.has_errors() {
+        return Err(diags.sorted());
+    }
+    Ok(Validated {
+        desired: v.desired,
+        allocation,
+        warnings: diags.sorted(),
+        locator: v.locator,
+    })
+}

@@ -255,6 +255,44 @@ impl Action {
         }
     }
 
+    /// The action's tag, as `--format json` writes it (`write-file`, `create-lv`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::WriteFile { .. } => "write-file",
+            Action::RemoveFile { .. } => "remove-file",
+            Action::CreateLv { .. } => "create-lv",
+            Action::ExtendLv { .. } => "extend-lv",
+            Action::RemoveLv { .. } => "remove-lv",
+            Action::AdoptLv { .. } => "adopt-lv",
+            Action::CreateMd { .. } => "create-md",
+            Action::Up { .. } => "up",
+            Action::Adjust { .. } => "adjust",
+            Action::Down { .. } => "down",
+            Action::InitialPrimary { .. } => "initial-primary",
+            Action::Primary { .. } => "primary",
+            Action::Secondary { .. } => "secondary",
+            Action::AllowTwoPrimaries { .. } => "allow-two-primaries",
+            Action::Resize { .. } => "resize",
+            Action::Mkfs { .. } => "mkfs",
+            Action::GrowFs { .. } => "grow-fs",
+            Action::O2cbStart { .. } => "o2cb-start",
+            Action::Mount { .. } => "mount",
+            Action::CreateBond { .. } => "create-bond",
+            Action::CreateBridge { .. } => "create-bridge",
+            Action::SetStp { .. } => "set-stp",
+            Action::SetMaster { .. } => "set-master",
+            Action::LinkUp { .. } => "link-up",
+            Action::AddAddress { .. } => "add-address",
+            Action::XlCreate { .. } => "xl-create",
+            Action::XlShutdown { .. } => "xl-shutdown",
+            Action::XlMigrate { .. } => "xl-migrate",
+            Action::BlockAttach { .. } => "block-attach",
+            Action::BlockDetach { .. } => "block-detach",
+            Action::XlMemSet { .. } => "xl-mem-set",
+            Action::XlVcpuSet { .. } => "xl-vcpu-set",
+        }
+    }
+
     /// Destroys data or stops service: needs prune to be planned at all.
     pub fn destructive(&self) -> bool {
         match self {

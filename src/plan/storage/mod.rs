@@ -9,7 +9,7 @@ mod drbd;
 mod fs;
 mod lvm;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::alloc::VolumeAlloc;
 use crate::drivers::drbd::ConnectionState;
@@ -64,9 +64,40 @@ pub(super) fn volumes(ctx: &mut Ctx) {
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
     let targets = domain_targets(ctx);
+    let present = present_at(ctx);
     for (name, v) in &volumes {
-        volume(ctx, &targets, name, v);
+        volume(ctx, &targets, &present, name, v);
     }
+}
+
+/// The nodes of the desired state (in name order) where each name is a DRBD resource or an LV
+/// xenflux made in the node's volume group: gathered once, so that finding a volume left on a
+/// node that is no longer its own does not look at every node for every volume.
+fn present_at(ctx: &Ctx) -> BTreeMap<String, Vec<Name>> {
+    let mut at: BTreeMap<String, Vec<Name>> = BTreeMap::new();
+    for (n, spec) in &ctx.d.nodes {
+        let Some(s) = ctx.known(n) else {
+            continue;
+        };
+        let mut names: BTreeSet<&str> = BTreeSet::new();
+        if let Some(drbd) = s.drbd.known() {
+            names.extend(drbd.resources.keys().map(String::as_str));
+        }
+        if let Some(lvm) = s.lvm.known() {
+            let prefix = format!("{}/", spec.volume_group);
+            for (key, l) in &lvm.lvs {
+                if let Some(name) = key.strip_prefix(&prefix) {
+                    if l.tags.contains(MANAGED_TAG) {
+                        names.insert(name);
+                    }
+                }
+            }
+        }
+        for name in names {
+            at.entry(name.to_string()).or_default().push(n.clone());
+        }
+    }
+    at
 }
 
 /// A phase blocked the volume (reported and frozen): the phases after it plan nothing.
@@ -85,14 +116,20 @@ fn freeze(
     Frozen
 }
 
-fn volume(ctx: &mut Ctx, targets: &BTreeMap<Name, Name>, name: &Name, v: &VolumeSpec) {
+fn volume(
+    ctx: &mut Ctx,
+    targets: &BTreeMap<Name, Name>,
+    present: &BTreeMap<String, Vec<Name>>,
+    name: &Name,
+    v: &VolumeSpec,
+) {
     let Some(alloc) = ctx.a.volumes.get(name).cloned() else {
         return;
     };
     let object = format!("Volume/{name}");
     if super::failover::degraded_volume(ctx, name, v)
         || observed_everywhere(ctx, &object, name, v).is_err()
-        || not_elsewhere(ctx, &object, name, v).is_err()
+        || not_elsewhere(ctx, present, &object, name, v).is_err()
     {
         return;
     }
@@ -133,20 +170,19 @@ fn observed_everywhere(
 
 /// The volume exists on a node that is no longer one of its nodes: its data is there, and
 /// moving data between nodes is not something to do behind an operator's back.
-fn not_elsewhere(ctx: &mut Ctx, object: &str, name: &Name, v: &VolumeSpec) -> Result<(), Frozen> {
-    let elsewhere: Vec<Name> = ctx
-        .d
-        .nodes
-        .iter()
-        .filter(|(n, _)| !v.nodes.contains(n))
-        .filter(|(n, spec)| {
-            ctx.known(n).is_some_and(|s| {
-                resource(s, name.as_str()).is_some()
-                    || lv(s, spec.volume_group.as_str(), name.as_str())
-                        .is_some_and(|l| l.tags.contains(MANAGED_TAG))
-            })
-        })
-        .map(|(n, _)| n.clone())
+fn not_elsewhere(
+    ctx: &mut Ctx,
+    present: &BTreeMap<String, Vec<Name>>,
+    object: &str,
+    name: &Name,
+    v: &VolumeSpec,
+) -> Result<(), Frozen> {
+    let elsewhere: Vec<Name> = present
+        .get(name.as_str())
+        .into_iter()
+        .flatten()
+        .filter(|n| !v.nodes.contains(n))
+        .cloned()
         .collect();
     if !elsewhere.is_empty() {
         let list: Vec<&str> = elsewhere.iter().map(|n| n.as_str()).collect();

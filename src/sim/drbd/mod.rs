@@ -1,5 +1,5 @@
 //! `drbdadm` (drbd-utils 9.22; its 8.4 personality on a DRBD 8.4 cluster) and `drbdsetup status
-//! --json` (DRBD 9). Every verb reads the whole configuration first ([`drbdconf::load`]), then
+//! --json` (DRBD 9). Every verb reads the whole configuration first ([`drbdconf::Cache::load`]), then
 //! does what drbdadm's generated `drbdsetup`/`drbdmeta` steps would, stopping at the first that
 //! fails with its message and `Command '...' terminated with exit code N`.
 //!
@@ -179,7 +179,7 @@ pub(crate) fn drbdadm(w: &mut World, node: &str, args: &[&str]) -> Out {
         return Out::fail(20, format!("Can not open '{c}'.\n."));
     }
     let version = w.drbd_version;
-    let cfg = match drbdconf::load(w.node(node), version) {
+    let cfg = match w.drbd_conf.load(&w.nodes[node], version) {
         Ok(c) => c,
         Err(e) => return Out::fail(e.status, e.stderr),
     };
@@ -232,7 +232,8 @@ pub(crate) fn drbdadm(w: &mut World, node: &str, args: &[&str]) -> Out {
 /// meta-data, no backing LV) is left as its `up` left it; a configuration drbdadm refuses
 /// brings nothing up.
 pub(crate) fn boot(w: &mut World, node: &str) {
-    let Ok(cfg) = drbdconf::load(w.node(node), w.drbd_version) else {
+    let version = w.drbd_version;
+    let Ok(cfg) = w.drbd_conf.load(&w.nodes[node], version) else {
         return;
     };
     let mine: Vec<String> = cfg

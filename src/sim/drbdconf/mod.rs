@@ -14,6 +14,7 @@ use crate::model::DrbdVersion;
 
 use super::state::{MetaLoc, Node, PeerConf, ResConf};
 
+use std::sync::Arc;
 pub(crate) use xml::dump_xml;
 
 /// A `net { }`, `disk { }`, ... section.
@@ -135,6 +136,7 @@ impl Config {
 }
 
 /// A configuration drbdadm refuses: its message (stderr) and exit status.
+#[derive(Clone)]
 pub(crate) struct ConfError {
     pub status: i32,
     pub stderr: String,
@@ -172,26 +174,119 @@ fn included(node: &Node, conf: &str) -> Vec<String> {
     out
 }
 
-/// Reads and checks a node's whole DRBD configuration, as every drbdadm command does first.
-pub(crate) fn load(node: &Node, version: DrbdVersion) -> Result<Config, ConfError> {
+/// What a configuration was read from: the files in the order drbdadm reads them, the host's
+/// name and addresses (the checks depend on them) and the DRBD version.
+#[derive(PartialEq, Eq)]
+struct Inputs {
+    files: Vec<(String, String)>,
+    host: String,
+    ips: std::collections::BTreeSet<String>,
+    version: DrbdVersion,
+}
+
+/// Reads and checks a node's whole DRBD configuration, as every drbdadm command does first;
+/// with what it read.
+fn read(node: &Node, version: DrbdVersion) -> (Inputs, Result<Config, ConfError>) {
     let v84 = version == DrbdVersion::V84;
+    let mut inputs = Inputs {
+        files: Vec::new(),
+        host: node.name.clone(),
+        ips: node.ips(),
+        version,
+    };
     let Some(main) = node.files.get("/etc/drbd.conf") else {
-        return Err(ConfError {
+        let e = ConfError {
             status: 20,
             stderr: "Can not open '/etc/drbd.conf'.\n.".into(),
-        });
+        };
+        return (inputs, Err(e));
     };
-    let mut cfg = Config::default();
-    let mut sources = vec![("/etc/drbd.conf".to_string(), main.clone())];
+    inputs
+        .files
+        .push(("/etc/drbd.conf".to_string(), main.clone()));
     for f in included(node, main) {
         let Some(text) = node.files.get(&f) else {
             continue; // drbdadm skips an include glob or file that matches nothing
         };
-        sources.push((f, text.clone()));
+        inputs.files.push((f, text.clone()));
     }
-    for (file, text) in &sources {
-        parse::file(&mut cfg, file, text, v84)?;
+    let mut cfg = Config::default();
+    for (file, text) in &inputs.files {
+        if let Err(e) = parse::file(&mut cfg, file, text, v84) {
+            return (inputs, Err(e));
+        }
     }
-    check::check(&cfg, node, v84)?;
-    Ok(cfg)
+    let checked = check::check(&cfg, node, v84).map(|()| cfg);
+    (inputs, checked)
+}
+
+/// The last configuration each node's drbdadm read, with what it was read from. drbdadm reads
+/// the whole configuration for every command, and an apply runs several commands per resource
+/// on nodes of hundreds of resources: reading it again only when a file (or the host) changed
+/// keeps that linear. Not part of the simulated state: it is never saved, compared or cloned.
+#[derive(Default)]
+pub(crate) struct Cache {
+    nodes: std::collections::BTreeMap<String, (Inputs, Result<Arc<Config>, ConfError>)>,
+}
+
+impl Cache {
+    /// The node's configuration, read and checked as every drbdadm command does first; from
+    /// the cache when nothing it was read from has changed.
+    pub(crate) fn load(
+        &mut self,
+        node: &Node,
+        version: DrbdVersion,
+    ) -> Result<Arc<Config>, ConfError> {
+        if let Some((inputs, read)) = self.nodes.get(&node.name) {
+            if same_inputs(inputs, node, version) {
+                return read.clone();
+            }
+        }
+        let (inputs, read) = read(node, version);
+        let read = read.map(Arc::new);
+        self.nodes.insert(node.name.clone(), (inputs, read.clone()));
+        read
+    }
+}
+
+/// Whether reading `node`'s configuration now would read exactly `inputs` (compared in place,
+/// nothing copied).
+fn same_inputs(inputs: &Inputs, node: &Node, version: DrbdVersion) -> bool {
+    if inputs.version != version || inputs.host != node.name || inputs.ips != node.ips() {
+        return false;
+    }
+    let Some(main) = node.files.get("/etc/drbd.conf") else {
+        return false;
+    };
+    let now = std::iter::once(("/etc/drbd.conf", main.as_str())).chain(
+        included(node, main)
+            .into_iter()
+            .filter_map(|f| node.files.get_key_value(&f))
+            .map(|(f, t)| (f.as_str(), t.as_str())),
+    );
+    let mut then = inputs.files.iter().map(|(f, t)| (f.as_str(), t.as_str()));
+    for file in now {
+        if then.next() != Some(file) {
+            return false;
+        }
+    }
+    then.next().is_none()
+}
+
+impl Clone for Cache {
+    fn clone(&self) -> Self {
+        Cache::default()
+    }
+}
+
+impl PartialEq for Cache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cache")
+    }
 }

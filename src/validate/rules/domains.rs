@@ -394,18 +394,41 @@ fn valid_vdev(t: &str) -> bool {
 
 /// Memory per node (warning) and N+1: if any node fails, its peers can host its domains.
 pub(super) fn check_capacity(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
-    let running: Vec<(&Name, &crate::model::DomainSpec)> = d
-        .domains
-        .iter()
-        .filter(|(_, dom)| dom.state == DomainState::Running)
-        .collect();
+    // One pass over the running domains: the memory each node's own domains need, and what
+    // each node would take on from each peer (domains that can run there: every disk
+    // replicated there). Only nodes of a domain's first disk can hold all of its disks.
+    let mut preferred: BTreeMap<&Name, u64> = BTreeMap::new();
+    let mut from_peer: BTreeMap<&Name, BTreeMap<&Name, u64>> = BTreeMap::new();
+    for dom in d.domains.values() {
+        if dom.state != DomainState::Running {
+            continue;
+        }
+        let mem = dom.memory.bytes();
+        let e = preferred.entry(&dom.node).or_default();
+        *e = e.saturating_add(mem);
+        let Some(first) = dom.disks.first().and_then(|k| d.volumes.get(&k.volume)) else {
+            continue;
+        };
+        let hosts: BTreeSet<&Name> = first.nodes.iter().collect();
+        for node in hosts {
+            let can_run_here = dom.disks.iter().all(|disk| {
+                d.volumes
+                    .get(&disk.volume)
+                    .is_some_and(|v| v.nodes.contains(node))
+            });
+            if node != &dom.node && can_run_here {
+                let e = from_peer
+                    .entry(node)
+                    .or_default()
+                    .entry(&dom.node)
+                    .or_default();
+                *e = e.saturating_add(mem);
+            }
+        }
+    }
     for (node, spec) in &d.nodes {
         let Some(cap) = spec.memory else { continue };
-        let preferred: u64 = running
-            .iter()
-            .filter(|(_, dom)| &dom.node == node)
-            .map(|(_, dom)| dom.memory.bytes())
-            .fold(0u64, u64::saturating_add);
+        let preferred = preferred.get(node).copied().unwrap_or(0);
         if preferred > cap.bytes() {
             out.push(loc.warning(
                 Kind::Node,
@@ -418,23 +441,8 @@ pub(super) fn check_capacity(d: &Decoded, loc: &Locator, out: &mut Diagnostics) 
             ));
             continue;
         }
-        // Domains that can run here (every disk replicated here) and prefer another node.
-        let can_run_here = |dom: &crate::model::DomainSpec| {
-            dom.disks.iter().all(|disk| {
-                d.volumes
-                    .get(&disk.volume)
-                    .is_some_and(|v| v.nodes.contains(node))
-            })
-        };
-        let mut by_peer: BTreeMap<&Name, u64> = BTreeMap::new();
-        for (_, dom) in &running {
-            if &dom.node != node && can_run_here(dom) && !dom.disks.is_empty() {
-                let e = by_peer.entry(&dom.node).or_default();
-                *e = e.saturating_add(dom.memory.bytes());
-            }
-        }
-        for (peer, extra) in by_peer {
-            let total = preferred.saturating_add(extra);
+        for (peer, extra) in from_peer.get(node).into_iter().flatten() {
+            let total = preferred.saturating_add(*extra);
             if total > cap.bytes() {
                 out.push(loc.warning(Kind::Node, node.as_str(), "spec.memory", format!(
                     "N+1: if {peer} fails, {node} would host {} of domains, more than its {cap}", Size(total))));

@@ -134,12 +134,12 @@ pub fn check(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
 /// reported where it is, not again by every reference to it).
 fn known(d: &Decoded, kind: Kind, name: &str) -> bool {
     let present = match kind {
-        Kind::Node => d.nodes.keys().any(|n| n == name),
-        Kind::Volume => d.volumes.keys().any(|n| n == name),
-        Kind::Bridge => d.bridges.keys().any(|n| n == name),
-        Kind::Bond => d.bonds.keys().any(|n| n == name),
-        Kind::Domain => d.domains.keys().any(|n| n == name),
-        Kind::Ocfs2Cluster => d.ocfs2.keys().any(|n| n == name),
+        Kind::Node => d.nodes.contains_key(name),
+        Kind::Volume => d.volumes.contains_key(name),
+        Kind::Bridge => d.bridges.contains_key(name),
+        Kind::Bond => d.bonds.contains_key(name),
+        Kind::Domain => d.domains.contains_key(name),
+        Kind::Ocfs2Cluster => d.ocfs2.contains_key(name),
         Kind::Cluster => d.cluster.is_some(),
         Kind::Provider => d.providers.keys().any(|n| n == name),
         Kind::Alert => d.alerts.keys().any(|n| n == name),

@@ -115,8 +115,8 @@ pub(super) fn check_nodes(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
         let meta = n.meta_volume.as_str();
         if let Some(base) = meta.strip_suffix(FLEXIBLE_META_SUFFIX) {
             if d.volumes
-                .iter()
-                .any(|(v, spec)| v.as_str() == base && spec.nodes.contains(name))
+                .get(base)
+                .is_some_and(|spec| spec.nodes.contains(name))
             {
                 err(
                     out,
