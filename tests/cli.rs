@@ -202,6 +202,30 @@ fn committed_schemas_are_what_the_types_produce() {
     );
 }
 
+/// The desired-state reference is generated from the same schemas and committed beside the
+/// other docs: it names every kind and every field of every kind's spec.
+#[test]
+fn committed_reference_is_what_the_schemas_produce() {
+    let text = xenflux::schema::reference();
+    let on_disk = std::fs::read_to_string(root().join("docs/reference.md")).unwrap_or_default();
+    assert!(
+        on_disk == text,
+        "docs/reference.md is stale: run `cargo run -- schema --reference docs/reference.md` and commit"
+    );
+    for kind in xenflux::model::Kind::ALL {
+        assert!(text.contains(&format!("\n## {kind}\n")), "{kind} missing");
+    }
+    for field in [
+        "`metaIndex`",
+        "`adopt`",
+        "`deadAfter`",
+        "`addressFile`",
+        "`filesystems`",
+    ] {
+        assert!(text.contains(field), "{field} missing from the reference");
+    }
+}
+
 #[test]
 fn schema_command_writes_every_kind() {
     let dir = tempfile::tempdir().unwrap();

@@ -244,6 +244,9 @@ pub enum Command {
         /// Directory to write into (created if missing).
         #[arg(long, default_value = "schemas", value_name = "DIR")]
         out: PathBuf,
+        /// Also write the desired-state reference (markdown, generated from the schemas) here.
+        #[arg(long, value_name = "FILE")]
+        reference: Option<PathBuf>,
     },
     /// The QEMU lab: two real Xen 4.17 + DRBD 8.4 nodes on this machine (up, down, status; start, crash, fence, power-status of one node).
     Lab(lab::LabArgs),
@@ -459,7 +462,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => {
             import::cmd_import(&args, default_target(args.target), &state_dir, ssh_config)
         }
-        Command::Schema { out } => cmd_schema(&out),
+        Command::Schema { out, reference } => cmd_schema(&out, reference.as_deref()),
         Command::Completion { shell } => docs::cmd_completion(shell),
         Command::Manpages { out } => docs::cmd_manpages(&out),
         Command::Lab(args) => Ok(lab::cmd_lab(&args)?),
@@ -944,11 +947,16 @@ fn client_token(state_dir: &Path, file: Option<&Path>) -> Result<Option<String>>
     Ok(crate::controller::client::token(state_dir, file)?)
 }
 
-fn cmd_schema(out: &Path) -> Result<ExitCode> {
+fn cmd_schema(out: &Path, reference: Option<&Path>) -> Result<ExitCode> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (name, text) in crate::schema::all() {
         let path = out.join(&name);
         crate::fsutil::write_atomic(&path, text)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = reference {
+        crate::fsutil::write_atomic(path, crate::schema::reference())
             .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
