@@ -25,6 +25,16 @@ fn xenflux(state_dir: &Path, args: &[&str]) -> Output {
     common::run(&mut cmd)
 }
 
+/// `xenflux import --node N… --out OUT` on the simulated cluster of `sd`.
+fn import(sd: &Path, out: &Path, nodes: &[&str]) -> Output {
+    let mut args = vec!["import"];
+    for n in nodes {
+        args.extend(["--node", n]);
+    }
+    args.extend(["--out", out.to_str().expect("utf-8 path")]);
+    xenflux(sd, &args)
+}
+
 fn example() -> String {
     common::repo_root()
         .join("cluster-state")
@@ -256,18 +266,7 @@ fn a_node_that_cannot_be_observed_refuses_and_writes_nothing() {
     xenflux(&sd, &["--state", &example(), "sim", "fail-node", "dom0m"]).expect_ok();
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let o = xenflux(
-        &sd,
-        &[
-            "import",
-            "--node",
-            "dom0",
-            "--node",
-            "dom0m",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let o = import(&sd, &out, &["dom0", "dom0m"]);
     assert_eq!(o.code, Some(1), "{o}");
     assert!(o.stderr.contains("node `dom0m`"), "{o}");
     assert!(is_empty_dir(&out), "something was written");
@@ -279,18 +278,7 @@ fn a_node_that_cannot_be_observed_refuses_and_writes_nothing() {
     )
     .expect_ok();
     xenflux(&sd, &["--state", &example(), "sim", "fail-next", "lvs"]).expect_ok();
-    let o = xenflux(
-        &sd,
-        &[
-            "import",
-            "--node",
-            "dom0",
-            "--node",
-            "dom0m",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let o = import(&sd, &out, &["dom0", "dom0m"]);
     assert_eq!(o.code, Some(1), "{o}");
     // The nodes are read at once: the one failure lands on whichever asked first.
     assert!(
@@ -361,18 +349,7 @@ fn an_output_directory_that_is_not_empty_is_refused() {
     converge(&sd, &example());
     let out = dir.path().join("out");
     common::write(&out, "mine.yaml", "keep me\n");
-    let o = xenflux(
-        &sd,
-        &[
-            "import",
-            "--node",
-            "dom0",
-            "--node",
-            "dom0m",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let o = import(&sd, &out, &["dom0", "dom0m"]);
     assert_eq!(o.code, Some(1), "{o}");
     assert!(o.stderr.contains("is not empty"), "{o}");
     let names: Vec<_> = std::fs::read_dir(&out)
@@ -507,13 +484,7 @@ fn a_hand_built_cluster_is_imported_with_its_allocations_and_notes() {
     hand_built(&sd);
     let out = dir.path().join("out");
     let out_s = out.to_str().unwrap();
-    xenflux(
-        &sd,
-        &[
-            "import", "--node", "dom0", "--node", "dom0m", "--out", out_s,
-        ],
-    )
-    .expect_ok();
+    import(&sd, &out, &["dom0", "dom0m"]).expect_ok();
     xenflux(&sd, &["--state", out_s, "validate"]).expect_ok();
     let imp = validated(out_s);
     let d = &imp.desired;
@@ -612,18 +583,7 @@ fn a_layout_xenflux_cannot_say_is_refused_naming_node_and_resource() {
         "web-data",
     );
     let out = dir.path().join("out");
-    let o = xenflux(
-        &sd,
-        &[
-            "import",
-            "--node",
-            "dom0",
-            "--node",
-            "dom0m",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let o = import(&sd, &out, &["dom0", "dom0m"]);
     assert_eq!(o.code, Some(1), "{o}");
     // Every refusal at once: both ends say it.
     for node in ["dom0", "dom0m"] {
@@ -752,19 +712,7 @@ fn a_first_plan_that_would_do_more_than_rewrite_files_is_announced() {
     }
     sim.save(&sd.join("sim.json")).expect("save");
     let out = dir.path().join("out");
-    let o = xenflux(
-        &sd,
-        &[
-            "import",
-            "--node",
-            "dom0",
-            "--node",
-            "dom0m",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    )
-    .expect_ok();
+    let o = import(&sd, &out, &["dom0", "dom0m"]).expect_ok();
     assert!(
         o.stderr.contains("warning: the first plan would run"),
         "{o}"
@@ -776,18 +724,7 @@ fn a_first_plan_that_would_do_more_than_rewrite_files_is_announced() {
 
 /// Imports the hand-built cluster of `sd` into `out`, returning its volumes.yaml.
 fn import_hand_built(sd: &Path, out: &Path) -> String {
-    let o = xenflux(
-        sd,
-        &[
-            "import",
-            "--node",
-            "dom0",
-            "--node",
-            "dom0m",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let o = import(sd, out, &["dom0", "dom0m"]);
     assert_eq!(o.code, Some(0), "{o}");
     std::fs::read_to_string(out.join("volumes.yaml")).unwrap()
 }
@@ -976,13 +913,7 @@ fn flexible_and_internal_meta_data_round_trip_through_import() {
     converge(&sd, state_s);
     let out = dir.path().join("out");
     let out_s = out.to_str().unwrap();
-    xenflux(
-        &sd,
-        &[
-            "import", "--node", "dom0", "--node", "dom0m", "--out", out_s,
-        ],
-    )
-    .expect_ok();
+    import(&sd, &out, &["dom0", "dom0m"]).expect_ok();
     let imp = validated(out_s);
     let kind = |n: &str| {
         (
