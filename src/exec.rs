@@ -148,6 +148,11 @@ impl<'a> Deps<'a> {
             let e = uses.entry(format!("Volume/{name}")).or_default();
             e.extend(v.nodes.iter().map(|n| format!("Node/{n}")));
         }
+        for (name, s) in &d.snapshots {
+            let e = uses.entry(format!("Snapshot/{name}")).or_default();
+            e.insert(format!("Volume/{}", s.volume));
+            e.extend(s.attach.iter().map(|a| format!("Domain/{}", a.domain)));
+        }
         for (name, b) in &d.bridges {
             let e = uses.entry(format!("Bridge/{name}")).or_default();
             e.extend(

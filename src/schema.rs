@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::model::{
     AlertSpec, BondSpec, BridgeSpec, ClusterSpec, Document, DomainSpec, Kind, NodeSpec,
-    Ocfs2ClusterSpec, ProviderSpec, VolumeSpec, API_VERSION,
+    Ocfs2ClusterSpec, ProviderSpec, SnapshotSpec, VolumeSpec, API_VERSION,
 };
 
 /// File name of a kind's schema: `volume.json`, `ocfs2cluster.json`, ...
@@ -31,6 +31,7 @@ pub fn all() -> BTreeMap<String, String> {
             Kind::Ocfs2Cluster => for_kind::<Ocfs2ClusterSpec>(kind),
             Kind::Provider => for_kind::<ProviderSpec>(kind),
             Kind::Alert => for_kind::<AlertSpec>(kind),
+            Kind::Snapshot => for_kind::<SnapshotSpec>(kind),
         };
         out.insert(file_name(kind), pretty(&schema));
     }

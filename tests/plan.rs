@@ -292,6 +292,7 @@ fn an_lv_xenflux_did_not_create_is_never_touched() {
                 tags: Default::default(),
                 active: Some(true),
                 open: Some(false),
+                snapshot: None,
             },
         );
     }
@@ -534,6 +535,7 @@ fn a_volume_left_on_a_node_no_longer_its_own_is_blocked_naming_those_nodes() {
         tags: tags.iter().map(|t| t.to_string()).collect(),
         active: Some(true),
         open: Some(false),
+        snapshot: None,
     };
     let with = |s: &mut NodeState, key: &str, tags: &[&str]| {
         if let Part::Known(l) = &mut s.lvm {

@@ -64,6 +64,15 @@ pub enum SimCommand {
     },
     /// Make a DRBD resource diverge into split brain (StandAlone on both nodes).
     SplitBrain { resource: String },
+    /// Writes to a snapshot's origin fill its copy-on-write space by PERCENT (default 100:
+    /// full, and LVM marks the snapshot invalid).
+    FillSnapshot {
+        node: String,
+        /// The snapshot LV (`NAME.snap`).
+        lv: String,
+        #[arg(long, default_value_t = 100.0)]
+        percent: f64,
+    },
     /// Throw the simulated cluster away: the next command starts from fresh dom0s (with
     /// --vg-size, they are created now, each with a volume group of that size; default 2TiB).
     Reset {
@@ -559,6 +568,24 @@ pub fn cmd_sim(
             }
             sim.split_brain(&resource);
             println!("{resource} is in split brain: StandAlone on its nodes, data diverged");
+        }
+        SimCommand::FillSnapshot { node, lv, percent } => {
+            if !(0.0..=100.0).contains(&percent) {
+                bail!("--percent must be 0 to 100: nothing was changed");
+            }
+            let used = sim
+                .fill_snapshot(&node, &lv, (percent * 100.0).round() as u32)
+                .map_err(|e| anyhow!("{e}: nothing was changed"))?;
+            println!(
+                "snapshot {lv} on {node}: {}.{:02}% of its copy-on-write space used{}",
+                used / 100,
+                used % 100,
+                if used >= 10_000 {
+                    " (full: invalid)"
+                } else {
+                    ""
+                }
+            );
         }
         SimCommand::Reset { .. } | SimCommand::Exec { .. } => {}
     }

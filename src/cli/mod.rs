@@ -611,6 +611,7 @@ pub fn summary(
         [
             (Kind::Provider, d.providers.len()),
             (Kind::Alert, d.alerts.len()),
+            (Kind::Snapshot, d.snapshots.len()),
         ]
         .into_iter()
         .filter(|(_, n)| *n > 0),

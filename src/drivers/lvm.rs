@@ -14,8 +14,9 @@ use super::{argv, Argv, ParseError};
 const TOOL_LVS: &str = "lvs";
 const TOOL_VGS: &str = "vgs";
 
-/// The `lvs` columns [`parse_lvs`] reads, in the order [`lvs`] asks for them.
-pub const LV_FIELDS: &str = "lv_name,vg_name,lv_size,lv_attr,lv_tags";
+/// The `lvs` columns [`parse_lvs`] reads, in the order [`lvs`] asks for them. `origin` and
+/// `snap_percent` are empty for an LV that is no snapshot.
+pub const LV_FIELDS: &str = "lv_name,vg_name,lv_size,lv_attr,lv_tags,origin,snap_percent";
 /// The `vgs` columns [`parse_vgs`] reads, in the order [`vgs`] asks for them.
 pub const VG_FIELDS: &str = "vg_name,vg_size,vg_free,vg_extent_size,vg_tags";
 
@@ -96,6 +97,32 @@ pub fn lvcreate(vg: &str, name: &str, size_bytes: u64, tags: &[String], extra: &
         a.extend(argv(["--addtag", t.as_str()]));
     }
     a.push(vg.into());
+    a
+}
+
+/// `lvcreate --yes -s -L <bytes>b -n NAME [--addtag TAG]... VG/ORIGIN`: a copy-on-write
+/// snapshot of VG/ORIGIN with `size_bytes` of copy-on-write space (rounded up to a sector, see
+/// [`size_arg`]). Nothing is wiped or zeroed: the snapshot shows the origin's data.
+pub fn lvcreate_snapshot(
+    vg: &str,
+    origin: &str,
+    name: &str,
+    size_bytes: u64,
+    tags: &[String],
+) -> Argv {
+    let mut a = argv([
+        "lvcreate".to_string(),
+        "--yes".into(),
+        "-s".into(),
+        "-L".into(),
+        size_arg(size_bytes),
+        "-n".into(),
+        name.into(),
+    ]);
+    for t in tags {
+        a.extend(argv(["--addtag", t.as_str()]));
+    }
+    a.push(format!("{vg}/{origin}"));
     a
 }
 
@@ -182,10 +209,22 @@ impl LvAttr {
     pub fn open(&self) -> Option<bool> {
         self.flag(5, 'o')
     }
+
+    /// Position 1: `s` a (copy-on-write) snapshot, `S` an invalid one (lvm2 2.03 also marks
+    /// an invalid snapshot with `I` at position 5).
+    pub fn snapshot(&self) -> bool {
+        matches!(self.bit(0), Some('s' | 'S'))
+    }
+
+    /// An invalid snapshot: its copy-on-write space filled up (or it was merged away) and its
+    /// data is gone. Position 5 `I` (or `S` when suspended), or position 1 `S`.
+    pub fn invalid_snapshot(&self) -> bool {
+        self.snapshot() && (matches!(self.bit(4), Some('I' | 'S')) || self.bit(0) == Some('S'))
+    }
 }
 
 /// One logical volume from `lvs`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Lv {
     pub name: String,
     pub vg: String,
@@ -193,6 +232,12 @@ pub struct Lv {
     pub attr: LvAttr,
     /// Sorted, as LVM prints them; empty when the LV has none.
     pub tags: Vec<String>,
+    /// The LV a snapshot is of (`origin`); None for any other LV, and from a report without
+    /// the column.
+    pub origin: Option<String>,
+    /// How full a snapshot's copy-on-write space is, percent (`snap_percent`); None where
+    /// LVM prints none (not a snapshot, inactive, or invalid).
+    pub snap_percent: Option<f64>,
 }
 
 /// One volume group from `vgs`.
@@ -342,6 +387,33 @@ fn bytes_field(
     })
 }
 
+/// A percentage column (`"12.50"`, `""` for none; absent from an older report: none). Bounded
+/// to 0–100: anything else is not what LVM prints.
+fn percent(
+    tool: &'static str,
+    input: &str,
+    row: &serde_json::Map<String, Value>,
+    key: &str,
+) -> Result<Option<f64>, ParseError> {
+    let Some(v) = row.get(key) else {
+        return Ok(None);
+    };
+    let s = v.as_str().unwrap_or_default().trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(Some(p)),
+        _ => Err(row_error(
+            tool,
+            input,
+            row,
+            "lv_name",
+            format!("{key} {s:?} is not a percentage"),
+        )),
+    }
+}
+
 /// Parses the stdout of [`lvs`].
 pub fn parse_lvs(stdout: &str) -> Result<Vec<Lv>, ParseError> {
     let v: Value =
@@ -361,6 +433,12 @@ pub fn parse_lvs(stdout: &str) -> Result<Vec<Lv>, ParseError> {
                     .to_string(),
             ),
             tags: split_tags(row.get("lv_tags").and_then(Value::as_str).unwrap_or("")),
+            origin: row
+                .get("origin")
+                .and_then(Value::as_str)
+                .filter(|o| !o.is_empty())
+                .map(str::to_string),
+            snap_percent: percent(TOOL_LVS, stdout, row, "snap_percent")?,
         });
         let new = &out[out.len() - 1];
         if !seen.insert((new.vg.clone(), new.name.clone())) {
@@ -573,7 +651,7 @@ mod tests {
     fn builders() {
         assert_eq!(
             lvs(Some("XEN")).join(" "),
-            "lvs --reportformat json --units b --nosuffix -o lv_name,vg_name,lv_size,lv_attr,lv_tags XEN"
+            "lvs --reportformat json --units b --nosuffix -o lv_name,vg_name,lv_size,lv_attr,lv_tags,origin,snap_percent XEN"
         );
         assert_eq!(vgs(None).join(" "), "vgs --reportformat json --units b --nosuffix -o vg_name,vg_size,vg_free,vg_extent_size,vg_tags");
         let tags = vec!["xenflux".to_string()];

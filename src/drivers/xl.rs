@@ -77,6 +77,99 @@ pub fn block_detach(name: &str, vdev: &str) -> Argv {
     argv(["xl", "block-detach", name, vdev])
 }
 
+/// `xl block-list NAME`: the domain's virtual block devices, one row each (see
+/// [`parse_block_list`]).
+pub fn block_list(name: &str) -> Argv {
+    argv(["xl", "block-list", name])
+}
+
+/// The devid of virtual device `xvdX[N]` as libxl numbers it (`libxl__device_disk_dev_number`),
+/// which `xl block-list` prints in its `Vdev` column and `xl block-detach` takes: 202 × 256 +
+/// disk × 16 + partition for xvda–xvdp with partitions up to 15, else 2^28 + disk × 256 +
+/// partition. None for a name that is not `xvd` + letters (+ digits).
+pub fn vbd_devid(vdev: &str) -> Option<u32> {
+    let rest = vdev.strip_prefix("xvd")?;
+    let letters = rest.bytes().take_while(u8::is_ascii_lowercase).count();
+    if letters == 0 || letters > 3 {
+        return None;
+    }
+    // Bijective base 26: a..z, aa..zz, aaa..
+    let mut disk: u32 = 0;
+    for b in rest[..letters].bytes() {
+        disk = disk * 26 + u32::from(b - b'a') + 1;
+    }
+    disk -= 1;
+    let digits = &rest[letters..];
+    let partition: u32 = if digits.is_empty() {
+        0
+    } else if digits.bytes().all(|b| b.is_ascii_digit()) && digits.len() <= 3 {
+        digits.parse().ok()?
+    } else {
+        return None;
+    };
+    if disk < 16 && partition < 16 {
+        Some((202 << 8) | (disk << 4) | partition)
+    } else if disk < (1 << 20) && partition < 256 {
+        Some((1 << 28) | (disk << 8) | partition)
+    } else {
+        None
+    }
+}
+
+/// One row of `xl block-list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockDevice {
+    /// The `Vdev` column: the devid `xl block-detach` takes.
+    pub devid: u32,
+    /// The backend domain (0: dom0).
+    pub backend: u32,
+    /// xenbus state: 4 connected, 1 initialising (no frontend driver yet), 6 closed.
+    pub state: u32,
+    /// The backend's xenstore path.
+    pub be_path: String,
+}
+
+/// Parses `xl block-list NAME`: a header `Vdev  BE  handle state evt-ch ring-ref BE-path`
+/// then one row per device. A domain that does not exist prints the header alone (its error
+/// goes to stderr, exit 0): no rows.
+pub fn parse_block_list(input: &str) -> Result<Vec<BlockDevice>, ParseError> {
+    const TOOL: &str = "xl block-list";
+    let mut out = Vec::new();
+    let mut lines = input
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    match lines.next() {
+        Some((_, h)) if h.split_whitespace().next() == Some("Vdev") => {}
+        Some((i, _)) => return Err(ParseError::at(TOOL, input, i + 1, "no `Vdev` header")),
+        None => return Ok(out),
+    }
+    for (i, line) in lines {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let num = |k: usize| cols.get(k).and_then(|c| c.parse::<u32>().ok());
+        match (num(0), num(1), num(3), cols.get(6)) {
+            (Some(devid), Some(backend), Some(state), Some(be_path)) => out.push(BlockDevice {
+                devid,
+                backend,
+                state,
+                be_path: be_path.to_string(),
+            }),
+            _ => {
+                return Err(ParseError::at(
+                    TOOL,
+                    input,
+                    i + 1,
+                    "expected Vdev BE handle state evt-ch ring-ref BE-path",
+                ))
+            }
+        }
+        if out.len() > 4096 {
+            return Err(ParseError::at(TOOL, input, i + 1, "more than 4096 devices"));
+        }
+    }
+    Ok(out)
+}
+
 /// `xl mem-set NAME MIBm`: the balloon target, in MiB with an explicit unit (xl's default unit
 /// differs between commands and versions). Xen refuses a target above the domain's maxmem.
 pub fn mem_set(name: &str, mib: u64) -> Argv {

@@ -3,6 +3,7 @@
 
 pub mod names;
 pub mod notify;
+pub mod snapshot;
 pub mod spec;
 pub mod units;
 
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use names::{Cidr, IfName, LvName, LvmName, Mac, MountOptions, MountPath, Name};
 pub use notify::{AlertSpec, EventKind, EventSeverity, ProviderSpec, ProviderType, RateLimit};
+pub use snapshot::{snapshot_lv, SnapshotAttach, SnapshotSpec};
 pub use spec::*;
 pub use units::{Duration, Rate, Size};
 
@@ -31,10 +33,11 @@ pub enum Kind {
     Ocfs2Cluster,
     Provider,
     Alert,
+    Snapshot,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Cluster,
         Kind::Node,
         Kind::Volume,
@@ -44,6 +47,7 @@ impl Kind {
         Kind::Ocfs2Cluster,
         Kind::Provider,
         Kind::Alert,
+        Kind::Snapshot,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +61,7 @@ impl Kind {
             Kind::Ocfs2Cluster => "Ocfs2Cluster",
             Kind::Provider => "Provider",
             Kind::Alert => "Alert",
+            Kind::Snapshot => "Snapshot",
         }
     }
 
@@ -106,6 +111,8 @@ pub struct Desired {
     pub providers: BTreeMap<Name, ProviderSpec>,
     /// Which events go to which provider.
     pub alerts: BTreeMap<Name, AlertSpec>,
+    /// LVM snapshots of volumes, attached to (backup) domains.
+    pub snapshots: BTreeMap<Name, SnapshotSpec>,
 }
 
 impl Desired {

@@ -185,6 +185,21 @@ pub struct LvState {
     /// From lv_attr; None where the tool could not tell (no device-mapper).
     pub active: Option<bool>,
     pub open: Option<bool>,
+    /// Set when the LV is a copy-on-write snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapState>,
+}
+
+/// What `lvs` tells of a snapshot LV.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SnapState {
+    /// The LV it is a snapshot of, in the same VG (`origin`; empty when LVM did not say).
+    pub origin: String,
+    /// Its copy-on-write space filled up (`lv_attr` `I`): the snapshot's data is gone.
+    pub invalid: bool,
+    /// How full its copy-on-write space is, in hundredths of a percent (`snap_percent`
+    /// 12.50 → 1250); None where LVM prints none (inactive or invalid).
+    pub used_hundredths: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

@@ -16,7 +16,7 @@ use crate::transport::{Cmd, Output, Transport};
 use super::{
     BondState, DrbdConfig, DrbdKernel, DrbdPeer, DrbdResource, DrbdState, KeptDomain, LinkState,
     LvState, LvmState, MetaDisk, NetState, NodeState, Ocfs2Device, Ocfs2State, Part, PartKind,
-    Unknown, VgState, XenDomain, XenState,
+    SnapState, Unknown, VgState, XenDomain, XenState,
 };
 
 /// What to ask one node.
@@ -590,6 +590,11 @@ fn read_lvm(vgs: &Output, lvs: &Output) -> Part<LvmState> {
                 active: l.attr.active(),
                 open: l.attr.open(),
                 tags: l.tags.into_iter().collect(),
+                snapshot: l.attr.snapshot().then(|| SnapState {
+                    origin: l.origin.clone().unwrap_or_default(),
+                    invalid: l.attr.invalid_snapshot(),
+                    used_hundredths: l.snap_percent.map(|p| (p * 100.0).round() as u32),
+                }),
             };
             (format!("{}/{}", l.vg, l.name), state)
         })

@@ -280,6 +280,16 @@ impl Pass {
             );
             return None;
         };
+        if let Some(s) = current.as_ref().filter(|s| *s != &t) {
+            if let Some(why) = super::snapshots::pins(ctx, s, name.as_str()) {
+                ctx.block(
+                    object.clone(),
+                    format!("it stays on {s}: {why}"),
+                    vec![format!("live-migrate domain {name} from {s} to {t}")],
+                );
+                return None;
+            }
+        }
         if current.as_ref() != Some(&t) {
             if let Some(n) = blind.first() {
                 ctx.block(

@@ -15,6 +15,7 @@ mod host;
 pub mod rollback;
 mod running;
 pub mod saved;
+mod snapshots;
 mod storage;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,6 +61,8 @@ pub(crate) enum Phase {
     StopDomains,
     ShrinkDomains,
     DetachDisks,
+    DetachSnapshots,
+    RemoveSnapshots,
     Demote,
     Adjust,
     TwoPrimariesOn,
@@ -71,6 +74,8 @@ pub(crate) enum Phase {
     AdjustLate,
     StartDomains,
     AttachDisks,
+    CreateSnapshots,
+    AttachSnapshots,
     GrowDomains,
     Prune,
 }
@@ -91,6 +96,8 @@ impl Phase {
             Phase::StopDomains => "domains: stop",
             Phase::ShrinkDomains => "domains: give back memory and vCPUs",
             Phase::DetachDisks => "domains: detach disks",
+            Phase::DetachSnapshots => "snapshots: detach",
+            Phase::RemoveSnapshots => "snapshots: remove",
             Phase::Demote => "DRBD: demote",
             Phase::Adjust => "DRBD: apply changed configurations",
             Phase::TwoPrimariesOn => "migration: allow two primaries",
@@ -102,6 +109,8 @@ impl Phase {
             Phase::AdjustLate => "DRBD: end dual-primary where it is no longer wanted",
             Phase::StartDomains => "domains: start",
             Phase::AttachDisks => "domains: attach disks",
+            Phase::CreateSnapshots => "snapshots: create",
+            Phase::AttachSnapshots => "snapshots: attach read-only",
             Phase::GrowDomains => "domains: raise memory and vCPUs",
             Phase::Prune => "prune: remove what the state no longer has",
         }
@@ -262,6 +271,7 @@ pub fn plan(d: &Desired, a: &Allocation, o: &Observed, policy: &Policy) -> Resul
     let files = host::files(&mut ctx);
     host::ocfs2(&mut ctx);
     domains::domains(&mut ctx);
+    snapshots::snapshots(&mut ctx);
     host::prune(&mut ctx);
 
     let mut by_phase: BTreeMap<Phase, Vec<Action>> = BTreeMap::new();

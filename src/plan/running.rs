@@ -169,9 +169,11 @@ pub(super) fn disks(
     else {
         return out;
     };
+    // Snapshots xenflux attached are the snapshot planner's, not the domain's own disks.
     let have: BTreeSet<(String, String)> = running
         .disks
         .iter()
+        .filter(|(p, _, _)| !super::snapshots::is_snapshot_disk(ctx, node, p))
         .map(|(p, v, _)| (p.clone(), v.clone()))
         .collect();
     // A virtual device the domain runs with, given another volume by the desired state (a

@@ -12,7 +12,7 @@
 //! extent` is its stdout note. The simulator has device-mapper, so `lv_attr` is `-wi-a-----`, or
 //! `-wi-ao----` while DRBD, a mount or a domain holds the LV.
 
-use super::state::{Lv, Node, World};
+use super::state::{Lv, Node, Snap, World};
 use super::util::{display_size, Out};
 
 /// Parses an LVM size argument into bytes: a number with an optional unit (`b`/`B` bytes, `s`
@@ -106,6 +106,7 @@ pub(crate) fn lvcreate(w: &mut World, node: &str, args: &[&str]) -> Out {
     let mut name = None;
     let mut tags = Vec::new();
     let mut vg = None;
+    let mut snapshot = false;
     let mut i = 0;
     while i < args.len() {
         let a = args[i];
@@ -126,6 +127,7 @@ pub(crate) fn lvcreate(w: &mut World, node: &str, args: &[&str]) -> Out {
                 value();
             }
             "-y" | "--yes" | "-q" | "--quiet" => {}
+            "-s" | "--snapshot" => snapshot = true,
             a if a.starts_with("-a") || a.starts_with("-Z") || a.starts_with("-W") => {}
             a if a.starts_with("-L") => size = Some(&a[2..]),
             a if a.starts_with('-') => {
@@ -146,6 +148,17 @@ pub(crate) fn lvcreate(w: &mut World, node: &str, args: &[&str]) -> Out {
     };
     let Some((false, bytes)) = parse_size(size) else {
         return usage_error("lvcreate", &format!("Invalid argument for --size: {size}"));
+    };
+    // `-s VG/ORIGIN`: a snapshot of ORIGIN in its VG.
+    let (vg, origin) = match (snapshot, vg.split_once('/')) {
+        (true, Some((v, o))) => (v, Some(o)),
+        (true, None) => {
+            return usage_error(
+                "lvcreate",
+                "Please specify a logical volume to act as the snapshot origin.",
+            )
+        }
+        (false, _) => (vg, None),
     };
     let (vg, name) = match name.split_once('/') {
         Some((v, _)) if v != vg => {
@@ -185,11 +198,34 @@ pub(crate) fn lvcreate(w: &mut World, node: &str, args: &[&str]) -> Out {
             ),
         );
     }
+    let snap = match origin {
+        Some(o) => match n.vg.lvs.get(o) {
+            Some(of) if of.snapshot.is_some() => {
+                return Out::fail(5, format!("  Snapshots of snapshots are not supported.\n"))
+            }
+            // What the snapshot shows is the origin's data as it is now.
+            Some(of) => Some((of.content.clone(), o.to_string())),
+            None => return Out::fail(5, format!("  Failed to find logical volume \"{vg}/{o}\"\n")),
+        },
+        None => None,
+    };
+    let (content, snapshot) = match snap {
+        Some((c, origin)) => (
+            c,
+            Some(Snap {
+                origin,
+                used_hundredths: 0,
+            }),
+        ),
+        None => (Default::default(), None),
+    };
     n.vg.lvs.insert(
         name.to_string(),
         Lv {
             extents,
             tags: tags.into_iter().collect(),
+            content,
+            snapshot,
             ..Lv::default()
         },
     );
@@ -228,6 +264,16 @@ pub(crate) fn lvextend(w: &mut World, node: &str, args: &[&str]) -> Out {
         Err(o) => return o,
     };
     let n = w.node_mut(node);
+    if n.vg
+        .lvs
+        .values()
+        .any(|l| l.snapshot.as_ref().is_some_and(|s| s.origin == lv))
+    {
+        return Out::fail(
+            5,
+            "  Snapshot origin volumes can be resized only while inactive: try lvchange -an.\n",
+        );
+    }
     let es = n.vg.extent_size;
     let old = n.vg.lvs[&lv].extents;
     let new = if rel {
@@ -341,20 +387,36 @@ pub(crate) fn lvremove(w: &mut World, node: &str, args: &[&str]) -> Out {
             );
         }
         let content = w.node(node).vg.lvs[&lv].content.clone();
-        if content.data || content.fs.is_some() || !w.node(node).vg.lvs[&lv].md.is_empty() {
+        // A snapshot holds a copy of its origin's data, never data of its own.
+        let snapshot = w.node(node).vg.lvs[&lv].snapshot.is_some();
+        if !snapshot
+            && (content.data || content.fs.is_some() || !w.node(node).vg.lvs[&lv].md.is_empty())
+        {
             w.violations
                 .push(format!("lvremove over data: {node}: {target} held data"));
         }
-        w.node_mut(node).vg.lvs.remove(&lv);
-        out.stdout.push_str(&format!(
-            "  Logical volume \"{lv}\" successfully removed.\n"
-        ));
+        // `-f` answers lvremove's question for an origin: its snapshots go with it.
+        let snaps: Vec<String> = w
+            .node(node)
+            .vg
+            .lvs
+            .iter()
+            .filter(|(_, l)| l.snapshot.as_ref().is_some_and(|s| s.origin == lv))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for s in snaps.iter().chain(std::iter::once(&lv)) {
+            w.node_mut(node).vg.lvs.remove(s);
+            out.stdout
+                .push_str(&format!("  Logical volume \"{s}\" successfully removed.\n"));
+        }
     }
     out
 }
 
 /// The LV report fields the simulator knows (VG fields are known to `lvs` too).
-const LV_FIELDS: [&str; 8] = [
+const LV_FIELDS: [&str; 10] = [
+    "origin",
+    "snap_percent",
     "lv_name",
     "vg_name",
     "lv_size",
@@ -381,18 +443,66 @@ fn lv_field(
         "lv_name" => lv.to_string(),
         "vg_name" => n.vg.name.clone(),
         "lv_size" => format!("{size}{suffix}"),
-        "lv_attr" => if holders.hold(n, lv) {
-            "-wi-ao----"
-        } else {
-            "-wi-a-----"
-        }
-        .to_string(),
+        "lv_attr" => lv_attr(n, holders, lv),
+        "origin" => l
+            .snapshot
+            .as_ref()
+            .map(|s| s.origin.clone())
+            .unwrap_or_default(),
+        "snap_percent" => l
+            .snapshot
+            .as_ref()
+            .map(|s| {
+                let u = s.used_hundredths.min(10_000);
+                format!("{}.{:02}", u / 100, u % 100)
+            })
+            .unwrap_or_default(),
         "lv_tags" => l.tags.iter().cloned().collect::<Vec<_>>().join(","),
         "lv_active" => "active".into(),
         "lv_path" => format!("/dev/{}/{lv}", n.vg.name),
         "lv_full_name" => format!("{}/{lv}", n.vg.name),
         _ => return None,
     })
+}
+
+/// `lv_attr` as lvm2 2.03.16 prints it in the lab: `-wi-a-----` (`-wi-ao----` open); a
+/// snapshot `swi-a-s---` (`swi-aos---` attached, `swi-I-s---` invalid: its copy-on-write space
+/// filled up); an origin of snapshots `owi-a-s---` (`owi-aos---` open).
+fn lv_attr(n: &Node, holders: &super::state::Holders, lv: &str) -> String {
+    let l = &n.vg.lvs[lv];
+    let open = if holders.hold(n, lv) { 'o' } else { '-' };
+    match &l.snapshot {
+        Some(s) if s.invalid() => "swi-I-s---".to_string(),
+        Some(_) => format!("swi-a{open}s---"),
+        None if n
+            .vg
+            .lvs
+            .values()
+            .any(|o| o.snapshot.as_ref().is_some_and(|s| s.origin == lv)) =>
+        {
+            format!("owi-a{open}s---")
+        }
+        None => format!("-wi-a{open}----"),
+    }
+}
+
+/// Writes to an origin go to each snapshot's copy-on-write space too: the simulator has no
+/// byte counts, so a snapshot fills by `hundredths` (of a percent) at a time, and is invalid
+/// once full. Used for `sim fill-snapshot`.
+pub(crate) fn fill_snapshot(
+    w: &mut World,
+    node: &str,
+    lv: &str,
+    hundredths: u32,
+) -> Result<u32, String> {
+    let n = w.node_mut(node);
+    match n.vg.lvs.get_mut(lv).and_then(|l| l.snapshot.as_mut()) {
+        Some(s) => {
+            s.used_hundredths = s.used_hundredths.saturating_add(hundredths).min(10_000);
+            Ok(s.used_hundredths)
+        }
+        None => Err(format!("{node} has no snapshot LV {lv}")),
+    }
 }
 
 fn vg_field(w: &World, node: &str, field: &str, suffix: &str) -> Option<String> {
@@ -408,7 +518,12 @@ fn vg_field(w: &World, node: &str, field: &str, suffix: &str) -> Option<String> 
         "vg_tags" => vg.tags.iter().cloned().collect::<Vec<_>>().join(","),
         "lv_count" => vg.lvs.len().to_string(),
         "pv_count" => "1".into(),
-        "snap_count" => "0".into(),
+        "snap_count" => vg
+            .lvs
+            .values()
+            .filter(|l| l.snapshot.is_some())
+            .count()
+            .to_string(),
         "vg_attr" => "wz--n-".into(),
         _ => return None,
     })

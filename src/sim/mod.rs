@@ -310,6 +310,25 @@ impl SimCluster {
         );
     }
 
+    /// Writes to a snapshot's origin fill its copy-on-write space by `hundredths` of a
+    /// percent (10000: all of it, and the snapshot is invalid, as LVM marks one that
+    /// overflowed). The new fill, or why there is no such snapshot.
+    pub fn fill_snapshot(&self, node: &str, lv: &str, hundredths: u32) -> Result<u32, String> {
+        let mut w = self.lock();
+        if !w.nodes.contains_key(node) {
+            return Err(format!("no node `{node}` in the simulated cluster"));
+        }
+        let used = lvm::fill_snapshot(&mut w, node, lv, hundredths)?;
+        after_command(
+            &mut w,
+            "(fault injection)",
+            &format!("writes fill snapshot {lv} on {node}"),
+            None,
+            Pace::AtOnce,
+        );
+        Ok(used)
+    }
+
     /// After `n` more commands every command (every batch) fails with
     /// [`TransportError::Unreachable`] until [`SimCluster::recover`]. A batch interrupted by the
     /// crash keeps the effects of its commands that ran.

@@ -123,6 +123,23 @@ pub(crate) struct Lv {
     /// DRBD meta-data blocks on this LV, by slot (`0`, `1`, ... for indexed, `flexible`,
     /// `internal`).
     pub md: BTreeMap<String, MetaData>,
+    /// Set on a copy-on-write snapshot (`lvcreate -s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Snap>,
+}
+
+/// A snapshot LV: its origin and how full its copy-on-write space is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Snap {
+    pub origin: String,
+    /// Hundredths of a percent of the copy-on-write space used; 10000 is full: invalid.
+    pub used_hundredths: u32,
+}
+
+impl Snap {
+    pub fn invalid(&self) -> bool {
+        self.used_hundredths >= 10_000
+    }
 }
 
 /// What a block device holds.

@@ -1,5 +1,5 @@
 //! Xen's `xl` (4.17): `list [-l]`, `info`, `create CFG`, `shutdown [-w]`, `destroy`, `migrate NAME
-//! HOST`, `block-attach`, `block-detach`, `mem-set NAME MEM` (refused above maxmem),
+//! HOST`, `block-attach`, `block-detach` (by name or devid), `block-list`, `mem-set NAME MEM` (refused above maxmem),
 //! `vcpu-set NAME N` (refused above maxvcpus). The config is read with xenflux's own xl.cfg parser.
 //!
 //! Real: `Parsing config from PATH` on stderr, the migration transcript ending `Migration
@@ -14,6 +14,7 @@
 //! can't allocate low memory for domain: Out of memory`). A domain keeps its disks open, so DRBD
 //! cannot demote them.
 
+use crate::drivers::xl::vbd_devid;
 use crate::drivers::xlcfg::{DiskAccess, DiskSpec, VifSpec, XlConfig};
 
 use super::invariants;
@@ -47,6 +48,7 @@ pub(crate) fn xl(w: &mut World, node: &str, args: &[&str]) -> Out {
             block_attach(w, node, name, &spec.join(","))
         }
         ["block-detach", name, vdev] => block_detach(w, node, name, vdev),
+        ["block-list", name] => block_list(w, node, name),
         ["mem-set", name, mem] => mem_set(w, node, name, mem),
         ["mem-set", ..] => Out::fail(2, "'xl mem-set' requires at least 2 arguments.\n"),
         ["vcpu-set", name, n] => vcpu_set(w, node, name, n),
@@ -406,7 +408,8 @@ fn migrate(w: &mut World, node: &str, name: &str, host: &str) -> Out {
 
 fn block_attach(w: &mut World, node: &str, name: &str, spec: &str) -> Out {
     let Some(d) = w.node(node).domains.get(name).cloned() else {
-        return invalid_domain(name);
+        // Real xl 4.17 says it here without libxl's `(rc=-6)`.
+        return Out::fail(1, format!("{name} is an invalid domain identifier\n"));
     };
     let spec = match DiskSpec::parse(spec) {
         Ok(s) => s,
@@ -422,8 +425,8 @@ fn block_attach(w: &mut World, node: &str, name: &str, spec: &str) -> Out {
         return Out::fail(
             1,
             format!(
-                "libxl: error: libxl_device.c:1207:libxl__device_exists? Domain {}:device {} already exists\nlibxl_device_disk_add failed.\n",
-                d.domid, disk.vdev
+                "libxl: error: libxl_disk.c:343:device_disk_add: Domain {}:device already exists in xenstore\nlibxl: error: libxl_device.c:1486:device_addrm_aocomplete: unable to add device\nlibxl_device_disk_add failed.\n",
+                d.domid
             ),
         );
     }
@@ -443,12 +446,44 @@ fn block_detach(w: &mut World, node: &str, name: &str, vdev: &str) -> Out {
     let Some(d) = w.node_mut(node).domains.get_mut(name) else {
         return invalid_domain(name);
     };
+    // The device by its name (`xvdb`) or its devid (`51728`, what `xl block-list` lists).
     let before = d.disks.len();
-    d.disks.retain(|k| k.vdev != vdev);
+    let devid: Option<u32> = vdev.parse().ok();
+    d.disks
+        .retain(|k| k.vdev != vdev && (devid.is_none() || vbd_devid(&k.vdev) != devid));
     if d.disks.len() == before {
         return Out::fail(1, format!("Error: Device {vdev} not connected.\n"));
     }
     Out::ok("")
+}
+
+/// `xl block-list NAME`: the lab's layout — a header padded to the BE-path column, then per
+/// device its devid, backend domain 0, the domain's id as handle, xenbus state 4 (the lab's
+/// guests run the block frontend: connected), event channel and ring reference, backend path.
+/// A domain that does not run: the header alone, the error on stderr, exit status 0.
+fn block_list(w: &World, node: &str, name: &str) -> Out {
+    let header = "Vdev  BE  handle state evt-ch ring-ref BE-path                       \n";
+    let Some(d) = w.node(node).domains.get(name) else {
+        return Out::new(
+            0,
+            header,
+            format!("{name} is an invalid domain identifier\n"),
+        );
+    };
+    let mut out = header.to_string();
+    for (i, k) in d.disks.iter().enumerate() {
+        let Some(devid) = vbd_devid(&k.vdev) else {
+            continue;
+        };
+        out.push_str(&format!(
+            "{devid:<5} 0   {:<6} 4     {:<6} {:<8} /local/domain/0/backend/vbd/{}/{devid}\n",
+            d.domid,
+            10 + 2 * i,
+            8 + 2 * i,
+            d.domid
+        ));
+    }
+    Out::ok(out)
 }
 
 /// xl's `parse_mem_size_kb`: a whole number with an optional unit `t`, `g`, `m` (the default),

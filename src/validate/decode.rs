@@ -12,7 +12,7 @@ use crate::load::yaml::{self, Spans};
 use crate::load::Source;
 use crate::model::{
     AlertSpec, BondSpec, BridgeSpec, ClusterSpec, Document, DomainSpec, Kind, Name, NodeSpec,
-    Ocfs2ClusterSpec, ProviderSpec, VolumeSpec, API_VERSION,
+    Ocfs2ClusterSpec, ProviderSpec, SnapshotSpec, VolumeSpec, API_VERSION,
 };
 
 /// Where each document was written, so later checks can point at a field.
@@ -82,6 +82,7 @@ pub struct Decoded {
     pub ocfs2: BTreeMap<Name, Ocfs2ClusterSpec>,
     pub providers: BTreeMap<Name, ProviderSpec>,
     pub alerts: BTreeMap<Name, AlertSpec>,
+    pub snapshots: BTreeMap<Name, SnapshotSpec>,
     pub broken: BTreeMap<Kind, BTreeSet<String>>,
 }
 
@@ -314,6 +315,9 @@ fn store(
         }),
         Kind::Alert => typed::<AlertSpec>(doc, errors).map(|d| {
             out.alerts.insert(d.metadata.name, d.spec);
+        }),
+        Kind::Snapshot => typed::<SnapshotSpec>(doc, errors).map(|d| {
+            out.snapshots.insert(d.metadata.name, d.spec);
         }),
     }
 }

@@ -40,6 +40,7 @@ pub fn validate(sources: &[Source], existing: &Existing) -> Result<Validated, Ve
         ocfs2: decoded.ocfs2,
         providers: decoded.providers,
         alerts: decoded.alerts,
+        snapshots: decoded.snapshots,
     };
     let mut alloc_diags = Diagnostics::default();
     let allocation = alloc::allocate(&desired, existing, &locator, &mut alloc_diags);

@@ -1,7 +1,7 @@
 //! The commands an action runs, as the drivers build them, and the reads that must find a device
 //! blank before `create-md` or `mkfs` writes to it.
 
-use super::{Action, MANAGED_TAG, MD_TAG, MKFS_TAG};
+use super::{Action, MANAGED_TAG, MD_TAG, MKFS_TAG, SNAP_TAG};
 use crate::drivers::drbd::meta::{MetaFound, MetaLocation};
 use crate::drivers::fs::LocalFs;
 use crate::drivers::{drbd, files, fs, lvm, net, ocfs2, xl, xlcfg};
@@ -155,6 +155,36 @@ impl Action {
             Action::XlVcpuSet { domain, vcpus, .. } => {
                 vec![Cmd::new(xl::vcpu_set(domain, *vcpus))]
             }
+            Action::CreateSnapshot {
+                vg,
+                lv,
+                origin,
+                size,
+                ..
+            } => {
+                let tags = [MANAGED_TAG.to_string(), SNAP_TAG.to_string()];
+                vec![Cmd::new(lvm::lvcreate_snapshot(
+                    vg, origin, lv, *size, &tags,
+                ))]
+            }
+            Action::AttachSnapshot {
+                domain,
+                vg,
+                lv,
+                target,
+                ..
+            } => vec![Cmd::new(xl::block_attach(
+                domain,
+                &xlcfg::DiskSpec::phy(
+                    &format!("/dev/{vg}/{lv}"),
+                    target,
+                    xlcfg::DiskAccess::ReadOnly,
+                ),
+            ))],
+            Action::DetachSnapshot { domain, devid, .. } => {
+                vec![Cmd::new(xl::block_detach(domain, &devid.to_string()))]
+            }
+            Action::RemoveSnapshot { vg, lv, .. } => vec![Cmd::new(lvm::lvremove(vg, lv))],
         }
     }
 
@@ -211,7 +241,11 @@ impl Action {
             | Action::BlockAttach { .. }
             | Action::BlockDetach { .. }
             | Action::XlMemSet { .. }
-            | Action::XlVcpuSet { .. } => Vec::new(),
+            | Action::XlVcpuSet { .. }
+            | Action::CreateSnapshot { .. }
+            | Action::AttachSnapshot { .. }
+            | Action::DetachSnapshot { .. }
+            | Action::RemoveSnapshot { .. } => Vec::new(),
         }
     }
 }

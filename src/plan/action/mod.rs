@@ -26,6 +26,9 @@ pub const MD_TAG: &str = "xenflux-md";
 /// existing LVs xenflux ever runs mkfs on (besides those created in the same plan). A volume that
 /// held a domain's data never carries it.
 pub const MKFS_TAG: &str = "xenflux-mkfs";
+/// On every snapshot LV xenflux creates (beside `xenflux`): the only snapshots it ever detaches
+/// or removes. A snapshot made by hand is never touched.
+pub const SNAP_TAG: &str = "xenflux-snap";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
@@ -215,6 +218,39 @@ pub enum Action {
         domain: String,
         vcpus: u32,
     },
+    /// A copy-on-write snapshot `VG/LV` of the volume's backing LV `VG/ORIGIN` with `size` bytes
+    /// of copy-on-write space, tagged `xenflux` and `xenflux-snap` (`lvcreate -s`).
+    CreateSnapshot {
+        node: Name,
+        vg: String,
+        lv: String,
+        origin: String,
+        size: u64,
+    },
+    /// Hot-attach a snapshot read-only: `xl block-attach DOMAIN phy:/dev/VG/LV,TARGET,r`.
+    AttachSnapshot {
+        node: Name,
+        domain: String,
+        vg: String,
+        lv: String,
+        target: String,
+    },
+    /// Detach a snapshot from a running domain: `xl block-detach DOMAIN DEVID`, the devid
+    /// `xl block-list` lists for its virtual device (xvdb = 51728).
+    DetachSnapshot {
+        node: Name,
+        domain: String,
+        vg: String,
+        lv: String,
+        target: String,
+        devid: u32,
+    },
+    /// Remove a snapshot xenflux made (`lvremove -f VG/LV`); its origin is untouched.
+    RemoveSnapshot {
+        node: Name,
+        vg: String,
+        lv: String,
+    },
 }
 
 impl Action {
@@ -251,7 +287,11 @@ impl Action {
             | Action::BlockAttach { node, .. }
             | Action::BlockDetach { node, .. }
             | Action::XlMemSet { node, .. }
-            | Action::XlVcpuSet { node, .. } => node,
+            | Action::XlVcpuSet { node, .. }
+            | Action::CreateSnapshot { node, .. }
+            | Action::AttachSnapshot { node, .. }
+            | Action::DetachSnapshot { node, .. }
+            | Action::RemoveSnapshot { node, .. } => node,
         }
     }
 
@@ -290,13 +330,23 @@ impl Action {
             Action::BlockDetach { .. } => "block-detach",
             Action::XlMemSet { .. } => "xl-mem-set",
             Action::XlVcpuSet { .. } => "xl-vcpu-set",
+            Action::CreateSnapshot { .. } => "create-snapshot",
+            Action::AttachSnapshot { .. } => "attach-snapshot",
+            Action::DetachSnapshot { .. } => "detach-snapshot",
+            Action::RemoveSnapshot { .. } => "remove-snapshot",
         }
     }
 
-    /// Destroys data or stops service: needs prune to be planned at all.
+    /// Destroys data or stops service: needs prune to be planned at all. A snapshot xenflux
+    /// made is a copy whose document was removed ("removed means detached and removed"): its
+    /// removal is not.
     pub fn destructive(&self) -> bool {
         match self {
             Action::RemoveLv { .. } | Action::Down { .. } | Action::RemoveFile { .. } => true,
+            Action::CreateSnapshot { .. }
+            | Action::AttachSnapshot { .. }
+            | Action::DetachSnapshot { .. }
+            | Action::RemoveSnapshot { .. } => false,
             Action::WriteFile { .. }
             | Action::CreateLv { .. }
             | Action::ExtendLv { .. }
@@ -410,6 +460,36 @@ impl Action {
             Action::XlVcpuSet { domain, vcpus, .. } => {
                 format!("set the online vCPUs of domain {domain} to {vcpus}")
             }
+            Action::CreateSnapshot {
+                vg,
+                lv,
+                origin,
+                size,
+                ..
+            } => format!(
+                "snapshot LV {vg}/{origin} as {vg}/{lv} ({} copy-on-write)",
+                crate::model::Size(*size)
+            ),
+            Action::AttachSnapshot {
+                domain,
+                vg,
+                lv,
+                target,
+                ..
+            } => {
+                format!("attach snapshot /dev/{vg}/{lv} to domain {domain} as {target}, read-only")
+            }
+            Action::DetachSnapshot {
+                domain,
+                vg,
+                lv,
+                target,
+                devid,
+                ..
+            } => format!(
+                "detach snapshot /dev/{vg}/{lv} ({target}, devid {devid}) from domain {domain}"
+            ),
+            Action::RemoveSnapshot { vg, lv, .. } => format!("remove snapshot LV {vg}/{lv}"),
         }
     }
 }

@@ -7,14 +7,17 @@ use crate::model::Desired;
 
 impl Action {
     /// The object of the desired state an action works for: `Volume/NAME`, `Domain/NAME`,
-    /// `Bond/NAME`, `Bridge/NAME`, `Ocfs2Cluster/NAME` or `Node/NAME` (node-wide things such as the
+    /// `Bond/NAME`, `Bridge/NAME`, `Ocfs2Cluster/NAME`, `Snapshot/NAME` or `Node/NAME` (node-wide things such as the
     /// meta-data LV and OCFS2's cluster.conf).
     pub fn object(&self, d: &Desired, alloc: &Allocation) -> String {
         let a = self;
         let node = a.node();
         let volume = |name: &str| format!("Volume/{name}");
         let lv_object = |lv: &str| {
-            if d.nodes
+            if let Some(snap) = lv.strip_suffix(crate::model::snapshot::SNAPSHOT_LV_SUFFIX) {
+                format!("Snapshot/{snap}")
+            } else if d
+                .nodes
                 .get(node)
                 .is_some_and(|n| n.meta_volume.as_str() == lv)
             {
@@ -89,6 +92,14 @@ impl Action {
             | Action::BlockDetach { domain, .. }
             | Action::XlMemSet { domain, .. }
             | Action::XlVcpuSet { domain, .. } => format!("Domain/{domain}"),
+            Action::CreateSnapshot { lv, .. }
+            | Action::AttachSnapshot { lv, .. }
+            | Action::DetachSnapshot { lv, .. }
+            | Action::RemoveSnapshot { lv, .. } => format!(
+                "Snapshot/{}",
+                lv.strip_suffix(crate::model::snapshot::SNAPSHOT_LV_SUFFIX)
+                    .unwrap_or(lv)
+            ),
         }
     }
 }

@@ -133,6 +133,48 @@ impl Action {
                     _ => Ok(()),
                 }
             }
+            Action::CreateSnapshot {
+                vg,
+                lv: name,
+                origin,
+                ..
+            } => match lv(vg, name).map(|l| &l.snapshot) {
+                Some(Some(snap)) if &snap.origin == origin => Ok(()),
+                Some(_) => Err(format!("LV {vg}/{name} is no snapshot of {vg}/{origin}")),
+                None => Err(format!("LV {vg}/{name} does not exist")),
+            },
+            Action::RemoveSnapshot { vg, lv: name, .. } => match lv(vg, name) {
+                None => Ok(()),
+                Some(_) => Err(format!("LV {vg}/{name} still exists")),
+            },
+            Action::AttachSnapshot {
+                domain,
+                vg,
+                lv,
+                target,
+                ..
+            }
+            | Action::DetachSnapshot {
+                domain,
+                vg,
+                lv,
+                target,
+                ..
+            } => {
+                let path = format!("/dev/{vg}/{lv}");
+                let attached = s
+                    .xen
+                    .known()
+                    .and_then(|x| x.domains.get(domain))
+                    .is_some_and(|d| d.disks.iter().any(|(p, v, _)| p == &path && v == target));
+                match (matches!(a, Action::AttachSnapshot { .. }), attached) {
+                    (true, true) | (false, false) => Ok(()),
+                    (true, false) => {
+                        Err(format!("domain {domain} does not have {path} as {target}"))
+                    }
+                    (false, true) => Err(format!("domain {domain} still has {path} as {target}")),
+                }
+            }
             Action::Mount { mountpoint, .. } => match s.ocfs2.known() {
                 Some(o) if !o.mounts.contains_key(mountpoint) => {
                     Err(format!("nothing is mounted on {mountpoint}"))
@@ -162,7 +204,9 @@ impl Action {
             Action::CreateLv { .. }
             | Action::ExtendLv { .. }
             | Action::RemoveLv { .. }
-            | Action::AdoptLv { .. } => Some(PartKind::Lvm),
+            | Action::AdoptLv { .. }
+            | Action::CreateSnapshot { .. }
+            | Action::RemoveSnapshot { .. } => Some(PartKind::Lvm),
             Action::Up { .. }
             | Action::Down { .. }
             | Action::InitialPrimary { .. }
@@ -172,7 +216,9 @@ impl Action {
             | Action::XlShutdown { .. }
             | Action::XlMigrate { .. }
             | Action::XlMemSet { .. }
-            | Action::XlVcpuSet { .. } => Some(PartKind::Xen),
+            | Action::XlVcpuSet { .. }
+            | Action::AttachSnapshot { .. }
+            | Action::DetachSnapshot { .. } => Some(PartKind::Xen),
             Action::CreateBridge { .. } | Action::CreateBond { .. } | Action::SetMaster { .. } => {
                 Some(PartKind::Net)
             }

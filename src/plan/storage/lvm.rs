@@ -154,6 +154,19 @@ impl Vol<'_> {
                             }
                         }
                     }
+                    Some(l) if l.size < size && !super::super::snapshots::of_origin(s, &vg, &lv_name).is_empty() => {
+                        let snaps = super::super::snapshots::of_origin(s, &vg, &lv_name).join(", ");
+                        // Only the growth waits: the volume and its domain go on as they are.
+                        ctx.block(
+                            self.object.clone(),
+                            format!(
+                                "LV {vg}/{lv_name} on {n} has snapshot {snaps}: LVM grows the origin of a snapshot only \
+                                 while it is inactive (\"Snapshot origin volumes can be resized only while inactive\"); \
+                                 remove the Snapshot from the state, apply, then grow"
+                            ),
+                            vec![format!("grow LV {vg}/{lv_name} to {}", crate::model::Size(size))],
+                        );
+                    }
                     Some(l) if l.size < size => {
                         out.steps.push(Action::ExtendLv { node: n.clone(), vg: vg.clone(), lv: lv_name.clone(), size });
                         out.grown = true;

@@ -383,7 +383,7 @@ fn join(names: &[Name]) -> String {
         .join(", ")
 }
 
-fn valid_vdev(t: &str) -> bool {
+pub(super) fn valid_vdev(t: &str) -> bool {
     let rest = ["xvd", "hd", "sd"].iter().find_map(|p| t.strip_prefix(p));
     let Some(rest) = rest else { return false };
     let letters = rest.bytes().take_while(|b| b.is_ascii_lowercase()).count();

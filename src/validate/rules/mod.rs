@@ -16,6 +16,7 @@ mod network;
 mod nodes;
 pub mod notify;
 mod ocfs2;
+mod snapshots;
 mod volumes;
 
 pub use domains::MAX_PRIORITY;
@@ -128,6 +129,7 @@ pub fn check(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
     network::check_network(d, loc, out, &known);
     ocfs2::check_ocfs2(d, loc, out, &known);
     notify::check_notifications(d, loc, out, &known);
+    snapshots::check_snapshots(d, loc, out, &known);
 }
 
 /// Whether a document of `kind` named `name` exists, decoded or broken (a broken one is
@@ -143,6 +145,7 @@ fn known(d: &Decoded, kind: Kind, name: &str) -> bool {
         Kind::Cluster => d.cluster.is_some(),
         Kind::Provider => d.providers.keys().any(|n| n == name),
         Kind::Alert => d.alerts.keys().any(|n| n == name),
+        Kind::Snapshot => d.snapshots.keys().any(|n| n == name),
     };
     present || d.is_broken(kind, name)
 }
