@@ -13,6 +13,7 @@ use crate::plan::{Action, Check, FileChange, Plan};
 use crate::target::TargetName;
 
 mod fold;
+pub mod snapshots;
 mod status;
 use crate::transport::Cmd;
 pub use status::{DomainStatus, NodeStatus, PartStatus, Status, VolumeOnNode, VolumeStatus};

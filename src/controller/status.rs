@@ -588,7 +588,8 @@ pub fn objects(d: &Desired, plan: &Plan) -> BTreeMap<String, ObjectState> {
         .chain(d.domains.keys().map(|n| format!("Domain/{n}")))
         .chain(d.bonds.keys().map(|n| format!("Bond/{n}")))
         .chain(d.bridges.keys().map(|n| format!("Bridge/{n}")))
-        .chain(d.ocfs2.keys().map(|n| format!("Ocfs2Cluster/{n}")));
+        .chain(d.ocfs2.keys().map(|n| format!("Ocfs2Cluster/{n}")))
+        .chain(d.snapshots.keys().map(|n| format!("Snapshot/{n}")));
     for n in names {
         out.insert(n, in_sync());
     }

@@ -375,13 +375,23 @@ fn keep(ctx: &mut Ctx, name: &Name, spec: &SnapshotSpec, object: &str, lv: &str,
             );
             return create(ctx, spec, object, lv);
         }
+        let attached = match f.attached.as_slice() {
+            [] => "It is not attached".to_string(),
+            list => format!(
+                "It stays attached to {} (reads fail)",
+                list.iter()
+                    .map(|(d, v)| format!("{d} as {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         return ctx.block(
             object.to_string(),
             format!(
                 "snapshot {}/{lv} on {node} is invalid: its {} of copy-on-write space filled up, \
-                 so its data is gone. It is not attached; remove the Snapshot from the state (it is \
-                 then detached and removed), or apply with --prune to re-make it (a new point in \
-                 time, with a larger `size` if it filled up again)",
+                 so its data is gone. {attached}; remove the Snapshot from the state (it is then \
+                 detached and removed), or apply with --prune to re-make it (a new point in time, \
+                 with a larger `size` if it filled up again)",
                 f.vg,
                 Size(f.lv.size)
             ),

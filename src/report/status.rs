@@ -28,6 +28,9 @@ pub struct Status {
     pub nodes: Vec<NodeStatus>,
     pub volumes: Vec<VolumeStatus>,
     pub domains: Vec<DomainStatus>,
+    /// Snapshots (`Snapshot` kind), desired or made by xenflux.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<super::snapshots::SnapshotStatus>,
     /// The drift in words.
     pub drift: Vec<String>,
     /// Actions the plan would run to correct it.
@@ -250,6 +253,7 @@ impl Status {
             nodes,
             volumes,
             domains,
+            snapshots: super::snapshots::snapshots(d, observed),
             drift,
             actions: plan.action_count(),
             blocked: plan.blocked.clone(),
@@ -379,6 +383,7 @@ impl Status {
             };
             let _ = writeln!(s, "  {}: {now} ({want})", dom.name);
         }
+        super::snapshots::text(&mut s, &self.snapshots);
         let _ = writeln!(s, "\nDrift:");
         if self.in_sync {
             let _ = writeln!(s, "  none: the cluster matches the desired state");
