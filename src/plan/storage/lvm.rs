@@ -98,6 +98,25 @@ impl Vol<'_> {
             grown: false,
             steps: Vec::new(),
         };
+        // LVM grows the origin of a snapshot only while it is inactive: the volume keeps its
+        // size on every node while one of them has a snapshot of it (the rest goes on).
+        let snapshotted = self.states.iter().find_map(|(n, s)| {
+            let vg = ctx.d.nodes[n].volume_group.as_str();
+            let grows = lv(s, vg, name.as_str()).is_some_and(|l| l.size < v.size.bytes());
+            let snaps = super::super::snapshots::of_origin(s, vg, name.as_str());
+            (grows && !snaps.is_empty()).then(|| (n.clone(), vg.to_string(), snaps.join(", ")))
+        });
+        if let Some((n, vg, snaps)) = &snapshotted {
+            ctx.block(
+                self.object.clone(),
+                format!(
+                    "LV {vg}/{name} on {n} has snapshot {snaps}: LVM grows the origin of a snapshot only \
+                     while it is inactive (\"Snapshot origin volumes can be resized only while inactive\"); \
+                     remove the Snapshot from the state, apply, then grow"
+                ),
+                vec![format!("grow volume {name} to {}", v.size)],
+            );
+        }
         for (n, s) in &self.states {
             let vg = ctx.d.nodes[n].volume_group.to_string();
             let mut lvs = vec![(name.to_string(), v.size.bytes())];
@@ -154,19 +173,7 @@ impl Vol<'_> {
                             }
                         }
                     }
-                    Some(l) if l.size < size && !super::super::snapshots::of_origin(s, &vg, &lv_name).is_empty() => {
-                        let snaps = super::super::snapshots::of_origin(s, &vg, &lv_name).join(", ");
-                        // Only the growth waits: the volume and its domain go on as they are.
-                        ctx.block(
-                            self.object.clone(),
-                            format!(
-                                "LV {vg}/{lv_name} on {n} has snapshot {snaps}: LVM grows the origin of a snapshot only \
-                                 while it is inactive (\"Snapshot origin volumes can be resized only while inactive\"); \
-                                 remove the Snapshot from the state, apply, then grow"
-                            ),
-                            vec![format!("grow LV {vg}/{lv_name} to {}", crate::model::Size(size))],
-                        );
-                    }
+                    Some(l) if l.size < size && snapshotted.is_some() && lv_name == name.as_str() => {}
                     Some(l) if l.size < size => {
                         out.steps.push(Action::ExtendLv { node: n.clone(), vg: vg.clone(), lv: lv_name.clone(), size });
                         out.grown = true;
