@@ -86,6 +86,9 @@ pub(super) struct LvSteps {
     pub(super) created: BTreeSet<Name>,
     /// Some LV is extended.
     pub(super) grown: bool,
+    /// The volume keeps its size: a node has a snapshot of its LV (nothing grows, not the
+    /// DRBD device either).
+    pub(super) held: bool,
     pub(super) steps: Vec<Action>,
 }
 
@@ -96,6 +99,7 @@ impl Vol<'_> {
         let mut out = LvSteps {
             created: BTreeSet::new(),
             grown: false,
+            held: false,
             steps: Vec::new(),
         };
         // LVM grows the origin of a snapshot only while it is inactive: the volume keeps its
@@ -107,6 +111,7 @@ impl Vol<'_> {
             (grows && !snaps.is_empty()).then(|| (n.clone(), vg.to_string(), snaps.join(", ")))
         });
         if let Some((n, vg, snaps)) = &snapshotted {
+            out.held = true;
             ctx.block(
                 self.object.clone(),
                 format!(

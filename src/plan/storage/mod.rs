@@ -260,7 +260,9 @@ impl Vol<'_> {
         let all_new = md_now.len() == self.v.nodes.len();
         let source = source_node(targets, self.name, self.v);
         let mut primary = self.initial_primary(ctx, all_new, &source);
-        self.grow(ctx, lvs.grown, all_new, &mut primary);
+        if !lvs.held {
+            self.grow(ctx, lvs.grown, all_new, &mut primary);
+        }
         self.filesystem(ctx, &source, &primary);
         ctx.primary_after_storage.insert(self.name.clone(), primary);
         Ok(())
