@@ -980,12 +980,16 @@ const FIXTURES: &[&str] = &[
     "xl-4.17-list-long-shutdown.json",
     "xl-4.17-list-crashed-kept.txt",
     "xl-4.17-list-long-crashed-nameless.json",
+    "lvs-2.03.16-lab-snapshot-attached.json",
+    "lvs-2.03.16-lab-snapshot-invalid.json",
+    "xl-4.17-block-list-two-snapshots.txt",
 ];
 
 /// Runs every parser on `input`; the results do not matter, only that none panics.
 fn run_all_parsers(input: &str) {
     let _ = lvm::parse_lvs(input);
     let _ = lvm::parse_vgs(input);
+    let _ = xl::parse_block_list(input);
     let _ = lvm::lvs_result(input, input, 5);
     let _ = proc_drbd::parse(input);
     let _ = status::parse_text(input);
@@ -1897,4 +1901,77 @@ fn xl_list_long_in_sxp_is_refused_not_misread() {
     // Xen 4.0.1's `xl list -l` (Ganeti's capture) prints S-expressions, not JSON.
     let e = xl::parse_list_long(&fixture("xl-4.0.1-list-long-ganeti-sxp.txt")).unwrap_err();
     assert!(e.message.contains("JSON"), "{e}");
+}
+
+// ---------------------------------------------------------------- snapshots (lab captures)
+
+#[test]
+fn lvs_tells_snapshots_their_origin_and_fill() {
+    let lvs = lvm::parse_lvs(&fixture("lvs-2.03.16-lab-snapshot-attached.json")).unwrap();
+    let by = |n: &str| lvs.iter().find(|l| l.name == n).unwrap().clone();
+    let (origin, snap) = (by("dns"), by("dns.snap"));
+    // The origin (`owi-aos---`) is no snapshot; the snapshot (`swi-aos---`, attached: open).
+    assert!(!origin.attr.snapshot() && origin.origin.is_none());
+    assert_eq!(origin.attr.open(), Some(true));
+    assert!(snap.attr.snapshot() && !snap.attr.invalid_snapshot());
+    assert_eq!(snap.origin.as_deref(), Some("dns"));
+    assert_eq!(snap.snap_percent, Some(0.0));
+    assert_eq!(snap.attr.open(), Some(true));
+    assert_eq!(snap.tags, ["xenflux", "xenflux-snap"]);
+    assert_eq!(snap.size_bytes, 8 << 20);
+    let half = lvm::parse_lvs(&fixture("lvs-2.03.16-lab-snapshot-half-full.json")).unwrap();
+    let half = half.iter().find(|l| l.name == "dns.snap").unwrap();
+    assert_eq!(half.snap_percent, Some(50.39));
+    assert_eq!(half.attr.open(), Some(false));
+    // Filled up: `swi-I-s---`, 100.00.
+    let full = lvm::parse_lvs(&fixture("lvs-2.03.16-lab-snapshot-invalid.json")).unwrap();
+    let full = full.iter().find(|l| l.name == "dns.snap").unwrap();
+    assert!(full.attr.invalid_snapshot(), "{:?}", full.attr);
+    assert_eq!(full.snap_percent, Some(100.0));
+    assert_eq!(
+        full.attr.active(),
+        None,
+        "an invalid snapshot is neither active nor not"
+    );
+    // A report without the columns (an older capture) has no snapshots.
+    let old = lvm::parse_lvs(&fixture("lvs-2.03.16-lab.json")).unwrap();
+    assert!(old
+        .iter()
+        .all(|l| l.origin.is_none() && l.snap_percent.is_none()));
+    // A percentage LVM never prints is an error naming the row.
+    let bad = fixture("lvs-2.03.16-lab-snapshot-half-full.json").replace("50.39", "150");
+    let e = lvm::parse_lvs(&bad).unwrap_err();
+    assert!(e.message.contains("snap_percent"), "{e}");
+    assert_eq!(e.line, 6, "{e}");
+}
+
+#[test]
+fn xl_block_list_gives_the_devids_block_detach_takes() {
+    let two = xl::parse_block_list(&fixture("xl-4.17-block-list-two-snapshots.txt")).unwrap();
+    let ids: Vec<u32> = two.iter().map(|b| b.devid).collect();
+    assert_eq!(ids, [51728, 51744]);
+    assert_eq!(two[0].be_path, "/local/domain/0/backend/vbd/3/51728");
+    assert_eq!((two[0].backend, two[0].state), (0, 1));
+    // The devids libxl gives xvdb and xvdc, derived from the names `xl list -l` reports.
+    assert_eq!(xl::vbd_devid("xvdb"), Some(51728));
+    assert_eq!(xl::vbd_devid("xvdc"), Some(51744));
+    assert_eq!(xl::vbd_devid("xvda"), Some(51712), "dns's disk in the lab");
+    assert_eq!(xl::vbd_devid("xvdq"), Some((1 << 28) | (16 << 8)));
+    assert_eq!(xl::vbd_devid("xvdaa"), Some((1 << 28) | (26 << 8)));
+    assert_eq!(xl::vbd_devid("xvdb1"), Some(51729));
+    for bad in ["hda", "xvd", "xvd1", "xvdB", "xvdaaaa", "51728"] {
+        assert_eq!(xl::vbd_devid(bad), None, "{bad}");
+    }
+    // A domain that does not run: the header alone (its error went to stderr, exit 0).
+    let none = xl::parse_block_list(&fixture("xl-4.17-block-list-not-running.txt")).unwrap();
+    assert!(none.is_empty());
+    assert!(xl::parse_block_list("").unwrap().is_empty());
+    assert!(xl::parse_block_list("51728 0 3\n").is_err());
+    // `xl list -l` of the backup domain lists the attached snapshot as a disk.
+    let doms = xl::parse_list_long(&fixture("xl-4.17-list-long-backup-attached.json")).unwrap();
+    let disks = &doms[0].config.disks;
+    assert_eq!(disks.len(), 1, "{disks:?}");
+    assert_eq!(disks[0].pdev_path.as_deref(), Some("/dev/XEN/dns.snap"));
+    assert_eq!(disks[0].vdev, "xvdb");
+    assert!(!disks[0].readwrite, "attached read-only: no `readwrite`");
 }
