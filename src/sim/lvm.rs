@@ -201,7 +201,7 @@ pub(crate) fn lvcreate(w: &mut World, node: &str, args: &[&str]) -> Out {
     let snap = match origin {
         Some(o) => match n.vg.lvs.get(o) {
             Some(of) if of.snapshot.is_some() => {
-                return Out::fail(5, format!("  Snapshots of snapshots are not supported.\n"))
+                return Out::fail(5, "  Snapshots of snapshots are not supported.\n")
             }
             // What the snapshot shows is the origin's data as it is now.
             Some(of) => Some((of.content.clone(), o.to_string())),
