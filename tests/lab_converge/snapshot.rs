@@ -66,11 +66,23 @@ pub(super) fn run(run: &mut Run) {
         .find(|l| l.split_whitespace().next() == Some(XVDB))
         .unwrap_or_else(|| panic!("step {step}: xl block-list backup lacks {XVDB}:\n{list}"));
     let be_path = row.split_whitespace().last().unwrap_or_default();
-    let mode = run.ssh("nodea", &format!("xenstore-read {be_path}/mode"));
-    let params = run.ssh("nodea", &format!("xenstore-read {be_path}/params"));
+    let read = |key: &str| {
+        run.ssh("nodea", &format!("xenstore-read {be_path}/{key}"))
+            .trim()
+            .to_string()
+    };
+    // Connected (4): the guest's block frontend took the device, read-only.
+    let (mode, params, state) = (read("mode"), read("params"), read("state"));
+    eprintln!(
+        "step {step}: xl block-list backup:\n{list}backend {be_path}: mode {mode}, params {params}, state {state}\n{}",
+        run.ssh(
+            "nodea",
+            "lvs --reportformat json --units b --nosuffix -o lv_name,vg_name,lv_size,lv_attr,lv_tags,origin,snap_percent XEN"
+        )
+    );
     assert_eq!(
-        (mode.trim(), params.trim()),
-        ("r", "/dev/XEN/dns-backup.snap"),
+        (mode.as_str(), params.as_str(), state.as_str()),
+        ("r", "/dev/XEN/dns-backup.snap", "4"),
         "step {step}: the backend of {XVDB} in xenstore"
     );
     run.step(step, t);
