@@ -311,3 +311,21 @@ spec: {volume: dns, size: 1GiB, mode: w}
     assert_eq!(code, 1);
     assert_eq!(s.run(&["sim", "show"]).stdout, before.stdout);
 }
+
+#[test]
+fn a_snapshot_is_not_made_while_a_node_that_may_hold_it_is_unknown() {
+    let s = State::new(false);
+    s.apply(&[]);
+    s.backup(true);
+    let (code, out) = s.out(&["sim", "fail-node", "dom0m"]);
+    assert_eq!(code, 0, "{out}");
+    let (_, plan) = s.out(&["plan"]);
+    // Blocked (with its volume, which waits for dom0m too), never made on dom0 meanwhile.
+    assert!(plan.contains("Snapshot/dns-nightly: "), "{plan}");
+    assert!(!plan.contains("lvcreate"), "{plan}");
+    let (code, out) = s.out(&["sim", "heal", "dom0m"]);
+    assert_eq!(code, 0, "{out}");
+    s.apply(&[]);
+    s.plan_is_empty();
+    assert_eq!(s.snapshots()[0]["node"], "dom0");
+}

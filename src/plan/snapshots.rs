@@ -215,10 +215,25 @@ fn snapshot(ctx: &mut Ctx, name: &Name, spec: &SnapshotSpec, found: &[&Found]) {
         );
         return;
     }
-    match found {
-        [] => create(ctx, spec, &object, &lv),
-        [f] => keep(ctx, name, spec, &object, &lv, f),
-        many => {
+    // Unknown is not absent: a node of the volume that could not be observed may hold it.
+    let blind = ctx.d.volumes.get(vol).and_then(|v| {
+        v.nodes
+            .iter()
+            .find(|n| ctx.unknown.contains_key(*n))
+            .cloned()
+    });
+    match (found, blind) {
+        ([], Some(n)) => ctx.block(
+            object,
+            format!(
+                "{n} could not be observed and may hold the snapshot: it is not made anywhere \
+                 else (that would be a new point in time)"
+            ),
+            Vec::new(),
+        ),
+        ([], None) => create(ctx, spec, &object, &lv),
+        ([f], _) => keep(ctx, name, spec, &object, &lv, f),
+        (many, _) => {
             let on: Vec<&str> = many.iter().map(|f| f.node.as_str()).collect();
             ctx.block(
                 object,
