@@ -153,3 +153,63 @@ fn a_snapshot_that_fills_up_is_invalid_like_the_lab_says() {
     );
     assert_eq!(o.stderr, "  Failed to find logical volume \"XEN/nope\"\n");
 }
+
+/// Pruning a volume removes its LV with `lvremove -f`, which takes the LV's snapshots with it:
+/// one xenflux did not make keeps the orphan where it is.
+#[test]
+fn a_hand_made_snapshot_keeps_its_pruned_origin() {
+    let lab = Lab::new("cluster-state");
+    lab.dns_primary_on_dom0();
+    lab.ok("dom0", xenflux::drivers::drbd::secondary("dns"));
+    lab.ok(
+        "dom0",
+        lvm::lvcreate_snapshot("XEN", "dns", "by-hand", 4 << 20, &[]),
+    );
+    // The state without volume dns and its domain.
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-state");
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let kept: Vec<&str> = text
+            .split("\n---\n")
+            .filter(|d| !d.contains("\n  name: dns\n"))
+            .collect();
+        std::fs::write(
+            dir.path().join(p.file_name().unwrap()),
+            kept.join("\n---\n"),
+        )
+        .unwrap();
+    }
+    let observed = xenflux::observe::Observed {
+        nodes: ["dom0", "dom0m"]
+            .iter()
+            .map(|n| (simlab::name(n), lab.observe(n)))
+            .collect(),
+    };
+    let sources = xenflux::load::from_dir(dir.path()).unwrap();
+    let v = xenflux::validate::validate(&sources, &observed.existing()).unwrap();
+    assert!(!v.desired.volumes.contains_key("dns"));
+    let policy = xenflux::plan::Policy {
+        prune: true,
+        ..Default::default()
+    };
+    let plan = xenflux::plan::plan(&v.desired, &v.allocation, &observed, &policy).unwrap();
+    let held = plan
+        .blocked
+        .iter()
+        .find(|b| b.object == "dom0/dns")
+        .unwrap_or_else(|| panic!("{:#?}", plan.blocked));
+    assert!(
+        held.reason
+            .contains("has snapshot by-hand that xenflux did not make"),
+        "{}",
+        held.reason
+    );
+    let touches_dns_on_dom0 = plan
+        .stages
+        .iter()
+        .flat_map(|s| &s.actions)
+        .any(|a| a.node().as_str() == "dom0" && a.describe().contains("XEN/dns"));
+    assert!(!touches_dns_on_dom0, "{plan:#?}");
+}

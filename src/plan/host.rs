@@ -297,6 +297,30 @@ pub(super) fn prune(ctx: &mut Ctx) {
                     });
                 }
             }
+            // `lvremove -f` of an origin takes its snapshots with it: one xenflux did not make
+            // (and so does not remove first) keeps the LV.
+            let foreign_snaps: Vec<String> = super::snapshots::of_origin(state, &vg, res)
+                .into_iter()
+                .filter(|lv| {
+                    !state
+                        .lvm
+                        .known()
+                        .and_then(|l| l.lvs.get(&format!("{vg}/{lv}")))
+                        .is_some_and(|l| l.tags.contains(super::action::SNAP_TAG))
+                })
+                .collect();
+            if !foreign_snaps.is_empty() {
+                ctx.block(
+                    format!("{node}/{res}"),
+                    format!(
+                        "LV {vg}/{res} on {node} has snapshot {} that xenflux did not make: removing \
+                         the LV would remove it too; remove it by hand first",
+                        foreign_snaps.join(", ")
+                    ),
+                    Vec::new(),
+                );
+                continue;
+            }
             for lv in [res.clone(), format!("{res}-md")] {
                 let ours = state
                     .lvm
