@@ -3,6 +3,8 @@
 //! layout and messages, and the refusals a real node gives (captured in the lab: see
 //! `tests/fixtures/README.md`).
 
+#![allow(clippy::disallowed_methods)]
+
 mod simlab;
 
 use std::path::Path;
