@@ -147,6 +147,23 @@ pub struct NodeState {
 }
 
 impl NodeState {
+    /// The running domains that have block device `path` attached, with its virtual device
+    /// (`(domain, vdev)`); none when Xen could not be observed.
+    pub fn attached(&self, path: &str) -> Vec<(String, String)> {
+        let Some(x) = self.xen.known() else {
+            return Vec::new();
+        };
+        x.domains
+            .iter()
+            .flat_map(|(dom, d)| {
+                d.disks
+                    .iter()
+                    .filter(|(p, _, _)| p == path)
+                    .map(move |(_, v, _)| (dom.clone(), v.clone()))
+            })
+            .collect()
+    }
+
     /// Why `part` is unknown; for files and filesystems, the first path that is.
     pub fn unknown_in(&self, part: PartKind) -> Option<&Unknown> {
         match part {

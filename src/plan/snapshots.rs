@@ -14,7 +14,7 @@ use crate::drivers::xl::vbd_devid;
 use crate::model::{snapshot_lv, Name, Size, SnapshotSpec};
 use crate::observe::{LvState, NodeState};
 
-use super::action::{Action, MANAGED_TAG, SNAP_TAG};
+use super::action::{Action, SNAP_TAG};
 use super::{Ctx, Phase};
 
 /// The snapshots of LV `VG/ORIGIN` a node has (any, made by xenflux or not), by LV name.
@@ -30,10 +30,7 @@ pub(super) fn of_origin(s: &NodeState, vg: &str, origin: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether an LV is a snapshot xenflux made.
-fn ours(l: &LvState) -> bool {
-    l.snapshot.is_some() && l.tags.contains(MANAGED_TAG) && l.tags.contains(SNAP_TAG)
-}
+use super::action::own_snapshot as ours;
 
 /// Whether `path` is the device of a snapshot xenflux made on `node`: its attachments are the
 /// snapshot planner's, never a domain's own disks to detach.
@@ -129,22 +126,7 @@ fn observed<'a>(ctx: &Ctx<'a>) -> BTreeMap<String, Vec<Found<'a>>> {
             if !ours(l) {
                 continue;
             }
-            let path = format!("/dev/{key}");
-            let attached = s
-                .xen
-                .known()
-                .map(|x| {
-                    x.domains
-                        .iter()
-                        .flat_map(|(dom, d)| {
-                            d.disks
-                                .iter()
-                                .filter(|(p, _, _)| *p == path)
-                                .map(move |(_, v, _)| (dom.clone(), v.clone()))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let attached = s.attached(&format!("/dev/{key}"));
             out.entry(lv.to_string()).or_default().push(Found {
                 node: node.clone(),
                 vg: vg.clone(),

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::model::{snapshot_lv, Desired};
 use crate::observe::Observed;
-use crate::plan::action::{MANAGED_TAG, SNAP_TAG};
+use crate::plan::action::own_snapshot;
 
 /// One snapshot.
 #[derive(Clone, Debug, Serialize)]
@@ -46,25 +46,14 @@ pub fn snapshots(d: &Desired, observed: &Observed) -> Vec<SnapshotStatus> {
                 .strip_prefix(&prefix)
                 .and_then(|lv| lv.strip_suffix(crate::model::snapshot::SNAPSHOT_LV_SUFFIX));
             let Some(name) = name else { continue };
-            if !(l.tags.contains(MANAGED_TAG) && l.tags.contains(SNAP_TAG)) {
+            if !own_snapshot(l) {
                 continue;
             }
-            let path = format!("/dev/{key}");
             let attached = st
-                .xen
-                .known()
-                .map(|x| {
-                    x.domains
-                        .iter()
-                        .flat_map(|(dom, xd)| {
-                            xd.disks
-                                .iter()
-                                .filter(|(p, _, _)| *p == path)
-                                .map(move |(_, v, _)| format!("{dom}:{v}"))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+                .attached(&format!("/dev/{key}"))
+                .into_iter()
+                .map(|(dom, v)| format!("{dom}:{v}"))
+                .collect();
             let wanted = d.snapshots.keys().any(|n| n.as_str() == name);
             seen.insert(name.to_string());
             out.push(SnapshotStatus {

@@ -30,6 +30,11 @@ pub const MKFS_TAG: &str = "xenflux-mkfs";
 /// or removes. A snapshot made by hand is never touched.
 pub const SNAP_TAG: &str = "xenflux-snap";
 
+/// Whether an observed LV is a snapshot xenflux made (tagged `xenflux` and `xenflux-snap`).
+pub fn own_snapshot(l: &crate::observe::LvState) -> bool {
+    l.snapshot.is_some() && l.tags.contains(MANAGED_TAG) && l.tags.contains(SNAP_TAG)
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
