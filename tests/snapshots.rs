@@ -136,6 +136,24 @@ fn a_snapshot_is_made_attached_then_detached_and_removed() {
     assert_eq!(snaps[0]["used_percent"], 0.0);
     assert_eq!(snaps[0]["attached"], serde_json::json!(["backup:xvdb"]));
 
+    // More copy-on-write space: grown in place; less: never shrunk, a warning.
+    s.edit("backup.yaml", "size: 1GiB", "size: 2GiB");
+    let (_, plan) = s.out(&["plan"]);
+    assert!(
+        plan.contains("$ lvextend -L 2147483648b XEN/dns-nightly.snap"),
+        "{plan}"
+    );
+    s.apply(&[]);
+    s.plan_is_empty();
+    assert_eq!(s.snapshots()[0]["size"], 2u64 << 30);
+    s.edit("backup.yaml", "size: 2GiB", "size: 1GiB");
+    let (code, plan) = s.out(&["plan"]);
+    assert_eq!(code, 0, "{plan}");
+    assert!(
+        plan.contains("has 2GiB of copy-on-write space, more than the 1GiB desired"),
+        "{plan}"
+    );
+
     // Removed from the state: detached (by the devid xl block-list lists), then removed.
     s.backup(false);
     let (code, plan) = s.out(&["plan"]);
