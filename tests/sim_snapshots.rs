@@ -69,6 +69,18 @@ fn a_snapshot_answers_like_the_lab() {
     let list = lab.ok("dom0", xl::block_list("dns")).stdout;
     let lab_list = fixture("xl-4.17-block-list-two-snapshots.txt");
     assert_eq!(list.lines().next(), lab_list.lines().next());
+    // The lab's row for xvdb, with this domain's id.
+    let domid = lab.view("dom0").domains["dns"].domid;
+    assert_eq!(
+        list.lines().nth(2),
+        lab_list
+            .lines()
+            .nth(1)
+            .map(|l| l
+                .replace("3      1", &format!("{domid:<6} 1"))
+                .replace("vbd/3/", &format!("vbd/{domid}/")))
+            .as_deref()
+    );
     let devs = xl::parse_block_list(&list).unwrap();
     let ids: Vec<u32> = devs.iter().map(|d| d.devid).collect();
     assert_eq!(ids, [51712, 51728]);
@@ -96,7 +108,7 @@ fn a_snapshot_answers_like_the_lab() {
     assert_eq!(o.stderr, "backup is an invalid domain identifier\n");
 
     // Detached by its devid; then gone, and removable.
-    lab.ok("dom0", xl::block_detach("dns", "51728"));
+    lab.ok("dom0", xl::block_detach_force("dns", 51728));
     let o = lab.fails("dom0", xl::block_detach("dns", "51728"), 1);
     assert_eq!(o.stderr, "Error: Device 51728 not connected.\n");
     assert_eq!(

@@ -158,7 +158,7 @@ fn a_snapshot_is_made_attached_then_detached_and_removed() {
     s.backup(false);
     let (code, plan) = s.out(&["plan"]);
     assert_eq!(code, 2, "{plan}");
-    assert!(plan.contains("$ xl block-detach backup 51728"), "{plan}");
+    assert!(plan.contains("$ xl block-detach -f backup 51728"), "{plan}");
     assert!(
         plan.contains("$ lvremove -f XEN/dns-nightly.snap"),
         "{plan}"

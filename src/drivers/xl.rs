@@ -77,6 +77,19 @@ pub fn block_detach(name: &str, vdev: &str) -> Argv {
     argv(["xl", "block-detach", name, vdev])
 }
 
+/// `xl block-detach -f NAME DEVID`: detach without waiting for the guest to release the
+/// device (a guest without a block frontend, or one still reading, never does: xl then fails
+/// with `libxl_device_disk_safe_remove failed.`).
+pub fn block_detach_force(name: &str, devid: u32) -> Argv {
+    argv([
+        "xl".to_string(),
+        "block-detach".into(),
+        "-f".into(),
+        name.into(),
+        devid.to_string(),
+    ])
+}
+
 /// `xl block-list NAME`: the domain's virtual block devices, one row each (see
 /// [`parse_block_list`]).
 pub fn block_list(name: &str) -> Argv {

@@ -47,7 +47,9 @@ pub(crate) fn xl(w: &mut World, node: &str, args: &[&str]) -> Out {
         ["block-attach", name, spec @ ..] if !spec.is_empty() => {
             block_attach(w, node, name, &spec.join(","))
         }
-        ["block-detach", name, vdev] => block_detach(w, node, name, vdev),
+        ["block-detach", name, vdev] | ["block-detach", "-f" | "--force", name, vdev] => {
+            block_detach(w, node, name, vdev)
+        }
         ["block-list", name] => block_list(w, node, name),
         ["mem-set", name, mem] => mem_set(w, node, name, mem),
         ["mem-set", ..] => Out::fail(2, "'xl mem-set' requires at least 2 arguments.\n"),
@@ -458,9 +460,9 @@ fn block_detach(w: &mut World, node: &str, name: &str, vdev: &str) -> Out {
 }
 
 /// `xl block-list NAME`: the lab's layout — a header padded to the BE-path column, then per
-/// device its devid, backend domain 0, the domain's id as handle, xenbus state 4 (the lab's
-/// guests run the block frontend: connected), event channel and ring reference, backend path.
-/// A domain that does not run: the header alone, the error on stderr, exit status 0.
+/// device its devid, backend domain 0, the domain's id as handle, xenbus state 1 with event
+/// channel and ring reference -1 (the lab's guests run no block frontend), backend path. A
+/// domain that does not run: the header alone, the error on stderr, exit status 0.
 fn block_list(w: &World, node: &str, name: &str) -> Out {
     let header = "Vdev  BE  handle state evt-ch ring-ref BE-path                       \n";
     let Some(d) = w.node(node).domains.get(name) else {
@@ -471,16 +473,13 @@ fn block_list(w: &World, node: &str, name: &str) -> Out {
         );
     };
     let mut out = header.to_string();
-    for (i, k) in d.disks.iter().enumerate() {
+    for k in &d.disks {
         let Some(devid) = vbd_devid(&k.vdev) else {
             continue;
         };
         out.push_str(&format!(
-            "{devid:<5} 0   {:<6} 4     {:<6} {:<8} /local/domain/0/backend/vbd/{}/{devid}\n",
-            d.domid,
-            10 + 2 * i,
-            8 + 2 * i,
-            d.domid
+            "{devid:<5} 0   {:<6} 1     -1     -1       /local/domain/0/backend/vbd/{}/{devid}\n",
+            d.domid, d.domid
         ));
     }
     Out::ok(out)

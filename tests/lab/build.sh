@@ -129,7 +129,7 @@ cp "$rootfs/boot/vmlinuz-$kver" "$stage/vmlinuz"
 # The full tree is ~400 MB; these and their dependencies are what a dom0 of this lab loads.
 wanted=(virtio_pci virtio_blk virtio_net ext4 drbd dm_mod dm_snapshot ocfs2 ocfs2_stack_o2cb ocfs2_dlmfs
   configfs bonding dummy bridge 8021q veth tun loop xen-blkback xen-netback xen-evtchn xen-gntdev
-  xen-gntalloc xenfs xen-privcmd xen-blkfront)
+  xen-gntalloc xenfs xen-privcmd)
 keep="$stage/modules.keep"
 for m in "${wanted[@]}"; do
   chroot "$rootfs" modprobe -S "$kver" --show-depends "$m"
@@ -158,16 +158,9 @@ install -m 0755 "$LAB_SCRIPTS/guest/initramfs-init" "$ird/init"
 build_initramfs "$ird" "$stage/initrd.img"
 
 # --- the PV domain's initramfs: busybox that sleeps ---------------------------------------
-# With the block frontend, so its disks connect like a real guest's and a hot-detach is
-# released (xl block-detach waits for the frontend to close the device).
 drd="$stage/domu.d"
-mkdir -p "$drd"/{bin,dev,proc,sys,lib/modules}
+mkdir -p "$drd"/{bin,dev,proc,sys}
 cp "$stage/busybox/bin/busybox" "$drd/bin/busybox"
-chroot "$rootfs" modprobe -S "$kver" --show-depends xen-blkfront | awk '$1 == "insmod" { print $2 }' \
-  | awk '!seen[$0]++' | while read -r ko; do
-  cp "$rootfs$ko" "$drd/lib/modules/"
-  basename "$ko" >>"$drd/lib/modules/order"
-done
 install -m 0755 "$LAB_SCRIPTS/guest/domu-init" "$drd/init"
 mkdir -p "$rootfs/var/lib/xenflux-lab"
 build_initramfs "$drd" "$rootfs/var/lib/xenflux-lab/domu-initrd.img"

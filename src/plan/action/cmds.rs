@@ -182,7 +182,7 @@ impl Action {
                 ),
             ))],
             Action::DetachSnapshot { domain, devid, .. } => {
-                vec![Cmd::new(xl::block_detach(domain, &devid.to_string()))]
+                vec![Cmd::new(xl::block_detach_force(domain, *devid))]
             }
             Action::RemoveSnapshot { vg, lv, .. } => vec![Cmd::new(lvm::lvremove(vg, lv))],
         }

@@ -240,8 +240,10 @@ pub enum Action {
         lv: String,
         target: String,
     },
-    /// Detach a snapshot from a running domain: `xl block-detach DOMAIN DEVID`, the devid
-    /// `xl block-list` lists for its virtual device (xvdb = 51728).
+    /// Detach a snapshot from a running domain: `xl block-detach -f DOMAIN DEVID`, the devid
+    /// `xl block-list` lists for its virtual device (xvdb = 51728). Forced: the snapshot is
+    /// read-only, so a guest still reading it loses nothing but those reads, and one without a
+    /// block frontend would otherwise keep it forever.
     DetachSnapshot {
         node: Name,
         domain: String,
