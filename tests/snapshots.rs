@@ -7,7 +7,8 @@
 
 #![allow(clippy::disallowed_methods)]
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::{Command, Output};
 
 struct State {
@@ -40,13 +41,7 @@ impl State {
     /// `cluster-state/` with a backup domain on dom0 (and the snapshot when `snapshot`).
     fn new(snapshot: bool) -> State {
         let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("cluster-state");
-        std::fs::create_dir_all(&state).unwrap();
-        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cluster-state");
-        for e in std::fs::read_dir(src).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), state.join(e.file_name())).unwrap();
-        }
+        common::copy_cluster_state(dir.path());
         let s = State { dir };
         s.backup(snapshot);
         s

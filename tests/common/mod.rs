@@ -210,6 +210,17 @@ pub fn example_states() -> Vec<PathBuf> {
     dirs
 }
 
+/// A copy of the repository's `cluster-state/` (its files) in `dir/cluster-state`, where
+/// `xenflux` run in `dir` finds it by default.
+pub fn copy_cluster_state(dir: &Path) {
+    let state = dir.join("cluster-state");
+    std::fs::create_dir_all(&state).expect("create cluster-state");
+    for e in std::fs::read_dir(repo_root().join("cluster-state")).expect("read cluster-state") {
+        let e = e.expect("dir entry");
+        std::fs::copy(e.path(), state.join(e.file_name())).expect("copy cluster-state");
+    }
+}
+
 /// Loads and validates a desired-state directory with nothing observed; panics with every
 /// diagnostic when it does not validate.
 pub fn load_state(dir: &Path) -> Validated {
