@@ -14,7 +14,7 @@ use crate::drivers::xl::vbd_devid;
 use crate::model::{snapshot_lv, Name, Size, SnapshotSpec};
 use crate::observe::{LvState, NodeState};
 
-use super::action::{Action, SNAP_TAG};
+use super::action::{own_snapshot as ours, Action, SNAP_TAG};
 use super::{Ctx, Phase};
 
 /// The snapshots of LV `VG/ORIGIN` a node has (any, made by xenflux or not), by LV name.
@@ -29,8 +29,6 @@ pub(super) fn of_origin(s: &NodeState, vg: &str, origin: &str) -> Vec<String> {
         .filter_map(|(k, _)| k.strip_prefix(&prefix).map(str::to_string))
         .collect()
 }
-
-use super::action::own_snapshot as ours;
 
 /// Whether `path` is the device of a snapshot xenflux made on `node`: its attachments are the
 /// snapshot planner's, never a domain's own disks to detach.
@@ -73,6 +71,7 @@ struct Found<'o> {
     attached: Vec<(String, String)>,
 }
 
+/// Every Snapshot of the desired state, then the snapshots xenflux made that it no longer has.
 pub(super) fn snapshots(ctx: &mut Ctx) {
     let found = observed(ctx);
     let wanted: Vec<(Name, SnapshotSpec)> = ctx
