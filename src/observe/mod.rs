@@ -262,6 +262,11 @@ pub struct XenState {
     /// Domains Xen keeps after a crash, by id (see [`KeptDomain`]).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub kept: BTreeMap<u32, KeptDomain>,
+    /// Copies being received, by the name of the domain they copy: `xl migrate-receive` names
+    /// its domain `NAME--incoming` until it takes over — the target of a live migration for a
+    /// moment, the shadow of a Remus-protected domain for as long as it is protected.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub incoming: BTreeMap<String, XenDomain>,
     pub total_memory_mib: Option<u64>,
     /// Xen's own count (`xl info`), so the memory kept domains hold is already taken out.
     pub free_memory_mib: Option<u64>,

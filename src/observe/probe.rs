@@ -886,54 +886,74 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
         Ok(i) => i,
         Err(e) => return Part::Unknown(unknown(info, e.to_string())),
     };
-    let domains = doms
-        .into_iter()
-        .filter(|d| d.domid != Some(0) && nameless_row(d.domid).is_none())
-        .filter_map(|d| {
-            let c = d.config;
-            let name = c.name.clone().filter(|n| n != "Domain-0")?;
-            let disks = c
-                .disks
-                .iter()
-                .map(|k| {
-                    (
-                        k.pdev_path.clone().unwrap_or_default(),
-                        k.vdev.clone(),
-                        k.readwrite,
-                    )
-                })
-                .collect();
-            let nics = c
-                .nics
-                .iter()
-                .map(|n| (n.mac.clone(), n.bridge.clone()))
-                .collect();
-            let memory_mib = c.memory_mib();
-            let stopping = d
-                .domid
-                .and_then(|id| row_of.get(&id))
-                .is_some_and(|r| r.state.shutdown || r.state.dying);
-            Some((
-                name,
-                XenDomain {
-                    domid: d.domid,
-                    memory_mib,
-                    max_memory_mib: c.max_memory_mib(),
-                    vcpus: c.online_vcpus(),
-                    max_vcpus: c.max_vcpus,
-                    disks,
-                    nics,
-                    stopping,
-                },
-            ))
-        })
+    let (incoming, doms): (Vec<_>, Vec<_>) = doms.into_iter().partition(|d| {
+        d.config
+            .name
+            .as_deref()
+            .is_some_and(|n| crate::drivers::remus::shadow_of(n).is_some())
+    });
+    let incoming = xen_domains(incoming, &row_of)
+        .filter_map(|(n, d)| Some((crate::drivers::remus::shadow_of(&n)?.to_string(), d)))
         .collect();
+    let domains = xen_domains(
+        doms.into_iter()
+            .filter(|d| d.domid != Some(0) && nameless_row(d.domid).is_none()),
+        &row_of,
+    )
+    .collect();
     Part::Known(XenState {
         domains,
         kept,
+        incoming,
         total_memory_mib: info_parsed.total_memory_mib(),
         free_memory_mib: info_parsed.free_memory_mib(),
         version: info_parsed.xen_version(),
+    })
+}
+
+/// The named domains of `xl list -l` (Domain-0 aside) as observed, with the table's state
+/// flags.
+fn xen_domains<'a>(
+    doms: impl IntoIterator<Item = xl::XlDomain> + 'a,
+    row_of: &'a BTreeMap<u32, &xl::XlListEntry>,
+) -> impl Iterator<Item = (String, XenDomain)> + 'a {
+    doms.into_iter().filter_map(|d| {
+        let c = d.config;
+        let name = c.name.clone().filter(|n| n != "Domain-0")?;
+        let disks = c
+            .disks
+            .iter()
+            .map(|k| {
+                (
+                    k.pdev_path.clone().unwrap_or_default(),
+                    k.vdev.clone(),
+                    k.readwrite,
+                )
+            })
+            .collect();
+        let nics = c
+            .nics
+            .iter()
+            .map(|n| (n.mac.clone(), n.bridge.clone()))
+            .collect();
+        let memory_mib = c.memory_mib();
+        let stopping = d
+            .domid
+            .and_then(|id| row_of.get(&id))
+            .is_some_and(|r| r.state.shutdown || r.state.dying);
+        Some((
+            name,
+            XenDomain {
+                domid: d.domid,
+                memory_mib,
+                max_memory_mib: c.max_memory_mib(),
+                vcpus: c.online_vcpus(),
+                max_vcpus: c.max_vcpus,
+                disks,
+                nics,
+                stopping,
+            },
+        ))
     })
 }
 

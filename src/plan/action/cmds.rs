@@ -4,7 +4,7 @@
 use super::{Action, MANAGED_TAG, MD_TAG, MKFS_TAG};
 use crate::drivers::drbd::meta::{MetaFound, MetaLocation};
 use crate::drivers::fs::LocalFs;
-use crate::drivers::{drbd, files, fs, lvm, net, ocfs2, xl, xlcfg};
+use crate::drivers::{drbd, files, fs, lvm, net, ocfs2, remus, xl, xlcfg};
 use crate::model::{DrbdVersion, FsKind};
 use crate::transport::{Cmd, Output};
 
@@ -155,6 +155,22 @@ impl Action {
             Action::XlVcpuSet { domain, vcpus, .. } => {
                 vec![Cmd::new(xl::vcpu_set(domain, *vcpus))]
             }
+            Action::RemusStart {
+                domain,
+                address,
+                interval_ms,
+                network_buffering,
+                disk_replication,
+                ..
+            } => {
+                let o = remus::RemusOptions {
+                    interval_ms: *interval_ms,
+                    network_buffering: *network_buffering,
+                    disk_replication: *disk_replication,
+                };
+                vec![Cmd::new(remus::start(domain, address, &o))]
+            }
+            Action::RemusStop { domain, .. } => vec![Cmd::new(remus::stop(domain))],
         }
     }
 
@@ -211,7 +227,9 @@ impl Action {
             | Action::BlockAttach { .. }
             | Action::BlockDetach { .. }
             | Action::XlMemSet { .. }
-            | Action::XlVcpuSet { .. } => Vec::new(),
+            | Action::XlVcpuSet { .. }
+            | Action::RemusStart { .. }
+            | Action::RemusStop { .. } => Vec::new(),
         }
     }
 }

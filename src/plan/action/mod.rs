@@ -215,6 +215,23 @@ pub enum Action {
         domain: String,
         vcpus: u32,
     },
+    /// Protect the domain running on `node` by a shadow on `peer` (reached at its replication
+    /// address): `xl remus` started in the background, unless it already runs.
+    RemusStart {
+        node: Name,
+        domain: String,
+        peer: Name,
+        address: String,
+        interval_ms: u32,
+        network_buffering: bool,
+        disk_replication: bool,
+    },
+    /// Stop protecting a domain: destroy its shadow on `node`, the node holding the shadow
+    /// (the domain's host then resumes it and its `xl remus` ends).
+    RemusStop {
+        node: Name,
+        domain: String,
+    },
 }
 
 impl Action {
@@ -251,7 +268,9 @@ impl Action {
             | Action::BlockAttach { node, .. }
             | Action::BlockDetach { node, .. }
             | Action::XlMemSet { node, .. }
-            | Action::XlVcpuSet { node, .. } => node,
+            | Action::XlVcpuSet { node, .. }
+            | Action::RemusStart { node, .. }
+            | Action::RemusStop { node, .. } => node,
         }
     }
 
@@ -290,6 +309,8 @@ impl Action {
             Action::BlockDetach { .. } => "block-detach",
             Action::XlMemSet { .. } => "xl-mem-set",
             Action::XlVcpuSet { .. } => "xl-vcpu-set",
+            Action::RemusStart { .. } => "remus-start",
+            Action::RemusStop { .. } => "remus-stop",
         }
     }
 
@@ -325,7 +346,9 @@ impl Action {
             | Action::BlockAttach { .. }
             | Action::BlockDetach { .. }
             | Action::XlMemSet { .. }
-            | Action::XlVcpuSet { .. } => false,
+            | Action::XlVcpuSet { .. }
+            | Action::RemusStart { .. }
+            | Action::RemusStop { .. } => false,
         }
     }
 
@@ -410,6 +433,18 @@ impl Action {
             Action::XlVcpuSet { domain, vcpus, .. } => {
                 format!("set the online vCPUs of domain {domain} to {vcpus}")
             }
+            Action::RemusStart {
+                domain,
+                peer,
+                interval_ms,
+                ..
+            } => format!(
+                "protect domain {domain} with a shadow on {peer} (Remus, checkpoint every {interval_ms} ms)"
+            ),
+            Action::RemusStop { domain, .. } => format!(
+                "stop protecting domain {domain}: destroy its shadow {}",
+                crate::drivers::remus::shadow_name(domain)
+            ),
         }
     }
 }

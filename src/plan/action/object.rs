@@ -88,7 +88,9 @@ impl Action {
             | Action::BlockAttach { domain, .. }
             | Action::BlockDetach { domain, .. }
             | Action::XlMemSet { domain, .. }
-            | Action::XlVcpuSet { domain, .. } => format!("Domain/{domain}"),
+            | Action::XlVcpuSet { domain, .. }
+            | Action::RemusStart { domain, .. }
+            | Action::RemusStop { domain, .. } => format!("Domain/{domain}"),
         }
     }
 }

@@ -119,6 +119,24 @@ impl Action {
                     None => Err(format!("domain {domain} does not run here")),
                 }
             }
+            // Started in the background: its shadow shows on the peer (the next observation);
+            // here the domain must still run, which a refused start leaves it doing.
+            Action::RemusStart { domain, .. } => {
+                if runs(domain) {
+                    Ok(())
+                } else {
+                    Err(format!("domain {domain} no longer runs here"))
+                }
+            }
+            Action::RemusStop { domain, .. } => {
+                match s.xen.known().map(|x| x.incoming.contains_key(domain)) {
+                    Some(true) => Err(format!(
+                        "the shadow {} is still here",
+                        crate::drivers::remus::shadow_name(domain)
+                    )),
+                    _ => Ok(()),
+                }
+            }
             Action::CreateBridge { bridge: dev, .. } | Action::CreateBond { bond: dev, .. } => {
                 match s.net.known().map(|n| n.links.contains_key(dev)) {
                     Some(false) => Err(format!("{dev} does not exist")),
@@ -172,7 +190,9 @@ impl Action {
             | Action::XlShutdown { .. }
             | Action::XlMigrate { .. }
             | Action::XlMemSet { .. }
-            | Action::XlVcpuSet { .. } => Some(PartKind::Xen),
+            | Action::XlVcpuSet { .. }
+            | Action::RemusStart { .. }
+            | Action::RemusStop { .. } => Some(PartKind::Xen),
             Action::CreateBridge { .. } | Action::CreateBond { .. } | Action::SetMaster { .. } => {
                 Some(PartKind::Net)
             }
