@@ -12,6 +12,7 @@ mod capacity;
 mod domains;
 mod failover;
 mod host;
+mod protection;
 pub mod rollback;
 mod running;
 pub mod saved;
@@ -41,6 +42,9 @@ pub struct Policy {
     pub fenced: BTreeSet<Name>,
     /// Failed-over domains kept where they were started (failback manual): domain → node.
     pub placed: BTreeMap<Name, Name>,
+    /// Protected domains seen running without their shadow: domain → since when
+    /// (`2026-12-07T12:04:31Z`, from `STATE_DIR/ha/unprotected.json`).
+    pub unprotected: BTreeMap<Name, String>,
 }
 
 /// The phases of a plan, in execution order. Actions of one phase on different nodes run in
@@ -57,6 +61,7 @@ pub(crate) enum Phase {
     Mkfs,
     GrowFs,
     O2cb,
+    Unprotect,
     StopDomains,
     ShrinkDomains,
     DetachDisks,
@@ -72,6 +77,7 @@ pub(crate) enum Phase {
     StartDomains,
     AttachDisks,
     GrowDomains,
+    Protect,
     Prune,
 }
 
@@ -88,6 +94,7 @@ impl Phase {
             Phase::Mkfs => "filesystems: create",
             Phase::GrowFs => "filesystems: grow",
             Phase::O2cb => "OCFS2: cluster stack",
+            Phase::Unprotect => "protection: stop (destroy shadows)",
             Phase::StopDomains => "domains: stop",
             Phase::ShrinkDomains => "domains: give back memory and vCPUs",
             Phase::DetachDisks => "domains: detach disks",
@@ -103,6 +110,7 @@ impl Phase {
             Phase::StartDomains => "domains: start",
             Phase::AttachDisks => "domains: attach disks",
             Phase::GrowDomains => "domains: raise memory and vCPUs",
+            Phase::Protect => "protection: start (shadows on the peers)",
             Phase::Prune => "prune: remove what the state no longer has",
         }
     }
@@ -262,6 +270,7 @@ pub fn plan(d: &Desired, a: &Allocation, o: &Observed, policy: &Policy) -> Resul
     let files = host::files(&mut ctx);
     host::ocfs2(&mut ctx);
     domains::domains(&mut ctx);
+    protection::protection(&mut ctx);
     host::prune(&mut ctx);
 
     let mut by_phase: BTreeMap<Phase, Vec<Action>> = BTreeMap::new();
