@@ -29,6 +29,7 @@ mod net;
 mod netout;
 mod ocfs2;
 mod power;
+mod remus;
 mod state;
 mod util;
 mod view;
@@ -600,6 +601,7 @@ fn execute(w: &mut World, node: &str, cmd: &Cmd) -> Out {
         "drbdmeta" => drbd::drbdmeta(w, node, args),
         "drbdsetup" => drbd::drbdsetup(w, node, args),
         "xl" => xen::xl(w, node, args),
+        "start-stop-daemon" => remus::start_stop_daemon(w, node, args),
         "ip" => net::ip(w, node, args),
         "bridge" => net::bridge(w, node, args),
         "/etc/init.d/o2cb" => ocfs2::init_script(w, node, args),

@@ -23,6 +23,19 @@ pub(crate) fn power_off(w: &mut World, node: &str) -> bool {
         return false;
     }
     n.presence.off = true;
+    let senders: Vec<String> = n.remus.keys().cloned().collect();
+    let shadows: Vec<String> = n
+        .domains
+        .keys()
+        .filter_map(|d| crate::drivers::remus::shadow_of(d).map(String::from))
+        .collect();
+    for d in senders {
+        super::remus::primary_gone(w, node, &d);
+    }
+    for d in shadows {
+        super::remus::shadow_gone(w, node, &d);
+    }
+    let n = w.node_mut(node);
     n.domains.clear();
     n.links.retain(|_, l| l.kind != LinkKind::Vif);
     n.drbd.clear();
@@ -55,6 +68,10 @@ pub(crate) fn isolate(w: &mut World, node: &str) {
     let p = &mut w.node_mut(node).presence;
     p.cut_from_controller = true;
     p.cut_from_peers = true;
+    let others: Vec<String> = w.nodes.keys().filter(|n| *n != node).cloned().collect();
+    for other in others {
+        super::remus::cut(w, node, &other);
+    }
 }
 
 /// Restores every network of a node (it stays off if it is off).

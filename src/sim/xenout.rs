@@ -138,8 +138,9 @@ pub(crate) fn list(n: &Node) -> String {
     let mut doms: Vec<(&String, &Domain)> = n.domains.iter().collect();
     doms.sort_by_key(|(_, d)| d.domid);
     for (name, d) in doms {
+        let state = if d.paused { "--p---" } else { "-b----" };
         s.push_str(&format!(
-            "{name:<40} {:>5} {:>5} {:>5}     -b----  {:>8.1}\n",
+            "{name:<40} {:>5} {:>5} {:>5}     {state}  {:>8.1}\n",
             d.domid, d.memory_mib, d.vcpus, 0.0
         ));
     }
@@ -227,4 +228,19 @@ Loading new save file <incoming migration stream> (new xl fmt info 0x3/0x0/1258)
  Savefile contains xl domain config in JSON format
 Parsing config from <saved>
 "
+}
+
+/// What `xl remus` prints on the sending host once its shadow runs (then it goes on
+/// checkpointing and prints nothing more).
+pub(crate) fn remus_started(domid: u32) -> String {
+    format!(
+        "Saving to migration stream new xl format (info 0x3/0x0/1258)
+Loading new save file <incoming migration stream> (new xl fmt info 0x3/0x0/1258)
+ Savefile contains xl domain config in JSON format
+Parsing config from <saved>
+xc: info: Saving domain {domid}, type x86 PV
+xc: info: Found x86 PV domain from Xen 4.17
+xc: info: Restoring domain
+"
+    )
 }
