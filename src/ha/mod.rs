@@ -103,7 +103,8 @@ pub fn settle(state_dir: &Path, d: &Desired, o: &Observed) -> Result<Settled, Re
         tracing::info!("node {n} is back and resynced: its fence record is cleared");
         facts.fenced.remove(&n);
     }
-    facts.unprotected = unprotected::update(state_dir, d, o, &crate::clock::now())?;
+    let fenced = facts.fenced.keys().cloned().collect();
+    facts.unprotected = unprotected::update(state_dir, d, o, &fenced, &crate::clock::now())?;
     let mut failed_back = Vec::new();
     let mut kept = facts.placements.clone();
     taken_over(d, o, &facts.fenced, &mut kept);

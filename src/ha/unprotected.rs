@@ -6,7 +6,7 @@
 //! again; one stopped or no longer protected is forgotten. Written atomically, read with a size
 //! bound and checked like the other records of `STATE_DIR/ha/`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -66,8 +66,14 @@ fn write(state_dir: &Path, u: &Unprotected) -> Result<(), RecordError> {
 
 /// What one observation says of a protected domain: `Some(true)` it runs with its shadow,
 /// `Some(false)` it runs and no node shows its shadow, None it does not run where seen or a
-/// node that could hold it was not read (nothing is concluded).
-pub fn protected(d: &Desired, o: &Observed, domain: &Name) -> Option<bool> {
+/// node that could hold it was not read and is not fenced (nothing is concluded). A fenced
+/// node is off: it holds nothing.
+pub fn protected(
+    d: &Desired,
+    o: &Observed,
+    fenced: &BTreeSet<Name>,
+    domain: &Name,
+) -> Option<bool> {
     let spec = d.domains.get(domain)?;
     spec.protection.as_ref()?;
     if spec.state != DomainState::Running {
@@ -77,14 +83,20 @@ pub fn protected(d: &Desired, o: &Observed, domain: &Name) -> Option<bool> {
     let mut runs = false;
     let mut shadow = false;
     for n in &nodes {
-        let x = o.nodes.get(n).and_then(|s| s.xen.known())?;
+        let Some(x) = o.nodes.get(n).and_then(|s| s.xen.known()) else {
+            if fenced.contains(n) {
+                continue;
+            }
+            return None;
+        };
         runs |= x.domains.get(domain.as_str()).is_some_and(|r| !r.stopping);
         shadow |= x.incoming.contains_key(domain.as_str());
     }
     runs.then_some(shadow)
 }
 
-/// Brings the record up to date with an observation (under the apply lock, before planning):
+/// Brings the record up to date with an observation (under the apply lock: before planning,
+/// and after applying):
 /// a domain seen running without its shadow is recorded from `now` unless it already is; one
 /// seen protected, stopped or no longer protected is forgotten; one not seen clearly keeps its
 /// record. Returns the record as it now stands.
@@ -92,13 +104,14 @@ pub fn update(
     state_dir: &Path,
     d: &Desired,
     o: &Observed,
+    fenced: &BTreeSet<Name>,
     now: &str,
 ) -> Result<Unprotected, RecordError> {
     let old = read(state_dir)?;
     let mut new = Unprotected::default();
     for name in d.domains.keys() {
         let since = old.domains.get(name);
-        let keep = match (protected(d, o, name), since) {
+        let keep = match (protected(d, o, fenced, name), since) {
             (Some(false), Some(s)) => Some(s.clone()),
             (Some(false), None) => Some(now.to_string()),
             (None, Some(s)) if is_protected_running(d, name) => Some(s.clone()),

@@ -42,16 +42,17 @@ pub(crate) fn start_stop_daemon(w: &mut World, node: &str, args: &[&str]) -> Out
     let (Some(startas), Some(pidfile)) = (value("--startas"), value("--pidfile")) else {
         return Out::fail(2, "start-stop-daemon: --start needs --exec or --startas\n");
     };
-    let domain =
-        match prog {
-            ["remus", .., dom, _host] if startas.ends_with("/xl") => dom.to_string(),
-            _ => return Out::fail(
+    let domain = match prog {
+        ["remus", .., dom, _host] if startas.ends_with("/xl") => dom.to_string(),
+        _ => {
+            return Out::fail(
                 2,
                 format!(
                     "start-stop-daemon: unable to start {startas} (simulated: only `xl remus`)\n"
                 ),
-            ),
-        };
+            )
+        }
+    };
     if w.node(node)
         .remus
         .get(&domain)
