@@ -72,9 +72,26 @@ pub fn remus_args(domain: &str, host: &str, o: &RemusOptions) -> Vec<String> {
     a
 }
 
+/// Where the receiving `xl migrate-receive -r` of `domain`'s shadow keeps its pid, on the
+/// shadow's node.
+pub fn receiver_pidfile(domain: &str) -> String {
+    format!("/run/xenflux-remus-{domain}.receiver")
+}
+
+/// The command `xl` runs (through `sh -c`, given `-s ''`) to reach the shadow's node: ssh to
+/// `host`, where the receiver records its pid (the shell's, kept by `exec`) so that
+/// [`takeover`] finds the session that feeds it.
+pub fn receive_rune(domain: &str, host: &str) -> String {
+    format!(
+        "ssh {host} 'echo $$ >{}; exec xl migrate-receive -r'",
+        receiver_pidfile(domain)
+    )
+}
+
 /// Starts protecting `domain` towards `host` in the background, unless its `xl remus` already
 /// runs (its pid file names a live process: then nothing is started and the exit status is
-/// still 0). What xl prints goes to [`logfile`].
+/// still 0). What xl prints goes to [`logfile`]. `host` must be an address or a host name
+/// (validated: no shell words), since it becomes part of [`receive_rune`].
 pub fn start(domain: &str, host: &str, o: &RemusOptions) -> Argv {
     let mut a = argv([
         "start-stop-daemon".to_string(),
@@ -90,13 +107,69 @@ pub fn start(domain: &str, host: &str, o: &RemusOptions) -> Argv {
         XL.into(),
         "--".into(),
     ]);
-    a.extend(remus_args(domain, host, o));
+    let mut r = remus_args(domain, &receive_rune(domain, host), o);
+    // `-s ''`: xl runs the host argument itself as the command that reaches the peer.
+    r.insert(r.len() - 2, "-s".into());
+    r.insert(r.len() - 2, String::new());
+    a.extend(r);
     a
+}
+
+/// Whether the sending `xl remus` of `domain` runs on this node: `start-stop-daemon --status`
+/// exits 0 when it does, 1 or 3 when it does not (see [`parse_status`]).
+pub fn status(domain: &str) -> Argv {
+    argv([
+        "start-stop-daemon".to_string(),
+        "--status".into(),
+        "--pidfile".into(),
+        pidfile(domain),
+    ])
+}
+
+/// Reads [`status`]'s exit status: Some(running), None when it could not tell (4, or another).
+pub fn parse_status(exit: Option<i32>) -> Option<bool> {
+    match exit {
+        Some(0) => Some(true),
+        Some(1 | 3) => Some(false),
+        _ => None,
+    }
 }
 
 /// Stops protecting `domain`, on the node that holds its shadow: `xl destroy DOMAIN--incoming`.
 pub fn stop(domain: &str) -> Argv {
     argv(["xl".to_string(), "destroy".into(), shadow_name(domain)])
+}
+
+/// Ends the ssh session that feeds the receiver of `domain`'s shadow (its pid in
+/// [`receiver_pidfile`]), then waits at most [`TAKEOVER_WAIT_SECS`] for the domain to run
+/// under its own name. The end of the stream is Remus's failover: the receiver finishes
+/// building the shadow from its last checkpoint, renames it and unpauses it. The receiver does
+/// not see a host that lost power (its ssh session waits on a connection no one closes), so
+/// xenflux does this once that host is fenced.
+pub const TAKEOVER_SCRIPT: &str = r#"r=$(cat "/run/xenflux-remus-$1.receiver") || exit 1
+p=$(ps -o ppid= -p "$r") || { echo "the receiver of $1--incoming (pid $r) is not running" >&2; exit 1; }
+kill $p || exit 1
+i=0
+while [ $i -lt 60 ]; do
+  xl domid "$1" >/dev/null 2>&1 && exit 0
+  sleep 1; i=$((i+1))
+done
+echo "$1 does not run 60 s after its receiver's stream was ended" >&2
+exit 1"#;
+
+/// How long [`TAKEOVER_SCRIPT`] waits for the shadow to take over (6 s measured on the lab).
+pub const TAKEOVER_WAIT_SECS: u32 = 60;
+
+/// `sh -c TAKEOVER_SCRIPT xenflux-remus-takeover DOMAIN`: the script is a constant, the domain
+/// its one argument (a validated name), never interpolated into it.
+pub fn takeover(domain: &str) -> Argv {
+    argv([
+        "sh".to_string(),
+        "-c".into(),
+        TAKEOVER_SCRIPT.into(),
+        "xenflux-remus-takeover".into(),
+        domain.into(),
+    ])
 }
 
 #[cfg(test)]
@@ -134,7 +207,20 @@ mod tests {
         let s = start("dns", "10.0.0.2", &no_disk);
         assert_eq!(s[0], "start-stop-daemon");
         assert!(s.contains(&"--oknodo".to_string()));
-        assert_eq!(s.last().map(String::as_str), Some("10.0.0.2"));
+        let tail: Vec<&str> = s[s.len() - 5..].iter().map(String::as_str).collect();
+        assert_eq!(
+            tail,
+            [
+                "-F",
+                "-s",
+                "",
+                "dns",
+                "ssh 10.0.0.2 'echo $$ >/run/xenflux-remus-dns.receiver; exec xl migrate-receive -r'"
+            ]
+        );
         assert_eq!(stop("dns"), ["xl", "destroy", "dns--incoming"]);
+        assert_eq!(takeover("dns")[4], "dns");
+        assert_eq!(parse_status(Some(3)), Some(false));
+        assert_eq!(parse_status(Some(4)), None);
     }
 }

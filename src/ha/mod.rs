@@ -185,7 +185,9 @@ pub fn place(
     let mut placed = Vec::new();
     let at = crate::clock::now();
     for a in plan.stages.iter().flat_map(|s| &s.actions) {
-        let crate::plan::Action::XlCreate { node: to, domain } = a else {
+        let (crate::plan::Action::XlCreate { node: to, domain }
+        | crate::plan::Action::RemusTakeover { node: to, domain }) = a
+        else {
             continue;
         };
         let Some((name, spec)) = d.domains.get_key_value(domain.as_str()) else {

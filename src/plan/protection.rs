@@ -1,6 +1,9 @@
 //! Protection (Remus): a protected domain runs with a shadow on its peer — the other node of
 //! its volumes — and gets one whenever it runs without: after it starts, after it moves, and
 //! after a failover, in the other direction as soon as the old host is back and resynced.
+//! It counts as protected while its `xl remus` runs where it runs and its shadow is on the
+//! peer; a shadow without its sender (left by a start that failed) is destroyed and protection
+//! started again. When its host is fenced, the failover lets the shadow take over.
 //! While it cannot get one, the plan says so ("unprotected since 12:04 UTC, waiting for
 //! dom0"). A shadow is stopped from its own side (destroyed) before its domain stops or moves,
 //! and when protection is no longer wanted: stopping the sending side would make the shadow
@@ -27,7 +30,10 @@ pub(super) fn protection(ctx: &mut Ctx) {
         let dom = &ctx.d.domains[name];
         let shadows = shadows(ctx, name);
         match (&dom.protection, dom.state) {
-            (Some(p), DomainState::Running) => protect(ctx, name, dom, p, &shadows),
+            (Some(p), DomainState::Running) => {
+                let shadows = take_over(ctx, name, dom, shadows);
+                protect(ctx, name, dom, p, &shadows)
+            }
             (_, _) => {
                 for n in shadows {
                     ctx.add(
@@ -89,7 +95,9 @@ fn hosts(ctx: &Ctx, name: &Name) -> (Option<Name>, Option<Name>) {
     let mut after = now.clone();
     for (_, a) in &ctx.steps {
         match a {
-            Action::XlCreate { node, domain } if domain == name.as_str() => {
+            Action::XlCreate { node, domain } | Action::RemusTakeover { node, domain }
+                if domain == name.as_str() =>
+            {
                 after = Some(node.clone())
             }
             Action::XlMigrate { target, domain, .. } if domain == name.as_str() => {
@@ -100,6 +108,48 @@ fn hosts(ctx: &Ctx, name: &Name) -> (Option<Name>, Option<Name>) {
         }
     }
     (now, after)
+}
+
+/// The memory a shadow holds against its domain's: a shadow is whole once it holds all of it
+/// (the first copy fills it; one left by a start that failed holds none).
+fn whole(ctx: &Ctx, node: &Name, name: &Name, dom: &DomainSpec) -> bool {
+    ctx.known(node)
+        .and_then(|s| s.xen.known())
+        .and_then(|x| x.incoming.get(name.as_str()))
+        .and_then(|d| d.memory_mib)
+        .is_some_and(|m| m >= dom.memory_mib())
+}
+
+/// The failover of a protected domain: the domain pass starts it on a survivor of its fenced
+/// host; where that survivor holds its whole shadow, the shadow takes over instead (from its
+/// last checkpoint, not a cold boot), and a shadow it cannot take over from is destroyed
+/// before the start. Returns the shadows left for [`protect`].
+fn take_over(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, shadows: Vec<Name>) -> Vec<Name> {
+    let start = ctx.steps.iter().position(|(_, a)| {
+        matches!(a, Action::XlCreate { node, domain } if domain == name.as_str() && shadows.contains(node))
+    });
+    let Some(i) = start else {
+        return shadows;
+    };
+    let node = ctx.steps[i].1.node().clone();
+    let host_off = crate::render::xl::domain_nodes(ctx.d, dom)
+        .iter()
+        .any(|n| n != &node && ctx.off(n));
+    if host_off && whole(ctx, &node, name, dom) {
+        ctx.steps[i].1 = Action::RemusTakeover {
+            node: node.clone(),
+            domain: name.to_string(),
+        };
+        return shadows.into_iter().filter(|n| n != &node).collect();
+    }
+    ctx.add(
+        Phase::Unprotect,
+        Action::RemusStop {
+            node: node.clone(),
+            domain: name.to_string(),
+        },
+    );
+    shadows.into_iter().filter(|n| n != &node).collect()
 }
 
 /// A protected domain that should run: its shadow kept, stopped before it moves, or started
@@ -113,7 +163,17 @@ fn protect(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, p: &ProtectionSpec, sha
         return;
     };
     let moves = now.as_ref() != Some(&host);
-    if !moves && shadows.iter().all(|n| n == &peer) && !shadows.is_empty() {
+    let sending = ctx
+        .known(&host)
+        .and_then(|s| s.xen.known())
+        .is_some_and(|x| x.senders.contains(name.as_str()));
+    if !moves && sending && shadows == [peer.clone()] {
+        if !whole(ctx, &peer, name, dom) {
+            ctx.warnings.push(format!(
+                "domain {name}: its shadow on {peer} is being filled (the first copy of its memory): protected once it holds all {} MiB",
+                dom.memory_mib()
+            ));
+        }
         return;
     }
     for n in shadows {

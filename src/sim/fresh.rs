@@ -203,6 +203,7 @@ impl Node {
             mounts: Vec::new(),
             presence: Default::default(),
             remus: BTreeMap::new(),
+            receiving: BTreeMap::new(),
         }
     }
 }

@@ -29,8 +29,8 @@ pub(crate) fn power_off(w: &mut World, node: &str) -> bool {
         .keys()
         .filter_map(|d| crate::drivers::remus::shadow_of(d).map(String::from))
         .collect();
-    for d in senders {
-        super::remus::primary_gone(w, node, &d);
+    if !senders.is_empty() {
+        super::remus::host_off(w, node);
     }
     for d in shadows {
         super::remus::shadow_gone(w, node, &d);
@@ -68,10 +68,6 @@ pub(crate) fn isolate(w: &mut World, node: &str) {
     let p = &mut w.node_mut(node).presence;
     p.cut_from_controller = true;
     p.cut_from_peers = true;
-    let others: Vec<String> = w.nodes.keys().filter(|n| *n != node).cloned().collect();
-    for other in others {
-        super::remus::cut(w, node, &other);
-    }
 }
 
 /// Restores every network of a node (it stays off if it is off).

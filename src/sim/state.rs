@@ -84,6 +84,10 @@ pub(crate) struct Node {
     /// The `xl remus` senders running here, by the domain they protect.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub remus: BTreeMap<String, Sender>,
+    /// The receivers (`xl migrate-receive -r`) of the Remus shadows here, by the domain they
+    /// receive: the pid their ssh session's shell recorded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub receiving: BTreeMap<String, u32>,
 }
 
 /// A sending `xl remus`: where the domain's shadow is, and the pid file that names it.

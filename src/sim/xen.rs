@@ -24,7 +24,11 @@ use super::xenout;
 /// `xl ...`.
 pub(crate) fn xl(w: &mut World, node: &str, args: &[&str]) -> Out {
     match args {
-        ["list", "-l"] | ["list", "--long"] => Out::ok(xenout::list_long(w.node(node))),
+        ["list", "-l"] | ["list", "--long"] => Out::new(
+            0,
+            xenout::list_long(w.node(node)),
+            xenout::list_long_errors(w.node(node)),
+        ),
         ["list"] => Out::ok(xenout::list(w.node(node))),
         ["info"] => Out::ok(xenout::info(w.node(node))),
         ["create", rest @ ..] => match rest.iter().rev().find(|a| !a.starts_with('-')) {

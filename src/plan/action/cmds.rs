@@ -171,6 +171,7 @@ impl Action {
                 vec![Cmd::new(remus::start(domain, address, &o))]
             }
             Action::RemusStop { domain, .. } => vec![Cmd::new(remus::stop(domain))],
+            Action::RemusTakeover { domain, .. } => vec![Cmd::new(remus::takeover(domain))],
         }
     }
 
@@ -229,7 +230,8 @@ impl Action {
             | Action::XlMemSet { .. }
             | Action::XlVcpuSet { .. }
             | Action::RemusStart { .. }
-            | Action::RemusStop { .. } => Vec::new(),
+            | Action::RemusStop { .. }
+            | Action::RemusTakeover { .. } => Vec::new(),
         }
     }
 }

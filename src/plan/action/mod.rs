@@ -232,6 +232,12 @@ pub enum Action {
         node: Name,
         domain: String,
     },
+    /// Failover of a protected domain whose host is fenced: its shadow on `node` takes over
+    /// from its last checkpoint (the stream to its receiver is ended), instead of a cold start.
+    RemusTakeover {
+        node: Name,
+        domain: String,
+    },
 }
 
 impl Action {
@@ -270,7 +276,8 @@ impl Action {
             | Action::XlMemSet { node, .. }
             | Action::XlVcpuSet { node, .. }
             | Action::RemusStart { node, .. }
-            | Action::RemusStop { node, .. } => node,
+            | Action::RemusStop { node, .. }
+            | Action::RemusTakeover { node, .. } => node,
         }
     }
 
@@ -311,6 +318,7 @@ impl Action {
             Action::XlVcpuSet { .. } => "xl-vcpu-set",
             Action::RemusStart { .. } => "remus-start",
             Action::RemusStop { .. } => "remus-stop",
+            Action::RemusTakeover { .. } => "remus-takeover",
         }
     }
 
@@ -348,7 +356,8 @@ impl Action {
             | Action::XlMemSet { .. }
             | Action::XlVcpuSet { .. }
             | Action::RemusStart { .. }
-            | Action::RemusStop { .. } => false,
+            | Action::RemusStop { .. }
+            | Action::RemusTakeover { .. } => false,
         }
     }
 
@@ -444,6 +453,9 @@ impl Action {
             Action::RemusStop { domain, .. } => format!(
                 "stop protecting domain {domain}: destroy its shadow {}",
                 crate::drivers::remus::shadow_name(domain)
+            ),
+            Action::RemusTakeover { domain, .. } => format!(
+                "fail domain {domain} over to its shadow here (Remus: it resumes from its last checkpoint)"
             ),
         }
     }

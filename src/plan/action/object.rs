@@ -90,7 +90,8 @@ impl Action {
             | Action::XlMemSet { domain, .. }
             | Action::XlVcpuSet { domain, .. }
             | Action::RemusStart { domain, .. }
-            | Action::RemusStop { domain, .. } => format!("Domain/{domain}"),
+            | Action::RemusStop { domain, .. }
+            | Action::RemusTakeover { domain, .. } => format!("Domain/{domain}"),
         }
     }
 }

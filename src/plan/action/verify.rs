@@ -85,7 +85,7 @@ impl Action {
                 Some(Role::Primary) => Err(format!("{resource} is still Primary")),
                 _ => Ok(()),
             },
-            Action::XlCreate { domain, .. } => {
+            Action::XlCreate { domain, .. } | Action::RemusTakeover { domain, .. } => {
                 if runs(domain) {
                     Ok(())
                 } else {
@@ -192,7 +192,8 @@ impl Action {
             | Action::XlMemSet { .. }
             | Action::XlVcpuSet { .. }
             | Action::RemusStart { .. }
-            | Action::RemusStop { .. } => Some(PartKind::Xen),
+            | Action::RemusStop { .. }
+            | Action::RemusTakeover { .. } => Some(PartKind::Xen),
             Action::CreateBridge { .. } | Action::CreateBond { .. } | Action::SetMaster { .. } => {
                 Some(PartKind::Net)
             }
