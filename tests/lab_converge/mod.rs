@@ -2,7 +2,8 @@
 //! with the built binary over `--target ssh`, then a grown volume, a live migration, a stop, a
 //! start on the other node, and drift made behind xenflux's back (domain destroyed, its volume
 //! demoted and left allowing two Primaries, the OCFS2 filesystem unmounted on the peer), each
-//! followed by a re-plan that must be empty.
+//! followed by a re-plan that must be empty; then Remus protection started and removed
+//! (`remus`).
 //! Every outcome is checked with the real tools over plain `ssh -F`, never through xenflux.
 //! It owns no lab lifecycle (the caller boots and stops the nodes) and never edits
 //! `examples/lab`: changed states are written into a temporary copy.
@@ -12,6 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod ha;
+mod remus;
 
 const NODES: [&str; 2] = ["nodea", "nodeb"];
 const MIB: u64 = 1024 * 1024;
@@ -522,6 +524,8 @@ pub fn run(config: &Path) {
         }
     }
     run.step(step, t);
+
+    remus::run(&mut run);
 
     if ha::enabled() {
         ha::run(&mut run);
