@@ -18,6 +18,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_xenflux");
 const PROTECTION: &str =
     "  protection: {mode: remus, interval: 200ms, networkBuffering: false, diskReplication: none}\n";
 
+/// `examples/lab` into `to`.
+fn copy_example(to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/lab");
+    for e in std::fs::read_dir(root).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
 struct Lab {
     dir: tempfile::TempDir,
 }
@@ -27,13 +37,7 @@ impl Lab {
     /// fenced by `xenflux sim power NODE off`; applied until the plan is empty.
     fn new(failback: &str) -> Lab {
         let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("state");
-        std::fs::create_dir_all(&state).unwrap();
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/lab");
-        for e in std::fs::read_dir(root).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), state.join(e.file_name())).unwrap();
-        }
+        copy_example(&dir.path().join("state"));
         let lab = Lab { dir };
         for node in ["nodea", "nodeb"] {
             let agent = |action: &str| {
@@ -359,81 +363,52 @@ fn the_simulated_xl_remus_refuses_what_xen_refuses() {
     assert_eq!(lab.domains_on("nodea"), ["dns"]);
 }
 
-#[test]
-fn validation_refuses_what_remus_cannot_protect() {
-    let lab_dir = tempfile::tempdir().unwrap();
-    let state = lab_dir.path();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/lab");
-    for e in std::fs::read_dir(root).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), state.join(e.file_name())).unwrap();
-    }
-    let domains = state.join("domains.yaml");
+/// `xenflux validate` of `examples/lab` with `protection` (a YAML flow mapping) added to the
+/// domain: its exit status and what it printed.
+fn validate_with(protection: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example(dir.path());
+    let domains = dir.path().join("domains.yaml");
     let text = std::fs::read_to_string(&domains).unwrap();
-    std::fs::write(
-        &domains,
-        text.replacen(
-            "    - {bridge: xenbr0}\n",
-            "    - {bridge: xenbr0}\n  protection: {mode: remus, interval: 5ms, diskReplication: drbd}\n",
-            1,
-        ),
-    )
-    .unwrap();
+    let with = text.replacen(
+        "    - {bridge: xenbr0}\n",
+        &format!("    - {{bridge: xenbr0}}\n  protection: {protection}\n"),
+        1,
+    );
+    assert_ne!(text, with);
+    std::fs::write(&domains, with).unwrap();
     let out = Command::new(BIN)
         .arg("--state")
-        .arg(state)
+        .arg(dir.path())
         .arg("validate")
         .output()
         .unwrap();
-    let err =
+    let said =
         String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert_ne!(out.status.code(), Some(0), "{err}");
+    (out.status.code(), said)
+}
+
+#[test]
+fn validation_refuses_what_remus_cannot_protect() {
+    let (code, err) = validate_with("{mode: remus, interval: 5ms, diskReplication: drbd}");
+    assert_ne!(code, Some(0), "{err}");
     assert!(err.contains("domains.yaml"), "{err}");
     assert!(err.contains("invalid interval `5ms`"), "{err}");
 
-    std::fs::write(
-        &domains,
-        text.replacen(
-            "    - {bridge: xenbr0}\n",
-            "    - {bridge: xenbr0}\n  protection: {mode: remus, diskReplication: drbd}\n",
-            1,
-        ),
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .arg("--state")
-        .arg(state)
-        .arg("validate")
-        .output()
-        .unwrap();
-    let err =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert_ne!(out.status.code(), Some(0), "{err}");
-    // Both problems at once: protocol D, and the volume not dual-primary is fine for drbd
-    // replication but the refusal of drbd names the way out.
+    let (code, err) = validate_with("{mode: remus, diskReplication: drbd}");
+    assert_ne!(code, Some(0), "{err}");
     assert!(err.contains("spec.protection.diskReplication"), "{err}");
     assert!(err.contains("protocol D"), "{err}");
 
-    std::fs::write(
-        &domains,
-        text.replacen(
-            "    - {bridge: xenbr0}\n",
-            "    - {bridge: xenbr0}\n  protection: {mode: remus, diskReplication: none}\n",
-            1,
-        ),
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .arg("--state")
-        .arg(state)
-        .arg("validate")
-        .output()
-        .unwrap();
-    let err =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert_ne!(out.status.code(), Some(0), "{err}");
+    // examples/lab's dns is single-primary: the shadow could not open its disk.
+    let (code, err) = validate_with("{mode: remus, diskReplication: none}");
+    assert_ne!(code, Some(0), "{err}");
     assert!(err.contains("spec.disks[0].volume"), "{err}");
     assert!(err.contains("must be `dualPrimary: true`"), "{err}");
+
+    let (code, err) = validate_with("{mode: remus}");
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("diskReplication"), "{err}");
 }
 
 #[test]
