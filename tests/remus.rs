@@ -448,3 +448,27 @@ fn an_empty_shadow_left_by_a_refused_start_is_destroyed_and_protection_started_a
     );
     lab.no_violations();
 }
+
+#[test]
+fn a_host_that_cannot_be_read_leaves_the_shadow_alone() {
+    let lab = Lab::new("manual");
+    // The controller cannot reach nodea, which runs on: nothing is concluded about dns.
+    lab.ok(&["sim", "fail-node", "nodea"]);
+    lab.clear_log();
+    let (code, out, err) = lab.run(&["apply", "--yes"]);
+    assert_ne!(code, 0, "{out}{err}");
+    let destroyed: Vec<String> = lab
+        .sim()
+        .log()
+        .into_iter()
+        .map(|e| e.argv.join(" "))
+        .filter(|l| l.contains("xl destroy") || l.contains("--start") || l.contains("sh -c"))
+        .collect();
+    assert_eq!(destroyed, Vec::<String>::new());
+    assert_eq!(lab.domains_on("nodeb"), ["dns--incoming"]);
+    assert_eq!(lab.domains_on("nodea"), ["dns"]);
+    lab.ok(&["sim", "fail-node", "nodea", "--up"]);
+    lab.converge("nodea reachable again");
+    assert_eq!(lab.domains_on("nodeb"), ["dns--incoming"]);
+    lab.no_violations();
+}

@@ -163,10 +163,17 @@ fn protect(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, p: &ProtectionSpec, sha
         return;
     };
     let moves = now.as_ref() != Some(&host);
-    let sending = ctx
-        .known(&host)
-        .and_then(|s| s.xen.known())
-        .is_some_and(|x| x.senders.contains(name.as_str()));
+    // Whether its sender runs is read with the host's Xen: unread, nothing is concluded (a
+    // shadow is never destroyed because a probe failed).
+    let Some(xen) = ctx.o.nodes.get(&host).and_then(|s| s.xen.known()) else {
+        ctx.block(
+            format!("Domain/{name}"),
+            format!("{name}: whether it is protected is not known: Xen on {host}, where it runs, could not be read"),
+            Vec::new(),
+        );
+        return;
+    };
+    let sending = xen.senders.contains(name.as_str());
     if !moves && sending && shadows == [peer.clone()] {
         if !whole(ctx, &peer, name, dom) {
             ctx.warnings.push(format!(
