@@ -169,7 +169,8 @@ pub struct Census {
     pub answered: BTreeMap<String, bool>,
     /// DRBD resources by (node, connection to the peer, local disk state).
     pub drbd: BTreeMap<(String, String, String), u64>,
-    /// Domains by (node, state): `running`, `stopping`, or `kept` (crashed, kept by Xen).
+    /// Domains by (node, state): `running`, `stopping`, `kept` (crashed, kept by Xen), or
+    /// `shadow` (a copy being received: a Remus shadow, or a live migration's target).
     pub domains: BTreeMap<(String, String), u64>,
     /// (resource, node) where the resource is StandAlone: a split brain or a manual
     /// disconnect, which the planner blocks until an operator decides.
@@ -220,6 +221,10 @@ impl Census {
                 if !xen.kept.is_empty() {
                     *c.domains.entry((node.clone(), "kept".into())).or_default() +=
                         xen.kept.len() as u64;
+                }
+                if !xen.incoming.is_empty() {
+                    *c.domains.entry((node.clone(), "shadow".into())).or_default() +=
+                        xen.incoming.len() as u64;
                 }
             }
         }
@@ -523,7 +528,7 @@ impl Metrics {
             s,
             "xenflux_domains",
             "gauge",
-            "Xen domains on each node, by state (running, stopping, kept), last observation.",
+            "Xen domains on each node, by state (running, stopping, kept, shadow: a Remus shadow or a migration's target), last observation.",
             &domains,
         );
     }
