@@ -223,8 +223,9 @@ impl Census {
                         xen.kept.len() as u64;
                 }
                 if !xen.incoming.is_empty() {
-                    *c.domains.entry((node.clone(), "shadow".into())).or_default() +=
-                        xen.incoming.len() as u64;
+                    *c.domains
+                        .entry((node.clone(), "shadow".into()))
+                        .or_default() += xen.incoming.len() as u64;
                 }
             }
         }
@@ -727,5 +728,35 @@ mod tests {
         assert!(text.contains(",state=\"blocked\"} 1"), "{text}");
         assert!(text.contains("xenflux_node_up{node=\"dom0\"} 1"), "{text}");
         assert!(bounded(&evil.repeat(40)).chars().count() <= MAX_OBSERVED_LABEL);
+    }
+}
+
+#[cfg(test)]
+mod shadow_tests {
+    use super::*;
+    use crate::observe::{Part, XenDomain, XenState};
+
+    #[test]
+    fn remus_shadows_are_counted_apart_from_running_domains() {
+        let mut state = crate::observe::interpret(&Default::default(), &[]);
+        let dom = XenDomain {
+            domid: Some(4),
+            memory_mib: Some(128),
+            max_memory_mib: None,
+            vcpus: Some(0),
+            max_vcpus: None,
+            disks: Vec::new(),
+            nics: Vec::new(),
+            stopping: false,
+        };
+        state.xen = Part::Known(XenState {
+            incoming: [("dns".to_string(), dom)].into(),
+            ..Default::default()
+        });
+        let mut o = Observed::default();
+        o.nodes.insert("nodeb".parse().unwrap(), state);
+        let c = Census::of(&o);
+        assert_eq!(c.domains.get(&("nodeb".into(), "shadow".into())), Some(&1));
+        assert_eq!(c.domains.get(&("nodeb".into(), "running".into())), None);
     }
 }
