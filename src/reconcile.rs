@@ -411,6 +411,18 @@ pub fn apply(approved: Approved, ctx: &ApplyCtx, progress: &mut dyn FnMut(Event)
     tracing::debug!("observing the cluster after applying");
     let after = snapshot(ctx.sources, ctx.transport)
         .and_then(|s| with_ha(s, state_dir))
+        .and_then(|mut s| {
+            // Protection started or lost by this apply is recorded now, under the lock.
+            let fenced = s.ha.fenced.keys().cloned().collect();
+            s.ha.unprotected = crate::ha::unprotected::update(
+                state_dir,
+                &s.validated.desired,
+                &s.observed,
+                &fenced,
+                &crate::clock::now(),
+            )?;
+            Ok(s)
+        })
         .and_then(|snapshot| {
             let plan = plan_for(&snapshot, false)?;
             Ok(After { snapshot, plan })

@@ -169,7 +169,8 @@ pub struct Census {
     pub answered: BTreeMap<String, bool>,
     /// DRBD resources by (node, connection to the peer, local disk state).
     pub drbd: BTreeMap<(String, String, String), u64>,
-    /// Domains by (node, state): `running`, `stopping`, or `kept` (crashed, kept by Xen).
+    /// Domains by (node, state): `running`, `stopping`, `kept` (crashed, kept by Xen), or
+    /// `shadow` (a copy being received: a Remus shadow, or a live migration's target).
     pub domains: BTreeMap<(String, String), u64>,
     /// (resource, node) where the resource is StandAlone: a split brain or a manual
     /// disconnect, which the planner blocks until an operator decides.
@@ -220,6 +221,11 @@ impl Census {
                 if !xen.kept.is_empty() {
                     *c.domains.entry((node.clone(), "kept".into())).or_default() +=
                         xen.kept.len() as u64;
+                }
+                if !xen.incoming.is_empty() {
+                    *c.domains
+                        .entry((node.clone(), "shadow".into()))
+                        .or_default() += xen.incoming.len() as u64;
                 }
             }
         }
@@ -523,7 +529,7 @@ impl Metrics {
             s,
             "xenflux_domains",
             "gauge",
-            "Xen domains on each node, by state (running, stopping, kept), last observation.",
+            "Xen domains on each node, by state (running, stopping, kept, shadow: a Remus shadow or a migration's target), last observation.",
             &domains,
         );
     }
@@ -723,5 +729,35 @@ mod tests {
         assert!(text.contains(",state=\"blocked\"} 1"), "{text}");
         assert!(text.contains("xenflux_node_up{node=\"dom0\"} 1"), "{text}");
         assert!(bounded(&evil.repeat(40)).chars().count() <= MAX_OBSERVED_LABEL);
+    }
+}
+
+#[cfg(test)]
+mod shadow_tests {
+    use super::*;
+    use crate::observe::{Part, XenDomain, XenState};
+
+    #[test]
+    fn remus_shadows_are_counted_apart_from_running_domains() {
+        let mut state = crate::observe::interpret(&Default::default(), &[]);
+        let dom = XenDomain {
+            domid: Some(4),
+            memory_mib: Some(128),
+            max_memory_mib: None,
+            vcpus: Some(0),
+            max_vcpus: None,
+            disks: Vec::new(),
+            nics: Vec::new(),
+            stopping: false,
+        };
+        state.xen = Part::Known(XenState {
+            incoming: [("dns".to_string(), dom)].into(),
+            ..Default::default()
+        });
+        let mut o = Observed::default();
+        o.nodes.insert("nodeb".parse().unwrap(), state);
+        let c = Census::of(&o);
+        assert_eq!(c.domains.get(&("nodeb".into(), "shadow".into())), Some(&1));
+        assert_eq!(c.domains.get(&("nodeb".into(), "running".into())), None);
     }
 }

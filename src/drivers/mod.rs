@@ -16,6 +16,7 @@ pub mod fs;
 pub mod lvm;
 pub mod net;
 pub mod ocfs2;
+pub mod remus;
 pub mod ss;
 pub mod xl;
 pub mod xlcfg;

@@ -6,6 +6,7 @@
 pub mod failover;
 pub mod fence;
 pub mod record;
+pub mod unprotected;
 pub mod watch;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,8 @@ pub struct Facts {
     /// Fence records, by node.
     pub fenced: BTreeMap<Name, FenceRecord>,
     pub placements: Placements,
+    /// Protected domains running without their shadow, and since when.
+    pub unprotected: unprotected::Unprotected,
 }
 
 impl Facts {
@@ -42,6 +45,7 @@ impl Facts {
         Ok(Facts {
             fenced,
             placements: record::read_placements(state_dir)?,
+            unprotected: unprotected::read(state_dir)?,
         })
     }
 
@@ -61,6 +65,7 @@ impl Facts {
                     .collect(),
                 Failback::Auto => BTreeMap::new(),
             },
+            unprotected: self.unprotected.domains.clone(),
         }
     }
 
@@ -98,8 +103,11 @@ pub fn settle(state_dir: &Path, d: &Desired, o: &Observed) -> Result<Settled, Re
         tracing::info!("node {n} is back and resynced: its fence record is cleared");
         facts.fenced.remove(&n);
     }
+    let fenced = facts.fenced.keys().cloned().collect();
+    facts.unprotected = unprotected::update(state_dir, d, o, &fenced, &crate::clock::now())?;
     let mut failed_back = Vec::new();
     let mut kept = facts.placements.clone();
+    taken_over(d, o, &facts.fenced, &mut kept);
     for (dom, p) in &facts.placements.domains {
         let gone = !d.domains.contains_key(dom);
         let back = failed_back_from(o, dom, &p.node);
@@ -123,6 +131,43 @@ pub fn settle(state_dir: &Path, d: &Desired, o: &Observed) -> Result<Settled, Re
     Ok(Settled { facts, failed_back })
 }
 
+/// A domain of a fenced node found running on another node without a placement — its shadow
+/// took over there (Remus), or a person started it — is placed there, as if the failover had
+/// started it: manual failback keeps it where it runs.
+fn taken_over(
+    d: &Desired,
+    o: &Observed,
+    fenced: &BTreeMap<Name, FenceRecord>,
+    placements: &mut Placements,
+) {
+    for (dom, spec) in &d.domains {
+        if !fenced.contains_key(&spec.node) || placements.domains.contains_key(dom) {
+            continue;
+        }
+        let on = o.nodes.iter().find(|(n, s)| {
+            *n != &spec.node
+                && s.xen
+                    .known()
+                    .is_some_and(|x| x.domains.contains_key(dom.as_str()))
+        });
+        if let Some((n, _)) = on {
+            tracing::info!(
+                "domain {dom} runs on {n} while its node {} is fenced: kept there as failed over",
+                spec.node
+            );
+            placements.domains.insert(
+                dom.clone(),
+                Placement {
+                    node: n.clone(),
+                    from: spec.node.clone(),
+                    at: crate::clock::now(),
+                    released: None,
+                },
+            );
+        }
+    }
+}
+
 /// Under the apply lock, once the plan is approved: records where it starts a domain that could
 /// run on a fenced node (on a survivor), so manual failback keeps it there — whoever applies
 /// the plan (the failover, a pass of a controller restarted half way through one, `apply`).
@@ -140,7 +185,9 @@ pub fn place(
     let mut placed = Vec::new();
     let at = crate::clock::now();
     for a in plan.stages.iter().flat_map(|s| &s.actions) {
-        let crate::plan::Action::XlCreate { node: to, domain } = a else {
+        let (crate::plan::Action::XlCreate { node: to, domain }
+        | crate::plan::Action::RemusTakeover { node: to, domain }) = a
+        else {
             continue;
         };
         let Some((name, spec)) = d.domains.get_key_value(domain.as_str()) else {

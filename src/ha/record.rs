@@ -93,7 +93,7 @@ pub fn placements_path(state_dir: &Path) -> PathBuf {
 }
 
 /// Reads a file of at most [`MAX_BYTES`]; Ok(None) when it does not exist.
-fn read_bounded(path: &Path) -> Result<Option<String>, RecordError> {
+pub(super) fn read_bounded(path: &Path) -> Result<Option<String>, RecordError> {
     crate::fsutil::read_small(path, MAX_BYTES).map_err(|e| RecordError {
         path: path.to_path_buf(),
         problem: match e.kind() {
@@ -103,7 +103,7 @@ fn read_bounded(path: &Path) -> Result<Option<String>, RecordError> {
     })
 }
 
-fn write(path: &Path, text: String) -> Result<(), RecordError> {
+pub(super) fn write(path: &Path, text: String) -> Result<(), RecordError> {
     let err = |e: std::io::Error| RecordError {
         path: path.to_path_buf(),
         problem: e.to_string(),
@@ -115,7 +115,7 @@ fn write(path: &Path, text: String) -> Result<(), RecordError> {
 }
 
 /// Whether `s` reads as `YYYY-MM-DDTHH:MM:SSZ`.
-fn is_timestamp(s: &str) -> bool {
+pub(super) fn is_timestamp(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 20
         && b.iter().enumerate().all(|(i, c)| match i {
@@ -170,12 +170,16 @@ pub fn write_record(state_dir: &Path, r: &FenceRecord) -> Result<(), RecordError
 
 /// Removes the fence record of `node` (the node is back and resynced).
 pub fn clear_record(state_dir: &Path, node: &Name) -> Result<(), RecordError> {
-    let path = record_path(state_dir, node);
-    match std::fs::remove_file(&path) {
+    remove(&record_path(state_dir, node))
+}
+
+/// Removes a file of `STATE_DIR/ha/`; one already gone is fine.
+pub(super) fn remove(path: &Path) -> Result<(), RecordError> {
+    match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(RecordError {
-            path,
+            path: path.to_path_buf(),
             problem: e.to_string(),
         }),
     }
@@ -208,13 +212,7 @@ pub fn read_placements(state_dir: &Path) -> Result<Placements, RecordError> {
 pub fn write_placements(state_dir: &Path, p: &Placements) -> Result<(), RecordError> {
     let path = placements_path(state_dir);
     if p.domains.is_empty() {
-        return match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RecordError {
-                path,
-                problem: e.to_string(),
-            }),
-            _ => Ok(()),
-        };
+        return remove(&path);
     }
     let text = serde_json::to_string_pretty(p).map_err(|e| RecordError {
         path: path.clone(),

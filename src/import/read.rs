@@ -159,6 +159,7 @@ pub fn read_node(t: &dyn Transport, arg: &NodeArg) -> Result<NodeObs, ImportErro
         meta: Vec::new(),
         only: None,
         cluster_view: false,
+        remus: Vec::new(),
     };
     let state = observe::observe_node(t, node, &probe);
     complete(node, &state)?;

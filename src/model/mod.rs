@@ -3,6 +3,7 @@
 
 pub mod names;
 pub mod notify;
+pub mod protection;
 pub mod snapshot;
 pub mod spec;
 pub mod units;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use names::{Cidr, IfName, LvName, LvmName, Mac, MountOptions, MountPath, Name};
 pub use notify::{AlertSpec, EventKind, EventSeverity, ProviderSpec, ProviderType, RateLimit};
+pub use protection::{CheckpointInterval, DiskReplication, ProtectionMode, ProtectionSpec};
 pub use snapshot::{snapshot_lv, SnapshotAttach, SnapshotSpec};
 pub use spec::*;
 pub use units::{Duration, Rate, Size};

@@ -500,6 +500,10 @@ pub struct DomainSpec {
     pub disks: Vec<DiskSpec>,
     #[serde(default)]
     pub nics: Vec<NicSpec>,
+    /// Continuous protection by a shadow copy on the peer node (Remus): see
+    /// `docs/remus.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection: Option<super::protection::ProtectionSpec>,
 }
 
 fn one() -> u32 {

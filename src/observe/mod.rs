@@ -88,6 +88,14 @@ impl<T> Part<T> {
             Part::Unknown(u) => Part::Unknown(u),
         }
     }
+
+    /// The known value completed by `f`, which may find it unknown after all.
+    pub fn and_then<U>(self, f: impl FnOnce(T) -> Part<U>) -> Part<U> {
+        match self {
+            Part::Known(t) => f(t),
+            Part::Unknown(u) => Part::Unknown(u),
+        }
+    }
 }
 
 /// Why a part is unknown.
@@ -294,6 +302,14 @@ pub struct XenState {
     /// Domains Xen keeps after a crash, by id (see [`KeptDomain`]).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub kept: BTreeMap<u32, KeptDomain>,
+    /// Copies being received, by the name of the domain they copy: `xl migrate-receive` names
+    /// its domain `NAME--incoming` until it takes over — the target of a live migration for a
+    /// moment, the shadow of a Remus-protected domain for as long as it is protected.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub incoming: BTreeMap<String, XenDomain>,
+    /// Protected domains whose sending `xl remus` runs here (the ones the probe asked about).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub senders: BTreeSet<String>,
     pub total_memory_mib: Option<u64>,
     /// Xen's own count (`xl info`), so the memory kept domains hold is already taken out.
     pub free_memory_mib: Option<u64>,

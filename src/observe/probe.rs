@@ -9,7 +9,7 @@ use crate::drivers::drbd::meta::{MetaFound, MetaLocation};
 use crate::drivers::drbd::{
     self, dump_xml, proc_drbd, status, ConnectionState, DiskState, ReplState, Role,
 };
-use crate::drivers::{files, lvm, net, ocfs2, ss, xl};
+use crate::drivers::{files, lvm, net, ocfs2, remus, ss, xl};
 use crate::model::{Desired, DrbdVersion, Name, VolumeSpec};
 use crate::transport::{Cmd, Output, Transport};
 
@@ -43,6 +43,9 @@ pub struct Probe {
     /// about a minute and a half after a peer is lost ([`ocfs2::mounted_full`]), which a
     /// failover must not spend.
     pub cluster_view: bool,
+    /// Protected domains that may run here: whether each one's `xl remus` runs here is read
+    /// with the Xen part (`start-stop-daemon --status`).
+    pub remus: Vec<String>,
 }
 
 impl Probe {
@@ -106,6 +109,14 @@ impl Probe {
         let sizes = volumes
             .filter_map(|(n, _)| minors.get(n).copied())
             .collect();
+        let remus = desired
+            .domains
+            .iter()
+            .filter(|(_, d)| {
+                d.protection.is_some() && crate::render::xl::domain_nodes(desired, d).contains(node)
+            })
+            .map(|(n, _)| n.to_string())
+            .collect();
         Probe {
             host: node.to_string(),
             drbd_version: desired.cluster.drbd.version,
@@ -116,6 +127,7 @@ impl Probe {
             meta: Vec::new(),
             only: None,
             cluster_view: false,
+            remus,
         }
     }
 
@@ -157,6 +169,7 @@ enum Slot {
     Blkid(String),
     DrbdSize(u32),
     DumpMd(MetaLocation, DrbdVersion),
+    RemusStatus(String),
 }
 
 fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
@@ -182,6 +195,9 @@ fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
         v.push((Slot::XlTable, Cmd::new(xl::list())));
         v.push((Slot::XlList, Cmd::new(xl::list_long())));
         v.push((Slot::XlInfo, Cmd::new(xl::info())));
+        for d in &p.remus {
+            v.push((Slot::RemusStatus(d.clone()), Cmd::new(remus::status(d))));
+        }
     }
     if p.asks(PartKind::Net) {
         v.push((Slot::IpLink, Cmd::new(net::ip_link_show())));
@@ -339,7 +355,7 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
             b.get(&Slot::XlList),
             b.get(&Slot::XlInfo),
         ) {
-            (Some(t), Some(l), Some(i)) => read_xen(t, l, i),
+            (Some(t), Some(l), Some(i)) => read_xen(t, l, i).and_then(|x| b.senders(x)),
             _ => Part::Unknown(b.missing("xl")),
         },
         net: b.net(),
@@ -364,6 +380,29 @@ impl Batch<'_> {
             .iter()
             .position(|(s, _)| s == want)
             .and_then(|i| self.outputs.get(i))
+    }
+
+    /// The protected domains whose `xl remus` runs here, into the Xen part; unknown when a
+    /// status could not be read.
+    fn senders(&self, mut x: XenState) -> Part<XenState> {
+        for d in &self.p.remus {
+            let Some(o) = self.get(&Slot::RemusStatus(d.clone())) else {
+                return Part::Unknown(self.missing("xl remus status"));
+            };
+            match remus::parse_status(o.status) {
+                Some(true) => {
+                    x.senders.insert(d.clone());
+                }
+                Some(false) => {}
+                None => {
+                    return Part::Unknown(unknown(
+                        o,
+                        "start-stop-daemon could not tell whether xl remus runs",
+                    ))
+                }
+            }
+        }
+        Part::Known(x)
     }
 
     /// No output for a part: not asked about, or the batch ended before it.
@@ -862,9 +901,32 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
             former_name: None,
         });
     }
+    // A Remus shadow (`NAME--incoming`) has no configuration libxl can give until it takes
+    // over (real Xen 4.17: "Fail to get domain configuration"): the table says what it holds.
+    let mut incoming: BTreeMap<String, XenDomain> = rows
+        .iter()
+        .filter(|r| !long_of.contains_key(&r.domid))
+        .filter_map(|r| {
+            let of = remus::shadow_of(&r.name)?;
+            Some((
+                of.to_string(),
+                XenDomain {
+                    domid: Some(r.domid),
+                    memory_mib: Some(r.mem_mib),
+                    max_memory_mib: None,
+                    vcpus: Some(r.vcpus),
+                    max_vcpus: None,
+                    disks: Vec::new(),
+                    nics: Vec::new(),
+                    stopping: r.state.dying,
+                },
+            ))
+        })
+        .collect();
     if let Some(r) = rows
         .iter()
         .filter(|r| r.domid != 0 && r.name != xl::NO_NAME)
+        .filter(|r| remus::shadow_of(&r.name).is_none())
         .find(|r| !long_of.contains_key(&r.domid))
     {
         return Part::Unknown(unknown(
@@ -891,54 +953,79 @@ fn read_xen(table: &Output, list: &Output, info: &Output) -> Part<XenState> {
         Ok(i) => i,
         Err(e) => return Part::Unknown(unknown(info, e.to_string())),
     };
-    let domains = doms
-        .into_iter()
-        .filter(|d| d.domid != Some(0) && nameless_row(d.domid).is_none())
-        .filter_map(|d| {
-            let c = d.config;
-            let name = c.name.clone().filter(|n| n != "Domain-0")?;
-            let disks = c
-                .disks
-                .iter()
-                .map(|k| {
-                    (
-                        k.pdev_path.clone().unwrap_or_default(),
-                        k.vdev.clone(),
-                        k.readwrite,
-                    )
-                })
-                .collect();
-            let nics = c
-                .nics
-                .iter()
-                .map(|n| (n.mac.clone(), n.bridge.clone()))
-                .collect();
-            let memory_mib = c.memory_mib();
-            let stopping = d
-                .domid
-                .and_then(|id| row_of.get(&id))
-                .is_some_and(|r| r.state.shutdown || r.state.dying);
-            Some((
-                name,
-                XenDomain {
-                    domid: d.domid,
-                    memory_mib,
-                    max_memory_mib: c.max_memory_mib(),
-                    vcpus: c.online_vcpus(),
-                    max_vcpus: c.max_vcpus,
-                    disks,
-                    nics,
-                    stopping,
-                },
-            ))
-        })
-        .collect();
+    let (received, doms): (Vec<_>, Vec<_>) = doms.into_iter().partition(|d| {
+        d.config
+            .name
+            .as_deref()
+            .is_some_and(|n| remus::shadow_of(n).is_some())
+    });
+    incoming.extend(
+        xen_domains(received, &row_of)
+            .filter_map(|(n, d)| Some((remus::shadow_of(&n)?.to_string(), d))),
+    );
+    let domains = xen_domains(
+        doms.into_iter()
+            .filter(|d| d.domid != Some(0) && nameless_row(d.domid).is_none()),
+        &row_of,
+    )
+    .collect();
     Part::Known(XenState {
         domains,
         kept,
+        incoming,
+        senders: BTreeSet::new(),
         total_memory_mib: info_parsed.total_memory_mib(),
         free_memory_mib: info_parsed.free_memory_mib(),
         version: info_parsed.xen_version(),
+    })
+}
+
+/// The named domains of `xl list -l` (Domain-0 aside) as observed, with the table's state
+/// flags.
+fn xen_domains<'a>(
+    doms: impl IntoIterator<Item = xl::XlDomain> + 'a,
+    row_of: &'a BTreeMap<u32, &xl::XlListEntry>,
+) -> impl Iterator<Item = (String, XenDomain)> + 'a {
+    doms.into_iter().filter_map(|d| {
+        let c = d.config;
+        let name = c.name.clone().filter(|n| n != "Domain-0")?;
+        let disks = c
+            .disks
+            .iter()
+            .map(|k| {
+                (
+                    k.pdev_path.clone().unwrap_or_default(),
+                    k.vdev.clone(),
+                    k.readwrite,
+                )
+            })
+            .collect();
+        let nics = c
+            .nics
+            .iter()
+            .map(|n| (n.mac.clone(), n.bridge.clone()))
+            .collect();
+        let memory_mib = c.memory_mib();
+        // Suspended (`---ss-`) is not stopping: Remus suspends a protected domain for each
+        // checkpoint (real Xen 4.17 under emulation lists it so most of the time), as a save
+        // or a migration does before it goes.
+        let stopping = d
+            .domid
+            .and_then(|id| row_of.get(&id))
+            .is_some_and(|r| (r.state.shutdown && r.state.reason != Some('s')) || r.state.dying);
+        Some((
+            name,
+            XenDomain {
+                domid: d.domid,
+                memory_mib,
+                max_memory_mib: c.max_memory_mib(),
+                vcpus: c.online_vcpus(),
+                max_vcpus: c.max_vcpus,
+                disks,
+                nics,
+                stopping,
+            },
+        ))
     })
 }
 
@@ -1227,6 +1314,71 @@ fn conf_tokens(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn out(stdout: String) -> Output {
+        Output {
+            argv: Vec::new(),
+            status: Some(0),
+            stdout,
+            stderr: String::new(),
+        }
+    }
+
+    #[test]
+    fn remus_shadows_and_suspended_hosts_are_read_from_the_labs_xl() {
+        let info = out(fixture("xl-4.17-info.txt"));
+        let dom0_only = out(fixture("xl-4.17-list-long-dom0-only.json"));
+        // The shadow: in the table, left out of `xl list -l`.
+        let x = read_xen(
+            &out(fixture("real-lab-remus/xl-4.17.5-list-shadow.txt")),
+            &out(fixture("real-lab-remus/xl-4.17.5-list-long-shadow.json")),
+            &info,
+        );
+        let x = x.known().expect("a shadow does not make Xen unknown");
+        assert!(x.domains.is_empty());
+        let shadow = &x.incoming["dns"];
+        assert_eq!((shadow.domid, shadow.memory_mib), (Some(4), Some(128)));
+        // What a refused start leaves: an empty shadow.
+        let x = read_xen(
+            &out(fixture(
+                "real-lab-remus/xl-4.17.5-list-peer-after-failed-remus.txt",
+            )),
+            &dom0_only,
+            &info,
+        );
+        assert_eq!(x.known().unwrap().incoming["dns"].memory_mib, Some(0));
+        // The protected domain, suspended for a checkpoint (`---ss-`), runs.
+        let long = fixture("xl-4.17-list-long.json");
+        let table = fixture("real-lab-remus/xl-4.17.5-list-protected-host.txt");
+        let domid = |t: &str| {
+            t.lines()
+                .find(|l| l.starts_with("dns "))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .map(str::to_string)
+        };
+        // Give the table's dns the long listing's domid, so the two join.
+        let long_id = long
+            .lines()
+            .filter(|l| l.contains("\"domid\""))
+            .nth(1)
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().trim_end_matches(',').to_string())
+            .unwrap();
+        let table = table.replacen(
+            &format!(" {}   128", domid(&table).unwrap()),
+            &format!(" {long_id}   128"),
+            1,
+        );
+        let x = read_xen(&out(table), &out(long), &info);
+        let x = x.known().unwrap();
+        let dns = x.domains.values().next().expect("the domain is listed");
+        assert!(!dns.stopping, "suspended for a checkpoint is not stopping");
+    }
 
     #[test]
     fn node_ids_are_those_of_the_named_resource_only() {

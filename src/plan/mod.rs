@@ -12,6 +12,7 @@ mod capacity;
 mod domains;
 mod failover;
 mod host;
+mod protection;
 pub mod rollback;
 mod running;
 pub mod saved;
@@ -42,6 +43,9 @@ pub struct Policy {
     pub fenced: BTreeSet<Name>,
     /// Failed-over domains kept where they were started (failback manual): domain → node.
     pub placed: BTreeMap<Name, Name>,
+    /// Protected domains seen running without their shadow: domain → since when
+    /// (`2026-12-07T12:04:31Z`, from `STATE_DIR/ha/unprotected.json`).
+    pub unprotected: BTreeMap<Name, String>,
 }
 
 /// The phases of a plan, in execution order. Actions of one phase on different nodes run in
@@ -60,6 +64,7 @@ pub(crate) enum Phase {
     O2cb,
     DetachSnapshots,
     RemoveSnapshots,
+    Unprotect,
     StopDomains,
     ShrinkDomains,
     DetachDisks,
@@ -77,6 +82,7 @@ pub(crate) enum Phase {
     CreateSnapshots,
     AttachSnapshots,
     GrowDomains,
+    Protect,
     Prune,
 }
 
@@ -93,6 +99,7 @@ impl Phase {
             Phase::Mkfs => "filesystems: create",
             Phase::GrowFs => "filesystems: grow",
             Phase::O2cb => "OCFS2: cluster stack",
+            Phase::Unprotect => "protection: stop (destroy shadows)",
             Phase::StopDomains => "domains: stop",
             Phase::ShrinkDomains => "domains: give back memory and vCPUs",
             Phase::DetachDisks => "domains: detach disks",
@@ -112,6 +119,7 @@ impl Phase {
             Phase::CreateSnapshots => "snapshots: create",
             Phase::AttachSnapshots => "snapshots: attach read-only",
             Phase::GrowDomains => "domains: raise memory and vCPUs",
+            Phase::Protect => "protection: start (shadows on the peers)",
             Phase::Prune => "prune: remove what the state no longer has",
         }
     }
@@ -272,6 +280,7 @@ pub fn plan(d: &Desired, a: &Allocation, o: &Observed, policy: &Policy) -> Resul
     host::ocfs2(&mut ctx);
     domains::domains(&mut ctx);
     snapshots::snapshots(&mut ctx);
+    protection::protection(&mut ctx);
     host::prune(&mut ctx);
 
     let mut by_phase: BTreeMap<Phase, Vec<Action>> = BTreeMap::new();

@@ -123,6 +123,12 @@ pub struct DomainStatus {
     /// Where it was failed over to and is kept while failback is manual.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_over_to: Option<String>,
+    /// With `protection`: the nodes whose Xen was read that hold its shadow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_on: Option<Vec<String>>,
+    /// With `protection`: since when it has run without its shadow (`STATE_DIR/ha`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unprotected_since: Option<String>,
 }
 
 /// The parts status reports, with their JSON names.
@@ -215,7 +221,15 @@ impl Status {
             .map(|(dom, spec)| {
                 let mut running_on = Vec::new();
                 let mut unknown_on = Vec::new();
+                let mut shadow_on = Vec::new();
                 for (n, st) in &observed.nodes {
+                    if st
+                        .xen
+                        .known()
+                        .is_some_and(|x| x.incoming.contains_key(dom.as_str()))
+                    {
+                        shadow_on.push(n.to_string());
+                    }
                     match st.xen.known() {
                         Some(x) if x.domains.contains_key(dom.as_str()) => {
                             running_on.push(n.to_string())
@@ -242,6 +256,11 @@ impl Status {
                     running_on,
                     unknown_on,
                     failed_over_to,
+                    shadow_on: spec.protection.as_ref().map(|_| shadow_on),
+                    unprotected_since: spec
+                        .protection
+                        .as_ref()
+                        .and_then(|_| ha.unprotected.domains.get(dom).cloned()),
                 }
             })
             .collect::<Vec<_>>();
@@ -381,7 +400,17 @@ impl Status {
                     dom.running_on.join(" and ")
                 ),
             };
-            let _ = writeln!(s, "  {}: {now} ({want})", dom.name);
+            let guard = match (&dom.shadow_on, &dom.unprotected_since) {
+                (Some(_), Some(at)) => format!(
+                    "; unprotected since {}",
+                    crate::ha::unprotected::since_words(at)
+                ),
+                (Some(on), None) if !on.is_empty() => {
+                    format!("; protected by a shadow on {}", on.join(" and "))
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(s, "  {}: {now} ({want}{guard})", dom.name);
         }
         super::snapshots::text(&mut s, &self.snapshots);
         let _ = writeln!(s, "\nDrift:");

@@ -202,6 +202,8 @@ impl Node {
             o2cb: O2cb::default(),
             mounts: Vec::new(),
             presence: Default::default(),
+            remus: BTreeMap::new(),
+            receiving: BTreeMap::new(),
         }
     }
 }

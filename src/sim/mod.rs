@@ -29,6 +29,7 @@ mod net;
 mod netout;
 mod ocfs2;
 mod power;
+mod remus;
 mod state;
 mod util;
 mod view;
@@ -521,6 +522,7 @@ fn reads_only(argv: &[String]) -> bool {
         ["drbdmeta", .., "dump-md"] => true,
         ["tunefs.ocfs2", "-Q", ..] => true,
         ["xl", sub, ..] => matches!(*sub, "list" | "info" | "block-list" | "network-list"),
+        ["start-stop-daemon", "--status", ..] => true,
         ["ip" | "bridge", rest @ ..] => {
             rest.contains(&"show") && !rest.iter().any(|w| matches!(*w, "add" | "set" | "del"))
         }
@@ -619,6 +621,8 @@ fn execute(w: &mut World, node: &str, cmd: &Cmd) -> Out {
         "drbdmeta" => drbd::drbdmeta(w, node, args),
         "drbdsetup" => drbd::drbdsetup(w, node, args),
         "xl" => xen::xl(w, node, args),
+        "start-stop-daemon" => remus::start_stop_daemon(w, node, args),
+        "sh" => remus::sh(w, node, args),
         "ip" => net::ip(w, node, args),
         "bridge" => net::bridge(w, node, args),
         "/etc/init.d/o2cb" => ocfs2::init_script(w, node, args),

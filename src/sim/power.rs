@@ -23,6 +23,19 @@ pub(crate) fn power_off(w: &mut World, node: &str) -> bool {
         return false;
     }
     n.presence.off = true;
+    let senders: Vec<String> = n.remus.keys().cloned().collect();
+    let shadows: Vec<String> = n
+        .domains
+        .keys()
+        .filter_map(|d| crate::drivers::remus::shadow_of(d).map(String::from))
+        .collect();
+    if !senders.is_empty() {
+        super::remus::host_off(w, node);
+    }
+    for d in shadows {
+        super::remus::shadow_gone(w, node, &d);
+    }
+    let n = w.node_mut(node);
     n.domains.clear();
     n.links.retain(|_, l| l.kind != LinkKind::Vif);
     n.drbd.clear();

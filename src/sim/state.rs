@@ -81,6 +81,21 @@ pub(crate) struct Node {
     /// Powered or not, and which networks reach it.
     #[serde(default)]
     pub presence: Presence,
+    /// The `xl remus` senders running here, by the domain they protect.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub remus: BTreeMap<String, Sender>,
+    /// The receivers (`xl migrate-receive -r`) of the Remus shadows here, by the domain they
+    /// receive: the pid their ssh session's shell recorded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub receiving: BTreeMap<String, u32>,
+}
+
+/// A sending `xl remus`: where the domain's shadow is, and the pid file that names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Sender {
+    pub peer: String,
+    /// Empty when it was started in the foreground.
+    pub pidfile: String,
 }
 
 /// How a node stands in the world, apart from what runs on it: what `sim fail-node`,
@@ -359,6 +374,9 @@ pub(crate) struct Domain {
     pub nics: Vec<DomNic>,
     pub on_reboot: String,
     pub on_crash: String,
+    /// Paused (`--p---`): a Remus shadow until it takes over.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 impl Domain {

@@ -25,7 +25,11 @@ use super::xenout;
 /// `xl ...`.
 pub(crate) fn xl(w: &mut World, node: &str, args: &[&str]) -> Out {
     match args {
-        ["list", "-l"] | ["list", "--long"] => Out::ok(xenout::list_long(w.node(node))),
+        ["list", "-l"] | ["list", "--long"] => Out::new(
+            0,
+            xenout::list_long(w.node(node)),
+            xenout::list_long_errors(w.node(node)),
+        ),
         ["list"] => Out::ok(xenout::list(w.node(node))),
         ["info"] => Out::ok(xenout::info(w.node(node))),
         ["create", rest @ ..] => match rest.iter().rev().find(|a| !a.starts_with('-')) {
@@ -55,6 +59,7 @@ pub(crate) fn xl(w: &mut World, node: &str, args: &[&str]) -> Out {
         ["mem-set", ..] => Out::fail(2, "'xl mem-set' requires at least 2 arguments.\n"),
         ["vcpu-set", name, n] => vcpu_set(w, node, name, n),
         ["vcpu-set", ..] => Out::fail(2, "'xl vcpu-set' requires at least 2 arguments.\n"),
+        ["remus", ..] => super::remus::remus(w, node, args, None),
         _ => Out::fail(1, "command not implemented\n"),
     }
 }
@@ -224,6 +229,7 @@ fn parse_cfg(w: &mut World, text: &str) -> Result<(String, Domain), String> {
             nics,
             on_reboot: cfg.get_str("on_reboot").unwrap_or_else(|| "restart".into()),
             on_crash: cfg.get_str("on_crash").unwrap_or_else(|| "restart".into()),
+            paused: false,
         },
     ))
 }
@@ -241,7 +247,7 @@ fn runs_elsewhere(w: &World, node: &str, name: &str) -> Option<String> {
 
 /// Checks everything a domain needs on `node` and returns libxl's error lines if anything is
 /// missing; `other` is the domain's own name when it is being migrated (its disks are its own).
-fn start_problem(
+pub(crate) fn start_problem(
     w: &mut World,
     node: &str,
     domid: u32,
@@ -283,7 +289,7 @@ libxl: error: libxl_create.c:1676:domcreate_rebuild_done: Domain {domid}:cannot 
 }
 
 /// Runs a domain on `node`: its vifs join their bridges, its disks are written to.
-fn start(w: &mut World, node: &str, name: &str, d: Domain) {
+pub(crate) fn start(w: &mut World, node: &str, name: &str, d: Domain) {
     let n = w.node_mut(node);
     for (i, nic) in d.nics.iter().enumerate() {
         let ifindex = n.next_ifindex;
@@ -307,11 +313,17 @@ fn start(w: &mut World, node: &str, name: &str, d: Domain) {
     w.node_mut(node).domains.insert(name.to_string(), d);
 }
 
+/// The domain is gone from `node`: its vifs leave their bridges; a Remus shadow's sender
+/// ends, and the shadow of a protected domain takes over on the peer.
 fn stop(w: &mut World, node: &str, name: &str) {
     let n = w.node_mut(node);
     if let Some(d) = n.domains.remove(name) {
         let prefix = format!("vif{}.", d.domid);
         n.links.retain(|l, _| !l.starts_with(&prefix));
+    }
+    match crate::drivers::remus::shadow_of(name) {
+        Some(protected) => super::remus::shadow_gone(w, node, protected),
+        None => super::remus::primary_gone(w, node, name),
     }
 }
 

@@ -3,7 +3,7 @@
 //! start on the other node, and drift made behind xenflux's back (domain destroyed, its volume
 //! demoted and left allowing two Primaries, the OCFS2 filesystem unmounted on the peer), a
 //! snapshot of a volume attached to a backup domain and removed again, each followed by a
-//! re-plan that must be empty.
+//! re-plan that must be empty; then Remus protection started and removed (`remus`).
 //! Every outcome is checked with the real tools over plain `ssh -F`, never through xenflux.
 //! It owns no lab lifecycle (the caller boots and stops the nodes) and never edits
 //! `examples/lab`: changed states are written into a temporary copy.
@@ -13,6 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod ha;
+mod remus;
 mod snapshot;
 
 const NODES: [&str; 2] = ["nodea", "nodeb"];
@@ -527,6 +528,7 @@ pub fn run(config: &Path) {
 
     // A snapshot of dns attached to a backup domain, then detached and removed.
     snapshot::run(&mut run);
+    remus::run(&mut run);
 
     if ha::enabled() {
         ha::run(&mut run);

@@ -360,6 +360,7 @@ fn domain_spec(
         root: cfg.get_str("root"),
         disks,
         nics,
+        protection: None,
     })
 }
 

@@ -4,7 +4,7 @@
 use super::{Action, MANAGED_TAG, MD_TAG, MKFS_TAG, SNAP_TAG};
 use crate::drivers::drbd::meta::{MetaFound, MetaLocation};
 use crate::drivers::fs::LocalFs;
-use crate::drivers::{drbd, files, fs, lvm, net, ocfs2, xl, xlcfg};
+use crate::drivers::{drbd, files, fs, lvm, net, ocfs2, remus, xl, xlcfg};
 use crate::model::{DrbdVersion, FsKind};
 use crate::transport::{Cmd, Output};
 
@@ -185,6 +185,23 @@ impl Action {
                 vec![Cmd::new(xl::block_detach_force(domain, *devid))]
             }
             Action::RemoveSnapshot { vg, lv, .. } => vec![Cmd::new(lvm::lvremove(vg, lv))],
+            Action::RemusStart {
+                domain,
+                address,
+                interval_ms,
+                network_buffering,
+                disk_replication,
+                ..
+            } => {
+                let o = remus::RemusOptions {
+                    interval_ms: *interval_ms,
+                    network_buffering: *network_buffering,
+                    disk_replication: *disk_replication,
+                };
+                vec![Cmd::new(remus::start(domain, address, &o))]
+            }
+            Action::RemusStop { domain, .. } => vec![Cmd::new(remus::stop(domain))],
+            Action::RemusTakeover { domain, .. } => vec![Cmd::new(remus::takeover(domain))],
         }
     }
 
@@ -246,6 +263,9 @@ impl Action {
             | Action::AttachSnapshot { .. }
             | Action::DetachSnapshot { .. }
             | Action::RemoveSnapshot { .. } => Vec::new(),
+            Action::RemusStart { .. } | Action::RemusStop { .. } | Action::RemusTakeover { .. } => {
+                Vec::new()
+            }
         }
     }
 }

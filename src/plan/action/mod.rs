@@ -258,6 +258,29 @@ pub enum Action {
         vg: String,
         lv: String,
     },
+    /// Protect the domain running on `node` by a shadow on `peer` (reached at its replication
+    /// address): `xl remus` started in the background, unless it already runs.
+    RemusStart {
+        node: Name,
+        domain: String,
+        peer: Name,
+        address: String,
+        interval_ms: u32,
+        network_buffering: bool,
+        disk_replication: bool,
+    },
+    /// Stop protecting a domain: destroy its shadow on `node`, the node holding the shadow
+    /// (the domain's host then resumes it and its `xl remus` ends).
+    RemusStop {
+        node: Name,
+        domain: String,
+    },
+    /// Failover of a protected domain whose host is fenced: its shadow on `node` takes over
+    /// from its last checkpoint (the stream to its receiver is ended), instead of a cold start.
+    RemusTakeover {
+        node: Name,
+        domain: String,
+    },
 }
 
 impl Action {
@@ -299,6 +322,9 @@ impl Action {
             | Action::AttachSnapshot { node, .. }
             | Action::DetachSnapshot { node, .. }
             | Action::RemoveSnapshot { node, .. } => node,
+            Action::RemusStart { node, .. }
+            | Action::RemusStop { node, .. }
+            | Action::RemusTakeover { node, .. } => node,
         }
     }
 
@@ -341,6 +367,9 @@ impl Action {
             Action::AttachSnapshot { .. } => "attach-snapshot",
             Action::DetachSnapshot { .. } => "detach-snapshot",
             Action::RemoveSnapshot { .. } => "remove-snapshot",
+            Action::RemusStart { .. } => "remus-start",
+            Action::RemusStop { .. } => "remus-stop",
+            Action::RemusTakeover { .. } => "remus-takeover",
         }
     }
 
@@ -382,7 +411,10 @@ impl Action {
             | Action::BlockAttach { .. }
             | Action::BlockDetach { .. }
             | Action::XlMemSet { .. }
-            | Action::XlVcpuSet { .. } => false,
+            | Action::XlVcpuSet { .. }
+            | Action::RemusStart { .. }
+            | Action::RemusStop { .. }
+            | Action::RemusTakeover { .. } => false,
         }
     }
 
@@ -497,6 +529,21 @@ impl Action {
                 "detach snapshot /dev/{vg}/{lv} ({target}, devid {devid}) from domain {domain}"
             ),
             Action::RemoveSnapshot { vg, lv, .. } => format!("remove snapshot LV {vg}/{lv}"),
+            Action::RemusStart {
+                domain,
+                peer,
+                interval_ms,
+                ..
+            } => format!(
+                "protect domain {domain} with a shadow on {peer} (Remus, checkpoint every {interval_ms} ms)"
+            ),
+            Action::RemusStop { domain, .. } => format!(
+                "stop protecting domain {domain}: destroy its shadow {}",
+                crate::drivers::remus::shadow_name(domain)
+            ),
+            Action::RemusTakeover { domain, .. } => format!(
+                "fail domain {domain} over to its shadow here (Remus: it resumes from its last checkpoint)"
+            ),
         }
     }
 }

@@ -91,7 +91,10 @@ impl Action {
             | Action::BlockAttach { domain, .. }
             | Action::BlockDetach { domain, .. }
             | Action::XlMemSet { domain, .. }
-            | Action::XlVcpuSet { domain, .. } => format!("Domain/{domain}"),
+            | Action::XlVcpuSet { domain, .. }
+            | Action::RemusStart { domain, .. }
+            | Action::RemusStop { domain, .. }
+            | Action::RemusTakeover { domain, .. } => format!("Domain/{domain}"),
             Action::CreateSnapshot { lv, .. }
             | Action::AttachSnapshot { lv, .. }
             | Action::DetachSnapshot { lv, .. }

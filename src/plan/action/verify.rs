@@ -85,7 +85,7 @@ impl Action {
                 Some(Role::Primary) => Err(format!("{resource} is still Primary")),
                 _ => Ok(()),
             },
-            Action::XlCreate { domain, .. } => {
+            Action::XlCreate { domain, .. } | Action::RemusTakeover { domain, .. } => {
                 if runs(domain) {
                     Ok(())
                 } else {
@@ -117,6 +117,24 @@ impl Action {
                     )),
                     Some(_) => Ok(()),
                     None => Err(format!("domain {domain} does not run here")),
+                }
+            }
+            // Started in the background: its shadow shows on the peer (the next observation);
+            // here the domain must still run, which a refused start leaves it doing.
+            Action::RemusStart { domain, .. } => {
+                if runs(domain) {
+                    Ok(())
+                } else {
+                    Err(format!("domain {domain} no longer runs here"))
+                }
+            }
+            Action::RemusStop { domain, .. } => {
+                match s.xen.known().map(|x| x.incoming.contains_key(domain)) {
+                    Some(true) => Err(format!(
+                        "the shadow {} is still here",
+                        crate::drivers::remus::shadow_name(domain)
+                    )),
+                    _ => Ok(()),
                 }
             }
             Action::CreateBridge { bridge: dev, .. } | Action::CreateBond { bond: dev, .. } => {
@@ -219,6 +237,9 @@ impl Action {
             | Action::XlVcpuSet { .. }
             | Action::AttachSnapshot { .. }
             | Action::DetachSnapshot { .. } => Some(PartKind::Xen),
+            Action::RemusStart { .. } | Action::RemusStop { .. } | Action::RemusTakeover { .. } => {
+                Some(PartKind::Xen)
+            }
             Action::CreateBridge { .. } | Action::CreateBond { .. } | Action::SetMaster { .. } => {
                 Some(PartKind::Net)
             }

@@ -16,6 +16,7 @@ mod network;
 mod nodes;
 pub mod notify;
 mod ocfs2;
+mod protection;
 mod snapshots;
 mod volumes;
 
@@ -126,6 +127,7 @@ pub fn check(d: &Decoded, loc: &Locator, out: &mut Diagnostics) {
     volumes::check_volumes(d, loc, out, &cluster.drbd, &known);
     domains::check_domains(d, loc, out, &known);
     domains::check_capacity(d, loc, out);
+    protection::check_protection(d, loc, out);
     network::check_network(d, loc, out, &known);
     ocfs2::check_ocfs2(d, loc, out, &known);
     notify::check_notifications(d, loc, out, &known);
