@@ -106,6 +106,7 @@ pub fn run(
             validated: v,
             observed,
             ha: Default::default(),
+            rendered: None,
         };
         let plan = timed(&mut steps, &format!("plan ({round})"), || {
             let p = plan_for(&snap, false);

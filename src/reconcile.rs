@@ -16,7 +16,8 @@ use crate::exec::{Deps, Event, Executor, Failed, Lock, Run, Settle, Skipped, SET
 use crate::load::Source;
 use crate::model::{Desired, Name};
 use crate::observe::{observe_node, NodeState, Observed, PartKind, Probe};
-use crate::plan::{plan, Action, Plan, PlanError, Policy};
+use crate::plan::{plan, plan_rendered, Action, Plan, PlanError, Policy};
+use crate::render::Rendered;
 use crate::transport::Transport;
 use crate::validate::{validate, Validated};
 
@@ -26,6 +27,11 @@ pub struct Snapshot {
     pub observed: Observed,
     /// What `STATE_DIR/ha/` says about node loss ([`with_ha`]); empty from [`snapshot`].
     pub ha: crate::ha::Facts,
+    /// The config files rendered from `validated` (its desired state and allocation): made
+    /// once to know which files to read, and kept for the planner. None when the snapshot was
+    /// put together otherwise (the planner renders them); whoever changes `validated` sets it
+    /// to None.
+    pub rendered: Option<Rendered>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +52,12 @@ pub fn probe(v: &Validated, node: &Name) -> Probe {
 
 /// The probe of every node of the desired state, rendering the cluster's files once.
 pub fn probes(v: &Validated) -> BTreeMap<Name, Probe> {
-    let rendered = crate::render::render(&v.desired, &v.allocation);
-    Probe::for_nodes(&v.desired, rendered.nodes, &minors(v))
+    probes_of(v, &crate::render::render(&v.desired, &v.allocation))
+}
+
+/// The probe of every node of the desired state, whose files are `rendered`.
+fn probes_of(v: &Validated, rendered: &Rendered) -> BTreeMap<Name, Probe> {
+    Probe::for_nodes(&v.desired, &rendered.nodes, &minors(v))
 }
 
 fn minors(v: &Validated) -> BTreeMap<Name, u32> {
@@ -91,13 +101,15 @@ fn observe_probes(probes: &BTreeMap<Name, Probe>, t: &dyn Transport) -> Observed
 /// call), and a large estate must not open hundreds of SSH connections together.
 pub const OBSERVE_AT_ONCE: usize = 32;
 
-/// Observes each node with its probe, up to [`OBSERVE_AT_ONCE`] at a time; a node whose
+/// Observes each node with its probe, up to [`OBSERVE_AT_ONCE`] at a time (fewer when the
+/// transport says so, [`Transport::batches_at_once`]); a node whose
 /// observation panicked is left out (the planner then refuses: not observed).
 pub fn observe_all(probes: &[(&Name, &Probe)], t: &dyn Transport) -> BTreeMap<Name, NodeState> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::Mutex::new(BTreeMap::new());
     std::thread::scope(|scope| {
-        for _ in 0..probes.len().min(OBSERVE_AT_ONCE) {
+        let at_once = OBSERVE_AT_ONCE.min(t.batches_at_once()).max(1);
+        for _ in 0..probes.len().min(at_once) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let Some((n, p)) = probes.get(i) else {
@@ -159,23 +171,29 @@ pub fn snapshot(sources: &[Source], t: &dyn Transport) -> Result<Snapshot, Recon
 
 /// [`snapshot`] of a desired state already validated with nothing observed.
 pub fn snapshot_of(first: Validated, t: &dyn Transport) -> Result<Snapshot, ReconcileError> {
-    let first_probes = probes(&first);
+    let mut rendered = crate::render::render(&first.desired, &first.allocation);
+    let first_probes = probes_of(&first, &rendered);
     let observed = observe_probes(&first_probes, t);
     let first_allocation = first.allocation.clone();
     let v = crate::validate::reallocate(first, &observed.existing())
         .map_err(ReconcileError::Invalid)?;
-    // The probes follow from the desired state (unchanged) and the allocation.
-    let same_probes = v.allocation == first_allocation || probes(&v) == first_probes;
+    // The files and probes follow from the desired state (unchanged) and the allocation.
+    let mut same_probes = true;
+    if v.allocation != first_allocation {
+        rendered = crate::render::render(&v.desired, &v.allocation);
+        same_probes = probes_of(&v, &rendered) == first_probes;
+    }
     let observed = if same_probes {
         observed
     } else {
-        observe_cluster(&v, t)
+        observe_probes(&probes_of(&v, &rendered), t)
     };
     let observed = with_blank_reads(&v, t, observed);
     Ok(Snapshot {
         validated: v,
         observed,
         ha: crate::ha::Facts::default(),
+        rendered: Some(rendered),
     })
 }
 
@@ -199,7 +217,11 @@ fn plan_with(
 ) -> Result<Plan, ReconcileError> {
     let d = &s.validated.desired;
     let policy: Policy = ha.policy(d, prune_flag || d.cluster.prune);
-    Ok(plan(d, &s.validated.allocation, &s.observed, &policy)?)
+    let a = &s.validated.allocation;
+    Ok(match &s.rendered {
+        Some(rendered) => plan_rendered(d, a, rendered, &s.observed, &policy)?,
+        None => plan(d, a, &s.observed, &policy)?,
+    })
 }
 
 /// The desired state's node names, for transports that need to know them up front.

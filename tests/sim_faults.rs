@@ -221,6 +221,57 @@ fn a_saved_cluster_keeps_only_the_latest_commands_of_its_log() {
     assert_eq!(sizes[1], sizes[2], "saving again does not grow the file");
 }
 
+/// Loading keeps each node's text: an observation (reads only) leaves the nodes as read, so
+/// saving writes that text back; the first command that changes a node forgets it, and the
+/// change is saved.
+#[test]
+fn reads_leave_the_loaded_nodes_as_read_and_a_change_is_saved() {
+    let lab = Lab::new("cluster-state");
+    lab.dns_primary_on_dom0();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sim.json");
+    lab.sim.save(&path).expect("save");
+    let loaded = SimCluster::load(&path).expect("load");
+    assert!(!lab.sim.nodes_as_loaded(), "never loaded");
+    assert!(loaded.nodes_as_loaded());
+    let observed = xenflux::reconcile::observe_cluster(&lab.v, &loaded);
+    assert_eq!(
+        observed,
+        xenflux::reconcile::observe_cluster(&lab.v, &lab.sim)
+    );
+    assert!(loaded.nodes_as_loaded(), "an observation only reads");
+    loaded.save(&path).expect("save");
+    let again = SimCluster::load(&path).expect("load");
+    assert_eq!(again.to_json(), loaded.to_json(), "the text written back");
+
+    // The file replaced since it was loaded: its nodes are not taken for the loaded ones.
+    let other = Lab::new("cluster-state");
+    other
+        .sim
+        .save(&path)
+        .expect("save another cluster in its place");
+    loaded.save(&path).expect("save");
+    assert_eq!(
+        SimCluster::load(&path).expect("load").to_json(),
+        loaded.to_json(),
+        "the loaded cluster's own nodes were written"
+    );
+    loaded.save(&path).expect("save again");
+
+    let grow = lvm::lvcreate("XEN", "added", 1 << 30, &[], &[]);
+    let out = again.run("dom0m", &Cmd::new(grow)).expect("run");
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert!(!again.nodes_as_loaded(), "a change forgets the text");
+    again.save(&path).expect("save");
+    let changed = SimCluster::load(&path).expect("load");
+    assert!(changed
+        .node("dom0m")
+        .expect("dom0m")
+        .lvs
+        .contains_key("added"));
+    assert_eq!(changed.to_json(), again.to_json());
+}
+
 #[test]
 fn a_drbd9_three_node_cluster_observes_through_drbdsetup_status_json() {
     let lab = Lab::new("examples/drbd9-three-node");

@@ -68,7 +68,7 @@ impl Probe {
     /// rendered files; the volumes are sorted by node once rather than scanned per node.
     pub fn for_nodes(
         desired: &Desired,
-        mut files: BTreeMap<Name, crate::render::Files>,
+        files: &BTreeMap<Name, crate::render::Files>,
         minors: &BTreeMap<Name, u32>,
     ) -> BTreeMap<Name, Probe> {
         let by_node = desired.volumes_by_node();
@@ -76,7 +76,11 @@ impl Probe {
             .nodes
             .keys()
             .map(|node| {
-                let node_files = files.remove(node).unwrap_or_default().into_keys();
+                let node_files = files
+                    .get(node)
+                    .into_iter()
+                    .flatten()
+                    .map(|(p, _)| p.clone());
                 let volumes = by_node.get(node).into_iter().flatten().copied();
                 let probe = Probe::of_volumes(desired, node_files, minors, node, volumes);
                 (node.clone(), probe)
@@ -143,7 +147,7 @@ impl Probe {
 }
 
 /// The slots of a batch, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Slot {
     Vgs,
     Lvs,
@@ -329,9 +333,13 @@ fn no_such_file(o: &Output) -> bool {
 
 /// Reads a batch's outputs (one per command of [`commands`], same order).
 pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
+    let mut index = BTreeMap::new();
+    for (i, (slot, _)) in slots(p).into_iter().enumerate() {
+        index.entry(slot).or_insert(i);
+    }
     let b = Batch {
         p,
-        slots: slots(p),
+        slots: index,
         outputs,
     };
     let files = b.files();
@@ -370,16 +378,15 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
 /// A batch's outputs, found by the slot of the command that printed them.
 struct Batch<'a> {
     p: &'a Probe,
-    slots: Vec<(Slot, Cmd)>,
+    /// Each slot's position in the batch (the first, should one repeat): a node's hundreds of
+    /// files are looked up by name, not by a scan of the batch each.
+    slots: BTreeMap<Slot, usize>,
     outputs: &'a [Output],
 }
 
 impl Batch<'_> {
     fn get(&self, want: &Slot) -> Option<&Output> {
-        self.slots
-            .iter()
-            .position(|(s, _)| s == want)
-            .and_then(|i| self.outputs.get(i))
+        self.slots.get(want).and_then(|i| self.outputs.get(*i))
     }
 
     /// The protected domains whose `xl remus` runs here, into the Xen part; unknown when a

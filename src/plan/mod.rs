@@ -186,13 +186,27 @@ pub enum PlanError {
     NotObserved(Name),
 }
 
-/// Fingerprint of an observation: a stable hash of its JSON form.
+/// Fingerprint of an observation: a stable hash (FNV-1a, 64 bits) of its JSON form, hashed as
+/// it is written rather than kept (a large estate's observation is tens of megabytes of JSON).
 pub fn fingerprint(observed: &Observed) -> String {
-    let json = serde_json::to_string(observed).unwrap_or_default();
-    let hash = json.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{hash:016x}")
+    struct Fnv(u64);
+    impl std::io::Write for Fnv {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            for b in bytes {
+                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hash = Fnv(0xcbf2_9ce4_8422_2325);
+    if serde_json::to_writer(&mut hash, observed).is_err() {
+        // What hashing the empty text the old way gave.
+        hash = Fnv(0xcbf2_9ce4_8422_2325);
+    }
+    format!("{:016x}", hash.0)
 }
 
 /// What the planner knows while it works: inputs, and the actions collected so far.
@@ -247,17 +261,47 @@ impl<'a> Ctx<'a> {
 
 /// Plans the changes that bring the observed cluster to the desired state.
 pub fn plan(d: &Desired, a: &Allocation, o: &Observed, policy: &Policy) -> Result<Plan, PlanError> {
+    plan_rendered(d, a, &crate::render::render(d, a), o, policy)
+}
+
+/// [`plan`] with the files already rendered from `d` and `a` (`crate::render::render(d, a)`):
+/// the observation renders them to know which files to read, and rendering a large estate
+/// twice costs as much as a third of the plan.
+pub fn plan_rendered(
+    d: &Desired,
+    a: &Allocation,
+    rendered: &crate::render::Rendered,
+    o: &Observed,
+    policy: &Policy,
+) -> Result<Plan, PlanError> {
     for n in d.nodes.keys() {
         if !o.nodes.contains_key(n) {
             return Err(PlanError::NotObserved(n.clone()));
         }
     }
-    let rendered = crate::render::render(d, a);
+    // The observation's fingerprint (a pass over all of it) is worked out beside the plan.
+    std::thread::scope(|scope| {
+        let observed = scope.spawn(|| fingerprint(o));
+        let plan = plan_with_files(d, a, rendered, o, policy);
+        let observed = observed
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        Ok(Plan { observed, ..plan })
+    })
+}
+
+fn plan_with_files(
+    d: &Desired,
+    a: &Allocation,
+    rendered: &crate::render::Rendered,
+    o: &Observed,
+    policy: &Policy,
+) -> Plan {
     let mut ctx = Ctx {
         d,
         a,
         o,
-        files: &rendered,
+        files: rendered,
         policy,
         steps: Vec::new(),
         blocked: Vec::new(),
@@ -294,16 +338,16 @@ pub fn plan(d: &Desired, a: &Allocation, o: &Observed, policy: &Policy) -> Resul
             actions,
         })
         .collect();
-    Ok(Plan {
+    Plan {
         cluster: d.cluster_name.clone(),
         target: None,
-        observed: fingerprint(o),
+        observed: String::new(),
         allocation: a.clone(),
         stages,
         files,
         blocked: ctx.blocked,
         warnings: ctx.warnings,
-    })
+    }
 }
 
 fn unknown_reason(s: &NodeState) -> Option<String> {
@@ -318,4 +362,47 @@ fn unknown_reason(s: &NodeState) -> Option<String> {
                 format!("{what}: {u}")
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Streaming the JSON through the hash gives what hashing the whole text gave, so plans
+    /// saved before still prove against the same observation.
+    #[test]
+    fn the_fingerprint_is_the_hash_of_the_whole_json_text() {
+        let mut o = Observed::default();
+        for name in ["a", "b"] {
+            let u = || crate::observe::Unknown {
+                command: "lvs".into(),
+                status: Some(5),
+                stderr: "no \"VG\"\n".into(),
+                reason: format!("exit status 5 on {name}"),
+            };
+            use crate::observe::Part::Unknown;
+            let state = NodeState {
+                lvm: Unknown(u()),
+                drbd: Unknown(u()),
+                xen: Unknown(u()),
+                net: Unknown(u()),
+                ocfs2: Unknown(u()),
+                listening: crate::observe::Part::Known([22, 7788].into()),
+                files: [(
+                    "/etc/xen/x.cfg".to_string(),
+                    crate::observe::Part::Known(Some("name = \"x\"\n".into())),
+                )]
+                .into(),
+                filesystems: Default::default(),
+                metadata: Default::default(),
+            };
+            o.nodes.insert(name.parse().expect("name"), state);
+        }
+        let json = serde_json::to_string(&o).expect("json");
+        let whole = json.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        assert_eq!(fingerprint(&o), format!("{whole:016x}"));
+        assert_ne!(fingerprint(&o), fingerprint(&Observed::default()));
+    }
 }

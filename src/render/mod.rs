@@ -33,17 +33,36 @@ pub struct Rendered {
     pub nodes: BTreeMap<Name, Files>,
 }
 
-/// Renders the files of every node of the desired state.
+/// Renders the files of every node of the desired state: the DRBD resources (most of a large
+/// estate's text) on a thread of their own beside the rest; the result does not depend on
+/// which finishes first.
 pub fn render(desired: &Desired, alloc: &Allocation) -> Rendered {
-    let mut nodes: BTreeMap<Name, Files> = desired
-        .nodes
-        .keys()
-        .map(|n| (n.clone(), Files::new()))
-        .collect();
-    drbd::add_files(desired, alloc, &mut nodes);
-    xl::add_files(desired, alloc, &mut nodes);
-    ocfs2::add_files(desired, &mut nodes);
-    net::add_files(desired, &mut nodes);
+    let empty = || -> BTreeMap<Name, Files> {
+        desired
+            .nodes
+            .keys()
+            .map(|n| (n.clone(), Files::new()))
+            .collect()
+    };
+    let (mut nodes, rest) = std::thread::scope(|scope| {
+        let drbd = scope.spawn(|| {
+            let mut nodes = empty();
+            drbd::add_files(desired, alloc, &mut nodes);
+            nodes
+        });
+        let mut rest = empty();
+        xl::add_files(desired, alloc, &mut rest);
+        ocfs2::add_files(desired, &mut rest);
+        net::add_files(desired, &mut rest);
+        let drbd = drbd.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (drbd, rest)
+    });
+    // Added after the DRBD files, as rendering them in turn would.
+    for (node, files) in rest {
+        if let Some(all) = nodes.get_mut(&node) {
+            all.extend(files);
+        }
+    }
     Rendered { nodes }
 }
 

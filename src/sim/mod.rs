@@ -30,6 +30,7 @@ mod netout;
 mod ocfs2;
 mod power;
 mod remus;
+mod saved;
 mod state;
 mod util;
 mod view;
@@ -123,7 +124,7 @@ impl<'de> Deserialize<'de> for SimCluster {
     }
 }
 
-/// The largest saved simulated cluster read back (a 64-node estate saves a few MiB).
+/// The largest saved simulated cluster read back (a 64-node estate, converged, saves about 24 MiB).
 pub const MAX_SAVED: u64 = 512 << 20;
 
 /// How many of the latest commands a saved cluster keeps in its log.
@@ -142,35 +143,50 @@ impl SimCluster {
     /// Reads a cluster saved by [`SimCluster::save`] (a regular file of at most [`MAX_SAVED`]
     /// bytes).
     pub fn load(path: &Path) -> Result<SimCluster, SimError> {
+        let before = saved::FileId::of(path);
         let text = crate::fsutil::read_small(path, MAX_SAVED)
             .and_then(|t| t.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound)))
             .map_err(|error| SimError::Io {
                 path: path.display().to_string(),
                 error,
             })?;
-        serde_json::from_str(&text).map_err(|error| SimError::Json {
+        let after = saved::FileId::of(path);
+        let sim: SimCluster = serde_json::from_str(&text).map_err(|error| SimError::Json {
             path: path.display().to_string(),
             error,
-        })
+        })?;
+        // The file read is the one whose nodes a save may take again (not one replaced while
+        // it was read).
+        let file = before.filter(|b| after.as_ref() == Some(b));
+        sim.lock().nodes.read_from(&text, path, file);
+        Ok(sim)
     }
 
-    /// Writes the whole state as JSON, with the last [`SAVED_LOG`] commands of its log (the
-    /// older ones are dropped here too): every command would make each load and save of the
-    /// file slower than the last.
+    /// Writes the whole state as compact JSON, with the last [`SAVED_LOG`] commands of its log
+    /// (the older ones are dropped here too): every command would make each load and save of
+    /// the file slower than the last. Nodes no command changed since [`SimCluster::load`] are
+    /// written as the text they were read from (taken again from that file if it is unchanged).
     pub fn save(&self, path: &Path) -> Result<(), SimError> {
         let io = |error| SimError::Io {
             path: path.display().to_string(),
             error,
         };
-        {
+        let text = {
             let mut w = self.lock();
             let over = w.log.len().saturating_sub(SAVED_LOG);
             w.log.drain(..over);
-        }
-        crate::fsutil::write_atomic(path, self.to_json()).map_err(io)
+            saved::to_saved_json(&w)
+        };
+        crate::fsutil::write_atomic(path, text).map_err(io)
     }
 
-    /// The whole state as (pretty) JSON: identical for identical command sequences.
+    /// Whether no command changed a node since the cluster was loaded (saving then writes the
+    /// nodes back as they were read). False for a cluster that was not loaded.
+    pub fn nodes_as_loaded(&self) -> bool {
+        self.lock().nodes.as_read()
+    }
+
+    /// The whole state as (pretty) JSON: identical for identical command sequences (`sim show`).
     pub fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(&*self.lock()).expect("state serialises");
         s.push('\n');
@@ -361,6 +377,12 @@ fn unreachable(node: &str, reason: &str) -> TransportError {
 }
 
 impl Transport for SimCluster {
+    /// One caller per core: every batch runs under the one lock of the state, so more callers
+    /// only wait, each holding the outputs of a node it has not read yet.
+    fn batches_at_once(&self) -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
     fn run_batch(&self, node: &str, batch: &[Cmd]) -> Result<Vec<Output>, TransportError> {
         let mut w = self.lock();
         if !w.nodes.contains_key(node) {

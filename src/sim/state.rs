@@ -14,7 +14,8 @@ use crate::model::DrbdVersion;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct World {
     pub drbd_version: DrbdVersion,
-    pub nodes: BTreeMap<String, Node>,
+    /// By name; saving writes back the text they were read from while none changed since.
+    pub nodes: super::saved::Nodes,
     /// Source of every generated identifier (UUIDs, MACs, DRBD data generations): deterministic.
     pub counter: u64,
     pub log: Vec<LogEntry>,

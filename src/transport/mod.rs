@@ -134,6 +134,14 @@ pub trait Transport: Send + Sync {
     fn run_reads(&self, node: &str, batch: &[Cmd]) -> Result<Vec<Output>, TransportError> {
         self.run_batch(node, batch)
     }
+
+    /// How many batches are worth having under way at once when many nodes are observed
+    /// (never more than [`crate::reconcile::OBSERVE_AT_ONCE`]): as many as that for nodes
+    /// answering over a network; a transport that answers from memory gains nothing from more
+    /// callers than the machine has cores, and each one holds a node's outputs.
+    fn batches_at_once(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// Quotes one word for a POSIX shell; words of only safe characters stay as they are. Glob

@@ -148,23 +148,25 @@ fn included(node: &Node, conf: &str) -> Vec<String> {
     for (t, _) in parse::tokenize(conf)
         .windows(2)
         .filter(|w| w[0].0 == "include")
-        .map(|w| w[1].clone())
+        .map(|w| w[1])
     {
         let path = if t.starts_with('/') {
-            t
+            t.to_string()
         } else {
             format!("/etc/{t}")
         };
         match path.split_once('*') {
             Some((prefix, suffix)) => {
+                // The files are in name order: those under the prefix are one range of them.
                 out.extend(
                     node.files
-                        .keys()
-                        .filter(|f| {
-                            f.starts_with(prefix)
-                                && f.ends_with(suffix)
-                                && !f[prefix.len()..].contains('/')
-                        })
+                        .range::<str, _>((
+                            std::ops::Bound::Included(prefix),
+                            std::ops::Bound::Unbounded,
+                        ))
+                        .map(|(f, _)| f)
+                        .take_while(|f| f.starts_with(prefix))
+                        .filter(|f| f.ends_with(suffix) && !f[prefix.len()..].contains('/'))
                         .cloned(),
                 );
             }

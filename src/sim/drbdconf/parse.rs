@@ -31,39 +31,53 @@ fn quoted(w: &str) -> String {
     format!("'{w}'")
 }
 
-pub(super) fn tokenize(text: &str) -> Vec<(String, usize)> {
+pub(super) fn tokenize<'t>(text: &'t str) -> Vec<(&'t str, usize)> {
     let mut out = Vec::new();
     for (no, line) in text.lines().enumerate() {
-        let mut chars = line.chars().peekable();
-        let mut word = String::new();
-        let flush = |word: &mut String, out: &mut Vec<(String, usize)>| {
-            if !word.is_empty() {
-                out.push((std::mem::take(word), no + 1));
+        let no = no + 1;
+        // Where the word being read started; special characters are ASCII, so every index
+        // below is a character boundary.
+        let mut word: Option<usize> = None;
+        let flush = |word: &mut Option<usize>, end: usize, out: &mut Vec<(&'t str, usize)>| {
+            if let Some(start) = word.take() {
+                out.push((&line[start..end], no));
             }
         };
-        while let Some(c) = chars.next() {
+        let mut i = 0;
+        while let Some(c) = line[i..].chars().next() {
             match c {
-                '#' => break,
+                '#' => {
+                    flush(&mut word, i, &mut out);
+                    i = line.len();
+                    break;
+                }
                 '"' => {
-                    flush(&mut word, &mut out);
-                    let s: String = chars.by_ref().take_while(|c| *c != '"').collect();
-                    out.push((s, no + 1));
+                    flush(&mut word, i, &mut out);
+                    let from = i + 1;
+                    // Up to the closing quote, or to the end of the line without one.
+                    let to = line[from..].find('"').map_or(line.len(), |j| from + j);
+                    out.push((&line[from..to], no));
+                    i = (to + 1).min(line.len());
+                    continue;
                 }
                 '{' | '}' | ';' => {
-                    flush(&mut word, &mut out);
-                    out.push((c.to_string(), no + 1));
+                    flush(&mut word, i, &mut out);
+                    out.push((&line[i..i + 1], no));
                 }
-                c if c.is_whitespace() => flush(&mut word, &mut out),
-                c => word.push(c),
+                c if c.is_whitespace() => flush(&mut word, i, &mut out),
+                _ => {
+                    word.get_or_insert(i);
+                }
             }
+            i += c.len_utf8();
         }
-        flush(&mut word, &mut out);
+        flush(&mut word, i, &mut out);
     }
     out
 }
 
 fn parse_items(
-    toks: &[(String, usize)],
+    toks: &[(&str, usize)],
     pos: &mut usize,
     file: &str,
     nested: bool,
@@ -73,7 +87,7 @@ fn parse_items(
     let mut line = 0;
     while let Some((t, l)) = toks.get(*pos) {
         *pos += 1;
-        match t.as_str() {
+        match *t {
             ";" => {
                 if !words.is_empty() {
                     items.push(Item::Stmt {
@@ -371,4 +385,36 @@ pub(super) fn file(cfg: &mut Config, file: &str, text: &str, v84: bool) -> Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tokenize;
+
+    #[test]
+    fn tokens_are_words_braces_semicolons_and_quoted_strings_with_their_lines() {
+        let text = "resource r0 {  # a comment { ;\n\tdisk \"/dev/a b\";x\"q\"y\n on\u{a0}h{ \"unclosed\n\"\";é}";
+        assert_eq!(
+            tokenize(text),
+            [
+                ("resource", 1),
+                ("r0", 1),
+                ("{", 1),
+                ("disk", 2),
+                ("/dev/a b", 2),
+                (";", 2),
+                ("x", 2),
+                ("q", 2),
+                ("y", 2),
+                ("on", 3),
+                ("h", 3),
+                ("{", 3),
+                ("unclosed", 3),
+                ("", 4),
+                (";", 4),
+                ("é", 4),
+                ("}", 4),
+            ]
+        );
+    }
 }
