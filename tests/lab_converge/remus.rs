@@ -1,5 +1,5 @@
-//! Remus protection on the real lab (steps 5r and 5s: after the drift repair, before node loss): `dns` made
-//! dual-primary and `protection: {mode: remus, networkBuffering: false, diskReplication:
+//! Remus protection on the real lab (steps 5r and 5s: after the drift repair, before node
+//! loss): `dns` made dual-primary and `protection: {mode: remus, networkBuffering: false, diskReplication:
 //! none}` — the only options the lab's Xen 4.17.5 runs (`tests/fixtures/real-lab-remus/`) —
 //! applied over ssh: `xl remus` runs on nodea (its pid file alive), the shadow `dns--incoming`
 //! is on nodeb, paused, and the next plan has nothing to do (xenflux sees it protected). Then
