@@ -1,14 +1,15 @@
 //! Remus protection on the real lab (steps 5r and 5s: after the drift repair, before node
-//! loss): `dns` made dual-primary and `protection: {mode: remus, networkBuffering: false, diskReplication:
-//! none}` — the only options the lab's Xen 4.17.5 runs (`tests/fixtures/real-lab-remus/`) —
-//! applied over ssh: `xl remus` runs on nodea (its pid file alive), the shadow `dns--incoming`
-//! is on nodeb, paused, and the next plan has nothing to do (xenflux sees it protected). Then
-//! protection is removed and `dns` single-primary again: the shadow is destroyed first and
-//! `dns` runs on, on nodea only (no plan after that: the node-loss steps start with a
-//! controller pass that must find the cluster in sync). Measured by hand on the lab: the apply
-//! that protects 59 s, the plan after it 51 s; the step is about two and a half minutes. A crash and the takeover take minutes under emulation (the
-//! first copy of the domain's 128 MiB alone about 110 s) and are proven on the simulator
-//! (`tests/remus.rs`).
+//! loss): `dns` made dual-primary and `protection: {mode: remus, networkBuffering: false,
+//! diskReplication: none}` — the only options the lab's Xen 4.17.5 runs
+//! (`tests/fixtures/real-lab-remus/`) — applied over ssh: `xl remus` runs on nodea (its pid
+//! file alive), the shadow `dns--incoming` is on nodeb, paused, and the next plan has nothing
+//! to do (xenflux sees it protected). Then protection is removed and `dns` single-primary
+//! again: the shadow is destroyed first and `dns` runs on, on nodea only (no plan after that:
+//! the node-loss steps start with a controller pass that must find the cluster in sync).
+//! Measured by hand on the lab: the apply that protects 59 s, the plan after it 51 s; the two
+//! steps take about two and a half minutes. The crash, the takeover and the re-arming took
+//! about eleven minutes of emulation by hand (the first copy of the domain's 128 MiB alone
+//! about 100 s): they are proven on the simulator (`tests/remus.rs`).
 
 use std::time::{Duration, Instant};
 
