@@ -64,8 +64,8 @@ fn write(state_dir: &Path, u: &Unprotected) -> Result<(), RecordError> {
     record::write(&path, text)
 }
 
-/// What one observation says of a protected domain: `Some(true)` it runs with its shadow,
-/// `Some(false)` it runs and no node shows its shadow, None it does not run where seen or a
+/// What one observation says of a protected domain: `Some(true)` it runs with its shadow (or
+/// with its `xl remus` running), `Some(false)` it runs and no node shows either, None it does not run where seen or a
 /// node that could hold it was not read and is not fenced (nothing is concluded). A fenced
 /// node is off: it holds nothing.
 pub fn protected(
@@ -90,7 +90,8 @@ pub fn protected(
             return None;
         };
         runs |= x.domains.get(domain.as_str()).is_some_and(|r| !r.stopping);
-        shadow |= x.incoming.contains_key(domain.as_str());
+        // Its sender running counts too: right after a start the shadow may not be made yet.
+        shadow |= x.incoming.contains_key(domain.as_str()) || x.senders.contains(domain.as_str());
     }
     runs.then_some(shadow)
 }

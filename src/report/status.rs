@@ -246,6 +246,7 @@ impl Status {
                     .get(dom)
                     .filter(|p| manual && p.released.is_none())
                     .map(|p| p.node.to_string());
+                let no_shadow = shadow_on.is_empty();
                 DomainStatus {
                     name: dom.to_string(),
                     desired: match spec.state {
@@ -257,9 +258,11 @@ impl Status {
                     unknown_on,
                     failed_over_to,
                     shadow_on: spec.protection.as_ref().map(|_| shadow_on),
+                    // The record is kept under the apply lock; what is seen now wins.
                     unprotected_since: spec
                         .protection
                         .as_ref()
+                        .filter(|_| no_shadow)
                         .and_then(|_| ha.unprotected.domains.get(dom).cloned()),
                 }
             })
