@@ -141,7 +141,12 @@ impl<'a> Deps<'a> {
         let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (name, dom) in &d.domains {
             let e = uses.entry(format!("Domain/{name}")).or_default();
-            e.extend(dom.disks.iter().map(|k| format!("Volume/{}", k.volume)));
+            e.extend(
+                dom.disks
+                    .iter()
+                    .filter_map(|k| k.volume.as_ref())
+                    .map(|v| format!("Volume/{v}")),
+            );
             e.extend(dom.nics.iter().map(|n| format!("Bridge/{}", n.bridge)));
         }
         for (name, v) in &d.volumes {

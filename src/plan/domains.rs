@@ -183,7 +183,7 @@ impl Pass {
     fn domain(&mut self, ctx: &mut Ctx, name: &Name, dom: &DomainSpec) {
         let object = format!("Domain/{name}");
         let now = self.runs_on.get(name.as_str()).cloned().unwrap_or_default();
-        let vols: Vec<Name> = dom.disks.iter().map(|k| k.volume.clone()).collect();
+        let vols: Vec<Name> = dom.disks.iter().filter_map(|k| k.volume.clone()).collect();
         let running_vols: Vec<Name> = now
             .first()
             .and_then(|n| self.open_by.get(&(name.to_string(), n.clone())))
@@ -523,14 +523,15 @@ fn migrate(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, from: &Name, to: &Name)
     let Some(address) = ctx.d.nodes.get(to).map(|n| n.address.to_string()) else {
         return;
     };
-    for disk in &dom.disks {
-        let Some(v) = ctx.d.volumes.get(&disk.volume) else {
+    // Image files on OCFS2 are reachable from both ends already: only DRBD disks need roles.
+    for vol in dom.disks.iter().filter_map(|k| k.volume.as_ref()) {
+        let Some(v) = ctx.d.volumes.get(vol) else {
             continue;
         };
         if v.dual_primary {
             continue;
         }
-        let res = disk.volume.to_string();
+        let res = vol.to_string();
         for n in &v.nodes {
             ctx.add(
                 Phase::TwoPrimariesOn,
