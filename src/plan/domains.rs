@@ -322,6 +322,29 @@ impl Pass {
             }
             _ => t,
         };
+        // An image file: there (or created by this plan), and its filesystem mounted where the
+        // domain starts or moves to — the "Primary and UpToDate" of a disk on OCFS2.
+        if current.as_ref() != Some(&t) {
+            let would = match current {
+                Some(s) => format!("live-migrate domain {name} from {s} to {t}"),
+                None => format!("start domain {name} on {t}"),
+            };
+            if let Some((path, why)) = super::images::not_ready(ctx, d.dom) {
+                ctx.block(object.clone(), format!("its image {path} {why}"), vec![would]);
+                return None;
+            }
+            let unmounted = super::images::mountpoints(ctx, d.dom)
+                .into_iter()
+                .find(|m| !super::images::mounted_after(ctx, &t, m));
+            if let Some(m) = unmounted {
+                ctx.block(
+                    object.clone(),
+                    format!("the OCFS2 filesystem {m} holding its image is not mounted on {t}"),
+                    vec![would],
+                );
+                return None;
+            }
+        }
         // A disk another domain has open is that domain's disk.
         let taken = d.vols.iter().find_map(|v| {
             self.holders
