@@ -98,8 +98,14 @@ fn disk_problem(
     disk: &DomDisk,
     other: Option<&str>,
 ) -> Option<String> {
+    if !disk.target.starts_with("/dev/") {
+        if let Some(e) = image_problem(w, node, domid, disk) {
+            return Some(e);
+        }
+    }
     let n = w.node(node);
     let usable = match n.resolve(&disk.target) {
+        _ if !disk.target.starts_with("/dev/") => true,
         Some(Dev::Drbd(res)) => n.drbd[&res].role == Role::Primary,
         Some(Dev::Lv(_)) => true,
         None => false,
@@ -137,6 +143,22 @@ fn disk_problem(
         return Some(hotplug_failed(w, "block", "add", &why));
     }
     None
+}
+
+/// Why an image file cannot back a disk on `node`: libxl stats it first (a file on an OCFS2
+/// filesystem the node does not mount is missing there, as on a real node).
+fn image_problem(w: &World, node: &str, domid: u32, disk: &DomDisk) -> Option<String> {
+    let present = super::images::file(w, node, &disk.target).is_some()
+        || w.node(node).files.contains_key(&disk.target);
+    (!present).then(|| {
+        format!(
+            "libxl: error: libxl_device.c:363:libxl__device_disk_set_backend: Disk vdev={} failed to stat: {}: No such file or directory\n",
+            disk.vdev, disk.target
+        )
+    }).map(|e| {
+        let _ = domid;
+        e
+    })
 }
 
 /// Why a vif cannot be plugged on `node`.
@@ -298,7 +320,11 @@ fn start(w: &mut World, node: &str, name: &str, d: Domain) {
         );
     }
     for k in d.disks.iter().filter(|k| k.rw) {
-        super::fs::write_data(w, node, &k.target);
+        if k.target.starts_with("/dev/") {
+            super::fs::write_data(w, node, &k.target);
+        } else {
+            super::images::write_data(w, node, &k.target);
+        }
     }
     w.node_mut(node).domains.insert(name.to_string(), d);
 }
