@@ -150,7 +150,11 @@ fn an_image_domain_is_created_started_grown_and_moved_without_drbd() {
     c.set_domain(&domain("dom0", "128MiB"));
     let (code, out, _) = c.run(&["plan"]);
     assert_eq!(code, 2);
-    assert!(out.contains("truncate --no-create --size '>134217728'") || out.contains("truncate --no-create --size >134217728"), "{out}");
+    assert!(
+        out.contains("truncate --no-create --size '>134217728'")
+            || out.contains("truncate --no-create --size >134217728"),
+        "{out}"
+    );
     assert!(out.contains("the guest must grow its partition"), "{out}");
     assert!(!out.contains("xl shutdown"), "{out}");
     c.ok(&["apply", "--yes"]);
@@ -163,7 +167,10 @@ fn an_image_domain_is_created_started_grown_and_moved_without_drbd() {
     let (code, out, _) = c.run(&["plan"]);
     assert_eq!(code, 2);
     assert!(out.contains("live-migrate domain web to dom0m"), "{out}");
-    assert!(!out.contains("primar"), "no role change for an image: {out}");
+    assert!(
+        !out.contains("primar"),
+        "no role change for an image: {out}"
+    );
     c.ok(&["apply", "--yes"]);
     assert_eq!(c.runs_on("web"), ["dom0m"]);
     let changes: Vec<String> = c

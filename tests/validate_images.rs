@@ -117,10 +117,18 @@ fn an_image_must_be_on_an_ocfs2_filesystem_every_possible_node_mounts() {
         &["{file: /srv/images/web.img, size: 1GiB, target: xvda}"],
     )]));
     let e = find(&errs, "is on no filesystem of an Ocfs2Cluster");
-    assert!(e.message.contains("OCFS2 filesystems are mounted on /OVS"), "{}", e.message);
+    assert!(
+        e.message.contains("OCFS2 filesystems are mounted on /OVS"),
+        "{}",
+        e.message
+    );
     assert_eq!(e.field, "spec.disks[0].file");
     // The mountpoint itself is not an image below it.
-    let errs = errors(&with(&[domain("web", "dom0", &["{file: /OVS, size: 1GiB, target: xvda}"])]));
+    let errs = errors(&with(&[domain(
+        "web",
+        "dom0",
+        &["{file: /OVS, size: 1GiB, target: xvda}"],
+    )]));
     find(&errs, "is on no filesystem of an Ocfs2Cluster");
 
     // A third node outside the OCFS2 cluster: neither the domain's node, nor the peer of one
@@ -128,10 +136,18 @@ fn an_image_must_be_on_an_ocfs2_filesystem_every_possible_node_mounts() {
     let third = "apiVersion: xenflux/v1\nkind: Node\nmetadata: {name: dom2}\nspec: {address: 192.168.1.192, volumeGroup: XEN}\n".to_string();
     let errs = errors(&with(&[
         third.clone(),
-        domain("web", "dom2", &["{file: /OVS/web.img, size: 1GiB, target: xvda}"]),
+        domain(
+            "web",
+            "dom2",
+            &["{file: /OVS/web.img, size: 1GiB, target: xvda}"],
+        ),
     ]));
     let e = find(&errs, "which is not mounted on dom2 (its node)");
-    assert!(e.message.contains("mounted on: dom0, dom0m"), "{}", e.message);
+    assert!(
+        e.message.contains("mounted on: dom0, dom0m"),
+        "{}",
+        e.message
+    );
     let errs = errors(&with(&[
         third,
         "apiVersion: xenflux/v1\nkind: Volume\nmetadata: {name: web-vol}\nspec: {size: 1GiB, nodes: [dom0, dom2]}\n".into(),
@@ -161,8 +177,14 @@ fn volume_xor_file_and_size_only_with_file_all_errors_at_once() {
     )]));
     assert_eq!(find(&errs, "not both").field, "spec.disks[0]");
     assert_eq!(find(&errs, "a disk needs `volume`").field, "spec.disks[1]");
-    assert_eq!(find(&errs, "`size` is for `file` disks only").field, "spec.disks[2].size");
-    assert_eq!(find(&errs, "`size` is required with `file`").field, "spec.disks[3].size");
+    assert_eq!(
+        find(&errs, "`size` is for `file` disks only").field,
+        "spec.disks[2].size"
+    );
+    assert_eq!(
+        find(&errs, "`size` is required with `file`").field,
+        "spec.disks[3].size"
+    );
     let e = find(&errs, "more than the size of its filesystem's volume");
     assert_eq!(e.field, "spec.disks[4].size");
     assert!(e.message.contains("100GiB"), "{}", e.message);
@@ -172,20 +194,44 @@ fn volume_xor_file_and_size_only_with_file_all_errors_at_once() {
 #[test]
 fn two_domains_never_share_a_writable_image_nor_nest_one_in_another() {
     let errs = errors(&with(&[
-        domain("web", "dom0", &["{file: /OVS/web.img, size: 1GiB, target: xvda}"]),
-        domain("www", "dom0m", &["{file: /OVS/web.img, size: 1GiB, target: xvda, mode: r}"]),
+        domain(
+            "web",
+            "dom0",
+            &["{file: /OVS/web.img, size: 1GiB, target: xvda}"],
+        ),
+        domain(
+            "www",
+            "dom0m",
+            &["{file: /OVS/web.img, size: 1GiB, target: xvda, mode: r}"],
+        ),
     ]));
     let e = find(&errs, "is already a writable disk of domain `web`");
     assert_eq!(e.object.as_deref(), Some("Domain/www"));
     assert_eq!(e.field, "spec.disks[0].file");
     // Read-only by both: allowed.
     ok(&with(&[
-        domain("web", "dom0", &["{file: /OVS/web.img, size: 1GiB, target: xvda, mode: r}"]),
-        domain("www", "dom0m", &["{file: /OVS/web.img, size: 1GiB, target: xvda, mode: r}"]),
+        domain(
+            "web",
+            "dom0",
+            &["{file: /OVS/web.img, size: 1GiB, target: xvda, mode: r}"],
+        ),
+        domain(
+            "www",
+            "dom0m",
+            &["{file: /OVS/web.img, size: 1GiB, target: xvda, mode: r}"],
+        ),
     ]));
     let errs = errors(&with(&[
-        domain("web", "dom0", &["{file: /OVS/web, size: 1GiB, target: xvda}"]),
-        domain("www", "dom0m", &["{file: /OVS/web/www.img, size: 1GiB, target: xvda}"]),
+        domain(
+            "web",
+            "dom0",
+            &["{file: /OVS/web, size: 1GiB, target: xvda}"],
+        ),
+        domain(
+            "www",
+            "dom0m",
+            &["{file: /OVS/web/www.img, size: 1GiB, target: xvda}"],
+        ),
     ]));
     let e = find(&errs, "lies below image /OVS/web");
     assert_eq!(e.object.as_deref(), Some("Domain/www"));

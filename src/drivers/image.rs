@@ -123,7 +123,13 @@ mod tests {
         );
         assert_eq!(
             grow("/OVS/a.img", 1 << 30),
-            ["truncate", "--no-create", "--size", ">1073741824", "/OVS/a.img"]
+            [
+                "truncate",
+                "--no-create",
+                "--size",
+                ">1073741824",
+                "/OVS/a.img"
+            ]
         );
     }
 
@@ -131,13 +137,26 @@ mod tests {
     fn stat_lines_as_coreutils_prints_them() {
         // Printed by GNU coreutils 9.1 stat on this kind of machine.
         let s = parse_stat("3145728 regular file /\n").unwrap();
-        assert_eq!((s.size, s.kind.as_str(), s.mount.as_str()), (3145728, "regular file", "/"));
+        assert_eq!(
+            (s.size, s.kind.as_str(), s.mount.as_str()),
+            (3145728, "regular file", "/")
+        );
         assert!(s.is_regular());
         let s = parse_stat("15 symbolic link /OVS\n").unwrap();
         assert!(!s.is_regular());
         assert_eq!(s.mount, "/OVS");
-        assert!(parse_stat("0 regular empty file /OVS").unwrap().is_regular());
-        for bad in ["", "\n", "x regular file /", "1 regular file", "1 /OVS", "1 Regular /OVS", "1 a /\n2 a /\n"] {
+        assert!(parse_stat("0 regular empty file /OVS")
+            .unwrap()
+            .is_regular());
+        for bad in [
+            "",
+            "\n",
+            "x regular file /",
+            "1 regular file",
+            "1 /OVS",
+            "1 Regular /OVS",
+            "1 a /\n2 a /\n",
+        ] {
             assert!(parse_stat(bad).is_err(), "{bad:?}");
         }
         assert!(parse_stat(&format!("1 regular file /{}", "a".repeat(MAX_LINE))).is_err());
@@ -145,6 +164,9 @@ mod tests {
             Some(1),
             "stat: cannot statx '/OVS/a.img': No such file or directory\n"
         ));
-        assert!(!no_such_file(Some(1), "stat: cannot statx '/OVS/a.img': Permission denied\n"));
+        assert!(!no_such_file(
+            Some(1),
+            "stat: cannot statx '/OVS/a.img': Permission denied\n"
+        ));
     }
 }

@@ -41,11 +41,7 @@ impl ImagePath {
 
     /// True when the image lies strictly below directory `dir` (a mountpoint).
     pub fn is_below(&self, dir: &str) -> bool {
-        dir == "/"
-            || self
-                .0
-                .strip_prefix(dir)
-                .is_some_and(|r| r.starts_with('/'))
+        dir == "/" || self.0.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
     }
 }
 
@@ -197,6 +193,9 @@ mod tests {
         let long = format!("/OVS/{}", "a".repeat(MAX_IMAGE_PATH));
         assert!(long.parse::<ImagePath>().unwrap_err().contains("longer"));
         let component = format!("/OVS/{}", "a".repeat(256));
-        assert!(component.parse::<ImagePath>().unwrap_err().contains("component"));
+        assert!(component
+            .parse::<ImagePath>()
+            .unwrap_err()
+            .contains("component"));
     }
 }

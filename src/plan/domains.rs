@@ -330,7 +330,11 @@ impl Pass {
                 None => format!("start domain {name} on {t}"),
             };
             if let Some((path, why)) = super::images::not_ready(ctx, d.dom) {
-                ctx.block(object.clone(), format!("its image {path} {why}"), vec![would]);
+                ctx.block(
+                    object.clone(),
+                    format!("its image {path} {why}"),
+                    vec![would],
+                );
                 return None;
             }
             let unmounted = super::images::mountpoints(ctx, d.dom)

@@ -105,7 +105,10 @@ fn image(ctx: &mut Ctx, domain: &Name, path: &ImagePath, size: u64) -> Ready {
     let object = format!("Domain/{domain}");
     match seen(ctx, path, &on) {
         Seen::Present(st) if !st.is_regular() => {
-            let why = format!("is a {}, not a regular file: xenflux neither uses nor replaces it", st.kind);
+            let why = format!(
+                "is a {}, not a regular file: xenflux neither uses nor replaces it",
+                st.kind
+            );
             ctx.block(object, format!("image {path} {why}"), Vec::new());
             Ready::No(why)
         }
@@ -169,13 +172,14 @@ fn image(ctx: &mut Ctx, domain: &Name, path: &ImagePath, size: u64) -> Ready {
 /// The first image of a domain that will not be there once the plan ran, with why: for the
 /// start and move checks of the domain pass.
 pub(super) fn not_ready(ctx: &Ctx, dom: &crate::model::DomainSpec) -> Option<(String, String)> {
-    dom.disks.iter().filter_map(|k| k.file.as_ref()).find_map(|p| {
-        match ctx.images.get(p.as_str()) {
+    dom.disks
+        .iter()
+        .filter_map(|k| k.file.as_ref())
+        .find_map(|p| match ctx.images.get(p.as_str()) {
             Some(Ready::No(why)) => Some((p.to_string(), why.clone())),
             Some(Ready::Yes) => None,
             None => Some((p.to_string(), "was not planned".to_string())),
-        }
-    })
+        })
 }
 
 /// The mountpoints of a domain's image filesystems, each once.
@@ -184,7 +188,11 @@ pub(super) fn mountpoints(ctx: &Ctx, dom: &crate::model::DomainSpec) -> Vec<Stri
         .disks
         .iter()
         .filter_map(|k| k.file.as_ref())
-        .filter_map(|p| ctx.d.image_filesystem(p).map(|(_, f)| f.mountpoint.to_string()))
+        .filter_map(|p| {
+            ctx.d
+                .image_filesystem(p)
+                .map(|(_, f)| f.mountpoint.to_string())
+        })
         .collect();
     out.sort();
     out.dedup();

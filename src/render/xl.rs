@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use crate::alloc::Allocation;
 use crate::model::units::MIB;
-use crate::model::{Desired, DiskMode, DiskSpec, DomainSpec, GuestType, IfName, ImagePath, Mac, Name};
+use crate::model::{
+    Desired, DiskMode, DiskSpec, DomainSpec, GuestType, IfName, ImagePath, Mac, Name,
+};
 
 use super::{put, Files, MANAGED_HEADER};
 

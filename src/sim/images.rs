@@ -197,7 +197,10 @@ pub(crate) fn dd(w: &mut World, node: &str, args: &[&str]) -> Out {
     ) else {
         return Out::fail(1, "dd: the simulator needs of=, bs= and seek=\n");
     };
-    if ops.get("if") != Some(&"/dev/zero") || ops.get("count") != Some(&"0") || ops.get("conv") != Some(&"excl") {
+    if ops.get("if") != Some(&"/dev/zero")
+        || ops.get("count") != Some(&"0")
+        || ops.get("conv") != Some(&"excl")
+    {
         return Out::fail(
             1,
             "dd: the simulator only creates sparse files (if=/dev/zero count=0 conv=excl)\n",
@@ -253,7 +256,10 @@ pub(crate) fn truncate(w: &mut World, node: &str, args: &[&str]) -> Out {
         None => (false, bytes(size)),
     };
     let Some(n) = n else {
-        return Out::fail(1, format!("truncate: Invalid number: \u{2018}{size}\u{2019}\n"));
+        return Out::fail(
+            1,
+            format!("truncate: Invalid number: \u{2018}{size}\u{2019}\n"),
+        );
     };
     let Some((uuid, _, rel)) = on_shared(w, node, path) else {
         return Out::fail(
@@ -267,7 +273,13 @@ pub(crate) fn truncate(w: &mut World, node: &str, args: &[&str]) -> Out {
         Some(f) => f.size = n,
         None if no_create => {}
         None => {
-            fs.files.insert(rel, SharedFile { size: n, data: false });
+            fs.files.insert(
+                rel,
+                SharedFile {
+                    size: n,
+                    data: false,
+                },
+            );
         }
     }
     Out::ok("")

@@ -482,8 +482,7 @@ fn affects(argv: &[String]) -> Affects {
         Some("drbdadm" | "drbdsetup" | "drbdmeta" | "ip" | "bridge") => Affects::Drbd,
         Some(
             "lvcreate" | "lvextend" | "lvchange" | "lvremove" | "install" | "mkdir" | "rm" | "dd"
-            | "truncate"
-            | "mkfs.ext4" | "mkfs.ext3" | "mkfs.xfs" | "resize2fs" | "tunefs.ocfs2",
+            | "truncate" | "mkfs.ext4" | "mkfs.ext3" | "mkfs.xfs" | "resize2fs" | "tunefs.ocfs2",
         ) => Affects::Nothing,
         _ => Affects::Rules,
     }
@@ -493,7 +492,9 @@ fn affects(argv: &[String]) -> Affects {
 fn reads_only(argv: &[String]) -> bool {
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     match words.as_slice() {
-        ["cat" | "ls" | "ss" | "stat" | "vgs" | "lvs" | "mounted.ocfs2" | "blkid" | "printenv", ..] => true,
+        ["cat" | "ls" | "ss" | "stat" | "vgs" | "lvs" | "mounted.ocfs2" | "blkid" | "printenv", ..] => {
+            true
+        }
         ["drbdadm", rest @ ..] => {
             // The subcommand is the first word that is neither an option nor `-c`'s file.
             let mut words = rest.iter();

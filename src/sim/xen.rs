@@ -99,7 +99,7 @@ fn disk_problem(
     other: Option<&str>,
 ) -> Option<String> {
     if !disk.target.starts_with("/dev/") {
-        if let Some(e) = image_problem(w, node, domid, disk) {
+        if let Some(e) = image_problem(w, node, disk) {
             return Some(e);
         }
     }
@@ -147,7 +147,7 @@ fn disk_problem(
 
 /// Why an image file cannot back a disk on `node`: libxl stats it first (a file on an OCFS2
 /// filesystem the node does not mount is missing there, as on a real node).
-fn image_problem(w: &World, node: &str, domid: u32, disk: &DomDisk) -> Option<String> {
+fn image_problem(w: &World, node: &str, disk: &DomDisk) -> Option<String> {
     let present = super::images::file(w, node, &disk.target).is_some()
         || w.node(node).files.contains_key(&disk.target);
     (!present).then(|| {
@@ -155,9 +155,6 @@ fn image_problem(w: &World, node: &str, domid: u32, disk: &DomDisk) -> Option<St
             "libxl: error: libxl_device.c:363:libxl__device_disk_set_backend: Disk vdev={} failed to stat: {}: No such file or directory\n",
             disk.vdev, disk.target
         )
-    }).map(|e| {
-        let _ = domid;
-        e
     })
 }
 

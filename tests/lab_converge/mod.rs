@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod filedisk;
 mod ha;
 
 const NODES: [&str; 2] = ["nodea", "nodeb"];
@@ -522,6 +523,9 @@ pub fn run(config: &Path) {
         }
     }
     run.step(step, t);
+
+    // 6: a domain on an image file on /OVS, moved without DRBD.
+    filedisk::run(&mut run);
 
     if ha::enabled() {
         ha::run(&mut run);

@@ -418,7 +418,10 @@ impl Action {
             Action::LinkUp { dev, .. } => format!("bring {dev} up"),
             Action::AddAddress { dev, cidr, .. } => format!("add address {cidr} to {dev}"),
             Action::CreateImage { path, size, .. } => {
-                format!("create image {path} ({}, sparse)", crate::model::Size(*size))
+                format!(
+                    "create image {path} ({}, sparse)",
+                    crate::model::Size(*size)
+                )
             }
             Action::GrowImage { path, size, .. } => {
                 format!("grow image {path} to {}", crate::model::Size(*size))

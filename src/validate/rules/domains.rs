@@ -201,16 +201,33 @@ fn check_disks<'d>(
         }
         let vol = match (&disk.volume, &disk.file) {
             (Some(_), Some(_)) => {
-                err(out, Kind::Domain, dn, &field, "give either `volume` (a DRBD Volume) or `file` (an image on OCFS2), not both".into());
+                err(
+                    out,
+                    Kind::Domain,
+                    dn,
+                    &field,
+                    "give either `volume` (a DRBD Volume) or `file` (an image on OCFS2), not both"
+                        .into(),
+                );
                 continue;
             }
             (None, None) => {
-                err(out, Kind::Domain, dn, &field, "a disk needs `volume` (a DRBD Volume) or `file` (an image on OCFS2)".into());
+                err(
+                    out,
+                    Kind::Domain,
+                    dn,
+                    &field,
+                    "a disk needs `volume` (a DRBD Volume) or `file` (an image on OCFS2)".into(),
+                );
                 continue;
             }
             (None, Some(path)) => {
                 images::check_file_disk(d, loc, out, dn, dom, i, path);
-                users.images.entry(path).or_default().push((name, i, disk.mode));
+                users
+                    .images
+                    .entry(path)
+                    .or_default()
+                    .push((name, i, disk.mode));
                 continue;
             }
             (Some(vol), None) => vol,
@@ -431,18 +448,11 @@ pub(super) fn check_capacity(d: &Decoded, loc: &Locator, out: &mut Diagnostics) 
         let mem = dom.memory.bytes();
         let e = preferred.entry(&dom.node).or_default();
         *e = e.saturating_add(mem);
-        let Some(first) = dom
-            .disks
-            .first()
-            .and_then(|k| images::disk_nodes(d, k))
-        else {
+        let Some(first) = dom.disks.first().and_then(|k| images::disk_nodes(d, k)) else {
             continue;
         };
-        let nodes: Vec<Option<Vec<Name>>> = dom
-            .disks
-            .iter()
-            .map(|k| images::disk_nodes(d, k))
-            .collect();
+        let nodes: Vec<Option<Vec<Name>>> =
+            dom.disks.iter().map(|k| images::disk_nodes(d, k)).collect();
         let hosts: BTreeSet<Name> = first.into_iter().collect();
         for node in hosts {
             let can_run_here = nodes

@@ -48,7 +48,12 @@ pub(super) fn check_file_disk(
     let on = image_filesystem(&d.ocfs2, path);
     let limit = on
         .and_then(|(_, f)| d.volumes.get(&f.volume))
-        .map(|v| (v.size.bytes().min(MAX_VOLUME), "the size of its filesystem's volume"))
+        .map(|v| {
+            (
+                v.size.bytes().min(MAX_VOLUME),
+                "the size of its filesystem's volume",
+            )
+        })
         .unwrap_or((MAX_VOLUME, "the limit"));
     match disk.size {
         None => err(
@@ -78,7 +83,10 @@ pub(super) fn check_file_disk(
         let known = if mountpoints.is_empty() {
             "there is no Ocfs2Cluster filesystem".to_string()
         } else {
-            format!("OCFS2 filesystems are mounted on {}", mountpoints.join(", "))
+            format!(
+                "OCFS2 filesystems are mounted on {}",
+                mountpoints.join(", ")
+            )
         };
         err(out, "file", format!(
             "{path} is on no filesystem of an Ocfs2Cluster ({known}): an image must be on shared storage every node that may run the domain mounts"));
@@ -128,8 +136,12 @@ pub(super) fn check_shared_images(loc: &Locator, out: &mut Diagnostics, users: I
             .skip(1)
             .find_map(|(at, _)| by_path.get(&s[..at]));
         if let (Some(a), Some((dom, i, _))) = (above, uses.first()) {
-            out.push(loc.error(Kind::Domain, dom.as_str(), &format!("spec.disks[{i}].file"), format!(
-                "image {path} lies below image {a}, which would have to be a directory")));
+            out.push(loc.error(
+                Kind::Domain,
+                dom.as_str(),
+                &format!("spec.disks[{i}].file"),
+                format!("image {path} lies below image {a}, which would have to be a directory"),
+            ));
         }
     }
 }
