@@ -209,6 +209,33 @@ mod tests {
     }
 
     #[test]
+    fn an_image_disk_renders_in_the_keyword_form_and_parses_back() {
+        use crate::drivers::xlcfg::{DiskAccess, DiskSpec as XlDisk, XlConfig};
+        let path: ImagePath = "/OVS/running_pool/web/System.img".parse().unwrap();
+        for (mode, access, text) in [
+            (DiskMode::ReadWrite, DiskAccess::ReadWrite, "rw"),
+            (DiskMode::ReadOnly, DiskAccess::ReadOnly, "ro"),
+        ] {
+            let spec = file_disk_spec(&path, "xvdb", mode);
+            assert_eq!(
+                spec,
+                format!("format=raw, vdev=xvdb, access={text}, target={path}")
+            );
+            let d = XlDisk::parse(&spec).expect("xl's syntax");
+            assert_eq!(d.target.as_deref(), Some(path.as_str()));
+            assert_eq!((d.vdev.as_str(), d.access), ("xvdb", Some(access)));
+            assert_eq!(d.format.as_deref(), Some("raw"));
+            assert_eq!(d.prefix, None);
+            assert_eq!(XlDisk::parse(&d.to_string()).as_ref(), Ok(&d));
+            // In a whole config, as import and observation read `/etc/xen/NAME.cfg`.
+            let cfg = XlConfig::parse(&format!("disk = [ '{spec}' ]\n")).expect("config");
+            let value = cfg.get("disk").expect("disk");
+            let list = value.as_str_list().expect("list");
+            assert_eq!(XlDisk::parse(list[0]).as_ref(), Ok(&d));
+        }
+    }
+
+    #[test]
     fn pv_domain_with_bootloader_exact_text() {
         let v = state(PAIR);
         let text = domain_config(&v.desired, &v.allocation, &name("dns")).expect("rendered");
