@@ -485,8 +485,10 @@ fn drift_lines(
                         }
                     })
                     .collect();
+                // A domain on image files only has no DRBD roles to tell.
+                let roles: Vec<String> = roles.into_iter().chain([String::new()]).collect();
                 out.push(format!(
-                    "{}, domain {name} should run on {}",
+                    "{}domain {name} should run on {}",
                     roles.join(", "),
                     spec.node
                 ));
