@@ -329,23 +329,14 @@ impl Pass {
                 Some(s) => format!("live-migrate domain {name} from {s} to {t}"),
                 None => format!("start domain {name} on {t}"),
             };
-            if let Some((path, why)) = super::images::not_ready(ctx, d.dom) {
-                ctx.block(
-                    object.clone(),
-                    format!("its image {path} {why}"),
-                    vec![would],
-                );
-                return None;
-            }
-            let unmounted = super::images::mountpoints(ctx, d.dom)
-                .into_iter()
-                .find(|m| !super::images::mounted_after(ctx, &t, m));
-            if let Some(m) = unmounted {
-                ctx.block(
-                    object.clone(),
-                    format!("the OCFS2 filesystem {m} holding its image is not mounted on {t}"),
-                    vec![would],
-                );
+            let unusable = d
+                .dom
+                .disks
+                .iter()
+                .filter_map(|k| k.file.as_ref())
+                .find_map(|p| super::images::unusable_on(ctx, p, &t));
+            if let Some(why) = unusable {
+                ctx.block(object.clone(), why, vec![would]);
                 return None;
             }
         }

@@ -169,34 +169,21 @@ fn image(ctx: &mut Ctx, domain: &Name, path: &ImagePath, size: u64) -> Ready {
     }
 }
 
-/// The first image of a domain that will not be there once the plan ran, with why: for the
-/// start and move checks of the domain pass.
-pub(super) fn not_ready(ctx: &Ctx, dom: &crate::model::DomainSpec) -> Option<(String, String)> {
-    dom.disks
-        .iter()
-        .filter_map(|k| k.file.as_ref())
-        .find_map(|p| match ctx.images.get(p.as_str()) {
-            Some(Ready::No(why)) => Some((p.to_string(), why.clone())),
-            Some(Ready::Yes) => None,
-            None => Some((p.to_string(), "was not planned".to_string())),
-        })
-}
-
-/// The mountpoints of a domain's image filesystems, each once.
-pub(super) fn mountpoints(ctx: &Ctx, dom: &crate::model::DomainSpec) -> Vec<String> {
-    let mut out: Vec<String> = dom
-        .disks
-        .iter()
-        .filter_map(|k| k.file.as_ref())
-        .filter_map(|p| {
-            ctx.d
-                .image_filesystem(p)
-                .map(|(_, f)| f.mountpoint.to_string())
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+/// Why image `path` cannot be given to a domain on `node` once the plan ran: not there, or its
+/// filesystem not mounted on `node`. None when it can.
+pub(super) fn unusable_on(ctx: &Ctx, path: &ImagePath, node: &Name) -> Option<String> {
+    match ctx.images.get(path.as_str()) {
+        Some(Ready::No(why)) => return Some(format!("image {path} {why}")),
+        Some(Ready::Yes) => {}
+        None => return Some(format!("image {path} was not planned")),
+    }
+    let (_, fs) = ctx.d.image_filesystem(path)?;
+    (!mounted_after(ctx, node, fs.mountpoint.as_str())).then(|| {
+        format!(
+            "the OCFS2 filesystem {} holding image {path} is not mounted on {node}",
+            fs.mountpoint
+        )
+    })
 }
 
 /// Whether each image (by path) will be there once the plan ran.

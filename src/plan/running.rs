@@ -222,6 +222,19 @@ pub(super) fn disks(
         };
         want.insert((dev.clone(), disk.target.clone()));
         if !have.contains(&(dev.clone(), disk.target.clone())) {
+            // An image is attached only once it is there, on a filesystem mounted here.
+            if let Some(why) = disk
+                .file
+                .as_ref()
+                .and_then(|p| super::images::unusable_on(ctx, p, node))
+            {
+                ctx.block(
+                    format!("Domain/{name}"),
+                    format!("its new disk {}: {why}", disk.target),
+                    vec![format!("attach {spec} to domain {name}")],
+                );
+                continue;
+            }
             ctx.add(
                 Phase::AttachDisks,
                 Action::BlockAttach {
