@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)] // a test writes "guest data" into its scratch image
 //! The image commands for real (GNU coreutils on this machine, through the `Local`
 //! transport, in a scratch directory): `dd … conv=excl` creates a sparse file and refuses an
 //! existing one, `truncate --size >N` grows and never shrinks or creates, and `stat`'s real
