@@ -5,12 +5,9 @@
 //! `xl migrate` alone (no DRBD role change), and fails over to the survivor after its node is
 //! lost — the example cluster's `/OVS` holding the image.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-use xenflux::sim::SimCluster;
-
-const BIN: &str = env!("CARGO_BIN_EXE_xenflux");
+use common::scratch::Scratch;
 const IMAGE: &str = "/OVS/running_pool/web/System.img";
 
 fn domain(node: &str, size: &str) -> String {
@@ -19,68 +16,28 @@ fn domain(node: &str, size: &str) -> String {
     )
 }
 
-/// A copy of the example desired state in a scratch directory, with its own state dir.
+/// The example cluster (`/OVS` on dom0 and dom0m) in a scratch directory.
 struct Cluster {
-    dir: tempfile::TempDir,
+    s: Scratch,
+}
+
+impl std::ops::Deref for Cluster {
+    type Target = Scratch;
+    fn deref(&self) -> &Scratch {
+        &self.s
+    }
 }
 
 impl Cluster {
     /// The example cluster, converged, without the image domain.
     fn new() -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("state");
-        std::fs::create_dir_all(&state).unwrap();
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cluster-state");
-        for e in std::fs::read_dir(root).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), state.join(e.file_name())).unwrap();
-        }
-        let c = Cluster { dir };
+        let c = Cluster { s: Scratch::new() };
         c.converge();
         c
     }
 
-    fn converge(&self) {
-        for _ in 0..3 {
-            self.run(&["apply", "--yes"]);
-        }
-        let (code, out, err) = self.run(&["plan"]);
-        assert_eq!(code, 0, "not converged: {out}{err}");
-    }
-
     fn set_domain(&self, text: &str) {
-        std::fs::write(self.dir.path().join("state").join("web.yaml"), text).unwrap();
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("x")
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(BIN)
-            .current_dir(self.dir.path())
-            .arg("--state")
-            .arg(self.dir.path().join("state"))
-            .arg("--state-dir")
-            .arg(self.state_dir())
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (code, out, err) = self.run(args);
-        assert_eq!(code, 0, "{args:?}: {out}{err}");
-        out
-    }
-
-    fn sim(&self) -> SimCluster {
-        SimCluster::load(&self.state_dir().join("sim.json")).unwrap()
+        std::fs::write(self.state().join("web.yaml"), text).unwrap();
     }
 
     fn runs_on(&self, domain: &str) -> Vec<String> {
