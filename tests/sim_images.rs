@@ -192,3 +192,68 @@ fn an_image_domain_fails_over_to_the_survivor() {
     assert_eq!(c.sim().image("dom0m", IMAGE).map(|i| i.0), Some(64 << 20));
     assert_eq!(c.sim().violations(), Vec::<String>::new());
 }
+
+#[test]
+fn the_simulator_answers_for_an_image_disk_as_xen_4_17_does() {
+    let c = Cluster::new();
+    let sim = c.sim();
+    let cfg = "name = \"t\"\ntype = \"pv\"\nmemory = 128\nvcpus = 1\nkernel = \"/var/lib/xenflux-lab/vmlinuz\"\ndisk = [ 'format=raw, vdev=xvda, access=rw, target=/OVS/running_pool/t/System.img' ]\n";
+    let run = |argv: Vec<String>, stdin: Option<&str>| {
+        let mut cmd = xenflux::transport::Cmd::new(argv);
+        if let Some(s) = stdin {
+            cmd = cmd.with_stdin(s);
+        }
+        sim.run("dom0", &cmd).unwrap()
+    };
+    assert!(run(
+        xenflux::drivers::files::install_stdin("/etc/xen/t.cfg"),
+        Some(cfg)
+    )
+    .success());
+    let o = run(xenflux::drivers::xl::create("/etc/xen/t.cfg"), None);
+    assert_eq!(o.status, Some(3));
+    let domid = o
+        .stderr
+        .split("initiate_domain_create: Domain ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .expect("a domid")
+        .to_string();
+    let want = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/xl-4.17-create-missing-image.txt"),
+    )
+    .unwrap();
+    assert_eq!(
+        o.stderr.replace(&format!("Domain {domid}:"), "Domain 2:"),
+        want,
+        "the lab's words"
+    );
+
+    // Once the image is there: `xl list -l` shows the disk as the lab's Xen does.
+    let mib = |n| xenflux::drivers::image::create_sparse("/OVS/running_pool/t/System.img", n);
+    assert!(run(
+        xenflux::drivers::files::mkdir_p("/OVS/running_pool/t"),
+        None
+    )
+    .success());
+    assert!(run(mib(32), None).success());
+    let o = run(xenflux::drivers::xl::create("/etc/xen/t.cfg"), None);
+    assert!(o.success(), "{o:?}");
+    let listed: serde_json::Value =
+        serde_json::from_str(&run(xenflux::drivers::xl::list_long(), None).stdout).unwrap();
+    let t = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["config"]["c_info"]["name"] == "t")
+        .expect("t listed");
+    let fixture = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/xl-4.17-list-long-image-disk.json"),
+    )
+    .unwrap();
+    let real: serde_json::Value =
+        serde_json::from_str(&format!("{{{}}}", fixture.trim().trim_end_matches(','))).unwrap();
+    assert_eq!(t["config"]["disks"], real["disks"]);
+}

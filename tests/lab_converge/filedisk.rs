@@ -1,6 +1,6 @@
 //! Step 6 (before the node-loss steps): a domain on a raw image file on the shared OCFS2
-//! filesystem `/OVS`, the Oracle VM way. A small PV domain `img` (64 MiB, the lab's kernel and
-//! initramfs) whose only disk is `/OVS/running_pool/img/System.img` is added to the state
+//! filesystem `/OVS`, the Oracle VM way. A small PV domain `img` (128 MiB like `dns`: with 64
+//! MiB Xen refuses the lab's kernel, "segment kernel too large"; the lab's kernel and initramfs) whose only disk is `/OVS/running_pool/img/System.img` is added to the state
 //! copy and applied: xenflux creates the image sparse on one node (both see it) and starts the
 //! domain, which Xen backs with a loop device; then its `node` changes and it is
 //! live-migrated to nodeb by `xl migrate` alone — `/proc/drbd` shows every DRBD role as it was
@@ -17,7 +17,7 @@ const IMAGE: &str = "/OVS/running_pool/img/System.img";
 
 fn domain(node: &str) -> String {
     format!(
-        "apiVersion: xenflux/v1\nkind: Domain\nmetadata:\n  name: img\nspec:\n  node: {node}\n  memory: 64MiB\n  vcpus: 1\n  type: pv\n  kernel: /var/lib/xenflux-lab/vmlinuz\n  ramdisk: /var/lib/xenflux-lab/domu-initrd.img\n  extra: console=hvc0\n  disks:\n    - {{file: {IMAGE}, size: 32MiB, target: xvda}}\n"
+        "apiVersion: xenflux/v1\nkind: Domain\nmetadata:\n  name: img\nspec:\n  node: {node}\n  memory: 128MiB\n  vcpus: 1\n  type: pv\n  kernel: /var/lib/xenflux-lab/vmlinuz\n  ramdisk: /var/lib/xenflux-lab/domu-initrd.img\n  extra: console=hvc0\n  disks:\n    - {{file: {IMAGE}, size: 32MiB, target: xvda}}\n"
     )
 }
 
