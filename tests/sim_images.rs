@@ -16,26 +16,24 @@ fn domain(node: &str, size: &str) -> String {
     )
 }
 
-/// The example cluster (`/OVS` on dom0 and dom0m) in a scratch directory.
-struct Cluster {
-    s: Scratch,
+/// The example cluster (`/OVS` on dom0 and dom0m), converged, without the image domain.
+fn cluster() -> Scratch {
+    let c = Scratch::new();
+    c.converge();
+    c
 }
 
-impl std::ops::Deref for Cluster {
-    type Target = Scratch;
-    fn deref(&self) -> &Scratch {
-        &self.s
-    }
+/// What the simulator shows of one scratch cluster.
+trait Seen {
+    fn set_domain(&self, text: &str);
+    fn runs_on(&self, domain: &str) -> Vec<String>;
+    /// Every command the simulator ran since the log was last cleared, as `node: argv`.
+    fn commands(&self) -> Vec<String>;
+    fn clear_log(&self);
+    fn no_violations(&self);
 }
 
-impl Cluster {
-    /// The example cluster, converged, without the image domain.
-    fn new() -> Cluster {
-        let c = Cluster { s: Scratch::new() };
-        c.converge();
-        c
-    }
-
+impl Seen for Scratch {
     fn set_domain(&self, text: &str) {
         std::fs::write(self.state().join("web.yaml"), text).unwrap();
     }
@@ -48,7 +46,6 @@ impl Cluster {
             .collect()
     }
 
-    /// The argv of every command the simulator ran since the log was last cleared.
     fn commands(&self) -> Vec<String> {
         self.sim()
             .log()
@@ -70,7 +67,7 @@ impl Cluster {
 
 #[test]
 fn an_image_domain_is_created_started_grown_and_moved_without_drbd() {
-    let c = Cluster::new();
+    let c = cluster();
     c.set_domain(&domain("dom0", "64MiB"));
     let (code, out, _) = c.run(&["plan"]);
     assert_eq!(code, 2, "{out}");
@@ -149,7 +146,7 @@ fn an_image_domain_is_created_started_grown_and_moved_without_drbd() {
 
 #[test]
 fn an_existing_image_is_used_never_recreated() {
-    let c = Cluster::new();
+    let c = cluster();
     let sim = c.sim();
     sim.put_image("dom0m", IMAGE, 64 << 20).unwrap();
     sim.save(&c.state_dir().join("sim.json")).unwrap();
@@ -180,7 +177,7 @@ fn an_existing_image_is_used_never_recreated() {
 
 #[test]
 fn an_image_domain_fails_over_to_the_survivor() {
-    let c = Cluster::new();
+    let c = cluster();
     c.set_domain(&domain("dom0", "64MiB"));
     c.converge();
     assert_eq!(c.runs_on("web"), ["dom0"]);
@@ -195,7 +192,7 @@ fn an_image_domain_fails_over_to_the_survivor() {
 
 #[test]
 fn the_simulator_answers_for_an_image_disk_as_xen_4_17_does() {
-    let c = Cluster::new();
+    let c = cluster();
     let sim = c.sim();
     let cfg = "name = \"t\"\ntype = \"pv\"\nmemory = 128\nvcpus = 1\nkernel = \"/var/lib/xenflux-lab/vmlinuz\"\ndisk = [ 'format=raw, vdev=xvda, access=rw, target=/OVS/running_pool/t/System.img' ]\n";
     let run = |argv: Vec<String>, stdin: Option<&str>| {
