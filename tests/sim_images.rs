@@ -254,3 +254,35 @@ fn the_simulator_answers_for_an_image_disk_as_xen_4_17_does() {
         serde_json::from_str(&format!("{{{}}}", fixture.trim().trim_end_matches(','))).unwrap();
     assert_eq!(t["config"]["disks"], real["disks"]);
 }
+
+#[test]
+fn no_move_to_a_node_whose_ocfs2_mount_failed() {
+    let c = cluster();
+    c.set_domain(&domain("dom0", "64MiB"));
+    c.converge();
+    // /OVS gone on dom0m, and mounting it there fails once.
+    let sim = c.sim();
+    let o = sim
+        .run(
+            "dom0m",
+            &xenflux::transport::Cmd::new(["umount", "/OVS"].map(String::from)),
+        )
+        .unwrap();
+    assert!(o.success(), "{o:?}");
+    sim.save(&c.state_dir().join("sim.json")).unwrap();
+    c.ok(&["sim", "fail-next", "mount -t ocfs2", "--count", "1"]);
+    c.set_domain(&domain("dom0m", "64MiB"));
+    let (code, out, err) = c.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "the mount failed: {out}{err}");
+    assert_eq!(
+        c.runs_on("web"),
+        ["dom0"],
+        "not moved where its image is not: {out}"
+    );
+    assert!(out.contains("live-migrate domain web to dom0m"), "{out}");
+    // The next apply mounts /OVS and moves it.
+    c.ok(&["apply", "--yes"]);
+    assert_eq!(c.runs_on("web"), ["dom0m"]);
+    assert_eq!(c.run(&["plan"]).0, 0);
+    c.no_violations();
+}
