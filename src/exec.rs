@@ -141,7 +141,16 @@ impl<'a> Deps<'a> {
         let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (name, dom) in &d.domains {
             let e = uses.entry(format!("Domain/{name}")).or_default();
-            e.extend(dom.disks.iter().map(|k| format!("Volume/{}", k.volume)));
+            // An image disk depends on the volume under its OCFS2 filesystem.
+            e.extend(dom.disks.iter().filter_map(|k| {
+                match (&k.volume, &k.file) {
+                    (Some(v), _) => Some(format!("Volume/{v}")),
+                    (None, Some(p)) => d
+                        .image_filesystem(p)
+                        .map(|(_, f)| format!("Volume/{}", f.volume)),
+                    (None, None) => None,
+                }
+            }));
             e.extend(dom.nics.iter().map(|n| format!("Bridge/{}", n.bridge)));
         }
         for (name, v) in &d.volumes {

@@ -6,17 +6,23 @@
 //! two nodes, never two Primaries of a single-primary resource, never a start on a node whose
 //! peer is neither connected nor off) are checked after each scenario.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use xenflux::sim::SimCluster;
-
-const BIN: &str = env!("CARGO_BIN_EXE_xenflux");
+use common::scratch::{Scratch, BIN};
 
 /// A copy of the example desired state in a scratch directory, with its own state dir.
 struct Cluster {
-    dir: tempfile::TempDir,
+    s: Scratch,
+}
+
+impl std::ops::Deref for Cluster {
+    type Target = Scratch;
+    fn deref(&self) -> &Scratch {
+        &self.s
+    }
 }
 
 impl Cluster {
@@ -28,17 +34,9 @@ impl Cluster {
     /// The example cluster, with the fence `fence` makes for it (it may name the cluster's
     /// own fence agent, [`Cluster::agent`]).
     fn with(fence: impl Fn(&Cluster) -> Option<String>) -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("state");
-        std::fs::create_dir_all(&state).unwrap();
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cluster-state");
-        for e in std::fs::read_dir(root).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), state.join(e.file_name())).unwrap();
-        }
-        let c = Cluster { dir };
+        let c = Cluster { s: Scratch::new() };
         if let Some(f) = fence(&c) {
-            let nodes = state.join("nodes.yaml");
+            let nodes = c.state().join("nodes.yaml");
             let text = std::fs::read_to_string(&nodes).unwrap();
             let with = text.replacen(
                 "  memory: 16GiB\n---",
@@ -48,19 +46,8 @@ impl Cluster {
             assert_ne!(text, with);
             std::fs::write(&nodes, with).unwrap();
         }
-        for _ in 0..3 {
-            c.run(&["apply", "--yes"]);
-        }
-        let (code, out, err) = c.run(&["plan"]);
-        assert_eq!(code, 0, "not converged: {out}{err}");
+        c.converge();
         c
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-    fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("x")
     }
 
     /// The fence agent argv for `node` (`sim power NODE ACTION`), as YAML flow items.
@@ -70,33 +57,6 @@ impl Cluster {
             self.state().display(),
             self.state_dir().display()
         )
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(BIN)
-            .current_dir(self.dir.path())
-            .arg("--state")
-            .arg(self.state())
-            .arg("--state-dir")
-            .arg(self.state_dir())
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (code, out, err) = self.run(args);
-        assert_eq!(code, 0, "{args:?}: {out}{err}");
-        out
-    }
-
-    fn sim(&self) -> SimCluster {
-        SimCluster::load(&self.state_dir().join("sim.json")).unwrap()
     }
 
     fn domains_on(&self, node: &str) -> Vec<String> {

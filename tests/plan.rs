@@ -77,6 +77,7 @@ fn fresh(v: &Validated, node: &str) -> NodeState {
         files,
         filesystems: BTreeMap::new(),
         metadata: BTreeMap::new(),
+        images: BTreeMap::new(),
     }
 }
 

@@ -13,6 +13,7 @@
 pub mod drbd;
 pub mod files;
 pub mod fs;
+pub mod image;
 pub mod lvm;
 pub mod net;
 pub mod ocfs2;

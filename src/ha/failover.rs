@@ -148,6 +148,11 @@ pub fn assume_dead(mut s: Snapshot, node: &Name, by: By) -> Snapshot {
                 .collect(),
             filesystems: Default::default(),
             metadata: Default::default(),
+            images: st
+                .images
+                .keys()
+                .map(|k| (k.clone(), Part::Unknown(gone())))
+                .collect(),
         };
     }
     let d = &s.validated.desired;

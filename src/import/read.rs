@@ -156,6 +156,7 @@ pub fn read_node(t: &dyn Transport, arg: &NodeArg) -> Result<NodeObs, ImportErro
         files: file_list,
         devices: devices.into_iter().collect(),
         minors: minors.into_iter().collect(),
+        images: Vec::new(),
         meta: Vec::new(),
         only: None,
         cluster_view: false,

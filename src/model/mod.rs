@@ -1,6 +1,7 @@
 //! The desired state: kube-style documents (`apiVersion`, `kind`, `metadata`, `spec`) and the
 //! validated whole they form. No I/O here; `load` reads files and `validate` builds a [`Desired`].
 
+pub mod image;
 pub mod names;
 pub mod notify;
 pub mod protection;
@@ -14,6 +15,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use image::ImagePath;
 pub use names::{Cidr, IfName, LvName, LvmName, Mac, MountOptions, MountPath, Name};
 pub use notify::{AlertSpec, EventKind, EventSeverity, ProviderSpec, ProviderType, RateLimit};
 pub use protection::{CheckpointInterval, DiskReplication, ProtectionMode, ProtectionSpec};
@@ -158,6 +160,18 @@ impl Desired {
         self.ocfs2
             .iter()
             .flat_map(|(c, spec)| spec.filesystems.iter().map(move |f| (c, f)))
+    }
+
+    /// The OCFS2 filesystem (and its cluster) an image file lies on.
+    pub fn image_filesystem(&self, path: &ImagePath) -> Option<(&Name, &Ocfs2Filesystem)> {
+        image::image_filesystem(&self.ocfs2, path)
+    }
+
+    /// The nodes that mount the filesystem an image file lies on (none when it lies on none).
+    pub fn image_nodes(&self, path: &ImagePath) -> Vec<Name> {
+        self.image_filesystem(path)
+            .map(|(c, f)| image::filesystem_nodes(&self.ocfs2, &self.volumes, c, f))
+            .unwrap_or_default()
     }
 
     pub fn domains_on(&self, node: &Name) -> BTreeSet<&Name> {

@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::image::ImagePath;
 use super::names::{Cidr, IfName, LvName, LvmName, Mac, MountOptions, MountPath, Name};
 use super::units::{Duration, Rate, Size, StrOrNum};
 
@@ -550,14 +551,40 @@ pub enum GuestType {
     Hvm,
 }
 
+/// One disk of a domain: a replicated DRBD `volume`, or a raw image `file` (with its `size`) on
+/// a filesystem of an Ocfs2Cluster mounted on every node the domain may run on — exactly one
+/// of the two.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiskSpec {
-    pub volume: Name,
+    /// The Volume whose DRBD device is the disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<Name>,
+    /// A raw image file on an OCFS2 filesystem (e.g. /OVS/running_pool/NAME/System.img):
+    /// created sparse when missing (never over an existing file), grown when `size` grows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<ImagePath>,
+    /// The image's size, with `file` only: whole MiB, at most the filesystem's volume; only
+    /// ever grown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Size>,
     /// Virtual device in the guest: xvda, xvdb, ... (hda, sda for HVM).
     pub target: String,
     #[serde(default)]
     pub mode: DiskMode,
+}
+
+impl DiskSpec {
+    /// A disk on a DRBD volume.
+    pub fn on_volume(volume: Name, target: String, mode: DiskMode) -> DiskSpec {
+        DiskSpec {
+            volume: Some(volume),
+            file: None,
+            size: None,
+            target,
+            mode,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

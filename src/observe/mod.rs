@@ -30,6 +30,7 @@ pub enum PartKind {
     Files,
     Filesystems,
     MetaData,
+    Images,
 }
 
 impl PartKind {
@@ -45,6 +46,7 @@ impl PartKind {
             PartKind::Files => "config files",
             PartKind::Filesystems => "filesystems",
             PartKind::MetaData => "DRBD meta-data",
+            PartKind::Images => "disk images",
         }
     }
 }
@@ -152,6 +154,10 @@ pub struct NodeState {
     /// only where xenflux may be about to run `create-md`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, Part<MetaFound>>,
+    /// Domain image files on OCFS2, by path: what `stat` says, None when missing. Unknown
+    /// while the filesystem is not mounted on the node (its root would answer "missing").
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, Part<Option<crate::drivers::image::Stat>>>,
 }
 
 impl NodeState {
@@ -184,6 +190,7 @@ impl NodeState {
             PartKind::Files => self.files.values().find_map(Part::unknown),
             PartKind::Filesystems => self.filesystems.values().find_map(Part::unknown),
             PartKind::MetaData => self.metadata.values().find_map(Part::unknown),
+            PartKind::Images => self.images.values().find_map(Part::unknown),
         }
     }
 }

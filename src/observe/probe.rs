@@ -9,7 +9,7 @@ use crate::drivers::drbd::meta::{MetaFound, MetaLocation};
 use crate::drivers::drbd::{
     self, dump_xml, proc_drbd, status, ConnectionState, DiskState, ReplState, Role,
 };
-use crate::drivers::{files, lvm, net, ocfs2, remus, ss, xl};
+use crate::drivers::{files, image, lvm, net, ocfs2, remus, ss, xl};
 use crate::model::{Desired, DrbdVersion, Name, VolumeSpec};
 use crate::transport::{Cmd, Output, Transport};
 
@@ -37,6 +37,8 @@ pub struct Probe {
     pub meta: Vec<MetaLocation>,
     /// Only these parts (None: all). The others come back unknown, with "not asked".
     pub only: Option<BTreeSet<PartKind>>,
+    /// Domain image files on OCFS2 to `stat`, each with the mountpoint of its filesystem.
+    pub images: Vec<(String, String)>,
     /// Also ask OCFS2 which nodes have each device mounted (`mounted.ocfs2 -f`, shown by
     /// `xenflux observe`). Planning does not: every node's own mounts come from its
     /// `/proc/mounts`, and the cluster-wide view waits on the filesystem's cluster locks —
@@ -128,6 +130,7 @@ impl Probe {
             files: files.into_iter().collect(),
             devices,
             minors: sizes,
+            images: images_of(desired, node),
             meta: Vec::new(),
             only: None,
             cluster_view: false,
@@ -145,6 +148,31 @@ impl Probe {
         self.only.as_ref().is_none_or(|o| o.contains(&part))
     }
 }
+
+/// The image files of the desired state's domains that `node` mounts the filesystem of: path
+/// and mountpoint, each once, in path order.
+fn images_of(desired: &Desired, node: &Name) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = desired
+        .domains
+        .values()
+        .flat_map(|d| d.disks.iter().filter_map(|k| k.file.as_ref()))
+        .filter_map(|path| {
+            let (_, fs) = desired.image_filesystem(path)?;
+            desired
+                .image_nodes(path)
+                .contains(node)
+                .then(|| (path.to_string(), fs.mountpoint.to_string()))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// How long a `stat` of an image may take: on a node whose OCFS2 peer just died, it waits for
+/// the filesystem's recovery (about a minute and a half in the lab) and then counts as
+/// unknown rather than holding up the whole observation.
+pub const IMAGE_READ_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The slots of a batch, in order.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -174,6 +202,7 @@ enum Slot {
     DrbdSize(u32),
     DumpMd(MetaLocation, DrbdVersion),
     RemusStatus(String),
+    Image(String),
 }
 
 fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
@@ -242,6 +271,19 @@ fn slots(p: &Probe) -> Vec<(Slot, Cmd)> {
             v.push((Slot::DrbdSize(*m), Cmd::new(drbd::cat_sysfs_size(*m))));
         }
     }
+    if p.asks(PartKind::Images) {
+        // An image is known only where its filesystem is seen mounted (the verification of an
+        // image action asks for images alone).
+        if !p.asks(PartKind::Ocfs2) && !p.images.is_empty() {
+            v.push((Slot::ProcMounts, Cmd::new(ocfs2::cat_proc_mounts())));
+        }
+        for (path, _) in &p.images {
+            v.push((
+                Slot::Image(path.clone()),
+                Cmd::new(image::stat(path)).bounded(IMAGE_READ_WITHIN),
+            ));
+        }
+    }
     if p.asks(PartKind::MetaData) {
         for at in &p.meta {
             for format in drbd::meta::FORMATS {
@@ -300,6 +342,11 @@ fn all_unknown(p: &Probe, u: &Unknown) -> NodeState {
             .meta
             .iter()
             .map(|m| (m.key(), Part::Unknown(u.clone())))
+            .collect(),
+        images: p
+            .images
+            .iter()
+            .map(|(i, _)| (i.clone(), Part::Unknown(u.clone())))
             .collect(),
     }
 }
@@ -372,6 +419,7 @@ pub fn interpret(p: &Probe, outputs: &[Output]) -> NodeState {
         files,
         filesystems: b.filesystems(),
         metadata: b.metadata(),
+        images: b.images(),
     }
 }
 
@@ -491,6 +539,43 @@ impl Batch<'_> {
                     None => Part::Unknown(self.missing(f)),
                 };
                 (f.clone(), part)
+            })
+            .collect()
+    }
+
+    /// Each image asked about: what `stat` says, None when it does not exist — known only
+    /// where its filesystem is seen mounted (an unmounted mountpoint's "missing" would be the
+    /// root filesystem's answer).
+    fn images(&self) -> BTreeMap<String, Part<Option<image::Stat>>> {
+        let mounts = self
+            .get(&Slot::ProcMounts)
+            .filter(|o| o.success())
+            .and_then(|o| ocfs2::parse_proc_mounts(&o.stdout).ok());
+        self.p
+            .images
+            .iter()
+            .map(|(path, mountpoint)| {
+                let mounted = mounts.as_ref().map(|ms| {
+                    ms.iter()
+                        .any(|m| m.target == *mountpoint && m.fstype == "ocfs2")
+                });
+                let part = match (mounted, self.get(&Slot::Image(path.clone()))) {
+                    (_, None) => Part::Unknown(self.missing(path)),
+                    (None, Some(o)) => Part::Unknown(unknown(o, "the node's mounts are unknown")),
+                    (Some(false), Some(o)) => Part::Unknown(unknown(
+                        o,
+                        format!("its OCFS2 filesystem is not mounted on {mountpoint}"),
+                    )),
+                    (Some(true), Some(o)) if o.success() => match image::parse_stat(&o.stdout) {
+                        Ok(st) => Part::Known(Some(st)),
+                        Err(e) => Part::Unknown(unknown(o, e.to_string())),
+                    },
+                    (Some(true), Some(o)) if image::no_such_file(o.status, &o.stderr) => {
+                        Part::Known(None)
+                    }
+                    (Some(true), Some(o)) => Part::Unknown(failed(o)),
+                };
+                (path.clone(), part)
             })
             .collect()
     }

@@ -183,7 +183,7 @@ impl Pass {
     fn domain(&mut self, ctx: &mut Ctx, name: &Name, dom: &DomainSpec) {
         let object = format!("Domain/{name}");
         let now = self.runs_on.get(name.as_str()).cloned().unwrap_or_default();
-        let vols: Vec<Name> = dom.disks.iter().map(|k| k.volume.clone()).collect();
+        let vols: Vec<Name> = dom.disks.iter().filter_map(|k| k.volume.clone()).collect();
         let running_vols: Vec<Name> = now
             .first()
             .and_then(|n| self.open_by.get(&(name.to_string(), n.clone())))
@@ -332,6 +332,24 @@ impl Pass {
             }
             _ => t,
         };
+        // An image file: there (or created by this plan), and its filesystem mounted where the
+        // domain starts or moves to — the "Primary and UpToDate" of a disk on OCFS2.
+        if current.as_ref() != Some(&t) {
+            let would = match current {
+                Some(s) => format!("live-migrate domain {name} from {s} to {t}"),
+                None => format!("start domain {name} on {t}"),
+            };
+            let unusable = d
+                .dom
+                .disks
+                .iter()
+                .filter_map(|k| k.file.as_ref())
+                .find_map(|p| super::images::unusable_on(ctx, p, &t));
+            if let Some(why) = unusable {
+                ctx.block(object.clone(), why, vec![would]);
+                return None;
+            }
+        }
         // A disk another domain has open is that domain's disk.
         let taken = d.vols.iter().find_map(|v| {
             self.holders
@@ -533,14 +551,15 @@ fn migrate(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, from: &Name, to: &Name)
     let Some(address) = ctx.d.nodes.get(to).map(|n| n.address.to_string()) else {
         return;
     };
-    for disk in &dom.disks {
-        let Some(v) = ctx.d.volumes.get(&disk.volume) else {
+    // Image files on OCFS2 are reachable from both ends already: only DRBD disks need roles.
+    for vol in dom.disks.iter().filter_map(|k| k.volume.as_ref()) {
+        let Some(v) = ctx.d.volumes.get(vol) else {
             continue;
         };
         if v.dual_primary {
             continue;
         }
-        let res = disk.volume.to_string();
+        let res = vol.to_string();
         for n in &v.nodes {
             ctx.add(
                 Phase::TwoPrimariesOn,

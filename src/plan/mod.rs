@@ -12,6 +12,7 @@ mod capacity;
 mod domains;
 mod failover;
 mod host;
+mod images;
 mod protection;
 pub mod rollback;
 mod running;
@@ -73,6 +74,7 @@ pub(crate) enum Phase {
     TwoPrimariesOn,
     Promote,
     Mount,
+    Images,
     Migrate,
     MigratedDemote,
     TwoPrimariesOff,
@@ -110,6 +112,7 @@ impl Phase {
             Phase::TwoPrimariesOn => "migration: allow two primaries",
             Phase::Promote => "DRBD: promote",
             Phase::Mount => "OCFS2: mount",
+            Phase::Images => "OCFS2: domain images (create, grow)",
             Phase::Migrate => "domains: live-migrate",
             Phase::MigratedDemote => "migration: demote the source",
             Phase::TwoPrimariesOff => "migration: back to one primary",
@@ -229,6 +232,8 @@ pub(crate) struct Ctx<'a> {
     pub primary_after_storage: BTreeMap<Name, BTreeSet<Name>>,
     /// Free bytes left in each node's VG once the LVs planned so far exist.
     pub vg_free: BTreeMap<Name, u64>,
+    /// Domain image files: whether each will be there once the plan ran.
+    pub images: images::Images,
 }
 
 impl<'a> Ctx<'a> {
@@ -311,6 +316,7 @@ fn plan_with_files(
         new_volumes: BTreeSet::new(),
         primary_after_storage: BTreeMap::new(),
         vg_free: BTreeMap::new(),
+        images: BTreeMap::new(),
     };
     for (name, state) in &o.nodes {
         if let Some(reason) = unknown_reason(state) {
@@ -322,6 +328,7 @@ fn plan_with_files(
     storage::volumes(&mut ctx);
     let files = host::files(&mut ctx);
     host::ocfs2(&mut ctx);
+    images::images(&mut ctx);
     domains::domains(&mut ctx);
     snapshots::snapshots(&mut ctx);
     protection::protection(&mut ctx);
@@ -394,6 +401,7 @@ mod tests {
                 )]
                 .into(),
                 filesystems: Default::default(),
+                images: Default::default(),
                 metadata: Default::default(),
             };
             o.nodes.insert(name.parse().expect("name"), state);

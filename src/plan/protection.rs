@@ -229,7 +229,7 @@ fn protect(ctx: &mut Ctx, name: &Name, dom: &DomainSpec, p: &ProtectionSpec, sha
 /// The node holding the shadow when the domain runs on `host`: the other node of its volumes
 /// (validation keeps them on one pair).
 fn peer_of(dom: &DomainSpec, ctx: &Ctx, host: &Name) -> Option<Name> {
-    let v = ctx.d.volumes.get(&dom.disks.first()?.volume)?;
+    let v = ctx.d.volumes.get(dom.disks.first()?.volume.as_ref()?)?;
     if !v.nodes.contains(host) {
         return None;
     }
@@ -269,7 +269,7 @@ fn waiting(ctx: &Ctx, dom: &DomainSpec, host: &Name, peer: &Name) -> Option<Stri
             version.unwrap_or("of unknown version")
         ));
     }
-    let vols: BTreeSet<&Name> = dom.disks.iter().map(|k| &k.volume).collect();
+    let vols: BTreeSet<&Name> = dom.disks.iter().filter_map(|k| k.volume.as_ref()).collect();
     for v in vols {
         if ctx.frozen.contains(v) {
             return Some(format!("its volume {v} is blocked (see above)"));

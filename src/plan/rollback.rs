@@ -95,14 +95,14 @@ pub fn after_failed_migration(
     };
     let mut demote = Vec::new();
     let mut single = Vec::new();
-    for disk in &spec.disks {
-        let Some(v) = d.volumes.get(&disk.volume) else {
+    for vol in spec.disks.iter().filter_map(|k| k.volume.as_ref()) {
+        let Some(v) = d.volumes.get(vol) else {
             continue;
         };
         if v.dual_primary {
             continue;
         }
-        let res = disk.volume.to_string();
+        let res = vol.to_string();
         if is_primary(other, &res) {
             demote.push(Action::Secondary {
                 node: other.clone(),

@@ -176,27 +176,32 @@ pub(super) fn disks(
         .filter(|(p, _, _)| !super::snapshots::is_snapshot_disk(ctx, node, p))
         .map(|(p, v, _)| (p.clone(), v.clone()))
         .collect();
-    // A virtual device the domain runs with, given another volume by the desired state (a
-    // volume renamed or swapped under it), or a device it runs with given another virtual
-    // device: the guest would lose the disk it is using. Never done live.
+    // A virtual device the domain runs with, given another disk by the desired state (a
+    // volume or image renamed or swapped under it), or a device it runs with given another
+    // virtual device: the guest would lose the disk it is using. Never done live.
+    let what = |disk: &crate::model::DiskSpec, dev: &str| match &disk.volume {
+        Some(v) => format!("volume {v} ({dev})"),
+        None => format!("image {dev}"),
+    };
     let swapped: Vec<String> = dom
         .disks
         .iter()
         .filter_map(|disk| {
-            let a = ctx.a.volumes.get(&disk.volume)?;
-            let dev = crate::render::drbd::device(a.minor.value);
+            let (dev, _) = crate::render::xl::disk_of(ctx.a, disk)?;
             if let Some((old, _)) = have.iter().find(|(d, v)| *v == disk.target && *d != dev) {
                 return Some(format!(
-                    "{} is {old} in the running domain, but volume {} ({dev}) in the desired state",
-                    disk.target, disk.volume
+                    "{} is {old} in the running domain, but {} in the desired state",
+                    disk.target,
+                    what(disk, &dev)
                 ));
             }
             // The same device moved to another virtual device: detaching it from under the
             // guest takes away a disk it is using, whatever name it comes back under.
             let (_, at) = have.iter().find(|(d, v)| *d == dev && *v != disk.target)?;
             Some(format!(
-                "volume {} ({dev}) is {at} in the running domain, but {} in the desired state",
-                disk.volume, disk.target
+                "{} is {at} in the running domain, but {} in the desired state",
+                what(disk, &dev),
+                disk.target
             ))
         })
         .collect();
@@ -214,13 +219,24 @@ pub(super) fn disks(
     }
     let mut want: BTreeSet<(String, String)> = BTreeSet::new();
     for disk in &dom.disks {
-        let Some(a) = ctx.a.volumes.get(&disk.volume) else {
+        let Some((dev, spec)) = crate::render::xl::disk_of(ctx.a, disk) else {
             continue;
         };
-        let dev = crate::render::drbd::device(a.minor.value);
         want.insert((dev.clone(), disk.target.clone()));
         if !have.contains(&(dev.clone(), disk.target.clone())) {
-            let spec = crate::render::xl::disk_spec(a.minor.value, &disk.target, disk.mode);
+            // An image is attached only once it is there, on a filesystem mounted here.
+            if let Some(why) = disk
+                .file
+                .as_ref()
+                .and_then(|p| super::images::unusable_on(ctx, p, node))
+            {
+                ctx.block(
+                    format!("Domain/{name}"),
+                    format!("its new disk {}: {why}", disk.target),
+                    vec![format!("attach {spec} to domain {name}")],
+                );
+                continue;
+            }
             ctx.add(
                 Phase::AttachDisks,
                 Action::BlockAttach {
@@ -229,7 +245,9 @@ pub(super) fn disks(
                     spec,
                 },
             );
-            out.push((disk.volume.clone(), false));
+            if let Some(v) = &disk.volume {
+                out.push((v.clone(), false));
+            }
         }
     }
     for (dev, vdev) in &have {

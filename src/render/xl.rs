@@ -1,5 +1,6 @@
 //! Xen domain configs: `/etc/xen/NAME.cfg` in xl.cfg(5) syntax, on every node the domain may run
-//! on. Disks are the volumes' DRBD devices (`phy:/dev/drbdN`), NICs carry the allocated MACs.
+//! on. Disks are the volumes' DRBD devices (`phy:/dev/drbdN`) or raw image files on OCFS2
+//! (`format=raw, ..., target=PATH`), NICs carry the allocated MACs.
 //! [`disk_spec`] and [`vif_spec`] are the same strings `xl block-attach` and `xl network-attach`
 //! take, so hot-plugging uses exactly what the config says.
 
@@ -7,7 +8,9 @@ use std::collections::BTreeMap;
 
 use crate::alloc::Allocation;
 use crate::model::units::MIB;
-use crate::model::{Desired, DiskMode, DomainSpec, GuestType, IfName, Mac, Name};
+use crate::model::{
+    Desired, DiskMode, DiskSpec, DomainSpec, GuestType, IfName, ImagePath, Mac, Name,
+};
 
 use super::{put, Files, MANAGED_HEADER};
 
@@ -25,21 +28,65 @@ pub fn disk_spec(minor: u32, target: &str, mode: DiskMode) -> String {
     )
 }
 
+/// A raw image file in xl-disk-configuration(5) keyword form, as Xen 4.17 documents it:
+/// `format=raw, vdev=TARGET, access=rw|ro, target=PATH` (`target=` last: it takes the rest).
+/// libxl hands a regular file to the `phy` backend through the block hotplug script, which
+/// puts it on a loop device.
+pub fn file_disk_spec(path: &ImagePath, target: &str, mode: DiskMode) -> String {
+    let access = match mode {
+        DiskMode::ReadWrite => "rw",
+        DiskMode::ReadOnly => "ro",
+    };
+    format!("format=raw, vdev={target}, access={access}, target={path}")
+}
+
+/// What a disk of the desired state is to Xen: the device or file (`pdev_path` in `xl list
+/// -l`) and its xl disk string. None for a volume without an allocated minor.
+pub fn disk_of(alloc: &Allocation, disk: &DiskSpec) -> Option<(String, String)> {
+    match (&disk.volume, &disk.file) {
+        (Some(v), _) => {
+            let minor = alloc.volumes.get(v)?.minor.value;
+            Some((
+                super::drbd::device(minor),
+                disk_spec(minor, &disk.target, disk.mode),
+            ))
+        }
+        (None, Some(path)) => Some((
+            path.to_string(),
+            file_disk_spec(path, &disk.target, disk.mode),
+        )),
+        (None, None) => None,
+    }
+}
+
 /// One NIC in xl-network-configuration(5) form: `mac=MAC,bridge=BRIDGE`.
 pub fn vif_spec(mac: &Mac, bridge: &IfName) -> String {
     format!("mac={mac},bridge={bridge}")
 }
 
-/// The nodes a domain may run on, in name order: those that hold every volume of its disks and
-/// every bridge of its NICs, and always its preferred node.
+/// The nodes a disk is reachable from: its volume's nodes, or those that mount the OCFS2
+/// filesystem holding its image.
+fn disk_nodes(desired: &Desired, disk: &DiskSpec) -> Vec<Name> {
+    match (&disk.volume, &disk.file) {
+        (Some(v), _) => desired
+            .volumes
+            .get(v)
+            .map(|v| v.nodes.clone())
+            .unwrap_or_default(),
+        (None, Some(path)) => desired.image_nodes(path),
+        (None, None) => Vec::new(),
+    }
+}
+
+/// The nodes a domain may run on, in name order: those that hold every volume of its disks,
+/// mount the filesystem of every image, have every bridge of its NICs, and always its
+/// preferred node.
 pub fn domain_nodes(desired: &Desired, spec: &DomainSpec) -> Vec<Name> {
     let holds = |node: &Name| {
-        let disks = spec.disks.iter().all(|d| {
-            desired
-                .volumes
-                .get(&d.volume)
-                .is_some_and(|v| v.nodes.contains(node))
-        });
+        let disks = spec
+            .disks
+            .iter()
+            .all(|d| disk_nodes(desired, d).contains(node));
         let nics = spec.nics.iter().all(|nic| {
             desired
                 .bridges
@@ -49,26 +96,16 @@ pub fn domain_nodes(desired: &Desired, spec: &DomainSpec) -> Vec<Name> {
         });
         disks && nics
     };
-    // Only the nodes of the first disk's volume can hold every disk: looking there, not at every
-    // node of the cluster, keeps rendering a large estate linear in its size.
-    let candidates: Vec<&Name> = match spec.disks.first() {
-        Some(d) => desired
-            .volumes
-            .get(&d.volume)
-            .map(|v| {
-                v.nodes
-                    .iter()
-                    .filter(|n| desired.nodes.contains_key(*n))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        None => desired.nodes.keys().collect(),
+    // Only the nodes of the first disk can hold every disk: looking there, not at every node
+    // of the cluster, keeps rendering a large estate linear in its size.
+    let candidates: Vec<Name> = match spec.disks.first() {
+        Some(d) => disk_nodes(desired, d)
+            .into_iter()
+            .filter(|n| desired.nodes.contains_key(n))
+            .collect(),
+        None => desired.nodes.keys().cloned().collect(),
     };
-    let mut out: Vec<Name> = candidates
-        .into_iter()
-        .filter(|n| holds(n))
-        .cloned()
-        .collect();
+    let mut out: Vec<Name> = candidates.into_iter().filter(|n| holds(n)).collect();
     out.push(spec.node.clone());
     out.sort();
     out.dedup();
@@ -82,10 +119,7 @@ pub fn domain_config(desired: &Desired, alloc: &Allocation, domain: &Name) -> Op
     let disks: Vec<String> = spec
         .disks
         .iter()
-        .map(|d| {
-            let va = alloc.volumes.get(&d.volume)?;
-            Some(disk_spec(va.minor.value, &d.target, d.mode))
-        })
+        .map(|d| disk_of(alloc, d).map(|(_, spec)| spec))
         .collect::<Option<_>>()?;
     let macs = alloc.macs.get(domain);
     let vifs: Vec<String> = spec
@@ -172,6 +206,33 @@ mod tests {
 
     fn name(s: &str) -> Name {
         s.parse().expect("test name")
+    }
+
+    #[test]
+    fn an_image_disk_renders_in_the_keyword_form_and_parses_back() {
+        use crate::drivers::xlcfg::{DiskAccess, DiskSpec as XlDisk, XlConfig};
+        let path: ImagePath = "/OVS/running_pool/web/System.img".parse().unwrap();
+        for (mode, access, text) in [
+            (DiskMode::ReadWrite, DiskAccess::ReadWrite, "rw"),
+            (DiskMode::ReadOnly, DiskAccess::ReadOnly, "ro"),
+        ] {
+            let spec = file_disk_spec(&path, "xvdb", mode);
+            assert_eq!(
+                spec,
+                format!("format=raw, vdev=xvdb, access={text}, target={path}")
+            );
+            let d = XlDisk::parse(&spec).expect("xl's syntax");
+            assert_eq!(d.target.as_deref(), Some(path.as_str()));
+            assert_eq!((d.vdev.as_str(), d.access), ("xvdb", Some(access)));
+            assert_eq!(d.format.as_deref(), Some("raw"));
+            assert_eq!(d.prefix, None);
+            assert_eq!(XlDisk::parse(&d.to_string()).as_ref(), Ok(&d));
+            // In a whole config, as import and observation read `/etc/xen/NAME.cfg`.
+            let cfg = XlConfig::parse(&format!("disk = [ '{spec}' ]\n")).expect("config");
+            let value = cfg.get("disk").expect("disk");
+            let list = value.as_str_list().expect("list");
+            assert_eq!(XlDisk::parse(list[0]).as_ref(), Ok(&d));
+        }
     }
 
     #[test]

@@ -501,28 +501,31 @@ fn drift_lines(
                 let roles: Vec<String> = spec
                     .disks
                     .iter()
-                    .map(|k| {
+                    .filter_map(|k| k.volume.as_ref())
+                    .map(|vol| {
                         let states: Vec<String> = d
                             .volumes
-                            .get(&k.volume)
+                            .get(vol)
                             .map(|v| v.nodes.clone())
                             .unwrap_or_default()
                             .iter()
                             .map(|n| {
-                                let o = volume_on(observed, &k.volume, n);
+                                let o = volume_on(observed, vol, n);
                                 o.role.unwrap_or_else(|| o.state.to_string())
                             })
                             .collect();
                         let uniq: BTreeSet<&String> = states.iter().collect();
                         if uniq.len() == 1 {
-                            format!("{}: {} on both nodes", k.volume, states[0])
+                            format!("{vol}: {} on both nodes", states[0])
                         } else {
-                            format!("{}: {}", k.volume, states.join("/"))
+                            format!("{vol}: {}", states.join("/"))
                         }
                     })
                     .collect();
+                // A domain on image files only has no DRBD roles to tell.
+                let roles: Vec<String> = roles.into_iter().chain([String::new()]).collect();
                 out.push(format!(
-                    "{}, domain {name} should run on {}",
+                    "{}domain {name} should run on {}",
                     roles.join(", "),
                     spec.node
                 ));

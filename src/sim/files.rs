@@ -184,10 +184,17 @@ pub(crate) fn install(w: &mut World, node: &str, args: &[&str], stdin: Option<&s
 /// `mkdir [-p] DIR...`.
 pub(crate) fn mkdir(w: &mut World, node: &str, args: &[&str]) -> Out {
     let parents = args.iter().any(|a| *a == "-p" || *a == "--parents");
-    let n = w.node_mut(node);
     let mut out = Out::ok("");
     for dir in args.iter().filter(|a| !a.starts_with('-')) {
         let dir = dir.trim_end_matches('/');
+        if parents {
+            if let Some(o) = super::images::mkdir_p(w, node, dir) {
+                out.stderr.push_str(&o.stderr);
+                out.status = out.status.max(o.status);
+                continue;
+            }
+        }
+        let n = w.node_mut(node);
         if n.files.contains_key(dir) {
             out.stderr.push_str(&format!(
                 "mkdir: cannot create directory \u{2018}{dir}\u{2019}: File exists\n"

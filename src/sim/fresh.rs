@@ -112,6 +112,7 @@ impl World {
             violations: Vec::new(),
             broken: BTreeSet::new(),
             faults: Faults::default(),
+            shared: BTreeMap::new(),
             drbd_conf: Default::default(),
         }
     }

@@ -22,6 +22,7 @@ mod drbdstate;
 mod files;
 mod fresh;
 mod fs;
+mod images;
 mod invariants;
 mod lvm;
 pub mod mirror;
@@ -346,6 +347,17 @@ impl SimCluster {
         Ok(used)
     }
 
+    /// Puts a file of `size` bytes holding data at `path` on an OCFS2 filesystem `node` has
+    /// mounted, as an operator copying an image there would (every node mounting it sees it).
+    pub fn put_image(&self, node: &str, path: &str, size: u64) -> Result<(), String> {
+        images::put(&mut self.lock(), node, path, size)
+    }
+
+    /// The image file at `path` as `node` sees it: its size and whether it holds data.
+    pub fn image(&self, node: &str, path: &str) -> Option<(u64, bool)> {
+        images::file(&self.lock(), node, path).map(|f| (f.size, f.data))
+    }
+
     /// After `n` more commands every command (every batch) fails with
     /// [`TransportError::Unreachable`] until [`SimCluster::recover`]. A batch interrupted by the
     /// crash keeps the effects of its commands that ran.
@@ -511,8 +523,8 @@ fn affects(argv: &[String]) -> Affects {
     match argv.first().map(String::as_str) {
         Some("drbdadm" | "drbdsetup" | "drbdmeta" | "ip" | "bridge") => Affects::Drbd,
         Some(
-            "lvcreate" | "lvextend" | "lvchange" | "lvremove" | "install" | "mkdir" | "rm"
-            | "mkfs.ext4" | "mkfs.ext3" | "mkfs.xfs" | "resize2fs" | "tunefs.ocfs2",
+            "lvcreate" | "lvextend" | "lvchange" | "lvremove" | "install" | "mkdir" | "rm" | "dd"
+            | "truncate" | "mkfs.ext4" | "mkfs.ext3" | "mkfs.xfs" | "resize2fs" | "tunefs.ocfs2",
         ) => Affects::Nothing,
         _ => Affects::Rules,
     }
@@ -522,7 +534,9 @@ fn affects(argv: &[String]) -> Affects {
 fn reads_only(argv: &[String]) -> bool {
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     match words.as_slice() {
-        ["cat" | "ls" | "ss" | "vgs" | "lvs" | "mounted.ocfs2" | "blkid" | "printenv", ..] => true,
+        ["cat" | "ls" | "ss" | "stat" | "vgs" | "lvs" | "mounted.ocfs2" | "blkid" | "printenv", ..] => {
+            true
+        }
         ["drbdadm", rest @ ..] => {
             // The subcommand is the first word that is neither an option nor `-c`'s file.
             let mut words = rest.iter();
@@ -632,6 +646,9 @@ fn execute(w: &mut World, node: &str, cmd: &Cmd) -> Out {
         "printenv" => Out::fail(1, ""),
         "install" => files::install(w, node, args, stdin),
         "mkdir" => files::mkdir(w, node, args),
+        "stat" => images::stat(w, node, args),
+        "dd" => images::dd(w, node, args),
+        "truncate" => images::truncate(w, node, args),
         "rm" => files::rm(w, node, args),
         "ss" => files::ss(w, node, args),
         "vgs" | "lvs" => lvm::report(w, node, prog, &lvm::strip_common(args)),

@@ -257,6 +257,8 @@ pub(crate) fn to_saved_json(w: &World) -> String {
         violations: &'a [String],
         broken: &'a BTreeSet<String>,
         faults: &'a Faults,
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        shared: &'a BTreeMap<String, super::images::SharedFs>,
     }
     // Every field named: one added to World without being saved here does not compile.
     let World {
@@ -267,6 +269,7 @@ pub(crate) fn to_saved_json(w: &World) -> String {
         violations,
         broken,
         faults,
+        shared,
         drbd_conf: _,
     } = w;
     fn json<N: Serialize>(s: Saved<'_, N>) -> String {
@@ -282,6 +285,7 @@ pub(crate) fn to_saved_json(w: &World) -> String {
                 violations,
                 broken,
                 faults,
+                shared,
             }
         };
     }

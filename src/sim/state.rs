@@ -23,6 +23,10 @@ pub(crate) struct World {
     /// State invariants broken after the last command (a violation is recorded when it appears).
     pub broken: BTreeSet<String>,
     pub faults: Faults,
+    /// Files on OCFS2 filesystems (domain images), by filesystem UUID: shared by every node
+    /// that mounts it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shared: BTreeMap<String, super::images::SharedFs>,
     /// What each node's drbdadm last read (see [`super::drbdconf::Cache`]).
     #[serde(skip)]
     pub drbd_conf: super::drbdconf::Cache,

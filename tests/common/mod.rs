@@ -10,6 +10,7 @@ pub mod hybrid;
 pub mod hybrid_checks;
 pub mod lab;
 pub mod loopdev;
+pub mod scratch;
 pub mod serve;
 pub mod sshnode;
 #[allow(unused_imports)] // not every test file makes loop devices

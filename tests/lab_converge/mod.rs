@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod filedisk;
 mod ha;
 mod remus;
 mod snapshot;
@@ -529,6 +530,8 @@ pub fn run(config: &Path) {
     // A snapshot of dns attached to a backup domain, then detached and removed.
     snapshot::run(&mut run);
     remus::run(&mut run);
+    // 6: a domain on an image file on /OVS, moved without DRBD.
+    filedisk::run(&mut run);
 
     if ha::enabled() {
         ha::run(&mut run);

@@ -274,14 +274,14 @@ fn domain_spec(
                 format!("disk `{d}`: options beyond target, vdev and mode are not modelled"),
             );
         }
-        disks.push(DiskSpec {
+        disks.push(DiskSpec::on_volume(
             volume,
-            target: spec.vdev.clone(),
-            mode: match spec.access {
+            spec.vdev.clone(),
+            match spec.access {
                 Some(DiskAccess::ReadOnly) => DiskMode::ReadOnly,
                 _ => DiskMode::ReadWrite,
             },
-        });
+        ));
     }
     let mut nics = Vec::new();
     for v in cfg

@@ -4,7 +4,8 @@
 use super::{Action, MANAGED_TAG, MD_TAG, MKFS_TAG, SNAP_TAG};
 use crate::drivers::drbd::meta::{MetaFound, MetaLocation};
 use crate::drivers::fs::LocalFs;
-use crate::drivers::{drbd, files, fs, lvm, net, ocfs2, remus, xl, xlcfg};
+use crate::drivers::{drbd, files, fs, image, lvm, net, ocfs2, remus, xl, xlcfg};
+use crate::model::units::MIB;
 use crate::model::{DrbdVersion, FsKind};
 use crate::transport::{Cmd, Output};
 
@@ -134,6 +135,14 @@ impl Action {
             ],
             Action::LinkUp { dev, .. } => vec![Cmd::new(net::link_set_up(dev))],
             Action::AddAddress { dev, cidr, .. } => vec![Cmd::new(net::addr_add(cidr, dev))],
+            Action::CreateImage { path, size, .. } => {
+                let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
+                vec![
+                    Cmd::new(files::mkdir_p(if dir.is_empty() { "/" } else { dir })),
+                    Cmd::new(image::create_sparse(path, size.div_ceil(MIB))),
+                ]
+            }
+            Action::GrowImage { path, size, .. } => vec![Cmd::new(image::grow(path, *size))],
             Action::XlCreate { domain, .. } => {
                 vec![Cmd::new(xl::create(&crate::render::xl::cfg_path(domain)))]
             }
@@ -252,6 +261,8 @@ impl Action {
             | Action::SetMaster { .. }
             | Action::LinkUp { .. }
             | Action::AddAddress { .. }
+            | Action::CreateImage { .. }
+            | Action::GrowImage { .. }
             | Action::XlCreate { .. }
             | Action::XlShutdown { .. }
             | Action::XlMigrate { .. }

@@ -186,6 +186,22 @@ pub enum Action {
         dev: String,
         cidr: String,
     },
+    /// Create a domain's raw image file on a mounted OCFS2 filesystem, sparse: `mkdir -p` its
+    /// directory, then `dd … conv=excl`, which fails rather than open a file that exists.
+    CreateImage {
+        node: Name,
+        domain: String,
+        path: String,
+        size: u64,
+    },
+    /// Grow a domain's image file to `size` (`truncate --size >SIZE`: never shrinks, never
+    /// creates). The guest sees it after a restart and grows its partition itself.
+    GrowImage {
+        node: Name,
+        domain: String,
+        path: String,
+        size: u64,
+    },
     XlCreate {
         node: Name,
         domain: String,
@@ -311,6 +327,8 @@ impl Action {
             | Action::SetMaster { node, .. }
             | Action::LinkUp { node, .. }
             | Action::AddAddress { node, .. }
+            | Action::CreateImage { node, .. }
+            | Action::GrowImage { node, .. }
             | Action::XlCreate { node, .. }
             | Action::XlShutdown { node, .. }
             | Action::XlMigrate { node, .. }
@@ -356,6 +374,8 @@ impl Action {
             Action::SetMaster { .. } => "set-master",
             Action::LinkUp { .. } => "link-up",
             Action::AddAddress { .. } => "add-address",
+            Action::CreateImage { .. } => "create-image",
+            Action::GrowImage { .. } => "grow-image",
             Action::XlCreate { .. } => "xl-create",
             Action::XlShutdown { .. } => "xl-shutdown",
             Action::XlMigrate { .. } => "xl-migrate",
@@ -405,6 +425,8 @@ impl Action {
             | Action::SetMaster { .. }
             | Action::LinkUp { .. }
             | Action::AddAddress { .. }
+            | Action::CreateImage { .. }
+            | Action::GrowImage { .. }
             | Action::XlCreate { .. }
             | Action::XlShutdown { .. }
             | Action::XlMigrate { .. }
@@ -484,6 +506,15 @@ impl Action {
             Action::SetMaster { dev, master, .. } => format!("enslave {dev} to {master}"),
             Action::LinkUp { dev, .. } => format!("bring {dev} up"),
             Action::AddAddress { dev, cidr, .. } => format!("add address {cidr} to {dev}"),
+            Action::CreateImage { path, size, .. } => {
+                format!(
+                    "create image {path} ({}, sparse)",
+                    crate::model::Size(*size)
+                )
+            }
+            Action::GrowImage { path, size, .. } => {
+                format!("grow image {path} to {}", crate::model::Size(*size))
+            }
             Action::XlCreate { domain, .. } => format!("start domain {domain}"),
             Action::XlShutdown { domain, .. } => format!("shut domain {domain} down"),
             Action::XlMigrate { domain, target, .. } => {

@@ -85,7 +85,9 @@ impl Action {
             }
             Action::SetMaster { master, .. } => net_object(master),
             Action::LinkUp { dev, .. } | Action::AddAddress { dev, .. } => net_object(dev),
-            Action::XlCreate { domain, .. }
+            Action::CreateImage { domain, .. }
+            | Action::GrowImage { domain, .. }
+            | Action::XlCreate { domain, .. }
             | Action::XlShutdown { domain, .. }
             | Action::XlMigrate { domain, .. }
             | Action::BlockAttach { domain, .. }

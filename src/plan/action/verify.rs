@@ -193,6 +193,14 @@ impl Action {
                     (false, true) => Err(format!("domain {domain} still has {path} as {target}")),
                 }
             }
+            Action::CreateImage { path, size, .. } | Action::GrowImage { path, size, .. } => {
+                match s.images.get(path).and_then(|p| p.known()) {
+                    Some(Some(st)) if st.size >= *size => Ok(()),
+                    Some(Some(st)) => Err(format!("image {path} is {} bytes, not {size}", st.size)),
+                    Some(None) => Err(format!("image {path} does not exist")),
+                    None => Ok(()), // not part of this node's observation
+                }
+            }
             Action::Mount { mountpoint, .. } => match s.ocfs2.known() {
                 Some(o) if !o.mounts.contains_key(mountpoint) => {
                     Err(format!("nothing is mounted on {mountpoint}"))
@@ -244,6 +252,8 @@ impl Action {
                 Some(PartKind::Net)
             }
             Action::Mount { .. } => Some(PartKind::Ocfs2),
+            // Whether an image is known depends on the node's mounts: both parts are read.
+            Action::CreateImage { .. } | Action::GrowImage { .. } => Some(PartKind::Images),
             Action::RemoveFile { .. }
             | Action::CreateMd { .. }
             | Action::Adjust { .. }

@@ -31,7 +31,7 @@ impl Vol<'_> {
             .d
             .domains
             .values()
-            .any(|d| d.disks.iter().any(|k| &k.volume == name));
+            .any(|d| d.disks.iter().any(|k| k.volume.as_ref() == Some(name)));
         if used && kind != FsKind::Ocfs2 {
             ctx.warnings.push(format!(
                 "volume {name}: the {} filesystem is in use by a domain; grow it from inside the guest",

@@ -48,8 +48,8 @@ fn domain_targets(ctx: &Ctx) -> BTreeMap<Name, Name> {
         let Some(t) = super::domains::target(ctx, dom) else {
             continue;
         };
-        for k in &dom.disks {
-            out.entry(k.volume.clone()).or_insert_with(|| t.clone());
+        for v in dom.disks.iter().filter_map(|k| k.volume.as_ref()) {
+            out.entry(v.clone()).or_insert_with(|| t.clone());
         }
     }
     out

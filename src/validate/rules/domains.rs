@@ -1,5 +1,5 @@
 //! Rules for Domains: node, memory and vCPUs (and their maximums), boot, disks (known volumes
-//! on the domain's node, never one written by two domains), NICs; and node memory for the
+//! on the domain's node or image files — see `images` —, never one written by two domains), NICs; and node memory for the
 //! domains that prefer or may fail over to each node.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,10 +9,14 @@ use crate::model::units::MIB;
 use crate::model::{DomainSpec, DomainState, Filesystem, GuestType, Kind, Name, Size};
 
 use super::super::decode::{Decoded, Locator};
-use super::MAX_MEMORY;
+use super::{images, MAX_MEMORY};
 
-/// Writable disks by volume: (domain, disk index), in document order.
-type Users<'d> = BTreeMap<&'d Name, Vec<(&'d Name, usize)>>;
+/// Who uses each disk, in document order: writable volumes (domain, disk index), and images.
+#[derive(Default)]
+struct Users<'d> {
+    volumes: BTreeMap<&'d Name, Vec<(&'d Name, usize)>>,
+    images: images::ImageUsers<'d>,
+}
 
 /// Each domain (size, boot, disks, NICs), then the volumes two domains would write.
 pub(super) fn check_domains(
@@ -21,15 +25,16 @@ pub(super) fn check_domains(
     out: &mut Diagnostics,
     known: &dyn Fn(Kind, &str) -> bool,
 ) {
-    let mut volume_users: Users = BTreeMap::new();
+    let mut users = Users::default();
     for (name, dom) in &d.domains {
         let dn = name.as_str();
         check_size(loc, out, known, dom, dn);
         check_boot(loc, out, dom, dn);
-        check_disks(d, loc, out, name, dom, &mut volume_users);
+        check_disks(d, loc, out, name, dom, &mut users);
         check_nics(d, loc, out, dom, dn);
     }
-    check_shared_disks(loc, out, volume_users);
+    check_shared_disks(loc, out, users.volumes);
+    images::check_shared_images(loc, out, users.images);
 }
 
 /// Its node, memory and vCPUs, and their maximums and priority.
@@ -156,15 +161,15 @@ fn check_boot(loc: &Locator, out: &mut Diagnostics, dom: &DomainSpec, dn: &str) 
     }
 }
 
-/// Its disks: virtual device names, once each, on known volumes replicated to its node, never
-/// the OCFS2 one; the writable ones are recorded in `volume_users`.
+/// Its disks: virtual device names, once each; each a known volume replicated to its node
+/// (never the OCFS2 one) or an image file (see `images`); recorded in `users`.
 fn check_disks<'d>(
     d: &'d Decoded,
     loc: &Locator,
     out: &mut Diagnostics,
     name: &'d Name,
     dom: &'d DomainSpec,
-    volume_users: &mut Users<'d>,
+    users: &mut Users<'d>,
 ) {
     let dn = name.as_str();
     let err = |out: &mut Diagnostics, kind: Kind, name: &str, field: &str, msg: String| {
@@ -194,14 +199,51 @@ fn check_disks<'d>(
                 format!("target `{}` is used twice", disk.target),
             );
         }
-        match d.volumes.get(&disk.volume) {
-            None if !d.is_broken(Kind::Volume, disk.volume.as_str()) => {
+        let vol = match (&disk.volume, &disk.file) {
+            (Some(_), Some(_)) => {
+                err(
+                    out,
+                    Kind::Domain,
+                    dn,
+                    &field,
+                    "give either `volume` (a DRBD Volume) or `file` (an image on OCFS2), not both"
+                        .into(),
+                );
+                continue;
+            }
+            (None, None) => {
+                err(
+                    out,
+                    Kind::Domain,
+                    dn,
+                    &field,
+                    "a disk needs `volume` (a DRBD Volume) or `file` (an image on OCFS2)".into(),
+                );
+                continue;
+            }
+            (None, Some(path)) => {
+                images::check_file_disk(d, loc, out, dn, dom, i, path);
+                users
+                    .images
+                    .entry(path)
+                    .or_default()
+                    .push((name, i, disk.mode));
+                continue;
+            }
+            (Some(vol), None) => vol,
+        };
+        if disk.size.is_some() {
+            err(out, Kind::Domain, dn, &format!("{field}.size"), format!(
+                "`size` is for `file` disks only: volume `{vol}` has its size in the Volume's `spec.size`"));
+        }
+        match d.volumes.get(vol) {
+            None if !d.is_broken(Kind::Volume, vol.as_str()) => {
                 err(
                     out,
                     Kind::Domain,
                     dn,
                     &format!("{field}.volume"),
-                    format!("unknown volume `{}`", disk.volume),
+                    format!("unknown volume `{vol}`"),
                 );
             }
             None => {}
@@ -213,8 +255,7 @@ fn check_disks<'d>(
                         dn,
                         &format!("{field}.volume"),
                         format!(
-                            "volume `{}` is not replicated to the domain's node `{}` (it is on {})",
-                            disk.volume,
+                            "volume `{vol}` is not replicated to the domain's node `{}` (it is on {})",
                             dom.node,
                             join(&v.nodes)
                         ),
@@ -222,13 +263,10 @@ fn check_disks<'d>(
                 }
                 if v.filesystem == Filesystem::Ocfs2 {
                     err(out, Kind::Domain, dn, &format!("{field}.volume"), format!(
-                        "volume `{}` carries the shared OCFS2 filesystem; a domain cannot use it as a disk", disk.volume));
+                        "volume `{vol}` carries the shared OCFS2 filesystem; a domain cannot use it as a disk (give an image `file` on it)"));
                 }
                 if disk.mode == crate::model::DiskMode::ReadWrite {
-                    volume_users
-                        .entry(&disk.volume)
-                        .or_default()
-                        .push((name, i));
+                    users.volumes.entry(vol).or_default().push((name, i));
                 }
             }
         }
@@ -285,7 +323,11 @@ fn check_nics(d: &Decoded, loc: &Locator, out: &mut Diagnostics, dom: &DomainSpe
 }
 
 /// A volume that is a writable disk of two domains.
-fn check_shared_disks(loc: &Locator, out: &mut Diagnostics, volume_users: Users) {
+fn check_shared_disks(
+    loc: &Locator,
+    out: &mut Diagnostics,
+    volume_users: BTreeMap<&Name, Vec<(&Name, usize)>>,
+) {
     let err = |out: &mut Diagnostics, kind: Kind, name: &str, field: &str, msg: String| {
         out.push(loc.error(kind, name, field, msg));
     };
@@ -398,7 +440,7 @@ pub(super) fn check_capacity(d: &Decoded, loc: &Locator, out: &mut Diagnostics) 
     // each node would take on from each peer (domains that can run there: every disk
     // replicated there). Only nodes of a domain's first disk can hold all of its disks.
     let mut preferred: BTreeMap<&Name, u64> = BTreeMap::new();
-    let mut from_peer: BTreeMap<&Name, BTreeMap<&Name, u64>> = BTreeMap::new();
+    let mut from_peer: BTreeMap<Name, BTreeMap<&Name, u64>> = BTreeMap::new();
     for dom in d.domains.values() {
         if dom.state != DomainState::Running {
             continue;
@@ -406,17 +448,17 @@ pub(super) fn check_capacity(d: &Decoded, loc: &Locator, out: &mut Diagnostics) 
         let mem = dom.memory.bytes();
         let e = preferred.entry(&dom.node).or_default();
         *e = e.saturating_add(mem);
-        let Some(first) = dom.disks.first().and_then(|k| d.volumes.get(&k.volume)) else {
+        let Some(first) = dom.disks.first().and_then(|k| images::disk_nodes(d, k)) else {
             continue;
         };
-        let hosts: BTreeSet<&Name> = first.nodes.iter().collect();
+        let nodes: Vec<Option<Vec<Name>>> =
+            dom.disks.iter().map(|k| images::disk_nodes(d, k)).collect();
+        let hosts: BTreeSet<Name> = first.into_iter().collect();
         for node in hosts {
-            let can_run_here = dom.disks.iter().all(|disk| {
-                d.volumes
-                    .get(&disk.volume)
-                    .is_some_and(|v| v.nodes.contains(node))
-            });
-            if node != &dom.node && can_run_here {
+            let can_run_here = nodes
+                .iter()
+                .all(|ns| ns.as_ref().is_some_and(|ns| ns.contains(&node)));
+            if node != dom.node && can_run_here {
                 let e = from_peer
                     .entry(node)
                     .or_default()

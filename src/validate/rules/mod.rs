@@ -12,6 +12,7 @@ use super::decode::{Decoded, Locator};
 
 mod domains;
 mod ha;
+mod images;
 mod network;
 mod nodes;
 pub mod notify;

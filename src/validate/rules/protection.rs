@@ -47,8 +47,17 @@ fn check_one(
     let mut pairs: BTreeSet<Vec<&Name>> = BTreeSet::new();
     for (i, disk) in dom.disks.iter().enumerate() {
         let field = format!("spec.disks[{i}].volume");
+        let Some(volume) = &disk.volume else {
+            err(
+                &format!("spec.disks[{i}].file"),
+                "a protected domain's disks are DRBD volumes: the shadow's peer is the other node of \
+                 its volumes, and an image file has none"
+                    .into(),
+            );
+            continue;
+        };
         // An unknown volume is reported by the disk rules.
-        let Some(v) = d.volumes.get(&disk.volume) else {
+        let Some(v) = d.volumes.get(volume) else {
             continue;
         };
         if v.nodes.len() != 2 || !v.nodes.contains(&dom.node) {
@@ -57,7 +66,7 @@ fn check_one(
                 format!(
                     "volume `{}` is on {}: a protected domain's volumes are replicated to its node `{}` and \
                      exactly one other, which holds the shadow",
-                    disk.volume,
+                    volume,
                     v.nodes.iter().map(Name::as_str).collect::<Vec<_>>().join(", "),
                     dom.node
                 ),
@@ -70,7 +79,7 @@ fn check_one(
                 format!(
                     "volume `{}` must be `dualPrimary: true`: with `diskReplication: none` the shadow on the peer \
                      holds the DRBD device open, which DRBD allows only on a Primary",
-                    disk.volume
+                    volume
                 ),
             );
         }
