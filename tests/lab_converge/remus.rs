@@ -85,10 +85,11 @@ pub fn run(run: &mut Run) {
     let t = Instant::now();
     let step = "5s remus protection removed";
     run.edit("domains.yaml", PROTECTION, "");
+    // dns's lines only: ovs is dual-primary too.
     run.edit(
         "volumes.yaml",
-        "  nodes: [nodea, nodeb]\n  dualPrimary: true\n",
-        "  nodes: [nodea, nodeb]\n",
+        "  size: 128MiB\n  nodes: [nodea, nodeb]\n  dualPrimary: true\n",
+        "  size: 128MiB\n  nodes: [nodea, nodeb]\n",
     );
     // No plan after it (a minute of emulation): the controller's first pass in the node-loss
     // steps must find the cluster in sync, which it would not with anything left over.
