@@ -32,8 +32,9 @@ pub fn boot_lab() -> LabGuard {
     let up = xenflux_lab("up");
     assert!(
         up.status.success(),
-        "xenflux lab up failed ({}):\n{}",
+        "xenflux lab up failed ({}):\nstdout:\n{}\nstderr:\n{}",
         up.status,
+        String::from_utf8_lossy(&up.stdout),
         String::from_utf8_lossy(&up.stderr)
     );
     if let Ok(t) = std::fs::read_to_string(dir.join("run/timings")) {
@@ -51,19 +52,44 @@ pub fn lab_dir() -> PathBuf {
 }
 
 pub fn xenflux_lab(cmd: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xenflux"))
-        .args(["lab", cmd])
-        .output()
-        .expect("run xenflux lab")
+    try_xenflux_lab(cmd).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Stops the lab when the test ends, passed or not.
+/// `xenflux lab CMD`, or why it could not be started: the error names the binary and whether
+/// it and `/dev/null` (which every spawn opens for stdin) are there, so a lab script that took
+/// either away is told apart from one that merely failed.
+fn try_xenflux_lab(cmd: &str) -> Result<std::process::Output, String> {
+    let bin = env!("CARGO_BIN_EXE_xenflux");
+    Command::new(bin).args(["lab", cmd]).output().map_err(|e| {
+        format!(
+            "run {bin} lab {cmd}: {e} ({bin} exists: {}, /dev/null exists: {})",
+            Path::new(bin).exists(),
+            Path::new("/dev/null").exists()
+        )
+    })
+}
+
+/// Stops the lab when the test ends, passed or not. Never panics: a panic while the test is
+/// already unwinding would abort the whole test binary and hide the first failure.
 pub struct LabGuard;
 
 impl Drop for LabGuard {
     fn drop(&mut self) {
-        let out = xenflux_lab("down");
-        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        match try_xenflux_lab("down") {
+            Ok(out) => eprintln!("{}", String::from_utf8_lossy(&out.stderr)),
+            Err(e) => {
+                // What `lab down` would do, by the pid files, so the next lab test can boot.
+                eprintln!("stopping the lab: {e}; killing its QEMUs by pid file");
+                for n in ["nodea", "nodeb"] {
+                    let file = lab_dir().join(format!("run/{n}.pid"));
+                    let pid = std::fs::read_to_string(&file).unwrap_or_default();
+                    if let Ok(pid) = pid.trim().parse::<i32>() {
+                        // SAFETY: kill(2) on a pid read from the lab's own pid file.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -27,7 +27,17 @@ started=$SECONDS
 stage="$LAB_DIR/build.new"
 rootfs="$stage/rootfs"
 mkdir -p "$LAB_DIR" "$LAB_DEBS/archives" "$LAB_DEBS/debootstrap"
-rm -rf "$stage"
+# A build killed before its cleanup ran leaves the chroot's mounts, /dev among them: they are
+# taken away before the stage is removed, and no removal here ever crosses into another file
+# system, so this machine's /dev, /proc and /sys are never emptied through the chroot.
+unmount_under() {
+  local m
+  awk -v p="$1/" 'index($2, p) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do
+    umount -l "$m"
+  done
+}
+unmount_under "$stage"
+rm -rf --one-file-system "$stage"
 mkdir -p "$stage"
 
 # Whatever happens, nothing stays mounted inside the chroot.
@@ -206,13 +216,14 @@ echo "xenflux-lab $kver xen $xver recipe $hash" >"$rootfs/etc/xenflux-lab-releas
 # --- root filesystem image ------------------------------------------------------------------
 umount "$rootfs/var/cache/apt/archives" "$rootfs/dev" "$rootfs/sys" "$rootfs/proc"
 rm -f "$rootfs/usr/sbin/policy-rc.d"
-rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/boot/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
+rm -rf --one-file-system "$rootfs"/var/lib/apt/lists/* "$rootfs"/boot/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
 size_mb=$(($(du -sm "$rootfs" | cut -f1) * 13 / 10 + 256))
 # Sparse: only written blocks take space; every node boots it with snapshot=on.
 mkfs.ext4 -q -F -L xenflux-lab -d "$rootfs" "$stage/rootfs.img" "${size_mb}M"
-rm -rf "$rootfs" "$ird" "$drd" "$stage/busybox" "$stage/xen"
+unmount_under "$rootfs"
+rm -rf --one-file-system "$rootfs" "$ird" "$drd" "$stage/busybox" "$stage/xen"
 
 echo "$hash" >"$stage/recipe"
-rm -rf "$LAB_BUILD"
+rm -rf --one-file-system "$LAB_BUILD"
 mv "$stage" "$LAB_BUILD"
 log "built in $((SECONDS - started)) s: $(du -sh --apparent-size "$LAB_BUILD" | cut -f1) ($(du -sh "$LAB_BUILD" | cut -f1) on disk)"
