@@ -267,6 +267,25 @@ fn a_snapshot_stays_on_its_node_pins_its_domain_and_holds_its_origin_size() {
     assert!(!plan.contains("drbdadm resize"), "{plan}");
 }
 
+/// Removing the snapshot and moving the domain it was attached to in one commit converges in
+/// one apply: the detach stage runs before the migration, so the snapshot no longer pins it.
+#[test]
+fn a_domain_moves_in_the_apply_that_detaches_its_snapshot() {
+    let s = State::new(true);
+    s.apply(&[]);
+    s.backup(false);
+    s.edit("backup.yaml", "node: dom0", "node: dom0m");
+    let (code, plan) = s.out(&["plan"]);
+    assert_eq!(code, 2, "{plan}");
+    assert!(!plan.contains("Blocked"), "{plan}");
+    let detach = plan.find("xl block-detach -f backup").expect(&plan);
+    let migrate = plan.find("xl migrate backup").expect(&plan);
+    assert!(detach < migrate, "{plan}");
+    s.apply(&[]);
+    s.plan_is_empty();
+    assert!(s.snapshots().is_empty());
+}
+
 #[test]
 fn snapshots_the_state_cannot_have_are_refused_all_at_once() {
     let s = State::new(false);

@@ -43,14 +43,28 @@ pub(super) fn is_snapshot_disk(ctx: &Ctx, node: &Name, path: &str) -> bool {
 }
 
 /// Why a running domain on `node` may not be live-migrated: a snapshot (a local LV) is
-/// attached to it. None when none is.
+/// attached to it and stays attached. None when none is — a snapshot this plan detaches
+/// (removed from the state, or attached elsewhere now) does not hold the domain, since the
+/// detach stage runs before any migration and a failed detach stops the apply.
 pub(super) fn pins(ctx: &Ctx, node: &Name, domain: &str) -> Option<String> {
     let x = ctx.known(node)?.xen.known()?;
     let d = x.domains.get(domain)?;
+    let stays = |path: &str, vdev: &str| {
+        let snapshot = path
+            .rsplit('/')
+            .next()
+            .and_then(|lv| lv.strip_suffix(crate::model::snapshot::SNAPSHOT_LV_SUFFIX));
+        let wanted_here = snapshot
+            .and_then(|n| ctx.d.snapshots.iter().find(|(name, _)| name.as_str() == n))
+            .and_then(|(_, spec)| spec.attach.as_ref())
+            .is_some_and(|a| a.domain.as_str() == domain);
+        // One xenflux cannot name to `xl block-detach` is never detached by it.
+        wanted_here || vbd_devid(vdev).is_none()
+    };
     let attached: Vec<&str> = d
         .disks
         .iter()
-        .filter(|(p, _, _)| is_snapshot_disk(ctx, node, p))
+        .filter(|(p, v, _)| is_snapshot_disk(ctx, node, p) && stays(p, v))
         .map(|(p, _, _)| p.as_str())
         .collect();
     (!attached.is_empty()).then(|| {

@@ -510,10 +510,9 @@ pub fn run(config: &Path) {
     }
     run.step(step, t);
 
-    // A snapshot of dns attached to a backup domain, then detached and removed.
-    snapshot::run(&mut run);
     remus::run(&mut run);
-    // 6: a domain on an image file on /OVS, moved without DRBD.
+    // 6: a domain on an image file on /OVS with a snapshot of dns attached, moved without DRBD
+    // once the snapshot is removed, then stopped.
     filedisk::run(&mut run);
 
     if ha::enabled() {
