@@ -87,6 +87,10 @@ fn plan_apply_converge_then_each_change_plans_only_the_difference() {
     assert!(out.contains("[1/11] network: bonds and bridges"));
     assert!(out.contains("  ok   dom0: start domain dns"));
     assert!(out.contains("Applied 75 action(s)."));
+    assert!(
+        out.contains("Observed again: the cluster matches the desired state."),
+        "{out}"
+    );
     let journal = std::fs::read_to_string(t.path(".xenflux/journal.jsonl")).unwrap();
     assert!(journal.lines().count() > 75);
     assert!(journal.contains("\"command\":\"drbdadm primary --force dns\""));
@@ -231,6 +235,46 @@ fn plan_apply_converge_then_each_change_plans_only_the_difference() {
         text(&o.stderr)
     );
     assert_eq!(t.plan().0, 0);
+}
+
+/// `apply` ends with what its own observation afterwards found: a domain given a new disk and a
+/// new node in one commit gets the disk first and moves on the next apply, and the first apply
+/// says that work is left (as many actions as `plan` then shows); the second says in sync.
+#[test]
+fn apply_says_what_is_left_after_it() {
+    let t = Tour::new();
+    t.apply();
+    let vol = "---\napiVersion: xenflux/v1\nkind: Volume\nmetadata:\n  name: vpnlog\nspec:\n  size: 1GiB\n  nodes: [dom0, dom0m]\n";
+    let p = t.path("cluster-state/volumes.yaml");
+    let text_now = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, text_now + vol).unwrap();
+    t.edit(
+        "domains.yaml",
+        "  node: dom0m\n  memory: 512MiB\n  vcpus: 1\n  bootloader: pygrub\n  disks:\n    - {volume: vpn, target: xvda}\n",
+        "  node: dom0\n  memory: 512MiB\n  vcpus: 1\n  bootloader: pygrub\n  disks:\n    - {volume: vpn, target: xvda}\n    - {volume: vpnlog, target: xvdb}\n",
+    );
+    let o = t.run(&["apply", "--yes"]);
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", text(&o.stderr));
+    let left: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Observed again: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of what is left: {out}"));
+    assert!(left > 0, "{out}");
+    let (code, plan) = t.plan();
+    assert_eq!(code, 2, "{plan}");
+    assert!(
+        plan.contains(&format!("Plan: {left} action(s)")),
+        "apply said {left} left; plan:\n{plan}"
+    );
+    let o = t.run(&["apply", "--yes"]);
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("Observed again: the cluster matches the desired state."),
+        "{out}"
+    );
 }
 
 #[test]

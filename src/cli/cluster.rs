@@ -284,6 +284,19 @@ fn confirm(plan: &Plan, d: &crate::model::Desired) -> Result<bool> {
 /// back.
 pub(super) fn print_applied(a: &Applied) {
     println!("Applied {} action(s).", a.ran.len());
+    // What the observation after the apply found: what a `plan` run now would say.
+    if let Ok(after) = &a.after {
+        let p = &after.plan;
+        if p.is_empty() && p.blocked.is_empty() {
+            println!("Observed again: the cluster matches the desired state.");
+        } else {
+            println!(
+                "Observed again: {} action(s) still to do, {} item(s) blocked (`xenflux plan` shows them).",
+                p.action_count(),
+                p.blocked.len()
+            );
+        }
+    }
     for r in &a.rolled_back {
         let kept = r
             .kept_on

@@ -106,7 +106,7 @@ pub(super) fn run(run: &mut Run) {
         domain("nodeb").replace("  node: nodeb\n", "  node: nodeb\n  state: stopped\n"),
     )
     .expect("write img.yaml");
-    run.apply_then_plan_is_empty(step);
+    run.apply_in_sync(step);
     assert!(runs(run).is_empty(), "step {step}: img runs nowhere");
     run.assert_dns_runs_on(step, Some("nodea"));
     run.step(step, t);

@@ -121,21 +121,27 @@ impl Run {
     }
 
     /// `apply --target ssh --yes` must succeed, then `plan --target ssh` must find nothing to do.
-    fn apply_then_plan_is_empty(&self, step: &str) {
+    /// `apply --target ssh`, which must succeed and report that its own observation after the
+    /// apply found the cluster as desired — what a `plan` run then says (the steps that also
+    /// run one, [`Run::apply_then_plan_is_empty`], hold the two to each other).
+    fn apply_in_sync(&self, step: &str) {
         let apply = self.xenflux(step, &["apply", "--target", "ssh", "--yes"]);
+        let said = String::from_utf8_lossy(&apply.stdout);
         assert!(
-            apply.status.success(),
-            "step {step}: xenflux apply --target ssh --yes failed ({}):\nstdout:\n{}\nstderr:\n{}\n{}",
+            apply.status.success()
+                && said.contains("Observed again: the cluster matches the desired state."),
+            "step {step}: xenflux apply --target ssh --yes ({}) did not leave the cluster as desired:\nstdout:\n{said}\nstderr:\n{}\n{}",
             apply.status,
-            String::from_utf8_lossy(&apply.stdout),
             String::from_utf8_lossy(&apply.stderr),
             self.diagnose()
         );
         // What ran, with any `wait` lines: the test log then shows where the time went.
-        eprintln!(
-            "step {step}: apply:\n{}",
-            String::from_utf8_lossy(&apply.stdout)
-        );
+        eprintln!("step {step}: apply:\n{said}");
+    }
+
+    /// [`Run::apply_in_sync`], then a `plan --target ssh` of its own that must be empty.
+    fn apply_then_plan_is_empty(&self, step: &str) {
+        self.apply_in_sync(step);
         let plan = self.xenflux(step, &["plan", "--target", "ssh"]);
         assert_eq!(
             plan.status.code(),
@@ -406,7 +412,7 @@ pub fn run(config: &Path) {
     let t = Instant::now();
     let step = "3 grow dns";
     run.edit("volumes.yaml", "size: 64MiB", "size: 128MiB");
-    run.apply_then_plan_is_empty(step);
+    run.apply_in_sync(step);
     for node in NODES {
         let lv = run.lv_size(node, "dns");
         assert!(lv >= 128 * MIB, "step {step}: {node}: LV dns is {lv} B");
@@ -459,7 +465,7 @@ pub fn run(config: &Path) {
 
     let t = Instant::now();
     let step = "4b the next apply completes the move to nodeb";
-    run.apply_then_plan_is_empty(step);
+    run.apply_in_sync(step);
     run.assert_dns_runs_on(step, Some("nodeb"));
     run.step(step, t);
 
