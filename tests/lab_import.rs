@@ -67,7 +67,7 @@ const MARKER: &str = "adopted-not-touched";
 /// minutes rather than hanging.
 fn xenflux(config: &Path, state_dir: &Path, args: &[&str]) -> common::Output {
     let mut cmd = Command::new("timeout");
-    cmd.args(["-k", "10", "600", env!("CARGO_BIN_EXE_xenflux")])
+    cmd.args(["-k", "10", "600", common::lab::bin()])
         .arg("--ssh-config")
         .arg(config)
         .arg("--state-dir")

@@ -51,6 +51,23 @@ pub fn lab_dir() -> PathBuf {
         })
 }
 
+/// The xenflux binary the lab tests run: a hard link (a copy where linking fails) of the one
+/// cargo built, made once per test process. A build started while a lab test runs replaces
+/// `target/debug/xenflux` (removed, then linked anew); the link keeps this run's binary, so
+/// the half-hour test never finds its binary gone. Removed again by [`LabGuard`].
+pub fn bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let built = Path::new(env!("CARGO_BIN_EXE_xenflux"));
+        let link = built.with_file_name(format!("xenflux-lab-{}", std::process::id()));
+        let _ = std::fs::remove_file(&link);
+        if std::fs::hard_link(built, &link).is_err() {
+            std::fs::copy(built, &link).expect("copy the xenflux binary for the lab");
+        }
+        link.display().to_string()
+    })
+}
+
 pub fn xenflux_lab(cmd: &str) -> std::process::Output {
     try_xenflux_lab(cmd).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -59,7 +76,7 @@ pub fn xenflux_lab(cmd: &str) -> std::process::Output {
 /// it and `/dev/null` (which every spawn opens for stdin) are there, so a lab script that took
 /// either away is told apart from one that merely failed.
 fn try_xenflux_lab(cmd: &str) -> Result<std::process::Output, String> {
-    let bin = env!("CARGO_BIN_EXE_xenflux");
+    let bin = bin();
     Command::new(bin).args(["lab", cmd]).output().map_err(|e| {
         format!(
             "run {bin} lab {cmd}: {e} ({bin} exists: {}, /dev/null exists: {})",
@@ -75,7 +92,9 @@ pub struct LabGuard;
 
 impl Drop for LabGuard {
     fn drop(&mut self) {
-        match try_xenflux_lab("down") {
+        let down = try_xenflux_lab("down");
+        let _ = std::fs::remove_file(bin());
+        match down {
             Ok(out) => eprintln!("{}", String::from_utf8_lossy(&out.stderr)),
             Err(e) => {
                 // What `lab down` would do, by the pid files, so the next lab test can boot.

@@ -12,8 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{Run, NODES};
-
-const BIN: &str = env!("CARGO_BIN_EXE_xenflux");
+use crate::common::lab::bin;
 
 /// The dead-after time the lab declares (examples/lab).
 const DEAD_AFTER: Duration = Duration::from_secs(20);
@@ -42,7 +41,7 @@ impl Controller {
             let p = e.expect("entry").path();
             let text = std::fs::read_to_string(&p).expect("read state file");
             // The fence runs the binary under test, not one on PATH.
-            let text = text.replace("[xenflux, lab, ", &format!("[{BIN}, lab, "));
+            let text = text.replace("[xenflux, lab, ", &format!("[{}, lab, ", bin()));
             std::fs::write(state.join(p.file_name().expect("name")), text).expect("write");
         }
         git(&repo, &["init", "-q", "-b", "main"]);
@@ -50,7 +49,7 @@ impl Controller {
         let state_dir = run.state_dir.path().join("controller-state");
         std::fs::create_dir_all(&state_dir).expect("state dir");
         let log = state_dir.join("serve.log");
-        let child = Command::new(BIN)
+        let child = Command::new(bin())
             .arg("--state-dir")
             .arg(&state_dir)
             .arg("--ssh-config")
@@ -92,7 +91,7 @@ impl Controller {
 
     /// `xenflux reconcile --now`: one pass, waited for.
     fn reconcile(&self) -> String {
-        let out = Command::new(BIN)
+        let out = Command::new(bin())
             .arg("--state-dir")
             .arg(&self.state_dir)
             .args(["reconcile", "--now"])
@@ -164,7 +163,7 @@ fn get(url: &str, path: &str) -> String {
 }
 
 fn lab(cmd: &str, node: &str) {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["lab", cmd, node])
         .output()
         .expect("xenflux lab");
@@ -267,7 +266,7 @@ pub fn run(run: &mut Run) {
             run.assert_in_sync(step, node, minor);
         }
     }
-    let plan = Command::new(BIN)
+    let plan = Command::new(bin())
         .arg("--state")
         .arg(c.repo.join("cluster-state"))
         .arg("--ssh-config")

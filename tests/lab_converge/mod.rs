@@ -68,7 +68,7 @@ impl Run {
     fn xenflux(&self, step: &str, args: &[&str]) -> Output {
         let out_path = self.state_dir.path().join("test-stdout");
         let err_path = self.state_dir.path().join("test-stderr");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xenflux"))
+        let mut child = Command::new(crate::common::lab::bin())
             .arg("--state")
             .arg(self.state.path())
             .arg("--ssh-config")
