@@ -3,6 +3,7 @@
 //! part unknown, with the command, exit status and stderr; only answers a real tool gives for
 //! "nothing there" (no such file, blank device) count as known-empty.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::drivers::drbd::meta::{MetaFound, MetaLocation};
@@ -660,13 +661,16 @@ fn with_node_ids(d: &mut DrbdState, files: &BTreeMap<String, Part<Option<String>
         let Some(c) = r.config.as_mut() else { continue };
         let text = c.file.as_ref().and_then(|f| files_text(files, f));
         if let Some(t) = text {
-            c.node_ids = node_ids_in_res(&t, name);
+            c.node_ids = node_ids_in_res(t, name);
         }
     }
 }
 
-fn files_text(files: &BTreeMap<String, Part<Option<String>>>, path: &str) -> Option<String> {
-    files.get(path)?.known()?.clone()
+fn files_text<'f>(
+    files: &'f BTreeMap<String, Part<Option<String>>>,
+    path: &str,
+) -> Option<&'f str> {
+    files.get(path)?.known()?.as_deref()
 }
 
 fn read_lvm(vgs: &Output, lvs: &Output) -> Part<LvmState> {
@@ -1327,11 +1331,15 @@ fn mounted_names(on: &ocfs2::MountedOn) -> Option<Vec<String>> {
 /// with `#` comments and quoted words.
 pub(crate) fn node_ids_in_res(text: &str, resource: &str) -> BTreeMap<String, u32> {
     let mut out = BTreeMap::new();
+    // Without the word, or a quote that could spell it, there is none (DRBD 8.4 files).
+    if !text.contains("node-id") && !text.contains('"') {
+        return out;
+    }
     // The headers of the enclosing blocks (`resource dns`, `on dom0`), innermost last.
-    let mut blocks: Vec<Vec<String>> = Vec::new();
-    let mut words: Vec<String> = Vec::new();
+    let mut blocks: Vec<Vec<Cow<str>>> = Vec::new();
+    let mut words: Vec<Cow<str>> = Vec::new();
     for tok in conf_tokens(text) {
-        match tok.as_str() {
+        match tok.as_ref() {
             "{" => blocks.push(std::mem::take(&mut words)),
             "}" => {
                 blocks.pop();
@@ -1351,7 +1359,7 @@ pub(crate) fn node_ids_in_res(text: &str, resource: &str) -> BTreeMap<String, u3
                 if let ([kw, id], true) = (stmt.as_slice(), in_resource) {
                     if kw == "node-id" {
                         if let Ok(id) = id.parse() {
-                            out.insert(host.clone(), id);
+                            out.insert(host.to_string(), id);
                         }
                     }
                 }
@@ -1363,49 +1371,72 @@ pub(crate) fn node_ids_in_res(text: &str, resource: &str) -> BTreeMap<String, u3
 }
 
 /// drbd.conf words: `{`, `}` and `;` on their own, `#` comments dropped, `"quoted words"`
-/// unquoted.
-fn conf_tokens(text: &str) -> Vec<String> {
+/// unquoted (a quoted part joins the word it touches). Borrowed from `text` unless unquoted.
+fn conf_tokens<'t>(text: &'t str) -> Vec<Cow<'t, str>> {
     let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = text.chars();
-    let flush = |cur: &mut String, out: &mut Vec<String>| {
-        if !cur.is_empty() {
-            out.push(std::mem::take(cur));
+    // Where the word being read starts, and whether it holds a quote.
+    let mut word: Option<(usize, bool)> = None;
+    let mut chars = text.char_indices();
+    let flush = |word: &mut Option<(usize, bool)>, end: usize, out: &mut Vec<Cow<'t, str>>| {
+        let Some((start, quoted)) = word.take() else {
+            return;
+        };
+        let w = &text[start..end];
+        let w = if quoted {
+            Cow::Owned(w.replace('"', ""))
+        } else {
+            Cow::Borrowed(w)
+        };
+        if !w.is_empty() {
+            out.push(w);
         }
     };
-    while let Some(c) = chars.next() {
+    while let Some((i, c)) = chars.next() {
         match c {
             '#' => {
-                flush(&mut cur, &mut out);
-                for c in chars.by_ref() {
+                flush(&mut word, i, &mut out);
+                for (_, c) in chars.by_ref() {
                     if c == '\n' {
                         break;
                     }
                 }
             }
             '"' => {
-                for c in chars.by_ref() {
+                // The quoted part runs to the next quote (or the end of the text).
+                word.get_or_insert((i, true)).1 = true;
+                for (_, c) in chars.by_ref() {
                     if c == '"' {
                         break;
                     }
-                    cur.push(c);
                 }
             }
             '{' | '}' | ';' => {
-                flush(&mut cur, &mut out);
-                out.push(c.to_string());
+                flush(&mut word, i, &mut out);
+                out.push(Cow::Borrowed(&text[i..i + 1]));
             }
-            c if c.is_whitespace() => flush(&mut cur, &mut out),
-            c => cur.push(c),
+            c if c.is_whitespace() => flush(&mut word, i, &mut out),
+            _ => {
+                word.get_or_insert((i, false));
+            }
         }
     }
-    flush(&mut cur, &mut out);
+    flush(&mut word, text.len(), &mut out);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conf_words_join_their_quoted_parts() {
+        let words = conf_tokens("a\"b c\"d {x;} # c \"q\"\n\"\" e \"{;}\" \"open");
+        assert_eq!(words, ["ab cd", "{", "x", ";", "}", "e", "{;}", "open"]);
+        assert_eq!(
+            node_ids_in_res("resource r { on a { node\"-\"id 3; } }", "r"),
+            BTreeMap::from([("a".to_string(), 3)])
+        );
+    }
 
     fn fixture(name: &str) -> String {
         let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));

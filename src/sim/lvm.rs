@@ -13,7 +13,9 @@
 //! `-wi-ao----` while DRBD, a mount or a domain holds the LV.
 
 use super::state::{Lv, Node, Snap, World};
-use super::util::{display_size, Out};
+use std::collections::BTreeSet;
+
+use super::util::{display_size, push_json_str, Out};
 
 /// Parses an LVM size argument into bytes: a number with an optional unit (`b`/`B` bytes, `s`
 /// sectors, `k`, `m` (default), `g`, `t`, `p`, binary either case) and an optional leading `+`.
@@ -432,6 +434,7 @@ fn lv_field(
     w: &World,
     node: &str,
     holders: &super::state::Holders,
+    origins: &BTreeSet<&str>,
     lv: &str,
     field: &str,
     suffix: &str,
@@ -443,7 +446,7 @@ fn lv_field(
         "lv_name" => lv.to_string(),
         "vg_name" => n.vg.name.clone(),
         "lv_size" => format!("{size}{suffix}"),
-        "lv_attr" => lv_attr(n, holders, lv),
+        "lv_attr" => lv_attr(n, holders, origins, lv),
         "origin" => l
             .snapshot
             .as_ref()
@@ -467,21 +470,20 @@ fn lv_field(
 
 /// `lv_attr` as lvm2 2.03.16 prints it in the lab: `-wi-a-----` (`-wi-ao----` open); a
 /// snapshot `swi-a-s---` (`swi-aos---` attached, `swi-I-s---` invalid: its copy-on-write space
-/// filled up); an origin of snapshots `owi-a-s---` (`owi-aos---` open).
-fn lv_attr(n: &Node, holders: &super::state::Holders, lv: &str) -> String {
+/// filled up); an origin of snapshots `owi-a-s---` (`owi-aos---` open). `origins`: the LVs
+/// of the node that have snapshots ([`origins`]).
+fn lv_attr(
+    n: &Node,
+    holders: &super::state::Holders,
+    origins: &BTreeSet<&str>,
+    lv: &str,
+) -> String {
     let l = &n.vg.lvs[lv];
     let open = if holders.hold(n, lv) { 'o' } else { '-' };
     match &l.snapshot {
         Some(s) if s.invalid() => "swi-I-s---".to_string(),
         Some(_) => format!("swi-a{open}s---"),
-        None if n
-            .vg
-            .lvs
-            .values()
-            .any(|o| o.snapshot.as_ref().is_some_and(|s| s.origin == lv)) =>
-        {
-            format!("owi-a{open}s---")
-        }
+        None if origins.contains(lv) => format!("owi-a{open}s---"),
         None => format!("-wi-a{open}----"),
     }
 }
@@ -529,20 +531,38 @@ fn vg_field(w: &World, node: &str, field: &str, suffix: &str) -> Option<String> 
     })
 }
 
-fn json_row(pairs: &[(String, String)]) -> String {
-    let items: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("\"{k}\":{}", serde_json::Value::String(v.clone())))
-        .collect();
-    format!("{{{}}}", items.join(", "))
+/// The LVs of a node that have snapshots (their `lv_attr` starts `o`).
+fn origins(n: &Node) -> BTreeSet<&str> {
+    n.vg.lvs
+        .values()
+        .filter_map(|l| l.snapshot.as_ref().map(|s| s.origin.as_str()))
+        .collect()
+}
+
+/// One row of a JSON report, `{"field":"value", ...}`, onto `out`.
+fn json_row(out: &mut String, pairs: &[(String, String)]) {
+    out.push('{');
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_json_str(out, k);
+        out.push(':');
+        push_json_str(out, v);
+    }
+    out.push('}');
 }
 
 /// The JSON report layout of lvm2 2.03.16.
-fn json_report(kind: &str, rows: &[String]) -> String {
+fn json_report(kind: &str, rows: &[Vec<(String, String)>]) -> String {
     let mut s = format!("  {{\n      \"report\": [\n          {{\n              \"{kind}\": [\n");
     for (i, r) in rows.iter().enumerate() {
-        let comma = if i + 1 < rows.len() { "," } else { "" };
-        s.push_str(&format!("                  {r}{comma}\n"));
+        s.push_str("                  ");
+        json_row(&mut s, r);
+        if i + 1 < rows.len() {
+            s.push(',');
+        }
+        s.push('\n');
     }
     s.push_str("              ]\n          }\n      ]\n  }\n");
     s
@@ -582,13 +602,14 @@ pub(crate) fn report(w: &World, node: &str, prog: &str, args: &[&str]) -> Out {
         }
     }
     let holders = w.node(node).holders();
+    let origins = origins(w.node(node));
     let rows: Vec<Vec<(String, String)>> = if is_lvs {
         lvs.iter()
             .map(|lv| {
                 fields
                     .iter()
                     .map(|f| {
-                        let v = lv_field(w, node, &holders, lv, f, suffix)
+                        let v = lv_field(w, node, &holders, &origins, lv, f, suffix)
                             .or_else(|| vg_field(w, node, f, suffix))
                             .unwrap_or_default();
                         (f.clone(), v)
@@ -605,7 +626,7 @@ pub(crate) fn report(w: &World, node: &str, prog: &str, args: &[&str]) -> Out {
         Vec::new()
     };
     let stdout = if a.json {
-        json_report(kind, &rows.iter().map(|r| json_row(r)).collect::<Vec<_>>())
+        json_report(kind, &rows)
     } else {
         basic_table(&fields, &rows)
     };

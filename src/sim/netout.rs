@@ -380,13 +380,20 @@ fn by_ifindex(n: &Node) -> Vec<(&String, &Link)> {
     v
 }
 
+/// `v` as iproute2 prints it with `-j`: compact JSON and a newline.
+fn json_line(v: &Value) -> String {
+    let mut s = serde_json::to_string(v).expect("a JSON value serialises");
+    s.push('\n');
+    s
+}
+
 /// `ip -j -d link show`.
 pub(crate) fn ip_link_json(n: &Node) -> String {
     let items: Vec<Value> = by_ifindex(n)
         .into_iter()
         .map(|(k, l)| link_json(n, k, l))
         .collect();
-    format!("{}\n", Value::Array(items))
+    json_line(&Value::Array(items))
 }
 
 /// `ip -j addr show`: each link with its `addr_info` (IPv4 `inet`, IPv6 `inet6`), like iproute2.
@@ -407,12 +414,12 @@ pub(crate) fn ip_addr_json(n: &Node) -> String {
             json!({"ifindex": l.ifindex, "ifname": name, "mtu": 1500, "address": l.mac, "addr_info": addrs})
         })
         .collect();
-    format!("{}\n", Value::Array(items))
+    json_line(&Value::Array(items))
 }
 
 /// `ip -j -d link show DEV`.
 pub(crate) fn ip_link_json_one(n: &Node, dev: &str) -> String {
-    format!("{}\n", Value::Array(vec![link_json(n, dev, &n.links[dev])]))
+    json_line(&Value::Array(vec![link_json(n, dev, &n.links[dev])]))
 }
 
 /// `bridge -j link show`: every bridge port.
@@ -433,7 +440,7 @@ pub(crate) fn bridge_link_json(n: &Node) -> String {
             })
         })
         .collect();
-    format!("{}\n", Value::Array(items))
+    json_line(&Value::Array(items))
 }
 
 fn mode_description(mode: &str) -> &'static str {

@@ -100,7 +100,11 @@ pub(crate) fn yajl_pretty(v: &Value) -> String {
 }
 
 fn write_yajl(out: &mut String, v: &Value, level: usize) {
-    let pad = |n: usize| "    ".repeat(n);
+    let pad = |out: &mut String, n: usize| {
+        for _ in 0..n {
+            out.push_str("    ");
+        }
+    };
     match v {
         Value::Object(map) => {
             out.push_str("{\n");
@@ -108,8 +112,8 @@ fn write_yajl(out: &mut String, v: &Value, level: usize) {
                 out.push('\n');
             }
             for (i, (k, val)) in map.iter().enumerate() {
-                out.push_str(&pad(level + 1));
-                out.push_str(&Value::String(k.clone()).to_string());
+                pad(out, level + 1);
+                push_json_str(out, k);
                 out.push_str(": ");
                 write_yajl(out, val, level + 1);
                 if i + 1 < map.len() {
@@ -117,7 +121,7 @@ fn write_yajl(out: &mut String, v: &Value, level: usize) {
                 }
                 out.push('\n');
             }
-            out.push_str(&pad(level));
+            pad(out, level);
             out.push('}');
         }
         Value::Array(items) => {
@@ -126,17 +130,34 @@ fn write_yajl(out: &mut String, v: &Value, level: usize) {
                 out.push('\n');
             }
             for (i, val) in items.iter().enumerate() {
-                out.push_str(&pad(level + 1));
+                pad(out, level + 1);
                 write_yajl(out, val, level + 1);
                 if i + 1 < items.len() {
                     out.push(',');
                 }
                 out.push('\n');
             }
-            out.push_str(&pad(level));
+            pad(out, level);
             out.push(']');
         }
-        other => out.push_str(&other.to_string()),
+        Value::String(s) => push_json_str(out, s),
+        Value::Number(n) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{n}");
+        }
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Null => out.push_str("null"),
+    }
+}
+
+/// `s` as a JSON string, escaped as serde_json escapes it (`"`, `\\` and control characters).
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(&Value::String(s.to_string()).to_string());
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
     }
 }
 

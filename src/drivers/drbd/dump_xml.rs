@@ -6,7 +6,10 @@
 //! `<disk>`, `<meta-disk index="N">path</meta-disk>` (or `internal`, or a path without index for
 //! flexible external meta-data), and `<address family port>IP</address>`; `<connection>` (9 mode
 //! only) and `<section name><option name value/>`. A DRBD 9 `device minor N;` gives an empty
-//! `<device minor="N"></device>`. Pure text in, values out (XML via roxmltree).
+//! `<device minor="N"></device>`. Pure text in, values out: the plain XML drbdadm prints is read
+//! by a tokenizer borrowing from the text ([`fast`]), anything else by roxmltree.
+
+use std::borrow::Cow;
 
 use roxmltree::{Document, Node};
 
@@ -108,45 +111,6 @@ impl ResourceConfig {
     }
 }
 
-struct Ctx<'a> {
-    doc: &'a Document<'a>,
-    input: &'a str,
-}
-
-impl Ctx<'_> {
-    fn err(&self, node: Node, message: impl Into<String>) -> ParseError {
-        let line = self.doc.text_pos_at(node.range().start).row as usize;
-        ParseError::at(TOOL, self.input, line, message)
-    }
-
-    fn attr<'n>(&self, node: Node<'n, '_>, name: &str) -> Result<&'n str, ParseError> {
-        node.attribute(name).ok_or_else(|| {
-            self.err(
-                node,
-                format!("<{}> without {name}=", node.tag_name().name()),
-            )
-        })
-    }
-
-    fn num<T: std::str::FromStr>(&self, node: Node, name: &str) -> Result<T, ParseError> {
-        let v = self.attr(node, name)?;
-        v.parse()
-            .map_err(|_| self.err(node, format!("{name}={v:?} is not a number")))
-    }
-}
-
-fn elements<'a, 'i>(node: Node<'a, 'i>, tag: &'static str) -> impl Iterator<Item = Node<'a, 'i>> {
-    node.children()
-        .filter(move |c| c.is_element() && c.has_tag_name(tag))
-}
-
-fn text(node: Node) -> Option<String> {
-    node.text()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-}
-
 /// Deepest element nesting accepted; `drbdadm dump-xml` nests six deep. The XML library
 /// recurses per level, so a deeper document would overflow the stack instead of failing.
 const MAX_DEPTH: usize = 256;
@@ -177,8 +141,135 @@ fn nesting_exceeds(input: &str, limit: usize) -> bool {
     false
 }
 
+/// An element of the dump, read either by the tokenizer below or from roxmltree's tree.
+struct Elem<'a> {
+    name: Cow<'a, str>,
+    /// Its attributes: a range of [`Tree::attrs`].
+    attrs: std::ops::Range<usize>,
+    /// The text before its first child (roxmltree's `Node::text`).
+    text: Option<Cow<'a, str>>,
+    first: Option<usize>,
+    next: Option<usize>,
+    /// Byte offset of its `<`, for the line an error names.
+    at: usize,
+}
+
+/// The elements of a document, the root first.
+struct Tree<'a> {
+    input: &'a str,
+    elems: Vec<Elem<'a>>,
+    attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Tree<'a> {
+    fn err(&self, e: usize, message: impl Into<String>) -> ParseError {
+        let at = self.elems[e].at.min(self.input.len());
+        let line = 1 + self.input.as_bytes()[..at]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        ParseError::at(TOOL, self.input, line, message)
+    }
+
+    fn name(&self, e: usize) -> &str {
+        &self.elems[e].name
+    }
+
+    fn attribute(&self, e: usize, name: &str) -> Option<&str> {
+        self.attrs[self.elems[e].attrs.clone()]
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    fn attr(&self, e: usize, name: &str) -> Result<&str, ParseError> {
+        self.attribute(e, name)
+            .ok_or_else(|| self.err(e, format!("<{}> without {name}=", self.name(e))))
+    }
+
+    fn num<T: std::str::FromStr>(&self, e: usize, name: &str) -> Result<T, ParseError> {
+        let v = self.attr(e, name)?;
+        v.parse()
+            .map_err(|_| self.err(e, format!("{name}={v:?} is not a number")))
+    }
+
+    /// The child elements of `e` tagged `tag`, in order.
+    fn elements<'t>(&'t self, e: usize, tag: &'static str) -> impl Iterator<Item = usize> + 't {
+        std::iter::successors(self.elems[e].first, |c| self.elems[*c].next)
+            .filter(move |c| self.elems[*c].name == tag)
+    }
+
+    /// The element's text, trimmed; None when blank.
+    fn text(&self, e: usize) -> Option<String> {
+        self.elems[e]
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    }
+
+    /// The elements of a document roxmltree read (any XML it accepts).
+    fn of_document(input: &'a str, doc: &Document) -> Tree<'a> {
+        let mut t = Tree {
+            input,
+            elems: Vec::new(),
+            attrs: Vec::new(),
+        };
+        t.add(doc.root_element());
+        t
+    }
+
+    /// Adds `node` and its descendant elements (nested at most [`MAX_DEPTH`] deep); its index.
+    fn add(&mut self, node: Node) -> usize {
+        let start = self.attrs.len();
+        // A namespaced attribute is not the plain name roxmltree's `attribute` looks up.
+        self.attrs.extend(
+            node.attributes()
+                .filter(|a| a.namespace().is_none())
+                .map(|a| {
+                    (
+                        Cow::Owned(a.name().to_string()),
+                        Cow::Owned(a.value().to_string()),
+                    )
+                }),
+        );
+        let me = self.elems.len();
+        self.elems.push(Elem {
+            name: Cow::Owned(node.tag_name().name().to_string()),
+            attrs: start..self.attrs.len(),
+            text: node.text().map(|s| Cow::Owned(s.to_string())),
+            first: None,
+            next: None,
+            at: node.range().start,
+        });
+        let mut last: Option<usize> = None;
+        for c in node.children().filter(|c| c.is_element()) {
+            let i = self.add(c);
+            match last {
+                None => self.elems[me].first = Some(i),
+                Some(l) => self.elems[l].next = Some(i),
+            }
+            last = Some(i);
+        }
+        me
+    }
+}
+
+/// The tokenizer for the plain XML `drbdadm dump-xml` prints; anything else is left to
+/// roxmltree.
+mod fast;
+
 /// Parses the stdout of `drbdadm dump-xml`.
 pub fn parse(input: &str) -> Result<DrbdConfig, ParseError> {
+    match fast::read(input) {
+        Some(t) => config(&t),
+        None => parse_any(input),
+    }
+}
+
+/// [`parse`] through roxmltree: any XML, and its errors.
+fn parse_any(input: &str) -> Result<DrbdConfig, ParseError> {
     if nesting_exceeds(input, MAX_DEPTH) {
         return Err(ParseError::whole(
             TOOL,
@@ -193,126 +284,138 @@ pub fn parse(input: &str) -> Result<DrbdConfig, ParseError> {
             format!("invalid XML: {e}"),
         )
     })?;
-    let cx = Ctx { doc: &doc, input };
-    let root = doc.root_element();
-    if !root.has_tag_name("config") {
-        return Err(cx.err(
+    config(&Tree::of_document(input, &doc))
+}
+
+fn config(t: &Tree) -> Result<DrbdConfig, ParseError> {
+    let root = 0;
+    if t.name(root) != "config" {
+        return Err(t.err(
             root,
-            format!("root element is <{}>, not <config>", root.tag_name().name()),
+            format!("root element is <{}>, not <config>", t.name(root)),
         ));
     }
-    let common = match elements(root, "common").next() {
-        Some(c) => sections(&cx, c)?,
+    let common = match t.elements(root, "common").next() {
+        Some(c) => sections(t, c)?,
         None => Vec::new(),
     };
     let mut names = std::collections::BTreeSet::new();
-    let resources = elements(root, "resource")
+    let resources = t
+        .elements(root, "resource")
         .map(|r| {
-            let rc = resource(&cx, r)?;
+            let rc = resource(t, r)?;
             if !names.insert(rc.name.clone()) {
                 // drbdadm refuses two resources of one name; two here cannot both be true.
-                return Err(cx.err(r, format!("resource {} is listed twice", rc.name)));
+                return Err(t.err(r, format!("resource {} is listed twice", rc.name)));
             }
             Ok(rc)
         })
         .collect::<Result<_, _>>()?;
     Ok(DrbdConfig {
-        file: root.attribute("file").map(str::to_string),
+        file: t.attribute(root, "file").map(str::to_string),
         common,
         resources,
     })
 }
 
-fn sections(cx: &Ctx, node: Node) -> Result<Vec<Section>, ParseError> {
-    elements(node, "section")
+fn sections(t: &Tree, node: usize) -> Result<Vec<Section>, ParseError> {
+    t.elements(node, "section")
         .map(|s| {
-            let options = elements(s, "option")
+            let options = t
+                .elements(s, "option")
                 .map(|o| {
                     Ok((
-                        cx.attr(o, "name")?.to_string(),
-                        o.attribute("value").unwrap_or("").to_string(),
+                        t.attr(o, "name")?.to_string(),
+                        t.attribute(o, "value").unwrap_or("").to_string(),
                     ))
                 })
                 .collect::<Result<_, ParseError>>()?;
             Ok(Section {
-                name: cx.attr(s, "name")?.to_string(),
+                name: t.attr(s, "name")?.to_string(),
                 options,
             })
         })
         .collect()
 }
 
-fn resource(cx: &Ctx, r: Node) -> Result<ResourceConfig, ParseError> {
-    let hosts = elements(r, "host")
+fn resource(t: &Tree, r: usize) -> Result<ResourceConfig, ParseError> {
+    let hosts = t
+        .elements(r, "host")
         .map(|h| {
-            let volumes = elements(h, "volume")
-                .map(|v| volume(cx, v))
+            let volumes = t
+                .elements(h, "volume")
+                .map(|v| volume(t, v))
                 .collect::<Result<_, _>>()?;
             Ok(HostConfig {
-                name: cx.attr(h, "name")?.to_string(),
+                name: t.attr(h, "name")?.to_string(),
                 volumes,
-                address: address(cx, h)?,
+                address: address(t, h)?,
             })
         })
         .collect::<Result<_, ParseError>>()?;
-    let connections = elements(r, "connection")
+    let connections = t
+        .elements(r, "connection")
         .map(|c| {
-            elements(c, "host")
+            t.elements(c, "host")
                 .map(|h| {
                     Ok(ConnectionHost {
-                        name: cx.attr(h, "name")?.to_string(),
-                        address: address(cx, h)?,
+                        name: t.attr(h, "name")?.to_string(),
+                        address: address(t, h)?,
                     })
                 })
                 .collect::<Result<Vec<_>, ParseError>>()
         })
         .collect::<Result<_, _>>()?;
     Ok(ResourceConfig {
-        name: cx.attr(r, "name")?.to_string(),
-        conf_file_line: r.attribute("conf-file-line").map(str::to_string),
+        name: t.attr(r, "name")?.to_string(),
+        conf_file_line: t.attribute(r, "conf-file-line").map(str::to_string),
         hosts,
         connections,
-        sections: sections(cx, r)?,
+        sections: sections(t, r)?,
     })
 }
 
-fn address(cx: &Ctx, host: Node) -> Result<Option<Address>, ParseError> {
-    let Some(a) = elements(host, "address").next() else {
+fn address(t: &Tree, host: usize) -> Result<Option<Address>, ParseError> {
+    let Some(a) = t.elements(host, "address").next() else {
         return Ok(None);
     };
-    let ip = text(a).ok_or_else(|| cx.err(a, "<address> without an IP"))?;
+    let ip = t
+        .text(a)
+        .ok_or_else(|| t.err(a, "<address> without an IP"))?;
     Ok(Some(Address {
-        family: a.attribute("family").unwrap_or("ipv4").to_string(),
+        family: t.attribute(a, "family").unwrap_or("ipv4").to_string(),
         ip,
-        port: cx.num(a, "port")?,
+        port: t.num(a, "port")?,
     }))
 }
 
-fn volume(cx: &Ctx, v: Node) -> Result<VolumeConfig, ParseError> {
-    let device = elements(v, "device").next();
+fn volume(t: &Tree, v: usize) -> Result<VolumeConfig, ParseError> {
+    let device = t.elements(v, "device").next();
     let minor = match device {
-        Some(d) if d.attribute("minor").is_some() => Some(cx.num(d, "minor")?),
+        Some(d) if t.attribute(d, "minor").is_some() => Some(t.num(d, "minor")?),
         Some(_) | None => None,
     };
-    let meta_disk = match elements(v, "meta-disk").next() {
+    let meta_disk = match t.elements(v, "meta-disk").next() {
         None => None,
         Some(m) => {
-            let path = text(m).ok_or_else(|| cx.err(m, "<meta-disk> without a device"))?;
-            Some(match (path.as_str(), m.attribute("index")) {
+            let path = t
+                .text(m)
+                .ok_or_else(|| t.err(m, "<meta-disk> without a device"))?;
+            Some(match (path.as_str(), t.attribute(m, "index")) {
                 ("internal", _) => MetaDisk::Internal,
                 (_, Some(_)) => MetaDisk::Indexed {
                     path,
-                    index: cx.num(m, "index")?,
+                    index: t.num(m, "index")?,
                 },
                 (_, None) => MetaDisk::Flexible { path },
             })
         }
     };
     Ok(VolumeConfig {
-        vnr: cx.num(v, "vnr")?,
+        vnr: t.num(v, "vnr")?,
         minor,
-        device: device.and_then(text),
-        disk: elements(v, "disk").next().and_then(text),
+        device: device.and_then(|d| t.text(d)),
+        disk: t.elements(v, "disk").next().and_then(|d| t.text(d)),
         meta_disk,
     })
 }
@@ -320,6 +423,73 @@ fn volume(cx: &Ctx, v: Node) -> Result<VolumeConfig, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tokenizer reads a document as roxmltree does, or leaves it to roxmltree.
+    fn same_as_roxmltree(x: &str) -> bool {
+        let fast = fast::read(x).map(|t| config(&t));
+        if let Some(f) = &fast {
+            assert_eq!(f, &parse_any(x), "{x}");
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn the_tokenizer_reads_as_roxmltree_does() {
+        for f in [
+            "drbdadm-dump-xml-9.22-84mode-lab.xml",
+            "drbdadm-dump-xml-9.22-9mode-common.xml",
+            "drbdadm-dump-xml-9.22-9mode-internal.xml",
+            "drbdadm-dump-xml-9.22-9mode-mesh.xml",
+        ] {
+            let path = format!("{}/tests/fixtures/{f}", env!("CARGO_MANIFEST_DIR"));
+            let x = std::fs::read_to_string(&path).unwrap();
+            assert!(same_as_roxmltree(&x), "{f} is read by the tokenizer");
+        }
+        let r = |body: &str| {
+            format!(
+                "<config file=\"/x\"><resource name=\"r&amp;0\"><host name=\"a\"><volume vnr=\"0\">{body}</volume><address port=\"7\">1.2.3.4</address></host><section name='net'><option name=\"a&#x41;&#66;\" value=\"&lt;&gt;&quot;&apos;\"/></section></resource></config>\n"
+            )
+        };
+        // Read by the tokenizer, with the same values.
+        for body in [
+            "<device minor=\"1\" >/dev/drbd1</device><disk>/dev/a&amp;b</disk>",
+            "<meta-disk index = \"2\">/dev/XEN/meta</meta-disk>",
+            "<meta-disk>  internal\n </meta-disk><disk/>",
+            "<device minor=\"x\"/>",
+            "text > here<disk>d</disk>more",
+        ] {
+            assert!(same_as_roxmltree(&r(body)), "{body}");
+        }
+        // Left to roxmltree (its reading or its error).
+        for x in [
+            "<?xml version=\"1.0\"?>\n<config/>",
+            "<config><!-- c --></config>",
+            "<config><![CDATA[x]]></config>",
+            "<config>\r\n</config>",
+            "<config><a></b></config>",
+            "<config a=\"1\" a=\"2\"/>",
+            "<config a=\"1\"b=\"2\"/>",
+            "<config>&nbsp;</config>",
+            "<config>&#0;</config>",
+            "<config/><config/>",
+            "<config>",
+            "",
+            "<x:config xmlns:x=\"u\"/>",
+            "<config xmlns=\"u\"/>",
+            "<config a=\"1\n2\"/>",
+            "<config>]]></config>",
+            "<config>\u{1}</config>",
+        ] {
+            assert!(!same_as_roxmltree(x), "{x:?}");
+        }
+        assert_eq!(
+            parse("<config>\n<resource>\n</config>").unwrap_err().line,
+            3
+        );
+        let deep = format!("{}{}", "<config>".repeat(300), "</config>".repeat(300));
+        assert!(!same_as_roxmltree(&deep));
+        assert!(parse(&deep).unwrap_err().message.contains("nested"));
+    }
 
     #[test]
     fn meta_disk_forms() {

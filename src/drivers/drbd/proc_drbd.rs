@@ -21,6 +21,8 @@
 //! Counters that do not fit a `u64` are kept as text and read as absent by [`ProcDrbdDevice::counter`].
 //! Pure text in, values out; no file is read here.
 
+use std::borrow::Cow;
+
 use super::{ConnState, DiskState, Role};
 use crate::drivers::ParseError;
 
@@ -63,8 +65,9 @@ pub struct ProcDrbdDevice {
     pub protocol: Option<char>,
     /// The I/O state flags, e.g. `r-----`.
     pub flags: Option<String>,
-    /// The counters line (`ns:65536 nr:0 ... wo:f oos:0`), in order.
-    pub counters: Vec<(String, String)>,
+    /// The counters line (`ns:65536 nr:0 ... wo:f oos:0`), trimmed; every word is
+    /// `key:value`.
+    pub counters: String,
     /// Resync or online-verify progress, while one runs.
     pub sync: Option<SyncProgress>,
 }
@@ -73,8 +76,9 @@ impl ProcDrbdDevice {
     /// A numeric counter by name (`ns`, `nr`, `dw`, `dr`, `oos`, ...).
     pub fn counter(&self, key: &str) -> Option<u64> {
         self.counters
-            .iter()
-            .find(|(k, _)| k == key)
+            .split_whitespace()
+            .filter_map(|w| w.split_once(':'))
+            .find(|(k, _)| *k == key)
             .and_then(|(_, v)| v.parse().ok())
     }
 
@@ -126,7 +130,7 @@ pub fn parse(input: &str) -> Result<ProcDrbd, ParseError> {
         let no = no + 1;
         let err = |m: &str| ParseError::new(TOOL, no, raw, m);
         let cleaned = clean(raw);
-        let line = cleaned.as_str();
+        let line = cleaned.as_ref();
         if line.trim().is_empty() {
             continue;
         }
@@ -172,12 +176,17 @@ pub fn parse(input: &str) -> Result<ProcDrbd, ParseError> {
 
 /// The line without NUL and other control characters (tabs kept, as the indentation of detail
 /// lines) and without trailing blanks.
-fn clean(line: &str) -> String {
-    line.chars()
-        .filter(|c| *c == '\t' || !c.is_control())
-        .collect::<String>()
-        .trim_end()
-        .to_string()
+fn clean(line: &str) -> Cow<'_, str> {
+    if !line.chars().any(|c| c != '\t' && c.is_control()) {
+        return Cow::Borrowed(line.trim_end());
+    }
+    Cow::Owned(
+        line.chars()
+            .filter(|c| *c == '\t' || !c.is_control())
+            .collect::<String>()
+            .trim_end()
+            .to_string(),
+    )
 }
 
 fn parse_version(rest: &str, out: &mut ProcDrbd) {
@@ -205,9 +214,8 @@ fn is_device_line(line: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn pair(v: &str, what: &str) -> Result<(String, String), String> {
+fn pair<'v>(v: &'v str, what: &str) -> Result<(&'v str, &'v str), String> {
     v.split_once('/')
-        .map(|(a, b)| (a.to_string(), b.to_string()))
         .ok_or_else(|| format!("{what} {v:?} is not of the form local/peer"))
 }
 
@@ -226,7 +234,7 @@ fn parse_device(line: &str) -> Result<ProcDrbdDevice, String> {
         disks: None,
         protocol: None,
         flags: None,
-        counters: Vec::new(),
+        counters: String::new(),
         sync: None,
     };
     let mut seen_cs = false;
@@ -239,15 +247,15 @@ fn parse_device(line: &str) -> Result<ProcDrbdDevice, String> {
             Some(("ro" | "st", v)) => {
                 let (a, b) = pair(v, "ro:")?;
                 dev.roles = Some(Pair {
-                    local: Role::parse(&a),
-                    peer: Role::parse(&b),
+                    local: Role::parse(a),
+                    peer: Role::parse(b),
                 });
             }
             Some(("ds", v)) => {
                 let (a, b) = pair(v, "ds:")?;
                 dev.disks = Some(Pair {
-                    local: DiskState::parse(&a),
-                    peer: DiskState::parse(&b),
+                    local: DiskState::parse(a),
+                    peer: DiskState::parse(b),
                 });
             }
             Some((k, _)) => return Err(format!("unknown field {k:?} on a device line")),
@@ -285,12 +293,13 @@ fn parse_detail(line: &str, dev: &mut ProcDrbdDevice) -> Result<(), String> {
             .ok_or("finish: line without a progress bar")?;
         parse_finish(rest, sync)?;
     } else if t.starts_with("ns:") {
-        for w in t.split_whitespace() {
-            let (k, v) = w
-                .split_once(':')
-                .ok_or_else(|| format!("counter {w:?} is not key:value"))?;
-            dev.counters.push((k.to_string(), v.to_string()));
+        if let Some(w) = t.split_whitespace().find(|w| !w.contains(':')) {
+            return Err(format!("counter {w:?} is not key:value"));
         }
+        if !dev.counters.is_empty() {
+            dev.counters.push(' ');
+        }
+        dev.counters.push_str(t);
     } else if line.starts_with('\t')
         || t.split_whitespace()
             .next()

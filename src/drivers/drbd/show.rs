@@ -14,6 +14,8 @@
 //! `drbdadm net-options` changes only the kernel — a live migration interrupted half way
 //! leaves a single-primary resource open to two Primaries. Pure text in, values out.
 
+use std::borrow::Cow;
+
 use crate::drivers::ParseError;
 
 const TOOL: &str = "drbdsetup show";
@@ -30,60 +32,75 @@ pub struct Shown {
 
 /// A piece of `drbdsetup show` text.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Token {
-    /// A bare or quoted word, unquoted and unescaped.
-    Word(String),
+enum Token<'a> {
+    /// A bare or quoted word, unquoted and unescaped (borrowed from the text unless it had to
+    /// be unescaped or joined).
+    Word(Cow<'a, str>),
     Open,
     Close,
     Semicolon,
 }
 
 /// Splits the text into tokens, each with its 1-based line: `#` starts a comment outside
-/// quotes, `"…"` is one word with `\"` and `\\` unescaped.
-fn tokens(input: &str) -> Result<Vec<(usize, Token)>, ParseError> {
+/// quotes, `"…"` is one word with `\"` and `\\` unescaped (joined to a bare word right before it).
+fn tokens<'a>(input: &'a str) -> Result<Vec<(usize, Token<'a>)>, ParseError> {
     let mut out = Vec::new();
     let mut line = 1usize;
-    let mut word = String::new();
-    let mut chars = input.chars().peekable();
-    let flush = |word: &mut String, out: &mut Vec<(usize, Token)>, line: usize| {
-        if !word.is_empty() {
-            out.push((line, Token::Word(std::mem::take(word))));
+    // Where the bare word being read starts.
+    let mut word: Option<usize> = None;
+    let mut chars = input.char_indices().peekable();
+    let flush = |word: &mut Option<usize>, end: usize, out: &mut Vec<(usize, Token<'a>)>, line| {
+        if let Some(s) = word.take() {
+            out.push((line, Token::Word(Cow::Borrowed(&input[s..end]))));
         }
     };
-    while let Some(c) = chars.next() {
+    while let Some((i, c)) = chars.next() {
         match c {
             '\n' => {
-                flush(&mut word, &mut out, line);
+                flush(&mut word, i, &mut out, line);
                 line += 1;
             }
             '#' => {
-                flush(&mut word, &mut out, line);
-                while chars.peek().is_some_and(|c| *c != '\n') {
+                flush(&mut word, i, &mut out, line);
+                while chars.peek().is_some_and(|(_, c)| *c != '\n') {
                     chars.next();
                 }
             }
             '"' => {
                 let start = line;
-                loop {
+                let unclosed = || ParseError::at(TOOL, input, start, "unclosed quote");
+                let mut owned: Option<String> = word.take().map(|s| input[s..i].to_string());
+                // Start of the text not yet copied into `owned`.
+                let mut seg = i + 1;
+                let w = loop {
                     match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some('\n') | None => {
-                                return Err(ParseError::at(TOOL, input, start, "unclosed quote"))
+                        Some((j, '"')) => {
+                            break match owned {
+                                None => Cow::Borrowed(&input[seg..j]),
+                                Some(mut o) => {
+                                    o.push_str(&input[seg..j]);
+                                    Cow::Owned(o)
+                                }
                             }
-                            Some(e) => word.push(e),
-                        },
-                        Some('\n') | None => {
-                            return Err(ParseError::at(TOOL, input, start, "unclosed quote"))
                         }
-                        Some(q) => word.push(q),
+                        Some((j, '\\')) => match chars.next() {
+                            Some((_, '\n')) | None => return Err(unclosed()),
+                            Some((k, e)) => {
+                                let o = owned.get_or_insert_with(String::new);
+                                o.push_str(&input[seg..j]);
+                                o.push(e);
+                                seg = k + e.len_utf8();
+                            }
+                        },
+                        Some((_, '\n')) | None => return Err(unclosed()),
+                        Some(_) => {}
                     }
-                }
+                };
                 // `""` is a word too (an empty string value).
-                out.push((line, Token::Word(std::mem::take(&mut word))));
+                out.push((line, Token::Word(w)));
             }
             '{' | '}' | ';' => {
-                flush(&mut word, &mut out, line);
+                flush(&mut word, i, &mut out, line);
                 let t = match c {
                     '{' => Token::Open,
                     '}' => Token::Close,
@@ -91,11 +108,13 @@ fn tokens(input: &str) -> Result<Vec<(usize, Token)>, ParseError> {
                 };
                 out.push((line, t));
             }
-            c if c.is_whitespace() || c.is_control() => flush(&mut word, &mut out, line),
-            c => word.push(c),
+            c if c.is_whitespace() || c.is_control() => flush(&mut word, i, &mut out, line),
+            _ => {
+                word.get_or_insert(i);
+            }
         }
     }
-    flush(&mut word, &mut out, line);
+    flush(&mut word, input.len(), &mut out, line);
     Ok(out)
 }
 
@@ -104,7 +123,7 @@ pub fn parse(input: &str) -> Result<Vec<Shown>, ParseError> {
     let mut out: Vec<Shown> = Vec::new();
     let mut names = std::collections::BTreeSet::new();
     let mut depth = 0usize;
-    let mut words: Vec<String> = Vec::new();
+    let mut words: Vec<Cow<str>> = Vec::new();
     for (no, tok) in tokens(input)? {
         let err = |m: &str| ParseError::at(TOOL, input, no, m);
         match tok {
@@ -122,11 +141,11 @@ pub fn parse(input: &str) -> Result<Vec<Shown>, ParseError> {
                 if depth == 0 {
                     match head.as_slice() {
                         [kw, name] if kw == "resource" => {
-                            if !names.insert(name.clone()) {
+                            if !names.insert(name.to_string()) {
                                 return Err(err("a resource shown twice"));
                             }
                             out.push(Shown {
-                                name: name.clone(),
+                                name: name.to_string(),
                                 allow_two_primaries: false,
                             })
                         }
@@ -149,7 +168,7 @@ pub fn parse(input: &str) -> Result<Vec<Shown>, ParseError> {
                     if key == "allow-two-primaries" {
                         // A bare flag (`allow-two-primaries;`, the older drbdsetup style) is on;
                         // a trailing `_is_default` changes nothing.
-                        let yes = match rest.first().map(String::as_str) {
+                        let yes = match rest.first().map(|w| w.as_ref()) {
                             None | Some("yes") => true,
                             Some("no") => false,
                             _ => return Err(err("expected yes or no")),

@@ -106,9 +106,13 @@ impl Vol<'_> {
         // size on every node while one of them has a snapshot of it (the rest goes on).
         let snapshotted = self.states.iter().find_map(|(n, s)| {
             let vg = ctx.d.nodes[n].volume_group.as_str();
+            // Only a volume that grows looks for snapshots (a scan of the node's LVs).
             let grows = lv(s, vg, name.as_str()).is_some_and(|l| l.size < v.size.bytes());
+            if !grows {
+                return None;
+            }
             let snaps = super::super::snapshots::of_origin(s, vg, name.as_str());
-            (grows && !snaps.is_empty()).then(|| (n.clone(), vg.to_string(), snaps.join(", ")))
+            (!snaps.is_empty()).then(|| (n.clone(), vg.to_string(), snaps.join(", ")))
         });
         if let Some((n, vg, snaps)) = &snapshotted {
             out.held = true;

@@ -2,45 +2,56 @@
 //! with their volume and address, `<connection>` elements in DRBD 9 mode only, then the
 //! resource's sections in drbdadm's order.
 
+use std::borrow::Cow;
+use std::fmt::Write;
+
 use crate::model::DrbdVersion;
 
 use super::super::state::MetaLoc;
 use super::{AddrDef, Config, Section};
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// `s` escaped for XML text and attribute values, borrowed when nothing needs escaping.
+fn xml_escape(s: &str) -> Cow<'_, str> {
+    if !s.contains(['&', '<', '>', '"']) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;"),
+    )
 }
 
 fn xml_sections(out: &mut String, sections: &[Section], pad: &str) {
     for name in ["options", "net", "disk", "startup", "handlers"] {
-        let opts: Vec<&(String, String)> = sections
+        let mut opts = sections
             .iter()
             .filter(|s| s.name == name)
             .flat_map(|s| &s.options)
-            .collect();
-        if opts.is_empty() {
+            .peekable();
+        if opts.peek().is_none() {
             continue;
         }
-        out.push_str(&format!("{pad}<section name=\"{name}\">\n"));
+        let _ = writeln!(out, "{pad}<section name=\"{name}\">");
         for (k, v) in opts {
-            out.push_str(&format!(
-                "{pad}    <option name=\"{}\" value=\"{}\"/>\n",
+            let _ = writeln!(
+                out,
+                "{pad}    <option name=\"{}\" value=\"{}\"/>",
                 xml_escape(k),
                 xml_escape(v)
-            ));
+            );
         }
-        out.push_str(&format!("{pad}</section>\n"));
+        let _ = writeln!(out, "{pad}</section>");
     }
 }
 
-fn xml_address(a: &AddrDef) -> String {
-    format!(
+fn xml_address(out: &mut String, a: &AddrDef) {
+    let _ = write!(
+        out,
         "<address family=\"{}\" port=\"{}\">{}</address>",
         a.family, a.port, a.ip
-    )
+    );
 }
 
 /// `drbdadm dump-xml` of the whole configuration.
@@ -49,41 +60,46 @@ pub(crate) fn dump_xml(cfg: &Config, version: DrbdVersion) -> String {
     xml_sections(&mut s, &cfg.common, "        ");
     s.push_str("    </common>\n");
     for r in &cfg.resources {
-        s.push_str(&format!(
-            "    <resource name=\"{}\" conf-file-line=\"{}:{}\">\n",
+        let _ = writeln!(
+            s,
+            "    <resource name=\"{}\" conf-file-line=\"{}:{}\">",
             xml_escape(&r.name),
             r.file,
             r.line
-        ));
+        );
         for h in &r.hosts {
-            s.push_str(&format!(
-                "        <host name=\"{}\">\n",
-                xml_escape(&h.name)
-            ));
+            let _ = writeln!(s, "        <host name=\"{}\">", xml_escape(&h.name));
             s.push_str("            <volume vnr=\"0\">\n");
             let v = &h.vol;
             if let Some(m) = v.minor {
-                s.push_str(&format!(
-                    "                <device minor=\"{m}\">{}</device>\n",
+                let _ = writeln!(
+                    s,
+                    "                <device minor=\"{m}\">{}</device>",
                     v.device.as_deref().unwrap_or("")
-                ));
+                );
             }
             if let Some(d) = &v.disk {
-                s.push_str(&format!("                <disk>{d}</disk>\n"));
+                let _ = writeln!(s, "                <disk>{d}</disk>");
             }
-            let meta = v.meta.clone().unwrap_or(MetaLoc::Internal);
-            s.push_str(&match meta {
-                MetaLoc::Internal => "                <meta-disk>internal</meta-disk>\n".into(),
+            match v.meta.as_ref().unwrap_or(&MetaLoc::Internal) {
+                MetaLoc::Internal => {
+                    s.push_str("                <meta-disk>internal</meta-disk>\n")
+                }
                 MetaLoc::Indexed { path, index } => {
-                    format!("                <meta-disk index=\"{index}\">{path}</meta-disk>\n")
+                    let _ = writeln!(
+                        s,
+                        "                <meta-disk index=\"{index}\">{path}</meta-disk>"
+                    );
                 }
                 MetaLoc::Flexible { path } => {
-                    format!("                <meta-disk>{path}</meta-disk>\n")
+                    let _ = writeln!(s, "                <meta-disk>{path}</meta-disk>");
                 }
-            });
+            }
             s.push_str("            </volume>\n");
             if let Some(a) = &h.address {
-                s.push_str(&format!("            {}\n", xml_address(a)));
+                s.push_str("            ");
+                xml_address(&mut s, a);
+                s.push('\n');
             }
             s.push_str("        </host>\n");
         }
@@ -96,12 +112,11 @@ pub(crate) fn dump_xml(cfg: &Config, version: DrbdVersion) -> String {
                 for b in &names[i + 1..] {
                     s.push_str("        <connection>\n");
                     for n in [a, b] {
-                        let addr = r
-                            .host(n)
-                            .and_then(|h| h.address.as_ref())
-                            .map(xml_address)
-                            .unwrap_or_default();
-                        s.push_str(&format!("            <host name=\"{n}\">{addr}</host>\n"));
+                        let _ = write!(s, "            <host name=\"{n}\">");
+                        if let Some(addr) = r.host(n).and_then(|h| h.address.as_ref()) {
+                            xml_address(&mut s, addr);
+                        }
+                        s.push_str("</host>\n");
                     }
                     s.push_str("        </connection>\n");
                 }
