@@ -177,7 +177,7 @@ pub(crate) fn install(w: &mut World, node: &str, args: &[&str], stdin: Option<&s
             format!("install: cannot create regular file '{dest}': No such file or directory\n"),
         );
     }
-    n.files.insert(dest.to_string(), content);
+    n.files.edit().insert(dest.to_string(), content);
     Out::ok("")
 }
 
@@ -233,7 +233,7 @@ pub(crate) fn rm(w: &mut World, node: &str, args: &[&str]) -> Out {
     let n = w.node_mut(node);
     let mut out = Out::ok("");
     for path in args.iter().filter(|a| !a.starts_with('-')) {
-        if n.files.remove(*path).is_some() {
+        if n.files.edit().remove(*path).is_some() {
             continue;
         }
         if n.dirs.contains(*path) {

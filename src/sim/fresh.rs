@@ -114,6 +114,7 @@ impl World {
             faults: Faults::default(),
             shared: BTreeMap::new(),
             drbd_conf: Default::default(),
+            rules: Default::default(),
         }
     }
 }
@@ -177,7 +178,8 @@ impl Node {
             };
             (p.to_string(), text)
         })
-        .collect();
+        .collect::<BTreeMap<_, _>>()
+        .into();
         let extents = opts.vg_size / opts.extent_size;
         Node {
             name: name.to_string(),
@@ -196,7 +198,7 @@ impl Node {
             drbd: BTreeMap::new(),
             total_memory_mib: opts.total_memory_mib,
             dom0_memory_mib: opts.dom0_memory_mib,
-            domains: BTreeMap::new(),
+            domains: Default::default(),
             next_domid: 1,
             links,
             next_ifindex,

@@ -143,9 +143,9 @@ impl SimCluster {
             });
         }
         mirror_lvm(n, vg, &real.lvs);
-        n.files.retain(|p, _| !is_mirrored(p));
-        n.files
-            .extend(real.files.iter().map(|(p, t)| (p.clone(), t.clone())));
+        let files = n.files.edit();
+        files.retain(|p, _| !is_mirrored(p));
+        files.extend(real.files.iter().map(|(p, t)| (p.clone(), t.clone())));
         mirror_links(n, &real.links);
         Ok(())
     }

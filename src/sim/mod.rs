@@ -436,7 +436,16 @@ fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
     // What the rules read, before a command that can change DRBD (reads, the most frequent
     // commands, need none of it).
     let drbd = matches!(affects(&cmd.argv), Affects::Drbd);
+    // The node's resources the command names: the only ones it can add or take away (`up`
+    // and `down` act on the resource named), so with those it has afterwards they are every
+    // one it had before (no copy of them all for each command).
     let before = if drbd {
+        named(w, node, &cmd.argv)
+    } else {
+        BTreeSet::new()
+    };
+    #[cfg(debug_assertions)]
+    let all_before = if drbd {
         resources(w, node)
     } else {
         BTreeSet::new()
@@ -469,23 +478,38 @@ fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
     // size of the cluster.
     match affects(&cmd.argv) {
         Affects::Nothing => {}
-        Affects::Rules => after_command(
-            w,
-            node,
-            &Cmd::new(cmd.argv.clone()).display(),
-            Some(&BTreeSet::new()),
-            Pace::AtOnce,
-        ),
+        Affects::Rules => {
+            // Domains and mounts only: the rules of each resource stand as they were.
+            let scope = if changes_no_drbd(&cmd.argv) {
+                invariants::Scope::Domains
+            } else {
+                invariants::Scope::All
+            };
+            check_scoped(w, node, &Cmd::new(cmd.argv.clone()).display(), scope);
+        }
         Affects::Drbd => {
-            let mut mine = before;
-            mine.extend(resources(w, node));
-            let named: BTreeSet<String> = mine
-                .iter()
-                .filter(|r| cmd.argv.iter().any(|w| w == *r))
-                .cloned()
-                .collect();
+            let mut named = before;
+            named.extend(self::named(w, node, &cmd.argv));
             let all = cmd.argv.iter().any(|w| w == "all") || named.is_empty();
-            let scope = if all { mine } else { named };
+            let scope = if all {
+                let mut mine = resources(w, node);
+                mine.extend(named);
+                mine
+            } else {
+                named
+            };
+            #[cfg(debug_assertions)]
+            {
+                let mut mine = all_before;
+                mine.extend(resources(w, node));
+                let named: BTreeSet<String> = mine
+                    .iter()
+                    .filter(|r| cmd.argv.iter().any(|w| w == *r))
+                    .cloned()
+                    .collect();
+                let whole = all || named.is_empty();
+                debug_assert_eq!(scope, if whole { mine } else { named });
+            }
             drbdstate::settle(w, Some(&scope), Pace::AtOnce);
             // The rules read DRBD states, domains and mounts: a command on named resources
             // that left every one of them as it was, on every node, on a node with no local
@@ -494,7 +518,13 @@ fn run_logged(w: &mut World, node: &str, cmd: &Cmd) -> Output {
             let unchanged =
                 !all && named_before.is_some() && named_before == named_state(w, node, &cmd.argv);
             if !unchanged {
-                check_rules(w, node, &Cmd::new(cmd.argv.clone()).display());
+                let what = Cmd::new(cmd.argv.clone()).display();
+                if all {
+                    check_rules(w, node, &what);
+                } else {
+                    let names = &scope;
+                    check_scoped(w, node, &what, invariants::Scope::Resources { node, names });
+                }
             }
         }
     }
@@ -580,9 +610,30 @@ fn after_command(
     check_rules(w, node, what);
 }
 
+/// Commands that change domains or mounts (or nothing) and never a DRBD resource.
+fn changes_no_drbd(argv: &[String]) -> bool {
+    matches!(
+        argv.first().map(String::as_str),
+        Some(
+            "xl" | "mount"
+                | "umount"
+                | "mkfs.ocfs2"
+                | "o2cb"
+                | "/etc/init.d/o2cb"
+                | "sh"
+                | "start-stop-daemon"
+        )
+    )
+}
+
 /// New invariant breaks are recorded (`what` on `node` broke them).
 fn check_rules(w: &mut World, node: &str, what: &str) {
-    let now = invariants::check(w);
+    check_scoped(w, node, what, invariants::Scope::All);
+}
+
+/// New invariant breaks are recorded, looking again only at what `scope` may have changed.
+fn check_scoped(w: &mut World, node: &str, what: &str, scope: invariants::Scope) {
+    let now = invariants::recheck(w, scope);
     for v in now.difference(&w.broken).cloned().collect::<Vec<_>>() {
         w.violations.push(format!("after `{what}` on {node}: {v}"));
     }
@@ -604,6 +655,15 @@ fn named_state(w: &World, node: &str, argv: &[String]) -> Option<Vec<Option<stat
             .flat_map(|word| w.nodes.values().map(move |n| n.drbd.get(word).cloned()))
             .collect(),
     )
+}
+
+/// The DRBD resources of a node that `argv` names.
+fn named(w: &World, node: &str, argv: &[String]) -> BTreeSet<String> {
+    let n = w.node(node);
+    argv.iter()
+        .filter(|word| n.drbd.contains_key(*word))
+        .cloned()
+        .collect()
 }
 
 /// The DRBD resources a node has.

@@ -36,7 +36,7 @@ pub(crate) fn power_off(w: &mut World, node: &str) -> bool {
         super::remus::shadow_gone(w, node, &d);
     }
     let n = w.node_mut(node);
-    n.domains.clear();
+    n.domains.edit().clear();
     n.links.retain(|_, l| l.kind != LinkKind::Vif);
     n.drbd.clear();
     n.mounts.clear();

@@ -68,9 +68,12 @@ pub(crate) fn start_stop_daemon(w: &mut World, node: &str, args: &[&str]) -> Out
     let out = remus(w, node, prog, Some(pidfile));
     let pid = 2000 + w.next_id();
     let n = w.node_mut(node);
-    n.files.insert(pidfile.to_string(), format!("{pid}\n"));
+    n.files
+        .edit()
+        .insert(pidfile.to_string(), format!("{pid}\n"));
     if let Some(log) = value("--output") {
         n.files
+            .edit()
             .insert(log.to_string(), format!("{}{}", out.stdout, out.stderr));
     }
     Out::ok("")
@@ -158,7 +161,7 @@ pub(crate) fn remus(w: &mut World, node: &str, args: &[&str], pidfile: Option<&s
             empty.disks.clear();
             empty.nics.clear();
             empty.paused = true;
-            w.node_mut(&peer).domains.insert(shadow, empty);
+            w.node_mut(&peer).domains.edit().insert(shadow, empty);
         }
         return Out::fail(1, format!("{}{why}{}", started(), failed(domid)));
     }
@@ -185,7 +188,9 @@ pub(crate) fn remus(w: &mut World, node: &str, args: &[&str], pidfile: Option<&s
     let pid = 900 + w.next_id() as u32;
     let p = w.node_mut(&peer);
     p.receiving.insert(domain.to_string(), pid);
-    p.files.insert(receiver_pidfile(domain), format!("{pid}\n"));
+    p.files
+        .edit()
+        .insert(receiver_pidfile(domain), format!("{pid}\n"));
     w.node_mut(node).remus.insert(
         domain.to_string(),
         Sender {
@@ -311,8 +316,8 @@ fn take_over(w: &mut World, peer: &str, domain: &str) {
     if n.presence.off || n.domains.contains_key(domain) || n.receiving.remove(domain).is_none() {
         return;
     }
-    if let Some(mut d) = n.domains.remove(&shadow) {
+    if let Some(mut d) = n.domains.edit().remove(&shadow) {
         d.paused = false;
-        n.domains.insert(domain.to_string(), d);
+        n.domains.edit().insert(domain.to_string(), d);
     }
 }

@@ -271,6 +271,7 @@ pub(crate) fn to_saved_json(w: &World) -> String {
         faults,
         shared,
         drbd_conf: _,
+        rules: _,
     } = w;
     fn json<N: Serialize>(s: Saved<'_, N>) -> String {
         serde_json::to_string(&s).expect("state serialises")

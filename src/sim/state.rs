@@ -30,6 +30,10 @@ pub(crate) struct World {
     /// What each node's drbdadm last read (see [`super::drbdconf::Cache`]).
     #[serde(skip)]
     pub drbd_conf: super::drbdconf::Cache,
+    /// The rules broken after the last command, by what they depend on (see
+    /// [`super::invariants::recheck`]).
+    #[serde(skip)]
+    pub rules: super::invariants::Broken,
 }
 
 /// One command the simulator ran (or refused to run because of an injected fault).
@@ -68,7 +72,7 @@ pub(crate) struct Node {
     /// The replication address (on the node's first NIC).
     pub address: IpAddr,
     pub vg: Vg,
-    pub files: BTreeMap<String, String>,
+    pub files: Files,
     pub dirs: BTreeSet<String>,
     /// DRBD module parameter: minors 0..minor_count-1 exist.
     pub minor_count: u32,
@@ -76,7 +80,8 @@ pub(crate) struct Node {
     pub drbd: BTreeMap<String, DrbdRes>,
     pub total_memory_mib: u64,
     pub dom0_memory_mib: u64,
-    pub domains: BTreeMap<String, Domain>,
+    /// Running domains by name.
+    pub domains: Stamped<BTreeMap<String, Domain>>,
     pub next_domid: u32,
     pub links: BTreeMap<String, Link>,
     pub next_ifindex: u32,
@@ -93,6 +98,100 @@ pub(crate) struct Node {
     /// receive: the pid their ssh session's shell recorded.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub receiving: BTreeMap<String, u32>,
+}
+
+/// A part of a node that something reads often and a few commands change (its files, its
+/// domains), read through [`Deref`](std::ops::Deref) and changed only through
+/// [`Stamped::edit`], which stamps it anew from one counter of the process: two looks that
+/// find the same stamp found the same value. That lets drbdadm's parsed configuration be kept
+/// while none of its files changed ([`super::drbdconf::Cache`]), and the invariants be checked
+/// again only on the nodes whose domains changed ([`super::invariants::recheck`]). The stamp is
+/// not part of the state: not saved, not compared; a value read back or built afresh gets a
+/// stamp of its own.
+#[derive(Clone)]
+pub(crate) struct Stamped<T> {
+    value: T,
+    stamp: u64,
+}
+
+/// A node's regular files by path.
+pub(crate) type Files = Stamped<BTreeMap<String, String>>;
+
+/// The stamps: never one twice in a process.
+static STAMPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_stamp() -> u64 {
+    STAMPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+impl<T> Stamped<T> {
+    /// Changes whenever the value may have.
+    pub fn stamp(&self) -> u64 {
+        self.stamp
+    }
+
+    /// The value, to change it (which takes a new stamp, whether it changes or not).
+    pub fn edit(&mut self) -> &mut T {
+        self.stamp = next_stamp();
+        &mut self.value
+    }
+}
+
+impl<T: Default> Default for Stamped<T> {
+    fn default() -> Self {
+        Stamped::from(T::default())
+    }
+}
+
+impl<T> From<T> for Stamped<T> {
+    fn from(value: T) -> Self {
+        Stamped {
+            value,
+            stamp: next_stamp(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Stamped<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Stamped<T>
+where
+    &'a T: IntoIterator,
+{
+    type Item = <&'a T as IntoIterator>::Item;
+    type IntoIter = <&'a T as IntoIterator>::IntoIter;
+    fn into_iter(self) -> Self::IntoIter {
+        (&self.value).into_iter()
+    }
+}
+
+impl<T: PartialEq> PartialEq for Stamped<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Stamped<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+impl<T: Serialize> Serialize for Stamped<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(s)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Stamped<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Stamped::from)
+    }
 }
 
 /// A sending `xl remus`: where the domain's shadow is, and the pid file that names it.
@@ -517,15 +616,29 @@ impl Node {
 
     /// The LV a `/dev/VG/LV` or `/dev/mapper/VG-LV` path names, if it exists.
     pub fn lv_of_path(&self, path: &str) -> Option<String> {
+        let name = self.lv_name(path)?;
+        self.vg
+            .lvs
+            .contains_key(name.as_ref())
+            .then(|| name.into_owned())
+    }
+
+    /// The LV name a `/dev/VG/LV` or `/dev/mapper/VG-LV` path of this node's VG spells,
+    /// whether or not it exists.
+    pub fn lv_name<'p>(&self, path: &'p str) -> Option<std::borrow::Cow<'p, str>> {
         let vg = &self.vg.name;
-        let name = if let Some(rest) = path.strip_prefix(&format!("/dev/{vg}/")) {
-            rest.to_string()
-        } else {
-            let mapper = path.strip_prefix("/dev/mapper/")?;
-            let prefix = format!("{}-", vg.replace('-', "--"));
-            mapper.strip_prefix(&prefix)?.replace("--", "-")
-        };
-        self.vg.lvs.contains_key(&name).then_some(name)
+        let plain = path
+            .strip_prefix("/dev/")
+            .and_then(|p| p.strip_prefix(vg.as_str()))
+            .and_then(|p| p.strip_prefix('/'));
+        if let Some(rest) = plain {
+            return Some(std::borrow::Cow::Borrowed(rest));
+        }
+        let mapper = path.strip_prefix("/dev/mapper/")?;
+        let prefix = format!("{}-", vg.replace('-', "--"));
+        Some(std::borrow::Cow::Owned(
+            mapper.strip_prefix(&prefix)?.replace("--", "-"),
+        ))
     }
 
     /// What a device path names here: an existing LV or a configured DRBD minor.

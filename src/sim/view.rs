@@ -242,7 +242,7 @@ pub(crate) fn node_view(w: &World, name: &str) -> NodeView {
         domains,
         free_memory_mib: n.free_memory_mib(),
         links,
-        files: n.files.clone(),
+        files: (*n.files).clone(),
         mounts: n
             .mounts
             .iter()

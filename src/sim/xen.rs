@@ -337,14 +337,14 @@ pub(crate) fn start(w: &mut World, node: &str, name: &str, d: Domain) {
             super::images::write_data(w, node, &k.target);
         }
     }
-    w.node_mut(node).domains.insert(name.to_string(), d);
+    w.node_mut(node).domains.edit().insert(name.to_string(), d);
 }
 
 /// The domain is gone from `node`: its vifs leave their bridges; a Remus shadow's sender
 /// ends, and the shadow of a protected domain takes over on the peer.
 fn stop(w: &mut World, node: &str, name: &str) {
     let n = w.node_mut(node);
-    if let Some(d) = n.domains.remove(name) {
+    if let Some(d) = n.domains.edit().remove(name) {
         let prefix = format!("vif{}.", d.domid);
         n.links.retain(|l, _| !l.starts_with(&prefix));
     }
@@ -477,14 +477,14 @@ fn block_attach(w: &mut World, node: &str, name: &str, spec: &str) -> Out {
     if disk.rw {
         super::fs::write_data(w, node, &disk.target);
     }
-    if let Some(dom) = w.node_mut(node).domains.get_mut(name) {
+    if let Some(dom) = w.node_mut(node).domains.edit().get_mut(name) {
         dom.disks.push(disk);
     }
     Out::ok("")
 }
 
 fn block_detach(w: &mut World, node: &str, name: &str, vdev: &str) -> Out {
-    let Some(d) = w.node_mut(node).domains.get_mut(name) else {
+    let Some(d) = w.node_mut(node).domains.edit().get_mut(name) else {
         return invalid_domain(name);
     };
     // The device by its name (`xvdb`) or its devid (`51728`, what `xl block-list` lists).
@@ -561,7 +561,7 @@ fn mem_set(w: &mut World, node: &str, name: &str, mem: &str) -> Out {
     }
     let free = w.node(node).free_memory_mib();
     let held = mib.min(d.memory_mib.saturating_add(free));
-    if let Some(dom) = w.node_mut(node).domains.get_mut(name) {
+    if let Some(dom) = w.node_mut(node).domains.edit().get_mut(name) {
         dom.memory_mib = held;
         dom.target_mib = (held != mib).then_some(mib);
     }
@@ -607,7 +607,7 @@ fn vcpu_set(w: &mut World, node: &str, name: &str, n: &str) -> Out {
             d.max_vcpus()
         ));
     }
-    if let Some(dom) = w.node_mut(node).domains.get_mut(name) {
+    if let Some(dom) = w.node_mut(node).domains.edit().get_mut(name) {
         dom.vcpus = want;
     }
     Out::ok("")

@@ -151,7 +151,8 @@ fn attach_and_connect(w: &mut World, node: &str, ctx: &Ctx) -> Out {
             name != ctx.res
                 && r.disk != Disk::Diskless
                 && (r.conf.disk == c.disk
-                    || n.lv_of_path(&r.conf.disk).as_deref() == Some(disk_lv.as_str()))
+                    || n.lv_name(&r.conf.disk)
+                        .is_some_and(|l| l == disk_lv.as_str()))
         });
     if claimed {
         return failure(

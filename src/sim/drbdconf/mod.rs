@@ -176,50 +176,46 @@ fn included(node: &Node, conf: &str) -> Vec<String> {
     out
 }
 
-/// What a configuration was read from: the files in the order drbdadm reads them, the host's
-/// name and addresses (the checks depend on them) and the DRBD version.
+/// What a configuration was read from: the node's files (by their stamp, which changes with
+/// every write or removal of a file), the host's name and addresses (the checks depend on
+/// them) and the DRBD version.
 #[derive(PartialEq, Eq)]
 struct Inputs {
-    files: Vec<(String, String)>,
+    files: u64,
     host: String,
     ips: std::collections::BTreeSet<String>,
     version: DrbdVersion,
 }
 
-/// Reads and checks a node's whole DRBD configuration, as every drbdadm command does first;
-/// with what it read.
-fn read(node: &Node, version: DrbdVersion) -> (Inputs, Result<Config, ConfError>) {
+impl Inputs {
+    fn of(node: &Node, version: DrbdVersion) -> Inputs {
+        Inputs {
+            files: node.files.stamp(),
+            host: node.name.clone(),
+            ips: node.ips(),
+            version,
+        }
+    }
+}
+
+/// Reads and checks a node's whole DRBD configuration, as every drbdadm command does first.
+fn read(node: &Node, version: DrbdVersion) -> Result<Config, ConfError> {
     let v84 = version == DrbdVersion::V84;
-    let mut inputs = Inputs {
-        files: Vec::new(),
-        host: node.name.clone(),
-        ips: node.ips(),
-        version,
-    };
     let Some(main) = node.files.get("/etc/drbd.conf") else {
-        let e = ConfError {
+        return Err(ConfError {
             status: 20,
             stderr: "Can not open '/etc/drbd.conf'.\n.".into(),
-        };
-        return (inputs, Err(e));
+        });
     };
-    inputs
-        .files
-        .push(("/etc/drbd.conf".to_string(), main.clone()));
+    let mut cfg = Config::default();
+    parse::file(&mut cfg, "/etc/drbd.conf", main, v84)?;
     for f in included(node, main) {
         let Some(text) = node.files.get(&f) else {
             continue; // drbdadm skips an include glob or file that matches nothing
         };
-        inputs.files.push((f, text.clone()));
+        parse::file(&mut cfg, &f, text, v84)?;
     }
-    let mut cfg = Config::default();
-    for (file, text) in &inputs.files {
-        if let Err(e) = parse::file(&mut cfg, file, text, v84) {
-            return (inputs, Err(e));
-        }
-    }
-    let checked = check::check(&cfg, node, v84).map(|()| cfg);
-    (inputs, checked)
+    check::check(&cfg, node, v84).map(|()| cfg)
 }
 
 /// The last configuration each node's drbdadm read, with what it was read from. drbdadm reads
@@ -239,40 +235,16 @@ impl Cache {
         node: &Node,
         version: DrbdVersion,
     ) -> Result<Arc<Config>, ConfError> {
-        if let Some((inputs, read)) = self.nodes.get(&node.name) {
-            if same_inputs(inputs, node, version) {
+        let inputs = Inputs::of(node, version);
+        if let Some((then, read)) = self.nodes.get(&node.name) {
+            if *then == inputs {
                 return read.clone();
             }
         }
-        let (inputs, read) = read(node, version);
-        let read = read.map(Arc::new);
+        let read = read(node, version).map(Arc::new);
         self.nodes.insert(node.name.clone(), (inputs, read.clone()));
         read
     }
-}
-
-/// Whether reading `node`'s configuration now would read exactly `inputs` (compared in place,
-/// nothing copied).
-fn same_inputs(inputs: &Inputs, node: &Node, version: DrbdVersion) -> bool {
-    if inputs.version != version || inputs.host != node.name || inputs.ips != node.ips() {
-        return false;
-    }
-    let Some(main) = node.files.get("/etc/drbd.conf") else {
-        return false;
-    };
-    let now = std::iter::once(("/etc/drbd.conf", main.as_str())).chain(
-        included(node, main)
-            .into_iter()
-            .filter_map(|f| node.files.get_key_value(&f))
-            .map(|(f, t)| (f.as_str(), t.as_str())),
-    );
-    let mut then = inputs.files.iter().map(|(f, t)| (f.as_str(), t.as_str()));
-    for file in now {
-        if then.next() != Some(file) {
-            return false;
-        }
-    }
-    then.next().is_none()
 }
 
 impl Clone for Cache {
