@@ -171,12 +171,18 @@ fn a_controller_killed_mid_failover_finishes_it_when_started_again() {
     let r = Repos::new(Path::new(BIN), Some(&root().join("cluster-state")));
     let sd = r.state_dir.display().to_string();
     // Powers dom0 off, then — in the background, so the fence itself is confirmed — kills the
-    // controller (the fence agent's parent) as soon as the fence record is on disk.
+    // controller (the fence agent's parent) as soon as the fence record is on disk. The
+    // background takes the simulated cluster's lock before the agent exits and holds it until
+    // the kill: the controller, which opens the cluster again right after writing the record,
+    // waits on it, so it is killed after the record and before anything started, however fast
+    // it is.
     let script = format!(
         "{BIN} --state-dir {sd} sim power dom0 off || exit 1; \
-         echo fenced >>{sd}/fence-runs; \
-         ( while [ ! -e {sd}/ha/dom0.json ]; do sleep 0.02; done; kill -9 $PPID ) \
-         >/dev/null 2>&1 </dev/null & exit 0"
+         echo fenced >>{sd}/fence-runs; c=$PPID; \
+         ( flock {sd}/sim.json.lock sh -c \
+           \"touch {sd}/held; while [ ! -e {sd}/ha/dom0.json ]; do sleep 0.02; done; kill -9 $c\" ) \
+         >/dev/null 2>&1 </dev/null & \
+         while [ ! -e {sd}/held ]; do sleep 0.01; done; exit 0"
     );
     let (r, commit) = with_agent(r, Some(format!("[/bin/sh, -c, '{script}']")));
     let mut s = converged(&r, &commit);
